@@ -1,0 +1,64 @@
+# opsbot: `make run` starts the local stack, `make test` runs everything CI runs. Both set themselves up.
+PYTHON ?= python3.12
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+PORT ?= 3000
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run send test unit integration validate build bench config-validate config-load events clean
+
+$(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	touch $@
+
+## run: the local stack on 127.0.0.1:$(PORT) with moto, the example config and a DingTalk sink
+run: $(VENV)/.installed
+	$(PY) -m local.stack --port $(PORT)
+
+## send: sign and send a sample event to the running stack, e.g. make send EVENT=events/drone/build_failure.json
+send: $(VENV)/.installed
+	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
+	$(PY) -m local.send $(EVENT) --port $(PORT)
+
+## test: unit and integration tests, sam validate --lint and sam build
+test: unit integration validate build
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -q tests/integration
+
+validate: $(TOOLS)/.installed
+	$(SAM) validate --lint
+
+build: $(TOOLS)/.installed
+	$(SAM) build --build-dir .aws-sam/build
+
+## bench: cold-start and ingress-latency ratios against floors measured in the same run
+bench: $(VENV)/.installed
+	$(PY) -m bench.run
+
+## config-validate / config-load: check or load a config directory (DIR=config/example)
+config-validate: $(VENV)/.installed
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config validate $(or $(DIR),config/example)
+
+config-load: $(VENV)/.installed
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config load $(or $(DIR),config/example)
+
+## events: regenerate events/ from tests/fixtures
+events: $(VENV)/.installed
+	$(PY) -m local.make_events
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

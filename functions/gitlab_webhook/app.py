@@ -1,0 +1,19 @@
+"""GitLab project/group webhooks → one job per delivery. Features act on them in the worker."""
+from aws_lambda_powertools.logging import correlation_paths
+
+from opsbot.gitlab.webhook import handle_delivery
+from opsbot.ingress.http import json_response, make_resolver
+from opsbot.log import logger
+
+app = make_resolver()
+
+
+@app.post("/webhooks/gitlab")
+def gitlab_webhook():
+    outcome = handle_delivery(app.current_event)
+    return json_response(202 if outcome.status == "queued" else 200, outcome.as_dict())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event, context):
+    return app.resolve(event, context)

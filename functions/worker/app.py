@@ -1,0 +1,20 @@
+"""Drains the work queue: each SQS record is one job; failed records are reported, not the whole batch."""
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+import opsbot.jobs.later_features  # noqa: F401  (registers job handlers)
+import opsbot.notify.jobs  # noqa: F401  (registers job handlers)
+from opsbot.log import logger
+from opsbot.jobs.worker import run_record
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    run_record(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count or 1))
+
+
+@logger.inject_lambda_context
+def lambda_handler(event, context):
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                    context=context)

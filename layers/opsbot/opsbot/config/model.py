@@ -1,0 +1,321 @@
+"""The validated config: global settings, robots, people and projects.
+
+`validate()` takes the parsed documents (from YAML with line numbers, or from the stored JSON) and either
+returns a Config or raises ConfigError listing every problem as `file:line: message`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+
+from opsbot.secrets import SSM_PREFIX
+
+GLOBAL_FILE = "opsbot.yaml"
+PROJECTS_DIR = "projects"
+LANGUAGES = ("zh", "en")
+GLOBAL_KEYS = {"settings", "robots", "people"}
+SETTINGS_KEYS = {"language", "ops_robot"}
+ROBOT_KEYS = {"webhook", "secret", "rate_limit_per_minute"}
+PERSON_KEYS = {"id", "name", "dingtalk_user_id", "mobile", "git", "roles"}
+PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments"}
+NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
+ENVIRONMENT_KEYS = {"branch", "approvals"}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_REPO = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str  # path relative to the config directory, e.g. projects/shop-api.yaml
+    data: object
+
+
+@dataclass(frozen=True)
+class Robot:
+    name: str
+    webhook: str  # secret: carries the access_token; `ssm:` reference outside the local stack
+    secret: str  # 加签 secret; `ssm:` reference outside the local stack
+    rate_limit_per_minute: int = 20
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    dingtalk_user_id: str = ""
+    mobile: str = ""
+    git: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotifyPolicy:
+    on_failure: bool = True
+    on_fixed: bool = True
+    on_success: tuple[str, ...] = ()  # branch globs; empty means never
+    on_promote: bool = True
+    on_rollback: bool = True
+
+    def success_branch(self, branch: str) -> bool:
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.on_success)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    branch: str
+    approvals: int = 0
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    repo: str
+    robot: str
+    language: str
+    notify: NotifyPolicy
+    environments: dict[str, Environment] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    language: str
+    robots: dict[str, Robot]
+    people: tuple[Person, ...]
+    projects: dict[str, Project]
+    ops_robot: str = ""
+    version: str = ""
+
+    def project_for_repo(self, slug: str) -> Project | None:
+        for project in self.projects.values():
+            if project.repo.lower() == slug.lower():
+                return project
+        return None
+
+    def person_for_git(self, *identities: str) -> Person | None:
+        wanted = {i.lower() for i in identities if i}
+        for person in self.people:
+            if wanted & {g.lower() for g in person.git}:
+                return person
+        return None
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[tuple[str, int, str]]):
+        self.problems = sorted(problems, key=lambda p: (p[0], p[1]))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{name}:{line}: {message}" if line else f"{name}: {message}" for name, line, message in self.problems]
+
+
+def _line(container, key=None) -> int:
+    if key is not None and hasattr(container, "key_lines"):
+        return container.key_lines.get(key, container.line)
+    if key is not None and hasattr(container, "item_lines") and isinstance(key, int):
+        return container.item_lines[key]
+    return getattr(container, "line", 0)
+
+
+class _Checker:
+    """Collects problems for one document so that a user sees all of them in one go."""
+
+    def __init__(self, document: Document, allow_literal_secrets: bool):
+        self.doc = document
+        self.allow_literal_secrets = allow_literal_secrets
+        self.problems: list[tuple[str, int, str]] = []
+
+    def problem(self, container, key, message: str) -> None:
+        self.problems.append((self.doc.name, _line(container, key), message))
+
+    def mapping(self, value, allowed: set[str], where: str, container=None, key=None) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(container if container is not None else value, key, f"{where} must be a mapping")
+            return {}
+        for unknown in sorted(set(map(str, value)) - allowed):
+            self.problem(value, unknown, f"{where}: unknown key '{unknown}' (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def string(self, container: dict, key: str, where: str, required: bool = False, default: str = "") -> str:
+        value = container.get(key)
+        if value is None:
+            if required:
+                self.problem(container, None, f"{where}: '{key}' is required")
+            return default
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # a mobile number written without quotes
+        if not isinstance(value, str) or not value.strip():
+            self.problem(container, key, f"{where}.{key} must be a non-empty string")
+            return default
+        return value.strip()
+
+    def boolean(self, container: dict, key: str, where: str, default: bool) -> bool:
+        value = container.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(container, key, f"{where}.{key} must be true or false")
+            return default
+        return value
+
+    def integer(self, container: dict, key: str, where: str, default: int, minimum: int, maximum: int) -> int:
+        value = container.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.problem(container, key, f"{where}.{key} must be a whole number from {minimum} to {maximum}")
+            return default
+        return value
+
+    def strings(self, container: dict, key: str, where: str) -> tuple[str, ...]:
+        value = container.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+            self.problem(container, key, f"{where}.{key} must be a list of strings")
+            return ()
+        return tuple(str(v) for v in value)
+
+    def secret(self, container: dict, key: str, where: str) -> str:
+        value = self.string(container, key, where, required=True)
+        if value and not value.startswith(SSM_PREFIX) and not self.allow_literal_secrets:
+            self.problem(container, key, f"{where}.{key} is a secret: write it as ssm:/parameter/name "
+                                         "(literal values are for the local stack only)")
+        return value
+
+
+def _global(checker: _Checker) -> tuple[str, str, dict[str, Robot], list[Person]]:
+    root = checker.mapping(checker.doc.data, GLOBAL_KEYS, "global config")
+    settings = checker.mapping(root.get("settings"), SETTINGS_KEYS, "settings", root, "settings")
+    language = checker.string(settings, "language", "settings", default="zh")
+    if language not in LANGUAGES:
+        checker.problem(settings, "language", f"settings.language must be one of {', '.join(LANGUAGES)}")
+    ops_robot = checker.string(settings, "ops_robot", "settings")
+
+    robots: dict[str, Robot] = {}
+    robot_map = root.get("robots") or {}
+    if not isinstance(robot_map, dict):
+        checker.problem(root, "robots", "robots must be a mapping of robot name to settings")
+        robot_map = {}
+    for name, spec in robot_map.items():
+        where = f"robots.{name}"
+        spec = checker.mapping(spec, ROBOT_KEYS, where, robot_map, name)
+        if not _NAME.match(str(name)):
+            checker.problem(robot_map, name, f"{where}: a robot name is lowercase letters, digits, . _ -")
+        robots[str(name)] = Robot(
+            name=str(name),
+            webhook=checker.secret(spec, "webhook", where),
+            secret=checker.secret(spec, "secret", where),
+            rate_limit_per_minute=checker.integer(spec, "rate_limit_per_minute", where, 20, 1, 20),
+        )
+
+    people: list[Person] = []
+    people_list = root.get("people") or []
+    if not isinstance(people_list, list):
+        checker.problem(root, "people", "people must be a list")
+        people_list = []
+    seen: set[str] = set()
+    for index, spec in enumerate(people_list):
+        where = f"people[{index}]"
+        spec = checker.mapping(spec, PERSON_KEYS, where, people_list, index)
+        person_id = checker.string(spec, "id", where, required=True)
+        if person_id in seen:
+            checker.problem(spec, "id", f"{where}: duplicate person id '{person_id}'")
+        seen.add(person_id)
+        people.append(Person(
+            id=person_id,
+            name=checker.string(spec, "name", where, default=person_id),
+            dingtalk_user_id=checker.string(spec, "dingtalk_user_id", where),
+            mobile=checker.string(spec, "mobile", where),
+            git=checker.strings(spec, "git", where),
+            roles=checker.strings(spec, "roles", where),
+        ))
+    return language, ops_robot, robots, people
+
+
+def _project(checker: _Checker, default_language: str) -> Project | None:
+    root = checker.mapping(checker.doc.data, PROJECT_KEYS, "project")
+    if not root:
+        checker.problem(checker.doc.data, None, "a project file must be a mapping with at least repo and robot")
+        return None
+    stem = checker.doc.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = checker.string(root, "project", "project", default=stem)
+    if not _NAME.match(name):
+        checker.problem(root, "project", "project name is lowercase letters, digits, . _ -")
+    repo = checker.string(root, "repo", "project", required=True)
+    if repo and not _REPO.match(repo):
+        checker.problem(root, "repo", f"project.repo '{repo}' must look like group/name")
+    language = checker.string(root, "language", "project", default=default_language)
+    if language not in LANGUAGES:
+        checker.problem(root, "language", f"project.language must be one of {', '.join(LANGUAGES)}")
+
+    notify_map = checker.mapping(root.get("notify"), NOTIFY_KEYS, "notify", root, "notify")
+    raw_success = notify_map.get("on_success")
+    if raw_success is True:
+        success_branches: tuple[str, ...] = ("*",)
+    elif raw_success is False or raw_success is None:
+        success_branches = ()
+    else:
+        success_branches = checker.strings(notify_map, "on_success", "notify")
+    notify = NotifyPolicy(
+        on_failure=checker.boolean(notify_map, "on_failure", "notify", True),
+        on_fixed=checker.boolean(notify_map, "on_fixed", "notify", True),
+        on_success=success_branches,
+        on_promote=checker.boolean(notify_map, "on_promote", "notify", True),
+        on_rollback=checker.boolean(notify_map, "on_rollback", "notify", True),
+    )
+
+    environments: dict[str, Environment] = {}
+    env_map = root.get("environments") or {}
+    if not isinstance(env_map, dict):
+        checker.problem(root, "environments", "environments must be a mapping of environment name to settings")
+        env_map = {}
+    for env_name, spec in env_map.items():
+        where = f"environments.{env_name}"
+        spec = checker.mapping(spec, ENVIRONMENT_KEYS, where, env_map, env_name)
+        environments[str(env_name)] = Environment(
+            name=str(env_name),
+            branch=checker.string(spec, "branch", where, required=True),
+            approvals=checker.integer(spec, "approvals", where, 0, 0, 5),
+        )
+    return Project(name=name, repo=repo, robot=checker.string(root, "robot", "project", required=True),
+                   language=language, notify=notify, environments=environments)
+
+
+def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "") -> Config:
+    """The whole config from its documents, or ConfigError naming every problem with file and line."""
+    problems: list[tuple[str, int, str]] = []
+    global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
+    language, ops_robot, robots, people = "zh", "", {}, []
+    if global_doc is None:
+        problems.append((GLOBAL_FILE, 0, "missing global config file"))
+    else:
+        checker = _Checker(global_doc, allow_literal_secrets)
+        language, ops_robot, robots, people = _global(checker)
+        if ops_robot and ops_robot not in robots:
+            checker.problem(global_doc.data.get("settings"), "ops_robot", f"settings.ops_robot '{ops_robot}' is not a robot")
+        problems += checker.problems
+
+    projects: dict[str, Project] = {}
+    repos: dict[str, str] = {}
+    for document in documents:
+        if document is global_doc:
+            continue
+        checker = _Checker(document, allow_literal_secrets)
+        project = _project(checker, language)
+        if project:
+            if project.robot and project.robot not in robots:
+                checker.problem(document.data, "robot", f"project.robot '{project.robot}' is not defined under robots")
+            if project.name in projects:
+                checker.problem(document.data, "project", f"project '{project.name}' is defined twice")
+            if project.repo and project.repo.lower() in repos:
+                checker.problem(document.data, "repo", f"repo '{project.repo}' already belongs to project "
+                                                       f"'{repos[project.repo.lower()]}'")
+            projects[project.name] = project
+            repos[project.repo.lower()] = project.name
+        problems += checker.problems
+    if problems:
+        raise ConfigError(problems)
+    return Config(language=language, robots=robots, people=tuple(people), projects=projects,
+                  ops_robot=ops_robot, version=version)

@@ -1,0 +1,1 @@
+"""DingTalk: robot send (加签), callback signatures and (later) chat."""

@@ -1,0 +1,53 @@
+"""Sending to a DingTalk group robot over its signed URL, with DingTalk's error codes sorted into
+"deliver later" and "retrying cannot help". The URL carries the access token and sign: never log it."""
+from __future__ import annotations
+
+import requests
+
+from opsbot import secrets
+from opsbot.config.model import Robot
+from opsbot.dingtalk.signature import signed_robot_url
+from opsbot.log import logger
+from opsbot.jobs.model import PermanentFailure, RetryLater
+from opsbot.settings import settings
+
+# Sending too fast mutes the robot for 10 minutes; DingTalk's docs say 410100, the API answers 130101.
+RATE_LIMITED = {130101, 410100}
+# Security rule failures (keyword, sign, IP) and bad, disabled or missing robots: fix the config, don't retry.
+REFUSED = {310000, 400101, 400102, 400106, 300001}
+MUTED_SECONDS = 600
+MAX_BODY_BYTES = 20000
+
+_session: requests.Session | None = None
+
+
+def _http() -> requests.Session:
+    global _session
+    if _session is None:
+        _session = requests.Session()
+    return _session
+
+
+def send(robot: Robot, message: dict) -> None:
+    """Deliver one message or raise RetryLater / PermanentFailure."""
+    url = signed_robot_url(secrets.resolve(robot.webhook), secrets.resolve(robot.secret))
+    try:
+        response = _http().post(url, json=message, timeout=settings().http_timeout_seconds)
+    except requests.RequestException as exc:
+        raise RetryLater(f"robot {robot.name}: {type(exc).__name__}") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise RetryLater(f"robot {robot.name}: HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise RetryLater(f"robot {robot.name}: HTTP {response.status_code} with a non-JSON body") from None
+    code = body.get("errcode", 0) if isinstance(body, dict) else -1
+    if response.ok and code == 0:
+        return
+    reason = f"robot {robot.name}: errcode {code} {body.get('errmsg', '') if isinstance(body, dict) else ''}".strip()
+    if code in RATE_LIMITED:
+        logger.warning("DingTalk robot is rate limited", extra={"robot": robot.name, "errcode": code})
+        raise RetryLater(reason, delay=MUTED_SECONDS)
+    logger.error("DingTalk robot refused the message", extra={"robot": robot.name, "errcode": code,
+                                                              "errmsg": body.get("errmsg") if isinstance(body, dict) else None})
+    raise PermanentFailure(reason)

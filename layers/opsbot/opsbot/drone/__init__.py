@@ -1,0 +1,1 @@
+"""Drone CI: webhook signatures, build events and (later) the REST API client."""

@@ -1,0 +1,1 @@
+"""Ingress: every webhook enters here, is verified once, and becomes one job on the queue."""

@@ -1,0 +1,46 @@
+"""The single place where a verified webhook becomes a job: dedupe, then enqueue."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from opsbot.log import logger
+from opsbot.jobs.model import Job
+from opsbot.jobs.queue import enqueue
+from opsbot.state import idempotency
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "queued", "duplicate" or "ignored"
+    job_id: str = ""
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in (("status", self.status), ("job", self.job_id), ("reason", self.reason)) if v}
+
+
+def job_id_for(source: str, dedupe_key: str) -> str:
+    return hashlib.sha256(f"{source}#{dedupe_key}".encode()).hexdigest()[:32]
+
+
+def accept(source: str, dedupe_key: str, kind: str, payload: dict) -> Outcome:
+    """Claim the delivery's dedupe key, then enqueue exactly one job for it."""
+    job_id = job_id_for(source, dedupe_key)
+    claim_key = f"{source}#{dedupe_key}"
+    if not idempotency.claim(claim_key):
+        logger.info("duplicate delivery", extra={"source": source, "dedupe_key": dedupe_key})
+        return Outcome("duplicate", job_id)
+    try:
+        enqueue(Job(kind=kind, payload=payload, id=job_id, correlation_id=logger.get_correlation_id() or ""))
+    except Exception:
+        # The job is not on the queue: forget the claim so the sender's retry is not taken for a duplicate.
+        idempotency.release(claim_key)
+        raise
+    logger.info("queued", extra={"source": source, "kind": kind, "job_id": job_id})
+    return Outcome("queued", job_id)
+
+
+def ignored(reason: str) -> Outcome:
+    logger.debug("ignored", extra={"reason": reason})
+    return Outcome("ignored", reason=reason)

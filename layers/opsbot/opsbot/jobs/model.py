@@ -1,0 +1,42 @@
+"""A Job is what ingress hands the worker: a kind that picks the handler, and its payload."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Job:
+    kind: str
+    payload: dict
+    # Stable across redeliveries of the same webhook: derived from its dedupe key when there is one.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    correlation_id: str = ""
+    created_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Job":
+        data = json.loads(text)
+        return cls(**{k: data[k] for k in ("kind", "payload", "id", "correlation_id", "created_at") if k in data})
+
+
+class RetryLater(Exception):
+    """The peer is busy or down; try the job again after `delay` seconds (None: exponential backoff)."""
+
+    def __init__(self, reason: str, delay: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (bad robot token, security rule): park the job in the DLQ at once."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Build notifications: when to tell (policy), what to say (render), and how to deliver within budget."""

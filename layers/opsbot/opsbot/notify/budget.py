@@ -1,0 +1,158 @@
+"""Each robot's send budget and its digest buffer, kept in one state-table item per robot.
+
+DingTalk mutes a robot for 10 minutes past 20 messages a minute. We keep the send times of the last
+window (a sliding log, not a fixed-minute counter, so no 60-second span ever exceeds the limit) and, once the
+budget is spent, fold further news into `pending` until a digest flush sends it as one message.
+
+Item `robot#<name>`: sends (list of epoch ms), version (optimistic lock for sends), pending (list of digest
+entries), pending_ids (set, so a retried job folds once), flush_at (a flush job is scheduled).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from opsbot.aws import client
+from opsbot.settings import settings
+
+# A little wider than DingTalk's minute, so clock skew and network delay never put 21 sends in its window.
+WINDOW_MS = 62_000
+# A flush job older than this is presumed lost (retries included), and another may be scheduled.
+FLUSH_LEASE_MS = 1_200_000
+
+
+@dataclass
+class RobotState:
+    sends: list[int] = field(default_factory=list)
+    version: int = 0
+    pending: list[dict] = field(default_factory=list)
+    flush_at: int | None = None
+
+    def recent_sends(self, now_ms: int) -> list[int]:
+        return sorted(s for s in self.sends if s > now_ms - WINDOW_MS)
+
+    def seconds_until_slot(self, limit: int, now_ms: int) -> int:
+        recent = self.recent_sends(now_ms)
+        if len(recent) < limit:
+            return 0
+        frees_at = recent[len(recent) - limit] + WINDOW_MS
+        return max(1, math.ceil((frees_at - now_ms) / 1000))
+
+
+def _key(robot: str) -> dict:
+    return {"pk": {"S": f"robot#{robot}"}}
+
+
+def read(robot: str) -> RobotState:
+    item = client("dynamodb").get_item(TableName=settings().state_table, Key=_key(robot),
+                                       ConsistentRead=True).get("Item") or {}
+    return RobotState(
+        sends=[int(v["N"]) for v in item.get("sends", {}).get("L", [])],
+        version=int(item.get("version", {}).get("N", 0)),
+        pending=[json.loads(v["S"]) for v in item.get("pending", {}).get("L", [])],
+        flush_at=int(item["flush_at"]["N"]) if "flush_at" in item else None,
+    )
+
+
+def try_take_slot(robot: str, limit: int, now_ms: int, for_digest: bool = False) -> bool:
+    """Record a send if the window has room. While a digest is pending, only the flush may send, so that
+    news keeps its order and a burst cannot starve the digest."""
+    ddb = client("dynamodb")
+    for _ in range(8):
+        state = read(robot)
+        if state.pending and not for_digest:
+            return False
+        recent = state.recent_sends(now_ms)
+        if len(recent) >= limit:
+            return False
+        try:
+            ddb.update_item(
+                TableName=settings().state_table, Key=_key(robot),
+                UpdateExpression="SET sends = :sends, version = :next",
+                ConditionExpression="attribute_not_exists(version) OR version = :v",
+                ExpressionAttributeValues={
+                    ":sends": {"L": [{"N": str(s)} for s in recent + [now_ms]]},
+                    ":next": {"N": str(state.version + 1)},
+                    ":v": {"N": str(state.version)},
+                },
+            )
+            return True
+        except ddb.exceptions.ConditionalCheckFailedException:
+            continue  # another worker took a slot in between
+    return False
+
+
+def fold(robot: str, entry: dict) -> None:
+    """Append an entry to the robot's digest, once per entry id."""
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=settings().state_table, Key=_key(robot),
+            UpdateExpression="SET pending = list_append(if_not_exists(pending, :empty), :entry) ADD pending_ids :ids",
+            ConditionExpression="NOT contains(pending_ids, :id)",
+            ExpressionAttributeValues={
+                ":empty": {"L": []},
+                ":entry": {"L": [{"S": json.dumps(entry, ensure_ascii=False)}]},
+                ":ids": {"SS": [entry["id"]]},
+                ":id": {"S": entry["id"]},
+            },
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        pass  # this entry is already folded
+
+
+def claim_flush(robot: str, now_ms: int) -> bool:
+    """True for the one caller that should schedule the digest flush."""
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=settings().state_table, Key=_key(robot),
+            UpdateExpression="SET flush_at = :now",
+            ConditionExpression="attribute_not_exists(flush_at) OR flush_at < :stale",
+            ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":stale": {"N": str(now_ms - FLUSH_LEASE_MS)}},
+        )
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
+
+
+def renew_flush(robot: str, now_ms: int) -> None:
+    client("dynamodb").update_item(TableName=settings().state_table, Key=_key(robot),
+                                   UpdateExpression="SET flush_at = :now",
+                                   ExpressionAttributeValues={":now": {"N": str(now_ms)}})
+
+
+def drop_sent(robot: str, entries: list[dict]) -> None:
+    """Remove the entries a digest delivered. Only the flush removes, and only from the front."""
+    if not entries:
+        return
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=settings().state_table, Key=_key(robot),
+            UpdateExpression="REMOVE " + ", ".join(f"pending[{i}]" for i in range(len(entries)))
+                             + " DELETE pending_ids :ids",
+            # Guards against a second flusher (a stale lease) having removed them already.
+            ConditionExpression="pending[0] = :first",
+            ExpressionAttributeValues={
+                ":ids": {"SS": [e["id"] for e in entries]},
+                ":first": {"S": json.dumps(entries[0], ensure_ascii=False)},
+            },
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        pass
+
+
+def release_flush(robot: str) -> bool:
+    """End the flush lease if nothing is pending; False when news arrived meanwhile."""
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=settings().state_table, Key=_key(robot), UpdateExpression="REMOVE flush_at",
+            ConditionExpression="attribute_not_exists(pending) OR size(pending) = :zero",
+            ExpressionAttributeValues={":zero": {"N": "0"}},
+        )
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False

@@ -1,0 +1,69 @@
+"""Delivering a notification within the robot's budget: send now, or fold into the next digest.
+
+Nothing is dropped: folded news waits in DynamoDB and a delayed flush job sends it as one message as soon as
+the window has room. Failures surface as RetryLater/PermanentFailure for the worker to handle.
+"""
+from __future__ import annotations
+
+import time
+
+from opsbot.config.model import Robot
+from opsbot.dingtalk import robot as robot_api
+from opsbot.jobs.model import Job
+from opsbot.jobs.queue import enqueue
+from opsbot.notify import budget, render
+
+FLUSH_JOB = "dingtalk.digest_flush"
+DIGEST_BYTE_BUDGET = 15_000  # DingTalk takes up to 20,000 bytes; leave room for the header and mentions
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def deliver(robot: Robot, message: dict, entry: dict) -> str:
+    """Send `message`, or fold `entry` (its one-line form) into the robot's digest. Returns what happened."""
+    now = _now_ms()
+    if budget.try_take_slot(robot.name, robot.rate_limit_per_minute, now):
+        robot_api.send(robot, message)
+        return "sent"
+    budget.fold(robot.name, entry)
+    if budget.claim_flush(robot.name, now):
+        _schedule_flush(robot, budget.read(robot.name), now)
+    return "folded"
+
+
+def _schedule_flush(robot: Robot, state: budget.RobotState, now_ms: int) -> None:
+    delay = state.seconds_until_slot(robot.rate_limit_per_minute, now_ms)
+    enqueue(Job(kind=FLUSH_JOB, payload={"robot": robot.name}), delay_seconds=delay)
+
+
+def _first_batch(entries: list[dict]) -> list[dict]:
+    batch, size = [], 0
+    for entry in entries:
+        size += len(entry["line"].encode()) + 2
+        if batch and size > DIGEST_BYTE_BUDGET:
+            break
+        batch.append(entry)
+    return batch
+
+
+def flush_digest(robot: Robot, language: str) -> str:
+    """Send what is pending for this robot as one digest message, when the budget allows."""
+    now = _now_ms()
+    state = budget.read(robot.name)
+    if not state.pending:
+        if not budget.release_flush(robot.name):
+            _schedule_flush(robot, budget.read(robot.name), now)
+        return "empty"
+    if not budget.try_take_slot(robot.name, robot.rate_limit_per_minute, now, for_digest=True):
+        budget.renew_flush(robot.name, now)
+        _schedule_flush(robot, budget.read(robot.name), now)
+        return "waiting"
+    batch = _first_batch(state.pending)
+    robot_api.send(robot, render.digest_message(batch, language))
+    budget.drop_sent(robot.name, batch)
+    if not budget.release_flush(robot.name):
+        budget.renew_flush(robot.name, now)
+        _schedule_flush(robot, budget.read(robot.name), _now_ms())
+    return f"digest of {len(batch)}"

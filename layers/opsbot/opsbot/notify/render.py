@@ -1,0 +1,157 @@
+"""DingTalk messages for finished builds: one markdown card per build, and a digest line per build.
+
+Chinese by default, English per project. The @-mention must appear in the text as well as in `at`,
+or DingTalk does not highlight it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opsbot.config.model import Person, Project
+from opsbot.notify.policy import build_branch
+
+MAX_TITLE_CHARS = 120
+
+STATUS_TEXT = {
+    "zh": {"success": "构建成功", "failure": "构建失败", "error": "构建出错", "killed": "构建已取消", "fixed": "构建已修复"},
+    "en": {"success": "Build succeeded", "failure": "Build failed", "error": "Build errored", "killed": "Build killed",
+           "fixed": "Build fixed"},
+}
+ICON = {"success": "✅", "fixed": "🎉", "failure": "❌", "error": "⚠️", "killed": "⛔", "promote": "🚀", "rollback": "↩️"}
+LABELS = {
+    "zh": {"branch": "分支", "commit": "提交", "author": "作者", "duration": "耗时", "failed_step": "失败步骤",
+           "view": "查看构建", "promoted": "已发布到 {env}", "rolled_back": "已回滚 {env}",
+           "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败",
+           "digest_title": "opsbot：{n} 条构建通知", "digest_head": "📦 {n} 条构建通知（合并发送，避免触发钉钉限流）"},
+    "en": {"branch": "Branch", "commit": "Commit", "author": "Author", "duration": "Duration",
+           "failed_step": "Failed step", "view": "View build", "promoted": "Deployed to {env}",
+           "rolled_back": "Rolled back {env}", "deploy_failed": "Deploy to {env} failed",
+           "rollback_failed": "Rollback of {env} failed",
+           "digest_title": "opsbot: {n} build notifications",
+           "digest_head": "📦 {n} build notifications (sent together to stay within DingTalk's rate limit)"},
+}
+
+
+@dataclass
+class Mentions:
+    mobiles: list[str] = field(default_factory=list)
+    user_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, person: Person | None) -> "Mentions":
+        if person is None:
+            return cls()
+        # DingTalk mentions by mobile or by user id; the user id is preferred as it never changes.
+        if person.dingtalk_user_id:
+            return cls(user_ids=[person.dingtalk_user_id])
+        return cls(mobiles=[person.mobile] if person.mobile else [])
+
+    def text(self) -> str:
+        return " ".join(f"@{handle}" for handle in self.user_ids + self.mobiles)
+
+    def at(self) -> dict:
+        return {"atMobiles": self.mobiles, "atUserIds": self.user_ids, "isAtAll": False}
+
+
+def _duration(build: dict, language: str) -> str:
+    seconds = max(0, int(build.get("finished") or 0) - int(build.get("started") or 0))
+    minutes, seconds = divmod(seconds, 60)
+    if language == "zh":
+        return f"{minutes}分{seconds}秒" if minutes else f"{seconds}秒"
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
+
+
+def failed_step(build: dict) -> str:
+    """`stage › step` of the first failed step, or the failed stage alone."""
+    for stage in build.get("stages") or []:
+        if stage.get("status") not in ("failure", "error"):
+            continue
+        for step in stage.get("steps") or []:
+            if step.get("status") in ("failure", "error"):
+                return f"{stage.get('name')} › {step.get('name')}"
+        return str(stage.get("name"))
+    return ""
+
+
+def build_url(repo: dict, build: dict, system: dict) -> str:
+    return f"{(system.get('link') or '').rstrip('/')}/{repo['slug']}/{build['number']}"
+
+
+def commit_url(repo: dict, build: dict) -> str:
+    sha = build.get("after") or ""
+    if repo.get("link") and sha:
+        return f"{repo['link'].rstrip('/')}/-/commit/{sha}"
+    return build.get("link") or ""
+
+
+def commit_title(build: dict) -> str:
+    title = (build.get("message") or "").strip().splitlines()[0:1]
+    text = title[0] if title else (build.get("after") or "")[:8]
+    return text if len(text) <= MAX_TITLE_CHARS else text[: MAX_TITLE_CHARS - 1] + "…"
+
+
+def headline(reason: str, build: dict, language: str) -> str:
+    labels = LABELS[language]
+    env = build.get("deploy_to") or ""
+    ok = build.get("status") == "success"
+    if reason == "promote":
+        return labels["promoted" if ok else "deploy_failed"].format(env=env)
+    if reason == "rollback":
+        return labels["rolled_back" if ok else "rollback_failed"].format(env=env)
+    return STATUS_TEXT[language]["fixed" if reason == "fixed" else build.get("status", "failure")]
+
+
+def icon(reason: str, build: dict) -> str:
+    if reason in ("promote", "rollback") and build.get("status") != "success":
+        return ICON["failure"]
+    return ICON.get(reason if reason in ("fixed", "promote", "rollback") else build.get("status"), "ℹ️")
+
+
+@dataclass
+class Rendered:
+    message: dict  # the robot API body
+    digest_line: str  # the same news in one line, for folding into a digest
+    mentions: Mentions
+
+
+def build_message(project: Project, repo: dict, build: dict, system: dict, reason: str,
+                  author: Person | None) -> Rendered:
+    language = project.language
+    labels = LABELS[language]
+    mentions = Mentions.of(author)
+    head = f"{icon(reason, build)} {headline(reason, build, language)} · {project.name} #{build['number']}"
+    author_text = " ".join(filter(None, [build.get("author_name") or build.get("author_login"), mentions.text()]))
+    lines = [
+        f"### {head}",
+        f"**{labels['branch']}**: {build_branch(build)}",
+        f"**{labels['commit']}**: [{commit_title(build)}]({commit_url(repo, build)})",
+        f"**{labels['author']}**: {author_text}",
+        f"**{labels['duration']}**: {_duration(build, language)}",
+    ]
+    if step := failed_step(build):
+        lines.append(f"**{labels['failed_step']}**: {step}")
+    lines.append(f"[{labels['view']}]({build_url(repo, build, system)})")
+    message = {
+        "msgtype": "markdown",
+        "markdown": {"title": head, "text": "\n\n".join(lines)},
+        "at": mentions.at(),
+    }
+    digest_line = (f"- {icon(reason, build)} **{project.name}** "
+                   f"[#{build['number']}]({build_url(repo, build, system)}) {build_branch(build)} · "
+                   f"{headline(reason, build, language)}"
+                   + (f" · {step}" if step else "")
+                   + (f" {mentions.text()}" if mentions.text() else ""))
+    return Rendered(message, digest_line, mentions)
+
+
+def digest_message(entries: list[dict], language: str) -> dict:
+    labels = LABELS[language]
+    n = len(entries)
+    mobiles = sorted({m for e in entries for m in e.get("mobiles", [])})
+    user_ids = sorted({u for e in entries for u in e.get("user_ids", [])})
+    text = "\n\n".join([f"#### {labels['digest_head'].format(n=n)}"] + [e["line"] for e in entries])
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": labels["digest_title"].format(n=n), "text": text},
+        "at": {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False},
+    }

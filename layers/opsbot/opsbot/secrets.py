@@ -1,0 +1,31 @@
+"""Secrets from SSM Parameter Store; `ssm:` references in config resolve here.
+
+Powertools' parameters utility does the fetching and the in-memory cache (max_age from settings).
+"""
+from __future__ import annotations
+
+from opsbot.settings import settings
+
+SSM_PREFIX = "ssm:"
+
+
+class SecretError(Exception):
+    """A secret is missing, or a literal was given where only `ssm:` references are allowed."""
+
+
+def get_parameter(name: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        return parameters.get_parameter(name, decrypt=True, max_age=settings().secret_cache_seconds)
+    except parameters.exceptions.GetParameterError as exc:
+        raise SecretError(f"SSM parameter {name} could not be read") from exc
+
+
+def resolve(value: str) -> str:
+    """Turn a config value into the secret it names: `ssm:/path` reads Parameter Store."""
+    if value.startswith(SSM_PREFIX):
+        return get_parameter(value[len(SSM_PREFIX):])
+    if not settings().allows_literal_secrets:
+        raise SecretError("literal secrets are only allowed on the local stack; use ssm:/parameter/name")
+    return value

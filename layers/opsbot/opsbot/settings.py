@@ -1,0 +1,82 @@
+"""The stack's own settings, named once.
+
+Every value comes from an environment variable. On AWS the variables are set by template.yaml (secrets are
+given as SSM parameter *names*, never values); the local stack sets the same variables from the template.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    config_table: str
+    state_table: str
+    audit_table: str
+    work_queue_url: str
+    dead_letter_queue_url: str
+    drone_webhook_secret_param: str
+    gitlab_webhook_token_param: str
+    dingtalk_app_secret_param: str
+    max_body_bytes: int
+    idempotency_ttl_seconds: int
+    http_timeout_seconds: float
+    retry_base_seconds: int
+    retry_max_seconds: int
+    config_cache_seconds: int
+    secret_cache_seconds: int
+
+    @property
+    def allows_literal_secrets(self) -> bool:
+        # Literal secrets in config are a convenience of the laptop stack only.
+        return self.stage == "local"
+
+
+# name -> (description, default). The README's "Stack settings" table is generated from this.
+ENVIRONMENT = {
+    "OPSBOT_STAGE": ("Deployment stage: `local`, `dev` or `prod`. Only `local` accepts literal secrets in config.", "dev"),
+    "CONFIG_TABLE": ("DynamoDB table holding the validated config.", "opsbot-config"),
+    "STATE_TABLE": ("DynamoDB table for idempotency records, robot budgets and branch status (TTL on `expires_at`).", "opsbot-state"),
+    "AUDIT_TABLE": ("DynamoDB table for the audit log.", "opsbot-audit"),
+    "WORK_QUEUE_URL": ("SQS queue that ingress fills and the worker drains.", ""),
+    "DEAD_LETTER_QUEUE_URL": ("SQS dead-letter queue; jobs that failed for good end here.", ""),
+    "DRONE_WEBHOOK_SECRET_PARAM": ("SSM parameter name holding Drone's `DRONE_WEBHOOK_SECRET`.", "/opsbot/dev/drone/webhook-secret"),
+    "GITLAB_WEBHOOK_TOKEN_PARAM": ("SSM parameter name holding the GitLab webhook secret token.", "/opsbot/dev/gitlab/webhook-token"),
+    "DINGTALK_APP_SECRET_PARAM": ("SSM parameter name holding the DingTalk robot's AppSecret (callback signing).", "/opsbot/dev/dingtalk/app-secret"),
+    "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "1048576"),
+    "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
+    "HTTP_TIMEOUT_SECONDS": ("Timeout of every outbound HTTP call (DingTalk, Drone, GitLab).", "5"),
+    "RETRY_BASE_SECONDS": ("First retry delay of a failed job; doubles each attempt.", "30"),
+    "RETRY_MAX_SECONDS": ("Largest retry delay.", "900"),
+    "CONFIG_CACHE_SECONDS": ("How long a Lambda keeps config in memory before re-reading DynamoDB.", "60"),
+    "SECRET_CACHE_SECONDS": ("How long a Lambda keeps an SSM secret in memory.", "300"),
+}
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, ENVIRONMENT[name][1])
+
+
+@cache
+def settings() -> Settings:
+    return Settings(
+        stage=_env("OPSBOT_STAGE"),
+        config_table=_env("CONFIG_TABLE"),
+        state_table=_env("STATE_TABLE"),
+        audit_table=_env("AUDIT_TABLE"),
+        work_queue_url=_env("WORK_QUEUE_URL"),
+        dead_letter_queue_url=_env("DEAD_LETTER_QUEUE_URL"),
+        drone_webhook_secret_param=_env("DRONE_WEBHOOK_SECRET_PARAM"),
+        gitlab_webhook_token_param=_env("GITLAB_WEBHOOK_TOKEN_PARAM"),
+        dingtalk_app_secret_param=_env("DINGTALK_APP_SECRET_PARAM"),
+        max_body_bytes=int(_env("MAX_BODY_BYTES")),
+        idempotency_ttl_seconds=int(_env("IDEMPOTENCY_TTL_SECONDS")),
+        http_timeout_seconds=float(_env("HTTP_TIMEOUT_SECONDS")),
+        retry_base_seconds=int(_env("RETRY_BASE_SECONDS")),
+        retry_max_seconds=int(_env("RETRY_MAX_SECONDS")),
+        config_cache_seconds=int(_env("CONFIG_CACHE_SECONDS")),
+        secret_cache_seconds=int(_env("SECRET_CACHE_SECONDS")),
+    )

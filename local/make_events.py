@@ -1,0 +1,87 @@
+"""Regenerate events/ from tests/fixtures: one API Gateway v2 event per route and case, with the headers a
+real sender sends, signed with the local stack's secrets. Usable with `sam local invoke -e` where Docker
+exists (signatures are then stale: `make send` signs afresh), and with `make send` here."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
+sys.path.insert(0, str(ROOT))
+
+from local.signing import sign_for  # noqa: E402
+from local.stack import http_api_event  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures"
+SIGNED_AT = 1732521960.0  # 2024-11-25T08:06:00Z, just after the fixtures' builds finished
+
+DRONE_HEADERS = {"content-type": "application/json", "user-agent": "Go-http-client/1.1", "accept-encoding": "gzip"}
+GITLAB_HEADERS = {"content-type": "application/json", "user-agent": "GitLab/17.5.0",
+                  "x-gitlab-instance": "https://gitlab.example.com"}
+DINGTALK_HEADERS = {"content-type": "application/json; charset=utf-8", "user-agent": "DingTalk-Robot"}
+
+GITLAB_EVENTS = {"push": "Push Hook", "tag_push": "Tag Push Hook", "merge_request": "Merge Request Hook",
+                 "note_merge_request": "Note Hook", "pipeline": "Pipeline Hook"}
+
+
+def _event(path: str, headers: dict, body: bytes) -> dict:
+    headers = {k.lower(): v for k, v in headers.items()}
+    headers["host"] = "abc123.execute-api.us-east-1.amazonaws.com"
+    headers["content-length"] = str(len(body))
+    return http_api_event("POST", path, "", headers, body, f"POST {path}", "203.0.113.10")
+
+
+def main() -> None:
+    out = ROOT / "events"
+    samples: dict[str, dict] = {}
+    for name in ("build_failure", "build_success", "build_created", "build_running", "promote_success",
+                 "repo_enabled"):
+        body = (FIXTURES / "drone" / f"{name}.json").read_bytes()
+        event_kind = json.loads(body)["event"]
+        headers = {**DRONE_HEADERS, "x-drone-event": event_kind, **sign_for("/webhooks/drone", body, SIGNED_AT)}
+        samples[f"drone/{name}.json"] = _event("/webhooks/drone", headers, body)
+    body = (FIXTURES / "drone" / "build_failure.json").read_bytes()
+    good = sign_for("/webhooks/drone", body, SIGNED_AT)
+    samples["drone/bad_signature.json"] = _event("/webhooks/drone", {
+        **DRONE_HEADERS, "x-drone-event": "build", **good,
+        "Signature": good["Signature"].replace('signature="', 'signature="AAAA')}, body)
+    samples["drone/bad_digest.json"] = _event("/webhooks/drone", {
+        **DRONE_HEADERS, "x-drone-event": "build", **good}, body.replace(b'"failure"', b'"success"', 1))
+    samples["drone/stale_date.json"] = _event("/webhooks/drone", {
+        **DRONE_HEADERS, "x-drone-event": "build", **good}, body)
+    authorization_form = dict(good)
+    authorization_form["Authorization"] = "Signature " + authorization_form.pop("Signature")
+    samples["drone/build_failure_authorization_header.json"] = _event("/webhooks/drone", {
+        **DRONE_HEADERS, "x-drone-event": "build", **authorization_form}, body)
+
+    for name, event_name in GITLAB_EVENTS.items():
+        body = (FIXTURES / "gitlab" / f"{name}.json").read_bytes()
+        headers = {**GITLAB_HEADERS, "x-gitlab-event": event_name,
+                   "x-gitlab-event-uuid": f"7b1f8a52-0000-4000-8000-{len(name):012d}",
+                   "x-gitlab-webhook-uuid": "1c6f7a0e-2d4b-4c59-9a63-5d3e2b1f0a99",
+                   "idempotency-key": f"0b8e3f5c-0000-4000-8000-{len(body):012d}",
+                   **sign_for("/webhooks/gitlab", body)}
+        samples[f"gitlab/{name}.json"] = _event("/webhooks/gitlab", headers, body)
+    body = (FIXTURES / "gitlab" / "push.json").read_bytes()
+    samples["gitlab/bad_token.json"] = _event("/webhooks/gitlab", {
+        **GITLAB_HEADERS, "x-gitlab-event": "Push Hook", "x-gitlab-token": "not-the-token"}, body)
+
+    for name in ("outgoing_status", "outgoing_deploy_zh"):
+        body = (FIXTURES / "dingtalk" / f"{name}.json").read_bytes()
+        headers = {**DINGTALK_HEADERS, **sign_for("/webhooks/dingtalk", body, SIGNED_AT)}
+        samples[f"dingtalk/{name.removeprefix('outgoing_')}.json"] = _event("/webhooks/dingtalk", headers, body)
+    body = (FIXTURES / "dingtalk" / "outgoing_status.json").read_bytes()
+    samples["dingtalk/bad_sign.json"] = _event("/webhooks/dingtalk", {
+        **DINGTALK_HEADERS, "timestamp": str(int(SIGNED_AT * 1000)), "sign": "bm90IHRoZSBzaWdu"}, body)
+
+    for relative, event in samples.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(event, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {len(samples)} events under {out}")
+
+
+if __name__ == "__main__":
+    main()

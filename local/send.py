@@ -1,0 +1,55 @@
+"""Send a sample event from events/ to the running local stack, signed afresh as its real sender would.
+
+    python -m local.send events/drone/build_failure.json [--raw] [--port 3000]
+
+Samples named bad_* or stale_* are sent exactly as stored (their point is a failing check), as is any
+sample with --raw.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from local.signing import AUTH_HEADERS, sign_for  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.send", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("event", help="an API Gateway v2 event file under events/")
+    parser.add_argument("--raw", action="store_true", help="send the stored headers unchanged")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
+    args = parser.parse_args(argv)
+
+    event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    body = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+    path = event["rawPath"]
+    headers = dict(event["headers"])
+    raw = args.raw or Path(args.event).name.startswith(("bad_", "stale_"))
+    if not raw:
+        headers = {k: v for k, v in headers.items() if k.lower() not in AUTH_HEADERS}
+        headers.update(sign_for(path, body))
+    headers.pop("content-length", None)
+    headers.pop("host", None)
+    url = f"http://127.0.0.1:{args.port}{path}"
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=10)
+    except requests.ConnectionError:
+        print(f"nothing is listening on {url}: start the local stack first with `make run`", file=sys.stderr)
+        return 2
+    print(f"POST {path} ({'as stored' if raw else 'signed now'}) -> {response.status_code} {response.text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

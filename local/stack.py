@@ -1,0 +1,319 @@
+"""The local stack: the same handlers as on AWS, on one laptop, with no Docker and no AWS account.
+
+It starts moto's server (DynamoDB, SQS, SSM) on loopback, creates the tables and queues that template.yaml
+declares, seeds the local secrets, loads a config directory, serves the template's HTTP API routes on
+127.0.0.1:$PORT with API Gateway v2 events, drains the work queue into the worker like Lambda's SQS event
+source, and runs a fake DingTalk that verifies signatures and prints every message.
+
+    python -m local.stack [--port 3000] [--config config/example]
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib.util
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# The local stack's own secrets, stored in moto's SSM under the template's parameter names. Local only.
+LOCAL_SECRETS = {
+    "DroneWebhookSecretParam": "local-drone-webhook-secret",
+    "GitlabWebhookTokenParam": "local-gitlab-webhook-token",
+    "DingtalkAppSecretParam": "local-dingtalk-app-secret",
+}
+
+
+class LambdaContext:
+    def __init__(self, name: str):
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 256
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15000
+
+
+class LocalFunction:
+    """One Lambda: its handler, loaded from its CodeUri, run one event at a time like a single container."""
+
+    def __init__(self, logical_id: str, code_uri: str, handler: str):
+        module_name, self.attr = handler.rsplit(".", 1)
+        path = ROOT / code_uri / f"{module_name}.py"
+        spec = importlib.util.spec_from_file_location(f"opsbot_fn_{logical_id}", path)
+        self.module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.module)
+        self.name = logical_id
+        self.lock = threading.Lock()
+
+    def invoke(self, event: dict) -> dict:
+        with self.lock:
+            return getattr(self.module, self.attr)(event, LambdaContext(self.name))
+
+
+def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: bytes, route_key: str,
+                   source_ip: str) -> dict:
+    """An API Gateway HTTP API payload-format-2.0 event, as API Gateway builds it."""
+    try:
+        text, is_b64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_b64 = base64.b64encode(body).decode(), True
+    now = time.time()
+    event = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT, "apiId": "local", "domainName": headers.get("host", "127.0.0.1"),
+            "domainPrefix": "local", "stage": "$default", "routeKey": route_key,
+            "requestId": uuid.uuid4().hex, "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+        },
+        "body": text,
+        "isBase64Encoded": is_b64,
+    }
+    if query:
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in parse_qs(query).items()}
+    return event
+
+
+def serve_api(template, functions: dict[str, LocalFunction], host: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _respond(self, status: int, headers: dict, body: bytes):
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self):
+            url = urlparse(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if url.path == "/_local/health":
+                return self._respond(200, {"Content-Type": "application/json"}, b'{"ok":true}')
+            route = next((r for r in template.routes if r.method == self.command and r.pattern.match(url.path)), None)
+            if route is None:
+                return self._respond(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                key = key.lower()
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
+            event = http_api_event(self.command, url.path, url.query, headers, body,
+                                   f"{route.method} {route.path}", self.client_address[0])
+            try:
+                result = functions[route.function].invoke(event)
+            except Exception as exc:  # what API Gateway does when a Lambda crashes
+                print(f"[local api] {route.function} crashed: {exc!r}", file=sys.stderr, flush=True)
+                return self._respond(500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}')
+            payload = result.get("body") or ""
+            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+            self._respond(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def drain_queue(worker: LocalFunction, queue_url: str, queue_arn: str, stop: threading.Event) -> None:
+    """Lambda's SQS event source: poll, invoke with a batch, delete what did not fail."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    while not stop.is_set():
+        try:
+            received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           AttributeNames=["All"], MessageAttributeNames=["All"])
+        except Exception as exc:  # moto shutting down
+            if not stop.is_set():
+                print(f"[local worker] receive failed: {exc!r}", file=sys.stderr, flush=True)
+            time.sleep(0.5)
+            continue
+        messages = received.get("Messages", [])
+        if not messages:
+            continue
+        records = [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn, "awsRegion": REGION,
+            "messageAttributes": {k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
+                                  for k, v in m.get("MessageAttributes", {}).items()},
+        } for m in messages]
+        try:
+            result = worker.invoke({"Records": records}) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception as exc:  # the whole batch failed: every message returns to the queue
+            print(f"[local worker] batch failed: {exc!r}", file=sys.stderr, flush=True)
+            failed = {r["messageId"] for r in records}
+        done = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                for i, r in enumerate(records) if r["messageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+
+
+def _resolve(value, physical: dict, template, overrides: dict):
+    if isinstance(value, dict) and "Ref" in value:
+        name = value["Ref"]
+        return overrides.get(name) or physical.get(name) or template.parameter_default(name)
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
+    parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
+    parser.add_argument("--config", default=str(ROOT / "config" / "example"))
+    parser.add_argument("--template", default=str(ROOT / "template.yaml"))
+    parser.add_argument("--retry-base-seconds", type=int, default=2,
+                        help="first retry delay of a failed job (AWS default: 30)")
+    parser.add_argument("--max-receive-count", type=int, default=0,
+                        help="attempts before a job goes to the DLQ (default: the template's)")
+    parser.add_argument("--no-worker", action="store_true", help="do not drain the queue (for benchmarks)")
+    parser.add_argument("--quiet", action="store_true", help="do not print chat messages or INFO logs")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
+    sys.path.insert(0, str(ROOT))
+    from local import template as template_module
+
+    template = template_module.load(args.template)
+    endpoint = f"http://{args.host}:{args.moto_port}"
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint,
+        "RETRY_BASE_SECONDS": str(args.retry_base_seconds),
+    })
+    if args.quiet:
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+
+    moto = ThreadedMotoServer(ip_address=args.host, port=args.moto_port, verbose=False)
+    moto.start()
+
+    import boto3
+
+    physical: dict[str, str] = {}
+    ddb, sqs, ssm = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("ssm")
+    for logical_id, resource in template.resources_of("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        name = f"opsbot-local-{logical_id}"
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=props["KeySchema"],
+                         AttributeDefinitions=props["AttributeDefinitions"])
+        if ttl := props.get("TimeToLiveSpecification"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        physical[logical_id] = name
+    queues = template.resources_of("AWS::SQS::Queue")
+    arns: dict[str, str] = {}
+    # Dead-letter queues first, so redrive policies can point at them.
+    for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+        props = queues[logical_id].get("Properties", {})
+        attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+        if redrive := props.get("RedrivePolicy"):
+            attributes["RedrivePolicy"] = json.dumps({
+                "deadLetterTargetArn": arns[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]],
+                "maxReceiveCount": args.max_receive_count or int(redrive["maxReceiveCount"]),
+            })
+        url = sqs.create_queue(QueueName=f"opsbot-local-{logical_id}", Attributes=attributes)["QueueUrl"]
+        physical[logical_id] = url
+        arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for parameter, secret in LOCAL_SECRETS.items():
+        ssm.put_parameter(Name=template.parameter_default(parameter), Value=secret, Type="SecureString",
+                          Overwrite=True)
+
+    # The functions' environment, as the template's Globals declare it.
+    overrides = {"Stage": "local"}
+    for name, value in template.global_environment().items():
+        os.environ[name] = _resolve(value, physical, template, overrides)
+    os.environ["OPSBOT_STAGE"] = "local"
+    if args.quiet:
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+
+    from opsbot.config import store
+    from opsbot.config.model import ConfigError
+    from opsbot.config.yaml_source import read_directory
+
+    documents, problems = read_directory(args.config)
+    try:
+        if problems:
+            raise ConfigError(problems)
+        config = store.save(documents, "local")
+    except ConfigError as exc:
+        print(f"config in {args.config} is invalid:\n  " + "\n  ".join(exc.lines()), file=sys.stderr)
+        moto.stop()
+        return 1
+
+    from local.fake_dingtalk import FakeDingTalk, make_server
+
+    robots = {}
+    for robot in config.robots.values():
+        token = parse_qs(urlparse(robot.webhook).query).get("access_token", [""])[0]
+        robots[token] = (robot.name, robot.secret)
+    sink = make_server(FakeDingTalk(robots, echo=not args.quiet), args.host, args.sink_port)
+    threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
+
+    functions = {fid: LocalFunction(fid, f.code_uri, f.handler) for fid, f in template.functions.items()}
+    api = serve_api(template, functions, args.host, args.port)
+    threading.Thread(target=api.serve_forever, daemon=True, name="http-api").start()
+
+    stop = threading.Event()
+    if not args.no_worker:
+        for fid, function in template.functions.items():
+            if function.sqs_queue:
+                threading.Thread(target=drain_queue, daemon=True, name=f"sqs-{fid}",
+                                 args=(functions[fid], physical[function.sqs_queue], arns[function.sqs_queue],
+                                       stop)).start()
+
+    print(f"opsbot local stack ready: API http://{args.host}:{args.port}  "
+          f"DingTalk sink http://{args.host}:{args.sink_port}  moto {endpoint}", flush=True)
+    for route in template.routes:
+        print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
+    print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
+
+    finished = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: finished.set())
+    try:
+        finished.wait()
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    api.shutdown()
+    sink.shutdown()
+    moto.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
