@@ -11,7 +11,7 @@ app = make_resolver()
 @app.post("/webhooks/drone")
 def drone_webhook():
     outcome = handle_delivery(app.current_event)
-    return json_response(202 if outcome.status == "queued" else 200, outcome.as_dict())
+    return json_response(outcome.http_status, outcome.as_dict())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

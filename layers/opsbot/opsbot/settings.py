@@ -46,7 +46,8 @@ ENVIRONMENT = {
     "DRONE_WEBHOOK_SECRET_PARAM": ("SSM parameter name holding Drone's `DRONE_WEBHOOK_SECRET`.", "/opsbot/dev/drone/webhook-secret"),
     "GITLAB_WEBHOOK_TOKEN_PARAM": ("SSM parameter name holding the GitLab webhook secret token.", "/opsbot/dev/gitlab/webhook-token"),
     "DINGTALK_APP_SECRET_PARAM": ("SSM parameter name holding the DingTalk robot's AppSecret (callback signing).", "/opsbot/dev/dingtalk/app-secret"),
-    "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "1048576"),
+    # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
+    "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
     "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
     "HTTP_TIMEOUT_SECONDS": ("Timeout of every outbound HTTP call (DingTalk, Drone, GitLab).", "5"),
     "RETRY_BASE_SECONDS": ("First retry delay of a failed job; doubles each attempt.", "30"),

@@ -16,6 +16,10 @@ class Outcome:
     job_id: str = ""
     reason: str = ""
 
+    @property
+    def http_status(self) -> int:
+        return 202 if self.status == "queued" else 200  # accepted for later work, or nothing left to do
+
     def as_dict(self) -> dict:
         return {k: v for k, v in (("status", self.status), ("job", self.job_id), ("reason", self.reason)) if v}
 

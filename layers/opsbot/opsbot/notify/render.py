@@ -19,12 +19,12 @@ STATUS_TEXT = {
 }
 ICON = {"success": "✅", "fixed": "🎉", "failure": "❌", "error": "⚠️", "killed": "⛔", "promote": "🚀", "rollback": "↩️"}
 LABELS = {
-    "zh": {"branch": "分支", "commit": "提交", "author": "作者", "duration": "耗时", "failed_step": "失败步骤",
+    "zh": {"branch": "分支", "commit": "提交", "author": "作者", "duration": "耗时", "failed_step": "失败步骤", "deployer": "发布人",
            "view": "查看构建", "promoted": "已发布到 {env}", "rolled_back": "已回滚 {env}",
            "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败",
            "digest_title": "opsbot：{n} 条构建通知", "digest_head": "📦 {n} 条构建通知（合并发送，避免触发钉钉限流）"},
     "en": {"branch": "Branch", "commit": "Commit", "author": "Author", "duration": "Duration",
-           "failed_step": "Failed step", "view": "View build", "promoted": "Deployed to {env}",
+           "failed_step": "Failed step", "deployer": "Deployed by", "view": "View build", "promoted": "Deployed to {env}",
            "rolled_back": "Rolled back {env}", "deploy_failed": "Deploy to {env} failed",
            "rollback_failed": "Rollback of {env} failed",
            "digest_title": "opsbot: {n} build notifications",
@@ -128,6 +128,8 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
         f"**{labels['author']}**: {author_text}",
         f"**{labels['duration']}**: {_duration(build, language)}",
     ]
+    if reason in ("promote", "rollback") and build.get("sender"):
+        lines.insert(4, f"**{labels['deployer']}**: {build['sender']}")
     if step := failed_step(build):
         lines.append(f"**{labels['failed_step']}**: {step}")
     lines.append(f"[{labels['view']}]({build_url(repo, build, system)})")
