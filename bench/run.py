@@ -1,0 +1,469 @@
+"""opsbot's benchmark: two ratios against floors measured in the same run, on the same machine.
+
+(a) Cold start. Each sample is a fresh interpreter (sys.executable) that times, with time.perf_counter(), either
+    the floor, `import boto3; boto3.client("dynamodb")`, or the import of one function's app.py (its module-level
+    init included), with the layer and the function directory on sys.path and the environment Lambda would give
+    it. Samples run in pairs (floor, function), the functions round-robin, so drift hits both sides alike.
+    Target: median(function) / median(floor) <= 1.2 for every function.
+
+(b) Ingress latency. The local stack runs in a subprocess (--no-worker --quiet, free ports). Signed Drone
+    finished-build deliveries, each with a new build number (so each is deduped and enqueued), go to
+    POST /webhooks/drone over one keep-alive session; interleaved with them, the floor does the same unavoidable
+    backend work directly with boto3 against the same moto server: one conditional DynamoDB put_item and one
+    SQS send_message. Target: p50(ingress) / p50(floor) <= 2.
+
+    .venv/bin/python -m bench.run [--pairs 15] [--requests 300] [--warmup 20] [--skip-cold] [--skip-ingress]
+
+It is a measurement, not a test: it exits 0 when a target is missed, and non-zero only when something crashed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+# No .pyc next to the layer's sources: the cold-start samples compile them from source, as Lambda does with a
+# read-only /opt, and a cache left behind by this process would change later runs.
+sys.dont_write_bytecode = True
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "opsbot"
+for _path in (str(LAYER), str(ROOT)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from local import template as template_module  # noqa: E402
+
+PYTHON = sys.executable
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+COLD_TARGET = 1.2
+INGRESS_TARGET = 2.0
+SAMPLE_TIMEOUT = 60  # seconds, one cold-start subprocess
+STACK_START_TIMEOUT = 90
+HTTP_TIMEOUT = 10
+
+# Run in a fresh interpreter started with -I -S -B: no PYTHON* variables, no user site, no script directory on
+# sys.path, no `site` (so no sitecustomize/usercustomize or .pth hooks beyond the venv's own site-packages, added
+# by hand before the clock starts), and no .pyc written (the layer's own modules compile from source, as they do
+# on Lambda where /opt is read-only). Only the import itself is timed.
+SAMPLE_CODE = r"""
+import sys, json, site
+mode, paths, site_dirs = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+for d in site_dirs:
+    site.addsitedir(d)
+sys.path[:0] = paths
+from time import perf_counter
+before = set(sys.modules)
+if mode == "floor":
+    t0 = perf_counter()
+    import boto3
+    boto3.client("dynamodb")
+    t1 = perf_counter()
+else:
+    t0 = perf_counter()
+    import app
+    t1 = perf_counter()
+top = sorted({name.split(".")[0] for name in set(sys.modules) - before})
+print("BENCH_RESULT " + json.dumps({"seconds": t1 - t0, "modules": top}), flush=True)
+"""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------------------
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "PASS" if ratio <= target else "MISS"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for dist in ("boto3", "botocore", "aws-lambda-powertools", "moto"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} ?")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# (a) cold start
+# --------------------------------------------------------------------------------------------------------------
+def _resolve(value, template) -> str:
+    """A Globals value as it would be on AWS: parameters take their default, resources a plausible physical id."""
+    if isinstance(value, dict) and "Ref" in value:
+        name = value["Ref"]
+        resource = template.raw.get("Resources", {}).get(name)
+        if resource is None:
+            return template.parameter_default(name)
+        if resource["Type"] == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/opsbot-dev-{name}"
+        return f"opsbot-dev-{name}"
+    return str(value)
+
+
+def lambda_environment(template, function, fn_dir: Path) -> dict[str, str]:
+    """What a Lambda container's process sees: the runtime's variables plus the template's."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "HOME": tempfile.gettempdir(),
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        # Never look at the host's AWS files or the instance metadata service.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_FUNCTION_NAME": f"opsbot-dev-{function.logical_id}",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/opsbot-dev-{function.logical_id}",
+        "LAMBDA_TASK_ROOT": str(fn_dir),
+        "_HANDLER": function.handler,
+    }
+    variables = dict(template.global_environment())
+    props = template.raw["Resources"][function.logical_id].get("Properties", {})
+    variables.update(((props.get("Environment") or {}).get("Variables") or {}))
+    for name, value in variables.items():
+        env[name] = _resolve(value, template)
+    env.setdefault("POWERTOOLS_SERVICE_NAME", "opsbot")
+    return env
+
+
+def site_dirs() -> list[str]:
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+
+
+def cold_sample(mode: str, paths: list[str], env: dict[str, str]) -> dict:
+    cmd = [PYTHON, "-I", "-S", "-B", "-c", SAMPLE_CODE, mode, json.dumps(paths), json.dumps(site_dirs())]
+    with tempfile.TemporaryDirectory(prefix="opsbot-bench-cwd-") as cwd:
+        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=SAMPLE_TIMEOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"cold-start sample ({mode}, {paths[0]}) failed with {done.returncode}:\n{done.stderr}")
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line[len("BENCH_RESULT "):])
+    raise RuntimeError(f"cold-start sample ({mode}) printed no result:\n{done.stdout}\n{done.stderr}")
+
+
+def bench_cold_start(pairs: int) -> list[dict]:
+    template = template_module.load(ROOT / "template.yaml")
+    functions = []
+    for function in template.functions.values():
+        fn_dir = (ROOT / function.code_uri).resolve()
+        module = function.handler.rsplit(".", 1)[0]
+        if module != "app":
+            raise RuntimeError(f"{function.logical_id}: handler module {module!r}, the bench imports app.py")
+        functions.append({
+            "name": fn_dir.name, "logical_id": function.logical_id,
+            "paths": [str(fn_dir), str(LAYER)],
+            "env": lambda_environment(template, function, fn_dir),
+            "fn": [], "floor": [], "fn_modules": set(), "floor_modules": set(),
+        })
+    say(f"(a) cold start: {len(functions)} functions x {pairs} pairs (floor, function), round-robin; "
+        f"each sample a fresh `{Path(PYTHON).name} -I -S -B`")
+    # Warm-up: one discarded pair each, so the first real samples do not pay for a cold page cache.
+    for f in functions:
+        cold_sample("floor", f["paths"], f["env"])
+        cold_sample("fn", f["paths"], f["env"])
+    started = time.monotonic()
+    for i in range(pairs):
+        for f in functions:
+            floor = cold_sample("floor", f["paths"], f["env"])
+            fn = cold_sample("fn", f["paths"], f["env"])
+            f["floor"].append(floor["seconds"])
+            f["fn"].append(fn["seconds"])
+            f["floor_modules"] = set(floor["modules"])
+            f["fn_modules"] = set(fn["modules"])
+        say(f"  pair round {i + 1}/{pairs} done ({time.monotonic() - started:.0f}s)")
+
+    results = []
+    say()
+    say(f"  {'function':16} {'median s':>9} {'floor med s':>11} {'ratio':>7} {'pair-ratio med':>15} "
+        f"{'min s':>7} {'max s':>7}")
+    for f in functions:
+        fn_med, floor_med = statistics.median(f["fn"]), statistics.median(f["floor"])
+        pair_ratio = statistics.median(a / b for a, b in zip(f["fn"], f["floor"]))
+        ratio = fn_med / floor_med
+        results.append({"name": f["name"], "median": fn_med, "floor": floor_med, "ratio": ratio,
+                        "pair_ratio": pair_ratio, "beyond": sorted(f["fn_modules"] - f["floor_modules"]),
+                        "not_loaded": sorted(f["floor_modules"] - f["fn_modules"])})
+        say(f"  {f['name']:16} {fn_med:9.3f} {floor_med:11.3f} {ratio:6.2f}x {pair_ratio:14.2f}x "
+            f"{min(f['fn']):7.3f} {max(f['fn']):7.3f}")
+    say()
+    say("  top-level modules each function imports beyond the floor (import boto3; boto3.client('dynamodb')):")
+    for r in results:
+        say(f"    {r['name']:16} +{len(r['beyond'])}: {' '.join(r['beyond']) or '-'}")
+        if r["not_loaded"]:
+            say(f"    {'':16} (floor loads, function does not: {' '.join(r['not_loaded'])})")
+    return results
+
+
+# --------------------------------------------------------------------------------------------------------------
+# (b) ingress latency
+# --------------------------------------------------------------------------------------------------------------
+class LocalStack:
+    """The local stack in a subprocess, on free ports, with the example config pointed at its own sink."""
+
+    def __init__(self, workdir: Path):
+        self.port, self.moto_port, self.sink_port = free_port(), free_port(), free_port()
+        while len({self.port, self.moto_port, self.sink_port}) < 3:
+            self.moto_port, self.sink_port = free_port(), free_port()
+        self.config = workdir / "config"
+        shutil.copytree(ROOT / "config" / "example", self.config)
+        for path in self.config.rglob("*"):
+            if path.is_file() and path.suffix in (".yaml", ".yml"):
+                text = path.read_text(encoding="utf-8")
+                if "127.0.0.1:3001" in text:
+                    path.write_text(text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}"), encoding="utf-8")
+        self.log_path = workdir / "stack.log"
+        self.proc: subprocess.Popen | None = None
+        self.api = f"http://127.0.0.1:{self.port}"
+        self.moto = f"http://127.0.0.1:{self.moto_port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            env.pop(name, None)
+        cmd = [PYTHON, "-m", "local.stack", "--port", str(self.port), "--moto-port", str(self.moto_port),
+               "--sink-port", str(self.sink_port), "--config", str(self.config), "--no-worker", "--quiet"]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        import requests
+
+        deadline = time.monotonic() + STACK_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the local stack exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(self.api + "/_local/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the local stack was not healthy within {STACK_START_TIMEOUT}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # the stack stops moto, the API and the sink on SIGTERM
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def bench_ingress(requests_n: int, warmup: int) -> dict:
+    import boto3
+    import requests
+    from botocore.config import Config
+
+    from local.signing import sign_for
+
+    delivery = json.loads((ROOT / "tests" / "fixtures" / "drone" / "build_failure.json").read_text(encoding="utf-8"))
+    path = "/webhooks/drone"
+
+    with tempfile.TemporaryDirectory(prefix="opsbot-bench-") as workdir:
+        stack = LocalStack(Path(workdir))
+        try:
+            t0 = time.monotonic()
+            stack.start()
+            say(f"(b) ingress: local stack healthy in {time.monotonic() - t0:.1f}s "
+                f"(api {stack.api}, moto {stack.moto}); {warmup} warm-up + {requests_n} measured of each, "
+                "interleaved")
+
+            # The floor: the same backend calls the ingress path cannot avoid, straight at the same moto server,
+            # with the client settings opsbot.aws uses.
+            aws = dict(endpoint_url=stack.moto, region_name=REGION, aws_access_key_id="local",
+                       aws_secret_access_key="local",
+                       config=Config(connect_timeout=2, read_timeout=5,
+                                     retries={"mode": "standard", "max_attempts": 3}))
+            ddb, sqs = boto3.client("dynamodb", **aws), boto3.client("sqs", **aws)
+            state_table = "opsbot-local-StateTable"
+            queue_url = sqs.get_queue_url(QueueName="opsbot-local-WorkQueue")["QueueUrl"]
+            job_body = json.dumps({"kind": "drone.build_finished", "id": "0" * 32, "correlation_id": "",
+                                   "payload": {"repo": delivery["repo"], "build": delivery["build"],
+                                               "system": delivery.get("system") or {}}}, ensure_ascii=False)
+
+            def floor_once(i: int) -> float:
+                now = int(time.time())
+                start = time.perf_counter()
+                ddb.put_item(TableName=state_table,
+                             Item={"pk": {"S": f"idem#bench-floor#{i}"}, "expires_at": {"N": str(now + 172800)}},
+                             ConditionExpression="attribute_not_exists(pk)")
+                sqs.send_message(QueueUrl=queue_url, MessageBody=job_body,
+                                 MessageAttributes={"kind": {"DataType": "String",
+                                                             "StringValue": "drone.build_finished"}})
+                return time.perf_counter() - start
+
+            session = requests.Session()
+            failures: list[str] = []
+
+            def ingress_once(number: int) -> tuple[float, int]:
+                delivery["build"]["number"] = number
+                body = json.dumps(delivery, ensure_ascii=False).encode()
+                headers = {"Content-Type": "application/json", "X-Drone-Event": "build", **sign_for(path, body)}
+                start = time.perf_counter()
+                response = session.post(stack.api + path, data=body, headers=headers, timeout=HTTP_TIMEOUT)
+                _ = response.content
+                elapsed = time.perf_counter() - start
+                if response.status_code != 202 and len(failures) < 5:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+                return elapsed, response.status_code
+
+            number = 500_000
+            warm_bad = 0
+            for i in range(warmup):
+                number += 1
+                warm_bad += ingress_once(number)[1] != 202
+                floor_once(-1 - i)
+
+            # For diagnosis only: the local HTTP server's own round trip on the same keep-alive session (no
+            # Lambda handler runs for /_local/health). On AWS, API Gateway takes this part.
+            transport_times = []
+            for _ in range(50):
+                start = time.perf_counter()
+                session.get(stack.api + "/_local/health", timeout=HTTP_TIMEOUT).content
+                transport_times.append(time.perf_counter() - start)
+
+            ingress_times, floor_times, non_202 = [], [], 0
+            started = time.monotonic()
+            for i in range(requests_n):
+                number += 1
+                # Alternate which side goes first, so neither always follows the other.
+                if i % 2 == 0:
+                    elapsed, status = ingress_once(number)
+                    floor_times.append(floor_once(i))
+                else:
+                    floor_times.append(floor_once(i))
+                    elapsed, status = ingress_once(number)
+                ingress_times.append(elapsed)
+                non_202 += status != 202
+            say(f"  {requests_n} pairs in {time.monotonic() - started:.1f}s")
+            session.close()
+        finally:
+            stack.stop()
+            if stack.proc is not None and stack.proc.returncode not in (0, None, -signal.SIGTERM):
+                say(f"  (stack exited with {stack.proc.returncode}; log tail:)\n{stack.log_tail(15)}")
+
+    result = {
+        "ingress_p50": statistics.median(ingress_times), "ingress_p99": percentile(ingress_times, 99),
+        "floor_p50": statistics.median(floor_times), "floor_p99": percentile(floor_times, 99),
+        "pair_ratio": statistics.median(a / b for a, b in zip(ingress_times, floor_times)),
+        "transport_p50": statistics.median(transport_times), "non_202": non_202, "warm_non_202": warm_bad, "failures": failures, "n": requests_n,
+    }
+    result["ratio"] = result["ingress_p50"] / result["floor_p50"]
+    say()
+    say(f"  {'':28} {'p50 ms':>8} {'p99 ms':>8}")
+    say(f"  {'POST /webhooks/drone':28} {result['ingress_p50'] * 1000:8.2f} {result['ingress_p99'] * 1000:8.2f}")
+    say(f"  {'floor: put_item + send_msg':28} {result['floor_p50'] * 1000:8.2f} {result['floor_p99'] * 1000:8.2f}")
+    say(f"  {'(info) GET /_local/health':28} {result['transport_p50'] * 1000:8.2f}           "
+        "the local HTTP server alone, same session")
+    say(f"  ratio p50(ingress)/p50(floor) = {result['ratio']:.2f}x   (median of per-pair ratios "
+        f"{result['pair_ratio']:.2f}x)")
+    if result["transport_p50"] > 0.02:
+        say(f"  note: a keep-alive round trip to the local stack's HTTP server alone takes "
+            f"{result['transport_p50'] * 1000:.0f} ms with no handler running. That is the signature of Nagle's "
+            "algorithm meeting delayed ACKs (headers and body leave in separate writes without TCP_NODELAY), an "
+            "artifact of local/stack.py's server, not of the Lambda code: `disable_nagle_algorithm = True` on "
+            "its request handler removes it.")
+    say(f"  non-202 responses: {non_202}/{requests_n} measured, {warm_bad}/{warmup} warm-up")
+    for failure in failures:
+        say(f"    e.g. {failure}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=15, help="cold-start pairs per function (default 15)")
+    parser.add_argument("--requests", type=int, default=300, help="measured ingress requests (default 300)")
+    parser.add_argument("--warmup", type=int, default=20, help="ingress warm-up requests of each kind (default 20)")
+    parser.add_argument("--skip-cold", action="store_true")
+    parser.add_argument("--skip-ingress", action="store_true")
+    args = parser.parse_args(argv)
+
+    # A SIGTERM to the bench must still stop the stack (the finally blocks run on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    say(f"opsbot bench: Python {sys.version.split()[0]} ({PYTHON}), {os.cpu_count()} CPUs; {versions()}")
+    say()
+    begun = time.monotonic()
+    cold = [] if args.skip_cold else bench_cold_start(args.pairs)
+    if cold:
+        say()
+    ingress = None if args.skip_ingress else bench_ingress(args.requests, args.warmup)
+
+    say()
+    say("=" * 100)
+    say(f"{'SUMMARY':28} {'measured':>12} {'floor':>12} {'ratio':>8} {'pair-ratio':>11} {'target':>8}  result")
+    say("-" * 100)
+    for r in cold:
+        say(f"{'cold start ' + r['name']:28} {r['median'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
+            f"{r['ratio']:7.2f}x {r['pair_ratio']:10.2f}x {'<=' + str(COLD_TARGET) + 'x':>8}  "
+            f"{verdict(r['ratio'], COLD_TARGET)}")
+    if ingress:
+        result = verdict(ingress["ratio"], INGRESS_TARGET)
+        if ingress["non_202"]:
+            result = f"MISS ({ingress['non_202']} non-202)"
+        say(f"{'ingress p50 drone webhook':28} {ingress['ingress_p50'] * 1000:9.2f} ms "
+            f"{ingress['floor_p50'] * 1000:9.2f} ms {ingress['ratio']:7.2f}x {ingress['pair_ratio']:10.2f}x "
+            f"{'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}")
+        say(f"{'ingress p99 (info)':28} {ingress['ingress_p99'] * 1000:9.2f} ms "
+            f"{ingress['floor_p99'] * 1000:9.2f} ms {ingress['ingress_p99'] / ingress['floor_p99']:7.2f}x")
+        say(f"{'local HTTP round trip (info)':28} {ingress['transport_p50'] * 1000:9.2f} ms "
+            "(p50 of GET /_local/health, no handler)")
+    say("=" * 100)
+    say("cold start: medians of fresh-interpreter samples; ingress: p50/p99 of wall time per request. "
+        f"Total {time.monotonic() - begun:.0f}s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
