@@ -108,6 +108,8 @@ def render_for_terminal(robot: str, message: dict) -> str:
 
 def make_server(fake: FakeDingTalk, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
         def _handle(self, method: str):
             url = urlparse(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

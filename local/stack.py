@@ -98,6 +98,8 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: 
 def serve_api(template, functions: dict[str, LocalFunction], host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits ~40 ms for them.
+        disable_nagle_algorithm = True
 
         def _respond(self, status: int, headers: dict, body: bytes):
             self.send_response(status)

@@ -2,8 +2,6 @@
 "deliver later" and "retrying cannot help". The URL carries the access token and sign: never log it."""
 from __future__ import annotations
 
-import requests
-
 from opsbot import secrets
 from opsbot.config.model import Robot
 from opsbot.dingtalk.signature import signed_robot_url
@@ -18,18 +16,23 @@ REFUSED = {310000, 400101, 400102, 400106, 300001}
 MUTED_SECONDS = 600
 MAX_BODY_BYTES = 20000
 
-_session: requests.Session | None = None
+_session = None
 
 
-def _http() -> requests.Session:
+def _http():
+    # requests is imported on first send, not at cold start: jobs that send nothing never pay for it.
     global _session
     if _session is None:
+        import requests
+
         _session = requests.Session()
     return _session
 
 
 def send(robot: Robot, message: dict) -> None:
     """Deliver one message or raise RetryLater / PermanentFailure."""
+    import requests
+
     url = signed_robot_url(secrets.resolve(robot.webhook), secrets.resolve(robot.secret))
     try:
         response = _http().post(url, json=message, timeout=settings().http_timeout_seconds)
