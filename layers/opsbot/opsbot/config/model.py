@@ -191,6 +191,7 @@ def _global(checker: _Checker) -> tuple[str, str, dict[str, Robot], list[Person]
     language = checker.string(settings, "language", "settings", default="zh")
     if language not in LANGUAGES:
         checker.problem(settings, "language", f"settings.language must be one of {', '.join(LANGUAGES)}")
+        language = "zh"  # reported once here; projects that inherit it must not each repeat it at their line 1
     ops_robot = checker.string(settings, "ops_robot", "settings")
 
     robots: dict[str, Robot] = {}

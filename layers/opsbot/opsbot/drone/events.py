@@ -18,6 +18,8 @@ def finished_build(delivery: dict) -> tuple[dict, dict] | None:
         raise BadRequest("build event without repo or build object")
     if not isinstance(repo.get("slug"), str) or not isinstance(build.get("number"), int):
         raise BadRequest("build event without repo.slug or build.number")
+    if not isinstance(build.get("status"), str):
+        raise BadRequest("build event without a build.status string")
     if build.get("status") in FINAL_STATUSES and build.get("finished"):
         return repo, build
     return None

@@ -16,7 +16,7 @@ def handle_delivery(http_event) -> Outcome:
     signature.verify(http_event.headers, body, get_parameter(settings().drone_webhook_secret_param))
     delivery = parse_json_object(body)
     event_type = http_event.headers.get("x-drone-event") or delivery.get("event")
-    if event_type not in events.KNOWN_EVENTS:
+    if not isinstance(event_type, str) or event_type not in events.KNOWN_EVENTS:
         raise BadRequest(f"unknown Drone event {event_type!r}")
     if event_type != "build":
         return ignored(f"Drone {event_type} events are not handled")

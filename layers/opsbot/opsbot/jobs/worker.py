@@ -18,7 +18,8 @@ from opsbot.settings import settings
 def backoff_seconds(receive_count: int) -> int:
     s = settings()
     delay = min(s.retry_base_seconds * 2 ** max(0, receive_count - 1), s.retry_max_seconds)
-    return int(delay + random.uniform(0, delay * 0.1))
+    # Jitter spreads retries out, but never past RETRY_MAX_SECONDS, "the largest retry delay".
+    return int(min(delay + random.uniform(0, delay * 0.1), s.retry_max_seconds))
 
 
 def _retry_later(receipt_handle: str, seconds: int) -> None:

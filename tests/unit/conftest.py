@@ -1,0 +1,225 @@
+"""Unit tests: the real handlers and layer code against moto's in-process AWS (no network, no server).
+
+Every test gets fresh tables, queues and SSM parameters (moto's `mock_aws`), dummy AWS credentials and no
+endpoint override, the stack's environment variables, and no process-level cache left over from another test.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "layers" / "opsbot"
+for _path in (str(ROOT), str(LAYER), str(Path(__file__).resolve().parent)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+# The service name the template gives every function; read when opsbot.log is first imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "opsbot")
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+import unit_support  # noqa: E402
+from unit_support import SECRETS, STACK_ENV  # noqa: E402
+
+
+_CLIENTS: dict = {}
+
+
+def _client(service: str):
+    """Clients for the tests' own look-ups, made once: moto intercepts them whenever a mock is active."""
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.client(service, region_name="us-east-1")
+    return _CLIENTS[service]
+
+
+def _reset_process_caches() -> None:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+    import opsbot.aws
+    import opsbot.config.store
+    import opsbot.dingtalk.robot
+    import opsbot.secrets
+    import opsbot.settings
+
+    opsbot.settings.settings.cache_clear()
+    opsbot.aws.client.cache_clear()
+    opsbot.config.store.invalidate()
+    DEFAULT_PROVIDERS.clear()
+    # A fresh provider (so an empty parameter cache) on a client made once: Powertools would otherwise build a
+    # new boto3 session per test, which re-reads botocore's service models and costs ~0.1 s each time.
+    DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_client=_client("ssm"))
+    if hasattr(opsbot.secrets, "clear_cache"):  # a provider of opsbot's own, when secrets.py keeps one
+        opsbot.secrets.clear_cache()
+    session = opsbot.dingtalk.robot._session
+    opsbot.dingtalk.robot._session = None
+    if session is not None:
+        session.close()
+
+
+class Aws:
+    """The moto resources of one test, and shortcuts to look inside them."""
+
+    def __init__(self, work_queue_url: str, dead_letter_queue_url: str):
+        self.ddb = _client("dynamodb")
+        self.sqs = _client("sqs")
+        self.ssm = _client("ssm")
+        self.work_queue_url = work_queue_url
+        self.dead_letter_queue_url = dead_letter_queue_url
+
+    def receive(self, queue_url: str | None = None, visibility: int = 0) -> list[dict]:
+        """Every visible message of a queue (the work queue by default), left visible unless told otherwise."""
+        found: dict[str, dict] = {}
+        for _ in range(5):
+            batch = self.sqs.receive_message(QueueUrl=queue_url or self.work_queue_url, MaxNumberOfMessages=10,
+                                             VisibilityTimeout=visibility, WaitTimeSeconds=0,
+                                             AttributeNames=["All"], MessageAttributeNames=["All"]
+                                             ).get("Messages", [])
+            new = [m for m in batch if m["MessageId"] not in found]
+            if not new:
+                break
+            found.update((m["MessageId"], m) for m in new)
+        return list(found.values())
+
+    def dead_letters(self) -> list[dict]:
+        return self.receive(self.dead_letter_queue_url)
+
+    def queue_attribute(self, name: str, queue_url: str | None = None) -> int:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url or self.work_queue_url,
+                                                   AttributeNames=[name])["Attributes"]
+        return int(attributes[name])
+
+    def state_items(self, prefix: str = "") -> list[dict]:
+        items = self.ddb.scan(TableName=STACK_ENV["STATE_TABLE"])["Items"]
+        return [item for item in items if item["pk"]["S"].startswith(prefix)]
+
+    def state_item(self, pk: str) -> dict | None:
+        return self.ddb.get_item(TableName=STACK_ENV["STATE_TABLE"], Key={"pk": {"S": pk}},
+                                 ConsistentRead=True).get("Item")
+
+
+def _create_stack() -> Aws:
+    ddb = _client("dynamodb")
+    for table, has_sort_key in ((STACK_ENV["CONFIG_TABLE"], True), (STACK_ENV["STATE_TABLE"], False),
+                                (STACK_ENV["AUDIT_TABLE"], True)):
+        keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+        attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+        if has_sort_key:
+            keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+            attributes.append({"AttributeName": "sk", "AttributeType": "S"})
+        ddb.create_table(TableName=table, KeySchema=keys, AttributeDefinitions=attributes,
+                         BillingMode="PAY_PER_REQUEST")
+    ddb.update_time_to_live(TableName=STACK_ENV["STATE_TABLE"],
+                            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+
+    sqs = _client("sqs")
+    dlq_url = sqs.create_queue(QueueName="opsbot-test-DeadLetterQueue",
+                               Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    work_url = sqs.create_queue(QueueName="opsbot-test-WorkQueue", Attributes={
+        "VisibilityTimeout": "180",
+        "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"6"}}',
+    })["QueueUrl"]
+
+    ssm = _client("ssm")
+    for env_name, value in SECRETS.items():
+        ssm.put_parameter(Name=STACK_ENV[env_name], Value=value, Type="SecureString")
+    return Aws(work_url, dlq_url)
+
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+# The local stack's AWS_ENDPOINT_URL would send boto3 past moto's in-process mock; a profile or session token
+# from the developer's shell has no business in a unit test.
+AWS_UNSET_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def _moto():
+    """moto's in-process AWS, patched in once for the session; each test starts from empty backends."""
+    from opsbot.log import logger
+
+    logger.setLevel("DEBUG")  # every log call runs, debug ones included
+    # Keeping boto3's default session saves re-reading botocore's service models for every client.
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def aws(_moto, monkeypatch):
+    """moto's AWS with the stack's tables, queues and secrets, and the stack's environment pointing at them."""
+    from moto.core.base_backend import BackendDict
+
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in AWS_UNSET_ENV:
+            monkeypatch.delenv(name)
+    for name, value in {**AWS_TEST_ENV, **STACK_ENV}.items():
+        monkeypatch.setenv(name, value)
+    BackendDict.reset()  # no table, queue or parameter survives from another test
+    _reset_process_caches()
+    stack = _create_stack()
+    monkeypatch.setenv("WORK_QUEUE_URL", stack.work_queue_url)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", stack.dead_letter_queue_url)
+    _reset_process_caches()
+    try:
+        yield stack
+    finally:
+        _reset_process_caches()
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """Change a stack setting for one test: env("MAX_BODY_BYTES", "64") also drops the cached settings."""
+    import opsbot.settings
+
+    def set_env(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        opsbot.settings.settings.cache_clear()
+
+    return set_env
+
+
+@pytest.fixture(scope="session")
+def handlers():
+    """The four Lambda handler modules, each loaded once under its own module name."""
+    return unit_support.Handlers()
+
+
+@pytest.fixture
+def lambda_context():
+    return unit_support.FakeLambdaContext()
+
+
+@pytest.fixture
+def example_config(aws):
+    """The example config (config/example) saved in the config table, as the worker reads it."""
+    from opsbot.config import store
+    from opsbot.config.yaml_source import read_directory
+
+    documents, problems = read_directory(unit_support.EXAMPLE_CONFIG)
+    assert problems == []
+    return store.save(documents, "test-version")
+
+
+@pytest.fixture
+def opsbot_log():
+    """Everything the opsbot Powertools logger writes during the test, as one string (call it to read)."""
+    import io
+
+    from opsbot.log import logger
+
+    buffer = io.StringIO()
+    handler = logger.logger_handler
+    previous = handler.setStream(buffer)
+    try:
+        yield buffer.getvalue
+    finally:
+        handler.setStream(previous)

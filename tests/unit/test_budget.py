@@ -1,0 +1,255 @@
+"""The robot send budget (a sliding 62 s window of 20 sends), the digest buffer, and delivery within budget."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from opsbot.config.model import Robot
+from opsbot.notify import budget, delivery
+
+NOW = 1_732_521_600_000  # epoch ms
+ROBOT = Robot(name="team", webhook="http://127.0.0.1:9/robot/send?access_token=t", secret="SECx")
+
+
+def entry(n: int) -> dict:
+    return {"id": f"job-{n}", "line": f"- build #{n}", "mobiles": [], "user_ids": [f"u{n % 2}"]}
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, dict]]:
+    """Every robot send, recorded instead of going over HTTP."""
+    calls: list[tuple[str, dict]] = []
+    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    return calls
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """delivery's clock, moved by hand."""
+    state = {"now": NOW}
+    monkeypatch.setattr(delivery, "_now_ms", lambda: state["now"])
+    return state
+
+
+# --- the sliding window --------------------------------------------------------------------------------------
+
+def test_twenty_slots_then_refusal(aws):
+    taken = [budget.try_take_slot("team", 20, NOW + i * 100) for i in range(21)]
+    assert taken == [True] * 20 + [False]
+    assert len(budget.read("team").sends) == 20
+
+
+def test_window_slides_rather_than_resetting_each_minute(aws):
+    for i in range(20):
+        assert budget.try_take_slot("team", 20, NOW + i * 1000)
+    # 61.999 s after the first send it is still inside the 62 s window.
+    assert not budget.try_take_slot("team", 20, NOW + budget.WINDOW_MS - 1)
+    # Once the first send leaves the window exactly one slot opens.
+    assert budget.try_take_slot("team", 20, NOW + budget.WINDOW_MS + 1)
+    assert not budget.try_take_slot("team", 20, NOW + budget.WINDOW_MS + 2)
+    assert len(budget.read("team").sends) == 20  # old sends are dropped as the window moves
+
+
+def test_budgets_are_per_robot(aws):
+    for i in range(3):
+        assert budget.try_take_slot("a", 3, NOW + i)
+    assert not budget.try_take_slot("a", 3, NOW + 10)
+    assert budget.try_take_slot("b", 3, NOW + 10)
+
+
+def test_seconds_until_slot(aws):
+    state = budget.RobotState(sends=[NOW + i * 1000 for i in range(20)])
+    assert state.seconds_until_slot(20, NOW + 19_000) == 43  # the first send leaves at NOW + 62 s
+    assert state.seconds_until_slot(20, NOW + 61_500) == 1
+    assert state.seconds_until_slot(20, NOW + budget.WINDOW_MS + 1) == 0
+    assert state.seconds_until_slot(21, NOW + 19_000) == 0
+    assert budget.RobotState(sends=[NOW] * 20).seconds_until_slot(20, NOW) == 62
+    assert budget.RobotState().seconds_until_slot(20, NOW) == 0
+
+
+def test_only_the_digest_may_send_while_news_is_pending(aws):
+    budget.fold("team", entry(1))
+    assert not budget.try_take_slot("team", 20, NOW)
+    assert budget.try_take_slot("team", 20, NOW, for_digest=True)
+
+
+# --- the digest buffer ---------------------------------------------------------------------------------------
+
+def test_fold_is_idempotent_per_entry_id(aws):
+    budget.fold("team", entry(1))
+    budget.fold("team", entry(2))
+    budget.fold("team", entry(1))  # a retried job
+    assert [e["id"] for e in budget.read("team").pending] == ["job-1", "job-2"]
+    assert set(aws.state_item("robot#team")["pending_ids"]["SS"]) == {"job-1", "job-2"}
+
+
+def test_fold_keeps_unicode_and_order(aws):
+    entries = [dict(entry(n), line=f"- ❌ 构建失败 #{n}") for n in range(5)]
+    for e in entries:
+        budget.fold("team", e)
+    assert budget.read("team").pending == entries
+
+
+def test_claim_flush_only_once_until_the_lease_is_stale(aws):
+    assert budget.claim_flush("team", NOW) is True
+    assert budget.claim_flush("team", NOW + 1000) is False
+    assert budget.claim_flush("team", NOW + budget.FLUSH_LEASE_MS) is False
+    assert budget.claim_flush("team", NOW + budget.FLUSH_LEASE_MS + 1) is True  # the flush job was lost
+    assert budget.read("team").flush_at == NOW + budget.FLUSH_LEASE_MS + 1
+
+
+def test_release_flush_waits_for_pending_news(aws):
+    budget.claim_flush("team", NOW)
+    budget.fold("team", entry(1))
+    budget.fold("team", entry(2))
+    assert budget.release_flush("team") is False
+    assert budget.read("team").flush_at == NOW
+
+    budget.drop_sent("team", budget.read("team").pending)
+    state = budget.read("team")
+    assert state.pending == []
+    assert "pending_ids" not in aws.state_item("robot#team")  # DynamoDB drops a set once it is empty
+    assert budget.release_flush("team") is True
+    assert budget.read("team").flush_at is None
+    assert budget.claim_flush("team", NOW + 1) is True
+
+
+def test_drop_sent_removes_only_the_delivered_front(aws):
+    for n in range(4):
+        budget.fold("team", entry(n))
+    budget.drop_sent("team", [entry(0), entry(1)])
+    assert [e["id"] for e in budget.read("team").pending] == ["job-2", "job-3"]
+    # The ids are forgotten too, so a later job with the same id would fold again (not that ids repeat).
+    assert set(aws.state_item("robot#team")["pending_ids"]["SS"]) == {"job-2", "job-3"}
+
+
+def test_drop_sent_twice_is_harmless(aws):
+    for n in range(3):
+        budget.fold("team", entry(n))
+    batch = [entry(0), entry(1)]
+    budget.drop_sent("team", batch)
+    budget.drop_sent("team", batch)  # a second flusher with a stale lease
+    assert [e["id"] for e in budget.read("team").pending] == ["job-2"]
+    budget.drop_sent("team", [])
+    assert [e["id"] for e in budget.read("team").pending] == ["job-2"]
+
+
+# --- delivery ------------------------------------------------------------------------------------------------
+
+def flush_jobs(aws) -> list[dict]:
+    jobs = [json.loads(m["Body"]) for m in aws.receive()]
+    return [j for j in jobs if j["kind"] == delivery.FLUSH_JOB]
+
+
+def test_deliver_sends_while_the_budget_lasts(aws, sent, clock):
+    for n in range(20):
+        assert delivery.deliver(ROBOT, {"n": n}, entry(n)) == "sent"
+        clock["now"] += 50
+    assert [m["n"] for _, m in sent] == list(range(20))
+    assert aws.queue_attribute("ApproximateNumberOfMessages") == 0
+    assert aws.queue_attribute("ApproximateNumberOfMessagesDelayed") == 0
+
+
+def test_deliver_folds_once_the_budget_is_spent_and_schedules_one_flush(aws, sent, clock, monkeypatch):
+    scheduled: list[tuple[str, dict, int]] = []
+    real_enqueue = delivery.enqueue
+
+    def spy(job, delay_seconds=0):
+        scheduled.append((job.kind, job.payload, delay_seconds))
+        real_enqueue(job, delay_seconds)
+
+    monkeypatch.setattr(delivery, "enqueue", spy)
+    for n in range(20):
+        delivery.deliver(ROBOT, {"n": n}, entry(n))
+    clock["now"] += 2000
+    outcomes = [delivery.deliver(ROBOT, {"n": n}, entry(n)) for n in range(20, 25)]
+
+    assert outcomes == ["folded"] * 5
+    assert len(sent) == 20
+    assert [e["id"] for e in budget.read("team").pending] == [f"job-{n}" for n in range(20, 25)]
+    # Exactly one flush, delayed until the window has room again (the first send leaves 62 s after NOW).
+    assert scheduled == [(delivery.FLUSH_JOB, {"robot": "team"}, 60)]
+    assert aws.queue_attribute("ApproximateNumberOfMessagesDelayed") == 1
+
+
+def test_deliver_folds_behind_pending_news_even_with_room(aws, sent, clock):
+    budget.fold("team", entry(1))
+    assert delivery.deliver(ROBOT, {"n": 2}, entry(2)) == "folded"
+    assert sent == []
+    assert [e["id"] for e in budget.read("team").pending] == ["job-1", "job-2"]
+    # The window has room, so the flush is due at once.
+    assert [j["payload"] for j in flush_jobs(aws)] == [{"robot": "team"}]
+
+
+def test_deliver_retried_job_folds_once(aws, sent, clock):
+    for n in range(20):
+        delivery.deliver(ROBOT, {"n": n}, entry(n))
+    delivery.deliver(ROBOT, {"n": 99}, entry(99))
+    delivery.deliver(ROBOT, {"n": 99}, entry(99))
+    assert [e["id"] for e in budget.read("team").pending] == ["job-99"]
+
+
+def test_flush_digest_sends_all_pending_lines_as_one_message(aws, sent, clock):
+    for n in range(20):
+        delivery.deliver(ROBOT, {"n": n}, entry(n))
+    for n in range(20, 26):
+        delivery.deliver(ROBOT, {"n": n}, entry(n))
+    sent.clear()
+
+    clock["now"] = NOW + budget.WINDOW_MS + 1
+    assert delivery.flush_digest(ROBOT, "zh") == "digest of 6"
+
+    assert len(sent) == 1
+    robot_name, message = sent[0]
+    assert robot_name == "team"
+    text = message["markdown"]["text"]
+    assert text.startswith("#### 📦 6 条构建通知")
+    assert [line for line in text.split("\n\n")[1:]] == [f"- build #{n}" for n in range(20, 26)]
+    assert message["at"]["atUserIds"] == ["u0", "u1"]
+    state = budget.read("team")
+    assert state.pending == [] and state.flush_at is None
+
+
+def test_flush_digest_waits_while_the_window_is_full(aws, sent, clock):
+    for n in range(21):
+        delivery.deliver(ROBOT, {"n": n}, entry(n))
+    flush_jobs(aws)  # the flush scheduled by the fold
+    sent.clear()
+    clock["now"] = NOW + 1000
+    assert delivery.flush_digest(ROBOT, "en") == "waiting"
+    assert sent == []
+    assert budget.read("team").flush_at == NOW + 1000  # lease renewed
+    assert [e["id"] for e in budget.read("team").pending] == ["job-20"]
+
+
+def test_flush_digest_with_nothing_pending_ends_the_lease(aws, sent, clock):
+    budget.claim_flush("team", NOW)
+    assert delivery.flush_digest(ROBOT, "zh") == "empty"
+    assert sent == []
+    assert budget.read("team").flush_at is None
+
+
+def test_flush_digest_sends_a_large_backlog_in_batches(aws, sent, clock, monkeypatch):
+    monkeypatch.setattr(delivery, "DIGEST_BYTE_BUDGET", 100)
+    budget.claim_flush("team", NOW)
+    for n in range(10):
+        budget.fold("team", dict(entry(n), line=f"- {'x' * 30} {n}"))
+    assert delivery.flush_digest(ROBOT, "en") == "digest of 2"
+    assert [e["id"] for e in budget.read("team").pending] == [f"job-{n}" for n in range(2, 10)]
+    assert budget.read("team").flush_at is not None  # still leased, and the next flush is queued
+    assert [j["payload"] for j in flush_jobs(aws)] == [{"robot": "team"}]
+
+
+def test_flush_digest_failure_keeps_the_news(aws, clock, monkeypatch):
+    from opsbot.jobs.model import RetryLater
+
+    def refuse(robot, message):
+        raise RetryLater("robot team: HTTP 503")
+
+    monkeypatch.setattr("opsbot.dingtalk.robot.send", refuse)
+    budget.claim_flush("team", NOW)
+    budget.fold("team", entry(1))
+    with pytest.raises(RetryLater):
+        delivery.flush_digest(ROBOT, "zh")
+    assert [e["id"] for e in budget.read("team").pending] == ["job-1"]

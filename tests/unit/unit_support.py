@@ -1,0 +1,204 @@
+"""Helpers shared by the unit tests: the stack's test environment, request builders, handler loading."""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import itertools
+import json
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+EXAMPLE_CONFIG = ROOT / "config" / "example"
+FUNCTIONS = ROOT / "functions"
+LAYER_PATH = ROOT / "layers" / "opsbot"
+
+SIGNATURE_VECTORS = json.loads((FIXTURES / "signatures.json").read_text(encoding="utf-8"))
+
+# Every variable of opsbot.settings.ENVIRONMENT is set for the tests: its default unless named here (the queue
+# URLs are replaced by moto's).
+STACK_OVERRIDES = {
+    "OPSBOT_STAGE": "local",
+    "CONFIG_TABLE": "opsbot-test-config",
+    "STATE_TABLE": "opsbot-test-state",
+    "AUDIT_TABLE": "opsbot-test-audit",
+    "WORK_QUEUE_URL": "",
+    "DEAD_LETTER_QUEUE_URL": "",
+    "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/test/drone/webhook-secret",
+    "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/test/gitlab/webhook-token",
+    "DINGTALK_APP_SECRET_PARAM": "/opsbot/test/dingtalk/app-secret",
+    "IDEMPOTENCY_TTL_SECONDS": "172800",
+    "HTTP_TIMEOUT_SECONDS": "2",
+    "RETRY_BASE_SECONDS": "30",
+    "RETRY_MAX_SECONDS": "900",
+    "CONFIG_CACHE_SECONDS": "60",
+    "SECRET_CACHE_SECONDS": "300",
+}
+
+
+def _stack_env() -> dict[str, str]:
+    from opsbot.settings import ENVIRONMENT
+
+    return {name: STACK_OVERRIDES.get(name, default) for name, (_description, default) in ENVIRONMENT.items()}
+
+
+STACK_ENV = _stack_env()
+
+# The values stored in SSM under the *_PARAM names above.
+SECRETS = {
+    "DRONE_WEBHOOK_SECRET_PARAM": SIGNATURE_VECTORS["drone_webhook"]["secret"],
+    "GITLAB_WEBHOOK_TOKEN_PARAM": "gitlab-webhook-token-for-unit-tests",
+    "DINGTALK_APP_SECRET_PARAM": SIGNATURE_VECTORS["dingtalk_outgoing_callback"]["app_secret"],
+}
+DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
+GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
+DINGTALK_APP_SECRET = SECRETS["DINGTALK_APP_SECRET_PARAM"]
+
+_request_ids = itertools.count(1)
+
+
+def fixture_bytes(relative: str) -> bytes:
+    return (FIXTURES / relative).read_bytes()
+
+
+def fixture_json(relative: str) -> dict:
+    return json.loads(fixture_bytes(relative).decode("utf-8"))
+
+
+def to_body(document: dict) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def http_event(path: str, body: bytes | str | None, headers: dict | None = None, method: str = "POST",
+               content_type: str | None = "application/json", base64_encoded: bool = False) -> dict:
+    """An API Gateway HTTP API (payload 2.0) event, headers lowercased as API Gateway delivers them."""
+    all_headers = {"host": "opsbot.example.com", "user-agent": "unit-test"}
+    if content_type is not None:
+        all_headers["content-type"] = content_type
+    all_headers.update({k.lower(): v for k, v in (headers or {}).items()})
+    if isinstance(body, bytes):
+        body = base64.b64encode(body).decode() if base64_encoded else body.decode("utf-8")
+    request_id = f"req-{next(_request_ids)}-{uuid.uuid4().hex[:8]}"
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": all_headers,
+        "body": body,
+        "isBase64Encoded": base64_encoded,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api1234",
+            "domainName": "opsbot.example.com",
+            "domainPrefix": "opsbot",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "unit-test"},
+            "requestId": request_id,
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "25/Nov/2024:08:05:01 +0000",
+            "timeEpoch": 1732521901000,
+        },
+    }
+
+
+def drone_event(body: bytes, event: str | None = "build", secret: str = DRONE_SECRET, now: float | None = None,
+                headers: dict | None = None, **kwargs) -> dict:
+    from opsbot.drone.signature import sign
+
+    all_headers = sign(body, secret, now)
+    if event is not None:
+        all_headers["X-Drone-Event"] = event
+    all_headers.update(headers or {})
+    return http_event("/webhooks/drone", body, all_headers, **kwargs)
+
+
+def gitlab_event(body: bytes, event: str | None = "Push Hook", token: str | None = GITLAB_TOKEN,
+                 headers: dict | None = None, **kwargs) -> dict:
+    all_headers = {}
+    if event is not None:
+        all_headers["X-Gitlab-Event"] = event
+    if token is not None:
+        all_headers["X-Gitlab-Token"] = token
+    all_headers.update(headers or {})
+    return http_event("/webhooks/gitlab", body, all_headers, **kwargs)
+
+
+def dingtalk_event(body: bytes, secret: str = DINGTALK_APP_SECRET, now_ms: int | None = None,
+                   headers: dict | None = None, **kwargs) -> dict:
+    from opsbot.dingtalk.signature import callback_headers
+
+    all_headers = callback_headers(secret, now_ms)
+    all_headers.update(headers or {})
+    return http_event("/webhooks/dingtalk", body, all_headers, **kwargs)
+
+
+def json_body(response: dict) -> dict:
+    """The JSON body of a handler's response, after checking it is JSON and carries no stack trace."""
+    assert "Traceback" not in (response.get("body") or "")
+    assert response["headers"]["Content-Type"].startswith("application/json")
+    return json.loads(response["body"])
+
+
+class FakeLambdaContext:
+    function_name = "opsbot-unit-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:opsbot-unit-test"
+    log_group_name = "/aws/lambda/opsbot-unit-test"
+    log_stream_name = "2024/11/25/[$LATEST]unit"
+
+    def __init__(self):
+        self.aws_request_id = uuid.uuid4().hex
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 15_000
+
+
+class Handlers:
+    """functions/<name>/app.py, each imported under a unique module name (they are all called app.py)."""
+
+    def __init__(self):
+        self._modules: dict = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._modules:
+            path = FUNCTIONS / name / "app.py"
+            if not path.is_file():
+                raise AttributeError(name)
+            spec = importlib.util.spec_from_file_location(f"opsbot_function_{name}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[name] = module
+        return self._modules[name]
+
+
+def sqs_event(messages: list[dict], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:opsbot-test-WorkQueue"
+              ) -> dict:
+    """The Lambda SQS event for messages received from moto (so their receipt handles are real)."""
+    records = []
+    for message in messages:
+        attributes = message.get("Attributes", {})
+        records.append({
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {
+                "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+                "SentTimestamp": attributes.get("SentTimestamp", "1732521901000"),
+                "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
+                "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp",
+                                                                   "1732521901000"),
+            },
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": "us-east-1",
+        })
+    return {"Records": records}
