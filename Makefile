@@ -49,11 +49,14 @@ build: $(TOOLS)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m bench.run
 
-## config-validate / config-load: check or load a config directory (DIR=config/example)
+## config-validate: check a config directory (DIR=config/example, STAGE=local allows literal secrets)
 config-validate: $(VENV)/.installed
-	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config validate $(or $(DIR),config/example)
+	OPSBOT_STAGE=$(or $(STAGE),local) PYTHONPATH=layers/opsbot $(PY) -m opsbot.config validate $(or $(DIR),config/example)
 
+## config-load: reload a config directory into the running local stack (for AWS, see the README's Deploy)
 config-load: $(VENV)/.installed
+	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(or $(MOTO_PORT),5005) \
+	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config load $(or $(DIR),config/example)
 
 ## events: regenerate events/ from tests/fixtures

@@ -71,9 +71,16 @@ if mode == "floor":
     import boto3
     boto3.client("dynamodb")
     t1 = perf_counter()
-else:
+elif mode == "fn":
     t0 = perf_counter()
     import app
+    t1 = perf_counter()
+else:  # fn_clients: import, plus the AWS clients the first request creates (opsbot.aws.client is lazy)
+    t0 = perf_counter()
+    import app
+    from opsbot.aws import client
+    for service in ("dynamodb", "sqs", "ssm"):
+        client(service)
     t1 = perf_counter()
 top = sorted({name.split(".")[0] for name in set(sys.modules) - before})
 print("BENCH_RESULT " + json.dumps({"seconds": t1 - t0, "modules": top}), flush=True)
@@ -195,7 +202,7 @@ def bench_cold_start(pairs: int) -> list[dict]:
             "name": fn_dir.name, "logical_id": function.logical_id,
             "paths": [str(fn_dir), str(LAYER)],
             "env": lambda_environment(template, function, fn_dir),
-            "fn": [], "floor": [], "fn_modules": set(), "floor_modules": set(),
+            "fn": [], "floor": [], "fn_clients": [], "fn_modules": set(), "floor_modules": set(),
         })
     say(f"(a) cold start: {len(functions)} functions x {pairs} pairs (floor, function), round-robin; "
         f"each sample a fresh `{Path(PYTHON).name} -I -S -B`")
@@ -208,6 +215,7 @@ def bench_cold_start(pairs: int) -> list[dict]:
         for f in functions:
             floor = cold_sample("floor", f["paths"], f["env"])
             fn = cold_sample("fn", f["paths"], f["env"])
+            f["fn_clients"].append(cold_sample("fn_clients", f["paths"], f["env"])["seconds"])
             f["floor"].append(floor["seconds"])
             f["fn"].append(fn["seconds"])
             f["floor_modules"] = set(floor["modules"])
@@ -223,6 +231,7 @@ def bench_cold_start(pairs: int) -> list[dict]:
         pair_ratio = statistics.median(a / b for a, b in zip(f["fn"], f["floor"]))
         ratio = fn_med / floor_med
         results.append({"name": f["name"], "median": fn_med, "floor": floor_med, "ratio": ratio,
+                        "with_clients": statistics.median(f["fn_clients"]),
                         "pair_ratio": pair_ratio, "beyond": sorted(f["fn_modules"] - f["floor_modules"]),
                         "not_loaded": sorted(f["floor_modules"] - f["fn_modules"])})
         say(f"  {f['name']:16} {fn_med:9.3f} {floor_med:11.3f} {ratio:6.2f}x {pair_ratio:14.2f}x "
@@ -448,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{'cold start ' + r['name']:28} {r['median'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
             f"{r['ratio']:7.2f}x {r['pair_ratio']:10.2f}x {'<=' + str(COLD_TARGET) + 'x':>8}  "
             f"{verdict(r['ratio'], COLD_TARGET)}")
+        say(f"{'  + first-request clients':28} {r['with_clients'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
+            f"{r['with_clients'] / r['floor']:7.2f}x {'(info: import + dynamodb, sqs, ssm clients)':>32}")
     if ingress:
         result = verdict(ingress["ratio"], INGRESS_TARGET)
         if ingress["non_202"]:

@@ -7,7 +7,9 @@ import opsbot.notify.jobs  # noqa: F401  (registers job handlers)
 from opsbot.log import logger
 from opsbot.jobs.worker import run_record
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported like a partial failure instead of as a Lambda error: the
+# messages are already hidden for their retry delay, and an error would only add noise to the metrics.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -13,13 +13,28 @@ class SecretError(Exception):
     """A secret is missing, or a literal was given where only `ssm:` references are allowed."""
 
 
+_provider = None
+
+
 def get_parameter(name: str) -> str:
+    global _provider
     from aws_lambda_powertools.utilities import parameters
 
+    if _provider is None:
+        from opsbot.aws import client
+
+        # Powertools keeps the cache; the client is ours, so it shares our timeouts and endpoint.
+        _provider = parameters.SSMProvider(boto3_client=client("ssm"))
     try:
-        return parameters.get_parameter(name, decrypt=True, max_age=settings().secret_cache_seconds)
+        return _provider.get(name, decrypt=True, max_age=settings().secret_cache_seconds)
     except parameters.exceptions.GetParameterError as exc:
         raise SecretError(f"SSM parameter {name} could not be read") from exc
+
+
+def clear_cache() -> None:
+    """Forget cached secrets and the provider (tests; a rotated secret is otherwise seen within max_age)."""
+    global _provider
+    _provider = None
 
 
 def resolve(value: str) -> str:

@@ -14,7 +14,6 @@ RATE_LIMITED = {130101, 410100}
 # Security rule failures (keyword, sign, IP) and bad, disabled or missing robots: fix the config, don't retry.
 REFUSED = {310000, 400101, 400102, 400106, 300001}
 MUTED_SECONDS = 600
-MAX_BODY_BYTES = 20000
 
 _session = None
 

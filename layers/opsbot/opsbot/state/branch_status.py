@@ -4,6 +4,8 @@ from __future__ import annotations
 from opsbot.aws import client
 from opsbot.settings import settings
 
+NO_STATUS = "none"  # stored for a branch's first build: DynamoDB has no null-in-string
+
 
 def record_finish(repo_slug: str, branch: str, number: int, status: str) -> str | None:
     """Store this build as the branch's latest; return the status of the build before it.
@@ -18,10 +20,11 @@ def record_finish(repo_slug: str, branch: str, number: int, status: str) -> str 
         stored_number = int(item["number"]["N"]) if "number" in item else -1
         stored_status = item.get("status", {}).get("S")
         if stored_number == number:
-            return item.get("previous_status", {}).get("S")
+            previous = item.get("previous_status", {}).get("S")
+            return None if previous == NO_STATUS else previous
         if stored_number > number:
             return None
-        values = {":n": {"N": str(number)}, ":s": {"S": status}, ":p": {"S": stored_status or "none"}}
+        values = {":n": {"N": str(number)}, ":s": {"S": status}, ":p": {"S": stored_status or NO_STATUS}}
         try:
             ddb.update_item(
                 TableName=settings().state_table, Key=key,
