@@ -30,8 +30,8 @@ send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
-## test: unit and integration tests, sam validate --lint and sam build
-test: unit integration validate build
+## test: sam validate --lint, sam build, then unit and integration tests
+test: validate build unit integration
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
