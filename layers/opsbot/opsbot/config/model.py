@@ -139,6 +139,14 @@ class _Checker:
             self.problem(value, unknown, f"{where}: unknown key '{unknown}' (allowed: {', '.join(sorted(allowed))})")
         return value
 
+    def named_sections(self, root: dict, key: str, what: str) -> dict:
+        """`key: {name: {...}, ...}` sections (robots, environments); {} with a problem when not a mapping."""
+        value = root.get(key) or {}
+        if not isinstance(value, dict):
+            self.problem(root, key, f"{key} must be a mapping of {what} name to settings")
+            return {}
+        return value
+
     def string(self, container: dict, key: str, where: str, required: bool = False, default: str = "") -> str:
         value = container.get(key)
         if value is None:
@@ -195,10 +203,7 @@ def _global(checker: _Checker) -> tuple[str, str, dict[str, Robot], list[Person]
     ops_robot = checker.string(settings, "ops_robot", "settings")
 
     robots: dict[str, Robot] = {}
-    robot_map = root.get("robots") or {}
-    if not isinstance(robot_map, dict):
-        checker.problem(root, "robots", "robots must be a mapping of robot name to settings")
-        robot_map = {}
+    robot_map = checker.named_sections(root, "robots", "robot")
     for name, spec in robot_map.items():
         where = f"robots.{name}"
         spec = checker.mapping(spec, ROBOT_KEYS, where, robot_map, name)
@@ -268,10 +273,7 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
     )
 
     environments: dict[str, Environment] = {}
-    env_map = root.get("environments") or {}
-    if not isinstance(env_map, dict):
-        checker.problem(root, "environments", "environments must be a mapping of environment name to settings")
-        env_map = {}
+    env_map = checker.named_sections(root, "environments", "environment")
     for env_name, spec in env_map.items():
         where = f"environments.{env_name}"
         spec = checker.mapping(spec, ENVIRONMENT_KEYS, where, env_map, env_name)
