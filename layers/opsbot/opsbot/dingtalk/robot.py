@@ -2,6 +2,8 @@
 "deliver later" and "retrying cannot help". The URL carries the access token and sign: never log it."""
 from __future__ import annotations
 
+import logging
+
 from opsbot import secrets
 from opsbot.config.model import Robot
 from opsbot.dingtalk.signature import signed_robot_url
@@ -16,6 +18,9 @@ REFUSED = {310000, 400101, 400102, 400106, 300001}
 MUTED_SECONDS = 600
 
 _session = None
+# urllib3 logs request lines, query string included, at DEBUG: that would put the access token and sign in
+# the logs whenever someone turns root logging up.
+logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger("urllib3").level))
 
 
 def _http():
