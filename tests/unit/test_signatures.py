@@ -207,8 +207,19 @@ def test_drone_missing_signed_header_is_refused(missing):
 
 
 def test_drone_unreadable_date_is_refused():
+    # Signed correctly over the unreadable Date, so that the Date itself is what gets refused.
+    values = {"date": "yesterday-ish", "digest": drone.body_digest(DRONE_BODY)}
+    signature = drone._hmac_b64(DRONE["secret"], drone._signing_string(["date", "digest"], values))
+    headers = drone_headers(date="yesterday-ish", signature=(
+        f'keyId="hmac-key",algorithm="hmac-sha256",signature="{signature}",headers="date digest"'))
     with pytest.raises(Unauthorized, match="Date"):
-        drone.verify(drone_headers(date="yesterday-ish"), DRONE_BODY, DRONE["secret"], now=DRONE_SENT_AT)
+        drone.verify(headers, DRONE_BODY, DRONE["secret"], now=DRONE_SENT_AT)
+
+
+def test_drone_tampered_date_breaks_the_signature():
+    with pytest.raises(Unauthorized, match="signature does not match"):
+        drone.verify(drone_headers(date="Mon, 25 Nov 2024 08:06:01 GMT"), DRONE_BODY, DRONE["secret"],
+                     now=DRONE_SENT_AT)
 
 
 def test_drone_fresh_signature_round_trips():

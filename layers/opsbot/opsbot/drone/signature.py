@@ -55,6 +55,10 @@ def verify(headers, body: bytes, secret: str, now: float | None = None) -> None:
     values = {name: headers.get(name) for name in signed}
     if any(v is None for v in values.values()):
         raise Unauthorized("a signed header is missing")
+    # Signature first, then the body, then freshness: each refusal then names the one thing that is wrong.
+    expected = _hmac_b64(secret, _signing_string(signed, values))
+    if not hmac.compare_digest(expected, params.get("signature", "")):
+        raise Unauthorized("signature does not match")
     if not hmac.compare_digest(body_digest(body), values["digest"]):
         raise Unauthorized("digest does not match the body")
     try:
@@ -63,9 +67,6 @@ def verify(headers, body: bytes, secret: str, now: float | None = None) -> None:
         raise Unauthorized("unreadable Date header") from None
     if abs((time.time() if now is None else now) - sent_at) > MAX_SKEW_SECONDS:
         raise Unauthorized("stale Date: outside the 5 minute window")
-    expected = _hmac_b64(secret, _signing_string(signed, values))
-    if not hmac.compare_digest(expected, params.get("signature", "")):
-        raise Unauthorized("signature does not match")
 
 
 def sign(body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
