@@ -231,10 +231,15 @@ def test_flush_digest_with_nothing_pending_ends_the_lease(aws, sent, clock):
 
 
 def test_flush_digest_sends_a_large_backlog_in_batches(aws, sent, clock, monkeypatch):
-    monkeypatch.setattr(delivery, "DIGEST_BYTE_BUDGET", 100)
+    from opsbot.dingtalk import robot
+    from opsbot.notify import render
+
+    lines = [dict(entry(n), line=f"- {'x' * 30} {n}") for n in range(10)]
+    # room for exactly two entries, measured on the body as sent
+    monkeypatch.setattr(delivery, "DIGEST_BYTE_BUDGET", len(robot.encode(render.digest_message(lines[:2], "en"))))
     budget.claim_flush("team", NOW)
-    for n in range(10):
-        budget.fold("team", dict(entry(n), line=f"- {'x' * 30} {n}"))
+    for line in lines:
+        budget.fold("team", line)
     assert delivery.flush_digest(ROBOT, "en") == "digest of 2"
     assert [e["id"] for e in budget.read("team").pending] == [f"job-{n}" for n in range(2, 10)]
     assert budget.read("team").flush_at is not None  # still leased, and the next flush is queued
@@ -253,3 +258,17 @@ def test_flush_digest_failure_keeps_the_news(aws, clock, monkeypatch):
     with pytest.raises(RetryLater):
         delivery.flush_digest(ROBOT, "zh")
     assert [e["id"] for e in budget.read("team").pending] == ["job-1"]
+
+
+def test_a_full_chinese_digest_fits_dingtalks_body_limit_as_sent(aws, sent, clock):
+    """requests' json= would escape each CJK character as \\uXXXX; the body as sent must stay under 20,000 bytes."""
+    from opsbot.dingtalk import robot
+
+    budget.claim_flush("team", NOW)
+    for n in range(150):
+        budget.fold("team", dict(entry(n), line=f"- ❌ **商城后端服务** [#{n}](https://drone.example.com/shop/shop-api/{n}) "
+                                                f"main · 构建失败 · 默认流水线 › 单元测试 @alice.wang", user_ids=["alice.wang"]))
+    assert delivery.flush_digest(ROBOT, "zh").startswith("digest of ")
+    body = robot.encode(sent[0][1])
+    assert len(body) <= 20_000
+    assert len(budget.read("team").pending) < 150  # the rest waits for the next flush

@@ -90,7 +90,7 @@ def test_errcode_0_is_delivered(dingtalk_server, robot):
     assert len(dingtalk_server.requests) == 1
     request = dingtalk_server.requests[0]
     assert request["body"] == MESSAGE
-    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["Content-Type"].split(";")[0] == "application/json"
 
 
 def test_signed_url_carries_token_timestamp_and_sign(dingtalk_server, robot):

@@ -2,6 +2,7 @@
 "deliver later" and "retrying cannot help". The URL carries the access token and sign: never log it."""
 from __future__ import annotations
 
+import json
 import logging
 
 from opsbot import secrets
@@ -18,6 +19,7 @@ REFUSED = {310000, 400101, 400102, 400106, 300001}
 MUTED_SECONDS = 600
 
 _session = None
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 # urllib3 logs request lines, query string included, at DEBUG: that would put the access token and sign in
 # the logs whenever someone turns root logging up.
 logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger("urllib3").level))
@@ -33,13 +35,25 @@ def _http():
     return _session
 
 
+def encode(message: dict) -> bytes:
+    """The body as sent: UTF-8, not `\\uXXXX` escapes, which would triple a Chinese message's size."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def resolve_credentials(robot: Robot) -> tuple[str, str]:
+    """The robot's webhook and secret. Callers fetch them before taking a send slot, so that a slow SSM call
+    cannot push the real send past the time the budget recorded."""
+    return secrets.resolve(robot.webhook), secrets.resolve(robot.secret)
+
+
 def send(robot: Robot, message: dict) -> None:
     """Deliver one message or raise RetryLater / PermanentFailure."""
     import requests
 
-    url = signed_robot_url(secrets.resolve(robot.webhook), secrets.resolve(robot.secret))
+    url = signed_robot_url(*resolve_credentials(robot))
     try:
-        response = _http().post(url, json=message, timeout=settings().http_timeout_seconds)
+        response = _http().post(url, data=encode(message), headers=_JSON,
+                                timeout=settings().http_timeout_seconds)
     except requests.RequestException as exc:
         raise RetryLater(f"robot {robot.name}: {type(exc).__name__}") from None
     if response.status_code >= 500 or response.status_code == 429:

@@ -32,12 +32,13 @@ def verify_callback(headers, app_secret: str, now_ms: int | None = None) -> None
     timestamp, given = headers.get("timestamp"), headers.get("sign")
     if not timestamp or not given:
         raise Unauthorized("missing DingTalk timestamp or sign header")
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 15):
         raise Unauthorized("invalid DingTalk timestamp")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if abs(now_ms - int(timestamp)) > MAX_SKEW_MS:
         raise Unauthorized("stale DingTalk timestamp: outside the 1 hour window")
-    if not hmac.compare_digest(sign(timestamp, app_secret), given):
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and the header is the sender's to choose.
+    if not hmac.compare_digest(sign(timestamp, app_secret).encode(), given.encode("utf-8", "replace")):
         raise Unauthorized("DingTalk sign does not match")
 
 

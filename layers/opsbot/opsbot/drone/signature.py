@@ -57,9 +57,10 @@ def verify(headers, body: bytes, secret: str, now: float | None = None) -> None:
         raise Unauthorized("a signed header is missing")
     # Signature first, then the body, then freshness: each refusal then names the one thing that is wrong.
     expected = _hmac_b64(secret, _signing_string(signed, values))
-    if not hmac.compare_digest(expected, params.get("signature", "")):
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and these headers are the sender's to choose.
+    if not hmac.compare_digest(expected.encode(), params.get("signature", "").encode("utf-8", "replace")):
         raise Unauthorized("signature does not match")
-    if not hmac.compare_digest(body_digest(body), values["digest"]):
+    if not hmac.compare_digest(body_digest(body).encode(), values["digest"].encode("utf-8", "replace")):
         raise Unauthorized("digest does not match the body")
     try:
         sent_at = parsedate_to_datetime(values["date"]).timestamp()

@@ -30,7 +30,7 @@ def verify_token(headers, expected: str) -> None:
     given = headers.get("x-gitlab-token")
     if not given:
         raise Unauthorized("missing X-Gitlab-Token")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
         raise Unauthorized("X-Gitlab-Token does not match")
 
 

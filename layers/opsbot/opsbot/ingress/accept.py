@@ -31,9 +31,10 @@ def job_id_for(source: str, dedupe_key: str) -> str:
 def accept(source: str, dedupe_key: str, kind: str, payload: dict) -> Outcome:
     """Claim the delivery's dedupe key, then enqueue exactly one job for it."""
     job_id = job_id_for(source, dedupe_key)
-    claim_key = f"{source}#{dedupe_key}"
+    # Readable keys help an operator; a sender-chosen key too long for a DynamoDB key is stored as its hash.
+    claim_key = f"{source}#{dedupe_key}" if len(dedupe_key) <= 512 else f"{source}#sha256:{job_id}"
     if not idempotency.claim(claim_key):
-        logger.info("duplicate delivery", extra={"source": source, "dedupe_key": dedupe_key})
+        logger.info("duplicate delivery", extra={"source": source, "dedupe_key": dedupe_key[:200]})
         return Outcome("duplicate", job_id)
     try:
         enqueue(Job(kind=kind, payload=payload, id=job_id, correlation_id=logger.get_correlation_id() or ""))

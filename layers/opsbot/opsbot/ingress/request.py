@@ -38,6 +38,8 @@ def parse_json_object(body: bytes) -> dict:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("body is not valid JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object")
     return document

@@ -18,8 +18,10 @@ from opsbot.settings import settings
 
 # A little wider than DingTalk's minute, so clock skew and network delay never put 21 sends in its window.
 WINDOW_MS = 62_000
-# A flush job older than this is presumed lost (retries included), and another may be scheduled.
-FLUSH_LEASE_MS = 1_200_000
+# A flush job older than this is presumed lost, and another may be scheduled. It outlives a flush job's whole
+# retry life (6 receives, at most 15 minutes apart, or 10 minutes while DingTalk mutes the robot), so two
+# flush chains, which would send the same digest twice, do not run side by side.
+FLUSH_LEASE_MS = 7_200_000
 
 
 @dataclass
@@ -115,6 +117,17 @@ def claim_flush(robot: str, now_ms: int) -> bool:
         return True
     except ddb.exceptions.ConditionalCheckFailedException:
         return False
+
+
+def release_flush_lease(robot: str, claimed_at_ms: int) -> None:
+    """Give back a lease whose flush job could not be queued (only if it is still ours)."""
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(TableName=settings().state_table, Key=_key(robot), UpdateExpression="REMOVE flush_at",
+                        ConditionExpression="flush_at = :mine",
+                        ExpressionAttributeValues={":mine": {"N": str(claimed_at_ms)}})
+    except ddb.exceptions.ConditionalCheckFailedException:
+        pass
 
 
 def renew_flush(robot: str, now_ms: int) -> None:

@@ -14,7 +14,7 @@ from opsbot.jobs.queue import enqueue
 from opsbot.notify import budget, render
 
 FLUSH_JOB = "dingtalk.digest_flush"
-DIGEST_BYTE_BUDGET = 15_000  # DingTalk takes up to 20,000 bytes; leave room for the header and mentions
+DIGEST_BYTE_BUDGET = 18_000  # DingTalk takes up to 20,000 bytes per message
 
 
 def _now_ms() -> int:
@@ -23,13 +23,19 @@ def _now_ms() -> int:
 
 def deliver(robot: Robot, message: dict, entry: dict) -> str:
     """Send `message`, or fold `entry` (its one-line form) into the robot's digest. Returns what happened."""
+    robot_api.resolve_credentials(robot)
     now = _now_ms()
     if budget.try_take_slot(robot.name, robot.rate_limit_per_minute, now):
         robot_api.send(robot, message)
         return "sent"
     budget.fold(robot.name, entry)
     if budget.claim_flush(robot.name, now):
-        _schedule_flush(robot, budget.read(robot.name), now)
+        try:
+            _schedule_flush(robot, budget.read(robot.name), now)
+        except Exception:
+            # No flush job exists: give the lease back so this job's retry (or the next build) schedules one.
+            budget.release_flush_lease(robot.name, now)
+            raise
     return "folded"
 
 
@@ -38,11 +44,11 @@ def _schedule_flush(robot: Robot, state: budget.RobotState, now_ms: int) -> None
     enqueue(Job(kind=FLUSH_JOB, payload={"robot": robot.name}), delay_seconds=delay)
 
 
-def _first_batch(entries: list[dict]) -> list[dict]:
-    batch, size = [], 0
+def _first_batch(entries: list[dict], language: str) -> list[dict]:
+    """As many of the oldest entries as fit in one message, measured as the robot API will receive it."""
+    batch: list[dict] = []
     for entry in entries:
-        size += len(entry["line"].encode()) + 2
-        if batch and size > DIGEST_BYTE_BUDGET:
+        if batch and len(robot_api.encode(render.digest_message(batch + [entry], language))) > DIGEST_BYTE_BUDGET:
             break
         batch.append(entry)
     return batch
@@ -56,11 +62,12 @@ def flush_digest(robot: Robot, language: str) -> str:
         if not budget.release_flush(robot.name):
             _schedule_flush(robot, budget.read(robot.name), now)
         return "empty"
+    robot_api.resolve_credentials(robot)
     if not budget.try_take_slot(robot.name, robot.rate_limit_per_minute, now, for_digest=True):
         budget.renew_flush(robot.name, now)
         _schedule_flush(robot, budget.read(robot.name), now)
         return "waiting"
-    batch = _first_batch(state.pending)
+    batch = _first_batch(state.pending, language)
     robot_api.send(robot, render.digest_message(batch, language))
     budget.drop_sent(robot.name, batch)
     if not budget.release_flush(robot.name):
