@@ -119,7 +119,7 @@ def claim_flush(robot: str, now_ms: int) -> bool:
         return False
 
 
-def release_flush_lease(robot: str, claimed_at_ms: int) -> None:
+def abandon_flush_claim(robot: str, claimed_at_ms: int) -> None:
     """Give back a lease whose flush job could not be queued (only if it is still ours)."""
     ddb = client("dynamodb")
     try:

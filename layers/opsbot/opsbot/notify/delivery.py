@@ -34,7 +34,7 @@ def deliver(robot: Robot, message: dict, entry: dict) -> str:
             _schedule_flush(robot, budget.read(robot.name), now)
         except Exception:
             # No flush job exists: give the lease back so this job's retry (or the next build) schedules one.
-            budget.release_flush_lease(robot.name, now)
+            budget.abandon_flush_claim(robot.name, now)
             raise
     return "folded"
 
