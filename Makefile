@@ -7,7 +7,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run send test unit integration validate build bench config-validate config-load events clean
+.PHONY: run send chat chat-reference test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ run: $(VENV)/.installed
 send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
+
+## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' AS=alice
+chat: $(VENV)/.installed
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [AS=alice]" && exit 2)
+	$(PY) -m local.chat "$(MSG)" --as $(or $(AS),alice) --port $(PORT)
+
+## chat-reference: regenerate the README's chat command reference from the command registry
+chat-reference: $(VENV)/.installed
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.chat.reference --write README.md
 
 ## test: sam validate --lint, sam build, then unit and integration tests
 test: validate build unit integration

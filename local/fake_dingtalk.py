@@ -3,6 +3,8 @@
 - `POST /robot/send?access_token=…&timestamp=…&sign=…` checks the token, the 加签 signature and its
   timestamp (310000 on failure), the body (msgtype, 20,000-byte limit), and the rate limit: past 20 messages
   in any 60 seconds it answers 130101 and mutes the robot for 10 minutes, as DingTalk does.
+- `POST /robot/sendBySession?session=…` is a callback's sessionWebhook: unsigned, as DingTalk's is, and open
+  only for sessions this fake handed out (`local-session-…`), so a reply to a made-up session fails loudly.
 - It prints every accepted message, so `make run` shows the chat.
 - `/_control/…` lets tests read what arrived and inject faults (HTTP 500s, or down for good).
 """
@@ -19,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 RATE_LIMIT, RATE_WINDOW, MUTE_SECONDS = 20, 60.0, 600.0
 MAX_BODY_BYTES = 20000
+SESSION_PREFIX = "local-session-"
 
 
 class FakeDingTalk:
@@ -78,6 +81,22 @@ class FakeDingTalk:
             print(render_for_terminal(name, message), flush=True)
         return 200, {"errcode": 0, "errmsg": "ok"}
 
+    def session_send(self, query: dict, body: bytes) -> tuple[int, dict]:
+        session = query.get("session", [""])[0]
+        token = f"session:{session}"
+        with self.lock:
+            if not session.startswith(SESSION_PREFIX):
+                return self._reject(token, 300001, "session is invalid or expired")
+            try:
+                message = json.loads(body)
+                assert isinstance(message, dict) and message.get("msgtype") in ("text", "markdown", "actionCard")
+            except (ValueError, AssertionError):
+                return self._reject(token, 40035, "缺少参数 json")
+            self.accepted.append({"at": time.time(), "robot": "session", "access_token": token, "message": message})
+        if self.echo:
+            print(render_for_terminal("reply in the conversation", message), flush=True)
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
     def control(self, method: str, path: str, body: bytes) -> tuple[int, dict]:
         with self.lock:
             if method == "GET" and path == "/_control/messages":
@@ -100,6 +119,8 @@ def render_for_terminal(robot: str, message: dict) -> str:
     kind = message.get("msgtype")
     part = message.get(kind) or {}
     text = part.get("text") or part.get("content") or json.dumps(part, ensure_ascii=False)
+    for button in part.get("btns") or []:
+        text += f"\n[{button.get('title')}] {button.get('actionURL')}"
     at = message.get("at") or {}
     mentions = ", ".join(at.get("atUserIds", []) + at.get("atMobiles", []))
     rule = "─" * 60
@@ -117,6 +138,8 @@ def make_server(fake: FakeDingTalk, host: str, port: int) -> ThreadingHTTPServer
                 status, payload = fake.control(method, url.path, body)
             elif method == "POST" and url.path == "/robot/send":
                 status, payload = fake.robot_send(parse_qs(url.query), body)
+            elif method == "POST" and url.path == "/robot/sendBySession":
+                status, payload = fake.session_send(parse_qs(url.query), body)
             else:
                 status, payload = 404, {"errcode": 404, "errmsg": "not found"}
             data = json.dumps(payload, ensure_ascii=False).encode()

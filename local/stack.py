@@ -31,6 +31,7 @@ LOCAL_SECRETS = {
     "DroneWebhookSecretParam": "local-drone-webhook-secret",
     "GitlabWebhookTokenParam": "local-gitlab-webhook-token",
     "DingtalkAppSecretParam": "local-dingtalk-app-secret",
+    "ActionSigningKeyParam": "local-release-link-signing-key-0123456789abcdef",
 }
 
 
@@ -66,7 +67,7 @@ class LocalFunction:
 
 
 def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: bytes, route_key: str,
-                   source_ip: str) -> dict:
+                   source_ip: str, path_parameters: dict | None = None) -> dict:
     """An API Gateway HTTP API payload-format-2.0 event, as API Gateway builds it."""
     try:
         text, is_b64 = body.decode("utf-8"), False
@@ -90,6 +91,8 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: 
         "body": text,
         "isBase64Encoded": is_b64,
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
     if query:
         event["queryStringParameters"] = {k: ",".join(v) for k, v in parse_qs(query).items()}
     return event
@@ -122,7 +125,8 @@ def serve_api(template, functions: dict[str, LocalFunction], host: str, port: in
                 key = key.lower()
                 headers[key] = f"{headers[key]},{value}" if key in headers else value
             event = http_api_event(self.command, url.path, url.query, headers, body,
-                                   f"{route.method} {route.path}", self.client_address[0])
+                                   f"{route.method} {route.path}", self.client_address[0],
+                                   route.pattern.match(url.path).groupdict())
             try:
                 result = functions[route.function].invoke(event)
             except Exception as exc:  # what API Gateway does when a Lambda crashes
@@ -192,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
     parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
+    parser.add_argument("--drone-port", type=int, default=int(os.environ.get("DRONE_PORT", 3002)),
+                        help="port of the fake Drone API, seeded with sample builds")
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     parser.add_argument("--retry-base-seconds", type=int, default=2,
@@ -260,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in template.global_environment().items():
         os.environ[name] = _resolve(value, physical, template, overrides)
     os.environ["OPSBOT_STAGE"] = "local"
+    # What the template gives the worker alone, and where this stack's DingTalk sink takes session replies.
+    os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
+    os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"http://{args.host}:{args.sink_port}/robot/sendBySession?"
     if args.quiet:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
@@ -286,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     sink = make_server(FakeDingTalk(robots, echo=not args.quiet), args.host, args.sink_port)
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
 
+    from local import fake_drone
+
+    drone = fake_drone.FakeDrone(config.drone.token if config.drone else "local-drone-token", echo=not args.quiet)
+    for slug, builds in fake_drone.default_seed().items():
+        drone.seed(slug, builds)
+    drone_server = fake_drone.make_server(drone, args.host, args.drone_port)
+    threading.Thread(target=drone_server.serve_forever, daemon=True, name="fake-drone").start()
+
     functions = {fid: LocalFunction(fid, f.code_uri, f.handler) for fid, f in template.functions.items()}
     api = serve_api(template, functions, args.host, args.port)
     threading.Thread(target=api.serve_forever, daemon=True, name="http-api").start()
@@ -299,10 +316,12 @@ def main(argv: list[str] | None = None) -> int:
                                        stop)).start()
 
     print(f"opsbot local stack ready: API http://{args.host}:{args.port}  "
-          f"DingTalk sink http://{args.host}:{args.sink_port}  moto {endpoint}", flush=True)
+          f"DingTalk sink http://{args.host}:{args.sink_port}  Drone http://{args.host}:{args.drone_port}  "
+          f"moto {endpoint}", flush=True)
     for route in template.routes:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
     print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
+    print("  talk to the bot: make chat MSG='status shop-api' AS=alice", flush=True)
 
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())
@@ -313,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     stop.set()
     api.shutdown()
     sink.shutdown()
+    drone_server.shutdown()
     moto.stop()
     return 0
 

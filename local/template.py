@@ -36,7 +36,7 @@ class Route:
     pattern: re.Pattern = field(repr=False, default=None)
 
     def __post_init__(self):
-        self.pattern = re.compile("^" + re.sub(r"\{[^/]+?\}", "[^/]+", self.path) + "$")
+        self.pattern = re.compile("^" + re.sub(r"\{([^/]+?)\}", r"(?P<\1>[^/]+)", self.path) + "$")
 
 
 @dataclass

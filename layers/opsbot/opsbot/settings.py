@@ -21,6 +21,9 @@ class Settings:
     drone_webhook_secret_param: str
     gitlab_webhook_token_param: str
     dingtalk_app_secret_param: str
+    action_signing_key_param: str
+    public_base_url: str
+    dingtalk_session_webhook_prefix: str
     max_body_bytes: int
     idempotency_ttl_seconds: int
     http_timeout_seconds: float
@@ -46,6 +49,9 @@ ENVIRONMENT = {
     "DRONE_WEBHOOK_SECRET_PARAM": ("SSM parameter name holding Drone's `DRONE_WEBHOOK_SECRET`.", "/opsbot/dev/drone/webhook-secret"),
     "GITLAB_WEBHOOK_TOKEN_PARAM": ("SSM parameter name holding the GitLab webhook secret token.", "/opsbot/dev/gitlab/webhook-token"),
     "DINGTALK_APP_SECRET_PARAM": ("SSM parameter name holding the DingTalk robot's AppSecret (callback signing).", "/opsbot/dev/dingtalk/app-secret"),
+    "ACTION_SIGNING_KEY_PARAM": ("SSM parameter name holding the key that signs release links (`/actions/{token}`).", "/opsbot/dev/actions/signing-key"),
+    "PUBLIC_BASE_URL": ("Base URL of the HTTP API, for release links in notifications; empty means no release buttons.", ""),
+    "DINGTALK_SESSION_WEBHOOK_PREFIX": ("Replies go to a callback's `sessionWebhook` only when it starts with this.", "https://oapi.dingtalk.com/robot/sendBySession?"),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
     "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
@@ -73,6 +79,9 @@ def settings() -> Settings:
         drone_webhook_secret_param=_env("DRONE_WEBHOOK_SECRET_PARAM"),
         gitlab_webhook_token_param=_env("GITLAB_WEBHOOK_TOKEN_PARAM"),
         dingtalk_app_secret_param=_env("DINGTALK_APP_SECRET_PARAM"),
+        action_signing_key_param=_env("ACTION_SIGNING_KEY_PARAM"),
+        public_base_url=_env("PUBLIC_BASE_URL").rstrip("/"),
+        dingtalk_session_webhook_prefix=_env("DINGTALK_SESSION_WEBHOOK_PREFIX"),
         max_body_bytes=int(_env("MAX_BODY_BYTES")),
         idempotency_ttl_seconds=int(_env("IDEMPOTENCY_TTL_SECONDS")),
         http_timeout_seconds=float(_env("HTTP_TIMEOUT_SECONDS")),

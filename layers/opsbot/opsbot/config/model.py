@@ -14,10 +14,13 @@ from opsbot.secrets import SSM_PREFIX
 GLOBAL_FILE = "opsbot.yaml"
 PROJECTS_DIR = "projects"
 LANGUAGES = ("zh", "en")
-GLOBAL_KEYS = {"settings", "robots", "people"}
-SETTINGS_KEYS = {"language", "ops_robot"}
+GLOBAL_KEYS = {"settings", "robots", "people", "drone", "permissions", "faq"}
+SETTINGS_KEYS = {"language", "ops_robot", "contacts", "action_link_hours", "approval_hours", "dingtalk_robot_code"}
 ROBOT_KEYS = {"webhook", "secret", "rate_limit_per_minute"}
-PERSON_KEYS = {"id", "name", "dingtalk_user_id", "mobile", "git", "roles"}
+PERSON_KEYS = {"id", "name", "dingtalk_user_id", "dingtalk_sender_id", "mobile", "git", "roles"}
+DRONE_KEYS = {"server", "token"}
+PERMISSION_KEYS = {"roles", "environments"}
+FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
 PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments"}
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
 ENVIRONMENT_KEYS = {"branch", "approvals"}
@@ -43,7 +46,8 @@ class Robot:
 class Person:
     id: str
     name: str
-    dingtalk_user_id: str = ""
+    dingtalk_user_id: str = ""  # the staff id (senderStaffId, atUserIds)
+    dingtalk_sender_id: str = ""  # senderId, for robots not yet published to the organisation
     mobile: str = ""
     git: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
@@ -79,6 +83,28 @@ class Project:
 
 
 @dataclass(frozen=True)
+class Drone:
+    server: str  # e.g. https://drone.example.com
+    token: str  # secret: `ssm:` reference outside the local stack
+
+
+@dataclass(frozen=True)
+class Permission:
+    """Who may run one command: roles for every environment, and stricter lists for named environments."""
+    roles: tuple[str, ...]
+    environments: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     language: str
     robots: dict[str, Robot]
@@ -86,11 +112,31 @@ class Config:
     projects: dict[str, Project]
     ops_robot: str = ""
     version: str = ""
+    drone: Drone | None = None
+    permissions: dict[str, Permission] = field(default_factory=dict)  # command name -> override
+    faq: tuple[FaqEntry, ...] = ()
+    contacts: tuple[str, ...] = ()  # person ids the bot names when it cannot answer
+    action_link_hours: int = 24
+    approval_hours: int = 24
+    dingtalk_robot_code: str = ""
 
     def project_for_repo(self, slug: str) -> Project | None:
         for project in self.projects.values():
             if project.repo.lower() == slug.lower():
                 return project
+        return None
+
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)
+
+    def person_for_dingtalk(self, staff_id: str, sender_id: str) -> Person | None:
+        """DingTalk identifies a sender by staff id once the robot is published, by sender id before."""
+        if staff_id:
+            found = next((p for p in self.people if p.dingtalk_user_id == staff_id), None)
+            if found:
+                return found
+        if sender_id:
+            return next((p for p in self.people if p.dingtalk_sender_id == sender_id), None)
         return None
 
     def person_for_git(self, *identities: str) -> Person | None:
@@ -193,7 +239,8 @@ class _Checker:
         return value
 
 
-def _global(checker: _Checker) -> tuple[str, str, dict[str, Robot], list[Person]]:
+def _global(checker: _Checker) -> dict:
+    """The global file's parts, as keyword arguments of Config (projects aside)."""
     root = checker.mapping(checker.doc.data, GLOBAL_KEYS, "global config")
     settings = checker.mapping(root.get("settings"), SETTINGS_KEYS, "settings", root, "settings")
     language = checker.string(settings, "language", "settings", default="zh")
@@ -201,6 +248,12 @@ def _global(checker: _Checker) -> tuple[str, str, dict[str, Robot], list[Person]
         checker.problem(settings, "language", f"settings.language must be one of {', '.join(LANGUAGES)}")
         language = "zh"  # reported once here; projects that inherit it must not each repeat it at their line 1
     ops_robot = checker.string(settings, "ops_robot", "settings")
+    chat_settings = {
+        "contacts": checker.strings(settings, "contacts", "settings"),
+        "action_link_hours": checker.integer(settings, "action_link_hours", "settings", 24, 1, 168),
+        "approval_hours": checker.integer(settings, "approval_hours", "settings", 24, 1, 168),
+        "dingtalk_robot_code": checker.string(settings, "dingtalk_robot_code", "settings"),
+    }
 
     robots: dict[str, Robot] = {}
     robot_map = checker.named_sections(root, "robots", "robot")
@@ -233,11 +286,66 @@ def _global(checker: _Checker) -> tuple[str, str, dict[str, Robot], list[Person]
             id=person_id,
             name=checker.string(spec, "name", where, default=person_id),
             dingtalk_user_id=checker.string(spec, "dingtalk_user_id", where),
+            dingtalk_sender_id=checker.string(spec, "dingtalk_sender_id", where),
             mobile=checker.string(spec, "mobile", where),
             git=checker.strings(spec, "git", where),
             roles=checker.strings(spec, "roles", where),
         ))
-    return language, ops_robot, robots, people
+    known_people = {p.id for p in people}
+    for contact in chat_settings["contacts"]:
+        if contact not in known_people:
+            checker.problem(settings, "contacts", f"settings.contacts: '{contact}' is not a person id")
+    return {"language": language, "ops_robot": ops_robot, "robots": robots, "people": tuple(people),
+            "drone": _drone(checker, root), "permissions": _permissions(checker, root), "faq": _faq(checker, root),
+            **chat_settings}
+
+
+def _drone(checker: _Checker, root: dict) -> Drone | None:
+    if root.get("drone") is None:
+        return None  # commands that need Drone say it is not configured
+    spec = checker.mapping(root.get("drone"), DRONE_KEYS, "drone", root, "drone")
+    server = checker.string(spec, "server", "drone", required=True)
+    if server and not re.match(r"^https?://[^/\s]+", server):
+        checker.problem(spec, "server", "drone.server must be a URL like https://drone.example.com")
+    return Drone(server=server.rstrip("/"), token=checker.secret(spec, "token", "drone"))
+
+
+def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
+    from opsbot.chat.registry import command_names  # the commands that exist; imported late, config loads first
+
+    known = command_names()
+    permissions: dict[str, Permission] = {}
+    section = checker.named_sections(root, "permissions", "command")
+    for name, spec in section.items():
+        where = f"permissions.{name}"
+        if str(name) not in known:
+            checker.problem(section, name, f"{where}: no such command (commands: {', '.join(sorted(known))})")
+        spec = checker.mapping(spec, PERMISSION_KEYS, where, section, name)
+        by_env = checker.named_sections(spec, "environments", "environment") if spec else {}
+        permissions[str(name)] = Permission(
+            roles=checker.strings(spec, "roles", where),
+            environments={str(env): checker.strings(by_env, env, f"{where}.environments") for env in by_env},
+        )
+    return permissions
+
+
+def _faq(checker: _Checker, root: dict) -> tuple[FaqEntry, ...]:
+    entries = root.get("faq") or []
+    if not isinstance(entries, list):
+        checker.problem(root, "faq", "faq must be a list of entries")
+        return ()
+    faq = []
+    for index, spec in enumerate(entries):
+        where = f"faq[{index}]"
+        spec = checker.mapping(spec, FAQ_KEYS, where, entries, index)
+        faq.append(FaqEntry(
+            id=checker.string(spec, "id", where, default=str(index + 1)),
+            question=checker.string(spec, "question", where, required=True),
+            answer=checker.string(spec, "answer", where, required=True),
+            keywords=checker.strings(spec, "keywords", where),
+            examples=checker.strings(spec, "examples", where),
+        ))
+    return tuple(faq)
 
 
 def _project(checker: _Checker, default_language: str) -> Project | None:
@@ -290,15 +398,17 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
     """The whole config from its documents, or ConfigError naming every problem with file and line."""
     problems: list[tuple[str, int, str]] = []
     global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
-    language, ops_robot, robots, people = "zh", "", {}, []
+    parts: dict = {"language": "zh", "ops_robot": "", "robots": {}, "people": ()}
     if global_doc is None:
         problems.append((GLOBAL_FILE, 0, "missing global config file"))
     else:
         checker = _Checker(global_doc, allow_literal_secrets)
-        language, ops_robot, robots, people = _global(checker)
-        if ops_robot and ops_robot not in robots:
-            checker.problem(global_doc.data.get("settings"), "ops_robot", f"settings.ops_robot '{ops_robot}' is not a robot")
+        parts = _global(checker)
+        if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
+            checker.problem(global_doc.data.get("settings"), "ops_robot",
+                            f"settings.ops_robot '{parts['ops_robot']}' is not a robot")
         problems += checker.problems
+    language, robots = parts["language"], parts["robots"]
 
     projects: dict[str, Project] = {}
     repos: dict[str, str] = {}
@@ -320,5 +430,4 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
         problems += checker.problems
     if problems:
         raise ConfigError(problems)
-    return Config(language=language, robots=robots, people=tuple(people), projects=projects,
-                  ops_robot=ops_robot, version=version)
+    return Config(projects=projects, version=version, **parts)

@@ -48,27 +48,34 @@ def resolve_credentials(robot: Robot) -> tuple[str, str]:
 
 def send(robot: Robot, message: dict) -> None:
     """Deliver one message or raise RetryLater / PermanentFailure."""
+    _post(signed_robot_url(*resolve_credentials(robot)), message, f"robot {robot.name}")
+
+
+def send_by_session(session_webhook: str, message: dict) -> None:
+    """Reply into the conversation a callback came from, through its short-lived sessionWebhook."""
+    _post(session_webhook, message, "session webhook")
+
+
+def _post(url: str, message: dict, label: str) -> None:
     import requests
 
-    url = signed_robot_url(*resolve_credentials(robot))
     try:
-        response = _http().post(url, data=encode(message), headers=_JSON,
-                                timeout=settings().http_timeout_seconds)
+        response = _http().post(url, data=encode(message), headers=_JSON, timeout=settings().http_timeout_seconds)
     except requests.RequestException as exc:
-        raise RetryLater(f"robot {robot.name}: {type(exc).__name__}") from None
+        raise RetryLater(f"{label}: {type(exc).__name__}") from None
     if response.status_code >= 500 or response.status_code == 429:
-        raise RetryLater(f"robot {robot.name}: HTTP {response.status_code}")
+        raise RetryLater(f"{label}: HTTP {response.status_code}")
     try:
         body = response.json()
     except ValueError:
-        raise RetryLater(f"robot {robot.name}: HTTP {response.status_code} with a non-JSON body") from None
+        raise RetryLater(f"{label}: HTTP {response.status_code} with a non-JSON body") from None
     code = body.get("errcode", 0) if isinstance(body, dict) else -1
     if response.ok and code == 0:
         return
-    reason = f"robot {robot.name}: errcode {code} {body.get('errmsg', '') if isinstance(body, dict) else ''}".strip()
+    errmsg = body.get("errmsg", "") if isinstance(body, dict) else ""
+    reason = f"{label}: errcode {code} {errmsg}".strip()
     if code in RATE_LIMITED:
-        logger.warning("DingTalk robot is rate limited", extra={"robot": robot.name, "errcode": code})
+        logger.warning("DingTalk robot is rate limited", extra={"target": label, "errcode": code})
         raise RetryLater(reason, delay=MUTED_SECONDS)
-    logger.error("DingTalk robot refused the message", extra={"robot": robot.name, "errcode": code,
-                                                              "errmsg": body.get("errmsg") if isinstance(body, dict) else None})
+    logger.error("DingTalk refused the message", extra={"target": label, "errcode": code, "errmsg": errmsg})
     raise PermanentFailure(reason)

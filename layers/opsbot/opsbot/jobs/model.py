@@ -15,9 +15,13 @@ class Job:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     correlation_id: str = ""
     created_at: float = field(default_factory=time.time)
+    # Which delivery of the SQS message this is (1 for the first); set by the worker, not serialised.
+    attempt: int = field(default=1, compare=False)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        body = asdict(self)
+        body.pop("attempt")
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "Job":

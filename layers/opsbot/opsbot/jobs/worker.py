@@ -34,6 +34,7 @@ def run_record(body: str, receipt_handle: str, receive_count: int) -> None:
     except (ValueError, TypeError, KeyError) as exc:
         park_in_dead_letter_queue(body, "unreadable", f"not a job: {exc}")
         return
+    job.attempt = receive_count
     logger.append_keys(job_id=job.id, job_kind=job.kind, correlation_id=job.correlation_id or None,
                        attempt=receive_count)
     handler = HANDLERS.get(job.kind)

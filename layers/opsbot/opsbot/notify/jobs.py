@@ -1,12 +1,19 @@
 """The worker's notification jobs: a finished Drone build, and a robot's digest flush."""
 from __future__ import annotations
 
+import fnmatch
+
+from opsbot.actions import tokens
 from opsbot.config import store
+from opsbot.config.model import Config, Project
 from opsbot.log import logger
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 from opsbot.notify import delivery, policy, render
+from opsbot.settings import settings
 from opsbot.state import branch_status, idempotency
+
+DEPLOYABLE_EVENTS = ("push", "tag", "custom")  # not pull requests, and not deployments themselves
 
 
 @handles("drone.build_finished")
@@ -30,7 +37,8 @@ def notify_build_finished(job: Job) -> str:
     if robot is None:
         raise PermanentFailure(f"project {project.name} names robot {project.robot}, which is not configured")
     author = config.person_for_git(build.get("author_login", ""), build.get("author_email", ""))
-    rendered = render.build_message(project, repo, build, system, reason, author)
+    links = release_links(config, project, build, reason)
+    rendered = render.build_message(project, repo, build, system, reason, author, links)
     entry = {"id": job.id, "line": rendered.digest_line, "mobiles": rendered.mentions.mobiles,
              "user_ids": rendered.mentions.user_ids}
     outcome = delivery.deliver(robot, rendered.message, entry)
@@ -38,6 +46,21 @@ def notify_build_finished(job: Job) -> str:
     logger.info("build notification", extra={"project": project.name, "build": build["number"], "reason": reason,
                                               "robot": robot.name, "outcome": outcome})
     return outcome
+
+
+def release_links(config: Config, project: Project, build: dict, reason: str) -> list[tuple[str, str]]:
+    """A signed release link per environment that takes this successful build's branch."""
+    base = settings().public_base_url
+    if reason not in ("success", "fixed") or build.get("event") not in DEPLOYABLE_EVENTS or not base:
+        return []
+    branch = policy.build_branch(build)
+    links = []
+    for env in project.environments.values():
+        if fnmatch.fnmatchcase(branch, env.branch):
+            token = tokens.issue(project.name, build["number"], env.name, build.get("after") or "", branch,
+                                 render.commit_title(build), build.get("author_login") or "", config.action_link_hours)
+            links.append((env.name, f"{base}/actions/{token}"))
+    return links
 
 
 @handles(delivery.FLUSH_JOB)

@@ -21,12 +21,12 @@ ICON = {"success": "✅", "fixed": "🎉", "failure": "❌", "error": "⚠️", 
 LABELS = {
     "zh": {"branch": "分支", "commit": "提交", "author": "作者", "duration": "耗时", "failed_step": "失败步骤", "deployer": "发布人",
            "view": "查看构建", "promoted": "已发布到 {env}", "rolled_back": "已回滚 {env}",
-           "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败",
+           "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败", "release": "发布到 {env}",
            "digest_title": "opsbot：{n} 条构建通知", "digest_head": "📦 {n} 条构建通知（合并发送，避免触发钉钉限流）"},
     "en": {"branch": "Branch", "commit": "Commit", "author": "Author", "duration": "Duration",
            "failed_step": "Failed step", "deployer": "Deployed by", "view": "View build", "promoted": "Deployed to {env}",
            "rolled_back": "Rolled back {env}", "deploy_failed": "Deploy to {env} failed",
-           "rollback_failed": "Rollback of {env} failed",
+           "rollback_failed": "Rollback of {env} failed", "release": "Deploy to {env}",
            "digest_title": "opsbot: {n} build notifications",
            "digest_head": "📦 {n} build notifications (sent together to stay within DingTalk's rate limit)"},
 }
@@ -115,7 +115,10 @@ class Rendered:
 
 
 def build_message(project: Project, repo: dict, build: dict, system: dict, reason: str,
-                  author: Person | None) -> Rendered:
+                  author: Person | None, release_links: list[tuple[str, str]] | None = None) -> Rendered:
+    """The card for one build. `release_links` are (environment, URL) pairs: with any, the card becomes an
+    actionCard with a "发布到 <env>" button per environment (an actionCard cannot @-mention, but the text
+    still names the author)."""
     language = project.language
     labels = LABELS[language]
     mentions = Mentions.of(author)
@@ -138,6 +141,11 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
         "markdown": {"title": head, "text": "\n\n".join(lines)},
         "at": mentions.at(),
     }
+    if release_links:
+        message = {"msgtype": "actionCard", "actionCard": {
+            "title": head, "text": "\n\n".join(lines), "btnOrientation": "0",
+            "btns": [{"title": labels["release"].format(env=env), "actionURL": url} for env, url in release_links],
+        }}
     digest_line = (f"- {icon(reason, build)} **{project.name}** "
                    f"[#{build['number']}]({build_url(repo, build, system)}) {build_branch(build)} · "
                    f"{headline(reason, build, language)}"

@@ -1,0 +1,92 @@
+"""status / 状态 and builds / 构建: what Drone says about a project, with links."""
+from __future__ import annotations
+
+import time
+
+from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.notify.policy import build_branch
+from opsbot.notify.render import ICON, commit_title
+
+MAX_BRANCHES = 8
+
+
+def _ago(seconds: float, language: str) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}分钟前" if language == "zh" else f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}小时前" if language == "zh" else f"{hours} h ago"
+    return f"{hours // 24}天前" if language == "zh" else f"{hours // 24} d ago"
+
+
+def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool = True) -> str:
+    status = build.get("status", "?")
+    icon = ICON.get(status, "🔄" if status in ("pending", "running") else "ℹ️")
+    when = build.get("finished") or build.get("started") or build.get("created") or time.time()
+    link = request.drone().ui_link(slug, build.get("number"))
+    where = build_branch(build)
+    if build.get("event") in ("promote", "rollback"):
+        where = f"{build.get('event')} → {build.get('deploy_to')}"
+    parts = [f"{icon} [#{build.get('number')}]({link})", where if with_branch else "", status,
+             commit_title(build), build.get("author_login") or "", _ago(time.time() - float(when), request.language)]
+    return "- " + " · ".join(p for p in parts if p)
+
+
+@command("status", aliases=("状态",), needs_drone=True,
+         arguments=(Argument("project"), Argument("branch", required=False)),
+         zh="每个分支最新的构建，以及各环境最近的发布", en="The latest build of each branch, and the latest deployments",
+         examples=("status shop-api", "状态 shop-api main"))
+def status(request: ChatRequest) -> Reply:
+    project = request.project()
+    drone = request.drone()
+    branch = str(request.arguments.get("branch") or "")
+    if branch:
+        builds = [drone.latest(project.repo, branch)]
+    else:
+        latest: dict[str, dict] = {}
+        for build in drone.builds(project.repo, per_page=50):
+            key = (f"{build.get('event')}:{build.get('deploy_to')}" if build.get("event") in ("promote", "rollback")
+                   else build_branch(build))
+            latest.setdefault(key, build)
+        builds = list(latest.values())[:MAX_BRANCHES]
+    if not builds:
+        return Reply(title=f"status {project.name}", project=project.name,
+                     text=request.t(f"{project.name} 还没有构建。", f"{project.name} has no builds yet."))
+    head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
+    lines = [build_line(request, project.repo, b) for b in builds]
+    return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
+
+
+def _parse_builds(words: list[str]) -> dict:
+    if not words:
+        raise UsageError("missing <project>")
+    if len(words) > 3:
+        raise UsageError(f"too many arguments: {' '.join(words[3:])}")
+    found: dict = {"project": words[0]}
+    for word in words[1:]:
+        if word.isdigit() and "n" not in found:
+            found["n"] = int(word)
+        elif "branch" not in found:
+            found["branch"] = word
+        else:
+            raise UsageError(f"unexpected '{word}'")
+    return found
+
+
+@command("builds", aliases=("构建", "构建列表"), needs_drone=True, parse=_parse_builds,
+         arguments=(Argument("project"), Argument("branch", required=False), Argument("n", required=False, number=True)),
+         zh="最近的构建（默认 10 个）", en="Recent builds (10 unless you say n)",
+         examples=("builds shop-api", "builds shop-api main 5", "构建 shop-api 20"))
+def builds(request: ChatRequest) -> Reply:
+    project = request.project()
+    n = max(1, min(int(request.arguments.get("n") or 10), 30))
+    branch = str(request.arguments.get("branch") or "")
+    found = request.drone().builds(project.repo, branch=branch, per_page=n)[:n]
+    title = f"builds {project.name}" + (f" {branch}" if branch else "")
+    if not found:
+        return Reply(title=title, project=project.name, text=request.t("没有找到构建。", "No builds found."))
+    head = request.t(f"### {project.name} 最近 {len(found)} 个构建", f"### {project.name}: last {len(found)} builds")
+    lines = [build_line(request, project.repo, b, with_branch=not branch) for b in found]
+    return Reply(title=title, project=project.name, text="\n".join([head + (f" ({branch})" if branch else ""), ""] + lines))

@@ -1,0 +1,44 @@
+"""help / 帮助: generated from the registry, so it never disagrees with what the bot can do."""
+from __future__ import annotations
+
+from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.registry import Argument, Command, UsageError, all_commands, command
+
+
+def names(cmd: Command) -> str:
+    return " / ".join(f"`{n}`" for n in (cmd.name, *cmd.aliases))
+
+
+def detail(cmd: Command, language: str) -> str:
+    zh = language == "zh"
+    kind = ("执行类：先回复“收到”，结果稍后发到群里" if cmd.acts else "查询类：立即回复") if zh else \
+        ("acts: acknowledged at once, the result is posted to the group" if cmd.acts else "reads: answered at once")
+    role = cmd.role or ("所有人" if zh else "anyone")
+    if cmd.needs_drone:
+        kind += "；需要 Drone" if zh else "; needs Drone"
+    lines = [f"#### {names(cmd)}", f"`{cmd.usage()}`", cmd.summary["zh"], cmd.summary["en"],
+             f"{'权限' if zh else 'Role'}: {role} · {kind}"]
+    if cmd.examples:
+        lines.append(("例子" if zh else "Examples") + ":\n\n" + "\n".join(f"- `@opsbot {e}`" for e in cmd.examples))
+    return "\n\n".join(lines)
+
+
+@command("help", aliases=("帮助", "?"), arguments=(Argument("command", required=False),),
+         zh="列出所有命令，或查看某个命令的用法", en="List every command, or show how to use one",
+         examples=("help", "帮助 部署", "help deploy"))
+def show_help(request: ChatRequest) -> Reply:
+    registry = all_commands()
+    wanted = request.arguments.get("command")
+    if wanted:
+        cmd = registry.find(str(wanted))
+        if cmd is None:
+            raise UsageError(request.t(f"没有命令 `{wanted}`。发送 `help` 查看全部命令。",
+                                       f"no command `{wanted}`. Send `help` for the list."))
+        return Reply(title=f"help {cmd.name}", text=detail(cmd, request.language))
+    lines = [request.t("### opsbot 命令", "### opsbot commands")]
+    for cmd in registry.commands.values():
+        lines.append(f"- {names(cmd)} — {cmd.summary['zh']} · {cmd.summary['en']}")
+    lines.append(request.t("发送 `help <命令>` 查看用法和例子。也可以直接提问，我会在 FAQ 里找答案。",
+                           "Send `help <command>` for usage and examples. Or just ask a question: I look it up "
+                           "in the FAQ."))
+    return Reply(title="opsbot help", text="\n\n".join(lines))

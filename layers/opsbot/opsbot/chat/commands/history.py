@@ -1,0 +1,46 @@
+"""history / 历史: the audit log, read back from chat."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from opsbot.chat import audit
+from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.registry import Argument, UsageError, command
+
+TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Standard Time)
+
+
+def _parse(words: list[str]) -> dict:
+    if len(words) > 2:
+        raise UsageError(f"too many arguments: {' '.join(words[2:])}")
+    found: dict = {}
+    for word in words:
+        if word.isdigit() and "n" not in found:
+            found["n"] = int(word)
+        elif "project" not in found and not word.isdigit():
+            found["project"] = word
+        else:
+            raise UsageError(f"unexpected '{word}'")
+    return found
+
+
+@command("history", aliases=("历史", "审计"), parse=_parse,
+         arguments=(Argument("project", required=False), Argument("n", required=False, number=True)),
+         zh="最近的命令记录（审计日志）", en="Recent commands from the audit log",
+         examples=("history", "history shop-api 20", "历史 shop-api"))
+def history(request: ChatRequest) -> Reply:
+    name = ""
+    if request.arguments.get("project"):
+        name = request.project(request.arguments["project"]).name
+    n = max(1, min(int(request.arguments.get("n") or 10), 30))
+    records = audit.recent(name, n)
+    title = f"history {name}".strip()
+    if not records:
+        return Reply(title=title, project=name, text=request.t("还没有记录。", "Nothing recorded yet."))
+    lines = [request.t(f"### 最近 {len(records)} 条记录", f"### Last {len(records)} records") + (f" · {name}" if name else "")]
+    for record in records:
+        when = datetime.fromtimestamp(record.at_ms / 1000, TEAM_TIME).strftime("%m-%d %H:%M")
+        args = " ".join(str(v) for v in record.arguments.values())
+        detail = f" — {record.detail}" if record.detail else ""
+        lines.append(f"- {when} **{record.who_name}** `{record.command} {args}`".rstrip() + f" · {record.result}{detail}")
+    return Reply(title=title, project=name, text="\n".join(lines))

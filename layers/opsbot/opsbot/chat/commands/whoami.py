@@ -1,0 +1,21 @@
+"""whoami / 我是谁: how opsbot sees you, which decides what you may run."""
+from __future__ import annotations
+
+from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.registry import command
+
+
+@command("whoami", aliases=("我是谁",), zh="你的身份和角色", en="Your identity and roles", examples=("whoami",))
+def whoami(request: ChatRequest) -> Reply:
+    person, message = request.person, request.message
+    if person is None:
+        ids = message.get("senderStaffId") or message.get("senderId") or "?"
+        return Reply(title="whoami", text=request.t(
+            f"你是 {message.get('senderNick', '?')}（钉钉 ID `{ids}`），不在 opsbot 的人员配置里，只能使用查询类命令。"
+            f"请管理员把这个 ID 加到 people 的 dingtalk_user_id。",
+            f"You are {message.get('senderNick', '?')} (DingTalk id `{ids}`), not in opsbot's people config, so "
+            f"you may only run commands that read. Ask an admin to add this id as a person's dingtalk_user_id."))
+    roles = ", ".join(person.roles) or request.t("无", "none")
+    return Reply(title="whoami", text=request.t(
+        f"你是 **{person.name}**（`{person.id}`），角色：{roles}。",
+        f"You are **{person.name}** (`{person.id}`), roles: {roles}."))

@@ -1,0 +1,76 @@
+"""What a command gets (ChatRequest) and what it gives back (Reply)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from opsbot.chat.registry import Command, UsageError
+from opsbot.config.model import Config, Person, Project
+from opsbot.notify.render import Mentions
+
+# A synchronous answer must beat DingTalk's callback timeout, so reads give Drone less time than the worker.
+SYNC_DRONE_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass
+class ChatRequest:
+    config: Config
+    message: dict  # the DingTalk callback
+    person: Person | None
+    command: Command
+    arguments: dict
+    language: str
+    job_id: str = ""  # stable across redeliveries of the same msgId
+    in_worker: bool = False
+
+    def t(self, zh: str, en: str) -> str:
+        return zh if self.language == "zh" else en
+
+    @property
+    def sender(self) -> str:
+        return self.person.name if self.person else str(self.message.get("senderNick") or "?")
+
+    @property
+    def sender_id(self) -> str:
+        """The person id, or the DingTalk ids of a sender not in config, for records and comparisons."""
+        if self.person:
+            return self.person.id
+        return f"dingtalk:{self.message.get('senderStaffId') or self.message.get('senderId') or '?'}"
+
+    def project(self, name: str | None = None) -> Project:
+        name = str(name if name is not None else self.arguments.get("project", ""))
+        project = self.config.projects.get(name) or self.config.project_for_repo(name)
+        if project is None:
+            known = ", ".join(sorted(self.config.projects)) or "-"
+            raise UsageError(self.t(f"没有项目 `{name}`。已配置的项目：{known}",
+                                    f"no project `{name}`. Configured projects: {known}"))
+        return project
+
+    def drone(self):
+        return self._drone
+
+    @cached_property
+    def _drone(self):
+        from opsbot.drone.api import client_for
+
+        return client_for(self.config, None if self.in_worker else SYNC_DRONE_TIMEOUT_SECONDS)
+
+
+@dataclass
+class Reply:
+    title: str
+    text: str  # markdown
+    ok: bool = True
+    project: str = ""  # the project the answer concerns: its robot posts it when the session has expired
+    mentions: Mentions = field(default_factory=Mentions)
+    detail: str = ""  # one line for the audit log
+
+    def as_dict(self) -> dict:
+        """What state.effects keeps of a result, to post again on a retry."""
+        return {"title": self.title, "text": self.text, "ok": self.ok, "project": self.project, "detail": self.detail}
+
+    def message(self) -> dict:
+        text = self.text
+        if mention := self.mentions.text():
+            text = f"{text}\n\n{mention}"  # DingTalk highlights an @ only when it is also in the text
+        return {"msgtype": "markdown", "markdown": {"title": self.title[:60], "text": text}, "at": self.mentions.at()}

@@ -1,0 +1,58 @@
+"""Running one command, wherever it runs: what went wrong becomes a Reply the person can act on.
+
+Reads run here from the DingTalk function; acts run here from the worker. Drone being unavailable is the
+one failure that is not turned into a reply in the worker: it is raised, so the queue retries the job.
+"""
+from __future__ import annotations
+
+from difflib import get_close_matches
+
+from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.registry import Registry, UsageError
+from opsbot.drone.api import DroneNotConfigured, DroneRefused, DroneUnavailable
+from opsbot.log import logger
+from opsbot.release.approvals import ApprovalRefused
+from opsbot.release.deploy import ReleaseRefused
+
+
+def failed(request: ChatRequest, text: str, detail: str = "") -> Reply:
+    return Reply(title=f"{request.command.name} failed", text=text, ok=False, detail=detail or text[:200],
+                 project=str(request.arguments.get("project") or ""))
+
+
+def run(request: ChatRequest) -> Reply:
+    command = request.command
+    try:
+        return command.run(request)
+    except UsageError as exc:
+        return failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`，发送 `help {command.name}` 查看例子。",
+                                         f"{exc}\n\nUsage: `{command.usage()}`. Send `help {command.name}` for examples."),
+                      detail=f"usage: {exc}")
+    except (ReleaseRefused, ApprovalRefused) as exc:
+        return failed(request, f"⛔ {exc}")
+    except DroneNotConfigured:
+        return failed(request, request.t(
+            "这个 opsbot 还没有连接 Drone：请在 opsbot.yaml 中配置 `drone: {server, token}`。",
+            "This opsbot is not connected to Drone: set `drone: {server, token}` in opsbot.yaml."),
+            detail="Drone is not configured")
+    except DroneRefused as exc:
+        return failed(request, request.t(f"❌ Drone 拒绝了请求：{exc.message}", f"❌ Drone refused: {exc.message}"),
+                      detail=f"Drone {exc.status}: {exc.message}")
+    except DroneUnavailable as exc:
+        if request.in_worker:
+            raise
+        logger.warning("Drone unavailable for a read", extra={"command": command.name, "reason": exc.reason})
+        return failed(request, request.t(f"Drone 暂时没有响应（{exc.reason}），请稍后再试。",
+                                         f"Drone is not answering right now ({exc.reason}); try again shortly."))
+
+
+def suggestion(registry: Registry, word: str, language: str, fallback: str) -> str:
+    """"Did you mean …" for a word that is no command, with the help hint; `fallback` (who to ask) when
+    nothing comes close."""
+    close = get_close_matches(word.lower(), registry.names(), n=3, cutoff=0.5)
+    names = ", ".join(dict.fromkeys(f"`{registry.find(c).name}`" if c.isascii() else f"`{c}`" for c in close))
+    if language == "zh":
+        head = f"没有 `{word}` 这个命令。" + (f"你是不是想用 {names}？" if names else "")
+        return f"{head}\n\n发送 `help` 查看全部命令。" + ("" if names else f"\n\n{fallback}")
+    head = f"There is no command `{word}`." + (f" Did you mean {names}?" if names else "")
+    return f"{head}\n\nSend `help` for the list of commands." + ("" if names else f"\n\n{fallback}")

@@ -1,0 +1,99 @@
+"""A verified DingTalk message → an answer. Reads are answered in the callback's response; acts are checked,
+queued once per msgId and acknowledged; everything is written to the audit log."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from opsbot.chat import audit, dispatch, permissions
+from opsbot.chat.commands import faq
+from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.parser import has_chinese, parse
+from opsbot.chat.registry import UsageError, all_commands
+from opsbot.config import store
+from opsbot.ingress.accept import accept, job_id_for
+from opsbot.ingress.errors import Unauthorized
+
+JOB_KIND = "chat.command"
+EMPTY_REPLY = {"msgtype": "empty"}
+
+
+def _text(message: dict) -> str:
+    text = message.get("text")
+    content = text.get("content") if isinstance(text, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def _string(message: dict, key: str) -> str:
+    value = message.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _record(message: dict, request_id: str, person, command: str, arguments: dict, project: str) -> audit.AuditRecord:
+    created = message.get("createAt")
+    at_ms = created if isinstance(created, int) and not isinstance(created, bool) and created > 0 else 0
+    return audit.AuditRecord(
+        id=request_id, at_ms=at_ms or _now_ms(), who=person.id if person else
+        f"dingtalk:{_string(message, 'senderStaffId') or _string(message, 'senderId') or '?'}",
+        who_name=person.name if person else _string(message, "senderNick")[:64] or "?",
+        where=_string(message, "conversationId")[:128], where_title=_string(message, "conversationTitle")[:128],
+        command=command, arguments={k: str(v)[:100] for k, v in arguments.items()}, project=project)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def answer(message: dict, msg_id: str) -> dict:
+    """The callback's response body for one @opsbot message."""
+    config = store.load()
+    robot_code = _string(message, "robotCode")
+    if config.dingtalk_robot_code and robot_code != config.dingtalk_robot_code:
+        raise Unauthorized("callback is for another robot (robotCode does not match)")
+    registry = all_commands()
+    invocation = parse(_text(message), registry.names())
+    language = "zh" if has_chinese(invocation.text) else ("en" if invocation.text else config.language)
+    person = config.person_for_dingtalk(_string(message, "senderStaffId"), _string(message, "senderId"))
+    job_id = job_id_for("dingtalk", msg_id)
+    command = registry.find(invocation.word) if invocation.word else registry.find("help")
+
+    if command is None:  # a free question for the FAQ, or a mistyped command
+        request = ChatRequest(config, message, person, registry.find("faq"), {}, language, job_id)
+        reply = faq.answer(request, invocation.text)
+        record = _record(message, job_id, person, "faq" if reply else "unknown", {"text": invocation.text}, "")
+        if reply is None:
+            reply = Reply(title="unknown command", ok=False, detail=f"no command {invocation.word[:40]}",
+                          text=dispatch.suggestion(registry, invocation.word, language, faq.not_found(request)))
+        audit.finish(record, "answered" if reply.ok else "unknown", reply.detail or reply.title)
+        return reply.message()
+
+    try:
+        arguments = command.bind(invocation.arguments)
+    except UsageError as exc:
+        request = ChatRequest(config, message, person, command, {}, language, job_id)
+        reply = dispatch.failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`", f"{exc}\n\nUsage: `{command.usage()}`"))
+        audit.finish(_record(message, job_id, person, command.name, {"text": invocation.text}, ""), "usage", str(exc))
+        return reply.message()
+
+    request = ChatRequest(config, message, person, command, arguments, language, job_id)
+    project = str(arguments.get("project") or "")
+    record = _record(message, job_id, person, command.name, arguments, project if project in config.projects else "")
+    environment = str(arguments.get(command.environment_argument) or "") if command.environment_argument else ""
+    if reason := permissions.denial(config, person, command, environment, language):
+        audit.finish(record, "denied", reason)
+        return Reply(title="denied", ok=False, text=f"⛔ {reason}").message()
+
+    if not command.acts:
+        reply = dispatch.run(request)
+        audit.finish(record, "answered" if reply.ok else "failed", reply.detail or reply.title)
+        return reply.message()
+
+    audit.write_queued(record)
+    outcome = accept("dingtalk", msg_id, JOB_KIND, {
+        "message": message, "command": command.name, "arguments": arguments, "language": language,
+        "audit": asdict(record),
+    })
+    if outcome.status == "duplicate":
+        return EMPTY_REPLY  # the first delivery was acknowledged; its result is on its way
+    return Reply(title="ok", text=request.t(f"收到 `{command.name}`，处理中，结果稍后发到本群。",
+                                           f"Got it: `{command.name}` is running; the result will be posted here.")).message()

@@ -1,0 +1,115 @@
+"""The one list of chat commands. Each command module registers itself here with its names, arguments, help
+and the role it needs; help text, permissions, the README's command reference and the parser all read it.
+
+A command either only reads (answered at once, in the callback's response) or acts (acknowledged at once,
+run by the worker through the queue, its result posted to the conversation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+class UsageError(Exception):
+    """The arguments do not fit the command; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    required: bool = True
+    number: bool = False  # a whole number, e.g. a build number or a count
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    aliases: tuple[str, ...]
+    arguments: tuple[Argument, ...]
+    summary: dict[str, str]  # language -> one line
+    examples: tuple[str, ...]
+    run: Callable  # (ChatRequest) -> Reply; for acts it runs in the worker
+    acts: bool = False
+    role: str | None = None  # the default role; None: anyone, even a sender not in config
+    needs_drone: bool = False
+    fillers: tuple[str, ...] = ()  # words that read well but carry nothing, e.g. "to", "到"
+    # Which argument names the environment, for per-environment permissions ("" when none does).
+    environment_argument: str = ""
+    parse: Callable | None = None  # custom (words) -> arguments, when position alone cannot tell
+    usage_text: str = ""  # when the arguments alone do not show how the command reads
+
+    def usage(self) -> str:
+        if self.usage_text:
+            return self.usage_text
+        parts = [self.name] + [f"<{a.name}>" if a.required else f"[{a.name}]" for a in self.arguments]
+        return " ".join(parts)
+
+    def bind(self, words: list[str]) -> dict[str, str | int]:
+        """Arguments by name from the words after the command name."""
+        words = [w for w in words if w.lower() not in self.fillers]
+        if self.parse is not None:
+            return self.parse(words)
+        if len(words) > len(self.arguments):
+            raise UsageError(f"too many arguments: {' '.join(words[len(self.arguments):])}")
+        bound: dict[str, str | int] = {}
+        for argument, word in zip(self.arguments, words):
+            bound[argument.name] = _number(argument.name, word) if argument.number else word
+        missing = [a.name for a in self.arguments[len(words):] if a.required]
+        if missing:
+            raise UsageError(f"missing {', '.join('<' + m + '>' for m in missing)}")
+        return bound
+
+
+def _number(name: str, word: str) -> int:
+    text = word.lstrip("#")
+    if not text.isdigit() or len(text) > 9:
+        raise UsageError(f"<{name}> must be a number, got '{word}'")
+    return int(text)
+
+
+@dataclass
+class Registry:
+    commands: dict[str, Command] = field(default_factory=dict)
+    by_alias: dict[str, Command] = field(default_factory=dict)
+
+    def add(self, command: Command) -> None:
+        for alias in (command.name, *command.aliases):
+            key = alias.lower()
+            if key in self.by_alias:
+                raise ValueError(f"chat command name '{alias}' is registered twice")
+            self.by_alias[key] = command
+        self.commands[command.name] = command
+
+    def find(self, word: str) -> Command | None:
+        return self.by_alias.get(word.lower())
+
+    def names(self) -> list[str]:
+        return list(self.by_alias)
+
+
+REGISTRY = Registry()
+
+
+def command(name: str, *, aliases: tuple[str, ...] = (), arguments: tuple[Argument, ...] = (),
+            zh: str, en: str, examples: tuple[str, ...] = (), acts: bool = False, role: str | None = None,
+            needs_drone: bool = False, fillers: tuple[str, ...] = (), environment_argument: str = "",
+            parse: Callable | None = None, usage: str = ""):
+    """Register the decorated function as the chat command `name`."""
+    def register(run: Callable) -> Callable:
+        REGISTRY.add(Command(name=name, aliases=aliases, arguments=arguments, summary={"zh": zh, "en": en},
+                             examples=examples, run=run, acts=acts, role=role, needs_drone=needs_drone,
+                             fillers=fillers, environment_argument=environment_argument, parse=parse,
+                             usage_text=usage))
+        return run
+    return register
+
+
+def all_commands() -> Registry:
+    """The registry with every command module imported (they register on import)."""
+    import opsbot.chat.commands  # noqa: F401
+
+    return REGISTRY
+
+
+def command_names() -> set[str]:
+    return set(all_commands().commands)

@@ -1,0 +1,150 @@
+"""Approval requests for environments with `approvals: N`: N distinct approvers, never the requester,
+before the deadline. Every change is a conditional write, so two approvals racing each other, or the same
+approval delivered twice, count once, and exactly one of them sees the request become approved.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from opsbot.aws import client
+from opsbot.settings import settings
+
+KEEP_AFTER_DEADLINE_SECONDS = 7 * 86400  # decided or expired requests stay readable for a week
+
+
+@dataclass
+class ApprovalRequest:
+    id: str
+    action: str  # "deploy" or "rollback"
+    project: str
+    target: str
+    build: int
+    commit: str
+    branch: str
+    requester: str  # person id
+    requester_name: str
+    needed: int
+    deadline: int  # epoch seconds
+    approvers: list[str] = field(default_factory=list)
+    status: str = "pending"  # pending, approved, rejected
+    decided_by: str = ""
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.status == "pending" and (now or time.time()) > self.deadline
+
+
+class ApprovalRefused(Exception):
+    """Why this approval or rejection does not count; shown to the person as is."""
+
+
+def _table():
+    return client("dynamodb"), settings().state_table
+
+
+def _key(request_id: str) -> dict:
+    return {"pk": {"S": f"approval#{request_id.lower()}"}}
+
+
+def _from_item(item: dict) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=item["id"]["S"], action=item["action"]["S"], project=item["project"]["S"], target=item["target"]["S"],
+        build=int(item["build"]["N"]), commit=item["commit"]["S"], branch=item["branch"]["S"],
+        requester=item["requester"]["S"], requester_name=item["requester_name"]["S"], needed=int(item["needed"]["N"]),
+        deadline=int(item["deadline"]["N"]), approvers=sorted(item.get("approvers", {}).get("SS", [])),
+        status=item["status"]["S"], decided_by=item.get("decided_by", {}).get("S", ""),
+    )
+
+
+def create(request: ApprovalRequest) -> ApprovalRequest:
+    """Store a new request; a retried job gets back the request it created the first time."""
+    ddb, table = _table()
+    item = {
+        **_key(request.id), "id": {"S": request.id}, "action": {"S": request.action},
+        "project": {"S": request.project}, "target": {"S": request.target}, "build": {"N": str(request.build)},
+        "commit": {"S": request.commit}, "branch": {"S": request.branch}, "requester": {"S": request.requester},
+        "requester_name": {"S": request.requester_name}, "needed": {"N": str(request.needed)},
+        "deadline": {"N": str(request.deadline)}, "status": {"S": "pending"},
+        "expires_at": {"N": str(request.deadline + KEEP_AFTER_DEADLINE_SECONDS)},
+    }
+    try:
+        ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ddb.exceptions.ConditionalCheckFailedException:
+        existing = get(request.id)
+        if existing is None:
+            raise
+        return existing
+    return request
+
+
+def get(request_id: str) -> ApprovalRequest | None:
+    ddb, table = _table()
+    item = ddb.get_item(TableName=table, Key=_key(request_id), ConsistentRead=True).get("Item")
+    return _from_item(item) if item else None
+
+
+def _refusal(request: ApprovalRequest | None, who: str, zh: bool) -> str | None:
+    if request is None:
+        return "没有这个审批请求。" if zh else "There is no such approval request."
+    if request.status != "pending":
+        return (f"审批请求 {request.id} 已经是 {request.status} 状态。" if zh
+                else f"Request {request.id} is already {request.status}.")
+    if request.expired():
+        return f"审批请求 {request.id} 已过期。" if zh else f"Request {request.id} has expired."
+    return None
+
+
+def approve(request_id: str, approver: str, language: str = "en") -> tuple[ApprovalRequest, bool]:
+    """Count `approver` in. Returns the request and whether this approval is the one that completed it."""
+    zh = language == "zh"
+    request = get(request_id)
+    if reason := _refusal(request, approver, zh):
+        raise ApprovalRefused(reason)
+    if approver == request.requester:
+        raise ApprovalRefused("不能批准自己发起的请求，需要另一位同事批准。" if zh
+                              else "You cannot approve your own request: it needs someone else.")
+    if approver in request.approvers:
+        raise ApprovalRefused("你已经批准过这个请求了。" if zh else "You have already approved this request.")
+    ddb, table = _table()
+    now = str(int(time.time()))
+    try:
+        updated = ddb.update_item(
+            TableName=table, Key=_key(request_id), UpdateExpression="ADD approvers :a",
+            ConditionExpression="#s = :pending AND deadline >= :now AND requester <> :who "
+                                "AND NOT contains(approvers, :who)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":a": {"SS": [approver]}, ":who": {"S": approver},
+                                       ":pending": {"S": "pending"}, ":now": {"N": now}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ddb.exceptions.ConditionalCheckFailedException:
+        raise ApprovalRefused(_refusal(get(request_id), approver, zh)
+                              or ("你已经批准过这个请求了。" if zh else "You have already approved this request.")) from None
+    request = _from_item(updated)
+    if len(request.approvers) < request.needed:
+        return request, False
+    return request, _decide(request, "approved", approver)
+
+
+def reject(request_id: str, who: str, language: str = "en") -> ApprovalRequest:
+    request = get(request_id)
+    if reason := _refusal(request, who, language == "zh"):
+        raise ApprovalRefused(reason)
+    if not _decide(request, "rejected", who):
+        raise ApprovalRefused(_refusal(get(request_id), who, language == "zh") or "already decided")
+    return get(request_id)
+
+
+def _decide(request: ApprovalRequest, status: str, who: str) -> bool:
+    """Move a pending request to `status`; True only for the one caller that made the move."""
+    ddb, table = _table()
+    try:
+        ddb.update_item(
+            TableName=table, Key=_key(request.id), UpdateExpression="SET #s = :new, decided_by = :who",
+            ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":new": {"S": status}, ":who": {"S": who}, ":pending": {"S": "pending"}},
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
+    request.status, request.decided_by = status, who
+    return True
