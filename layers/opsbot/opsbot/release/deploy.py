@@ -141,9 +141,11 @@ def previous_deploy(drone: DroneClient, project: Project, target: str, language:
     deploys = [b for b in drone.builds(project.repo, per_page=100)
                if b.get("event") in DEPLOYMENTS and b.get("deploy_to") == target and b.get("status") == "success"]
     deploys.sort(key=lambda b: int(b.get("number") or 0), reverse=True)
-    if len(deploys) < 2:
+    origins = [int(b.get("parent") or b["number"]) for b in deploys]
+    # The first origin that differs from what runs now: redeploying the same build is not a version to go back to.
+    earlier = next((origin for origin in origins[1:] if origins and origin != origins[0]), None)
+    if earlier is None:
         raise ReleaseRefused(_t(language, f"{target} 没有更早的成功发布可以回滚。",
                                 f"{target} has no earlier successful deployment to roll back to."))
-    earlier = deploys[1]
-    return int(earlier.get("parent") or earlier["number"])
+    return earlier
 
