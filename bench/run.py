@@ -252,16 +252,18 @@ class LocalStack:
     """The local stack in a subprocess, on free ports, with the example config pointed at its own sink."""
 
     def __init__(self, workdir: Path):
-        self.port, self.moto_port, self.sink_port = free_port(), free_port(), free_port()
-        while len({self.port, self.moto_port, self.sink_port}) < 3:
-            self.moto_port, self.sink_port = free_port(), free_port()
+        self.port, self.moto_port, self.sink_port, self.drone_port = (free_port() for _ in range(4))
+        while len({self.port, self.moto_port, self.sink_port, self.drone_port}) < 4:
+            self.moto_port, self.sink_port, self.drone_port = free_port(), free_port(), free_port()
         self.config = workdir / "config"
         shutil.copytree(ROOT / "config" / "example", self.config)
         for path in self.config.rglob("*"):
             if path.is_file() and path.suffix in (".yaml", ".yml"):
                 text = path.read_text(encoding="utf-8")
-                if "127.0.0.1:3001" in text:
-                    path.write_text(text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}"), encoding="utf-8")
+                moved = text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}").replace(
+                    "127.0.0.1:3002", f"127.0.0.1:{self.drone_port}")
+                if moved != text:
+                    path.write_text(moved, encoding="utf-8")
         self.log_path = workdir / "stack.log"
         self.proc: subprocess.Popen | None = None
         self.api = f"http://127.0.0.1:{self.port}"
@@ -272,7 +274,8 @@ class LocalStack:
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
         cmd = [PYTHON, "-m", "local.stack", "--port", str(self.port), "--moto-port", str(self.moto_port),
-               "--sink-port", str(self.sink_port), "--config", str(self.config), "--no-worker", "--quiet"]
+               "--sink-port", str(self.sink_port), "--drone-port", str(self.drone_port), "--config", str(self.config),
+               "--no-worker", "--quiet"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -427,6 +430,75 @@ def bench_ingress(requests_n: int, warmup: int) -> dict:
     return result
 
 
+def bench_chat(requests_n: int, warmup: int) -> dict:
+    """(c) A chat read (`whoami`) through POST /webhooks/dingtalk against its one unavoidable backend call, the
+    audit record (one BatchWriteItem of two items). Config is cached in the Lambda, so it is not per request."""
+    import boto3
+    import requests
+    from botocore.config import Config
+
+    from local.chat import callback
+    from local.signing import sign_for
+
+    path = "/webhooks/dingtalk"
+    person = {"id": "alice", "name": "Alice Wang", "dingtalk_user_id": "alice.wang"}
+    with tempfile.TemporaryDirectory(prefix="opsbot-bench-") as workdir:
+        stack = LocalStack(Path(workdir))
+        try:
+            stack.start()
+            say(f"(c) chat read: local stack healthy; {warmup} warm-up + {requests_n} measured of each, interleaved")
+            aws = dict(endpoint_url=stack.moto, region_name=REGION, aws_access_key_id="local",
+                       aws_secret_access_key="local",
+                       config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}))
+            ddb = boto3.client("dynamodb", **aws)
+            record = json.dumps({"who": "alice", "command": "whoami", "result": "answered", "detail": "whoami"})
+
+            def floor_once(i: int) -> float:
+                items = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": f"{i:013d}#bench"},
+                                                  "record": {"S": record}}}} for pk in ("bench", "bench#2")]
+                start = time.perf_counter()
+                ddb.batch_write_item(RequestItems={"opsbot-local-AuditTable": items})
+                return time.perf_counter() - start
+
+            session = requests.Session()
+            failures: list[str] = []
+
+            def chat_once() -> float:
+                body = json.dumps(callback("whoami", person, "http://127.0.0.1:9"), ensure_ascii=False).encode()
+                headers = {"Content-Type": "application/json", **sign_for(path, body)}
+                start = time.perf_counter()
+                response = session.post(stack.api + path, data=body, headers=headers, timeout=HTTP_TIMEOUT)
+                elapsed = time.perf_counter() - start
+                if (response.status_code != 200 or "Alice" not in response.text) and len(failures) < 5:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+                return elapsed
+
+            for i in range(warmup):
+                chat_once()
+                floor_once(-1 - i)
+            chat_times, floor_times = [], []
+            for i in range(requests_n):
+                if i % 2 == 0:
+                    chat_times.append(chat_once())
+                    floor_times.append(floor_once(i))
+                else:
+                    floor_times.append(floor_once(i))
+                    chat_times.append(chat_once())
+            session.close()
+        finally:
+            stack.stop()
+    result = {"p50": statistics.median(chat_times), "p99": percentile(chat_times, 99),
+              "floor_p50": statistics.median(floor_times), "floor_p99": percentile(floor_times, 99),
+              "failures": failures}
+    result["ratio"] = result["p50"] / result["floor_p50"]
+    say(f"  {'POST /webhooks/dingtalk whoami':32} p50 {result['p50'] * 1000:7.2f} ms  p99 {result['p99'] * 1000:7.2f} ms")
+    say(f"  {'floor: audit batch_write_item':32} p50 {result['floor_p50'] * 1000:7.2f} ms  "
+        f"p99 {result['floor_p99'] * 1000:7.2f} ms")
+    for failure in failures:
+        say(f"    failed: {failure}")
+    return result
+
+
 # --------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
@@ -448,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     if cold:
         say()
     ingress = None if args.skip_ingress else bench_ingress(args.requests, args.warmup)
+    chat = None if args.skip_ingress else bench_chat(max(50, args.requests // 2), args.warmup)
 
     say()
     say("=" * 100)
@@ -470,6 +543,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{ingress['floor_p99'] * 1000:9.2f} ms {ingress['ingress_p99'] / ingress['floor_p99']:7.2f}x")
         say(f"{'local HTTP round trip (info)':28} {ingress['transport_p50'] * 1000:9.2f} ms "
             "(p50 of GET /_local/health, no handler)")
+    if chat:
+        result = verdict(chat["ratio"], INGRESS_TARGET) if not chat["failures"] else "MISS (failed answers)"
+        say(f"{'chat read p50 (whoami)':28} {chat['p50'] * 1000:9.2f} ms {chat['floor_p50'] * 1000:9.2f} ms "
+            f"{chat['ratio']:7.2f}x {'':>10} {'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}")
     say("=" * 100)
     say("cold start: medians of fresh-interpreter samples; ingress: p50/p99 of wall time per request. "
         f"Total {time.monotonic() - begun:.0f}s.")
