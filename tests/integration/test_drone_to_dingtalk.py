@@ -9,7 +9,8 @@ QUIET_PERIOD = 2.0  # long enough for the worker to have sent anything it was go
 
 
 def _text(message: dict) -> str:
-    return message["message"]["markdown"]["text"]
+    body = message["message"]
+    return body[body["msgtype"]]["text"]  # markdown, or an actionCard when the build has release buttons
 
 
 def test_build_failure_gives_one_message_naming_the_step_and_mentioning_the_author(stack):

@@ -56,15 +56,20 @@ def test_gitlab_push_is_queued_once_per_idempotency_key(stack):
     _assert_json_error(stack.post("/webhooks/gitlab", body, headers={"X-Gitlab-Event": "Bogus Hook"}), 400)
 
 
-def test_dingtalk_callback_is_acknowledged_once_per_msg_id(stack):
+def test_dingtalk_read_is_answered_and_act_acknowledged_once_per_msg_id(stack):
     from pathlib import Path
 
     body = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "dingtalk" / "outgoing_status.json")
                       .read_text(encoding="utf-8"))
     body["msgId"] = f"msg-{stack.next_number()}"
+    body["text"]["content"] = " whoami"  # a read: answered in the response, every time
+    read = stack.post("/webhooks/dingtalk", json.dumps(body, ensure_ascii=False).encode())
+    assert read.status_code == 200 and read.json()["msgtype"] == "markdown"
+    body["msgId"] = f"msg-{stack.next_number()}"
+    body["text"]["content"] = " reject no-such-request"  # an act: acknowledged once, then empty
     raw = json.dumps(body, ensure_ascii=False).encode()
     first = stack.post("/webhooks/dingtalk", raw)
-    assert first.status_code == 200 and first.json() == {"msgtype": "empty"}
+    assert first.status_code == 200 and first.json()["msgtype"] == "markdown"
     again = stack.post("/webhooks/dingtalk", raw)
     assert again.status_code == 200 and again.json() == {"msgtype": "empty"}
     stale = stack.post("/webhooks/dingtalk", raw, headers={"timestamp": "1732521600000"}, sign=True)

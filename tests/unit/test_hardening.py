@@ -53,8 +53,8 @@ def test_deeply_nested_json_with_a_valid_signature_is_400(aws, handlers, lambda_
     assert "nested" in json_body(response)["error"]
 
 
-def test_a_very_long_msg_id_is_deduplicated_by_its_hash(aws, handlers, lambda_context):
-    message = json.loads(DINGTALK_STATUS)
+def test_a_very_long_msg_id_is_deduplicated_by_its_hash(aws, handlers, lambda_context, example_config):
+    message = json.loads(fixture_bytes("dingtalk/outgoing_deploy_zh.json"))  # an act, so it is queued
     message["msgId"] = "m" * 5000
     body = json.dumps(message).encode()
     for _ in range(2):

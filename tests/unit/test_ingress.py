@@ -21,6 +21,7 @@ from unit_support import (
 DRONE_FAILURE = fixture_bytes("drone/build_failure.json")
 GITLAB_PUSH = fixture_bytes("gitlab/push.json")
 DINGTALK_STATUS = fixture_bytes("dingtalk/outgoing_status.json")
+DINGTALK_DEPLOY = fixture_bytes("dingtalk/outgoing_deploy_zh.json")  # an act: queued
 
 
 @pytest.fixture
@@ -333,26 +334,28 @@ def test_gitlab_token_is_checked_before_the_body_is_parsed(aws, gitlab):
 
 # --- DingTalk ----------------------------------------------------------------------------------------------
 
-def test_dingtalk_callback_is_acknowledged_and_queued(aws, dingtalk):
-    response = dingtalk(dingtalk_event(DINGTALK_STATUS))
+def test_dingtalk_act_is_acknowledged_and_queued(aws, dingtalk, example_config):
+    response = dingtalk(dingtalk_event(DINGTALK_DEPLOY))
     assert response["statusCode"] == 200
-    assert json_body(response) == {"msgtype": "empty"}
+    answer = json_body(response)
+    assert answer["msgtype"] == "markdown" and "`deploy`" in answer["markdown"]["text"]
     jobs = jobs_on_queue(aws)
     assert len(jobs) == 1
-    assert jobs[0]["kind"] == "dingtalk.message"
-    assert jobs[0]["payload"]["text"]["content"] == " status shop-api"
-    assert [r["pk"]["S"] for r in aws.state_items("idem#")] == ["idem#dingtalk#msgZ1yQ3kQy0b2FhL5cH2g=="]
+    assert jobs[0]["kind"] == "chat.command"
+    assert jobs[0]["payload"]["command"] == "deploy"
+    assert [r["pk"]["S"] for r in aws.state_items("idem#")] == ["idem#dingtalk#msgA7pK2mS9dX4qW1eR6tY=="]
 
 
-def test_dingtalk_same_msg_id_is_queued_once(aws, dingtalk):
-    responses = [dingtalk(dingtalk_event(DINGTALK_STATUS)) for _ in range(3)]
+def test_dingtalk_same_msg_id_is_queued_once(aws, dingtalk, example_config):
+    responses = [dingtalk(dingtalk_event(DINGTALK_DEPLOY)) for _ in range(3)]
     assert [r["statusCode"] for r in responses] == [200, 200, 200]
-    assert all(json_body(r) == {"msgtype": "empty"} for r in responses)
+    assert json_body(responses[0])["msgtype"] == "markdown"
+    assert all(json_body(r) == {"msgtype": "empty"} for r in responses[1:])
     assert len(aws.receive()) == 1
 
 
-def test_dingtalk_another_msg_id_is_queued(aws, dingtalk):
-    message = fixture_json("dingtalk/outgoing_status.json")
+def test_dingtalk_another_msg_id_is_queued(aws, dingtalk, example_config):
+    message = fixture_json("dingtalk/outgoing_deploy_zh.json")
     dingtalk(dingtalk_event(to_body(message)))
     message["msgId"] = "msg-other"
     dingtalk(dingtalk_event(to_body(message)))
@@ -386,16 +389,16 @@ def test_dingtalk_callback_without_msg_id_is_400(aws, dingtalk):
     assert aws.receive() == []
 
 
-def test_dingtalk_backend_failure_is_503_and_retry_is_accepted(aws, dingtalk, env):
+def test_dingtalk_backend_failure_is_503_and_retry_is_accepted(aws, dingtalk, env, example_config):
     good_url = aws.work_queue_url
     env("WORK_QUEUE_URL", good_url + "-gone")
-    response = dingtalk(dingtalk_event(DINGTALK_STATUS))
+    response = dingtalk(dingtalk_event(DINGTALK_DEPLOY))
     assert response["statusCode"] == 503
     assert "error" in json_body(response)
     assert aws.state_items("idem#") == []
 
     env("WORK_QUEUE_URL", good_url)
-    assert json_body(dingtalk(dingtalk_event(DINGTALK_STATUS))) == {"msgtype": "empty"}
+    assert json_body(dingtalk(dingtalk_event(DINGTALK_DEPLOY)))["msgtype"] == "markdown"
     assert len(aws.receive()) == 1
 
 
@@ -504,7 +507,7 @@ def test_malformed_drone_delivery_is_never_a_5xx(aws, drone, name, document):
     json_body(response)
 
 
-def test_randomly_mutated_signed_deliveries_are_never_a_5xx(aws, drone, gitlab, dingtalk):
+def test_randomly_mutated_signed_deliveries_are_never_a_5xx(aws, drone, gitlab, dingtalk, example_config):
     import random
 
     rng = random.Random(20261125)

@@ -155,7 +155,7 @@ def test_long_reason_is_cut_to_fit_a_message_attribute(aws):
 
 def test_later_feature_jobs_are_acknowledged(aws, run_worker):
     put("gitlab.push", {"ref": "refs/heads/main"})
-    put("dingtalk.message", {"msgId": "m"})
+    put("gitlab.note", {"object_kind": "note"})
     response, _ = run_worker()
     assert response["batchItemFailures"] == []
     assert aws.dead_letters() == []
