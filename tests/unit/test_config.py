@@ -65,14 +65,15 @@ def line_of(path: Path, text: str) -> int:
 def test_example_config_is_valid():
     documents, problems = read_directory(EXAMPLE_CONFIG)
     assert problems == []
-    assert sorted(d.name for d in documents) == ["opsbot.yaml", "projects/shop-api.yaml", "projects/shop-web.yaml"]
+    assert sorted(d.name for d in documents) == ["opsbot.yaml", "projects/shop-api.yaml",
+                                                   "projects/shop-recommend.yaml", "projects/shop-web.yaml"]
     config = validate(documents, allow_literal_secrets=True)
 
     assert config.language == "zh" and config.ops_robot == "shop-backend"
     assert set(config.robots) == {"shop-backend"}
     assert config.robots["shop-backend"].rate_limit_per_minute == 20
     assert [p.id for p in config.people] == ["alice", "bob", "carol", "xiaoming"]
-    assert set(config.projects) == {"shop-api", "shop-web"}
+    assert set(config.projects) == {"shop-api", "shop-recommend", "shop-web"}
 
     api = config.projects["shop-api"]
     assert (api.repo, api.robot, api.language) == ("shop/shop-api", "shop-backend", "zh")
@@ -349,7 +350,7 @@ def run_cli(*args: str, stage: str = "local") -> subprocess.CompletedProcess:
 def test_cli_validates_the_example():
     result = run_cli("validate", "config/example")
     assert result.returncode == 0, result.stderr
-    assert "config valid: 2 projects, 1 robots, 4 people" in result.stdout
+    assert "config valid: 3 projects, 1 robots, 4 people" in result.stdout
 
 
 def test_cli_exits_1_on_a_broken_directory_naming_file_and_line(tmp_path):

@@ -14,18 +14,25 @@ from opsbot.secrets import SSM_PREFIX
 GLOBAL_FILE = "opsbot.yaml"
 PROJECTS_DIR = "projects"
 LANGUAGES = ("zh", "en")
-GLOBAL_KEYS = {"settings", "robots", "people", "drone", "permissions", "faq"}
+GLOBAL_KEYS = {"settings", "robots", "people", "drone", "gitlab", "permissions", "faq"}
 SETTINGS_KEYS = {"language", "ops_robot", "contacts", "action_link_hours", "approval_hours", "dingtalk_robot_code"}
 ROBOT_KEYS = {"webhook", "secret", "rate_limit_per_minute"}
 PERSON_KEYS = {"id", "name", "dingtalk_user_id", "dingtalk_sender_id", "mobile", "git", "roles"}
 DRONE_KEYS = {"server", "token"}
+GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
 PERMISSION_KEYS = {"roles", "environments"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
-PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments"}
+PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline"}
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
 ENVIRONMENT_KEYS = {"branch", "approvals"}
+PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
+# The .drone.yml templates opsbot has (opsbot.gitops.templates); named here so that validating config needs no
+# template code.
+PIPELINE_LANGUAGES = ("java", "node", "python")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _REPO = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
+# A Docker image repository without tag or digest: [registry[:port]/]path, lowercase.
+_IMAGE = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,16 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Pipeline:
+    """How opsbot generates the project's .drone.yml (opsbot.gitops.pipelines)."""
+    language: str = ""  # java, node or python; "" means: detect it from the repository's files
+    image: str = ""  # the image repository to publish; "" means the project's repo path (on Docker Hub)
+    build_image: str = ""  # the image the build and test steps run in; "" means the template's
+    test_command: tuple[str, ...] = ()  # replaces the template's test commands
+    init_on_push: bool = False  # a push to the default branch without .drone.yml opens the merge request
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     repo: str
@@ -80,12 +97,22 @@ class Project:
     language: str
     notify: NotifyPolicy
     environments: dict[str, Environment] = field(default_factory=dict)
+    pipeline: Pipeline = field(default_factory=Pipeline)
 
 
 @dataclass(frozen=True)
 class Drone:
     server: str  # e.g. https://drone.example.com
     token: str  # secret: `ssm:` reference outside the local stack
+
+
+@dataclass(frozen=True)
+class GitLab:
+    url: str  # e.g. https://gitlab.example.com
+    token: str  # secret: a token with the api scope (reads the config repo, opens merge requests)
+    config_repo: str = ""  # group/name of the config repo whose pushes are synced; "" means no sync
+    config_branch: str = "main"
+    config_path: str = ""  # the directory in the config repo that holds opsbot.yaml; "" is the top
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,7 @@ class Config:
     ops_robot: str = ""
     version: str = ""
     drone: Drone | None = None
+    gitlab: GitLab | None = None
     permissions: dict[str, Permission] = field(default_factory=dict)  # command name -> override
     faq: tuple[FaqEntry, ...] = ()
     contacts: tuple[str, ...] = ()  # person ids the bot names when it cannot answer
@@ -296,7 +324,7 @@ def _global(checker: _Checker) -> dict:
         if contact not in known_people:
             checker.problem(settings, "contacts", f"settings.contacts: '{contact}' is not a person id")
     return {"language": language, "ops_robot": ops_robot, "robots": robots, "people": tuple(people),
-            "drone": _drone(checker, root), "permissions": _permissions(checker, root), "faq": _faq(checker, root),
+            "drone": _drone(checker, root), "gitlab": _gitlab(checker, root), "permissions": _permissions(checker, root), "faq": _faq(checker, root),
             **chat_settings}
 
 
@@ -308,6 +336,24 @@ def _drone(checker: _Checker, root: dict) -> Drone | None:
     if server and not re.match(r"^https?://[^/\s]+", server):
         checker.problem(spec, "server", "drone.server must be a URL like https://drone.example.com")
     return Drone(server=server.rstrip("/"), token=checker.secret(spec, "token", "drone"))
+
+
+def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
+    if root.get("gitlab") is None:
+        return None  # no config sync, and commands that need GitLab say it is not configured
+    spec = checker.mapping(root.get("gitlab"), GITLAB_KEYS, "gitlab", root, "gitlab")
+    url = checker.string(spec, "url", "gitlab", required=True)
+    if url and not re.match(r"^https?://[^/\s]+", url):
+        checker.problem(spec, "url", "gitlab.url must be a URL like https://gitlab.example.com")
+    config_repo = checker.string(spec, "config_repo", "gitlab")
+    if config_repo and not _REPO.match(config_repo):
+        checker.problem(spec, "config_repo", f"gitlab.config_repo '{config_repo}' must look like group/name")
+    config_path = checker.string(spec, "config_path", "gitlab").strip("/")
+    if config_path.startswith(".") or "/." in config_path:
+        checker.problem(spec, "config_path", "gitlab.config_path is a directory inside the repo, like config")
+    return GitLab(url=url.rstrip("/"), token=checker.secret(spec, "token", "gitlab"), config_repo=config_repo,
+                  config_branch=checker.string(spec, "config_branch", "gitlab", default="main"),
+                  config_path=config_path)
 
 
 def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
@@ -391,7 +437,21 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
             approvals=checker.integer(spec, "approvals", where, 0, 0, 5),
         )
     return Project(name=name, repo=repo, robot=checker.string(root, "robot", "project", required=True),
-                   language=language, notify=notify, environments=environments)
+                   language=language, notify=notify, environments=environments, pipeline=_pipeline(checker, root))
+
+
+def _pipeline(checker: _Checker, root: dict) -> Pipeline:
+    spec = checker.mapping(root.get("pipeline"), PIPELINE_KEYS, "pipeline", root, "pipeline")
+    language = checker.string(spec, "language", "pipeline")
+    if language and language not in PIPELINE_LANGUAGES:
+        checker.problem(spec, "language", f"pipeline.language must be one of {', '.join(PIPELINE_LANGUAGES)}")
+    image = checker.string(spec, "image", "pipeline")
+    if image and not _IMAGE.match(image):
+        checker.problem(spec, "image", f"pipeline.image '{image}' must be an image repository without a tag, "
+                                       "like registry.example.com/shop/api")
+    return Pipeline(language=language, image=image, build_image=checker.string(spec, "build_image", "pipeline"),
+                    test_command=checker.strings(spec, "test_command", "pipeline"),
+                    init_on_push=checker.boolean(spec, "init_on_push", "pipeline", False))
 
 
 def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "") -> Config:
@@ -407,6 +467,9 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
             checker.problem(global_doc.data.get("settings"), "ops_robot",
                             f"settings.ops_robot '{parts['ops_robot']}' is not a robot")
+        if parts["gitlab"] and parts["gitlab"].config_repo and not parts["ops_robot"]:
+            checker.problem(global_doc.data.get("gitlab"), "config_repo",
+                            "gitlab.config_repo needs settings.ops_robot: sync errors are posted to that group")
         problems += checker.problems
     language, robots = parts["language"], parts["robots"]
 
@@ -418,6 +481,9 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
         checker = _Checker(document, allow_literal_secrets)
         project = _project(checker, language)
         if project:
+            if project.pipeline.init_on_push and not parts.get("gitlab"):
+                checker.problem(document.data.get("pipeline"), "init_on_push",
+                                "pipeline.init_on_push needs a gitlab: section in opsbot.yaml")
             if project.robot and project.robot not in robots:
                 checker.problem(document.data, "robot", f"project.robot '{project.robot}' is not defined under robots")
             if project.name in projects:

@@ -1,6 +1,7 @@
-"""Reading the config directory with YAML line numbers kept, so every error can name file and line.
+"""Reading config files with YAML line numbers kept, so every error can name file and line.
 
-Only the CLI and the local stack import this (and so PyYAML); Lambdas read the stored JSON.
+The files come from a directory (the CLI, the local stack) or from a commit in the config repo (GitOps sync,
+in the worker). Ingress Lambdas read the stored JSON and do not import this (nor PyYAML).
 """
 from __future__ import annotations
 
@@ -48,28 +49,50 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def _parse(path: Path, name: str, problems: list) -> Document | None:
+def parse_text(text: str, name: str, problems: list) -> Document | None:
+    """One config file's text as a Document, or None with a (file, line, message) problem."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problems.append((name, mark.line + 1 if mark else 0, f"YAML syntax: {exc.problem or exc}"))
         return None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except yaml.YAMLError as exc:
         problems.append((name, 0, f"cannot read: {exc}"))
         return None
     return Document(name, data)
 
 
+def is_config_file(name: str) -> bool:
+    """Whether a path relative to the config directory is one opsbot reads: the global file, or
+    projects/<name>.yaml (not in subdirectories)."""
+    if name == GLOBAL_FILE:
+        return True
+    folder, _, file = name.rpartition("/")
+    return folder == PROJECTS_DIR and file.endswith((".yaml", ".yml")) and not file.startswith(".")
+
+
+def parse_files(texts: dict[str, str]) -> tuple[list[Document], list]:
+    """Documents from {relative path: text}, whatever the files came from (a directory, a GitLab commit)."""
+    problems: list = []
+    if GLOBAL_FILE not in texts:
+        problems.append((GLOBAL_FILE, 0, f"missing: the config needs {GLOBAL_FILE}"))
+    names = sorted(name for name in texts if is_config_file(name))
+    documents = [parse_text(texts[name], name, problems) for name in names]
+    return [d for d in documents if d is not None], problems
+
+
 def read_directory(directory: str | Path) -> tuple[list[Document], list]:
     """All config documents under `directory`, and syntax problems as (file, line, message)."""
     root = Path(directory)
+    texts: dict[str, str] = {}
     problems: list = []
-    documents: list[Document] = []
-    if not (root / GLOBAL_FILE).is_file():
-        problems.append((GLOBAL_FILE, 0, f"missing: the config directory {root} needs {GLOBAL_FILE}"))
-    else:
-        documents.append(_parse(root / GLOBAL_FILE, GLOBAL_FILE, problems))
-    for path in sorted((root / PROJECTS_DIR).glob("*.y*ml")):
-        documents.append(_parse(path, f"{PROJECTS_DIR}/{path.name}", problems))
-    return [d for d in documents if d is not None], problems
+    paths = [root / GLOBAL_FILE] if (root / GLOBAL_FILE).is_file() else []
+    for path in paths + sorted((root / PROJECTS_DIR).glob("*.y*ml")):
+        name = path.relative_to(root).as_posix()
+        try:
+            texts[name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append((name, 0, f"cannot read: {exc}"))
+    documents, parse_problems = parse_files(texts)
+    return documents, problems + parse_problems
