@@ -223,3 +223,66 @@ def opsbot_log():
         yield buffer.getvalue
     finally:
         handler.setStream(previous)
+
+
+class GitLabFake:
+    """The fake GitLab (local/fake_gitlab.py) on a loopback port, seeded like the local stack's, with the
+    example config in its config repo pointing at it."""
+
+    CONFIG_REPO = "platform/opsbot-config"
+
+    def __init__(self):
+        from local.fake_gitlab import FakeGitLab, make_server
+        from local.gitlab_seed import PROJECTS, config_repo_files
+
+        self.fake = FakeGitLab(unit_support.GITLAB_API_TOKEN, echo=False)
+        self.server = make_server(self.fake, "127.0.0.1", 0)
+        self.url = self.fake.base_url
+        for path, files in PROJECTS.items():
+            self.fake.seed(path, files)
+        files = config_repo_files(unit_support.EXAMPLE_CONFIG)
+        files["opsbot.yaml"] = self.point_at_me(files["opsbot.yaml"])
+        self.config_sha = self.fake.seed(self.CONFIG_REPO, files)
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-gitlab").start()
+
+    def point_at_me(self, text: str) -> str:
+        return text.replace("http://127.0.0.1:3003", self.url)
+
+    def calls(self, method: str | None = None, suffix: str = "") -> list[dict]:
+        return [c for c in self.fake.calls if (method is None or c["method"] == method) and c["path"].endswith(suffix)]
+
+    def file(self, project: str, path: str, ref: str = "main") -> str | None:
+        commit = self.fake._resolve(self.fake._repo(project), ref)
+        return commit.files.get(path) if commit else None
+
+
+@pytest.fixture(scope="session")
+def _gitlab_server():
+    fake = GitLabFake()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@pytest.fixture
+def fake_gitlab(_gitlab_server):
+    """The fake GitLab, reset to its seed for this test."""
+    _gitlab_server.fake.reset()
+    return _gitlab_server
+
+
+@pytest.fixture
+def gitops_config(aws, fake_gitlab):
+    """The example config (its gitlab: pointing at the fake GitLab) saved as the config repo's first commit."""
+    from opsbot.config import store
+    from opsbot.config.yaml_source import parse_files
+
+    from local.gitlab_seed import config_repo_files
+
+    files = config_repo_files(unit_support.EXAMPLE_CONFIG)
+    files["opsbot.yaml"] = fake_gitlab.point_at_me(files["opsbot.yaml"])
+    documents, problems = parse_files(files)
+    assert problems == []
+    return store.save(documents, fake_gitlab.config_sha, source="seed")

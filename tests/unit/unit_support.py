@@ -54,6 +54,7 @@ SECRETS = {
 DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
 GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
 DINGTALK_APP_SECRET = SECRETS["DINGTALK_APP_SECRET_PARAM"]
+GITLAB_API_TOKEN = "local-gitlab-token"  # the example config's gitlab.token, which the fake GitLab checks
 
 _request_ids = itertools.count(1)
 

@@ -1,1 +1,1 @@
-"""GitLab: webhook token and events; the REST client arrives with the GitOps issue."""
+"""GitLab: the webhook (token, events, dedupe) and the REST client (python-gitlab, loaded only where used)."""

@@ -1,0 +1,472 @@
+"""A fake GitLab REST API (v4) that behaves like the real one where opsbot cares.
+
+- Every `/api/v4/…` call needs `PRIVATE-TOKEN: <token>` (401 `{"message": "401 Unauthorized"}` otherwise). A
+  project id is its number or its URL-encoded path (`shop%2Fshop-api`); errors carry GitLab's `{"message": …}`.
+- Repositories are small real histories: every commit has a parent and a whole tree of files, and branches
+  point at commits. Reads: `GET /projects/:id`, `…/repository/tree` (ref, path, recursive; paginated with
+  `X-Next-Page` and `Link` as GitLab does), `…/repository/files/:path` (base64) and `…/files/:path/raw`,
+  `…/repository/compare` (from, to: the commits oldest first and a diff per file),
+  `…/repository/branches/:branch`, `…/merge_requests` (state, source_branch, target_branch).
+- Writes, checked as GitLab checks them: `POST …/repository/branches` (400 "Branch already exists"),
+  `POST …/repository/commits` with `actions[]` (create/update/delete/move; 400 when a file is there or
+  missing; `start_branch` opens a new branch), `POST …/merge_requests` (409 while one is open for the
+  source branch).
+- `/_control/…` (no auth) lets tests and the local stack push commits (answering with what the Push Hook
+  carries), read files and merge requests, list the calls, reset to the seed, and inject faults.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import difflib
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.client import responses
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
+
+BOT = {"id": 2, "username": "opsbot", "name": "opsbot", "state": "active"}  # the user the token belongs to
+MAX_PER_PAGE = 100
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message):
+        super().__init__(str(message))
+        self.status, self.message = status, message
+
+
+@dataclass
+class Commit:
+    id: str
+    parent: str | None
+    files: dict[str, str]  # the whole tree at this commit: path -> text
+    message: str
+    author_name: str
+    author_email: str
+    created_at: str
+
+
+@dataclass
+class Repo:
+    id: int
+    path: str
+    default_branch: str
+    commits: dict[str, Commit] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+    merge_requests: list[dict] = field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _blob_id(text: str) -> str:
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's own blob id
+
+
+class FakeGitLab:
+    def __init__(self, token: str, echo: bool = True):
+        self.token, self.echo = token, echo
+        self.base_url = "http://127.0.0.1"  # make_server sets the real one
+        self.lock = threading.RLock()
+        self.baseline: dict[str, Repo] = {}
+        self._shas = itertools.count(1)
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.repos = copy.deepcopy(self.baseline)
+            self.calls: list[dict] = []
+            self.statuses: list[int] = []
+            self.down = False
+
+    # --- repositories ---------------------------------------------------------------------------------
+    def seed(self, path: str, files: dict[str, str], branch: str = "main", message: str = "Initial commit") -> str:
+        """A repository with one commit holding `files`, kept by reset(); returns the commit sha."""
+        with self.lock:
+            repo = Repo(id=100 + len(self.baseline), path=path, default_branch=branch)
+            sha = self._commit(repo, branch, None, dict(files), message, "Platform Team", "platform@example.com")
+            self.baseline[path] = copy.deepcopy(repo)
+            self.repos[path] = repo
+            return sha
+
+    def _commit(self, repo: Repo, branch: str, parent: str | None, files: dict[str, str], message: str,
+                name: str, email: str) -> str:
+        digest = hashlib.sha1(json.dumps([parent, message, files, next(self._shas)], sort_keys=True).encode())
+        commit = Commit(digest.hexdigest(), parent, files, message, name, email, _now())
+        repo.commits[commit.id] = commit
+        repo.branches[branch] = commit.id
+        return commit.id
+
+    def push(self, path: str, branch: str, commits: list[dict]) -> dict:
+        """Commit on `branch` as a developer's `git push` would, and answer with what GitLab's Push Hook says
+        about it: before, after, every commit (newest last) with added/modified/removed, the project."""
+        with self.lock:
+            repo = self._repo(path)
+            before = repo.branches.get(branch, "0" * 40)
+            pushed = []
+            for spec in commits:
+                parent = repo.branches.get(branch)
+                files = dict(repo.commits[parent].files) if parent else {}
+                for name, text in spec.get("files", {}).items():
+                    if text is None:
+                        files.pop(name, None)
+                    else:
+                        files[name] = text
+                sha = self._commit(repo, branch, parent, files, spec.get("message", "update"),
+                                   spec.get("author_name", "Alice Wang"), spec.get("author_email", "alice@example.com"))
+                pushed.append(self._hook_commit(repo, sha))
+            self._say(f"push {path} {branch}: {len(pushed)} commit(s), now {repo.branches[branch][:8]}")
+            return {"before": before, "after": repo.branches[branch], "ref": f"refs/heads/{branch}",
+                    "commits": pushed, "project": self._hook_project(repo)}
+
+    def _hook_commit(self, repo: Repo, sha: str) -> dict:
+        commit = repo.commits[sha]
+        old = repo.commits[commit.parent].files if commit.parent else {}
+        return {"id": sha, "message": commit.message, "title": commit.message.splitlines()[0],
+                "timestamp": commit.created_at, "url": f"{self._web(repo)}/-/commit/{sha}",
+                "author": {"name": commit.author_name, "email": commit.author_email},
+                "added": sorted(set(commit.files) - set(old)),
+                "modified": sorted(p for p in commit.files if p in old and old[p] != commit.files[p]),
+                "removed": sorted(set(old) - set(commit.files))}
+
+    def _hook_project(self, repo: Repo) -> dict:
+        web = self._web(repo)
+        namespace, name = repo.path.rsplit("/", 1)
+        return {"id": repo.id, "name": name, "description": "", "web_url": web, "avatar_url": None,
+                "git_ssh_url": f"git@{urlparse(web).netloc}:{repo.path}.git", "git_http_url": f"{web}.git",
+                "namespace": namespace, "visibility_level": 0, "path_with_namespace": repo.path,
+                "default_branch": repo.default_branch, "ci_config_path": None, "homepage": web,
+                "url": f"{web}.git", "ssh_url": f"git@{urlparse(web).netloc}:{repo.path}.git",
+                "http_url": f"{web}.git"}
+
+    def _web(self, repo: Repo) -> str:
+        return f"{self.base_url}/{repo.path}"
+
+    def _repo(self, ident: str) -> Repo:
+        ident = unquote(ident)
+        for repo in self.repos.values():
+            if ident == repo.path or ident == str(repo.id):
+                return repo
+        raise ApiError(404, "404 Project Not Found")
+
+    def _resolve(self, repo: Repo, ref: str | None) -> Commit | None:
+        ref = ref or repo.default_branch
+        if ref in repo.branches:
+            return repo.commits[repo.branches[ref]]
+        found = [c for sha, c in repo.commits.items() if len(ref) >= 7 and sha.startswith(ref)]
+        return found[0] if len(found) == 1 else None
+
+    # --- JSON shapes ----------------------------------------------------------------------------------
+    def _commit_json(self, repo: Repo, commit: Commit) -> dict:
+        return {"id": commit.id, "short_id": commit.id[:8], "created_at": commit.created_at,
+                "parent_ids": [commit.parent] if commit.parent else [], "title": commit.message.splitlines()[0],
+                "message": commit.message, "author_name": commit.author_name, "author_email": commit.author_email,
+                "authored_date": commit.created_at, "committer_name": commit.author_name,
+                "committer_email": commit.author_email, "committed_date": commit.created_at, "trailers": {},
+                "extended_trailers": {}, "web_url": f"{self._web(repo)}/-/commit/{commit.id}"}
+
+    def _branch_json(self, repo: Repo, name: str) -> dict:
+        return {"name": name, "commit": self._commit_json(repo, repo.commits[repo.branches[name]]), "merged": False,
+                "protected": name == repo.default_branch, "developers_can_push": False,
+                "developers_can_merge": False, "can_push": True, "default": name == repo.default_branch,
+                "web_url": f"{self._web(repo)}/-/tree/{quote(name)}"}
+
+    def _project_json(self, repo: Repo) -> dict:
+        web = self._web(repo)
+        namespace, name = repo.path.rsplit("/", 1)
+        return {"id": repo.id, "name": name, "path": name, "path_with_namespace": repo.path,
+                "name_with_namespace": f"{namespace} / {name}", "default_branch": repo.default_branch,
+                "web_url": web, "http_url_to_repo": f"{web}.git", "visibility": "private",
+                "namespace": {"id": 10, "name": namespace, "path": namespace, "kind": "group", "full_path": namespace},
+                "empty_repo": not repo.branches, "archived": False}
+
+    # --- the API --------------------------------------------------------------------------------------
+    def api(self, method: str, path: str, query: dict, body: bytes, token: str, host: str) -> tuple[int, object, dict]:
+        """(status, JSON or text body, extra headers) for one call."""
+        with self.lock:
+            authorized = hmac.compare_digest(token.encode(), self.token.encode())
+            try:
+                payload = json.loads(body) if body else {}
+            except ValueError:
+                payload = None
+            self.calls.append({"method": method, "path": path, "query": {k: v[0] for k, v in query.items()},
+                               "body": payload, "at": time.time(), "authorized": authorized})
+            if self.down or self.statuses:  # faults come first, as from a proxy in front
+                status = 503 if self.down else self.statuses.pop(0)
+                return status, {"message": f"{status} {responses.get(status, 'Injected fault')}"}, \
+                    ({"Retry-After": "1"} if status == 429 else {})
+            if not authorized:
+                return 401, {"message": "401 Unauthorized"}, {}
+            if payload is None or not isinstance(payload, dict):
+                return 400, {"error": "body is not a JSON object"}, {}
+            args = {k: v[0] for k, v in query.items()}
+            args.update(payload)
+            try:
+                return self._route(method, path, args, host)
+            except ApiError as exc:
+                return exc.status, {"message": exc.message}, {}
+
+    def _route(self, method: str, path: str, args: dict, host: str) -> tuple[int, object, dict]:
+        parts = path.split("/")  # still URL-encoded, so a file path or project path is one part
+        if parts[:4] != ["", "api", "v4", "projects"] or len(parts) < 5:
+            raise ApiError(404, "404 Not Found")
+        repo = self._repo(parts[4])
+        rest = [unquote(p) for p in parts[5:]]
+        if method == "GET" and not rest:
+            return 200, self._project_json(repo), {}
+        if rest[:2] == ["repository", "tree"] and method == "GET":
+            return self._tree(repo, args, host, path)
+        if rest[:2] == ["repository", "files"] and len(rest) in (3, 4) and method == "GET":
+            return self._file(repo, rest[2], args, raw=rest[3:] == ["raw"])
+        if rest == ["repository", "compare"] and method == "GET":
+            return 200, self._compare(repo, args), {}
+        if rest[:2] == ["repository", "branches"]:
+            if method == "GET" and len(rest) == 3:
+                if rest[2] not in repo.branches:
+                    raise ApiError(404, "404 Branch Not Found")
+                return 200, self._branch_json(repo, rest[2]), {}
+            if method == "POST" and len(rest) == 2:
+                return 201, self._create_branch(repo, args), {}
+        if rest == ["repository", "commits"] and method == "POST":
+            return 201, self._create_commit(repo, args), {}
+        if rest == ["merge_requests"]:
+            if method == "GET":
+                return self._paged(self._merge_requests(repo, args), args, host, path)
+            if method == "POST":
+                return 201, self._create_merge_request(repo, args), {}
+        raise ApiError(404, "404 Not Found")
+
+    def _paged(self, items: list, args: dict, host: str, path: str) -> tuple[int, list, dict]:
+        per_page = min(max(int(args.get("per_page") or 20), 1), MAX_PER_PAGE)
+        page = max(int(args.get("page") or 1), 1)
+        pages = max(1, -(-len(items) // per_page))
+        headers = {"X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(len(items)),
+                   "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages else "",
+                   "X-Prev-Page": str(page - 1) if page > 1 else ""}
+        if page < pages:
+            query = urlencode({**{k: v for k, v in args.items() if isinstance(v, str)}, "page": page + 1,
+                               "per_page": per_page})
+            headers["Link"] = f'<http://{host}{path}?{query}>; rel="next"'
+        return 200, items[(page - 1) * per_page:page * per_page], headers
+
+    def _tree(self, repo: Repo, args: dict, host: str, path: str) -> tuple[int, list, dict]:
+        commit = self._resolve(repo, args.get("ref"))
+        folder = str(args.get("path") or "").strip("/")
+        if commit is None or (folder and not any(p.startswith(folder + "/") for p in commit.files)):
+            raise ApiError(404, "404 Tree Not Found")
+        recursive = str(args.get("recursive")).lower() == "true"
+        prefix = f"{folder}/" if folder else ""
+        entries: dict[str, str] = {}
+        for file in commit.files:
+            if not file.startswith(prefix):
+                continue
+            parts = file[len(prefix):].split("/")
+            for depth in range(1, len(parts) + 1 if recursive else 2):
+                entries[prefix + "/".join(parts[:depth])] = "blob" if depth == len(parts) else "tree"
+        listed = sorted(entries.items(), key=lambda e: (e[1] != "tree", e[0]))  # trees first, as GitLab lists
+        return self._paged([{"id": _blob_id(commit.files.get(p, p)), "name": p.rsplit("/", 1)[-1], "type": kind,
+                             "path": p, "mode": "040000" if kind == "tree" else "100644"} for p, kind in listed],
+                           args, host, path)
+
+    def _file(self, repo: Repo, file_path: str, args: dict, raw: bool) -> tuple[int, object, dict]:
+        if not raw and not args.get("ref"):
+            return 400, {"error": "ref is missing"}, {}
+        commit = self._resolve(repo, args.get("ref"))
+        if commit is None or file_path not in commit.files:
+            raise ApiError(404, "404 File Not Found")
+        text = commit.files[file_path]
+        if raw:
+            return 200, text, {"Content-Type": "text/plain; charset=utf-8"}
+        data = text.encode()
+        return 200, {"file_name": file_path.rsplit("/", 1)[-1], "file_path": file_path, "size": len(data),
+                     "encoding": "base64", "content": base64.b64encode(data).decode(),
+                     "content_sha256": hashlib.sha256(data).hexdigest(), "ref": args["ref"],
+                     "blob_id": _blob_id(text), "commit_id": commit.id, "last_commit_id": commit.id}, {}
+
+    def _compare(self, repo: Repo, args: dict) -> dict:
+        old, new = self._resolve(repo, args.get("from")), self._resolve(repo, args.get("to"))
+        if old is None or new is None:
+            raise ApiError(404, "404 Ref Not Found")
+        between, cursor = [], new
+        while cursor is not None and cursor.id != old.id:
+            between.append(cursor)
+            cursor = repo.commits.get(cursor.parent) if cursor.parent else None
+        diffs = []
+        for name in sorted(set(old.files) | set(new.files)):
+            before, after = old.files.get(name), new.files.get(name)
+            if before == after:
+                continue
+            lines = difflib.unified_diff((before or "").splitlines(keepends=True), (after or "").splitlines(keepends=True))
+            diffs.append({"old_path": name, "new_path": name, "a_mode": "100644" if before is not None else "0",
+                          "b_mode": "100644" if after is not None else "0", "diff": "".join(list(lines)[2:]),
+                          "new_file": before is None, "renamed_file": False, "deleted_file": after is None,
+                          "generated_file": False})
+        return {"commit": self._commit_json(repo, new), "commits": [self._commit_json(repo, c) for c in reversed(between)],
+                "diffs": diffs, "compare_timeout": False, "compare_same_ref": old.id == new.id,
+                "web_url": f"{self._web(repo)}/-/compare/{old.id}...{new.id}"}
+
+    def _create_branch(self, repo: Repo, args: dict) -> dict:
+        name, ref = str(args.get("branch") or ""), str(args.get("ref") or "")
+        if not name or not ref:
+            raise ApiError(400, "branch and ref are required")
+        if name in repo.branches:
+            raise ApiError(400, "Branch already exists")
+        start = self._resolve(repo, ref)
+        if start is None:
+            raise ApiError(400, f"Invalid reference name: {ref}")
+        repo.branches[name] = start.id
+        self._say(f"branch {repo.path} {name} from {ref}")
+        return self._branch_json(repo, name)
+
+    def _create_commit(self, repo: Repo, args: dict) -> dict:
+        branch, actions = str(args.get("branch") or ""), args.get("actions")
+        if not branch or not args.get("commit_message") or not isinstance(actions, list) or not actions:
+            raise ApiError(400, "branch, commit_message, actions are missing")
+        start = args.get("start_branch") or args.get("start_sha")
+        if branch in repo.branches and start and start != branch:
+            raise ApiError(400, f"A branch called '{branch}' already exists. Switch to that branch in order to "
+                                "make changes")
+        parent = self._resolve(repo, branch if branch in repo.branches else start) if (
+            branch in repo.branches or start) else None
+        if parent is None:
+            raise ApiError(400, "You can only create or edit files when you are on a branch")
+        files = dict(parent.files)
+        for action in actions:
+            kind, name = action.get("action"), action.get("file_path") or ""
+            content = action.get("content") or ""
+            if action.get("encoding") == "base64":
+                content = base64.b64decode(content).decode()
+            if kind == "create" and name in files:
+                raise ApiError(400, "A file with this name already exists")
+            if kind in ("update", "delete") and name not in files:
+                raise ApiError(400, "A file with this name doesn't exist")
+            if kind == "move":
+                files[name] = files.pop(action.get("previous_path") or "", content)
+            elif kind == "delete":
+                files.pop(name)
+            elif kind in ("create", "update"):
+                files[name] = content
+            else:
+                raise ApiError(400, "actions[0][action] does not have a valid value")
+        sha = self._commit(repo, branch, parent.id, files, str(args["commit_message"]),
+                           str(args.get("author_name") or BOT["name"]), str(args.get("author_email") or "opsbot@example.com"))
+        self._say(f"commit {repo.path} {branch} {sha[:8]}: {str(args['commit_message']).splitlines()[0]}")
+        return {**self._commit_json(repo, repo.commits[sha]), "stats": {"additions": 0, "deletions": 0, "total": 0},
+                "status": None, "project_id": repo.id, "last_pipeline": None}
+
+    def _merge_requests(self, repo: Repo, args: dict) -> list[dict]:
+        state = args.get("state") or "all"
+        return [copy.deepcopy(mr) for mr in reversed(repo.merge_requests)
+                if state in ("all", mr["state"]) and args.get("source_branch") in (None, mr["source_branch"])
+                and args.get("target_branch") in (None, mr["target_branch"])]
+
+    def _create_merge_request(self, repo: Repo, args: dict) -> dict:
+        source, target, title = args.get("source_branch"), args.get("target_branch"), args.get("title")
+        if not source or not target or not title:
+            raise ApiError(400, "source_branch, target_branch, title are missing")
+        if source not in repo.branches or target not in repo.branches:
+            raise ApiError(404, "404 Branch Not Found")
+        open_one = next((mr for mr in repo.merge_requests if mr["source_branch"] == source and mr["state"] == "opened"
+                         and mr["target_branch"] == target), None)
+        if open_one:
+            raise ApiError(409, [f"Another open merge request already exists for this source branch: !{open_one['iid']}"])
+        iid, now = len(repo.merge_requests) + 1, _now()
+        mr = {"id": repo.id * 1000 + iid, "iid": iid, "project_id": repo.id, "title": title,
+              "description": args.get("description") or "", "state": "opened", "created_at": now, "updated_at": now,
+              "target_branch": target, "source_branch": source, "author": BOT, "assignees": [], "reviewers": [],
+              "source_project_id": repo.id, "target_project_id": repo.id, "labels": [], "draft": False,
+              "work_in_progress": False, "merge_when_pipeline_succeeds": False, "merge_status": "can_be_merged",
+              "detailed_merge_status": "mergeable", "sha": repo.branches[source],
+              "force_remove_source_branch": bool(args.get("remove_source_branch")), "has_conflicts": False,
+              "references": {"short": f"!{iid}", "full": f"{repo.path}!{iid}"},
+              "web_url": f"{self._web(repo)}/-/merge_requests/{iid}"}
+        repo.merge_requests.append(mr)
+        self._say(f"merge request {repo.path}!{iid} {source} -> {target}: {title}")
+        return copy.deepcopy(mr)
+
+    def _say(self, line: str) -> None:
+        if self.echo:
+            print(f"[gitlab] {line}", flush=True)
+
+    # --- control --------------------------------------------------------------------------------------
+    def control(self, method: str, path: str, query: dict, body: bytes) -> tuple[int, dict]:
+        try:  # a malformed request gets a 400 rather than a dropped connection
+            return self._control(method, path, {k: v[0] for k, v in query.items()}, json.loads(body or b"{}"))
+        except ApiError as exc:
+            return exc.status, {"error": exc.message}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return 400, {"error": f"bad control request: {exc!r}"}
+
+    def _control(self, method: str, path: str, args: dict, spec: dict) -> tuple[int, dict]:
+        with self.lock:
+            if method == "GET" and path == "/_control/calls":
+                return 200, {"calls": copy.deepcopy(self.calls)}
+            if method == "POST" and path == "/_control/reset":
+                self.reset()
+                return 200, {"ok": True}
+            if method == "POST" and path == "/_control/faults":
+                self.statuses, self.down = list(spec.get("statuses", [])), bool(spec.get("down"))
+                return 200, {"ok": True}
+            if method == "POST" and path == "/_control/push":
+                return 200, self.push(spec["project"], spec.get("branch", "main"), spec["commits"])
+            if method == "GET" and path == "/_control/file":
+                commit = self._resolve(self._repo(args["project"]), args.get("ref"))
+                text = commit.files.get(args["path"]) if commit else None
+                return (200, {"content": text}) if text is not None else (404, {"error": "no such file"})
+            if method == "GET" and path == "/_control/merge_requests":
+                return 200, {"merge_requests": self._merge_requests(self._repo(args["project"]), {"state": "all"})}
+            if method == "GET" and path == "/_control/branches":
+                return 200, {"branches": dict(self._repo(args["project"]).branches)}
+        return 404, {"error": "unknown control path"}
+
+
+def make_server(fake: FakeGitLab, host: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
+        def _handle(self, method: str):
+            url = urlparse(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            query = parse_qs(url.query, keep_blank_values=True)
+            headers: dict = {}
+            if url.path.startswith("/_control/"):
+                status, payload = fake.control(method, url.path, query, body)
+            else:
+                status, payload, headers = fake.api(method, url.path, query, body,
+                                                    self.headers.get("PRIVATE-TOKEN") or "",
+                                                    self.headers.get("Host") or f"{host}:{port}")
+            text = isinstance(payload, str)
+            data = payload.encode() if text else json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
+            for key, value in headers.items():
+                if key != "Content-Type":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._handle("GET")
+
+        def do_POST(self):
+            self._handle("POST")
+
+        def do_PUT(self):
+            self._handle("PUT")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    fake.base_url = f"http://{host}:{server.server_address[1]}"
+    return server
