@@ -7,7 +7,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run send chat chat-reference test unit integration validate build bench config-validate config-load events clean
+.PHONY: run send chat chat-reference golden test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ chat: $(VENV)/.installed
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.chat.reference --write README.md
+
+## golden: regenerate the .drone.yml golden files (tests/golden/drone) after an intended template change
+golden: $(VENV)/.installed
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/test_pipelines.py -k golden
 
 ## test: sam validate --lint, sam build, then unit and integration tests
 test: validate build unit integration
