@@ -11,8 +11,9 @@
   `POST …/repository/commits` with `actions[]` (create/update/delete/move; 400 when a file is there or
   missing; `start_branch` opens a new branch), `POST …/merge_requests` (409 while one is open for the
   source branch).
-- `/_control/…` (no auth) lets tests and the local stack push commits (answering with what the Push Hook
-  carries), read files and merge requests, list the calls, reset to the seed, and inject faults.
+- `/_control/…` (no auth) lets tests and the local stack push commits (answering with the Push Hook body
+  GitLab would send), read files, branches and merge requests, list the calls, reset to the seed, and inject
+  faults.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
 
 BOT = {"id": 2, "username": "opsbot", "name": "opsbot", "state": "active"}  # the user the token belongs to
+PUSHER = {"id": 7, "name": "Alice Wang", "username": "alice", "email": "alice@example.com"}  # pushes by default
 MAX_PER_PAGE = 100
+HOOK_COMMITS = 20  # a Push Hook lists at most this many commits (the newest), and counts them all
 
 
 class ApiError(Exception):
@@ -105,9 +108,10 @@ class FakeGitLab:
         repo.branches[branch] = commit.id
         return commit.id
 
-    def push(self, path: str, branch: str, commits: list[dict]) -> dict:
-        """Commit on `branch` as a developer's `git push` would, and answer with what GitLab's Push Hook says
-        about it: before, after, every commit (newest last) with added/modified/removed, the project."""
+    def push(self, path: str, branch: str, commits: list[dict], user: dict | None = None) -> dict:
+        """Commit on `branch` as `git push` by `user` would, and answer with the body of the Push Hook GitLab
+        sends for it: the newest 20 commits with added/modified/removed, and total_commits_count."""
+        user = {**PUSHER, **(user or {})}
         with self.lock:
             repo = self._repo(path)
             before = repo.branches.get(branch, "0" * 40)
@@ -120,12 +124,20 @@ class FakeGitLab:
                         files.pop(name, None)
                     else:
                         files[name] = text
-                sha = self._commit(repo, branch, parent, files, spec.get("message", "update"),
-                                   spec.get("author_name", "Alice Wang"), spec.get("author_email", "alice@example.com"))
+                sha = self._commit(repo, branch, parent, files, spec.get("message", "update"), user["name"],
+                                   user["email"])
                 pushed.append(self._hook_commit(repo, sha))
-            self._say(f"push {path} {branch}: {len(pushed)} commit(s), now {repo.branches[branch][:8]}")
-            return {"before": before, "after": repo.branches[branch], "ref": f"refs/heads/{branch}",
-                    "commits": pushed, "project": self._hook_project(repo)}
+            after = repo.branches[branch]
+            self._say(f"push {path} {branch}: {len(pushed)} commit(s), now {after[:8]}")
+            project = self._hook_project(repo)
+            return {"object_kind": "push", "event_name": "push", "before": before, "after": after,
+                    "ref": f"refs/heads/{branch}", "ref_protected": branch == repo.default_branch,
+                    "checkout_sha": after, "message": None, "user_id": user["id"], "user_name": user["name"],
+                    "user_username": user["username"], "user_email": user["email"], "user_avatar": None,
+                    "project_id": repo.id, "project": project, "commits": pushed[-HOOK_COMMITS:],
+                    "total_commits_count": len(pushed), "push_options": {},
+                    "repository": {k: project[k] for k in ("name", "url", "description", "homepage", "git_http_url",
+                                                          "git_ssh_url", "visibility_level")}}
 
     def _hook_commit(self, repo: Repo, sha: str) -> dict:
         commit = repo.commits[sha]
@@ -416,7 +428,7 @@ class FakeGitLab:
                 self.statuses, self.down = list(spec.get("statuses", [])), bool(spec.get("down"))
                 return 200, {"ok": True}
             if method == "POST" and path == "/_control/push":
-                return 200, self.push(spec["project"], spec.get("branch", "main"), spec["commits"])
+                return 200, self.push(spec["project"], spec.get("branch", "main"), spec["commits"], spec.get("user"))
             if method == "GET" and path == "/_control/file":
                 commit = self._resolve(self._repo(args["project"]), args.get("ref"))
                 text = commit.files.get(args["path"]) if commit else None

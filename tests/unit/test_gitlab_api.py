@@ -119,7 +119,7 @@ def test_python_gitlab_stays_off_every_cold_start():
             "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'actions', 'worker'):\n"
             f"    spec = importlib.util.spec_from_file_location('fn_' + name, r'{FUNCTIONS}/' + name + '/app.py')\n"
             "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-            "import opsbot.gitlab.api, opsbot.chat.registry\n"
+            "import opsbot.gitlab.api, opsbot.gitops.jobs, opsbot.chat.registry\n"
             "opsbot.chat.registry.all_commands()\n"
             "print('gitlab' in sys.modules)\n")
     env = {**os.environ, "PYTHONPATH": f"{LAYER_PATH}{os.pathsep}{ROOT}", "POWERTOOLS_SERVICE_NAME": "opsbot"}

@@ -154,7 +154,7 @@ def test_long_reason_is_cut_to_fit_a_message_attribute(aws):
 
 
 def test_later_feature_jobs_are_acknowledged(aws, run_worker):
-    put("gitlab.push", {"ref": "refs/heads/main"})
+    put("gitlab.merge_request", {"object_kind": "merge_request"})
     put("gitlab.note", {"object_kind": "note"})
     response, _ = run_worker()
     assert response["batchItemFailures"] == []

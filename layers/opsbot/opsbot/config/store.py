@@ -1,8 +1,8 @@
 """The config's home in DynamoDB, and the in-memory copy each Lambda keeps for a short while.
 
 The whole validated config is one item (`pk=config, sk=current`), so replacing it is one atomic put and a
-reader never sees half of an update. Each save is also kept as a version item (`sk=version#<ts>#<version>`),
-which `config history` lists and `config rollback` restores.
+reader never sees half of an update. Each save is also kept as a version item (`sk=version#<ts>#<version>`,
+<ts> in epoch seconds and microseconds), which `config history` lists and `config rollback` restores.
 """
 from __future__ import annotations
 
@@ -34,12 +34,15 @@ def save(documents: list[Document], version: str, source: str = "cli") -> Config
     config = validate(documents, settings().allows_literal_secrets, version)
     # Keys keep the files' order, so that an export reads like the files did.
     body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
-    now = int(time.time())
+    moment = time.time()
+    now = int(moment)
     item = {"doc": {"S": body}, "version": {"S": version}, "saved_at": {"N": str(now)},
             "source": {"S": source[:300]}}
     ddb = client("dynamodb")
     table = settings().config_table
-    ddb.put_item(TableName=table, Item={**_key(f"{VERSION_PREFIX}{now:012d}#{version}"), **item})
+    # Microseconds after the seconds keep two saves in one second in order ("." sorts after "#").
+    sort_key = f"{VERSION_PREFIX}{now:012d}.{int(moment * 1_000_000) % 1_000_000:06d}#{version}"
+    ddb.put_item(TableName=table, Item={**_key(sort_key), **item})
     ddb.put_item(TableName=table, Item={**_key("current"), **item})
     invalidate()
     return config

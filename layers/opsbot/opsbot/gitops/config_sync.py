@@ -1,0 +1,127 @@
+"""The config repo, synced: a push to `gitlab.config_repo`'s `config_branch` becomes the stored config.
+
+The files are read at the pushed commit through GitLab's API, and the whole resulting config is validated, not
+only the files the push touched, so a change can never leave a project pointing at a robot that another file
+removed. Only a valid config replaces the stored one (one atomic put, version = the commit sha; earlier
+versions stay for `config history` and `config rollback`). Otherwise nothing changes, and the ops group is told
+what is wrong, file and line, with the pusher @-mentioned. A deleted project file is a removed project: the
+tree at the commit is the truth.
+
+Which files a push touched decides whether it concerns the config at all. GitLab lists at most 20 commits in a
+Push Hook; for a longer push the compare API (`before..after`) says what changed. Each pushed commit is synced at
+most once (state.effects), and a push that is no longer the branch's head is skipped: a job retried after a
+newer push synced must not put the older config back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opsbot.chat.context import Reply
+from opsbot.config import store
+from opsbot.config.model import GLOBAL_FILE, PROJECTS_DIR, Config, ConfigError
+from opsbot.config.yaml_source import is_config_file, parse_files
+from opsbot.gitlab.api import GitLabClient, GitLabRefused, client_for
+from opsbot.gitlab.events import Push
+from opsbot.gitops import notices
+from opsbot.jobs.model import PermanentFailure
+from opsbot.log import logger
+from opsbot.notify.render import Mentions
+from opsbot.state import effects
+
+
+@dataclass
+class SyncResult:
+    outcome: str  # what the job log says
+    notice: dict = field(default_factory=dict)  # a Reply for the ops group, as stored by state.effects
+
+    def as_dict(self) -> dict:
+        return {"outcome": self.outcome, "notice": self.notice}
+
+
+def _in_repo(config: Config, name: str) -> str:
+    prefix = config.gitlab.config_path
+    return f"{prefix}/{name}" if prefix else name
+
+
+def _relative(config: Config, path: str) -> str | None:
+    prefix = config.gitlab.config_path
+    if not prefix:
+        return path
+    return path[len(prefix) + 1:] if path.startswith(prefix + "/") else None
+
+
+def changed_paths(client: GitLabClient, push: Push) -> set[str] | None:
+    """What the push touched; None when that cannot be known (a new branch, a compare GitLab gave up on)."""
+    if push.created:
+        return None
+    if push.complete:
+        return push.listed_paths()
+    logger.info("push lists fewer commits than it has; asking the compare API",
+                extra={"listed": len(push.commits), "total": push.total})
+    return client.changed_paths(push.repo, push.before, push.after)
+
+
+def read_config(client: GitLabClient, config: Config, ref: str) -> dict[str, str]:
+    """{relative path: text} of every config file in the repo at `ref`."""
+    texts: dict[str, str] = {}
+    if (text := client.file_text(config.gitlab.config_repo, _in_repo(config, GLOBAL_FILE), ref)) is not None:
+        texts[GLOBAL_FILE] = text
+    for entry in client.tree(config.gitlab.config_repo, ref, _in_repo(config, PROJECTS_DIR)):
+        name = f"{PROJECTS_DIR}/{entry['name']}"
+        if entry.get("type") == "blob" and is_config_file(name):
+            if (text := client.file_text(config.gitlab.config_repo, entry["path"], ref)) is not None:
+                texts[name] = text
+    return texts
+
+
+def sync(config: Config, push: Push) -> SyncResult:
+    client = client_for(config)
+    changed = changed_paths(client, push)
+    touched = None if changed is None else sorted(
+        p for p in (_relative(config, path) for path in changed) if p and is_config_file(p))
+    if touched == []:
+        return SyncResult("no config file changed")
+    head = client.branch_head(push.repo, push.branch)
+    if head != push.after:
+        return SyncResult(f"superseded: {push.branch} is now at {(head or 'nothing')[:8]}")
+    if config.version == push.after:
+        return SyncResult("already the stored version")
+    documents, problems = parse_files(read_config(client, config, push.after))
+    pusher = config.person_for_git(push.user_username, push.user_email)
+    try:
+        if problems:
+            raise ConfigError(problems)
+        synced = store.save(documents, push.after, source=f"push by {push.user_username or push.user_name}: "
+                                                          f"{push.title}"[:300])
+    except ConfigError as exc:
+        notice = notices.sync_failed(config, push, exc.problems, pusher, lambda n: _in_repo(config, n))
+        return SyncResult(f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays",
+                          _stored(notice))
+    return SyncResult(f"synced version {push.after[:8]}",
+                      _stored(notices.synced(config, synced, push, touched, pusher)))
+
+
+def _stored(reply: Reply) -> dict:
+    return {**reply.as_dict(), "user_ids": reply.mentions.user_ids, "mobiles": reply.mentions.mobiles}
+
+
+def _reply(notice: dict) -> Reply:
+    return Reply(title=notice["title"], text=notice["text"], ok=notice["ok"], detail=notice.get("detail", ""),
+                 mentions=Mentions(mobiles=notice.get("mobiles", []), user_ids=notice.get("user_ids", [])))
+
+
+def on_push(config: Config, push: Push) -> str:
+    """The job: sync once per pushed commit, then tell the ops group once (again on a retry if telling failed)."""
+    if push.deleted:
+        return "ignored: the config branch was deleted; the stored config stays"
+    try:
+        result = effects.once(f"config-sync#{push.repo}#{push.after}", lambda: sync(config, push).as_dict())
+    except GitLabRefused as exc:
+        # A wrong token or a missing repo: retrying cannot help. Say so, and park the job for a redrive.
+        from opsbot.chat import replies
+
+        replies.post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
+        raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
+    if result["notice"]:
+        notices.post_once(store.load(), _reply(result["notice"]), f"config-sync#{push.repo}#{push.after}")
+    return result["outcome"]

@@ -1,0 +1,84 @@
+"""What the ops group is told about config syncs, in the config's language. Errors link to the file and line
+at the pushed commit, and the pusher is @-mentioned when they are in `people`."""
+from __future__ import annotations
+
+from typing import Callable
+
+from opsbot.chat.context import Reply
+from opsbot.config.model import Config, Person
+from opsbot.gitlab.events import Push
+from opsbot.notify.render import Mentions
+from opsbot.state import idempotency
+
+MAX_PROBLEMS = 20  # the rest is counted; a DingTalk message has room for about this many lines
+
+
+def post_once(config: Config, reply: Reply, key: str) -> str:
+    """Post `reply` to its group unless a delivery with this key already did. A job retried because posting
+    failed posts it; the same push delivered again (new delivery ids, same commit) does not."""
+    from opsbot.chat import replies
+
+    done = f"told#{key}"
+    if idempotency.seen(done):
+        return "already told"
+    where = replies.post(config, reply, None, key)
+    idempotency.claim(done)
+    return where
+
+
+def _t(config: Config, zh: str, en: str) -> str:
+    return zh if config.language == "zh" else en
+
+
+def _who(push: Push, person: Person | None) -> str:
+    return person.name if person else (push.user_name or push.user_username or "?")
+
+
+def _commit_link(push: Push) -> str:
+    return f"[{push.after[:8]}]({push.web_url}/-/commit/{push.after})" if push.web_url else push.after[:8]
+
+
+def sync_failed(config: Config, push: Push, problems: list[tuple[str, int, str]], pusher: Person | None,
+                in_repo: Callable[[str], str]) -> Reply:
+    lines = [_t(config, f"### ❌ 配置没有同步 · {push.after[:8]}", f"### ❌ Config not synced · {push.after[:8]}"),
+             _t(config, f"{_who(push, pusher)} 推送的 {_commit_link(push)}（{push.title}）有 {len(problems)} 处错误，"
+                        f"opsbot 继续使用版本 `{config.version[:8]}`。修正后再推送即可：",
+                f"{_who(push, pusher)} pushed {_commit_link(push)} ({push.title}) with {len(problems)} problem(s); "
+                f"opsbot keeps version `{config.version[:8]}`. Fix and push again:"), ""]
+    for name, line, message in problems[:MAX_PROBLEMS]:
+        where = f"{name}:{line}" if line else name
+        if push.web_url:
+            where = f"[{where}]({push.web_url}/-/blob/{push.after}/{in_repo(name)}" + (f"#L{line})" if line else ")")
+        lines.append(f"- {where}: {message}")
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(_t(config, f"- 还有 {len(problems) - MAX_PROBLEMS} 处……", f"- and {len(problems) - MAX_PROBLEMS} more…"))
+    return Reply(title=_t(config, "配置没有同步", "Config not synced"), text="\n".join(lines), ok=False,
+                 mentions=Mentions.of(pusher), detail=f"config {push.after[:8]} invalid: {len(problems)} problem(s)")
+
+
+def synced(config: Config, new: Config, push: Push, touched: list[str] | None, pusher: Person | None) -> Reply:
+    added = sorted(set(new.projects) - set(config.projects))
+    removed = sorted(set(config.projects) - set(new.projects))
+    lines = [_t(config, f"### ✅ 配置已同步 · {push.after[:8]}", f"### ✅ Config synced · {push.after[:8]}"),
+             _t(config, f"{_who(push, pusher)} 推送了 {_commit_link(push)}：{push.title}",
+                f"{_who(push, pusher)} pushed {_commit_link(push)}: {push.title}"), ""]
+    if touched:
+        lines.append(_t(config, "- 改动的文件：", "- Files changed: ") + ", ".join(f"`{p}`" for p in touched))
+    if added:
+        lines.append(_t(config, "- 新增项目：", "- Projects added: ") + ", ".join(added))
+    if removed:
+        lines.append(_t(config, "- 移除项目：", "- Projects removed: ") + ", ".join(removed))
+    lines.append(_t(config, f"- 现在 {len(new.projects)} 个项目。要回到上一个版本：`@opsbot config rollback "
+                            f"{config.version[:8]}`",
+                    f"- {len(new.projects)} projects now. To go back: `@opsbot config rollback {config.version[:8]}`"))
+    return Reply(title=_t(config, "配置已同步", "Config synced"), text="\n".join(lines),
+                 detail=f"config synced to {push.after[:8]}")
+
+
+def gitlab_refused(config: Config, push: Push, error: Exception) -> Reply:
+    return Reply(title=_t(config, "配置同步失败", "Config sync failed"), ok=False, detail=str(error)[:200],
+                 text=_t(config, f"### ❌ 配置同步失败 · {push.after[:8]}\n\nGitLab 拒绝了 opsbot 的请求：{error}\n\n"
+                                 "请检查 opsbot.yaml 里的 gitlab.token 和 gitlab.config_repo；修好后从死信队列重放这个任务。",
+                         f"### ❌ Config sync failed · {push.after[:8]}\n\nGitLab refused opsbot: {error}\n\n"
+                         "Check gitlab.token and gitlab.config_repo in opsbot.yaml, then redrive the job from the "
+                         "dead-letter queue."))
