@@ -1,7 +1,7 @@
 """Running one command, wherever it runs: what went wrong becomes a Reply the person can act on.
 
-Reads run here from the DingTalk function; acts run here from the worker. Drone being unavailable is the
-one failure that is not turned into a reply in the worker: it is raised, so the queue retries the job.
+Reads run here from the DingTalk function; acts run here from the worker. Drone or GitLab being unavailable
+is the failure that is not turned into a reply in the worker: it is raised, so the queue retries the job.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from difflib import get_close_matches
 from opsbot.chat.context import ChatRequest, Reply
 from opsbot.chat.registry import Registry, UsageError
 from opsbot.drone.api import DroneNotConfigured, DroneRefused, DroneUnavailable
+from opsbot.gitlab.api import GitLabNotConfigured, GitLabRefused, GitLabUnavailable
 from opsbot.log import logger
 from opsbot.release.approvals import ApprovalRefused
 from opsbot.release.deploy import ReleaseRefused
@@ -38,6 +39,16 @@ def run(request: ChatRequest) -> Reply:
     except DroneRefused as exc:
         return failed(request, request.t(f"❌ Drone 拒绝了请求：{exc.message}", f"❌ Drone refused: {exc.message}"),
                       detail=f"Drone {exc.status}: {exc.message}")
+    except GitLabNotConfigured:
+        return failed(request, request.t(
+            "这个 opsbot 还没有连接 GitLab：请在 opsbot.yaml 中配置 `gitlab: {url, token}`。",
+            "This opsbot is not connected to GitLab: set `gitlab: {url, token}` in opsbot.yaml."),
+            detail="GitLab is not configured")
+    except GitLabRefused as exc:
+        return failed(request, request.t(f"❌ GitLab 拒绝了请求：{exc.message}", f"❌ GitLab refused: {exc.message}"),
+                      detail=f"GitLab {exc.status}: {exc.message}")
+    except GitLabUnavailable:
+        raise  # only acts use GitLab, and they run in the worker: the queue retries
     except DroneUnavailable as exc:
         if request.in_worker:
             raise

@@ -55,7 +55,8 @@ def answer(message: dict, msg_id: str) -> dict:
     language = "zh" if has_chinese(invocation.text) else ("en" if invocation.text else config.language)
     person = config.person_for_dingtalk(_string(message, "senderStaffId"), _string(message, "senderId"))
     job_id = job_id_for("dingtalk", msg_id)
-    command = registry.find(invocation.word) if invocation.word else registry.find("help")
+    command, words = registry.resolve(invocation.word, invocation.arguments) if invocation.word else \
+        (registry.find("help"), [])
 
     if command is None:  # a free question for the FAQ, or a mistyped command
         request = ChatRequest(config, message, person, registry.find("faq"), {}, language, job_id)
@@ -68,7 +69,7 @@ def answer(message: dict, msg_id: str) -> dict:
         return reply.message()
 
     try:
-        arguments = command.bind(invocation.arguments)
+        arguments = command.bind(words)
     except UsageError as exc:
         request = ChatRequest(config, message, person, command, {}, language, job_id)
         reply = dispatch.failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`", f"{exc}\n\nUsage: `{command.usage()}`"))

@@ -22,6 +22,8 @@ def markdown() -> str:
         kind = "acts (queued; result posted)" if cmd.acts else "reads (answered at once)"
         if cmd.needs_drone:
             kind += ", needs Drone"
+        if cmd.needs_gitlab:
+            kind += ", needs GitLab"
         aliases = ", ".join(f"`{a}`" for a in cmd.aliases) or "-"
         usage = cmd.usage().replace("|", "\\|")  # a bare | would end the table cell
         lines.append(f"| `{cmd.name}` | {aliases} | `{usage}` | {cmd.summary['en']} · {cmd.summary['zh']} | "

@@ -3,6 +3,10 @@ and the role it needs; help text, permissions, the README's command reference an
 
 A command either only reads (answered at once, in the callback's response) or acts (acknowledged at once,
 run by the worker through the queue, its result posted to the conversation).
+
+A subcommand is a command whose name has two words ("config rollback"): it is found through its parent's name
+and aliases plus its own last word, and it has its own arguments, role and kind. Its aliases are phrases too
+("配置 回滚").
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class Command:
     acts: bool = False
     role: str | None = None  # the default role; None: anyone, even a sender not in config
     needs_drone: bool = False
+    needs_gitlab: bool = False
     fillers: tuple[str, ...] = ()  # words that read well but carry nothing, e.g. "to", "到"
     # Which argument names the environment, for per-environment permissions ("" when none does).
     environment_argument: str = ""
@@ -71,8 +76,12 @@ def _number(name: str, word: str) -> int:
 class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
     by_alias: dict[str, Command] = field(default_factory=dict)
+    subcommands: dict[tuple[str, str], Command] = field(default_factory=dict)  # (parent, word) -> command
 
     def add(self, command: Command) -> None:
+        if " " in command.name:
+            self._add_subcommand(command)
+            return
         for alias in (command.name, *command.aliases):
             key = alias.lower()
             if key in self.by_alias:
@@ -80,8 +89,33 @@ class Registry:
             self.by_alias[key] = command
         self.commands[command.name] = command
 
+    def _add_subcommand(self, command: Command) -> None:
+        parent = self.commands.get(command.name.split()[0])
+        if parent is None:
+            raise ValueError(f"chat command '{command.name}' needs its parent registered first")
+        for phrase in (command.name, *command.aliases):
+            key = (parent.name, phrase.split()[-1].lower())
+            if self.subcommands.get(key, command) is not command:
+                raise ValueError(f"chat subcommand '{phrase}' is registered twice")
+            self.subcommands[key] = command
+        self.commands[command.name] = command
+
     def find(self, word: str) -> Command | None:
         return self.by_alias.get(word.lower())
+
+    def resolve(self, word: str, words: list[str]) -> tuple[Command | None, list[str]]:
+        """The command `word` names, or its subcommand named by the first of `words`; and the words left."""
+        command = self.find(word)
+        if command is not None and words:
+            if sub := self.subcommands.get((command.name, words[0].lower())):
+                return sub, words[1:]
+        return command, words
+
+    def lookup(self, text: str) -> Command | None:
+        """A command by what a person would type: `deploy`, `部署`, `config rollback`, `配置 回滚`."""
+        words = text.split()
+        command, rest = self.resolve(words[0], words[1:]) if words else (None, [])
+        return command if not rest else None
 
     def names(self) -> list[str]:
         return list(self.by_alias)
@@ -92,13 +126,13 @@ REGISTRY = Registry()
 
 def command(name: str, *, aliases: tuple[str, ...] = (), arguments: tuple[Argument, ...] = (),
             zh: str, en: str, examples: tuple[str, ...] = (), acts: bool = False, role: str | None = None,
-            needs_drone: bool = False, fillers: tuple[str, ...] = (), environment_argument: str = "",
+            needs_drone: bool = False, needs_gitlab: bool = False, fillers: tuple[str, ...] = (), environment_argument: str = "",
             parse: Callable | None = None, usage: str = ""):
     """Register the decorated function as the chat command `name`."""
     def register(run: Callable) -> Callable:
         REGISTRY.add(Command(name=name, aliases=aliases, arguments=arguments, summary={"zh": zh, "en": en},
                              examples=examples, run=run, acts=acts, role=role, needs_drone=needs_drone,
-                             fillers=fillers, environment_argument=environment_argument, parse=parse,
+                             needs_gitlab=needs_gitlab, fillers=fillers, environment_argument=environment_argument, parse=parse,
                              usage_text=usage))
         return run
     return register

@@ -16,6 +16,8 @@ def detail(cmd: Command, language: str) -> str:
     role = cmd.role or ("所有人" if zh else "anyone")
     if cmd.needs_drone:
         kind += "；需要 Drone" if zh else "; needs Drone"
+    if cmd.needs_gitlab:
+        kind += "；需要 GitLab" if zh else "; needs GitLab"
     lines = [f"#### {names(cmd)}", f"`{cmd.usage()}`", cmd.summary["zh"], cmd.summary["en"],
              f"{'权限' if zh else 'Role'}: {role} · {kind}"]
     if cmd.examples:
@@ -24,13 +26,14 @@ def detail(cmd: Command, language: str) -> str:
 
 
 @command("help", aliases=("帮助", "?"), arguments=(Argument("command", required=False),),
+         parse=lambda words: {"command": " ".join(words)} if words else {},  # a subcommand is two words
          zh="列出所有命令，或查看某个命令的用法", en="List every command, or show how to use one",
          examples=("help", "帮助 部署", "help deploy"))
 def show_help(request: ChatRequest) -> Reply:
     registry = all_commands()
     wanted = request.arguments.get("command")
     if wanted:
-        cmd = registry.find(str(wanted))
+        cmd = registry.lookup(str(wanted))
         if cmd is None:
             raise UsageError(request.t(f"没有命令 `{wanted}`。发送 `help` 查看全部命令。",
                                        f"no command `{wanted}`. Send `help` for the list."))
