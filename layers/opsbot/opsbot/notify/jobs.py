@@ -9,7 +9,7 @@ from opsbot.config.model import Config, Project
 from opsbot.log import logger
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
-from opsbot.notify import delivery, policy, render
+from opsbot.notify import delivery, policy, render, scan
 from opsbot.settings import settings
 from opsbot.state import branch_status, idempotency
 
@@ -38,7 +38,8 @@ def notify_build_finished(job: Job) -> str:
         raise PermanentFailure(f"project {project.name} names robot {project.robot}, which is not configured")
     author = config.person_for_git(build.get("author_login", ""), build.get("author_email", ""))
     links = release_links(config, project, build, reason)
-    rendered = render.build_message(project, repo, build, system, reason, author, links)
+    image_scan = scan.scan_result(config, repo["slug"], build) if reason not in ("promote", "rollback") else None
+    rendered = render.build_message(project, repo, build, system, reason, author, links, image_scan)
     entry = {"id": job.id, "line": rendered.digest_line, "mobiles": rendered.mentions.mobiles,
              "user_ids": rendered.mentions.user_ids}
     outcome = delivery.deliver(robot, rendered.message, entry)

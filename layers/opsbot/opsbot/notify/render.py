@@ -20,11 +20,13 @@ STATUS_TEXT = {
 ICON = {"success": "✅", "fixed": "🎉", "failure": "❌", "error": "⚠️", "killed": "⛔", "promote": "🚀", "rollback": "↩️"}
 LABELS = {
     "zh": {"branch": "分支", "commit": "提交", "author": "作者", "duration": "耗时", "failed_step": "失败步骤", "deployer": "发布人",
+           "scan": "镜像扫描", "scan_failed": "❌ 未通过（{where}）", "scan_passed": "✅ 通过",
            "view": "查看构建", "promoted": "已发布到 {env}", "rolled_back": "已回滚 {env}",
            "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败", "release": "发布到 {env}",
            "digest_title": "opsbot：{n} 条构建通知", "digest_head": "📦 {n} 条构建通知（合并发送，避免触发钉钉限流）"},
     "en": {"branch": "Branch", "commit": "Commit", "author": "Author", "duration": "Duration",
            "failed_step": "Failed step", "deployer": "Deployed by", "view": "View build", "promoted": "Deployed to {env}",
+           "scan": "Image scan", "scan_failed": "❌ failed ({where})", "scan_passed": "✅ passed",
            "rolled_back": "Rolled back {env}", "deploy_failed": "Deploy to {env} failed",
            "rollback_failed": "Rollback of {env} failed", "release": "Deploy to {env}",
            "digest_title": "opsbot: {n} build notifications",
@@ -114,11 +116,19 @@ class Rendered:
     mentions: Mentions
 
 
+def scan_text(scan, language: str) -> str:
+    """`❌ failed (default › scan) · CRITICAL 1 · HIGH 2`: the verdict of a ScanResult (notify.scan) and its counts."""
+    labels = LABELS[language]
+    verdict = labels["scan_failed"].format(where=scan.where) if scan.failed else labels["scan_passed"]
+    return " · ".join(filter(None, [verdict, scan.counts_text()]))
+
+
 def build_message(project: Project, repo: dict, build: dict, system: dict, reason: str,
-                  author: Person | None, release_links: list[tuple[str, str]] | None = None) -> Rendered:
+                  author: Person | None, release_links: list[tuple[str, str]] | None = None,
+                  scan=None) -> Rendered:
     """The card for one build. `release_links` are (environment, URL) pairs: with any, the card becomes an
     actionCard with a "发布到 <env>" button per environment (an actionCard cannot @-mention, but the text
-    still names the author)."""
+    still names the author). `scan` (a notify.scan.ScanResult) adds the image scan's verdict and counts."""
     language = project.language
     labels = LABELS[language]
     mentions = Mentions.of(author)
@@ -135,6 +145,8 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
         lines.insert(4, f"**{labels['deployer']}**: {build['sender']}")
     if step := failed_step(build):
         lines.append(f"**{labels['failed_step']}**: {step}")
+    if scan is not None:
+        lines.append(f"**{labels['scan']}**: {scan_text(scan, language)}")
     lines.append(f"[{labels['view']}]({build_url(repo, build, system)})")
     message = {
         "msgtype": "markdown",
@@ -150,6 +162,7 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
                    f"[#{build['number']}]({build_url(repo, build, system)}) {build_branch(build)} · "
                    f"{headline(reason, build, language)}"
                    + (f" · {step}" if step else "")
+                   + (f" · {labels['scan']}: {scan_text(scan, language)}" if scan is not None else "")
                    + (f" {mentions.text()}" if mentions.text() else ""))
     return Rendered(message, digest_line, mentions)
 
