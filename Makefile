@@ -7,7 +7,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run send chat chat-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: run send chat config-push chat-reference golden test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ send: $(VENV)/.installed
 chat: $(VENV)/.installed
 	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [AS=alice]" && exit 2)
 	$(PY) -m local.chat "$(MSG)" --as $(or $(AS),alice) --port $(PORT)
+
+## config-push: push a file of the config directory to the running stack's config repo and send the Push Hook
+config-push: $(VENV)/.installed
+	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [AS=alice]" && exit 2)
+	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as $(or $(AS),alice) --port $(PORT)
 
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed

@@ -252,16 +252,18 @@ class LocalStack:
     """The local stack in a subprocess, on free ports, with the example config pointed at its own sink."""
 
     def __init__(self, workdir: Path):
-        self.port, self.moto_port, self.sink_port, self.drone_port = (free_port() for _ in range(4))
-        while len({self.port, self.moto_port, self.sink_port, self.drone_port}) < 4:
-            self.moto_port, self.sink_port, self.drone_port = free_port(), free_port(), free_port()
+        ports = [free_port() for _ in range(5)]
+        while len(set(ports)) < 5:
+            ports = [free_port() for _ in range(5)]
+        self.port, self.moto_port, self.sink_port, self.drone_port, self.gitlab_port = ports
         self.config = workdir / "config"
         shutil.copytree(ROOT / "config" / "example", self.config)
         for path in self.config.rglob("*"):
             if path.is_file() and path.suffix in (".yaml", ".yml"):
                 text = path.read_text(encoding="utf-8")
                 moved = text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}").replace(
-                    "127.0.0.1:3002", f"127.0.0.1:{self.drone_port}")
+                    "127.0.0.1:3002", f"127.0.0.1:{self.drone_port}").replace(
+                    "127.0.0.1:3003", f"127.0.0.1:{self.gitlab_port}")
                 if moved != text:
                     path.write_text(moved, encoding="utf-8")
         self.log_path = workdir / "stack.log"
@@ -274,7 +276,8 @@ class LocalStack:
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
         cmd = [PYTHON, "-m", "local.stack", "--port", str(self.port), "--moto-port", str(self.moto_port),
-               "--sink-port", str(self.sink_port), "--drone-port", str(self.drone_port), "--config", str(self.config),
+               "--sink-port", str(self.sink_port), "--drone-port", str(self.drone_port),
+               "--gitlab-port", str(self.gitlab_port), "--config", str(self.config),
                "--no-worker", "--quiet"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -81,14 +81,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if answer.get("msgtype") != "empty":
         print(render_for_terminal("opsbot (reply)", answer))
-    deadline = time.monotonic() + args.wait
+    watch(sink, before, args.wait)
+    return 0
+
+
+def watch(sink: str, seen: int, seconds: float) -> None:
+    """Print what the bot posts to the sink in the next `seconds`, after the first `seen` messages."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         messages = requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"]
-        for posted in messages[before:]:
+        for posted in messages[seen:]:
             print(render_for_terminal(posted["robot"], posted["message"]))
-        before = max(before, len(messages))
+        seen = max(seen, len(messages))
         time.sleep(0.3)
-    return 0
 
 
 if __name__ == "__main__":

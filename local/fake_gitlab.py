@@ -440,6 +440,22 @@ class FakeGitLab:
         return 404, {"error": "unknown control path"}
 
 
+def for_config(config, config_dir, echo: bool = True) -> tuple[FakeGitLab, str]:
+    """The local stack's fake: the token of `config.gitlab`, the example projects' repositories, and the config
+    repo holding `config_dir`; returns it and the config repo's commit."""
+    from local.gitlab_seed import PROJECTS, config_repo_files
+
+    gitlab = config.gitlab
+    fake = FakeGitLab(gitlab.token if gitlab else "local-gitlab-token", echo=echo)
+    for path, files in PROJECTS.items():
+        fake.seed(path, files)
+    prefix = f"{gitlab.config_path}/" if gitlab and gitlab.config_path else ""
+    files = {f"{prefix}{name}": text for name, text in config_repo_files(config_dir).items()}
+    sha = fake.seed(gitlab.config_repo if gitlab and gitlab.config_repo else "platform/opsbot-config", files,
+                    branch=gitlab.config_branch if gitlab else "main", message="opsbot config")
+    return fake, sha
+
+
 def make_server(fake: FakeGitLab, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         disable_nagle_algorithm = True

@@ -3,7 +3,8 @@
 It starts moto's server (DynamoDB, SQS, SSM) on loopback, creates the tables and queues that template.yaml
 declares, seeds the local secrets, loads a config directory, serves the template's HTTP API routes on
 127.0.0.1:$PORT with API Gateway v2 events, drains the work queue into the worker like Lambda's SQS event
-source, and runs a fake DingTalk that verifies signatures and prints every message.
+source, and runs a fake DingTalk that verifies signatures and prints every message, a fake Drone, and a fake GitLab
+whose config repo holds the loaded config directory.
 
     python -m local.stack [--port 3000] [--config config/example]
 """
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
     parser.add_argument("--drone-port", type=int, default=int(os.environ.get("DRONE_PORT", 3002)),
                         help="port of the fake Drone API, seeded with sample builds")
+    parser.add_argument("--gitlab-port", type=int, default=int(os.environ.get("GITLAB_PORT", 3003)),
+                        help="port of the fake GitLab API, seeded with the config repo and the example projects")
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     parser.add_argument("--retry-base-seconds", type=int, default=2,
@@ -273,14 +276,18 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
     from opsbot.config import store
-    from opsbot.config.model import ConfigError
+    from opsbot.config.model import ConfigError, validate
     from opsbot.config.yaml_source import read_directory
+
+    from local import fake_gitlab
 
     documents, problems = read_directory(args.config)
     try:
         if problems:
             raise ConfigError(problems)
-        config = store.save(documents, "local")
+        gitlab, version = fake_gitlab.for_config(validate(documents, allow_literal_secrets=True), args.config,
+                                                 echo=not args.quiet)
+        config = store.save(documents, version, source="local stack")  # the config repo's first commit
     except ConfigError as exc:
         print(f"config in {args.config} is invalid:\n  " + "\n  ".join(exc.lines()), file=sys.stderr)
         moto.stop()
@@ -302,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         drone.seed(slug, builds)
     drone_server = fake_drone.make_server(drone, args.host, args.drone_port)
     threading.Thread(target=drone_server.serve_forever, daemon=True, name="fake-drone").start()
+    gitlab_server = fake_gitlab.make_server(gitlab, args.host, args.gitlab_port)
+    threading.Thread(target=gitlab_server.serve_forever, daemon=True, name="fake-gitlab").start()
 
     functions = {fid: LocalFunction(fid, f.code_uri, f.handler) for fid, f in template.functions.items()}
     api = serve_api(template, functions, args.host, args.port)
@@ -317,11 +326,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"opsbot local stack ready: API http://{args.host}:{args.port}  "
           f"DingTalk sink http://{args.host}:{args.sink_port}  Drone http://{args.host}:{args.drone_port}  "
-          f"moto {endpoint}", flush=True)
+          f"GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}", flush=True)
     for route in template.routes:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
     print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
     print("  talk to the bot: make chat MSG='status shop-api' AS=alice", flush=True)
+    print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
 
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())
@@ -333,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     api.shutdown()
     sink.shutdown()
     drone_server.shutdown()
+    gitlab_server.shutdown()
     moto.stop()
     return 0
 
