@@ -15,15 +15,11 @@ import sys
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
-sys.path.insert(0, str(ROOT))
+import requests
+import yaml
 
-import requests  # noqa: E402
-import yaml  # noqa: E402
-
-from local.chat import find_person, watch  # noqa: E402
-from local.signing import sign_for  # noqa: E402
+from local.chat import ROOT, find_person, watch
+from local.signing import sign_for
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,10 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from local import loopback
 
 RATE_LIMIT, RATE_WINDOW, MUTE_SECONDS = 20, 60.0, 600.0
 MAX_BODY_BYTES = 20000
@@ -128,34 +130,13 @@ def render_for_terminal(robot: str, message: dict) -> str:
 
 
 def make_server(fake: FakeDingTalk, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+    def handle(method, url, headers, body):
+        if url.path.startswith("/_control/"):
+            return fake.control(method, url.path, body)
+        if method == "POST" and url.path == "/robot/send":
+            return fake.robot_send(parse_qs(url.query), body)
+        if method == "POST" and url.path == "/robot/sendBySession":
+            return fake.session_send(parse_qs(url.query), body)
+        return 404, {"errcode": 404, "errmsg": "not found"}
 
-        def _handle(self, method: str):
-            url = urlparse(self.path)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if url.path.startswith("/_control/"):
-                status, payload = fake.control(method, url.path, body)
-            elif method == "POST" and url.path == "/robot/send":
-                status, payload = fake.robot_send(parse_qs(url.query), body)
-            elif method == "POST" and url.path == "/robot/sendBySession":
-                status, payload = fake.session_send(parse_qs(url.query), body)
-            else:
-                status, payload = 404, {"errcode": 404, "errmsg": "not found"}
-            data = json.dumps(payload, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._handle("GET")
-
-        def do_POST(self):
-            self._handle("POST")
-
-        def log_message(self, *args):
-            pass
-
-    return ThreadingHTTPServer((host, port), Handler)
+    return loopback.json_server(handle, host, port, json_type="application/json;charset=utf-8")

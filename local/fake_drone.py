@@ -21,8 +21,10 @@ import re
 import threading
 import time
 from http.client import responses
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from local import loopback
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 25, 100
 NO_ROWS = "sql: no rows in result set"
@@ -133,7 +135,7 @@ def default_seed() -> dict[str, list[dict]]:
                 "author_login": who, "message": message}) for n, branch, status, who, message in web]}
 
 
-class FakeDrone:
+class FakeDrone(loopback.FaultyFake):
     def __init__(self, token: str, echo: bool = True, login: str = "opsbot"):
         self.token, self.echo, self.login = token, echo, login  # login: the user the token belongs to
         self.lock = threading.RLock()
@@ -201,8 +203,7 @@ class FakeDrone:
             authorized = hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())
             self.calls.append({"method": method, "path": path, "query": query, "at": time.time(),
                                "authorized": authorized})
-            if self.down or self.statuses:  # faults come before anything else, as from a proxy in front
-                status = 503 if self.down else self.statuses.pop(0)
+            if status := self.injected_fault():
                 return status, {"message": responses.get(status, "Injected fault")}
             if not authorized:
                 return 401, {"message": "Unauthorized"}
@@ -280,14 +281,8 @@ class FakeDrone:
 
     def _control(self, method: str, path: str, spec: dict) -> tuple[int, dict]:
         with self.lock:
-            if method == "GET" and path == "/_control/calls":
-                return 200, {"calls": copy.deepcopy(self.calls)}
-            if method == "POST" and path == "/_control/reset":
-                self.reset()
-                return 200, {"ok": True}
-            if method == "POST" and path == "/_control/faults":
-                self.statuses, self.down = list(spec.get("statuses", [])), bool(spec.get("down"))
-                return 200, {"ok": True}
+            if common := self.common_control(method, path, spec):
+                return common
             if method == "POST" and path == "/_control/builds":
                 return 200, {"ok": True, "numbers": self.add_builds(spec["slug"], spec.get("builds", []))}
             if method == "POST" and path == "/_control/logs":
@@ -298,36 +293,9 @@ class FakeDrone:
 
 
 def make_server(fake: FakeDrone, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+    def handle(method, url, headers, body):
+        if url.path.startswith("/_control/"):
+            return fake.control(method, url.path, body)
+        return fake.api(method, url.path, parse_qs(url.query, keep_blank_values=True), headers.get("Authorization") or "")
 
-        def _handle(self, method: str):
-            url = urlparse(self.path)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if url.path.startswith("/_control/"):
-                status, payload = fake.control(method, url.path, body)
-            else:
-                status, payload = fake.api(method, url.path, parse_qs(url.query, keep_blank_values=True),
-                                           self.headers.get("Authorization") or "")
-            data = json.dumps(payload, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._handle("GET")
-
-        def do_POST(self):
-            self._handle("POST")
-
-        def do_DELETE(self):
-            self._handle("DELETE")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return loopback.json_server(handle, host, port, json_type="application/json; charset=utf-8")

@@ -29,8 +29,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.client import responses
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
+
+from local import loopback
 
 BOT = {"id": 2, "username": "opsbot", "name": "opsbot", "state": "active"}  # the user the token belongs to
 PUSHER = {"id": 7, "name": "Alice Wang", "username": "alice", "email": "alice@example.com"}  # pushes by default
@@ -74,7 +76,7 @@ def _blob_id(text: str) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's own blob id
 
 
-class FakeGitLab:
+class FakeGitLab(loopback.FaultyFake):
     def __init__(self, token: str, echo: bool = True):
         self.token, self.echo = token, echo
         self.base_url = "http://127.0.0.1"  # make_server sets the real one
@@ -211,8 +213,7 @@ class FakeGitLab:
                 payload = None
             self.calls.append({"method": method, "path": path, "query": {k: v[0] for k, v in query.items()},
                                "body": payload, "at": time.time(), "authorized": authorized})
-            if self.down or self.statuses:  # faults come first, as from a proxy in front
-                status = 503 if self.down else self.statuses.pop(0)
+            if status := self.injected_fault():
                 return status, {"message": f"{status} {responses.get(status, 'Injected fault')}"}, \
                     ({"Retry-After": "1"} if status == 429 else {})
             if not authorized:
@@ -419,14 +420,8 @@ class FakeGitLab:
 
     def _control(self, method: str, path: str, args: dict, spec: dict) -> tuple[int, dict]:
         with self.lock:
-            if method == "GET" and path == "/_control/calls":
-                return 200, {"calls": copy.deepcopy(self.calls)}
-            if method == "POST" and path == "/_control/reset":
-                self.reset()
-                return 200, {"ok": True}
-            if method == "POST" and path == "/_control/faults":
-                self.statuses, self.down = list(spec.get("statuses", [])), bool(spec.get("down"))
-                return 200, {"ok": True}
+            if common := self.common_control(method, path, spec):
+                return common
             if method == "POST" and path == "/_control/push":
                 return 200, self.push(spec["project"], spec.get("branch", "main"), spec["commits"], spec.get("user"))
             if method == "GET" and path == "/_control/file":
@@ -457,44 +452,13 @@ def for_config(config, config_dir, echo: bool = True) -> tuple[FakeGitLab, str]:
 
 
 def make_server(fake: FakeGitLab, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True
+    def handle(method, url, headers, body):
+        query = parse_qs(url.query, keep_blank_values=True)
+        if url.path.startswith("/_control/"):
+            return fake.control(method, url.path, query, body)
+        return fake.api(method, url.path, query, body, headers.get("PRIVATE-TOKEN") or "",
+                        headers.get("Host") or f"{host}:{port}")
 
-        def _handle(self, method: str):
-            url = urlparse(self.path)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            query = parse_qs(url.query, keep_blank_values=True)
-            headers: dict = {}
-            if url.path.startswith("/_control/"):
-                status, payload = fake.control(method, url.path, query, body)
-            else:
-                status, payload, headers = fake.api(method, url.path, query, body,
-                                                    self.headers.get("PRIVATE-TOKEN") or "",
-                                                    self.headers.get("Host") or f"{host}:{port}")
-            text = isinstance(payload, str)
-            data = payload.encode() if text else json.dumps(payload, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
-            for key, value in headers.items():
-                if key != "Content-Type":
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._handle("GET")
-
-        def do_POST(self):
-            self._handle("POST")
-
-        def do_PUT(self):
-            self._handle("PUT")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = loopback.json_server(handle, host, port)
     fake.base_url = f"http://{host}:{server.server_address[1]}"
     return server

@@ -20,9 +20,11 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from local.loopback import LoopbackHandler, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -100,10 +102,8 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: 
 
 
 def serve_api(template, functions: dict[str, LocalFunction], host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits ~40 ms for them.
-        disable_nagle_algorithm = True
 
         def _respond(self, status: int, headers: dict, body: bytes):
             self.send_response(status)
@@ -137,14 +137,7 @@ def serve_api(template, functions: dict[str, LocalFunction], host: str, port: in
             data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
             self._respond(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return serve(Handler, host, port)
 
 
 def drain_queue(worker: LocalFunction, queue_url: str, queue_arn: str, stop: threading.Event) -> None:

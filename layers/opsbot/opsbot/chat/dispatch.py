@@ -9,9 +9,8 @@ from difflib import get_close_matches
 
 from opsbot.chat.context import ChatRequest, Reply
 from opsbot.chat.registry import Registry, UsageError
-from opsbot.drone.api import DroneNotConfigured, DroneRefused, DroneUnavailable
-from opsbot.gitlab.api import GitLabNotConfigured, GitLabRefused, GitLabUnavailable
 from opsbot.log import logger
+from opsbot.peers import PeerNotConfigured, PeerRefused, PeerUnavailable
 from opsbot.release.approvals import ApprovalRefused
 from opsbot.release.deploy import ReleaseRefused
 
@@ -31,30 +30,21 @@ def run(request: ChatRequest) -> Reply:
                       detail=f"usage: {exc}")
     except (ReleaseRefused, ApprovalRefused) as exc:
         return failed(request, f"⛔ {exc}")
-    except DroneNotConfigured:
+    except PeerNotConfigured as exc:
         return failed(request, request.t(
-            "这个 opsbot 还没有连接 Drone：请在 opsbot.yaml 中配置 `drone: {server, token}`。",
-            "This opsbot is not connected to Drone: set `drone: {server, token}` in opsbot.yaml."),
-            detail="Drone is not configured")
-    except DroneRefused as exc:
-        return failed(request, request.t(f"❌ Drone 拒绝了请求：{exc.message}", f"❌ Drone refused: {exc.message}"),
-                      detail=f"Drone {exc.status}: {exc.message}")
-    except GitLabNotConfigured:
-        return failed(request, request.t(
-            "这个 opsbot 还没有连接 GitLab：请在 opsbot.yaml 中配置 `gitlab: {url, token}`。",
-            "This opsbot is not connected to GitLab: set `gitlab: {url, token}` in opsbot.yaml."),
-            detail="GitLab is not configured")
-    except GitLabRefused as exc:
-        return failed(request, request.t(f"❌ GitLab 拒绝了请求：{exc.message}", f"❌ GitLab refused: {exc.message}"),
-                      detail=f"GitLab {exc.status}: {exc.message}")
-    except GitLabUnavailable:
-        raise  # only acts use GitLab, and they run in the worker: the queue retries
-    except DroneUnavailable as exc:
+            f"这个 opsbot 还没有连接 {exc.peer}：请在 opsbot.yaml 中配置 `{exc.section}`。",
+            f"This opsbot is not connected to {exc.peer}: set `{exc.section}` in opsbot.yaml."),
+            detail=f"{exc.peer} is not configured")
+    except PeerRefused as exc:
+        return failed(request, request.t(f"❌ {exc.peer} 拒绝了请求：{exc.message}", f"❌ {exc.peer} refused: {exc.message}"),
+                      detail=f"{exc.peer} {exc.status}: {exc.message}")
+    except PeerUnavailable as exc:
         if request.in_worker:
             raise
-        logger.warning("Drone unavailable for a read", extra={"command": command.name, "reason": exc.reason})
-        return failed(request, request.t(f"Drone 暂时没有响应（{exc.reason}），请稍后再试。",
-                                         f"Drone is not answering right now ({exc.reason}); try again shortly."))
+        logger.warning("peer unavailable for a read", extra={"command": command.name, "peer": exc.peer,
+                                                             "reason": exc.reason})
+        return failed(request, request.t(f"{exc.peer} 暂时没有响应（{exc.reason}），请稍后再试。",
+                                         f"{exc.peer} is not answering right now ({exc.reason}); try again shortly."))
 
 
 def suggestion(registry: Registry, word: str, language: str, fallback: str) -> str:

@@ -10,23 +10,11 @@ from urllib.parse import quote
 
 from opsbot import secrets
 from opsbot.config.model import Config
-from opsbot.jobs.model import RetryLater
+from opsbot.peers import errors
 from opsbot.settings import settings
 
-
-class DroneNotConfigured(Exception):
-    """The config has no `drone:` section, so commands that need Drone cannot run."""
-
-
-class DroneRefused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(f"Drone answered {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-class DroneUnavailable(RetryLater):
-    pass
+# DroneNotConfigured: the config has no `drone:` section, so commands that need Drone cannot run.
+DroneNotConfigured, DroneRefused, DroneUnavailable = errors("Drone", "drone: {server, token}", __name__)
 
 
 class DroneClient:

@@ -12,26 +12,13 @@ from dataclasses import dataclass
 
 from opsbot import secrets
 from opsbot.config.model import Config
-from opsbot.jobs.model import RetryLater
+from opsbot.peers import errors
 from opsbot.settings import settings
 
+# GitLabNotConfigured: the config has no `gitlab:` section, so nothing that needs GitLab can run.
+GitLabNotConfigured, GitLabRefused, GitLabUnavailable = errors("GitLab", "gitlab: {url, token}", __name__)
 # Every call: no retry inside python-gitlab, no sleeping on 429; the queue retries instead.
 _NO_RETRIES = {"obey_rate_limit": False, "max_retries": 0}
-
-
-class GitLabNotConfigured(Exception):
-    """The config has no `gitlab:` section, so nothing that needs GitLab can run."""
-
-
-class GitLabRefused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(f"GitLab answered {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-class GitLabUnavailable(RetryLater):
-    pass
 
 
 @dataclass(frozen=True)

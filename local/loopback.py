@@ -1,0 +1,81 @@
+"""HTTP on loopback for the local stack's API and its fakes (DingTalk, Drone, GitLab): quiet threaded servers,
+and the JSON answering the fakes share."""
+from __future__ import annotations
+
+import copy
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import ParseResult, urlparse
+
+# (method, parsed URL, request headers, body) -> (status, JSON-able payload or text[, extra response headers])
+Handle = Callable[[str, ParseResult, object, bytes], tuple]
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """Every method goes to `_handle`; no access log."""
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits ~40 ms for them.
+    disable_nagle_algorithm = True
+
+    def _handle(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self):
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler: type[LoopbackHandler], host: str, port: int) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def json_server(handle: Handle, host: str, port: int, json_type: str = "application/json") -> ThreadingHTTPServer:
+    class Handler(LoopbackHandler):
+        def _handle(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, payload, *extra = handle(self.command, urlparse(self.path), self.headers, body)
+            text = isinstance(payload, str)
+            data = payload.encode() if text else json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8" if text else json_type)
+            for key, value in (extra[0] if extra else {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return serve(Handler, host, port)
+
+
+class FaultyFake:
+    """What the Drone and GitLab fakes share: a log of calls, faults to inject (statuses answered in turn, or
+    down for good), and the `/_control/calls`, `/_control/reset` and `/_control/faults` endpoints."""
+    calls: list[dict]
+    statuses: list[int]
+    down: bool
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def injected_fault(self) -> int | None:
+        """The status to answer instead of the real thing, as from a proxy in front, if one is due."""
+        if self.down or self.statuses:
+            return 503 if self.down else self.statuses.pop(0)
+        return None
+
+    def common_control(self, method: str, path: str, spec: dict) -> tuple[int, dict] | None:
+        if method == "GET" and path == "/_control/calls":
+            return 200, {"calls": copy.deepcopy(self.calls)}
+        if method == "POST" and path == "/_control/reset":
+            self.reset()
+            return 200, {"ok": True}
+        if method == "POST" and path == "/_control/faults":
+            self.statuses, self.down = list(spec.get("statuses", [])), bool(spec.get("down"))
+            return 200, {"ok": True}
+        return None
