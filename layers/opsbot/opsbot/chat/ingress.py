@@ -18,10 +18,16 @@ JOB_KIND = "chat.command"
 EMPTY_REPLY = {"msgtype": "empty"}
 
 
+MAX_TEXT_CHARS = 2000  # longer than any command or question; a pasted log is cut, not parsed in full
+# What the worker needs of a callback to answer it: the job carries these, not the whole body.
+REPLY_FIELDS = ("msgId", "createAt", "senderStaffId", "senderId", "senderNick", "conversationId",
+                "conversationTitle", "sessionWebhook", "sessionWebhookExpiredTime")
+
+
 def _text(message: dict) -> str:
     text = message.get("text")
     content = text.get("content") if isinstance(text, dict) else None
-    return content if isinstance(content, str) else ""
+    return content[:MAX_TEXT_CHARS] if isinstance(content, str) else ""
 
 
 def _string(message: dict, key: str) -> str:
@@ -90,7 +96,7 @@ def answer(message: dict, msg_id: str) -> dict:
 
     audit.write_queued(record)
     outcome = accept("dingtalk", msg_id, JOB_KIND, {
-        "message": message, "command": command.name, "arguments": arguments, "language": language,
+        "message": {k: message[k] for k in REPLY_FIELDS if k in message}, "command": command.name, "arguments": arguments, "language": language,
         "audit": asdict(record),
     })
     if outcome.status == "duplicate":
