@@ -20,6 +20,7 @@ EMPTY_REPLY = {"msgtype": "empty"}
 
 MAX_TEXT_CHARS = 2000  # longer than any command or question; a pasted log is cut, not parsed in full
 # What the worker needs of a callback to answer it: the job carries these, not the whole body.
+CLOCK_SLACK_MS = 86_400_000
 REPLY_FIELDS = ("msgId", "createAt", "senderStaffId", "senderId", "senderNick", "conversationId",
                 "conversationTitle", "sessionWebhook", "sessionWebhookExpiredTime")
 
@@ -36,10 +37,11 @@ def _string(message: dict, key: str) -> str:
 
 
 def _record(message: dict, request_id: str, person, command: str, arguments: dict, project: str) -> audit.AuditRecord:
-    created = message.get("createAt")
-    at_ms = created if isinstance(created, int) and not isinstance(created, bool) and created > 0 else 0
+    created, now = message.get("createAt"), _now_ms()
+    # The body is not signed: a createAt far from now would misplace the record (or not be a date at all).
+    plausible = isinstance(created, int) and not isinstance(created, bool) and abs(created - now) < CLOCK_SLACK_MS
     return audit.AuditRecord(
-        id=request_id, at_ms=at_ms or _now_ms(), who=person.id if person else
+        id=request_id, at_ms=created if plausible else now, who=person.id if person else
         f"dingtalk:{_string(message, 'senderStaffId') or _string(message, 'senderId') or '?'}",
         who_name=person.name if person else _string(message, "senderNick")[:64] or "?",
         where=_string(message, "conversationId")[:128], where_title=_string(message, "conversationTitle")[:128],
