@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
 import itertools
 import json
@@ -212,15 +213,22 @@ def sqs_event(messages: list[dict], queue_arn: str = "arn:aws:sqs:us-east-1:1234
 DRONE_API_TOKEN = "local-drone-token"  # the example config's drone.token, a literal allowed on the local stage
 
 
-def example_documents(drone: str | None = None, dingtalk: str | None = None) -> list:
-    """config/example's documents; with `drone` / `dingtalk` base URLs, Drone's server and the robots' webhooks
-    point there instead of the local stack's ports."""
-    from urllib.parse import urlsplit
-
+@functools.cache
+def _example_documents() -> list:
     from opsbot.config.yaml_source import read_directory
 
     documents, problems = read_directory(EXAMPLE_CONFIG)
     assert problems == []
+    return documents
+
+
+def example_documents(drone: str | None = None, dingtalk: str | None = None) -> list:
+    """config/example's documents; with `drone` / `dingtalk` base URLs, Drone's server and the robots' webhooks
+    point there instead of the local stack's ports."""
+    import copy
+    from urllib.parse import urlsplit
+
+    documents = copy.deepcopy(_example_documents())  # each caller may change its copy (line numbers kept)
     root = next(d for d in documents if d.name == "opsbot.yaml").data
     assert root["drone"]["token"] == DRONE_API_TOKEN
     if drone:
