@@ -65,9 +65,9 @@ def answer(message: dict, msg_id: str) -> dict:
     job_id = job_id_for("dingtalk", msg_id)
     command = registry.find(invocation.word) if invocation.word else registry.find("help")
 
-    if command is None:  # a free question for the FAQ, or a mistyped command
+    if command is None:  # a mistyped command, or a free question for the FAQ
         request = ChatRequest(config, message, person, registry.find("faq"), {}, language, job_id)
-        reply = faq.answer(request, invocation.text)
+        reply = None if dispatch.close_commands(registry, invocation.word) else faq.answer(request, invocation.text)
         record = _record(message, job_id, person, "faq" if reply else "unknown", {"text": invocation.text}, "")
         if reply is None:
             reply = Reply(title="unknown command", ok=False, detail=f"no command {invocation.word[:40]}",

@@ -18,7 +18,8 @@ _cached: tuple[float, Config] | None = None
 def save(documents: list[Document], version: str) -> Config:
     """Validate the documents and, only if they are valid, make them the current config."""
     config = validate(documents, settings().allows_literal_secrets, version)
-    body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False, sort_keys=True)
+    # Key order is kept: environments listed first in a project file get their release buttons first.
+    body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
     now = int(time.time())
     item = {"doc": {"S": body}, "version": {"S": version}, "saved_at": {"N": str(now)}}
     ddb = client("dynamodb")

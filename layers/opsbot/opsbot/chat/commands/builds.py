@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from opsbot.chat.context import ChatRequest, Reply
-from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.chat.registry import Argument, UsageError, command, is_number
 from opsbot.drone.api import DroneRefused
 from opsbot.notify.policy import build_branch
 from opsbot.notify.render import ICON, commit_title
@@ -73,8 +73,8 @@ def _parse_builds(words: list[str]) -> dict:
         raise UsageError(f"too many arguments: {' '.join(words[3:])}")
     found: dict = {"project": words[0]}
     for word in words[1:]:
-        if word.isdigit() and "n" not in found:
-            found["n"] = int(word)
+        if is_number(word) and "n" not in found:
+            found["n"] = int(word.lstrip("#"))
         elif "branch" not in found:
             found["branch"] = word
         else:
