@@ -43,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     headers.pop("host", None)
     url = f"http://127.0.0.1:{args.port}{path}"
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=10)
+        method = event["requestContext"]["http"]["method"]
+        response = requests.request(method, url, data=body or None, headers=headers, timeout=10)
     except requests.ConnectionError:
         print(f"nothing is listening on {url}: start the local stack first with `make run`", file=sys.stderr)
         return 2
-    print(f"POST {path} ({'as stored' if raw else 'signed now'}) -> {response.status_code} {response.text}")
+    content_type = response.headers.get("content-type", "")
+    shown = response.text if "json" in content_type else f"{len(response.content)} bytes of {content_type}"
+    print(f"{method} {path[:60]} ({'as stored' if raw else 'signed now'}) -> {response.status_code} {shown}")
     return 0
 
 

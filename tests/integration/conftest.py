@@ -1,8 +1,11 @@
 """Integration tests: start the local stack in a subprocess and drive it over real HTTP on loopback.
 
 The stack runs the real handlers against moto's server, with the fake DingTalk (signatures, error codes,
-rate limits) from local/fake_dingtalk.py, and the fake Drone and fake GitLab APIs, each on a free port. Each test talks to its own robot or uses fresh build numbers, so
-tests do not see each other's messages or budgets.
+rate limits) from local/fake_dingtalk.py, the fake Drone API from local/fake_drone.py and the fake GitLab API
+from local/fake_gitlab.py, each on its own free port. Each test talks to its own robot or uses fresh build numbers, so tests do not see each other's
+messages or budgets. The fake Drone's builds and recorded calls are shared by the session: a test that counts
+Drone calls resets it first (`stack.drone_reset()`). Chat tests reply through session webhooks, which the
+fake DingTalk does not rate limit, to keep off the shop-backend robot's 20/min budget.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import boto3
 import pytest
@@ -27,6 +31,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
 sys.path.insert(0, str(ROOT))
 
+from local.chat import callback  # noqa: E402
 from local.signing import sign_for  # noqa: E402
 
 # Robots the tests add to the example config, each with its own group (access token) and project.
@@ -45,8 +50,11 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
     config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
     for robot in config["robots"].values():
         robot["webhook"] = robot["webhook"].replace("127.0.0.1:3001", f"127.0.0.1:{sink_port}")
-    config["drone"]["server"] = config["drone"]["server"].replace("127.0.0.1:3002", f"127.0.0.1:{drone_port}")
-    config["gitlab"]["url"] = config["gitlab"]["url"].replace("127.0.0.1:3003", f"127.0.0.1:{gitlab_port}")
+    # The fake Drone listens on this stack's own port, whatever port the example names.
+    server = urlsplit(config["drone"]["server"])
+    config["drone"]["server"] = urlunsplit(server._replace(netloc=f"{server.hostname}:{drone_port}"))
+    gitlab = urlsplit(config["gitlab"]["url"])  # and the fake GitLab, whose config repo holds this directory
+    config["gitlab"]["url"] = urlunsplit(gitlab._replace(netloc=f"{gitlab.hostname}:{gitlab_port}"))
     template = next(iter(config["robots"].values()))
     for robot, project in TEST_ROBOTS.items():
         config["robots"][robot] = {**template, "webhook": template["webhook"].split("access_token=")[0]
@@ -59,16 +67,18 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
 
 
 class Stack:
-    def __init__(self, api: str, sink: str, moto: str, drone: str, gitlab: str, config_repo: str):
+    def __init__(self, api: str, sink: str, moto: str, drone: str = "", config_dir: Path | None = None,
+                 log_path: Path | None = None, gitlab: str = ""):
         self.api, self.sink, self.moto, self.drone, self.gitlab = api, sink, moto, drone, gitlab
-        self.config_repo = config_repo
+        self.config_dir, self.log_path = config_dir, log_path
         self.http = requests.Session()
         self._numbers = itertools.count(1000 + os.getpid() % 1000 * 100)
         aws = dict(endpoint_url=moto, region_name="us-east-1", aws_access_key_id="local",
                    aws_secret_access_key="local")
         self.sqs = boto3.client("sqs", **aws)
-        self.dlq_url = self.sqs.get_queue_url(QueueName="opsbot-local-DeadLetterQueue")["QueueUrl"]
         self.ddb = boto3.client("dynamodb", **aws)
+        self.dlq_url = self.sqs.get_queue_url(QueueName="opsbot-local-DeadLetterQueue")["QueueUrl"]
+        self.work_url = self.sqs.get_queue_url(QueueName="opsbot-local-WorkQueue")["QueueUrl"]
 
     # --- senders -------------------------------------------------------------------------------------
     def next_number(self) -> int:
@@ -119,7 +129,71 @@ class Stack:
             time.sleep(interval)
         return predicate()
 
-    # --- GitLab, the config store, chat ---------------------------------------------------------------
+    # --- chat: DingTalk callbacks to /webhooks/dingtalk ----------------------------------------------
+    def person(self, person_id: str) -> dict:
+        """A person from this stack's config, as local.chat.callback takes it."""
+        people = yaml.safe_load((self.config_dir / "opsbot.yaml").read_text(encoding="utf-8"))["people"]
+        found = next((p for p in people if p["id"] == person_id), None)
+        if found is None:
+            raise KeyError(f"no person {person_id} in the test config")
+        return found
+
+    def chat(self, text: str, as_person: str | None = "alice", session: bool = True, msg_id: str | None = None,
+             body_override: dict | None = None) -> tuple[requests.Response, dict]:
+        """Say `text` to the bot as a configured person (None: a stranger), as DingTalk's signed callback.
+
+        With `session=False` the callback carries no sessionWebhook, so results go to the project's robot.
+        `body_override` replaces top-level fields of the callback. Returns the response and the body sent."""
+        body = callback(text, None if as_person is None else self.person(as_person), self.sink)
+        if not session:
+            body.pop("sessionWebhook")
+            body.pop("sessionWebhookExpiredTime")
+        if msg_id is not None:
+            body["msgId"] = msg_id
+        body.update(body_override or {})
+        return self.post_chat(body), body
+
+    def post_chat(self, body: dict | bytes) -> requests.Response:
+        """POST an already built callback body (dict or raw bytes) with valid signature headers."""
+        raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        return self.post("/webhooks/dingtalk", raw)
+
+    def session_messages(self, session_url: str) -> list[dict]:
+        """What the bot posted into the conversation of a callback's sessionWebhook."""
+        session = parse_qs(urlsplit(session_url).query)["session"][0]
+        return [m["message"] for m in self.messages(f"session:{session}")]
+
+    # --- the fake Drone ------------------------------------------------------------------------------
+    def drone_calls(self, method: str | None = None, path_contains: str | None = None) -> list[dict]:
+        found = self.http.get(self.drone + "/_control/calls", timeout=5).json()["calls"]
+        return [c for c in found if (method is None or c["method"] == method)
+                and (path_contains is None or path_contains in c["path"])]
+
+    def drone_reset(self) -> None:
+        """Back to the seeded builds, with no calls recorded and no faults."""
+        self.http.post(self.drone + "/_control/reset", json={}, timeout=5).raise_for_status()
+
+    def drone_fault(self, statuses: list[int] | None = None, down: bool = False) -> None:
+        """The next API calls answer `statuses` in turn; `down` answers 503 to everything until cleared."""
+        self.http.post(self.drone + "/_control/faults", json={"statuses": statuses or [], "down": down},
+                       timeout=5).raise_for_status()
+
+    def drone_add_builds(self, slug: str, builds: list[dict]) -> list[int]:
+        """Builds (partial: the fake derives the rest) that exist until the next drone_reset()."""
+        response = self.http.post(self.drone + "/_control/builds", json={"slug": slug, "builds": builds}, timeout=5)
+        response.raise_for_status()
+        return response.json()["numbers"]
+
+    def drone_log(self, slug: str, number: int, stage: int, step: int, lines: list[str]) -> None:
+        """A step's log, as the logs API will give it."""
+        self.http.post(self.drone + "/_control/logs", timeout=5, json={
+            "slug": slug, "number": number, "stage": stage, "step": step, "lines": lines}).raise_for_status()
+
+    # --- the fake GitLab and the config store --------------------------------------------------------
+    @property
+    def config_repo(self) -> str:
+        return yaml.safe_load((self.config_dir / "opsbot.yaml").read_text(encoding="utf-8"))["gitlab"]["config_repo"]
+
     def push(self, files: dict, *more: dict, project: str | None = None, message: str = "config: change") -> dict:
         """Commit to the fake GitLab (the config repo unless told), one commit per dict of path -> text (None
         deletes); the Push Hook GitLab sends for it, laid over the fixture so every field GitLab sends is there."""
@@ -147,24 +221,60 @@ class Stack:
         return found.json()["content"] if found.ok else None
 
     def config_versions(self) -> list[str]:
-        """The versions the config store holds, current first, then every save oldest first."""
+        """The versions the config store holds: the current one first, then every save, oldest first."""
         items = self.ddb.query(TableName="opsbot-local-ConfigTable", KeyConditionExpression="pk = :pk",
                                ExpressionAttributeValues={":pk": {"S": "config"}}, ConsistentRead=True)["Items"]
         current = [i["version"]["S"] for i in items if i["sk"]["S"] == "current"]
         return current + [i["version"]["S"] for i in items if i["sk"]["S"].startswith("version#")]
 
-    def chat(self, text: str, staff_id: str = "alice.wang") -> tuple[dict, str]:
-        """@opsbot `text` from the person with this staff id; (the callback's answer, the session's token)."""
-        from local.chat import callback
+    # --- the audit log and the queues ----------------------------------------------------------------
+    def audit_records(self, project: str | None = None) -> list[dict]:
+        """Audit records, newest first, from `all` or from one project's partition."""
+        pk = f"project#{project}" if project else "all"
+        records, start = [], None
+        while True:
+            page = self.ddb.query(TableName="opsbot-local-AuditTable", KeyConditionExpression="pk = :pk",
+                                  ExpressionAttributeValues={":pk": {"S": pk}}, ScanIndexForward=False,
+                                  **({"ExclusiveStartKey": start} if start else {}))
+            records += [json.loads(item["record"]["S"]) for item in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return records
 
-        message = callback(text, {"id": staff_id, "dingtalk_user_id": staff_id}, self.sink)
-        answer = self.post("/webhooks/dingtalk", json.dumps(message, ensure_ascii=False).encode())
-        session = message["sessionWebhook"].split("session=")[1]
-        return answer.json(), f"session:{session}"
+    def queue_depth(self) -> int:
+        """Jobs waiting or in flight on the work queue (moto's counts are exact)."""
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.work_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return sum(int(v) for v in attributes.values())
 
-    def drone_log(self, slug: str, number: int, stage: int, step: int, lines: list[str]) -> None:
-        self.http.post(self.drone + "/_control/logs", timeout=5, json={
-            "slug": slug, "number": number, "stage": stage, "step": step, "lines": lines}).raise_for_status()
+    def take_dead_letters(self, predicate) -> list[dict]:
+        """Remove the parked jobs for which predicate(job dict) is true and return them; others stay parked.
+
+        Pages through the whole DLQ (dead_letters() sees only the first 10): each message is hidden while it is
+        looked at, and the ones that are not taken are made visible again at once."""
+        taken, others = [], []
+        while True:
+            received = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                                WaitTimeSeconds=0).get("Messages", [])
+            if not received:
+                break
+            for message in received:
+                try:
+                    job = json.loads(message["Body"])
+                except ValueError:
+                    job = None
+                if isinstance(job, dict) and predicate(job):
+                    self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                    taken.append(job)
+                else:
+                    others.append(message["ReceiptHandle"])
+        for handle in others:
+            self.sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return taken
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
 
     def dead_letters(self) -> list[str]:
         received = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
@@ -198,9 +308,8 @@ def stack(tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("local stack did not start:\n" + log_path.read_text())
             time.sleep(0.3)
-        config_repo = yaml.safe_load((config_dir / "opsbot.yaml").read_text(encoding="utf-8"))["gitlab"]["config_repo"]
         yield Stack(api, f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{moto_port}",
-                    f"http://127.0.0.1:{drone_port}", f"http://127.0.0.1:{gitlab_port}", config_repo)
+                    f"http://127.0.0.1:{drone_port}", config_dir, log_path, f"http://127.0.0.1:{gitlab_port}")
     finally:
         process.terminate()
         try:

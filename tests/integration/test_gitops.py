@@ -80,9 +80,9 @@ def test_a_push_of_more_than_20_commits_is_read_through_compare(stack):
 
 def _init(stack, project: str, language: str = "") -> tuple[dict, str]:
     """`drone init` in chat; (the merge request, the reply that linked it)."""
-    answer, session = stack.chat(f"drone init {project} {language}".strip())
-    assert "`drone init`" in answer["markdown"]["text"]  # acknowledged; the worker does the rest
-    [reply] = stack.wait_for(lambda: [m["message"]["markdown"]["text"] for m in stack.messages(session)])
+    response, sent = stack.chat(f"drone init {project} {language}".strip())
+    assert "`drone init`" in response.json()["markdown"]["text"]  # acknowledged; the worker does the rest
+    [reply] = stack.wait_for(lambda: [m["markdown"]["text"] for m in stack.session_messages(sent["sessionWebhook"])])
     [request] = stack.gitlab_merge_requests(f"shop/{project}")
     assert f"[!{request['iid']}]({request['web_url']})" in reply
     return request, reply
@@ -118,8 +118,7 @@ def test_a_failed_image_scan_is_told_with_its_counts(stack):
     steps = delivery["build"]["stages"][0]["steps"]
     steps[1].update(status="success", exit_code=0)
     steps[3].update(status="failure", exit_code=1, started=1732521720, stopped=1732521750)
-    stack.http.post(stack.drone + "/_control/builds", timeout=5,
-                    json={"slug": "shop/shop-api", "builds": [{"number": number, "status": "failure"}]})
+    stack.drone_add_builds("shop/shop-api", [{"number": number, "status": "failure"}])
     stack.drone_log("shop/shop-api", number, 1, 4, [
         "registry.example.com/shop/shop-api:9c8d7e6f (debian 12.7)\n", "=" * 58 + "\n",
         "Total: 12 (UNKNOWN: 0, LOW: 5, MEDIUM: 4, HIGH: 2, CRITICAL: 1)\n"])

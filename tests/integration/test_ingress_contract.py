@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -56,24 +57,32 @@ def test_gitlab_push_is_queued_once_per_idempotency_key(stack):
     _assert_json_error(stack.post("/webhooks/gitlab", body, headers={"X-Gitlab-Event": "Bogus Hook"}), 400)
 
 
-def test_dingtalk_read_is_answered_and_act_acknowledged_once_per_msg_id(stack):
+def test_dingtalk_callback_is_acknowledged_once_per_msg_id(stack):
     from pathlib import Path
 
-    body = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "dingtalk" / "outgoing_status.json")
-                      .read_text(encoding="utf-8"))
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "dingtalk"
+    # An act (a deploy) is acknowledged once; its redelivery gets the empty reply that DingTalk shows as nothing.
+    body = json.loads((fixtures / "outgoing_deploy_zh.json").read_text(encoding="utf-8"))
     body["msgId"] = f"msg-{stack.next_number()}"
-    body["text"]["content"] = " whoami"  # a read: answered in the response, every time
-    read = stack.post("/webhooks/dingtalk", json.dumps(body, ensure_ascii=False).encode())
-    assert read.status_code == 200 and read.json()["msgtype"] == "markdown"
-    body["msgId"] = f"msg-{stack.next_number()}"
-    body["text"]["content"] = " reject no-such-request"  # an act: acknowledged once, then empty
+    # the result is posted to this conversation on the local sink, not to the group robot (its budget is shared)
+    body["sessionWebhook"] = f"{stack.sink}/robot/sendBySession?session=local-session-{body['msgId']}"
+    body["sessionWebhookExpiredTime"] = int(time.time() * 1000) + 3600 * 1000
     raw = json.dumps(body, ensure_ascii=False).encode()
     first = stack.post("/webhooks/dingtalk", raw)
-    assert first.status_code == 200 and first.json()["msgtype"] == "markdown"
+    assert first.status_code == 200 and first.json()["msgtype"] == "markdown", first.text
     again = stack.post("/webhooks/dingtalk", raw)
     assert again.status_code == 200 and again.json() == {"msgtype": "empty"}
     stale = stack.post("/webhooks/dingtalk", raw, headers={"timestamp": "1732521600000"}, sign=True)
     _assert_json_error(stale, 401)
+    assert stack.wait_for(lambda: stack.session_messages(body["sessionWebhook"]))
+    # A read is answered in the response itself, every time it is delivered (nothing is queued).
+    status = json.loads((fixtures / "outgoing_status.json").read_text(encoding="utf-8"))
+    status["msgId"] = f"msg-{stack.next_number()}"
+    raw = json.dumps(status, ensure_ascii=False).encode()
+    for _ in range(2):
+        answered = stack.post("/webhooks/dingtalk", raw)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["msgtype"] == "markdown" and "shop-api" in answered.json()["markdown"]["text"]
 
 
 def test_unknown_route_is_404_json(stack):

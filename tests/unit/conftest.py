@@ -225,6 +225,72 @@ def opsbot_log():
         handler.setStream(previous)
 
 
+# --- fakes of the bot's peers, on loopback: Drone's API and DingTalk's robot API ------------------------------
+
+def _serve(server) -> str:
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True, name=f"fake-{server.server_address[1]}").start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture(scope="session")
+def _drone_server():
+    from local.fake_drone import FakeDrone, default_seed, make_server
+
+    fake = FakeDrone(unit_support.DRONE_API_TOKEN, echo=False, login="opsbot")
+    for slug, builds in default_seed().items():
+        fake.seed(slug, builds)
+    server = make_server(fake, "127.0.0.1", 0)
+    fake.url = _serve(server)
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake_drone(_drone_server):
+    """The fake Drone (local/fake_drone.py) with the default seed, reset for this test: `.calls`, `.url`."""
+    _drone_server.reset()
+    return _drone_server
+
+
+@pytest.fixture(scope="session")
+def _dingtalk_server():
+    from local.fake_dingtalk import FakeDingTalk, make_server
+
+    fake = FakeDingTalk(unit_support.example_robots(), echo=False)
+    server = make_server(fake, "127.0.0.1", 0)
+    fake.url = _serve(server)
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake_dingtalk(_dingtalk_server, env):
+    """The fake DingTalk robot API (local/fake_dingtalk.py), reset for this test, whose sendBySession URLs are
+    the ones opsbot accepts as session webhooks: `.accepted` lists what arrived."""
+    with _dingtalk_server.lock:
+        _dingtalk_server.reset()
+    env("DINGTALK_SESSION_WEBHOOK_PREFIX", f"{_dingtalk_server.url}/robot/sendBySession?")
+    return _dingtalk_server
+
+
+@pytest.fixture
+def chat_config(aws, fake_drone, fake_dingtalk):
+    """The example config saved in the config table, with Drone and the robots pointing at the fakes."""
+    from opsbot.config import store
+
+    return store.save(unit_support.example_documents(drone=fake_drone.url, dingtalk=fake_dingtalk.url), "chat-test")
+
+
+# --- the fake GitLab, for GitOps ------------------------------------------------------------------------------
+
 class GitLabFake:
     """The fake GitLab (local/fake_gitlab.py) on a loopback port, seeded like the local stack's, with the
     example config in its config repo pointing at it."""
@@ -243,9 +309,7 @@ class GitLabFake:
         files = config_repo_files(unit_support.EXAMPLE_CONFIG)
         files["opsbot.yaml"] = self.point_at_me(files["opsbot.yaml"])
         self.config_sha = self.fake.seed(self.CONFIG_REPO, files)
-        import threading
-
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-gitlab").start()
+        _serve(self.server)
 
     def point_at_me(self, text: str) -> str:
         return text.replace("http://127.0.0.1:3003", self.url)

@@ -53,13 +53,16 @@ def test_deeply_nested_json_with_a_valid_signature_is_400(aws, handlers, lambda_
     assert "nested" in json_body(response)["error"]
 
 
-def test_a_very_long_msg_id_is_deduplicated_by_its_hash(aws, handlers, lambda_context, example_config):
-    message = json.loads(fixture_bytes("dingtalk/outgoing_deploy_zh.json"))  # an act, so it is queued
+def test_a_very_long_msg_id_is_deduplicated_by_its_hash(aws, handlers, lambda_context, chat_config):
+    message = json.loads(fixture_bytes("dingtalk/outgoing_deploy_zh.json"))  # an act: queued once per msgId
     message["msgId"] = "m" * 5000
     body = json.dumps(message).encode()
+    answers = []
     for _ in range(2):
         response = handlers.dingtalk_bot.lambda_handler(dingtalk_event(body), lambda_context)
         assert response["statusCode"] == 200, response
+        answers.append(json_body(response))
+    assert answers[0]["msgtype"] == "markdown" and answers[1] == {"msgtype": "empty"}
     assert len(aws.receive()) == 1
     keys = [item["pk"]["S"] for item in aws.state_items("idem#")]
     assert len(keys) == 1 and keys[0].startswith("idem#dingtalk#sha256:") and len(keys[0]) < 100

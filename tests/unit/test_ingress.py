@@ -20,8 +20,8 @@ from unit_support import (
 
 DRONE_FAILURE = fixture_bytes("drone/build_failure.json")
 GITLAB_PUSH = fixture_bytes("gitlab/push.json")
-DINGTALK_STATUS = fixture_bytes("dingtalk/outgoing_status.json")
-DINGTALK_DEPLOY = fixture_bytes("dingtalk/outgoing_deploy_zh.json")  # an act: queued
+DINGTALK_STATUS = fixture_bytes("dingtalk/outgoing_status.json")  # a read: answered in the response
+DINGTALK_DEPLOY = fixture_bytes("dingtalk/outgoing_deploy_zh.json")  # an act: queued as a chat.command job
 
 
 @pytest.fixture
@@ -334,27 +334,45 @@ def test_gitlab_token_is_checked_before_the_body_is_parsed(aws, gitlab):
 
 # --- DingTalk ----------------------------------------------------------------------------------------------
 
-def test_dingtalk_act_is_acknowledged_and_queued(aws, dingtalk, example_config):
-    response = dingtalk(dingtalk_event(DINGTALK_DEPLOY))
+def test_dingtalk_read_is_answered_in_the_response_and_not_queued(aws, dingtalk, chat_config, fake_drone):
+    response = dingtalk(dingtalk_event(DINGTALK_STATUS))  # " status shop-api" from 王小明
     assert response["statusCode"] == 200
     answer = json_body(response)
-    assert answer["msgtype"] == "markdown" and "`deploy`" in answer["markdown"]["text"]
+    assert answer["msgtype"] == "markdown"
+    assert "shop-api" in answer["markdown"]["text"] and "#128" in answer["markdown"]["text"]
+    assert jobs_on_queue(aws) == []
+    assert aws.state_items("idem#") == []  # a read has nothing to de-duplicate
+    assert [c["method"] for c in fake_drone.calls] == ["GET"]
+
+
+def test_dingtalk_act_is_acknowledged_and_queued(aws, dingtalk, chat_config, fake_drone):
+    response = dingtalk(dingtalk_event(DINGTALK_DEPLOY))  # " 部署 shop-api 128 到 staging" from 王小明
+    assert response["statusCode"] == 200
+    answer = json_body(response)
+    assert answer["msgtype"] == "markdown" and "收到 `deploy`" in answer["markdown"]["text"]
     jobs = jobs_on_queue(aws)
     assert len(jobs) == 1
     assert jobs[0]["kind"] == "chat.command"
     assert jobs[0]["payload"]["command"] == "deploy"
+    assert jobs[0]["payload"]["arguments"] == {"project": "shop-api", "build|branch": "128", "env": "staging"}
+    # The job carries the callback fields the worker needs to answer, not the whole body.
+    from opsbot.chat.ingress import REPLY_FIELDS
+
+    carried = jobs[0]["payload"]["message"]
+    assert set(carried) <= set(REPLY_FIELDS) and carried["senderStaffId"] == "manager4321"
     assert [r["pk"]["S"] for r in aws.state_items("idem#")] == ["idem#dingtalk#msgA7pK2mS9dX4qW1eR6tY=="]
+    assert fake_drone.calls == []  # the worker talks to Drone, not the callback
 
 
-def test_dingtalk_same_msg_id_is_queued_once(aws, dingtalk, example_config):
+def test_dingtalk_same_msg_id_is_queued_once(aws, dingtalk, chat_config):
     responses = [dingtalk(dingtalk_event(DINGTALK_DEPLOY)) for _ in range(3)]
     assert [r["statusCode"] for r in responses] == [200, 200, 200]
-    assert json_body(responses[0])["msgtype"] == "markdown"
+    assert json_body(responses[0])["msgtype"] == "markdown"  # the acknowledgement, once
     assert all(json_body(r) == {"msgtype": "empty"} for r in responses[1:])
     assert len(aws.receive()) == 1
 
 
-def test_dingtalk_another_msg_id_is_queued(aws, dingtalk, example_config):
+def test_dingtalk_another_msg_id_is_queued(aws, dingtalk, chat_config):
     message = fixture_json("dingtalk/outgoing_deploy_zh.json")
     dingtalk(dingtalk_event(to_body(message)))
     message["msgId"] = "msg-other"
@@ -389,17 +407,25 @@ def test_dingtalk_callback_without_msg_id_is_400(aws, dingtalk):
     assert aws.receive() == []
 
 
-def test_dingtalk_backend_failure_is_503_and_retry_is_accepted(aws, dingtalk, env, example_config):
+def test_dingtalk_backend_failure_is_503_and_retry_is_accepted(aws, dingtalk, env, chat_config):
     good_url = aws.work_queue_url
     env("WORK_QUEUE_URL", good_url + "-gone")
     response = dingtalk(dingtalk_event(DINGTALK_DEPLOY))
     assert response["statusCode"] == 503
     assert "error" in json_body(response)
-    assert aws.state_items("idem#") == []
+    assert aws.state_items("idem#") == []  # the claim is given back, so DingTalk's retry is not a duplicate
 
     env("WORK_QUEUE_URL", good_url)
-    assert json_body(dingtalk(dingtalk_event(DINGTALK_DEPLOY)))["msgtype"] == "markdown"
+    retried = json_body(dingtalk(dingtalk_event(DINGTALK_DEPLOY)))
+    assert retried["msgtype"] == "markdown" and "收到 `deploy`" in retried["markdown"]["text"]
     assert len(aws.receive()) == 1
+
+
+def test_dingtalk_without_a_loaded_config_is_503(aws, dingtalk):
+    response = dingtalk(dingtalk_event(DINGTALK_STATUS))
+    assert response["statusCode"] == 503
+    assert "error" in json_body(response)
+    assert aws.receive() == []
 
 
 def test_gitlab_backend_failure_is_503_and_retry_is_accepted(aws, gitlab, env):
@@ -507,15 +533,15 @@ def test_malformed_drone_delivery_is_never_a_5xx(aws, drone, name, document):
     json_body(response)
 
 
-def test_randomly_mutated_signed_deliveries_are_never_a_5xx(aws, drone, gitlab, dingtalk, example_config):
+def test_randomly_mutated_signed_deliveries_are_never_a_5xx(aws, drone, gitlab, dingtalk, chat_config):
     import random
 
     rng = random.Random(20261125)
     seeds = [(drone, DRONE_FAILURE, drone_event), (gitlab, GITLAB_PUSH, gitlab_event),
-             (dingtalk, DINGTALK_STATUS, dingtalk_event)]
+             (dingtalk, DINGTALK_STATUS, dingtalk_event), (dingtalk, DINGTALK_DEPLOY, dingtalk_event)]
     statuses = set()
-    for index in range(120):
-        handler, seed, make_event = seeds[index % 3]
+    for index in range(160):
+        handler, seed, make_event = seeds[index % 4]
         body = bytearray(seed)
         for _ in range(rng.randint(1, 8)):
             body[rng.randrange(len(body))] = rng.randrange(256)

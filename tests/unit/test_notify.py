@@ -106,10 +106,9 @@ def render_failure(project=SHOP_API, config=EXAMPLE, **changes):
     return render.build_message(project, d["repo"], build, d["system"], "failure", author)
 
 
-def without_user_id(person_id: str):
-    """The example config with one person known by mobile only (a robot not yet published to the company)."""
-    people = tuple(replace(p, dingtalk_user_id="") if p.id == person_id else p for p in EXAMPLE.people)
-    return replace(EXAMPLE, people=people)
+# The example's bob has a DingTalk user id and a mobile; this config knows him by his mobile only.
+BOB_BY_MOBILE = replace(EXAMPLE, people=tuple(replace(p, dingtalk_user_id="") if p.id == "bob" else p
+                                             for p in EXAMPLE.people))
 
 
 def test_failure_message_in_chinese_by_default():
@@ -155,18 +154,27 @@ def test_author_is_mentioned_by_user_id_in_text_and_at():
 
 
 def test_author_without_user_id_is_mentioned_by_mobile():
-    rendered = render_failure(config=without_user_id("bob"), author_login="bob", author_name="Bob Li",
+    rendered = render_failure(config=BOB_BY_MOBILE, author_login="bob", author_name="Bob Li",
                               author_email="bob@example.com")
     assert "Bob Li @13800000002" in rendered.message["markdown"]["text"]
     assert rendered.message["at"] == {"atMobiles": ["13800000002"], "atUserIds": [], "isAtAll": False}
 
 
+def test_author_with_user_id_and_mobile_is_mentioned_by_user_id():
+    rendered = render_failure(author_login="bob", author_name="Bob Li", author_email="bob@example.com")
+    assert "Bob Li @bob.li" in rendered.message["markdown"]["text"]
+    assert rendered.message["at"] == {"atMobiles": [], "atUserIds": ["bob.li"], "isAtAll": False}
+
+
 def test_author_found_by_email_when_the_login_is_unknown():
-    rendered = render_failure(config=without_user_id("bob"), author_login="b.li", author_email="BOB@example.com")
+    rendered = render_failure(config=BOB_BY_MOBILE, author_login="b.li", author_email="BOB@example.com")
     assert rendered.message["at"]["atMobiles"] == ["13800000002"]
+    assert render_failure(author_login="b.li", author_email="BOB@example.com").message["at"]["atUserIds"] == [
+        "bob.li"]
 
 
 def test_unknown_author_is_named_but_not_mentioned():
+    assert EXAMPLE.person_for_git("dave", "dave@example.com") is None
     rendered = render_failure(author_login="dave", author_name="Dave", author_email="dave@example.com")
     assert "**作者**: Dave" in rendered.message["markdown"]["text"]
     assert "@" not in rendered.message["markdown"]["text"].split("**作者**: ")[1].split("\n")[0]

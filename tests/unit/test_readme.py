@@ -18,10 +18,3 @@ def test_every_stack_setting_is_documented_with_its_default():
 
 def test_readme_shows_the_two_commands():
     assert "make run" in README and "make test" in README
-
-
-def test_chat_command_reference_is_fresh():
-    from opsbot.chat import reference
-
-    assert f"{reference.START}\n{reference.markdown()}\n{reference.END}" in README, \
-        "the README's chat command reference is stale: run `make chat-reference`"

@@ -154,11 +154,22 @@ def test_long_reason_is_cut_to_fit_a_message_attribute(aws):
 
 
 def test_later_feature_jobs_are_acknowledged(aws, run_worker):
-    put("gitlab.merge_request", {"object_kind": "merge_request"})
     put("gitlab.note", {"object_kind": "note"})
+    put("gitlab.merge_request", {"object_attributes": {"iid": 1}})
     response, _ = run_worker()
     assert response["batchItemFailures"] == []
     assert aws.dead_letters() == []
+
+
+def test_chat_messages_are_no_later_feature_any_more(handlers):
+    # DingTalk callbacks are answered by the chat layer: reads at once, acts as `chat.command` jobs that the
+    # worker Lambda runs (it registers their handlers on import).
+    from opsbot.jobs import later_features
+
+    assert handlers.worker.lambda_handler
+
+    assert "dingtalk.message" not in later_features.NOT_YET_HANDLED
+    assert "chat.command" in registry.HANDLERS and "release.link" in registry.HANDLERS
 
 
 def test_enqueue_caps_the_delay_at_sqs_maximum(aws, monkeypatch):

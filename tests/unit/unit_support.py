@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
 import itertools
 import json
@@ -28,6 +29,7 @@ STACK_OVERRIDES = {
     "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/test/drone/webhook-secret",
     "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/test/gitlab/webhook-token",
     "DINGTALK_APP_SECRET_PARAM": "/opsbot/test/dingtalk/app-secret",
+    "ACTION_SIGNING_KEY_PARAM": "/opsbot/test/actions/signing-key",
     "IDEMPOTENCY_TTL_SECONDS": "172800",
     "HTTP_TIMEOUT_SECONDS": "2",
     "RETRY_BASE_SECONDS": "30",
@@ -50,11 +52,13 @@ SECRETS = {
     "DRONE_WEBHOOK_SECRET_PARAM": SIGNATURE_VECTORS["drone_webhook"]["secret"],
     "GITLAB_WEBHOOK_TOKEN_PARAM": "gitlab-webhook-token-for-unit-tests",
     "DINGTALK_APP_SECRET_PARAM": SIGNATURE_VECTORS["dingtalk_outgoing_callback"]["app_secret"],
+    "ACTION_SIGNING_KEY_PARAM": "release-link-signing-key-for-unit-tests",
 }
 DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
 GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
 DINGTALK_APP_SECRET = SECRETS["DINGTALK_APP_SECRET_PARAM"]
 GITLAB_API_TOKEN = "local-gitlab-token"  # the example config's gitlab.token, which the fake GitLab checks
+ACTION_SIGNING_KEY = SECRETS["ACTION_SIGNING_KEY_PARAM"]
 
 _request_ids = itertools.count(1)
 
@@ -203,3 +207,44 @@ def sqs_event(messages: list[dict], queue_arn: str = "arn:aws:sqs:us-east-1:1234
             "awsRegion": "us-east-1",
         })
     return {"Records": records}
+
+
+# --- the example config pointed at the fakes of Drone and DingTalk (see conftest's chat_config) ---------------
+
+DRONE_API_TOKEN = "local-drone-token"  # the example config's drone.token, a literal allowed on the local stage
+
+
+@functools.cache
+def _example_documents() -> list:
+    from opsbot.config.yaml_source import read_directory
+
+    documents, problems = read_directory(EXAMPLE_CONFIG)
+    assert problems == []
+    return documents
+
+
+def example_documents(drone: str | None = None, dingtalk: str | None = None) -> list:
+    """config/example's documents; with `drone` / `dingtalk` base URLs, Drone's server and the robots' webhooks
+    point there instead of the local stack's ports."""
+    import copy
+    from urllib.parse import urlsplit
+
+    documents = copy.deepcopy(_example_documents())  # each caller may change its copy (line numbers kept)
+    root = next(d for d in documents if d.name == "opsbot.yaml").data
+    assert root["drone"]["token"] == DRONE_API_TOKEN
+    if drone:
+        root["drone"]["server"] = drone
+    if dingtalk:
+        for robot in root["robots"].values():
+            parts = urlsplit(robot["webhook"])
+            robot["webhook"] = f"{dingtalk}{parts.path}?{parts.query}"
+    return documents
+
+
+def example_robots() -> dict[str, tuple[str, str]]:
+    """access_token -> (robot name, signing secret) of the example's robots, as the fake DingTalk takes them."""
+    from urllib.parse import parse_qs, urlsplit
+
+    root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
+    return {parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
+            for name, spec in root["robots"].items()}

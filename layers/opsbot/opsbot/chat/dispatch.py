@@ -47,10 +47,17 @@ def run(request: ChatRequest) -> Reply:
                                          f"{exc.peer} is not answering right now ({exc.reason}); try again shortly."))
 
 
+TYPO_CUTOFF = 0.75  # "deplyo" is 0.83 from "deploy"; "staging" (a question's first word) is 0.62 from "status"
+
+
+def close_commands(registry: Registry, word: str, cutoff: float = TYPO_CUTOFF) -> list[str]:
+    return get_close_matches(word.lower(), registry.names(), n=3, cutoff=cutoff) if word else []
+
+
 def suggestion(registry: Registry, word: str, language: str, fallback: str) -> str:
     """"Did you mean …" for a word that is no command, with the help hint; `fallback` (who to ask) when
     nothing comes close."""
-    close = get_close_matches(word.lower(), registry.names(), n=3, cutoff=0.5)
+    close = close_commands(registry, word, cutoff=0.5)
     names = ", ".join(dict.fromkeys(f"`{registry.find(c).name}`" if c.isascii() else f"`{c}`" for c in close))
     if language == "zh":
         head = f"没有 `{word}` 这个命令。" + (f"你是不是想用 {names}？" if names else "")

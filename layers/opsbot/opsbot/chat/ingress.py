@@ -18,10 +18,17 @@ JOB_KIND = "chat.command"
 EMPTY_REPLY = {"msgtype": "empty"}
 
 
+MAX_TEXT_CHARS = 2000  # longer than any command or question; a pasted log is cut, not parsed in full
+# What the worker needs of a callback to answer it: the job carries these, not the whole body.
+CLOCK_SLACK_MS = 86_400_000
+REPLY_FIELDS = ("msgId", "createAt", "senderStaffId", "senderId", "senderNick", "conversationId",
+                "conversationTitle", "sessionWebhook", "sessionWebhookExpiredTime")
+
+
 def _text(message: dict) -> str:
     text = message.get("text")
     content = text.get("content") if isinstance(text, dict) else None
-    return content if isinstance(content, str) else ""
+    return content[:MAX_TEXT_CHARS] if isinstance(content, str) else ""
 
 
 def _string(message: dict, key: str) -> str:
@@ -30,10 +37,11 @@ def _string(message: dict, key: str) -> str:
 
 
 def _record(message: dict, request_id: str, person, command: str, arguments: dict, project: str) -> audit.AuditRecord:
-    created = message.get("createAt")
-    at_ms = created if isinstance(created, int) and not isinstance(created, bool) and created > 0 else 0
+    created, now = message.get("createAt"), _now_ms()
+    # The body is not signed: a createAt far from now would misplace the record (or not be a date at all).
+    plausible = isinstance(created, int) and not isinstance(created, bool) and abs(created - now) < CLOCK_SLACK_MS
     return audit.AuditRecord(
-        id=request_id, at_ms=at_ms or _now_ms(), who=person.id if person else
+        id=request_id, at_ms=created if plausible else now, who=person.id if person else
         f"dingtalk:{_string(message, 'senderStaffId') or _string(message, 'senderId') or '?'}",
         who_name=person.name if person else _string(message, "senderNick")[:64] or "?",
         where=_string(message, "conversationId")[:128], where_title=_string(message, "conversationTitle")[:128],
@@ -58,9 +66,9 @@ def answer(message: dict, msg_id: str) -> dict:
     command, words = registry.resolve(invocation.word, invocation.arguments) if invocation.word else \
         (registry.find("help"), [])
 
-    if command is None:  # a free question for the FAQ, or a mistyped command
+    if command is None:  # a mistyped command, or a free question for the FAQ
         request = ChatRequest(config, message, person, registry.find("faq"), {}, language, job_id)
-        reply = faq.answer(request, invocation.text)
+        reply = None if dispatch.close_commands(registry, invocation.word) else faq.answer(request, invocation.text)
         record = _record(message, job_id, person, "faq" if reply else "unknown", {"text": invocation.text}, "")
         if reply is None:
             reply = Reply(title="unknown command", ok=False, detail=f"no command {invocation.word[:40]}",
@@ -91,7 +99,7 @@ def answer(message: dict, msg_id: str) -> dict:
 
     audit.write_queued(record)
     outcome = accept("dingtalk", msg_id, JOB_KIND, {
-        "message": message, "command": command.name, "arguments": arguments, "language": language,
+        "message": {k: message[k] for k in REPLY_FIELDS if k in message}, "command": command.name, "arguments": arguments, "language": language,
         "audit": asdict(record),
     })
     if outcome.status == "duplicate":

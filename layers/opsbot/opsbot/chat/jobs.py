@@ -27,13 +27,17 @@ def run_and_report(job: Job, config: Config, record: audit.AuditRecord, effect: 
     audit it. Retries while the peer is unavailable; after REPORT_AFTER_ATTEMPTS reports `gave_up`."""
     try:
         reply = Reply(**effects.once(job.id, lambda: effect().as_dict()))
-    except RetryLater as exc:
+    except PermanentFailure:
+        raise
+    except Exception as exc:  # a peer that stays down, or a bug: either way the person hears of it in the end
         if job.attempt < REPORT_AFTER_ATTEMPTS:
             raise
-        reply = gave_up(exc.reason)
+        reason = exc.reason if isinstance(exc, RetryLater) else f"internal error ({type(exc).__name__})"
+        reply = gave_up(reason)
         replies.post(config, reply, message, job.id)
-        audit.finish(record, "failed", exc.reason)
-        raise PermanentFailure(f"{record.command} gave up after {job.attempt} attempts: {exc.reason}") from None
+        audit.finish(record, "failed", reason)
+        logger.exception("command gave up", extra={"command": record.command, "attempts": job.attempt})
+        raise PermanentFailure(f"{record.command} gave up after {job.attempt} attempts: {reason}") from None
     reply.project = reply.project or record.project
     where = replies.post(config, reply, message, job.id)
     audit.finish(record, "succeeded" if reply.ok else "failed", reply.detail or reply.title)

@@ -65,9 +65,15 @@ class Command:
         return bound
 
 
+def is_number(word: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    text = word.lstrip("#")
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def _number(name: str, word: str) -> int:
     text = word.lstrip("#")
-    if not text.isdigit() or len(text) > 9:
+    if not is_number(text):
         raise UsageError(f"<{name}> must be a number, got '{word}'")
     return int(text)
 

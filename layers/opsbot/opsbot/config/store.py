@@ -32,7 +32,8 @@ def _key(sk: str) -> dict:
 def save(documents: list[Document], version: str, source: str = "cli") -> Config:
     """Validate the documents and, only if they are valid, make them the current config."""
     config = validate(documents, settings().allows_literal_secrets, version)
-    # Keys keep the files' order, so that an export reads like the files did.
+    # Key order is kept: environments listed first in a project file get their release buttons first, and an
+    # export reads like the files did.
     body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
     moment = time.time()
     now = int(moment)

@@ -35,11 +35,20 @@ def check_envelope(event) -> bytes:
 
 def parse_json_object(body: bytes) -> dict:
     try:
-        document = json.loads(body)
+        # Strict UTF-8 first: json.loads on bytes would let surrogate byte sequences through.
+        document = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("body is not valid JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object")
+    if b"\\u" in body:
+        # JSON may escape a lone surrogate (\ud800), which no UTF-8 store or queue will take later.
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("body is not valid JSON: it contains a lone surrogate escape") from None
+        except RecursionError:
+            raise BadRequest("body is not valid JSON: nested too deeply") from None
     return document

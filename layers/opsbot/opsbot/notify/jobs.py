@@ -10,6 +10,7 @@ from opsbot.log import logger
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 from opsbot.notify import delivery, policy, render, scan
+from opsbot.secrets import SecretError
 from opsbot.settings import settings
 from opsbot.state import branch_status, idempotency
 
@@ -58,8 +59,15 @@ def release_links(config: Config, project: Project, build: dict, reason: str) ->
     links = []
     for env in project.environments.values():
         if fnmatch.fnmatchcase(branch, env.branch):
-            token = tokens.issue(project.name, build["number"], env.name, build.get("after") or "", branch,
-                                 render.commit_title(build), build.get("author_login") or "", config.action_link_hours)
+            try:
+                token = tokens.issue(project.name, build["number"], env.name, build.get("after") or "", branch,
+                                     render.commit_title(build), build.get("author_login") or "",
+                                     config.action_link_hours)
+            except SecretError:
+                # No signing key yet: the news matters more than the button, so send it without one.
+                logger.warning("release links are off: the signing key cannot be read",
+                               extra={"parameter": settings().action_signing_key_param})
+                return []
             links.append((env.name, f"{base}/actions/{token}"))
     return links
 

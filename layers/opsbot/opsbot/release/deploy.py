@@ -10,6 +10,7 @@ import fnmatch
 import time
 
 from opsbot.chat.context import Reply
+from opsbot.chat.registry import is_number
 from opsbot.config.model import Config, Environment, Project
 from opsbot.drone.api import DroneClient, DroneRefused
 from opsbot.notify.policy import build_branch
@@ -38,7 +39,7 @@ def environment(project: Project, name: str, language: str) -> Environment:
 
 def find_build(drone: DroneClient, project: Project, ref: str | int, language: str) -> dict:
     """A build by number, or the newest successful build of a branch."""
-    if isinstance(ref, int) or str(ref).lstrip("#").isdigit():
+    if isinstance(ref, int) or is_number(str(ref)):
         try:
             return drone.build(project.repo, int(str(ref).lstrip("#")))
         except DroneRefused as exc:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 
 from opsbot.chat.context import ChatRequest, Reply
-from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.chat.registry import Argument, UsageError, command, is_number
+from opsbot.drone.api import DroneRefused
 from opsbot.notify.policy import build_branch
 from opsbot.notify.render import ICON, commit_title
 
@@ -43,7 +44,12 @@ def status(request: ChatRequest) -> Reply:
     drone = request.drone()
     branch = str(request.arguments.get("branch") or "")
     if branch:
-        builds = [drone.latest(project.repo, branch)]
+        try:
+            builds = [drone.latest(project.repo, branch)]
+        except DroneRefused as exc:
+            if exc.status != 404:
+                raise
+            builds = []
     else:
         latest: dict[str, dict] = {}
         for build in drone.builds(project.repo, per_page=50):
@@ -53,7 +59,8 @@ def status(request: ChatRequest) -> Reply:
         builds = list(latest.values())[:MAX_BRANCHES]
     if not builds:
         return Reply(title=f"status {project.name}", project=project.name,
-                     text=request.t(f"{project.name} 还没有构建。", f"{project.name} has no builds yet."))
+                     text=request.t(f"{project.name} {branch} 还没有构建。".replace("  ", " "),
+                                    f"{project.name} {branch} has no builds yet.".replace("  ", " ")))
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
     return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
@@ -66,8 +73,8 @@ def _parse_builds(words: list[str]) -> dict:
         raise UsageError(f"too many arguments: {' '.join(words[3:])}")
     found: dict = {"project": words[0]}
     for word in words[1:]:
-        if word.isdigit() and "n" not in found:
-            found["n"] = int(word)
+        if is_number(word) and "n" not in found:
+            found["n"] = int(word.lstrip("#"))
         elif "branch" not in found:
             found["branch"] = word
         else:

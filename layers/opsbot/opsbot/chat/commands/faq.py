@@ -28,7 +28,11 @@ def tokens(text: str) -> set[str]:
     return found
 
 
+MAX_QUESTION_CHARS = 300  # a question is short; comparing a pasted essay character by character is not
+
+
 def score(question: str, entry: FaqEntry) -> float:
+    question = question[:MAX_QUESTION_CHARS]
     asked, lowered = tokens(question), question.lower()
     best = 0.0
     for candidate in (entry.question, *entry.examples):

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from opsbot.chat import audit
 from opsbot.chat.context import ChatRequest, Reply
-from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.chat.registry import Argument, UsageError, command, is_number
 
 TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Standard Time)
 
@@ -15,9 +15,9 @@ def _parse(words: list[str]) -> dict:
         raise UsageError(f"too many arguments: {' '.join(words[2:])}")
     found: dict = {}
     for word in words:
-        if word.isdigit() and "n" not in found:
-            found["n"] = int(word)
-        elif "project" not in found and not word.isdigit():
+        if is_number(word) and "n" not in found:
+            found["n"] = int(word.lstrip("#"))
+        elif "project" not in found and not is_number(word):
             found["project"] = word
         else:
             raise UsageError(f"unexpected '{word}'")
@@ -40,7 +40,7 @@ def history(request: ChatRequest) -> Reply:
     lines = [request.t(f"### 最近 {len(records)} 条记录", f"### Last {len(records)} records") + (f" · {name}" if name else "")]
     for record in records:
         when = datetime.fromtimestamp(record.at_ms / 1000, TEAM_TIME).strftime("%m-%d %H:%M")
-        args = " ".join(str(v) for v in record.arguments.values())
+        said = " ".join([record.command, *(str(v) for v in record.arguments.values())])
         detail = f" — {record.detail}" if record.detail else ""
-        lines.append(f"- {when} **{record.who_name}** `{record.command} {args}`".rstrip() + f" · {record.result}{detail}")
+        lines.append(f"- {when} **{record.who_name}** `{said}` · {record.result}{detail}")
     return Reply(title=title, project=name, text="\n".join(lines))

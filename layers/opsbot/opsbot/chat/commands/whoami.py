@@ -9,12 +9,14 @@ from opsbot.chat.registry import command
 def whoami(request: ChatRequest) -> Reply:
     person, message = request.person, request.message
     if person is None:
-        ids = message.get("senderStaffId") or message.get("senderId") or "?"
+        # A published robot sends the staff id; before that, only the robot-scoped senderId.
+        staff_id = message.get("senderStaffId")
+        ids, field = (staff_id, "dingtalk_user_id") if staff_id else (message.get("senderId") or "?", "dingtalk_sender_id")
         return Reply(title="whoami", text=request.t(
             f"你是 {message.get('senderNick', '?')}（钉钉 ID `{ids}`），不在 opsbot 的人员配置里，只能使用查询类命令。"
-            f"请管理员把这个 ID 加到 people 的 dingtalk_user_id。",
+            f"请管理员把这个 ID 加到 people 的 {field}。",
             f"You are {message.get('senderNick', '?')} (DingTalk id `{ids}`), not in opsbot's people config, so "
-            f"you may only run commands that read. Ask an admin to add this id as a person's dingtalk_user_id."))
+            f"you may only run commands that read. Ask an admin to add this id as a person's {field}."))
     roles = ", ".join(person.roles) or request.t("无", "none")
     return Reply(title="whoami", text=request.t(
         f"你是 **{person.name}**（`{person.id}`），角色：{roles}。",
