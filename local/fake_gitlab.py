@@ -11,6 +11,7 @@
   `POST …/repository/commits` with `actions[]` (create/update/delete/move; 400 when a file is there or
   missing; `start_branch` opens a new branch), `POST …/merge_requests` (409 while one is open for the
   source branch).
+- Merge requests (get, update, notes, diffs, merge) and users: local/fake_gitlab_mr.py.
 - `/_control/…` (no auth) lets tests and the local stack push commits (answering with the Push Hook body
   GitLab would send), read files, branches and merge requests, list the calls, reset to the seed, and inject
   faults.
@@ -33,6 +34,7 @@ from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
 
 from local import loopback
+from local.fake_gitlab_mr import MergeRequestFake
 
 BOT = {"id": 2, "username": "opsbot", "name": "opsbot", "state": "active"}  # the user the token belongs to
 PUSHER = {"id": 7, "name": "Alice Wang", "username": "alice", "email": "alice@example.com"}  # pushes by default
@@ -76,7 +78,9 @@ def _blob_id(text: str) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's own blob id
 
 
-class FakeGitLab(loopback.FaultyFake):
+class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
+    ApiError = ApiError
+
     def __init__(self, token: str, echo: bool = True):
         self.token, self.echo = token, echo
         self.base_url = "http://127.0.0.1"  # make_server sets the real one
@@ -91,6 +95,7 @@ class FakeGitLab(loopback.FaultyFake):
             self.calls: list[dict] = []
             self.statuses: list[int] = []
             self.down = False
+            self.reset_merge_requests()
 
     # --- repositories ---------------------------------------------------------------------------------
     def seed(self, path: str, files: dict[str, str], branch: str = "main", message: str = "Initial commit") -> str:
@@ -229,6 +234,8 @@ class FakeGitLab(loopback.FaultyFake):
 
     def _route(self, method: str, path: str, args: dict, host: str) -> tuple[int, object, dict]:
         parts = path.split("/")  # still URL-encoded, so a file path or project path is one part
+        if parts == ["", "api", "v4", "users"] and method == "GET":
+            return self._paged(self._users(args), args, host, path)
         if parts[:4] != ["", "api", "v4", "projects"] or len(parts) < 5:
             raise ApiError(404, "404 Not Found")
         repo = self._repo(parts[4])
@@ -250,6 +257,8 @@ class FakeGitLab(loopback.FaultyFake):
                 return 201, self._create_branch(repo, args), {}
         if rest == ["repository", "commits"] and method == "POST":
             return 201, self._create_commit(repo, args), {}
+        if rest[:1] == ["merge_requests"] and len(rest) >= 2:
+            return self._mr_route(repo, method, rest[1:], args, host, path)
         if rest == ["merge_requests"]:
             if method == "GET":
                 return self._paged(self._merge_requests(repo, args), args, host, path)
@@ -379,7 +388,8 @@ class FakeGitLab(loopback.FaultyFake):
         state = args.get("state") or "all"
         return [copy.deepcopy(mr) for mr in reversed(repo.merge_requests)
                 if state in ("all", mr["state"]) and args.get("source_branch") in (None, mr["source_branch"])
-                and args.get("target_branch") in (None, mr["target_branch"])]
+                and args.get("target_branch") in (None, mr["target_branch"])
+                and args.get("reviewer_username") in (None, *(u["username"] for u in mr["reviewers"]))]
 
     def _create_merge_request(self, repo: Repo, args: dict) -> dict:
         source, target, title = args.get("source_branch"), args.get("target_branch"), args.get("title")
@@ -430,6 +440,8 @@ class FakeGitLab(loopback.FaultyFake):
                 return (200, {"content": text}) if text is not None else (404, {"error": "no such file"})
             if method == "GET" and path == "/_control/merge_requests":
                 return 200, {"merge_requests": self._merge_requests(self._repo(args["project"]), {"state": "all"})}
+            if found := self.merge_request_control(method, path, args, spec):
+                return found
             if method == "GET" and path == "/_control/branches":
                 return 200, {"branches": dict(self._repo(args["project"]).branches)}
         return 404, {"error": "unknown control path"}

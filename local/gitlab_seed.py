@@ -1,6 +1,7 @@
 """What the local stack's fake GitLab starts with: the config repo (the files of the config directory the
 stack loads) and the example projects' repositories, without a .drone.yml, so `drone init` has work to do:
-shop/shop-api (Maven), shop/shop-web (npm), shop/shop-recommend (pip + pytest)."""
+shop/shop-api (Maven; with OWNERS files for merge-request review), shop/shop-web (npm), shop/shop-recommend
+(pip + pytest). The fake's users are in local/fake_gitlab_mr.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,6 +49,11 @@ public class ShopApiApplication {
 }
 """,
     "README.md": "# shop-api\n\nThe shop's order and payment API.\n",
+    # Who reviews and approves (merge-request automation, opsbot.review): the root file owns everything,
+    # docs/OWNERS adds its own people for docs/.
+    "OWNERS": "approvers: [carol]\nreviewers: [bob, dave]\n",
+    "docs/OWNERS": "approvers: [erin]\nreviewers: [erin]\n",
+    "docs/orders.md": "# Orders\n\nHow an order moves from cart to delivery.\n",
 }
 
 SHOP_WEB = {

@@ -7,6 +7,7 @@ import opsbot.chat.jobs  # noqa: F401  (registers job handlers)
 import opsbot.gitops.jobs  # noqa: F401  (registers job handlers)
 import opsbot.jobs.later_features  # noqa: F401  (registers job handlers)
 import opsbot.notify.jobs  # noqa: F401  (registers job handlers)
+import opsbot.review.jobs  # noqa: F401  (registers job handlers)
 from opsbot.log import logger
 from opsbot.jobs.worker import run_record
 

@@ -25,8 +25,8 @@ def test_reads_project_tree_files_and_branch_heads(client, fake_gitlab):
     assert client.project(API).default_branch == "main"
     assert client.project(API).web_url == f"{fake_gitlab.url}/shop/shop-api"
     entries = client.tree(API, "main")
-    assert {e["path"]: e["type"] for e in entries} == {"src": "tree", "Dockerfile": "blob", "README.md": "blob",
-                                                       "pom.xml": "blob"}
+    assert {e["path"]: e["type"] for e in entries} == {"src": "tree", "docs": "tree", "Dockerfile": "blob",
+                                                       "README.md": "blob", "pom.xml": "blob", "OWNERS": "blob"}
     assert client.file_text(API, "pom.xml", "main").startswith("<?xml")
     assert client.file_text(API, ".drone.yml", "main") is None
     assert client.tree(API, "main", "no/such/folder") == []

@@ -125,6 +125,7 @@ def test_no_gitlab_section_gets_a_plain_answer(gitops_config, chat):
             document.data.pop("gitlab")
         else:
             document.data.pop("pipeline", None)
+            document.data.pop("review", None)  # both need GitLab
     store.save(documents, "no-gitlab")
     _, posted = chat("drone init shop-api")
     assert "not connected to GitLab" in posted[0]

@@ -9,6 +9,8 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
+from opsbot.config import review as review_section
+from opsbot.config.review import Review
 from opsbot.secrets import SSM_PREFIX
 
 GLOBAL_FILE = "opsbot.yaml"
@@ -22,7 +24,7 @@ DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
 PERMISSION_KEYS = {"roles", "environments"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
-PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline"}
+PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline", "review"}
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
 ENVIRONMENT_KEYS = {"branch", "approvals"}
 PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
@@ -98,6 +100,7 @@ class Project:
     notify: NotifyPolicy
     environments: dict[str, Environment] = field(default_factory=dict)
     pipeline: Pipeline = field(default_factory=Pipeline)
+    review: Review = field(default_factory=Review)
 
 
 @dataclass(frozen=True)
@@ -437,7 +440,8 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
             approvals=checker.integer(spec, "approvals", where, 0, 0, 5),
         )
     return Project(name=name, repo=repo, robot=checker.string(root, "robot", "project", required=True),
-                   language=language, notify=notify, environments=environments, pipeline=_pipeline(checker, root))
+                   language=language, notify=notify, environments=environments, pipeline=_pipeline(checker, root),
+                   review=review_section.parse(checker, root))
 
 
 def _pipeline(checker: _Checker, root: dict) -> Pipeline:
@@ -484,6 +488,8 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
             if project.pipeline.init_on_push and not parts.get("gitlab"):
                 checker.problem(document.data.get("pipeline"), "init_on_push",
                                 "pipeline.init_on_push needs a gitlab: section in opsbot.yaml")
+            if project.review.enabled and not parts.get("gitlab"):
+                checker.problem(document.data.get("review"), "enabled", "review.enabled needs a gitlab: section in opsbot.yaml")
             if project.robot and project.robot not in robots:
                 checker.problem(document.data, "robot", f"project.robot '{project.robot}' is not defined under robots")
             if project.name in projects:

@@ -1,4 +1,5 @@
-"""GitLab's REST API, as much of it as GitOps uses, through python-gitlab.
+"""GitLab's REST API, as much of it as GitOps and review use, through python-gitlab (merge-request calls in
+merge_request_api.py).
 
 Errors are sorted the way the worker needs them, as drone/api.py does for Drone: GitLab saying no (4xx) is a
 GitLabRefused with GitLab's own message, which retrying cannot change; GitLab being down, slow or throttling
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from opsbot import secrets
 from opsbot.config.model import Config
+from opsbot.gitlab.merge_request_api import MergeRequestCalls
 from opsbot.peers import errors
 from opsbot.settings import settings
 
@@ -28,7 +30,7 @@ class ProjectInfo:
     web_url: str
 
 
-class GitLabClient:
+class GitLabClient(MergeRequestCalls):
     def __init__(self, url: str, token: str, timeout: float | None = None):
         import gitlab  # python-gitlab takes ~0.25 s to import: only jobs that talk to GitLab pay for it
 

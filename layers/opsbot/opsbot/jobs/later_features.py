@@ -1,4 +1,4 @@
-"""Jobs that ingress already accepts but whose features have not landed yet (merge-request automation). They
+"""Jobs that ingress already accepts but whose features have not landed yet (tag pushes). They
 are acknowledged and logged, so the queue and its DLQ alarm stay meaningful; the README lists these features
 as missing."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from opsbot.log import logger
 from opsbot.jobs.model import Job
 from opsbot.jobs.registry import handles
 
-NOT_YET_HANDLED = ("gitlab.tag_push", "gitlab.merge_request", "gitlab.note", "gitlab.pipeline")
+NOT_YET_HANDLED = ("gitlab.tag_push",)
 
 
 def _acknowledge(job: Job) -> str:

@@ -1,0 +1,58 @@
+"""A project's `review:` section: merge-request automation (opsbot.review), opt-in per project.
+
+Kept apart from model.py so that the section's keys, defaults and checks read in one place; model.py calls
+`parse()` with its line-aware checker.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+REVIEW_KEYS = {"enabled", "reviewers", "generated", "path_labels", "labels", "merge_method", "notify_reviewers",
+               "fallback_reviewers", "approvers", "welcome"}
+MERGE_METHODS = ("merge", "squash")
+_LABEL = re.compile(r"^[^\s,][^,]{0,99}$")  # GitLab labels may hold spaces, but a comma splits add_labels
+
+
+@dataclass(frozen=True)
+class Review:
+    enabled: bool = False
+    reviewers: int = 2  # how many reviewers blunderbuss assigns
+    generated: tuple[str, ...] = ()  # globs of files the size label ignores
+    path_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> globs
+    labels: tuple[str, ...] = ()  # what /label and /remove-label may touch
+    merge_method: str = "merge"  # merge | squash
+    notify_reviewers: bool = False  # @-mention assigned reviewers in the project's DingTalk group
+    fallback_reviewers: tuple[str, ...] = ()  # GitLab usernames, when no OWNERS file names reviewers
+    approvers: tuple[str, ...] = ()  # GitLab usernames who cover paths no OWNERS file covers
+    welcome: bool = True  # a note for a first-time contributor
+
+
+def parse(checker, root: dict) -> Review:
+    spec = checker.mapping(root.get("review"), REVIEW_KEYS, "review", root, "review")
+    if not spec:
+        return Review()
+    method = checker.string(spec, "merge_method", "review", default="merge")
+    if method not in MERGE_METHODS:
+        checker.problem(spec, "merge_method", f"review.merge_method must be one of {', '.join(MERGE_METHODS)}")
+        method = "merge"
+    path_labels: dict[str, tuple[str, ...]] = {}
+    by_label = checker.named_sections(spec, "path_labels", "label")
+    for label, _ in by_label.items():
+        if not _LABEL.match(str(label)):
+            checker.problem(by_label, label, f"review.path_labels: '{label}' is not a usable label (no commas)")
+        path_labels[str(label)] = checker.strings(by_label, label, "review.path_labels")
+    labels = checker.strings(spec, "labels", "review")
+    for label in labels:
+        if not _LABEL.match(label):
+            checker.problem(spec, "labels", f"review.labels: '{label}' is not a usable label (no commas)")
+    return Review(
+        enabled=checker.boolean(spec, "enabled", "review", False),
+        reviewers=checker.integer(spec, "reviewers", "review", 2, 0, 10),
+        generated=checker.strings(spec, "generated", "review"),
+        path_labels=path_labels, labels=labels, merge_method=method,
+        notify_reviewers=checker.boolean(spec, "notify_reviewers", "review", False),
+        fallback_reviewers=tuple(u.lstrip("@") for u in checker.strings(spec, "fallback_reviewers", "review")),
+        approvers=tuple(u.lstrip("@") for u in checker.strings(spec, "approvers", "review")),
+        welcome=checker.boolean(spec, "welcome", "review", True),
+    )

@@ -1,0 +1,174 @@
+"""The one registry of merge-request slash commands, like Prow's plugins: each command declares its usage,
+what it does and who may use it, and the README's reference is generated from here (reference.py).
+
+A command runs as `run(session, username, argument)` and returns None when done, or the reason it refused,
+which the job posts as a short note. Commands stand anywhere in a comment, one per line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from opsbot.review import store
+from opsbot.review.session import Session
+
+LGTM, APPROVED, HOLD = "lgtm", "approved", "do-not-merge/hold"
+_LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*))?$")
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str
+    usage: str
+    does: str
+    who: str  # who may use it, in words for the reference
+    run: Callable[[Session, str, str], str | None]
+
+
+COMMANDS: dict[str, SlashCommand] = {}
+
+
+def command(name: str, usage: str, does: str, who: str = "anyone who can comment"):
+    def register(run):
+        COMMANDS[name] = SlashCommand(name, usage, does, who, run)
+        return run
+    return register
+
+
+def parse(text: str) -> list[tuple[str, str]]:
+    """(command, argument) for every line that is a known command; other lines are conversation."""
+    found = []
+    for line in text.splitlines():
+        match = _LINE.match(line.strip())
+        if match and match.group(1) in COMMANDS:
+            found.append((match.group(1), (match.group(2) or "").strip()))
+    return found
+
+
+def _cancel(argument: str) -> bool:
+    return argument.lower() == "cancel"
+
+
+@command("lgtm", "/lgtm [cancel]", "adds (or with cancel removes) the `lgtm` label",
+         "anyone but the author; the author may cancel")
+def lgtm(session: Session, user: str, argument: str) -> str | None:
+    if _cancel(argument):
+        session.change_labels(remove=[LGTM])
+        return None
+    if user.lower() == session.author:
+        return "you cannot LGTM your own merge request"
+    session.change_labels(add=[LGTM])
+    return None
+
+
+def _approval_labels(session: Session, approving: set[str]) -> None:
+    uncovered = session.owners.uncovered(approving, session.review.approvers)
+    if uncovered or not session.paths:
+        session.change_labels(remove=[APPROVED])
+    else:
+        session.change_labels(add=[APPROVED])
+
+
+@command("approve", "/approve [cancel]", "records an approval; `approved` is set once approvers of every "
+         "changed file have approved", "OWNERS approvers of the changed files (else `review.approvers`)")
+def approve(session: Session, user: str, argument: str) -> str | None:
+    if not session.owners.may_approve(user, session.review.approvers):
+        return "only an OWNERS approver of the changed files may approve"
+    approving = store.set_approval(session.repo, session.iid, user, not _cancel(argument))
+    _approval_labels(session, approving)
+    return None
+
+
+@command("hold", "/hold [cancel]", "adds (or with cancel removes) `do-not-merge/hold`, which stops the merge")
+def hold(session: Session, user: str, argument: str) -> str | None:
+    if _cancel(argument):
+        session.change_labels(remove=[HOLD])
+    else:
+        session.change_labels(add=[HOLD])
+    return None
+
+
+def _people(session: Session, user: str, argument: str) -> tuple[dict[str, int], str | None]:
+    names = [w.lstrip("@").lower() for w in argument.split() if w.strip("@")] or [user.lower()]
+    ids = session.user_ids(names)
+    unknown = [n for n, i in ids.items() if i is None]
+    if unknown:
+        return {}, "no GitLab user " + ", ".join(f"`{n}`" for n in unknown)
+    return {n: i for n, i in ids.items() if i is not None}, None
+
+
+def _ids(session: Session, key: str) -> list[int]:
+    return [u["id"] for u in session.mr.get(key) or [] if isinstance(u, dict) and "id" in u]
+
+
+@command("assign", "/assign [@user …]", "adds assignees (yourself when no one is named)")
+def assign(session: Session, user: str, argument: str) -> str | None:
+    found, refused = _people(session, user, argument)
+    if refused:
+        return refused
+    ids = _ids(session, "assignees")
+    session.refresh(session.gitlab.update_merge_request(
+        session.repo, session.iid, assignee_ids=ids + [i for i in found.values() if i not in ids]))
+    return None
+
+
+@command("unassign", "/unassign [@user …]", "removes assignees (yourself when no one is named)")
+def unassign(session: Session, user: str, argument: str) -> str | None:
+    found, refused = _people(session, user, argument)
+    if refused:
+        return refused
+    session.refresh(session.gitlab.update_merge_request(
+        session.repo, session.iid, assignee_ids=[i for i in _ids(session, "assignees") if i not in found.values()]))
+    return None
+
+
+@command("cc", "/cc @user …", "requests a review: adds reviewers")
+def cc(session: Session, user: str, argument: str) -> str | None:
+    if not argument.strip("@ "):
+        return "name who should review: `/cc @user`"
+    found, refused = _people(session, user, argument)
+    if refused:
+        return refused
+    ids = _ids(session, "reviewers")
+    session.refresh(session.gitlab.update_merge_request(
+        session.repo, session.iid, reviewer_ids=ids + [i for i in found.values() if i not in ids]))
+    return None
+
+
+def _allowed_label(session: Session, label: str) -> str | None:
+    if label not in session.review.labels:
+        allowed = ", ".join(f"`{l}`" for l in session.review.labels) or "none"
+        return f"`{label}` is not a label this project lets commands set (allowed: {allowed})"
+    return None
+
+
+@command("label", "/label <label>", "adds a label that `review.labels` allows")
+def label(session: Session, user: str, argument: str) -> str | None:
+    if refused := _allowed_label(session, argument):
+        return refused
+    session.change_labels(add=[argument])
+    return None
+
+
+@command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")
+def remove_label(session: Session, user: str, argument: str) -> str | None:
+    if refused := _allowed_label(session, argument):
+        return refused
+    session.change_labels(remove=[argument])
+    return None
+
+
+@command("retest", "/retest", "restarts the latest Drone build of the source branch")
+def retest(session: Session, user: str, argument: str) -> str | None:
+    from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
+
+    try:
+        drone = client_for(session.config)
+        latest = drone.latest(session.repo, str(session.mr.get("source_branch") or ""))
+        drone.restart(session.repo, int(latest["number"]))
+    except DroneNotConfigured:
+        return "Drone is not configured in opsbot, so there is nothing to restart"
+    except DroneRefused as exc:
+        return f"Drone refused: {exc.message}"
+    return None

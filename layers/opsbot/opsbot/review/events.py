@@ -1,0 +1,71 @@
+"""The parts of GitLab's Merge Request, Note and Pipeline hooks that review automation reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACTS_ON = ("open", "reopen", "update")  # update only when it brings commits (oldrev is set)
+
+
+def _repo(payload: dict) -> str:
+    project = payload.get("project")
+    path = project.get("path_with_namespace") if isinstance(project, dict) else None
+    if not isinstance(path, str) or not path:
+        raise ValueError("no project.path_with_namespace")
+    return path
+
+
+def _iid(container) -> int:
+    iid = container.get("iid") if isinstance(container, dict) else None
+    if not isinstance(iid, int) or isinstance(iid, bool):
+        raise ValueError("no merge request iid")
+    return iid
+
+
+@dataclass(frozen=True)
+class MergeRequestEvent:
+    repo: str
+    iid: int
+    action: str
+    new_commits: bool  # open, reopen, or an update that pushed commits
+    head: str  # last_commit.id, "" when GitLab left it out
+    first_contribution: bool
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "MergeRequestEvent":
+        attributes = payload.get("object_attributes")
+        if not isinstance(attributes, dict):
+            raise ValueError("no object_attributes")
+        action = str(attributes.get("action") or "")
+        last = attributes.get("last_commit") if isinstance(attributes.get("last_commit"), dict) else {}
+        return cls(repo=_repo(payload), iid=_iid(attributes), action=action,
+                   new_commits=action in ("open", "reopen") or (action == "update" and bool(attributes.get("oldrev"))),
+                   head=str(last.get("id") or ""), first_contribution=attributes.get("first_contribution") is True)
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    repo: str
+    iid: int
+    note_id: int
+    action: str  # create | update (GitLab 16.11+ fires on edits too)
+    text: str
+    username: str
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "NoteEvent | None":
+        """None when the note is not on a merge request."""
+        attributes = payload.get("object_attributes")
+        if not isinstance(attributes, dict) or attributes.get("noteable_type") != "MergeRequest":
+            return None
+        user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+        return cls(repo=_repo(payload), iid=_iid(payload.get("merge_request")), note_id=int(attributes.get("id") or 0),
+                   action=str(attributes.get("action") or "create"), text=str(attributes.get("note") or ""),
+                   username=str(user.get("username") or ""))
+
+
+def pipeline_merge_request(payload: dict) -> tuple[str, int] | None:
+    """(repo, iid) of the merge request a Pipeline Hook is about, or None."""
+    try:
+        return _repo(payload), _iid(payload.get("merge_request"))
+    except ValueError:
+        return None

@@ -1,0 +1,88 @@
+"""The worker's review jobs: GitLab's Merge Request, Note and Pipeline hooks for projects with
+`review.enabled`. Each effect happens once however often GitLab (or SQS) delivers: a merge request's triage
+is keyed on its head commit, a comment's commands on the note id, a merge on the sha."""
+from __future__ import annotations
+
+from opsbot.config import store as config_store
+from opsbot.jobs.model import Job, PermanentFailure
+from opsbot.jobs.registry import handles
+from opsbot.review import events
+from opsbot.state import effects
+
+
+def _session(repo: str, iid: int):
+    from opsbot.review.session import Session
+
+    config = config_store.load()
+    project = config.project_for_repo(repo)
+    if project is None or not project.review.enabled or config.gitlab is None:
+        return None
+    return Session(config, project, repo, iid)
+
+
+@handles("gitlab.merge_request")
+def on_merge_request(job: Job) -> str:
+    try:
+        event = events.MergeRequestEvent.from_payload(job.payload)
+    except ValueError as exc:
+        raise PermanentFailure(f"not a merge request hook: {exc}") from None
+    session = _session(event.repo, event.iid)
+    if session is None:
+        return f"ignored: review automation is off for {event.repo}"
+    from opsbot.review import tide
+
+    if event.new_commits:
+        from opsbot.review.triage import triage
+
+        head = event.head or job.id
+        done = effects.once(f"review-triage#{event.repo.lower()}!{event.iid}#{event.action}#{head}",
+                            lambda: triage(session, event))
+        return f"triaged: {done['size']}, reviewers {', '.join(done['reviewers']) or '-'}; " + tide.merge_if_ready(session)
+    if event.action in ("close", "merge"):
+        return f"ignored: merge request {event.action}"
+    return tide.merge_if_ready(session)
+
+
+@handles("gitlab.note")
+def on_note(job: Job) -> str:
+    from opsbot.review import commands
+
+    try:
+        note = events.NoteEvent.from_payload(job.payload)
+    except ValueError as exc:
+        raise PermanentFailure(f"not a note hook: {exc}") from None
+    if note is None:
+        return "ignored: not a comment on a merge request"
+    if note.action != "create":
+        return "ignored: an edited comment"  # GitLab 16.11+ sends edits as notes too; commands run once
+    found = commands.parse(note.text)
+    if not found:
+        return "ignored: no commands"
+    session = _session(note.repo, note.iid)
+    if session is None:
+        return f"ignored: review automation is off for {note.repo}"
+    from opsbot.review import tide
+
+    def run() -> dict:
+        refused = []
+        for index, (name, argument) in enumerate(found):
+            if reason := commands.COMMANDS[name].run(session, note.username, argument):
+                refused.append(name)
+                session.note(f"{note.note_id}#{index}", f"@{note.username} `/{name}` was not done: {reason}.")
+        return {"ran": [n for n, _ in found], "refused": refused}
+
+    done = effects.once(f"review-commands#{note.repo.lower()}!{note.iid}#{note.note_id}", run)
+    return f"commands {', '.join(done['ran'])} (refused: {', '.join(done['refused']) or '-'}); " + tide.merge_if_ready(session)
+
+
+@handles("gitlab.pipeline")
+def on_pipeline(job: Job) -> str:
+    found = events.pipeline_merge_request(job.payload)
+    if found is None:
+        return "ignored: a pipeline without a merge request"
+    session = _session(*found)
+    if session is None:
+        return f"ignored: review automation is off for {found[0]}"
+    from opsbot.review import tide
+
+    return tide.merge_if_ready(session)

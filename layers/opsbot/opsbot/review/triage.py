@@ -1,0 +1,67 @@
+"""What a merge request gets when it opens or its commits change: its size and path labels, `lgtm` dropped on
+a new push, reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
+from __future__ import annotations
+
+from opsbot.review import labels, reviewers
+from opsbot.review.commands import LGTM
+from opsbot.review.events import MergeRequestEvent
+from opsbot.review.session import Session
+
+WELCOME = ("Welcome, @{author}, and thank you for your first merge request here! Reviewers are assigned from "
+           "the OWNERS files. Comment `/retest` to rerun the build, and see the project's README for the "
+           "commands reviewers use (`/lgtm`, `/approve`, `/hold`).")
+
+
+def triage(session: Session, event: MergeRequestEvent) -> dict:
+    size = labels.size_label(labels.changed_lines(session.diffs, session.review.generated))
+    add, remove = labels.label_changes(session.labels, session.paths, size, session.review.path_labels)
+    if event.action == "update":
+        remove.append(LGTM)  # new commits need a new look
+    session.change_labels(add, remove)
+    assigned = assign_reviewers(session)
+    if event.first_contribution and session.review.welcome:
+        session.note("welcome", WELCOME.format(author=session.author))
+    if assigned and session.review.notify_reviewers:
+        tell_reviewers(session, assigned)
+    return {"size": size, "labels": add, "reviewers": assigned}
+
+
+def assign_reviewers(session: Session) -> list[str]:
+    already = set(session.usernames("reviewers"))
+    loads: dict[str, int] = {}
+
+    def load(name: str) -> int:
+        if name not in loads:
+            loads[name] = session.gitlab.open_reviews(session.repo, name)
+        return loads[name]
+
+    chosen = reviewers.choose(session.owners.reviewer_levels(), session.review.fallback_reviewers,
+                              session.author, already, session.review.reviewers, load)
+    ids = {name: i for name, i in session.user_ids(chosen).items() if i is not None}
+    if ids:
+        current = [u["id"] for u in session.mr.get("reviewers") or [] if isinstance(u, dict) and "id" in u]
+        session.refresh(session.gitlab.update_merge_request(session.repo, session.iid,
+                                                            reviewer_ids=current + list(ids.values())))
+    return list(ids)
+
+
+def tell_reviewers(session: Session, assigned: list[str]) -> None:
+    from opsbot.chat import replies
+    from opsbot.chat.context import Reply
+    from opsbot.notify.render import Mentions
+    from opsbot.state import effects
+
+    mentions = Mentions()
+    for name in assigned:
+        found = Mentions.of(session.config.person_for_git(name))
+        mentions.user_ids += found.user_ids
+        mentions.mobiles += found.mobiles
+    zh = session.project.language == "zh"
+    mr = session.mr
+    link = f"[!{session.iid} {mr.get('title', '')}]({mr.get('web_url', '')})"
+    text = (f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{', '.join(assigned)}" if zh else
+            f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {', '.join(assigned)}")
+    reply = Reply(title=f"review !{session.iid}", text=text, project=session.project.name, mentions=mentions,
+                  detail=f"reviewers of !{session.iid}: {', '.join(assigned)}")
+    key = f"review-told#{session.repo.lower()}!{session.iid}#{','.join(sorted(assigned))}"
+    effects.once(key, lambda: {"where": replies.post(session.config, reply, None, key)})

@@ -1,0 +1,181 @@
+"""The merge-request half of the fake GitLab (mixed into local/fake_gitlab.FakeGitLab), as GitLab answers it:
+
+- `GET /users?username=` (an empty list for no one), `GET …/merge_requests/:iid` with `sha` (the source
+  branch's head), `labels` (names), `author`, `reviewers`, `assignees`, `draft` and `head_pipeline`;
+- `PUT …/merge_requests/:iid` taking `add_labels`, `remove_labels`, `labels` (comma-separated),
+  `reviewer_ids` and `assignee_ids`;
+- `POST …/merge_requests/:iid/notes`, at most 60 a minute (then 429 with Retry-After, as GitLab);
+- `GET …/merge_requests/:iid/diffs`, paginated with X-Next-Page/X-Total-Pages and Link;
+- `PUT …/merge_requests/:iid/merge` with `sha`: 409 when the sha is not the head, 405 when the merge request
+  is not open or is a draft, 406 on conflicts;
+- `GET …/merge_requests?reviewer_username=` for review load.
+
+`/_control/merge_request` opens one (commits on a new branch as its author) and answers with the Merge Request
+Hook; `/_control/merge_request_hook` and `/_control/pipeline` give the hooks for later events.
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+USERS = [{"id": 2, "username": "opsbot", "name": "opsbot"}, {"id": 7, "username": "alice", "name": "Alice Wang"},
+         {"id": 11, "username": "bob", "name": "Bob Li"}, {"id": 12, "username": "carol", "name": "Carol Zhang"},
+         {"id": 13, "username": "dave", "name": "Dave Chen"}, {"id": 14, "username": "erin", "name": "Erin Zhao"},
+         {"id": 15, "username": "frank", "name": "Frank Sun"}]
+NOTES_PER_MINUTE = 60
+
+
+def _user(u: dict) -> dict:
+    return {**u, "state": "active", "avatar_url": None, "web_url": f"http://gitlab.local/{u['username']}"}
+
+
+class MergeRequestFake:
+    """Needs from FakeGitLab: ApiError, `_repo`, `_resolve`, `_compare`, `_paged`, `_web`, `_hook_project`,
+    `push`, `_say` and the `repos` it resets."""
+    ApiError: type
+
+    def reset_merge_requests(self) -> None:
+        self.users = {u["username"]: _user(u) for u in USERS}
+        self.note_times: list[float] = []
+        self.notes: dict[tuple[str, int], list[dict]] = {}
+        self.pipelines: dict[str, dict] = {}  # sha -> head_pipeline
+
+    def _user_by_id(self, user_id) -> dict:
+        found = next((u for u in self.users.values() if u["id"] == int(user_id)), None)
+        if found is None:
+            raise self.ApiError(404, "404 User Not Found")
+        return found
+
+    def _users(self, args: dict) -> list[dict]:
+        name = str(args.get("username") or "")
+        return [copy.deepcopy(self.users[name])] if name in self.users else []
+
+    def _mr(self, repo, iid: str) -> dict:
+        found = next((mr for mr in repo.merge_requests if str(mr["iid"]) == str(iid)), None)
+        if found is None:
+            raise self.ApiError(404, "404 Not found")
+        return found
+
+    def mr_json(self, repo, mr: dict) -> dict:
+        """What GET returns: the stored fields and the ones that follow the branches."""
+        shown = copy.deepcopy(mr)
+        if mr["state"] == "opened" and mr["source_branch"] in repo.branches:
+            shown["sha"] = repo.branches[mr["source_branch"]]
+        shown["head_pipeline"] = copy.deepcopy(self.pipelines.get(shown["sha"]))
+        shown["draft"] = shown["work_in_progress"] = shown["title"].lower().startswith(("draft:", "[draft]"))
+        shown["user_notes_count"] = len(self.notes.get((repo.path, mr["iid"]), []))
+        return shown
+
+    def _mr_route(self, repo, method: str, rest: list[str], args: dict, host: str, path: str):
+        mr = self._mr(repo, rest[0])
+        if method == "GET" and len(rest) == 1:
+            return 200, self.mr_json(repo, mr), {}
+        if method == "PUT" and len(rest) == 1:
+            return 200, self._update(repo, mr, args), {}
+        if rest[1:] == ["notes"] and method == "POST":
+            return self._note(repo, mr, args)
+        if rest[1:] == ["diffs"] and method == "GET":
+            diffs = self._compare(repo, {"from": repo.branches[mr["target_branch"]], "to": self.mr_json(repo, mr)["sha"]})
+            return self._paged(diffs["diffs"], args, host, path)
+        if rest[1:] == ["merge"] and method == "PUT":
+            return 200, self._merge(repo, mr, args), {}
+        raise self.ApiError(404, "404 Not Found")
+
+    def _update(self, repo, mr: dict, args: dict) -> dict:
+        def names(value) -> list[str]:
+            items = value.split(",") if isinstance(value, str) else list(value or [])
+            return [str(v).strip() for v in items if str(v).strip()]
+
+        if "labels" in args:
+            mr["labels"] = names(args["labels"])
+        mr["labels"] = [l for l in mr["labels"] if l not in names(args.get("remove_labels"))]
+        mr["labels"] += [l for l in names(args.get("add_labels")) if l not in mr["labels"]]
+        for key, field in (("reviewer_ids", "reviewers"), ("assignee_ids", "assignees")):
+            if key in args:
+                mr[field] = [self._user_by_id(i) for i in dict.fromkeys(args[key] or [])]
+        mr["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._say(f"merge request {repo.path}!{mr['iid']}: labels {mr['labels']}, reviewers "
+                  f"{[u['username'] for u in mr['reviewers']]}")
+        return self.mr_json(repo, mr)
+
+    def _note(self, repo, mr: dict, args: dict):
+        now = time.time()
+        self.note_times = [t for t in self.note_times if t > now - 60]
+        if len(self.note_times) >= NOTES_PER_MINUTE:
+            return 429, {"message": "This endpoint has been requested too many times. Try again later."}, \
+                {"Retry-After": "60"}
+        if not str(args.get("body") or "").strip():
+            raise self.ApiError(400, "body is missing")
+        self.note_times.append(now)
+        notes = self.notes.setdefault((repo.path, mr["iid"]), [])
+        note = {"id": 5000 + sum(len(n) for n in self.notes.values()), "body": args["body"], "system": False,
+                "author": copy.deepcopy(self.users["opsbot"]), "noteable_type": "MergeRequest",
+                "noteable_iid": mr["iid"], "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        notes.append(note)
+        self._say(f"note on {repo.path}!{mr['iid']}: {note['body'][:80]}")
+        return 201, note, {}
+
+    def _merge(self, repo, mr: dict, args: dict) -> dict:
+        shown = self.mr_json(repo, mr)
+        if mr["state"] != "opened" or shown["draft"]:
+            raise self.ApiError(405, "405 Method Not Allowed")
+        if mr.get("has_conflicts"):
+            raise self.ApiError(406, "Branch cannot be merged")
+        if args.get("sha") and args["sha"] != shown["sha"]:
+            raise self.ApiError(409, "SHA does not match HEAD of source branch: " + shown["sha"])
+        repo.branches[mr["target_branch"]] = shown["sha"]
+        mr.update(state="merged", sha=shown["sha"], merge_commit_sha=shown["sha"], squash=bool(args.get("squash")))
+        self._say(f"merged {repo.path}!{mr['iid']} at {shown['sha'][:8]}")
+        return self.mr_json(repo, mr)
+
+    # --- control: open a merge request, and the hooks GitLab would send ----------------------------------
+    def open_merge_request(self, spec: dict) -> dict:
+        repo = self._repo(spec["project"])
+        author = self.users[spec.get("author", "alice")]
+        source, target = spec["source_branch"], spec.get("target_branch", repo.default_branch)
+        repo.branches[source] = repo.branches[target]
+        self.push(repo.path, source, spec["commits"], {**author, "email": f"{author['username']}@example.com"})
+        first = not any(m["author"]["username"] == author["username"] for m in repo.merge_requests)
+        created = self._create_merge_request(repo, {"source_branch": source, "target_branch": target,
+                                                    "title": spec.get("title", "change")})
+        mr = self._mr(repo, created["iid"])
+        mr.update(author=copy.deepcopy(author), first_contribution=first)
+        return self.merge_request_hook(repo, mr, "open", author)
+
+    def merge_request_hook(self, repo, mr: dict, action: str, user: dict | None = None, oldrev: str = "") -> dict:
+        shown = self.mr_json(repo, mr)
+        attributes = {"id": shown["id"], "iid": shown["iid"], "action": action, "state": shown["state"],
+                      "title": shown["title"], "source_branch": shown["source_branch"],
+                      "target_branch": shown["target_branch"], "author_id": shown["author"]["id"],
+                      "first_contribution": shown.get("first_contribution", False), "url": shown["web_url"],
+                      "last_commit": {"id": shown["sha"]}, "labels": [{"title": l} for l in shown["labels"]],
+                      "draft": shown["draft"], "work_in_progress": shown["draft"]}
+        if oldrev:
+            attributes["oldrev"] = oldrev
+        return {"object_kind": "merge_request", "event_type": "merge_request", "user": user or shown["author"],
+                "project": self._hook_project(repo), "object_attributes": attributes}
+
+    def pipeline_hook(self, spec: dict) -> dict:
+        repo = self._repo(spec["project"])
+        mr = self.mr_json(repo, self._mr(repo, spec["iid"]))
+        pipeline = {"id": 900 + len(self.pipelines), "sha": mr["sha"], "ref": mr["source_branch"],
+                    "status": spec.get("status", "success"), "source": "external"}
+        self.pipelines[mr["sha"]] = pipeline
+        return {"object_kind": "pipeline", "object_attributes": {**pipeline, "detailed_status": pipeline["status"]},
+                "merge_request": {k: mr[k] for k in ("id", "iid", "title", "source_branch", "target_branch", "state")},
+                "project": self._hook_project(repo), "user": mr["author"]}
+
+    def merge_request_control(self, method: str, path: str, args: dict, spec: dict):
+        if method == "POST" and path == "/_control/merge_request":
+            return 200, self.open_merge_request(spec)
+        if method == "POST" and path == "/_control/merge_request_hook":
+            repo = self._repo(spec["project"])
+            return 200, self.merge_request_hook(repo, self._mr(repo, spec["iid"]), spec.get("action", "update"),
+                                                self.users.get(spec.get("user", "")), spec.get("oldrev", ""))
+        if method == "POST" and path == "/_control/pipeline":
+            return 200, self.pipeline_hook(spec)
+        if method == "GET" and path == "/_control/merge_request":
+            repo = self._repo(args["project"])
+            mr = self._mr(repo, args["iid"])
+            return 200, {**self.mr_json(repo, mr), "notes": copy.deepcopy(self.notes.get((repo.path, mr["iid"]), []))}
+        return None
