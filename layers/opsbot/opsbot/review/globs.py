@@ -1,5 +1,6 @@
 """Path globs as config writes them: `*` stays within a directory, `**` crosses directories, and a glob with
-no slash (`*.md`) matches a file name in any directory, as .gitignore does."""
+no slash (`*.md`) matches a file name in any directory, as .gitignore does; a leading `/` anchors a glob at
+the root (`/pom.xml`)."""
 from __future__ import annotations
 
 import re
@@ -8,8 +9,9 @@ from functools import lru_cache
 
 @lru_cache(maxsize=512)
 def _compile(glob: str) -> re.Pattern:
-    glob = glob.lstrip("/")
-    if "/" not in glob:
+    if glob.startswith("/"):
+        glob = glob.lstrip("/")  # anchored at the repository's root
+    elif "/" not in glob:
         glob = "**/" + glob
     out, i = [], 0
     while i < len(glob):

@@ -75,7 +75,7 @@ class OwnersTree:
         (its reviewers, then its approvers), level 1 the next one up, and so on."""
         levels: list[list[str]] = []
         for path in self.paths:
-            for depth, owners in enumerate(self.chain(path)):
+            for depth, owners in enumerate(f for f in self.chain(path) if f.reviewers or f.approvers):
                 while len(levels) <= depth:
                     levels.append([])
                 for name in owners.reviewers + owners.approvers:
