@@ -203,8 +203,8 @@ class Stack:
             "project": project or self.config_repo, "branch": "main", "commits": commits}).json()
         return {**json.loads((FIXTURES / "gitlab" / "push.json").read_text(encoding="utf-8")), **pushed}
 
-    def post_gitlab(self, hook: dict, delivery: str | None = None) -> requests.Response:
-        headers = {"X-Gitlab-Event": "Push Hook", "Idempotency-Key": delivery or f"delivery-{self.next_number()}"}
+    def post_gitlab(self, hook: dict, delivery: str | None = None, event: str = "Push Hook") -> requests.Response:
+        headers = {"X-Gitlab-Event": event, "Idempotency-Key": delivery or f"delivery-{self.next_number()}"}
         return self.post("/webhooks/gitlab", json.dumps(hook, ensure_ascii=False).encode(), headers=headers)
 
     def gitlab_calls(self, method: str = "", suffix: str = "") -> list[dict]:
