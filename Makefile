@@ -7,7 +7,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run send chat config-push chat-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: run send chat config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ config-push: $(VENV)/.installed
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.chat.reference --write README.md
+
+## mr-reference: regenerate the README's merge-request command reference from the slash-command registry
+mr-reference: $(VENV)/.installed
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.review.reference --write README.md
 
 ## golden: regenerate the .drone.yml golden files (tests/golden/drone) after an intended template change
 golden: $(VENV)/.installed

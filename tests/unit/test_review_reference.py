@@ -1,0 +1,26 @@
+"""The README's merge-request command reference is generated from the slash-command registry: this fails when
+the README is stale (regenerate it with `make mr-reference`)."""
+from __future__ import annotations
+
+import pytest
+
+from opsbot.review import reference
+from opsbot.review.commands import COMMANDS
+from unit_support import ROOT
+
+
+@pytest.fixture
+def aws(_moto):
+    yield None  # nothing here reaches AWS
+
+
+def test_the_readme_merge_request_command_reference_is_up_to_date():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert reference.START in text and reference.END in text, "the README has no merge-request command block"
+    block = text.split(reference.START, 1)[1].split(reference.END, 1)[0].strip("\n")
+    assert block == reference.markdown(), "README is stale: run `make mr-reference`"
+
+
+def test_every_command_has_a_row():
+    generated = reference.markdown()
+    assert all(f"| `{c.usage}` |" in generated for c in COMMANDS.values())
