@@ -42,18 +42,20 @@ def replace_block(text: str, block: str, start: str = START, end: str = END) -> 
     return f"{head}{start}\n{block}\n{end}{tail}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m opsbot.chat.reference", description=__doc__)
+def main(argv: list[str] | None = None, generate=markdown, start: str = START, end: str = END,
+         module: str = __name__, doc: str = __doc__) -> int:
+    """Print the block, or with --write rewrite it in a README; review.reference uses it for its own block."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
     parser.add_argument("--write", metavar="README", help="rewrite the generated block in this file")
     args = parser.parse_args(argv)
     if not args.write:
-        print(markdown())
+        print(generate())
         return 0
     path = Path(args.write)
-    path.write_text(replace_block(path.read_text(encoding="utf-8"), markdown()), encoding="utf-8")
-    print(f"updated the chat command reference in {path}")
+    path.write_text(replace_block(path.read_text(encoding="utf-8"), generate(), start, end), encoding="utf-8")
+    print(f"updated the generated block in {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(module="opsbot.chat.reference"))

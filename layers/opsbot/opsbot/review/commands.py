@@ -98,65 +98,44 @@ def _people(session: Session, user: str, argument: str) -> tuple[dict[str, int],
     return {n: i for n, i in ids.items() if i is not None}, None
 
 
-def _ids(session: Session, key: str) -> list[int]:
-    return [u["id"] for u in session.mr.get(key) or [] if isinstance(u, dict) and "id" in u]
+def _people_changer(field: str, adds: bool, needs_names: bool = False):
+    """A command that adds people to, or removes them from, the merge request's assignees or reviewers."""
+    def run(session: Session, user: str, argument: str) -> str | None:
+        if needs_names and not argument.strip("@ "):
+            return "name who should review: `/cc @user`"
+        found, refused = _people(session, user, argument)
+        if refused:
+            return refused
+        current = [u["id"] for u in session.mr.get(field) or [] if isinstance(u, dict) and "id" in u]
+        named = list(found.values())
+        ids = current + [i for i in named if i not in current] if adds else [i for i in current if i not in named]
+        key = "assignee_ids" if field == "assignees" else "reviewer_ids"
+        session.refresh(session.gitlab.update_merge_request(session.repo, session.iid, **{key: ids}))
+        return None
+    return run
 
 
-@command("assign", "/assign [@user …]", "adds assignees (yourself when no one is named)")
-def assign(session: Session, user: str, argument: str) -> str | None:
-    found, refused = _people(session, user, argument)
-    if refused:
-        return refused
-    ids = _ids(session, "assignees")
-    session.refresh(session.gitlab.update_merge_request(
-        session.repo, session.iid, assignee_ids=ids + [i for i in found.values() if i not in ids]))
-    return None
+command("assign", "/assign [@user …]", "adds assignees (yourself when no one is named)")(
+    _people_changer("assignees", adds=True))
+command("unassign", "/unassign [@user …]", "removes assignees (yourself when no one is named)")(
+    _people_changer("assignees", adds=False))
+command("cc", "/cc @user …", "requests a review: adds reviewers")(_people_changer("reviewers", True, needs_names=True))
 
 
-@command("unassign", "/unassign [@user …]", "removes assignees (yourself when no one is named)")
-def unassign(session: Session, user: str, argument: str) -> str | None:
-    found, refused = _people(session, user, argument)
-    if refused:
-        return refused
-    session.refresh(session.gitlab.update_merge_request(
-        session.repo, session.iid, assignee_ids=[i for i in _ids(session, "assignees") if i not in found.values()]))
-    return None
+def _labeller(adds: bool):
+    """/label or /remove-label: only the labels `review.labels` lists, so that commands cannot fake
+    `lgtm`, `approved` or a size."""
+    def run(session: Session, user: str, argument: str) -> str | None:
+        if argument not in session.review.labels:
+            allowed = ", ".join(f"`{l}`" for l in session.review.labels) or "none"
+            return f"`{argument}` is not a label this project lets commands set (allowed: {allowed})"
+        session.change_labels(**{"add" if adds else "remove": [argument]})
+        return None
+    return run
 
 
-@command("cc", "/cc @user …", "requests a review: adds reviewers")
-def cc(session: Session, user: str, argument: str) -> str | None:
-    if not argument.strip("@ "):
-        return "name who should review: `/cc @user`"
-    found, refused = _people(session, user, argument)
-    if refused:
-        return refused
-    ids = _ids(session, "reviewers")
-    session.refresh(session.gitlab.update_merge_request(
-        session.repo, session.iid, reviewer_ids=ids + [i for i in found.values() if i not in ids]))
-    return None
-
-
-def _allowed_label(session: Session, label: str) -> str | None:
-    if label not in session.review.labels:
-        allowed = ", ".join(f"`{l}`" for l in session.review.labels) or "none"
-        return f"`{label}` is not a label this project lets commands set (allowed: {allowed})"
-    return None
-
-
-@command("label", "/label <label>", "adds a label that `review.labels` allows")
-def label(session: Session, user: str, argument: str) -> str | None:
-    if refused := _allowed_label(session, argument):
-        return refused
-    session.change_labels(add=[argument])
-    return None
-
-
-@command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")
-def remove_label(session: Session, user: str, argument: str) -> str | None:
-    if refused := _allowed_label(session, argument):
-        return refused
-    session.change_labels(remove=[argument])
-    return None
+command("label", "/label <label>", "adds a label that `review.labels` allows")(_labeller(adds=True))
+command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")(_labeller(adds=False))
 
 
 @command("retest", "/retest", "restarts the latest Drone build of the source branch")

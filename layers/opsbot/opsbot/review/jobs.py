@@ -10,6 +10,13 @@ from opsbot.review import events
 from opsbot.state import effects
 
 
+def _parsed(parse, payload: dict, what: str):
+    try:
+        return parse(payload)
+    except ValueError as exc:
+        raise PermanentFailure(f"not a {what} hook: {exc}") from None
+
+
 def _session(repo: str, iid: int):
     from opsbot.review.session import Session
 
@@ -22,10 +29,7 @@ def _session(repo: str, iid: int):
 
 @handles("gitlab.merge_request")
 def on_merge_request(job: Job) -> str:
-    try:
-        event = events.MergeRequestEvent.from_payload(job.payload)
-    except ValueError as exc:
-        raise PermanentFailure(f"not a merge request hook: {exc}") from None
+    event = _parsed(events.MergeRequestEvent.from_payload, job.payload, "merge request")
     session = _session(event.repo, event.iid)
     if session is None:
         return f"ignored: review automation is off for {event.repo}"
@@ -47,10 +51,7 @@ def on_merge_request(job: Job) -> str:
 def on_note(job: Job) -> str:
     from opsbot.review import commands
 
-    try:
-        note = events.NoteEvent.from_payload(job.payload)
-    except ValueError as exc:
-        raise PermanentFailure(f"not a note hook: {exc}") from None
+    note = _parsed(events.NoteEvent.from_payload, job.payload, "note")
     if note is None:
         return "ignored: not a comment on a merge request"
     if note.action != "create":
