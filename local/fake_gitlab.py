@@ -386,7 +386,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
 
     def _merge_requests(self, repo: Repo, args: dict) -> list[dict]:
         state = args.get("state") or "all"
-        return [copy.deepcopy(mr) for mr in reversed(repo.merge_requests)
+        return [self.mr_json(repo, mr) for mr in reversed(repo.merge_requests)
                 if state in ("all", mr["state"]) and args.get("source_branch") in (None, mr["source_branch"])
                 and args.get("target_branch") in (None, mr["target_branch"])
                 and args.get("reviewer_username") in (None, *(u["username"] for u in mr["reviewers"]))]

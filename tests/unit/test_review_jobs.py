@@ -147,7 +147,7 @@ def test_lgtm_approved_and_a_green_pipeline_merge_once_with_the_head_sha(review_
     _ready(fake_gitlab, review_config)
     assert merges(fake_gitlab) == []  # no pipeline yet
     pipeline = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})
-    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1")).startswith("merged at")
+    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1")).startswith("!1 merged at")
     review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p2"))  # redelivered
     [merge] = merges(fake_gitlab)
     assert merge["body"] == {"sha": pipeline["object_attributes"]["sha"], "squash": True}  # merge_method: squash
@@ -178,9 +178,9 @@ def test_a_stale_sha_is_no_error_and_the_next_event_merges(review_config, fake_g
     monkeypatch.setattr(GitLabClient, "merge", someone_pushes_first)
     pipeline = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})
     assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1")) == \
-        "not merged: GitLab answered 409"
+        "!1 not merged: GitLab answered 409"
     newer = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})  # the push's build
-    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=newer, id="p2")).startswith("merged at")
+    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=newer, id="p2")).startswith("!1 merged at")
     assert merges(fake_gitlab)[-1]["body"]["sha"] == newer["object_attributes"]["sha"]
 
 
@@ -254,3 +254,34 @@ def test_gitlab_throttling_notes_is_retried_later(review_config, fake_gitlab, se
     fake_gitlab.fake.note_times = []
     note("alice", "/lgtm", note_id=77)  # the retry posts the refusal once
     assert len([n for n in mr(fake_gitlab)["notes"] if "was not done" in n["body"]]) == 1
+
+
+def test_a_branch_pipeline_finds_its_merge_request_by_ref_and_sha(review_config, fake_gitlab, sent):
+    # Drone reports commit statuses: GitLab's Pipeline Hook then names the branch and sha, not the merge request
+    _ready(fake_gitlab, review_config)
+    pipeline = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})
+    pipeline.pop("merge_request")
+    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1")).startswith("!1 merged at")
+    other = {**pipeline, "object_attributes": {**pipeline["object_attributes"], "ref": "elsewhere"}}
+    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=other, id="p2")) == \
+        "ignored: a pipeline of no open merge request's head"
+
+
+def test_gitlab_down_is_retried_through_the_queue(review_config, fake_gitlab, sent):
+    from opsbot.gitlab.api import GitLabUnavailable
+
+    hook = open_mr(fake_gitlab, {"src/a.java": code(3)})
+    fake_gitlab.fake.down = True
+    with pytest.raises(GitLabUnavailable):  # a RetryLater: the worker retries, then the DLQ
+        mr_job(hook, "down")
+    fake_gitlab.fake.down = False
+    assert mr_job(hook, "down").startswith("triaged: size/XS")
+
+
+def test_merge_request_hooks_without_new_commits_only_check_the_merge(review_config, fake_gitlab, sent):
+    hook = open_mr(fake_gitlab, {"src/a.java": code(3)})
+    mr_job(hook)
+    labelled = {**hook, "object_attributes": {**hook["object_attributes"], "action": "update"}}
+    assert mr_job(labelled).startswith("not merged:")
+    closed = {**hook, "object_attributes": {**hook["object_attributes"], "action": "close"}}
+    assert mr_job(closed) == "ignored: merge request close"

@@ -63,9 +63,21 @@ class NoteEvent:
                    username=str(user.get("username") or ""))
 
 
-def pipeline_merge_request(payload: dict) -> tuple[str, int] | None:
-    """(repo, iid) of the merge request a Pipeline Hook is about, or None."""
-    try:
-        return _repo(payload), _iid(payload.get("merge_request"))
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class PipelineEvent:
+    """A Pipeline Hook. A merge-request pipeline names its merge request; a branch pipeline (Drone's commit
+    statuses show up in GitLab as external ones) names only its ref and sha."""
+    repo: str
+    iid: int | None
+    ref: str
+    sha: str
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "PipelineEvent":
+        attributes = payload.get("object_attributes") if isinstance(payload.get("object_attributes"), dict) else {}
+        try:
+            iid: int | None = _iid(payload.get("merge_request"))
+        except ValueError:
+            iid = None
+        return cls(repo=_repo(payload), iid=iid, ref=str(attributes.get("ref") or ""),
+                   sha=str(attributes.get("sha") or ""))

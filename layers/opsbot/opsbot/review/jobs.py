@@ -17,14 +17,15 @@ def _parsed(parse, payload: dict, what: str):
         raise PermanentFailure(f"not a {what} hook: {exc}") from None
 
 
-def _session(repo: str, iid: int):
+def _session(repo: str, iid: int, gitlab=None):
+    """The merge request under review, or None when its project has not opted in."""
     from opsbot.review.session import Session
 
     config = config_store.load()
     project = config.project_for_repo(repo)
     if project is None or not project.review.enabled or config.gitlab is None:
         return None
-    return Session(config, project, repo, iid)
+    return Session(config, project, repo, iid, gitlab)
 
 
 @handles("gitlab.merge_request")
@@ -78,12 +79,15 @@ def on_note(job: Job) -> str:
 
 @handles("gitlab.pipeline")
 def on_pipeline(job: Job) -> str:
-    found = events.pipeline_merge_request(job.payload)
-    if found is None:
-        return "ignored: a pipeline without a merge request"
-    session = _session(*found)
-    if session is None:
-        return f"ignored: review automation is off for {found[0]}"
+    event = _parsed(events.PipelineEvent.from_payload, job.payload, "pipeline")
+    first = _session(event.repo, event.iid or 0)  # iid 0 until the branch's merge requests are known
+    if first is None:
+        return f"ignored: review automation is off for {event.repo}"
     from opsbot.review import tide
 
-    return tide.merge_if_ready(session)
+    iids = [event.iid] if event.iid is not None else [
+        mr["iid"] for mr in first.gitlab.open_merge_requests_from(event.repo, event.ref)
+        if event.ref and mr.get("sha") == event.sha]
+    if not iids:
+        return "ignored: a pipeline of no open merge request's head"
+    return "; ".join(f"!{iid} " + tide.merge_if_ready(_session(event.repo, iid, first.gitlab)) for iid in iids)
