@@ -75,7 +75,8 @@ class MergeRequestFake:
         if rest[1:] == ["notes"] and method == "POST":
             return self._note(repo, mr, args)
         if rest[1:] == ["diffs"] and method == "GET":
-            diffs = self._compare(repo, {"from": repo.branches[mr["target_branch"]], "to": self.mr_json(repo, mr)["sha"]})
+            head = self.mr_json(repo, mr)["sha"]
+            diffs = self._compare(repo, {"from": repo.branches[mr["target_branch"]], "to": head})
             return self._paged(diffs["diffs"], args, host, path)
         if rest[1:] == ["merge"] and method == "PUT":
             return 200, self._merge(repo, mr, args), {}

@@ -39,8 +39,9 @@ def code(lines: int) -> str:
 
 def open_mr(fake_gitlab, files: dict, author: str = "alice", source: str = "feature/refund",
             project: str = API) -> dict:
-    hook = fake_gitlab.fake.open_merge_request({"project": project, "source_branch": source, "author": author,
-                                                "title": "Refunds", "commits": [{"message": "refunds", "files": files}]})
+    hook = fake_gitlab.fake.open_merge_request({
+        "project": project, "source_branch": source, "author": author, "title": "Refunds",
+        "commits": [{"message": "refunds", "files": files}]})
     return {**fixture_json("gitlab/merge_request.json"), **hook}
 
 
@@ -285,3 +286,18 @@ def test_merge_request_hooks_without_new_commits_only_check_the_merge(review_con
     assert mr_job(labelled).startswith("not merged:")
     closed = {**hook, "object_attributes": {**hook["object_attributes"], "action": "close"}}
     assert mr_job(closed) == "ignored: merge request close"
+
+
+def test_a_retried_comment_runs_each_command_once(review_config, fake_gitlab, fake_drone, sent, monkeypatch):
+    from opsbot.gitlab.api import GitLabClient, GitLabUnavailable
+
+    mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}))
+    real = GitLabClient.update_merge_request
+    monkeypatch.setattr(GitLabClient, "update_merge_request", lambda *a, **k: (_ for _ in ()).throw(
+        GitLabUnavailable("GitLab answered 503")))
+    with pytest.raises(GitLabUnavailable):
+        note("bob", "/retest\n/hold", note_id=555)  # the build restarts, then labelling fails
+    monkeypatch.setattr(GitLabClient, "update_merge_request", real)
+    note("bob", "/retest\n/hold", note_id=555)  # the queue's retry
+    assert len([c for c in fake_drone.calls if c["method"] == "POST"]) == 1
+    assert "do-not-merge/hold" in mr(fake_gitlab)["labels"]

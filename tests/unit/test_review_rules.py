@@ -17,7 +17,8 @@ def test_size_thresholds_are_prows(lines, size):
 
 
 def _diff(path: str, added: int, deleted: int = 0) -> dict:
-    body = "@@ -1 +1 @@\n" + "".join(f"-old {i}\n" for i in range(deleted)) + "".join(f"+new {i}\n" for i in range(added))
+    lines = [f"-old {i}\n" for i in range(deleted)] + [f"+new {i}\n" for i in range(added)]
+    body = "@@ -1 +1 @@\n" + "".join(lines)
     return {"old_path": path, "new_path": path, "diff": body}
 
 

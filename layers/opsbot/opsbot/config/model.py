@@ -489,7 +489,8 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
                 checker.problem(document.data.get("pipeline"), "init_on_push",
                                 "pipeline.init_on_push needs a gitlab: section in opsbot.yaml")
             if project.review.enabled and not parts.get("gitlab"):
-                checker.problem(document.data.get("review"), "enabled", "review.enabled needs a gitlab: section in opsbot.yaml")
+                checker.problem(document.data.get("review"), "enabled",
+                                "review.enabled needs a gitlab: section in opsbot.yaml")
             if project.robot and project.robot not in robots:
                 checker.problem(document.data, "robot", f"project.robot '{project.robot}' is not defined under robots")
             if project.name in projects:

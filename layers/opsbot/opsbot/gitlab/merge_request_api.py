@@ -48,8 +48,8 @@ class MergeRequestCalls:
     def open_merge_requests_from(self, path: str, branch: str) -> list[dict]:
         """The open merge requests whose source branch is `branch` (a branch pipeline names no merge request)."""
         return self._call(f"merge requests from {branch}", lambda: self._gl.http_list(
-            f"/projects/{quote(path, safe='')}/merge_requests", query_data={"state": "opened", "source_branch": branch},
-            get_all=False, per_page=20, **_NO_RETRIES))
+            f"/projects/{quote(path, safe='')}/merge_requests",
+            query_data={"state": "opened", "source_branch": branch}, get_all=False, per_page=20, **_NO_RETRIES))
 
     def open_reviews(self, path: str, username: str) -> int:
         """How many open merge requests of the project `username` is reviewing: their current load."""

@@ -119,7 +119,8 @@ command("assign", "/assign [@user …]", "adds assignees (yourself when no one i
     _people_changer("assignees", adds=True))
 command("unassign", "/unassign [@user …]", "removes assignees (yourself when no one is named)")(
     _people_changer("assignees", adds=False))
-command("cc", "/cc @user …", "requests a review: adds reviewers")(_people_changer("reviewers", True, needs_names=True))
+command("cc", "/cc @user …", "requests a review: adds reviewers")(
+    _people_changer("reviewers", adds=True, needs_names=True))
 
 
 def _labeller(adds: bool):

@@ -42,7 +42,8 @@ def on_merge_request(job: Job) -> str:
         head = event.head or job.id
         done = effects.once(f"review-triage#{event.repo.lower()}!{event.iid}#{event.action}#{head}",
                             lambda: triage(session, event))
-        return f"triaged: {done['size']}, reviewers {', '.join(done['reviewers']) or '-'}; " + tide.merge_if_ready(session)
+        triaged = f"triaged: {done['size']}, reviewers {', '.join(done['reviewers']) or '-'}"
+        return f"{triaged}; {tide.merge_if_ready(session)}"
     if event.action in ("close", "merge"):
         return f"ignored: merge request {event.action}"
     return tide.merge_if_ready(session)
@@ -68,13 +69,19 @@ def on_note(job: Job) -> str:
     def run() -> dict:
         refused = []
         for index, (name, argument) in enumerate(found):
-            if reason := commands.COMMANDS[name].run(session, note.username, argument):
+            # each command once as well: a job retried after its third command failed must not /retest twice
+            key = f"{note.note_id}#{index}"
+            outcome = effects.once(f"review-command#{note.repo.lower()}!{note.iid}#{key}",
+                                   lambda name=name, argument=argument: {
+                                       "refused": commands.COMMANDS[name].run(session, note.username, argument)})
+            if outcome["refused"]:
                 refused.append(name)
-                session.note(f"{note.note_id}#{index}", f"@{note.username} `/{name}` was not done: {reason}.")
+                session.note(key, f"@{note.username} `/{name}` was not done: {outcome['refused']}.")
         return {"ran": [n for n, _ in found], "refused": refused}
 
     done = effects.once(f"review-commands#{note.repo.lower()}!{note.iid}#{note.note_id}", run)
-    return f"commands {', '.join(done['ran'])} (refused: {', '.join(done['refused']) or '-'}); " + tide.merge_if_ready(session)
+    ran = f"commands {', '.join(done['ran'])} (refused: {', '.join(done['refused']) or '-'})"
+    return f"{ran}; {tide.merge_if_ready(session)}"
 
 
 @handles("gitlab.pipeline")

@@ -25,7 +25,10 @@ class Session:
         return self.gitlab.merge_request(self.repo, self.iid)
 
     def refresh(self, mr: dict | None = None) -> None:
-        self.__dict__["mr"] = mr if isinstance(mr, dict) and "iid" in mr else self.gitlab.merge_request(self.repo, self.iid)
+        """Take the merge request a write answered with, or read it again."""
+        if not (isinstance(mr, dict) and "iid" in mr):
+            mr = self.gitlab.merge_request(self.repo, self.iid)
+        self.__dict__["mr"] = mr  # replaces the cached_property's value
 
     @property
     def labels(self) -> list[str]:

@@ -48,7 +48,8 @@ def take_note_slot(now: float | None = None) -> None:
     try:
         ddb.update_item(
             TableName=settings().state_table, Key={"pk": {"S": f"gitlab-notes#{minute}"}},
-            UpdateExpression="ADD #n :one SET expires_at = :exp", ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+            UpdateExpression="ADD #n :one SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
             ExpressionAttributeNames={"#n": "n"},
             ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(NOTES_PER_MINUTE)},
                                        ":exp": {"N": str((minute + 2) * 60)}})
