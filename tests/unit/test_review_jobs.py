@@ -301,3 +301,16 @@ def test_a_retried_comment_runs_each_command_once(review_config, fake_gitlab, fa
     note("bob", "/retest\n/hold", note_id=555)  # the queue's retry
     assert len([c for c in fake_drone.calls if c["method"] == "POST"]) == 1
     assert "do-not-merge/hold" in mr(fake_gitlab)["labels"]
+
+
+def test_a_push_that_touches_files_no_approver_covered_drops_approved(review_config, fake_gitlab, sent):
+    hook = open_mr(fake_gitlab, {"docs/a.md": "doc\n"})
+    mr_job(hook)
+    note("erin", "/approve")  # docs/ is all the merge request changes
+    assert "approved" in mr(fake_gitlab)["labels"]
+    before = mr(fake_gitlab)["sha"]
+    fake_gitlab.fake.push(API, "feature/refund", [{"message": "code too", "files": {"src/a.java": code(2)}}])
+    update = fake_gitlab.fake.merge_request_control("POST", "/_control/merge_request_hook", {},
+                                                    {"project": API, "iid": 1, "action": "update", "oldrev": before})[1]
+    mr_job({**fixture_json("gitlab/merge_request.json"), **update})
+    assert "approved" not in mr(fake_gitlab)["labels"]  # src/ needs carol

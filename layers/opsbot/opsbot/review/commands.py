@@ -62,7 +62,8 @@ def lgtm(session: Session, user: str, argument: str) -> str | None:
     return None
 
 
-def _approval_labels(session: Session, approving: set[str]) -> None:
+def approval_labels(session: Session, approving: set[str]) -> None:
+    """`approved` exactly when the approvals so far cover every changed file (again after each push)."""
     uncovered = session.owners.uncovered(approving, session.review.approvers)
     if uncovered or not session.paths:
         session.change_labels(remove=[APPROVED])
@@ -76,7 +77,7 @@ def approve(session: Session, user: str, argument: str) -> str | None:
     if not session.owners.may_approve(user, session.review.approvers):
         return "only an OWNERS approver of the changed files may approve"
     approving = store.set_approval(session.repo, session.iid, user, not _cancel(argument))
-    _approval_labels(session, approving)
+    approval_labels(session, approving)
     return None
 
 

@@ -1,9 +1,9 @@
 """What a merge request gets when it opens or its commits change: its size and path labels, `lgtm` dropped on
-a new push, reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
+a new push, `approved` checked against the files it now changes, reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
 from __future__ import annotations
 
-from opsbot.review import labels, reviewers
-from opsbot.review.commands import LGTM
+from opsbot.review import labels, reviewers, store
+from opsbot.review.commands import LGTM, approval_labels
 from opsbot.review.events import MergeRequestEvent
 from opsbot.review.session import Session
 
@@ -18,6 +18,8 @@ def triage(session: Session, event: MergeRequestEvent) -> dict:
     if event.action == "update":
         remove.append(LGTM)  # new commits need a new look
     session.change_labels(add, remove)
+    if approving := store.approvers(session.repo, session.iid):
+        approval_labels(session, approving)  # the push may have touched files no approver has covered
     assigned = assign_reviewers(session)
     if event.first_contribution and session.review.welcome:
         session.note("welcome", WELCOME.format(author=session.author))
