@@ -314,3 +314,26 @@ def test_a_push_that_touches_files_no_approver_covered_drops_approved(review_con
                                                     {"project": API, "iid": 1, "action": "update", "oldrev": before})[1]
     mr_job({**fixture_json("gitlab/merge_request.json"), **update})
     assert "approved" not in mr(fake_gitlab)["labels"]  # src/ needs carol
+
+
+def test_review_roles_restrict_a_command_to_people_with_a_role(aws, fake_gitlab, fake_drone, sent):
+    documents = unit_support.example_documents(drone=fake_drone.url)
+    next(d for d in documents if d.name == "opsbot.yaml").data["gitlab"]["url"] = fake_gitlab.url
+    project = next(d for d in documents if d.name == "projects/shop-api.yaml").data
+    project["review"]["roles"] = {"approve": ["deployer"], "retest": ["developer"]}
+    store.save(documents, "roles")
+    mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, author="bob"))
+    note("dave", "/retest")  # no people[].git names dave
+    assert "`/retest` needs the role developer, and `dave` is in no `people[].git`" in mr(fake_gitlab)["notes"][-1]["body"]
+    note("carol", "/approve")  # an OWNERS approver and a deployer
+    assert "approved" in mr(fake_gitlab)["labels"]
+    assert [c for c in fake_drone.calls if c["method"] == "POST"] == []
+
+
+def test_review_roles_name_existing_commands(aws):
+    from opsbot.config.model import ConfigError
+
+    documents = unit_support.example_documents()
+    next(d for d in documents if d.name == "projects/shop-api.yaml").data["review"]["roles"] = {"merge": ["ops"]}
+    with pytest.raises(ConfigError, match="review.roles: no slash command 'merge'"):
+        store.save(documents, "bad-roles")

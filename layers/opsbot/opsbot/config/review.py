@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 REVIEW_KEYS = {"enabled", "reviewers", "generated", "path_labels", "labels", "merge_method", "notify_reviewers",
-               "fallback_reviewers", "approvers", "welcome"}
+               "fallback_reviewers", "approvers", "welcome", "roles"}
 MERGE_METHODS = ("merge", "squash")
 _LABEL = re.compile(r"^[^\s,][^,]{0,99}$")  # GitLab labels may hold spaces, but a comma splits add_labels
 
@@ -26,6 +26,9 @@ class Review:
     fallback_reviewers: tuple[str, ...] = ()  # GitLab usernames, when no OWNERS file names reviewers
     approvers: tuple[str, ...] = ()  # GitLab usernames who cover paths no OWNERS file covers
     welcome: bool = True  # a note for a first-time contributor
+    # slash command -> the people[].roles that may use it (on top of its own rule, e.g. OWNERS for /approve);
+    # commands not listed are open to anyone who can comment
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def parse(checker, root: dict) -> Review:
@@ -47,6 +50,7 @@ def parse(checker, root: dict) -> Review:
         if not _LABEL.match(label):
             checker.problem(spec, "labels", f"review.labels: '{label}' is not a usable label (no commas)")
     return Review(
+        roles=_roles(checker, spec),
         enabled=checker.boolean(spec, "enabled", "review", False),
         reviewers=checker.integer(spec, "reviewers", "review", 2, 0, 10),
         generated=checker.strings(spec, "generated", "review"),
@@ -56,3 +60,14 @@ def parse(checker, root: dict) -> Review:
         approvers=tuple(u.lstrip("@") for u in checker.strings(spec, "approvers", "review")),
         welcome=checker.boolean(spec, "welcome", "review", True),
     )
+
+
+def _roles(checker, spec: dict) -> dict[str, tuple[str, ...]]:
+    from opsbot.review.commands import COMMANDS  # the commands that exist; imported late, config loads first
+
+    section = checker.named_sections(spec, "roles", "slash command")
+    for name in section:
+        if str(name) not in COMMANDS:
+            checker.problem(section, name, f"review.roles: no slash command '{name}' "
+                                           f"(commands: {', '.join(sorted(COMMANDS))})")
+    return {str(name): checker.strings(section, name, "review.roles") for name in section}

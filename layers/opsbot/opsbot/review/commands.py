@@ -2,7 +2,8 @@
 what it does and who may use it, and the README's reference is generated from here (reference.py).
 
 A command runs as `run(session, username, argument)` and returns None when done, or the reason it refused,
-which the job posts as a short note. Commands stand anywhere in a comment, one per line.
+which the job posts as a short note. Commands stand anywhere in a comment, one per line. A project may also
+restrict a command to roles of the ChatOps people model (`review.roles`), checked in `run()` for all commands.
 """
 from __future__ import annotations
 
@@ -44,6 +45,25 @@ def parse(text: str) -> list[tuple[str, str]]:
         if match and match.group(1) in COMMANDS:
             found.append((match.group(1), (match.group(2) or "").strip()))
     return found
+
+
+def role_denial(session: Session, name: str, user: str) -> str | None:
+    """`review.roles` restricts a command to people (matched by people[].git) with one of the roles; `admin`
+    may use every command, as in chat."""
+    needed = session.review.roles.get(name)
+    if not needed:
+        return None
+    person = session.config.person_for_git(user)
+    if person is None:
+        return f"`/{name}` needs the role {' or '.join(needed)}, and `{user}` is in no `people[].git` of the config"
+    if "admin" in person.roles or set(needed) & set(person.roles):
+        return None
+    return f"`/{name}` needs the role {' or '.join(needed)}; {person.name} has {', '.join(person.roles) or 'none'}"
+
+
+def run(session: Session, name: str, user: str, argument: str) -> str | None:
+    """Run one command as `user`: the roles config asks for first, then the command's own rule."""
+    return role_denial(session, name, user) or COMMANDS[name].run(session, user, argument)
 
 
 def _cancel(argument: str) -> bool:

@@ -73,7 +73,7 @@ def on_note(job: Job) -> str:
             key = f"{note.note_id}#{index}"
             outcome = effects.once(f"review-command#{note.repo.lower()}!{note.iid}#{key}",
                                    lambda name=name, argument=argument: {
-                                       "refused": commands.COMMANDS[name].run(session, note.username, argument)})
+                                       "refused": commands.run(session, name, note.username, argument)})
             if outcome["refused"]:
                 refused.append(name)
                 session.note(key, f"@{note.username} `/{name}` was not done: {outcome['refused']}.")
