@@ -59,6 +59,15 @@ def note(user: str, text: str, iid: int = 1, note_id: int | None = None, action:
     return review_jobs.on_note(Job(kind="gitlab.note", payload=hook, id=f"j{next(_ids)}"))
 
 
+def push_to_mr(fake_gitlab, files: dict) -> str:
+    """A push to merge request !1's branch, and the worker's answer to the Merge Request Hook (update) it brings."""
+    before = mr(fake_gitlab)["sha"]
+    fake_gitlab.fake.push(API, "feature/refund", [{"message": "more", "files": files}])
+    update = fake_gitlab.fake.merge_request_control("POST", "/_control/merge_request_hook", {},
+                                                    {"project": API, "iid": 1, "action": "update", "oldrev": before})[1]
+    return mr_job({**fixture_json("gitlab/merge_request.json"), **update})
+
+
 def mr(fake_gitlab, iid: int = 1) -> dict:
     return fake_gitlab.fake.merge_request_control("GET", "/_control/merge_request",
                                                   {"project": API, "iid": iid}, {})[1]
@@ -111,11 +120,7 @@ def test_lgtm_refused_for_the_author_given_by_a_reviewer_and_dropped_by_a_push(r
     assert "`/lgtm` was not done: you cannot LGTM your own merge request" in found["notes"][-1]["body"]
     note("bob", "Nice.\n/lgtm")
     assert "lgtm" in mr(fake_gitlab)["labels"]
-    before = mr(fake_gitlab)["sha"]
-    fake_gitlab.fake.push(API, "feature/refund", [{"message": "more", "files": {"src/a.java": code(4)}}])
-    update = fake_gitlab.fake.merge_request_control("POST", "/_control/merge_request_hook", {},
-                                                    {"project": API, "iid": 1, "action": "update", "oldrev": before})[1]
-    mr_job({**fixture_json("gitlab/merge_request.json"), **update})
+    push_to_mr(fake_gitlab, {"src/a.java": code(4)})
     assert "lgtm" not in mr(fake_gitlab)["labels"]
     note("alice", "/lgtm cancel")  # the author may cancel; nothing to remove, nothing refused
     assert len([n for n in mr(fake_gitlab)["notes"] if "was not done" in n["body"]]) == 1  # the first /lgtm
@@ -308,11 +313,7 @@ def test_a_push_that_touches_files_no_approver_covered_drops_approved(review_con
     mr_job(hook)
     note("erin", "/approve")  # docs/ is all the merge request changes
     assert "approved" in mr(fake_gitlab)["labels"]
-    before = mr(fake_gitlab)["sha"]
-    fake_gitlab.fake.push(API, "feature/refund", [{"message": "code too", "files": {"src/a.java": code(2)}}])
-    update = fake_gitlab.fake.merge_request_control("POST", "/_control/merge_request_hook", {},
-                                                    {"project": API, "iid": 1, "action": "update", "oldrev": before})[1]
-    mr_job({**fixture_json("gitlab/merge_request.json"), **update})
+    push_to_mr(fake_gitlab, {"src/a.java": code(2)})
     assert "approved" not in mr(fake_gitlab)["labels"]  # src/ needs carol
 
 
@@ -324,7 +325,8 @@ def test_review_roles_restrict_a_command_to_people_with_a_role(aws, fake_gitlab,
     store.save(documents, "roles")
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, author="bob"))
     note("dave", "/retest")  # no people[].git names dave
-    assert "`/retest` needs the role developer, and `dave` is in no `people[].git`" in mr(fake_gitlab)["notes"][-1]["body"]
+    refusal = mr(fake_gitlab)["notes"][-1]["body"]
+    assert "`/retest` needs the role developer, and `dave` is in no `people[].git`" in refusal
     note("carol", "/approve")  # an OWNERS approver and a deployer
     assert "approved" in mr(fake_gitlab)["labels"]
     assert [c for c in fake_drone.calls if c["method"] == "POST"] == []
