@@ -63,6 +63,8 @@ def parse(checker, root: dict) -> Review:
 
 
 def _roles(checker, spec: dict) -> dict[str, tuple[str, ...]]:
+    if spec.get("roles") is None:
+        return {}  # and no import of the review package on the functions' cold path
     from opsbot.review.commands import COMMANDS  # the commands that exist; imported late, config loads first
 
     section = checker.named_sections(spec, "roles", "slash command")

@@ -1,5 +1,6 @@
 """What a merge request gets when it opens or its commits change: its size and path labels, `lgtm` dropped on
-a new push, `approved` checked against the files it now changes, reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
+a new push, `approved` checked against the files it now changes, reviewers from OWNERS, a welcome for a
+first-time contributor, and the reviewers told in DingTalk."""
 from __future__ import annotations
 
 from opsbot.review import labels, reviewers, store
