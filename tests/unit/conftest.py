@@ -234,13 +234,8 @@ def _serve(server) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-@pytest.fixture(scope="session")
-def _drone_server():
-    from local.fake_drone import FakeDrone, default_seed, make_server
-
-    fake = FakeDrone(unit_support.DRONE_API_TOKEN, echo=False, login="opsbot")
-    for slug, builds in default_seed().items():
-        fake.seed(slug, builds)
+def _running(fake, make_server):
+    """Serve `fake` on a free loopback port for a session fixture; shut it down afterwards."""
     server = make_server(fake, "127.0.0.1", 0)
     fake.url = _serve(server)
     try:
@@ -248,6 +243,16 @@ def _drone_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def _drone_server():
+    from local.fake_drone import FakeDrone, default_seed, make_server
+
+    fake = FakeDrone(unit_support.DRONE_API_TOKEN, echo=False, login="opsbot")
+    for slug, builds in default_seed().items():
+        fake.seed(slug, builds)
+    yield from _running(fake, make_server)
 
 
 @pytest.fixture
@@ -262,13 +267,7 @@ def _dingtalk_server():
     from local.fake_dingtalk import FakeDingTalk, make_server
 
     fake = FakeDingTalk(unit_support.example_robots(), echo=False)
-    server = make_server(fake, "127.0.0.1", 0)
-    fake.url = _serve(server)
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _running(fake, make_server)
 
 
 @pytest.fixture
