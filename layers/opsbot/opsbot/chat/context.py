@@ -67,7 +67,14 @@ class Reply:
 
     def as_dict(self) -> dict:
         """What state.effects keeps of a result, to post again on a retry."""
-        return {"title": self.title, "text": self.text, "ok": self.ok, "project": self.project, "detail": self.detail}
+        return {"title": self.title, "text": self.text, "ok": self.ok, "project": self.project, "detail": self.detail,
+                "user_ids": self.mentions.user_ids, "mobiles": self.mentions.mobiles}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "Reply":
+        return cls(title=stored["title"], text=stored["text"], ok=stored.get("ok", True),
+                   project=stored.get("project", ""), detail=stored.get("detail", ""),
+                   mentions=Mentions(mobiles=list(stored.get("mobiles", [])), user_ids=list(stored.get("user_ids", []))))
 
     def message(self) -> dict:
         text = self.text

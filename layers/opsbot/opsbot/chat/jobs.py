@@ -26,7 +26,7 @@ def run_and_report(job: Job, config: Config, record: audit.AuditRecord, effect: 
     """Run `effect` once for this job, post its Reply (to the conversation of `message` if still open) and
     audit it. Retries while the peer is unavailable; after REPORT_AFTER_ATTEMPTS reports `gave_up`."""
     try:
-        reply = Reply(**effects.once(job.id, lambda: effect().as_dict()))
+        reply = Reply.from_dict(effects.once(job.id, lambda: effect().as_dict()))
     except PermanentFailure:
         raise
     except Exception as exc:  # a peer that stays down, or a bug: either way the person hears of it in the end

@@ -25,7 +25,6 @@ from opsbot.gitlab.events import Push
 from opsbot.gitops import notices
 from opsbot.jobs.model import PermanentFailure
 from opsbot.log import logger
-from opsbot.notify.render import Mentions
 from opsbot.state import effects
 
 
@@ -96,18 +95,9 @@ def sync(config: Config, push: Push) -> SyncResult:
     except ConfigError as exc:
         notice = notices.sync_failed(config, push, exc.problems, pusher, lambda n: _in_repo(config, n))
         return SyncResult(f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays",
-                          _stored(notice))
+                          notice.as_dict())
     return SyncResult(f"synced version {push.after[:8]}",
-                      _stored(notices.synced(config, synced, push, touched, pusher)))
-
-
-def _stored(reply: Reply) -> dict:
-    return {**reply.as_dict(), "user_ids": reply.mentions.user_ids, "mobiles": reply.mentions.mobiles}
-
-
-def _reply(notice: dict) -> Reply:
-    return Reply(title=notice["title"], text=notice["text"], ok=notice["ok"], detail=notice.get("detail", ""),
-                 mentions=Mentions(mobiles=notice.get("mobiles", []), user_ids=notice.get("user_ids", [])))
+                      notices.synced(config, synced, push, touched, pusher).as_dict())
 
 
 def on_push(config: Config, push: Push) -> str:
@@ -123,5 +113,5 @@ def on_push(config: Config, push: Push) -> str:
         replies.post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
         raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
     if result["notice"]:
-        notices.post_once(store.load(), _reply(result["notice"]), f"config-sync#{push.repo}#{push.after}")
+        notices.post_once(store.load(), Reply.from_dict(result["notice"]), f"config-sync#{push.repo}#{push.after}")
     return result["outcome"]

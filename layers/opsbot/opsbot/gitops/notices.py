@@ -8,7 +8,7 @@ from opsbot.chat.context import Reply
 from opsbot.config.model import Config, Person
 from opsbot.gitlab.events import Push
 from opsbot.notify.render import Mentions
-from opsbot.state import idempotency
+from opsbot.state import effects
 
 MAX_PROBLEMS = 20  # the rest is counted; a DingTalk message has room for about this many lines
 
@@ -18,12 +18,7 @@ def post_once(config: Config, reply: Reply, key: str) -> str:
     failed posts it; the same push delivered again (new delivery ids, same commit) does not."""
     from opsbot.chat import replies
 
-    done = f"told#{key}"
-    if idempotency.seen(done):
-        return "already told"
-    where = replies.post(config, reply, None, key)
-    idempotency.claim(done)
-    return where
+    return effects.once(f"told#{key}", lambda: {"where": replies.post(config, reply, None, key)})["where"]
 
 
 def _t(config: Config, zh: str, en: str) -> str:

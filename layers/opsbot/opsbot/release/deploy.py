@@ -134,7 +134,7 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
     by = f"{request.requester_name} ✔ {', '.join(request.approvers)}"
     result = effects.once(f"approved#{request.id}", lambda: execute(
         drone, project, request.target, request.build, request.action, by, language).as_dict())
-    return Reply(**result)
+    return Reply.from_dict(result)
 
 
 def previous_deploy(drone: DroneClient, project: Project, target: str, language: str) -> int:
