@@ -36,16 +36,16 @@ def _string(message: dict, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _record(message: dict, request_id: str, person, command: str, arguments: dict, project: str) -> audit.AuditRecord:
+def _record(request: ChatRequest, command: str, arguments: dict, project: str = "") -> audit.AuditRecord:
+    message = request.message
     created, now = message.get("createAt"), _now_ms()
     # The body is not signed: a createAt far from now would misplace the record (or not be a date at all).
     plausible = isinstance(created, int) and not isinstance(created, bool) and abs(created - now) < CLOCK_SLACK_MS
     return audit.AuditRecord(
-        id=request_id, at_ms=created if plausible else now, who=person.id if person else
-        f"dingtalk:{_string(message, 'senderStaffId') or _string(message, 'senderId') or '?'}",
-        who_name=person.name if person else _string(message, "senderNick")[:64] or "?",
-        where=_string(message, "conversationId")[:128], where_title=_string(message, "conversationTitle")[:128],
-        command=command, arguments={k: str(v)[:100] for k, v in arguments.items()}, project=project)
+        id=request.job_id, at_ms=created if plausible else now, who=request.sender_id[:128],
+        who_name=request.sender[:64], where=_string(message, "conversationId")[:128],
+        where_title=_string(message, "conversationTitle")[:128], command=command,
+        arguments={k: str(v)[:100] for k, v in arguments.items()}, project=project)
 
 
 def _now_ms() -> int:
@@ -69,7 +69,7 @@ def answer(message: dict, msg_id: str) -> dict:
     if command is None:  # a mistyped command, or a free question for the FAQ
         request = ChatRequest(config, message, person, registry.find("faq"), {}, language, job_id)
         reply = None if dispatch.close_commands(registry, invocation.word) else faq.answer(request, invocation.text)
-        record = _record(message, job_id, person, "faq" if reply else "unknown", {"text": invocation.text}, "")
+        record = _record(request, "faq" if reply else "unknown", {"text": invocation.text})
         if reply is None:
             reply = Reply(title="unknown command", ok=False, detail=f"no command {invocation.word[:40]}",
                           text=dispatch.suggestion(registry, invocation.word, language, faq.not_found(request)))
@@ -80,13 +80,14 @@ def answer(message: dict, msg_id: str) -> dict:
         arguments = command.bind(words)
     except UsageError as exc:
         request = ChatRequest(config, message, person, command, {}, language, job_id)
-        reply = dispatch.failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`", f"{exc}\n\nUsage: `{command.usage()}`"))
-        audit.finish(_record(message, job_id, person, command.name, {"text": invocation.text}, ""), "usage", str(exc))
+        reply = dispatch.failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`",
+                                                   f"{exc}\n\nUsage: `{command.usage()}`"))
+        audit.finish(_record(request, command.name, {"text": invocation.text}), "usage", str(exc))
         return reply.message()
 
     request = ChatRequest(config, message, person, command, arguments, language, job_id)
     project = str(arguments.get("project") or "")
-    record = _record(message, job_id, person, command.name, arguments, project if project in config.projects else "")
+    record = _record(request, command.name, arguments, project if project in config.projects else "")
     environment = str(arguments.get(command.environment_argument) or "") if command.environment_argument else ""
     if reason := permissions.denial(config, person, command, environment, language):
         audit.finish(record, "denied", reason)
@@ -99,8 +100,8 @@ def answer(message: dict, msg_id: str) -> dict:
 
     audit.write_queued(record)
     outcome = accept("dingtalk", msg_id, JOB_KIND, {
-        "message": {k: message[k] for k in REPLY_FIELDS if k in message}, "command": command.name, "arguments": arguments, "language": language,
-        "audit": asdict(record),
+        "message": {k: message[k] for k in REPLY_FIELDS if k in message}, "command": command.name,
+        "arguments": arguments, "language": language, "audit": asdict(record),
     })
     if outcome.status == "duplicate":
         return EMPTY_REPLY  # the first delivery was acknowledged; its result is on its way
