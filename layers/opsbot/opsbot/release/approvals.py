@@ -83,7 +83,7 @@ def get(request_id: str) -> ApprovalRequest | None:
     return _from_item(item) if item else None
 
 
-def _refusal(request: ApprovalRequest | None, who: str, zh: bool) -> str | None:
+def _refusal(request: ApprovalRequest | None, zh: bool) -> str | None:
     if request is None:
         return "没有这个审批请求。" if zh else "There is no such approval request."
     if request.status != "pending":
@@ -98,7 +98,7 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
     """Count `approver` in. Returns the request and whether this approval is the one that completed it."""
     zh = language == "zh"
     request = get(request_id)
-    if reason := _refusal(request, approver, zh):
+    if reason := _refusal(request, zh):
         raise ApprovalRefused(reason)
     if approver == request.requester:
         raise ApprovalRefused("不能批准自己发起的请求，需要另一位同事批准。" if zh
@@ -118,7 +118,7 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
             ReturnValues="ALL_NEW",
         )["Attributes"]
     except ddb.exceptions.ConditionalCheckFailedException:
-        raise ApprovalRefused(_refusal(get(request_id), approver, zh)
+        raise ApprovalRefused(_refusal(get(request_id), zh)
                               or ("你已经批准过这个请求了。" if zh else "You have already approved this request.")) from None
     request = _from_item(updated)
     if len(request.approvers) < request.needed:
@@ -128,10 +128,10 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
 
 def reject(request_id: str, who: str, language: str = "en") -> ApprovalRequest:
     request = get(request_id)
-    if reason := _refusal(request, who, language == "zh"):
+    if reason := _refusal(request, language == "zh"):
         raise ApprovalRefused(reason)
     if not _decide(request, "rejected", who):
-        raise ApprovalRefused(_refusal(get(request_id), who, language == "zh") or "already decided")
+        raise ApprovalRefused(_refusal(get(request_id), language == "zh") or "already decided")
     return get(request_id)
 
 
