@@ -148,8 +148,7 @@ class FakeDrone(loopback.FaultyFake):
             self.builds = copy.deepcopy(self.baseline)
             self.logs: dict[tuple, list[dict]] = {}
             self.calls: list[dict] = []
-            self.statuses: list[int] = []
-            self.down = False
+            self.clear_faults()
 
     def seed(self, slug: str, builds: list[dict]) -> list[int]:
         """Adds builds (full or partial: the rest is derived) to the data reset() restores; returns numbers."""
@@ -203,58 +202,65 @@ class FakeDrone(loopback.FaultyFake):
             authorized = hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())
             self.calls.append({"method": method, "path": path, "query": query, "at": time.time(),
                                "authorized": authorized})
-            if status := self.injected_fault():
+            if status := self.injected_fault(method):
                 return status, {"message": responses.get(status, "Injected fault")}
-            if not authorized:
-                return 401, {"message": "Unauthorized"}
-            route = ROUTE.match(path)
-            if not route:
-                return 404, {"message": "Not Found"}
-            slug, number, action = route["slug"], route["number"], route["action"] or ""
-            if slug not in self.builds:
-                return 404, {"message": "Not Found"}
-            arg = lambda name: query.get(name, [""])[0]  # noqa: E731  (Drone's r.FormValue)
-            if number is None:
-                if method != "GET":
-                    return 405, {"message": "Method Not Allowed"}
-                page = int(arg("page")) if arg("page").isdigit() else 1
-                limit = int(arg("per_page")) if arg("per_page").isdigit() else 0
-                limit = limit if 1 <= limit <= MAX_PER_PAGE else DEFAULT_PER_PAGE
-                found = [b for b in reversed(self.builds[slug])
-                         if not arg("branch") or b["ref"] == f"refs/heads/{arg('branch')}"]
-                page_of = found[(max(page, 1) - 1) * limit:max(page, 1) * limit]
-                return 200, [{k: v for k, v in copy.deepcopy(b).items() if k != "stages"} for b in page_of]
-            if number == "latest":
-                if method != "GET" or action:
-                    return 405, {"message": "Method Not Allowed"}
-                ref = f"refs/heads/{arg('branch')}" if arg("branch") else arg("ref") or "refs/heads/main"
-                build = next((b for b in reversed(self.builds[slug]) if b["ref"] == ref), None)
-                return (200, copy.deepcopy(build)) if build else (404, {"message": NO_ROWS})
-            build = self._find(slug, int(number))
-            if build is None:
-                return 404, {"message": NO_ROWS}
-            extra = {k: v[0] for k, v in query.items() if v and k not in ("access_token", "target")}
-            if (method, action) == ("GET", ""):
-                return 200, copy.deepcopy(build)
-            if (method, action) == ("GET", f"logs/{route['stage']}/{route['step']}"):
-                return 200, copy.deepcopy(self.logs.get((slug, int(number), int(route["stage"]),
-                                                         int(route["step"])), []))
-            if method == "POST" and action in ("promote", "rollback"):
-                if not arg("target"):
-                    return 400, {"message": "Missing target environment"}
-                new = self._trigger(slug, build, action, arg("target"), {**build["params"], **extra})
-                self._say(f"{action} {slug} #{number} -> {arg('target')} (new build #{new['number']})")
-                return 200, copy.deepcopy(new)
-            if (method, action) == ("POST", ""):
-                if build["status"] in ("blocked", "declined"):
-                    return 400, {"message": f"cannot start a {build['status']} build"}
-                new = self._trigger(slug, build, build["event"], build["deploy_to"], {**extra, **build["params"]})
-                self._say(f"restart {slug} #{number} (new build #{new['number']})")
-                return 200, copy.deepcopy(new)
-            if (method, action) == ("DELETE", ""):
-                self._cancel(slug, build)
-                return 200, copy.deepcopy(build)
-            return 405, {"message": "Method Not Allowed"}
+            answer = self._answer(method, path, query, authorized)
+            if status := self.injected_fault(method, after=True):  # done, but the answer is lost
+                return status, {"message": responses.get(status, "Injected fault")}
+            return answer
+
+    def _answer(self, method: str, path: str, query: dict, authorized: bool) -> tuple[int, object]:
+        # Called with the lock held (api()).
+        if not authorized:
+            return 401, {"message": "Unauthorized"}
+        route = ROUTE.match(path)
+        if not route:
+            return 404, {"message": "Not Found"}
+        slug, number, action = route["slug"], route["number"], route["action"] or ""
+        if slug not in self.builds:
+            return 404, {"message": "Not Found"}
+        arg = lambda name: query.get(name, [""])[0]  # noqa: E731  (Drone's r.FormValue)
+        if number is None:
+            if method != "GET":
+                return 405, {"message": "Method Not Allowed"}
+            page = int(arg("page")) if arg("page").isdigit() else 1
+            limit = int(arg("per_page")) if arg("per_page").isdigit() else 0
+            limit = limit if 1 <= limit <= MAX_PER_PAGE else DEFAULT_PER_PAGE
+            found = [b for b in reversed(self.builds[slug])
+                     if not arg("branch") or b["ref"] == f"refs/heads/{arg('branch')}"]
+            page_of = found[(max(page, 1) - 1) * limit:max(page, 1) * limit]
+            return 200, [{k: v for k, v in copy.deepcopy(b).items() if k != "stages"} for b in page_of]
+        if number == "latest":
+            if method != "GET" or action:
+                return 405, {"message": "Method Not Allowed"}
+            ref = f"refs/heads/{arg('branch')}" if arg("branch") else arg("ref") or "refs/heads/main"
+            build = next((b for b in reversed(self.builds[slug]) if b["ref"] == ref), None)
+            return (200, copy.deepcopy(build)) if build else (404, {"message": NO_ROWS})
+        build = self._find(slug, int(number))
+        if build is None:
+            return 404, {"message": NO_ROWS}
+        extra = {k: v[0] for k, v in query.items() if v and k not in ("access_token", "target")}
+        if (method, action) == ("GET", ""):
+            return 200, copy.deepcopy(build)
+        if (method, action) == ("GET", f"logs/{route['stage']}/{route['step']}"):
+            return 200, copy.deepcopy(self.logs.get((slug, int(number), int(route["stage"]),
+                                                     int(route["step"])), []))
+        if method == "POST" and action in ("promote", "rollback"):
+            if not arg("target"):
+                return 400, {"message": "Missing target environment"}
+            new = self._trigger(slug, build, action, arg("target"), {**build["params"], **extra})
+            self._say(f"{action} {slug} #{number} -> {arg('target')} (new build #{new['number']})")
+            return 200, copy.deepcopy(new)
+        if (method, action) == ("POST", ""):
+            if build["status"] in ("blocked", "declined"):
+                return 400, {"message": f"cannot start a {build['status']} build"}
+            new = self._trigger(slug, build, build["event"], build["deploy_to"], {**extra, **build["params"]})
+            self._say(f"restart {slug} #{number} (new build #{new['number']})")
+            return 200, copy.deepcopy(new)
+        if (method, action) == ("DELETE", ""):
+            self._cancel(slug, build)
+            return 200, copy.deepcopy(build)
+        return 405, {"message": "Method Not Allowed"}
 
     def _cancel(self, slug: str, build: dict) -> None:
         if build["status"] not in ("pending", "running"):

@@ -93,8 +93,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         with self.lock:
             self.repos = copy.deepcopy(self.baseline)
             self.calls: list[dict] = []
-            self.statuses: list[int] = []
-            self.down = False
+            self.clear_faults()
             self.reset_merge_requests()
 
     # --- repositories ---------------------------------------------------------------------------------
@@ -218,7 +217,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 payload = None
             self.calls.append({"method": method, "path": path, "query": {k: v[0] for k, v in query.items()},
                                "body": payload, "at": time.time(), "authorized": authorized})
-            if status := self.injected_fault():
+            if status := self.injected_fault(method):
                 return status, {"message": f"{status} {responses.get(status, 'Injected fault')}"}, \
                     ({"Retry-After": "1"} if status == 429 else {})
             if not authorized:

@@ -55,16 +55,27 @@ def json_server(handle: Handle, host: str, port: int, json_type: str = "applicat
 
 class FaultyFake:
     """What the Drone and GitLab fakes share: a log of calls, faults to inject (statuses answered in turn, or
-    down for good), and the `/_control/calls`, `/_control/reset` and `/_control/faults` endpoints."""
+    down for good), and the `/_control/calls`, `/_control/reset` and `/_control/faults` endpoints.
+
+    A fault may be limited to some methods (`fault_methods`, e.g. only the POSTs), and may come after the work
+    is done (`fault_after`): the peer did what was asked, but its answer was lost, as with a proxy timeout."""
     calls: list[dict]
     statuses: list[int]
     down: bool
+    fault_methods: set = frozenset()
+    fault_after: bool = False
 
     def reset(self) -> None:
         raise NotImplementedError
 
-    def injected_fault(self) -> int | None:
-        """The status to answer instead of the real thing, as from a proxy in front, if one is due."""
+    def clear_faults(self) -> None:
+        self.statuses, self.down, self.fault_methods, self.fault_after = [], False, frozenset(), False
+
+    def injected_fault(self, method: str = "", after: bool = False) -> int | None:
+        """The status to answer instead of the real thing, as from a proxy in front, if one is due: before the
+        work (`after` False) or once it is done (`after` True)."""
+        if after != self.fault_after or (self.fault_methods and method not in self.fault_methods):
+            return None
         if self.down or self.statuses:
             return 503 if self.down else self.statuses.pop(0)
         return None
@@ -77,5 +88,7 @@ class FaultyFake:
             return 200, {"ok": True}
         if method == "POST" and path == "/_control/faults":
             self.statuses, self.down = list(spec.get("statuses", [])), bool(spec.get("down"))
+            self.fault_methods = frozenset(spec.get("methods") or ())
+            self.fault_after = bool(spec.get("after"))
             return 200, {"ok": True}
         return None

@@ -82,7 +82,7 @@ def main() -> None:
 
     build = json.loads((FIXTURES / "drone" / "build_success.json").read_bytes())["build"]
     token = issue("shop-api", build["number"], "staging", build["after"], "main", "feat(order): add refund endpoint",
-                  build["author_login"], hours=24 * 3650, key=LOCAL_SECRETS["ActionSigningKeyParam"].encode(),
+                  build["author_login"], hours=24 * 3650, key=LOCAL_SECRETS["ACTION_SIGNING_KEY_PARAM"].encode(),
                   now=SIGNED_AT)
     browser = {"user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) DingTalk/7.6.0",
                "accept": "text/html", "host": "abc123.execute-api.us-east-1.amazonaws.com"}

@@ -10,11 +10,11 @@ from local.stack import LOCAL_SECRETS
 def sign_for(path: str, body: bytes, now: float | None = None) -> dict[str, str]:
     """Fresh authentication headers for a request to `path`."""
     if path == "/webhooks/drone":
-        return drone_signature.sign(body, LOCAL_SECRETS["DroneWebhookSecretParam"], now)
+        return drone_signature.sign(body, LOCAL_SECRETS["DRONE_WEBHOOK_SECRET_PARAM"], now)
     if path == "/webhooks/gitlab":
-        return {"X-Gitlab-Token": LOCAL_SECRETS["GitlabWebhookTokenParam"]}
+        return {"X-Gitlab-Token": LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]}
     if path == "/webhooks/dingtalk":
-        return callback_headers(LOCAL_SECRETS["DingtalkAppSecretParam"], None if now is None else int(now * 1000))
+        return callback_headers(LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"], None if now is None else int(now * 1000))
     return {}
 
 

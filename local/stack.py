@@ -15,6 +15,7 @@ import base64
 import importlib.util
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,12 +30,13 @@ from local.loopback import LoopbackHandler, serve
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-# The local stack's own secrets, stored in moto's SSM under the template's parameter names. Local only.
+# The local stack's own secrets, stored in moto's SSM under the names the template gives these variables
+# (/opsbot/local/...). Local only.
 LOCAL_SECRETS = {
-    "DroneWebhookSecretParam": "local-drone-webhook-secret",
-    "GitlabWebhookTokenParam": "local-gitlab-webhook-token",
-    "DingtalkAppSecretParam": "local-dingtalk-app-secret",
-    "ActionSigningKeyParam": "local-release-link-signing-key-0123456789abcdef",
+    "DRONE_WEBHOOK_SECRET_PARAM": "local-drone-webhook-secret",
+    "GITLAB_WEBHOOK_TOKEN_PARAM": "local-gitlab-webhook-token",
+    "DINGTALK_APP_SECRET_PARAM": "local-dingtalk-app-secret",
+    "ACTION_SIGNING_KEY_PARAM": "local-release-link-signing-key-0123456789abcdef",
 }
 
 
@@ -177,9 +179,13 @@ def drain_queue(worker: LocalFunction, queue_url: str, queue_arn: str, stop: thr
 
 
 def _resolve(value, physical: dict, template, overrides: dict):
-    if isinstance(value, dict) and "Ref" in value:
-        name = value["Ref"]
+    def ref(name: str) -> str:
         return overrides.get(name) or physical.get(name) or template.parameter_default(name)
+
+    if isinstance(value, dict) and "Ref" in value:
+        return ref(value["Ref"])
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([\w:]+)\}", lambda m: ref(m.group(1)), value["Fn::Sub"])
     return str(value)
 
 
@@ -253,15 +259,13 @@ def main(argv: list[str] | None = None) -> int:
         url = sqs.create_queue(QueueName=f"opsbot-local-{logical_id}", Attributes=attributes)["QueueUrl"]
         physical[logical_id] = url
         arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    for parameter, secret in LOCAL_SECRETS.items():
-        ssm.put_parameter(Name=template.parameter_default(parameter), Value=secret, Type="SecureString",
-                          Overwrite=True)
-
     # The functions' environment, as the template's Globals declare it.
     overrides = {"Stage": "local"}
     for name, value in template.global_environment().items():
         os.environ[name] = _resolve(value, physical, template, overrides)
     os.environ["OPSBOT_STAGE"] = "local"
+    for variable, secret in LOCAL_SECRETS.items():
+        ssm.put_parameter(Name=os.environ[variable], Value=secret, Type="SecureString", Overwrite=True)
     # What the template gives the worker alone, and where this stack's DingTalk sink takes session replies.
     os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
     os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"http://{args.host}:{args.sink_port}/robot/sendBySession?"

@@ -303,10 +303,10 @@ def test_release_link_confirms_on_get_and_deploys_once_on_post(drone):
     from opsbot.actions import tokens
 
     expired = tokens.issue("shop-api", number, "staging", FIXTURE_COMMIT, "main", "feat(order): add refund endpoint",
-                           "alice", hours=24, key=LOCAL_SECRETS["ActionSigningKeyParam"].encode(),
+                           "alice", hours=24, key=LOCAL_SECRETS["ACTION_SIGNING_KEY_PARAM"].encode(),
                            now=time.time() - 2 * 86400)
     fresh = tokens.issue("shop-api", number, "staging", FIXTURE_COMMIT, "main", "feat(order): add refund endpoint",
-                         "alice", hours=24, key=LOCAL_SECRETS["ActionSigningKeyParam"].encode())
+                         "alice", hours=24, key=LOCAL_SECRETS["ACTION_SIGNING_KEY_PARAM"].encode())
     cases = {
         "signature changed": (_tamper(fresh, 1), {403}),
         "payload changed": (_tamper(fresh, 0), {400, 403}),

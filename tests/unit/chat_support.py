@@ -53,6 +53,6 @@ def jobs_on_queue(aws) -> list[dict]:
 
 
 def audit_log(project: str = "") -> list:
-    from opsbot.chat import audit
+    from opsbot import audit
 
     return audit.recent(project, 50)

@@ -1,5 +1,6 @@
-"""Who may run what: each command's default role, `permissions:` overrides per command and per environment,
-the admin bypass, and senders who are not in config (they may read, never act)."""
+"""Who may run what, as the authorization core decides it for chat commands: each command's default role,
+`permissions:` overrides per command and per environment, the admin bypass, and senders who are not in config
+(they may read, never act)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,13 +8,26 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from opsbot.chat.permissions import denial, required_roles
+from opsbot.authz import core as authz
+from opsbot.authz.actors import Actor
 from opsbot.chat.registry import all_commands
 from opsbot.config.model import Document, Permission, Person, validate
 from opsbot.config.yaml_source import read_directory
 from unit_support import EXAMPLE_CONFIG
 
 COMMANDS = all_commands().commands
+
+
+def denial(config, person, command, environment="", language="en"):
+    """The core's reason for refusing `person` the chat command, None when it allows it."""
+    actor = Actor("dingtalk", person.dingtalk_user_id if person else "someone", person.name if person else "?",
+                  person)
+    decision = authz.decide(config, actor, command.verb, authz.Target(environment=environment), {}, language)
+    return decision.reason if decision.denied else None
+
+
+def required_roles(config, command, environment=""):
+    return authz.required_roles(config, command.verb, environment)
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 DEFAULTS = replace(EXAMPLE, permissions={})  # every command keeps the role it declares
 READS = sorted(name for name, cmd in COMMANDS.items() if not cmd.acts)

@@ -83,8 +83,10 @@ def posted(fake_dingtalk) -> list[tuple[str, str]]:
 
 
 def drone_changes(fake_drone) -> list[tuple[str, str, dict]]:
-    """Every call that could change something in Drone: (method, path, query)."""
-    return [(c["method"], c["path"], c["query"]) for c in fake_drone.calls if c["method"] != "GET"]
+    """Every call that could change something in Drone: (method, path, query), without the request id each start
+    carries (OPSBOT_REQUEST_<id>, tested in test_drone_requests.py)."""
+    return [(c["method"], c["path"], {k: v for k, v in c["query"].items() if not k.startswith("OPSBOT_REQUEST_")})
+            for c in fake_drone.calls if c["method"] != "GET"]
 
 
 def pending_approval() -> approvals.ApprovalRequest:
@@ -132,23 +134,35 @@ def test_deploy_by_branch_takes_its_newest_successful_build(worker, fake_drone, 
          {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Carol Zhang"]})]  # #42 failed, #43 succeeded
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("deploy shop-api 127 to staging", "shop-api #127 is failure; only successful builds can be deployed."),
-    ("deploy shop-api 124 to staging", "staging takes builds of main; #124 is from feature/refund."),
-    ("deploy shop-api 126 to staging", "#126 is itself a deployment; deploy the build it came from, #123."),
-    ("deploy shop-api 128 to qa", "project shop-api has no environment `qa`. Environments: staging, production"),
-    ("deploy shop-api 999 to staging", "shop-api has no build #999."),
-    ("deploy shop-api 129 to staging", "shop-api #129 is running; only successful builds can be deployed."),
-    ("deploy shop-api feature/nope staging", "branch feature/nope has no recent successful build."),
+@pytest.mark.parametrize("text, reason, result", [
+    ("deploy shop-api 127 to staging", "shop-api #127 is failure; only successful builds can be deployed.",
+     "denied"),
+    ("deploy shop-api 124 to staging", "staging takes builds of main; #124 is from feature/refund.", "denied"),
+    ("deploy shop-api 126 to staging", "#126 is itself a deployment; deploy the build it came from, #123.",
+     "denied"),
+    ("deploy shop-api 999 to staging", "shop-api has no build #999.", "failed"),
+    ("deploy shop-api 129 to staging", "shop-api #129 is running; only successful builds can be deployed.",
+     "denied"),
+    ("deploy shop-api feature/nope staging", "branch feature/nope has no recent successful build.", "failed"),
 ])
 def test_the_environments_rules_refuse_without_touching_drone(worker, fake_drone, fake_dingtalk, session, text,
-                                                              reason):
+                                                              reason, result):
     act(worker, text, session_webhook=session)
     assert drone_changes(fake_drone) == []
     [(where, posted_text)] = posted(fake_dingtalk)
     assert where == "session" and posted_text == f"⛔ {reason}"
     [record] = audit_log()
-    assert record.result == "failed" and record.detail == f"⛔ {reason}"[:200]
+    assert record.result == result and record.detail == f"⛔ {reason}"[:200]
+    if result == "denied":  # the core's decision, with its reason
+        assert record.decision == "deny" and record.reason == reason
+
+
+def test_an_environment_the_project_lacks_is_refused_at_once(fake_drone, fake_dingtalk):
+    reason = "project shop-api has no environment `qa`. Environments: staging, production"
+    assert say("deploy shop-api 128 to qa")["markdown"]["text"] == f"⛔ {reason}"
+    assert drone_changes(fake_drone) == [] and posted(fake_dingtalk) == []
+    [record] = audit_log()
+    assert record.result == "denied" and record.reason == reason
 
 
 def test_drone_refusing_is_reported_with_its_message(worker, fake_drone, fake_dingtalk, session):
@@ -161,16 +175,27 @@ def test_drone_refusing_is_reported_with_its_message(worker, fake_drone, fake_di
 
 def test_restart_and_rollback(worker, fake_drone, fake_dingtalk, session):
     act(worker, "restart shop-api 127", who="bob", session_webhook=session)
-    act(worker, "回滚 shop-api staging", who="alice", session_webhook=session)
+    act(worker, "回滚 shop-api staging 123", who="alice", session_webhook=session)
     assert drone_changes(fake_drone) == [
         ("POST", "/api/repos/shop/shop-api/builds/127", {}),
-        # staging runs #123 (deployed as #126) and ran #124 before (#125): roll back to #124
-        ("POST", "/api/repos/shop/shop-api/builds/124/rollback", {"target": ["staging"]}),
+        ("POST", "/api/repos/shop/shop-api/builds/123/rollback",
+         {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]}),
     ]
     texts = [text for _, text in posted(fake_dingtalk)]
     assert texts[0] == f"### 🔄 Restarted shop-api #127 as [#130]({fake_drone.url}/shop/shop-api/130)"
-    assert texts[1].startswith("### 🚀 已开始回滚 shop-api #124 → staging")
+    assert texts[1].startswith("### 🚀 已开始回滚 shop-api #123 → staging")
     assert [(r.command, r.result) for r in audit_log()] == [("rollback", "succeeded"), ("restart", "succeeded")]
+
+
+def test_a_rollback_obeys_the_environments_rules(worker, fake_drone, fake_dingtalk, session):
+    # staging runs #123 (deployed as #126) and ran #124 before (#125); but #124 is a feature/refund build, which
+    # staging (branch main) does not take: rolling back to it is refused like deploying it would be.
+    act(worker, "rollback shop-api staging", who="alice", session_webhook=session)
+    act(worker, "rollback shop-api staging 125", who="alice", session_webhook=session)  # #124's deployment
+    assert drone_changes(fake_drone) == []
+    reason = "⛔ staging takes builds of main; #124 is from feature/refund."
+    assert [text for _, text in posted(fake_dingtalk)] == [reason, reason]
+    assert [(r.result, r.decision) for r in audit_log()] == [("denied", "deny")] * 2
 
 
 # --- production: approvals ---------------------------------------------------------------------------------------
@@ -226,7 +251,7 @@ def test_another_deployers_approval_deploys_once_even_when_its_job_runs_twice(wo
 
 def test_an_approval_whose_drone_call_failed_is_finished_by_its_retry(worker, fake_drone, fake_dingtalk, session):
     pending = request_production(worker, session)
-    fake_drone.statuses = [503]
+    fake_drone.statuses, fake_drone.fault_methods = [503], {"POST"}
     say(f"approve {pending.id}", who="carol", session_webhook=session)
     messages = worker.take()
     assert len(worker.run(messages)["batchItemFailures"]) == 1  # Drone answered 503: try again later
@@ -234,7 +259,8 @@ def test_an_approval_whose_drone_call_failed_is_finished_by_its_retry(worker, fa
         ("POST", "/api/repos/shop/shop-api/builds/128/promote",
          {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})]
     assert worker.run(messages, attempt=2)["batchItemFailures"] == []
-    assert len(drone_changes(fake_drone)) == 2  # the refused call and the one that went through
+    # the refused call and the one that went through, after asking Drone whether the first had
+    assert len(drone_changes(fake_drone)) == 2
     assert "→ production" in posted(fake_dingtalk)[-1][1]
 
 
@@ -427,4 +453,5 @@ def test_a_production_rollback_goes_through_approval_too(worker, fake_drone, fak
     assert "请求回滚到 **shop-api** #123" in posted(fake_dingtalk)[-1][1]
     act(worker, f"approve {pending.id}", who="carol", session_webhook=session)
     assert drone_changes(fake_drone) == [
-        ("POST", "/api/repos/shop/shop-api/builds/123/rollback", {"target": ["production"]})]
+        ("POST", "/api/repos/shop/shop-api/builds/123/rollback",
+         {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})]

@@ -191,13 +191,15 @@ def test_help_explains_a_subcommand(gitops_config, chat):
 
 
 def test_permissions_can_name_a_subcommand(gitops_config):
-    from opsbot.chat import permissions
+    from opsbot.authz import core as authz
+    from opsbot.authz.actors import Actor
     from opsbot.config.model import Permission
 
     config = replace(gitops_config, permissions={"config rollback": Permission(roles=("deployer",))})
-    command = all_commands().commands["config rollback"]
-    assert permissions.denial(config, config.person("alice"), command) is None
-    assert permissions.denial(gitops_config, gitops_config.person("alice"), command)
+    verb = all_commands().commands["config rollback"].verb
+    alice = Actor("dingtalk", "alice.wang", "Alice Wang", config.person("alice"))
+    assert authz.decide(config, alice, verb, authz.Target()).allowed
+    assert authz.decide(gitops_config, alice, verb, authz.Target()).denied
 
 
 def test_a_subcommand_needs_its_parent():

@@ -194,9 +194,11 @@ def test_commit_link_falls_back_to_the_build_link():
 
 
 def test_long_commit_title_is_cut():
-    title = render.commit_title({"message": "x" * 300})
-    assert len(title) == render.MAX_TITLE_CHARS and title.endswith("…")
-    assert render.commit_title({"message": "", "after": "9c8d7e6f5a4b"}) == "9c8d7e6f"
+    from opsbot.drone import builds
+
+    title = builds.commit_title({"message": "x" * 300})
+    assert len(title) == builds.MAX_TITLE_CHARS and title.endswith("…")
+    assert builds.commit_title({"message": "", "after": "9c8d7e6f5a4b"}) == "9c8d7e6f"
 
 
 def test_build_url_is_system_link_slug_number():

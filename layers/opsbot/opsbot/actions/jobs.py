@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from opsbot.actions.handler import JOB_KIND
 from opsbot.actions.tokens import ReleaseGrant
-from opsbot.chat import audit
+from opsbot.authz.actors import gitlab_user
+from opsbot.authz.core import Denied
+from opsbot import audit
 from opsbot.chat.context import Reply
 from opsbot.chat.jobs import run_and_report
 from opsbot.config import store
@@ -15,19 +17,16 @@ from opsbot.jobs.registry import handles
 from opsbot.release import deploy as release
 
 
-def _release(grant: ReleaseGrant, requester: str, requester_name: str, language: str, request_id: str) -> Reply:
+def _release(grant: ReleaseGrant, ask: release.Ask) -> Reply:
     config = store.load()
     project = config.projects.get(grant.project)
     if project is None:
         raise release.ReleaseRefused(f"project {grant.project} is no longer configured")
-    env = release.environment(project, grant.target, language)
     drone = client_for(config)
-    build = release.find_build(drone, project, grant.build, language)
+    build = release.find_build(drone, project, grant.build, ask.language)
     if (build.get("after") or "") != grant.commit:
         raise release.ReleaseRefused(f"#{grant.build} is no longer commit {grant.commit[:8]}")
-    release.check_deployable(project, env, build, language)
-    return release.request(config, drone, project, env, build, "deploy", requester, requester_name, language,
-                           request_id)
+    return release.release(config, drone, ask, project, grant.target, build, "deploy")
 
 
 @handles(JOB_KIND)
@@ -36,9 +35,8 @@ def run_release_link(job: Job) -> str:
     grant = ReleaseGrant(**job.payload["grant"])
     project = config.projects.get(grant.project)
     language = project.language if project else config.language
-    author = config.person_for_git(grant.author)
-    requester = author.id if author else f"git:{grant.author}"
-    requester_name = f"{author.name if author else grant.author}（{'发布链接' if language == 'zh' else 'release link'}）"
+    actor = gitlab_user(config, grant.author)
+    requester, requester_name = actor.id, actor.name
     record = audit.AuditRecord(
         id=job.id, at_ms=int(job.payload["clicked_at"]) * 1000, who=requester, who_name=requester_name,
         where="web", where_title=job.payload.get("source_ip", ""), command="deploy",
@@ -46,8 +44,8 @@ def run_release_link(job: Job) -> str:
 
     def attempt() -> Reply:
         try:
-            return _release(grant, requester, requester_name, language, job.id[-8:])
-        except (release.ReleaseRefused, DroneRefused, DroneNotConfigured) as exc:
+            return _release(grant, release.Ask(actor, record, language, job.id[-8:]))
+        except (release.ReleaseRefused, Denied, DroneRefused, DroneNotConfigured) as exc:
             return Reply(title="release refused", ok=False, project=grant.project, detail=str(exc)[:200],
                          text=f"### ⛔ {grant.project} #{grant.build} → {grant.target}\n\n{exc}")
 

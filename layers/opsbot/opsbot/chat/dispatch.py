@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
+from opsbot.authz.core import Denied
 from opsbot.chat.context import ChatRequest, Reply
 from opsbot.chat.registry import Registry, UsageError
 from opsbot.log import logger
+from opsbot.markup import dingtalk as md
 from opsbot.peers import PeerNotConfigured, PeerRefused, PeerUnavailable
 from opsbot.release.approvals import ApprovalRefused
 from opsbot.release.deploy import ReleaseRefused
@@ -28,7 +30,7 @@ def run(request: ChatRequest) -> Reply:
         return failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`，发送 `help {command.name}` 查看例子。",
                                          f"{exc}\n\nUsage: `{command.usage()}`. Send `help {command.name}` for examples."),
                       detail=f"usage: {exc}")
-    except (ReleaseRefused, ApprovalRefused) as exc:
+    except (ReleaseRefused, ApprovalRefused, Denied) as exc:
         return failed(request, f"⛔ {exc}")
     except PeerNotConfigured as exc:
         return failed(request, request.t(
@@ -36,7 +38,8 @@ def run(request: ChatRequest) -> Reply:
             f"This opsbot is not connected to {exc.peer}: set `{exc.section}` in opsbot.yaml."),
             detail=f"{exc.peer} is not configured")
     except PeerRefused as exc:
-        return failed(request, request.t(f"❌ {exc.peer} 拒绝了请求：{exc.message}", f"❌ {exc.peer} refused: {exc.message}"),
+        return failed(request, request.t(f"❌ {exc.peer} 拒绝了请求：{md(exc.message)}",
+                                         f"❌ {exc.peer} refused: {md(exc.message)}"),
                       detail=f"{exc.peer} {exc.status}: {exc.message}")
     except PeerUnavailable as exc:
         if request.in_worker:
@@ -58,6 +61,7 @@ def suggestion(registry: Registry, word: str, language: str, fallback: str) -> s
     """"Did you mean …" for a word that is no command, with the help hint; `fallback` (who to ask) when
     nothing comes close."""
     close = close_commands(registry, word, cutoff=0.5)
+    word = md(word, 40)
     names = ", ".join(dict.fromkeys(f"`{registry.find(c).name}`" if c.isascii() else f"`{c}`" for c in close))
     if language == "zh":
         head = f"没有 `{word}` 这个命令。" + (f"你是不是想用 {names}？" if names else "")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from opsbot.chat import audit, dispatch, permissions
+from opsbot import audit
+from opsbot.authz import core as authz
+from opsbot.authz.actors import dingtalk_sender
+from opsbot.chat import dispatch
 from opsbot.chat.commands import faq
 from opsbot.chat.context import ChatRequest, Reply
 from opsbot.chat.parser import has_chinese, parse
@@ -61,13 +64,13 @@ def answer(message: dict, msg_id: str) -> dict:
     registry = all_commands()
     invocation = parse(_text(message), registry.names())
     language = "zh" if has_chinese(invocation.text) else ("en" if invocation.text else config.language)
-    person = config.person_for_dingtalk(_string(message, "senderStaffId"), _string(message, "senderId"))
+    actor = dingtalk_sender(config, message)
     job_id = job_id_for("dingtalk", msg_id)
     command, words = registry.resolve(invocation.word, invocation.arguments) if invocation.word else \
         (registry.find("help"), [])
 
     if command is None:  # a mistyped command, or a free question for the FAQ
-        request = ChatRequest(config, message, person, registry.find("faq"), {}, language, job_id)
+        request = ChatRequest(config, message, actor, registry.find("faq"), {}, language, job_id)
         reply = None if dispatch.close_commands(registry, invocation.word) else faq.answer(request, invocation.text)
         record = _record(request, "faq" if reply else "unknown", {"text": invocation.text})
         if reply is None:
@@ -79,19 +82,22 @@ def answer(message: dict, msg_id: str) -> dict:
     try:
         arguments = command.bind(words)
     except UsageError as exc:
-        request = ChatRequest(config, message, person, command, {}, language, job_id)
+        request = ChatRequest(config, message, actor, command, {}, language, job_id)
         reply = dispatch.failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`",
                                                    f"{exc}\n\nUsage: `{command.usage()}`"))
         audit.finish(_record(request, command.name, {"text": invocation.text}), "usage", str(exc))
         return reply.message()
 
-    request = ChatRequest(config, message, person, command, arguments, language, job_id)
+    request = ChatRequest(config, message, actor, command, arguments, language, job_id)
     project = str(arguments.get("project") or "")
-    record = _record(request, command.name, arguments, project if project in config.projects else "")
+    project = project if project in config.projects else ""
+    request.record = record = _record(request, command.name, arguments, project)
     environment = str(arguments.get(command.environment_argument) or "") if command.environment_argument else ""
-    if reason := permissions.denial(config, person, command, environment, language):
-        audit.finish(record, "denied", reason)
-        return Reply(title="denied", ok=False, text=f"⛔ {reason}").message()
+    # Who may, decided now with what is known here; an act is decided again in the worker with its build.
+    decision = authz.authorize(config, actor, command.verb, authz.Target(project, environment), record, arguments,
+                               language)
+    if decision.denied:
+        return Reply(title="denied", ok=False, text=f"⛔ {decision.reason}").message()
 
     if not command.acts:
         reply = dispatch.run(request)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from opsbot.chat import audit, dispatch, replies
+from opsbot import audit
+from opsbot.authz import core as authz
+from opsbot.authz.actors import dingtalk_sender
+from opsbot.chat import dispatch, replies
 from opsbot.chat.context import ChatRequest, Reply
 from opsbot.chat.registry import all_commands
 from opsbot.config import store
@@ -25,8 +28,17 @@ def run_and_report(job: Job, config: Config, record: audit.AuditRecord, effect: 
                    gave_up: Callable[[str], Reply], message: dict | None = None) -> str:
     """Run `effect` once for this job, post its Reply (to the conversation of `message` if still open) and
     audit it. Retries while the peer is unavailable; after REPORT_AFTER_ATTEMPTS reports `gave_up`."""
+    def effect_and_decision() -> dict:
+        # The core's decision is written into `record` while the effect runs; kept with the result, so that a
+        # retry that only re-posts still audits it.
+        result = effect().as_dict()
+        return {**result, "audit": {k: getattr(record, k) for k in ("via", "target", "decision", "reason")}}
+
     try:
-        reply = Reply.from_dict(effects.once(job.id, lambda: effect().as_dict()))
+        stored = effects.once(job.id, effect_and_decision)
+        for key, value in (stored.get("audit") or {}).items():
+            setattr(record, key, value)
+        reply = Reply.from_dict(stored)
     except PermanentFailure:
         raise
     except Exception as exc:  # a peer that stays down, or a bug: either way the person hears of it in the end
@@ -40,7 +52,8 @@ def run_and_report(job: Job, config: Config, record: audit.AuditRecord, effect: 
         raise PermanentFailure(f"{record.command} gave up after {job.attempt} attempts: {reason}") from None
     reply.project = reply.project or record.project
     where = replies.post(config, reply, message, job.id)
-    audit.finish(record, "succeeded" if reply.ok else "failed", reply.detail or reply.title)
+    result = "denied" if record.decision == authz.DENY else "succeeded" if reply.ok else "failed"
+    audit.finish(record, result, reply.detail or reply.title)
     logger.info("command done", extra={"command": record.command, "ok": reply.ok, "posted_to": where})
     return where
 
@@ -52,10 +65,9 @@ def run_chat_command(job: Job) -> str:
     command = all_commands().commands.get(job.payload["command"])
     if command is None:
         raise PermanentFailure(f"chat command {job.payload['command']} no longer exists")
-    person = config.person_for_dingtalk(str(message.get("senderStaffId") or ""), str(message.get("senderId") or ""))
-    request = ChatRequest(config, message, person, command, job.payload["arguments"], job.payload["language"],
-                          job.id, in_worker=True)
     record = audit.AuditRecord(**job.payload["audit"])
+    request = ChatRequest(config, message, dingtalk_sender(config, message), command, job.payload["arguments"],
+                          job.payload["language"], job.id, in_worker=True, record=record)
 
     def gave_up(reason: str) -> Reply:
         return dispatch.failed(request, request.t(

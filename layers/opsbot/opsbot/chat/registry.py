@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from opsbot.authz import core as authz
+from opsbot.markup import dingtalk as md
+
 
 class UsageError(Exception):
     """The arguments do not fit the command; the message says what was expected."""
@@ -42,6 +45,13 @@ class Command:
     environment_argument: str = ""
     parse: Callable | None = None  # custom (words) -> arguments, when position alone cannot tell
     usage_text: str = ""  # when the arguments alone do not show how the command reads
+    rules: authz.Verb | None = None  # the verb the authorization core holds it to, when not a plain read or act
+
+    @property
+    def verb(self) -> authz.Verb:
+        if self.rules is not None:
+            return self.rules
+        return authz.Verb(self.name, (self.role,) if self.role else (), authz.ACT if self.acts else authz.READ)
 
     def usage(self) -> str:
         if self.usage_text:
@@ -55,7 +65,7 @@ class Command:
         if self.parse is not None:
             return self.parse(words)
         if len(words) > len(self.arguments):
-            raise UsageError(f"too many arguments: {' '.join(words[len(self.arguments):])}")
+            raise UsageError(f"too many arguments: {md(' '.join(words[len(self.arguments):]), 80)}")
         bound: dict[str, str | int] = {}
         for argument, word in zip(self.arguments, words):
             bound[argument.name] = _number(argument.name, word) if argument.number else word
@@ -74,7 +84,7 @@ def is_number(word: str) -> bool:
 def _number(name: str, word: str) -> int:
     text = word.lstrip("#")
     if not is_number(text):
-        raise UsageError(f"<{name}> must be a number, got '{word}'")
+        raise UsageError(f"<{name}> must be a number, got '{md(word, 40)}'")
     return int(text)
 
 
@@ -132,14 +142,18 @@ REGISTRY = Registry()
 
 def command(name: str, *, aliases: tuple[str, ...] = (), arguments: tuple[Argument, ...] = (),
             zh: str, en: str, examples: tuple[str, ...] = (), acts: bool = False, role: str | None = None,
-            needs_drone: bool = False, needs_gitlab: bool = False, fillers: tuple[str, ...] = (), environment_argument: str = "",
-            parse: Callable | None = None, usage: str = ""):
-    """Register the decorated function as the chat command `name`."""
+            needs_drone: bool = False, needs_gitlab: bool = False, fillers: tuple[str, ...] = (),
+            environment_argument: str = "", parse: Callable | None = None, usage: str = "",
+            verb: authz.Verb | None = None):
+    """Register the decorated function as the chat command `name`. An act with rules of its own (deploy,
+    restart, approve) names its `verb`, whose default role is the command's."""
+    if verb is not None:
+        role = verb.default_roles[0] if verb.default_roles else None
     def register(run: Callable) -> Callable:
         REGISTRY.add(Command(name=name, aliases=aliases, arguments=arguments, summary={"zh": zh, "en": en},
                              examples=examples, run=run, acts=acts, role=role, needs_drone=needs_drone,
-                             needs_gitlab=needs_gitlab, fillers=fillers, environment_argument=environment_argument, parse=parse,
-                             usage_text=usage))
+                             needs_gitlab=needs_gitlab, fillers=fillers, environment_argument=environment_argument,
+                             parse=parse, usage_text=usage, rules=verb))
         return run
     return register
 

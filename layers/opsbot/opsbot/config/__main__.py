@@ -76,7 +76,7 @@ def _run(args) -> int:
         if args.command == "diff":
             return _diff(documents)
         if args.command == "validate":
-            config = validate(documents, settings().allows_literal_secrets)
+            config = validate(documents, settings().allows_literal_secrets, stage=settings().stage)
         else:
             from opsbot.config import store
 

@@ -22,15 +22,23 @@ ROBOT_KEYS = {"webhook", "secret", "rate_limit_per_minute"}
 PERSON_KEYS = {"id", "name", "dingtalk_user_id", "dingtalk_sender_id", "mobile", "git", "roles"}
 DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
-PERMISSION_KEYS = {"roles", "environments"}
+PERMISSION_KEYS = {"roles", "environments", "events"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
-PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline", "review"}
+PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline", "review",
+                "webhook_token"}
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
-ENVIRONMENT_KEYS = {"branch", "approvals"}
+ENVIRONMENT_KEYS = {"branch", "approvals", "events"}
 PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
 # The .drone.yml templates opsbot has (opsbot.gitops.templates); named here so that validating config needs no
 # template code.
 PIPELINE_LANGUAGES = ("java", "node", "python")
+# Drone's build events. Deployments (promote, rollback) are never deployed or re-run themselves; of the rest, an
+# environment takes only `push` builds unless its `events` say otherwise.
+BUILD_EVENTS = ("push", "pull_request", "tag", "custom", "cron")
+DEPLOYMENT_EVENTS = ("promote", "rollback")
+DEFAULT_DEPLOY_EVENTS = ("push",)
+# Where a project's own GitLab webhook token lives in SSM (under /opsbot/<stage>/): the GitLab function reads it.
+WEBHOOK_TOKENS_AREA = "webhooks/gitlab-projects"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _REPO = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
 # A Docker image repository without tag or digest: [registry[:port]/]path, lowercase.
@@ -79,6 +87,7 @@ class Environment:
     name: str
     branch: str
     approvals: int = 0
+    events: tuple[str, ...] = DEFAULT_DEPLOY_EVENTS  # the Drone build events that may be deployed here
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ class Project:
     environments: dict[str, Environment] = field(default_factory=dict)
     pipeline: Pipeline = field(default_factory=Pipeline)
     review: Review = field(default_factory=Review)
+    webhook_token: str = ""  # secret: this project's own GitLab webhook token; "" means the shared one
 
 
 @dataclass(frozen=True)
@@ -120,9 +130,11 @@ class GitLab:
 
 @dataclass(frozen=True)
 class Permission:
-    """Who may run one command: roles for every environment, and stricter lists for named environments."""
+    """Who may run one command: roles for every environment, and stricter lists for named environments; for a
+    command that re-runs builds, which build events it may touch."""
     roles: tuple[str, ...]
     environments: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    events: tuple[str, ...] = ()  # () means every event it may touch by its nature
 
 
 @dataclass(frozen=True)
@@ -198,9 +210,10 @@ def _line(container, key=None) -> int:
 class _Checker:
     """Collects problems for one document so that a user sees all of them in one go."""
 
-    def __init__(self, document: Document, allow_literal_secrets: bool):
+    def __init__(self, document: Document, allow_literal_secrets: bool, stage: str = ""):
         self.doc = document
-        self.allow_literal_secrets = allow_literal_secrets
+        self.allow_literal_secrets = allow_literal_secrets  # the local stack: literal secrets, http:// peers
+        self.stage = stage
         self.problems: list[tuple[str, int, str]] = []
 
     def problem(self, container, key, message: str) -> None:
@@ -262,12 +275,40 @@ class _Checker:
             return ()
         return tuple(str(v) for v in value)
 
-    def secret(self, container: dict, key: str, where: str) -> str:
-        value = self.string(container, key, where, required=True)
-        if value and not value.startswith(SSM_PREFIX) and not self.allow_literal_secrets:
+    def secret(self, container: dict, key: str, where: str, area: str, required: bool = True) -> str:
+        """An `ssm:` reference under /opsbot/<stage>/<area>/: the area is what the functions that need this
+        secret may read (template.yaml), so a secret kept elsewhere could not be read anyway."""
+        value = self.string(container, key, where, required=required)
+        if not value or self.allow_literal_secrets:
+            return value
+        if not value.startswith(SSM_PREFIX):
             self.problem(container, key, f"{where}.{key} is a secret: write it as ssm:/parameter/name "
                                          "(literal values are for the local stack only)")
+        elif self.stage and not value.startswith(f"{SSM_PREFIX}/opsbot/{self.stage}/{area}/"):
+            # Each stage reads only its own secrets (a dev config must not point at prod's), and each function
+            # only the area it needs.
+            self.problem(container, key, f"{where}.{key} must be a parameter under /opsbot/{self.stage}/{area}/ "
+                                         f"(this is the {self.stage} stage)")
         return value
+
+    def https_url(self, container: dict, key: str, where: str, example: str) -> str:
+        """A peer's base URL. Tokens travel with every call, so only https:// outside the local stack."""
+        url = self.string(container, key, where, required=True)
+        schemes = "https?" if self.allow_literal_secrets else "https"
+        if url and not re.match(rf"^{schemes}://[^/\s]+", url):
+            needs = "a URL" if self.allow_literal_secrets else "an https:// URL"
+            self.problem(container, key, f"{where}.{key} must be {needs} like {example}")
+        return url.rstrip("/")
+
+    def events(self, container: dict, key: str, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        if container.get(key) is None:
+            return default
+        found = self.strings(container, key, where)
+        for event in found:
+            if event not in BUILD_EVENTS:
+                self.problem(container, key, f"{where}.{key}: '{event}' is not a Drone build event that may be "
+                                             f"deployed or re-run ({', '.join(BUILD_EVENTS)})")
+        return found
 
 
 def _global(checker: _Checker) -> dict:
@@ -295,8 +336,8 @@ def _global(checker: _Checker) -> dict:
             checker.problem(robot_map, name, f"{where}: a robot name is lowercase letters, digits, . _ -")
         robots[str(name)] = Robot(
             name=str(name),
-            webhook=checker.secret(spec, "webhook", where),
-            secret=checker.secret(spec, "secret", where),
+            webhook=checker.secret(spec, "webhook", where, "robots"),
+            secret=checker.secret(spec, "secret", where, "robots"),
             rate_limit_per_minute=checker.integer(spec, "rate_limit_per_minute", where, 20, 1, 20),
         )
 
@@ -335,26 +376,22 @@ def _drone(checker: _Checker, root: dict) -> Drone | None:
     if root.get("drone") is None:
         return None  # commands that need Drone say it is not configured
     spec = checker.mapping(root.get("drone"), DRONE_KEYS, "drone", root, "drone")
-    server = checker.string(spec, "server", "drone", required=True)
-    if server and not re.match(r"^https?://[^/\s]+", server):
-        checker.problem(spec, "server", "drone.server must be a URL like https://drone.example.com")
-    return Drone(server=server.rstrip("/"), token=checker.secret(spec, "token", "drone"))
+    server = checker.https_url(spec, "server", "drone", "https://drone.example.com")
+    return Drone(server=server, token=checker.secret(spec, "token", "drone", "drone"))
 
 
 def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
     if root.get("gitlab") is None:
         return None  # no config sync, and commands that need GitLab say it is not configured
     spec = checker.mapping(root.get("gitlab"), GITLAB_KEYS, "gitlab", root, "gitlab")
-    url = checker.string(spec, "url", "gitlab", required=True)
-    if url and not re.match(r"^https?://[^/\s]+", url):
-        checker.problem(spec, "url", "gitlab.url must be a URL like https://gitlab.example.com")
+    url = checker.https_url(spec, "url", "gitlab", "https://gitlab.example.com")
     config_repo = checker.string(spec, "config_repo", "gitlab")
     if config_repo and not _REPO.match(config_repo):
         checker.problem(spec, "config_repo", f"gitlab.config_repo '{config_repo}' must look like group/name")
     config_path = checker.string(spec, "config_path", "gitlab").strip("/")
     if config_path.startswith(".") or "/." in config_path:
         checker.problem(spec, "config_path", "gitlab.config_path is a directory inside the repo, like config")
-    return GitLab(url=url.rstrip("/"), token=checker.secret(spec, "token", "gitlab"), config_repo=config_repo,
+    return GitLab(url=url, token=checker.secret(spec, "token", "gitlab", "gitlab"), config_repo=config_repo,
                   config_branch=checker.string(spec, "config_branch", "gitlab", default="main"),
                   config_path=config_path)
 
@@ -374,6 +411,7 @@ def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
         permissions[str(name)] = Permission(
             roles=checker.strings(spec, "roles", where),
             environments={str(env): checker.strings(by_env, env, f"{where}.environments") for env in by_env},
+            events=checker.events(spec, "events", where, ()),
         )
     return permissions
 
@@ -438,10 +476,12 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
             name=str(env_name),
             branch=checker.string(spec, "branch", where, required=True),
             approvals=checker.integer(spec, "approvals", where, 0, 0, 5),
+            events=checker.events(spec, "events", where, DEFAULT_DEPLOY_EVENTS),
         )
     return Project(name=name, repo=repo, robot=checker.string(root, "robot", "project", required=True),
                    language=language, notify=notify, environments=environments, pipeline=_pipeline(checker, root),
-                   review=review_section.parse(checker, root))
+                   review=review_section.parse(checker, root),
+                   webhook_token=checker.secret(root, "webhook_token", "project", WEBHOOK_TOKENS_AREA, required=False))
 
 
 def _pipeline(checker: _Checker, root: dict) -> Pipeline:
@@ -458,15 +498,18 @@ def _pipeline(checker: _Checker, root: dict) -> Pipeline:
                     init_on_push=checker.boolean(spec, "init_on_push", "pipeline", False))
 
 
-def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "") -> Config:
-    """The whole config from its documents, or ConfigError naming every problem with file and line."""
+def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "", stage: str = "") -> Config:
+    """The whole config from its documents, or ConfigError naming every problem with file and line.
+
+    `allow_literal_secrets` is the local stack's leniency (literal secrets, http:// peers); `stage`, when given,
+    is the only stage whose `ssm:` parameters the config may name."""
     problems: list[tuple[str, int, str]] = []
     global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
     parts: dict = {"language": "zh", "ops_robot": "", "robots": {}, "people": ()}
     if global_doc is None:
         problems.append((GLOBAL_FILE, 0, "missing global config file"))
     else:
-        checker = _Checker(global_doc, allow_literal_secrets)
+        checker = _Checker(global_doc, allow_literal_secrets, stage)
         parts = _global(checker)
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
             checker.problem(global_doc.data.get("settings"), "ops_robot",
@@ -482,7 +525,7 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
     for document in documents:
         if document is global_doc:
             continue
-        checker = _Checker(document, allow_literal_secrets)
+        checker = _Checker(document, allow_literal_secrets, stage)
         project = _project(checker, language)
         if project:
             if project.pipeline.init_on_push and not parts.get("gitlab"):

@@ -31,7 +31,7 @@ def _key(sk: str) -> dict:
 
 def save(documents: list[Document], version: str, source: str = "cli") -> Config:
     """Validate the documents and, only if they are valid, make them the current config."""
-    config = validate(documents, settings().allows_literal_secrets, version)
+    config = validate(documents, settings().allows_literal_secrets, version, settings().stage)
     # Key order is kept: environments listed first in a project file get their release buttons first, and an
     # export reads like the files did.
     body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
@@ -68,7 +68,7 @@ def load() -> Config:
     if _cached and _cached[0] > now:
         return _cached[1]
     item = _current_item()
-    config = validate(_documents(item), settings().allows_literal_secrets, item["version"]["S"])
+    config = validate(_documents(item), settings().allows_literal_secrets, item["version"]["S"], settings().stage)
     _cached = (now + settings().config_cache_seconds, config)
     return config
 

@@ -60,14 +60,15 @@ class DroneClient:
     def build(self, slug: str, number: int) -> dict:
         return self._call("GET", slug, f"/builds/{int(number)}")
 
-    def restart(self, slug: str, number: int) -> dict:
-        return self._call("POST", slug, f"/builds/{int(number)}")
+    # Starting builds is not idempotent: go through drone/requests.start_once, which carries a request id.
+    def restart(self, slug: str, number: int, params: dict | None = None) -> dict:
+        return self._call("POST", slug, f"/builds/{int(number)}", params or None)
 
     def promote(self, slug: str, number: int, target: str, params: dict | None = None) -> dict:
         return self._call("POST", slug, f"/builds/{int(number)}/promote", {**(params or {}), "target": target})
 
-    def rollback(self, slug: str, number: int, target: str) -> dict:
-        return self._call("POST", slug, f"/builds/{int(number)}/rollback", {"target": target})
+    def rollback(self, slug: str, number: int, target: str, params: dict | None = None) -> dict:
+        return self._call("POST", slug, f"/builds/{int(number)}/rollback", {**(params or {}), "target": target})
 
     def logs(self, slug: str, number: int, stage: int, step: int) -> list[dict]:
         return list(self._call("GET", slug, f"/builds/{int(number)}/logs/{int(stage)}/{int(step)}") or [])

@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 from opsbot.config.model import NotifyPolicy
+from opsbot.drone.builds import build_branch
 
 FAILED = {"failure", "error"}
 STOPPED = FAILED | {"killed"}  # a killed build is worth telling, but a success after it is no "fix"
-
-
-def build_branch(build: dict) -> str:
-    # A pull request build runs on its source branch; everything else on `target`.
-    if build.get("event") == "pull_request":
-        return build.get("source") or ""
-    return build.get("target") or build.get("source") or ""
 
 
 def reason_to_notify(policy: NotifyPolicy, build: dict, previous_status: str | None) -> str | None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from opsbot.config.model import Person, Project
-from opsbot.notify.policy import build_branch
-
-MAX_TITLE_CHARS = 120
+from opsbot.drone.builds import build_branch, commit_title
 
 STATUS_TEXT = {
     "zh": {"success": "构建成功", "failure": "构建失败", "error": "构建出错", "killed": "构建已取消", "fixed": "构建已修复"},
@@ -84,12 +82,6 @@ def commit_url(repo: dict, build: dict) -> str:
     if repo.get("link") and sha:
         return f"{repo['link'].rstrip('/')}/-/commit/{sha}"
     return build.get("link") or ""
-
-
-def commit_title(build: dict) -> str:
-    title = (build.get("message") or "").strip().splitlines()[0:1]
-    text = title[0] if title else (build.get("after") or "")[:8]
-    return text if len(text) <= MAX_TITLE_CHARS else text[: MAX_TITLE_CHARS - 1] + "…"
 
 
 def headline(reason: str, build: dict, language: str) -> str:

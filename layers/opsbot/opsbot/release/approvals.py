@@ -20,15 +20,16 @@ class ApprovalRequest:
     project: str
     target: str
     build: int
-    commit: str
+    commit: str  # the approval is for this commit of the build, and nothing else
     branch: str
-    requester: str  # person id
+    requester: str  # the actor id of who asked
     requester_name: str
     needed: int
     deadline: int  # epoch seconds
     approvers: list[str] = field(default_factory=list)
     status: str = "pending"  # pending, approved, rejected
     decided_by: str = ""
+    event: str = ""  # the build's Drone event when it was asked for
 
     def expired(self, now: float | None = None) -> bool:
         return self.status == "pending" and (now or time.time()) > self.deadline
@@ -53,6 +54,7 @@ def _from_item(item: dict) -> ApprovalRequest:
         requester=item["requester"]["S"], requester_name=item["requester_name"]["S"], needed=int(item["needed"]["N"]),
         deadline=int(item["deadline"]["N"]), approvers=sorted(item.get("approvers", {}).get("SS", [])),
         status=item["status"]["S"], decided_by=item.get("decided_by", {}).get("S", ""),
+        event=item.get("event", {}).get("S", ""),
     )
 
 
@@ -64,7 +66,7 @@ def create(request: ApprovalRequest) -> ApprovalRequest:
         "project": {"S": request.project}, "target": {"S": request.target}, "build": {"N": str(request.build)},
         "commit": {"S": request.commit}, "branch": {"S": request.branch}, "requester": {"S": request.requester},
         "requester_name": {"S": request.requester_name}, "needed": {"N": str(request.needed)},
-        "deadline": {"N": str(request.deadline)}, "status": {"S": "pending"},
+        "deadline": {"N": str(request.deadline)}, "status": {"S": "pending"}, "event": {"S": request.event},
         "expires_at": {"N": str(request.deadline + KEEP_AFTER_DEADLINE_SECONDS)},
     }
     try:

@@ -1,152 +1,191 @@
-"""Deploying and rolling back builds through Drone, under the environment's rules.
+"""Deploying, rolling back and re-running builds through Drone, as the authorization core allows.
 
-An environment says which branch it takes (`branch`, a glob) and how many people must approve
-(`approvals`). `request()` is the one entrance for chat commands and release links alike: it checks the
-rules, then either starts the Drone promote/rollback or, where approvals are needed, opens a request.
+`release()` is the one entrance for chat commands, approvals and release links alike: it asks the core
+(authz.core) whether this actor may put this build in this environment (roles, the environment's branch and
+build events, approvals), then either starts the Drone promote/rollback or opens an approval request bound to
+the exact build, commit and target. Every Drone start carries a request id and is looked up before it is
+retried (drone/requests.py), so a timeout never deploys twice.
 """
 from __future__ import annotations
 
-import fnmatch
 import time
+from dataclasses import dataclass
 
+from opsbot import audit
+from opsbot.authz import core as authz
+from opsbot.authz.actors import Actor
 from opsbot.chat.context import Reply
 from opsbot.chat.registry import is_number
-from opsbot.config.model import Config, Environment, Project
+from opsbot.config.model import Config, Project
+from opsbot.drone import requests as drone_requests
 from opsbot.drone.api import DroneClient, DroneRefused
-from opsbot.notify.policy import build_branch
+from opsbot.drone.builds import build_branch, is_deployment
+from opsbot.i18n import t
+from opsbot.markup import dingtalk as md
 from opsbot.release import approvals
 from opsbot.state import effects
 
-DEPLOYMENTS = ("promote", "rollback")
+DEPLOY = authz.Verb("deploy", ("deployer",), authz.DEPLOY)
+ROLLBACK = authz.Verb("rollback", ("deployer",), authz.DEPLOY)
+RESTART = authz.Verb("restart", ("developer",), authz.RERUN)
+VERBS = {"deploy": DEPLOY, "rollback": ROLLBACK}
 
 
 class ReleaseRefused(Exception):
-    """The environment's rules say no; the message says why, in the person's language."""
+    """The facts say no (no such build, nothing to roll back to); the message says why, in the person's language."""
 
 
-def _t(language: str, zh: str, en: str) -> str:
-    return zh if language == "zh" else en
-
-
-def environment(project: Project, name: str, language: str) -> Environment:
-    env = project.environments.get(name)
-    if env is None:
-        known = ", ".join(project.environments) or "-"
-        raise ReleaseRefused(_t(language, f"项目 {project.name} 没有环境 `{name}`。可用环境：{known}",
-                                f"project {project.name} has no environment `{name}`. Environments: {known}"))
-    return env
+@dataclass
+class Ask:
+    """Who asks, where their act is audited, and the id that makes the request one request across retries."""
+    actor: Actor
+    record: audit.AuditRecord
+    language: str
+    request_id: str  # the approval id, and the Drone build parameter that marks the start as this request's
 
 
 def find_build(drone: DroneClient, project: Project, ref: str | int, language: str) -> dict:
-    """A build by number, or the newest successful build of a branch."""
+    """A build by number, or the newest successful build of a branch that is no deployment itself."""
     if isinstance(ref, int) or is_number(str(ref)):
         try:
             return drone.build(project.repo, int(str(ref).lstrip("#")))
         except DroneRefused as exc:
             if exc.status == 404:
-                raise ReleaseRefused(_t(language, f"{project.name} 没有构建 #{ref}。",
-                                        f"{project.name} has no build #{ref}.")) from None
+                raise ReleaseRefused(t(language, f"{project.name} 没有构建 #{ref}。",
+                                       f"{project.name} has no build #{ref}.")) from None
             raise
     for build in drone.builds(project.repo, branch=str(ref), per_page=50):
-        if build.get("status") == "success" and build.get("event") not in DEPLOYMENTS:
+        if build.get("status") == "success" and not is_deployment(build):
             return build
-    raise ReleaseRefused(_t(language, f"分支 {ref} 最近没有成功的构建。", f"branch {ref} has no recent successful build."))
+    raise ReleaseRefused(t(language, f"分支 {md(ref)} 最近没有成功的构建。",
+                           f"branch {md(ref)} has no recent successful build."))
 
 
-def check_deployable(project: Project, env: Environment, build: dict, language: str) -> None:
-    number, status, branch = build.get("number"), build.get("status"), build_branch(build)
-    if build.get("event") in DEPLOYMENTS:
-        raise ReleaseRefused(_t(language, f"#{number} 本身是一次发布；请发布它的来源构建 #{build.get('parent')}。",
-                                f"#{number} is itself a deployment; deploy the build it came from, "
-                                f"#{build.get('parent')}."))
-    if status != "success":
-        raise ReleaseRefused(_t(language, f"{project.name} #{number} 的状态是 {status}，只能发布成功的构建。",
-                                f"{project.name} #{number} is {status}; only successful builds can be deployed."))
-    if env.branch and not fnmatch.fnmatchcase(branch, env.branch):
-        raise ReleaseRefused(_t(language, f"{env.name} 只接受 {env.branch} 分支的构建，#{number} 来自 {branch}。",
-                                f"{env.name} takes builds of {env.branch}; #{number} is from {branch}."))
-
-
-def request(config: Config, drone: DroneClient, project: Project, env: Environment, build: dict, action: str,
-            requester: str, requester_name: str, language: str, request_id: str) -> Reply:
-    """Deploy or roll back now, or open an approval request when the environment needs one."""
-    if env.approvals:
+def release(config: Config, drone: DroneClient, ask: Ask, project: Project, env_name: str, build: dict,
+            action: str) -> Reply:
+    """Deploy (or roll back to) `build` now, or open an approval request, as the core decides."""
+    decision = authz.authorize(config, ask.actor, VERBS[action], authz.Target(project.name, env_name,
+                                                                               authz.Build.of(build)),
+                               ask.record, {"build": build.get("number")}, ask.language)
+    if decision.denied:
+        raise authz.Denied(decision)
+    if decision.outcome == authz.NEEDS_APPROVAL:
         opened = approvals.create(approvals.ApprovalRequest(
-            id=request_id, action=action, project=project.name, target=env.name, build=int(build["number"]),
-            commit=str(build.get("after") or ""), branch=build_branch(build), requester=requester,
-            requester_name=requester_name, needed=env.approvals,
+            id=ask.request_id, action=action, project=project.name, target=env_name, build=int(build["number"]),
+            commit=str(build.get("after") or ""), branch=build_branch(build), event=str(build.get("event") or ""),
+            requester=ask.actor.id, requester_name=ask.actor.name, needed=decision.approvals,
             deadline=int(time.time()) + config.approval_hours * 3600))
-        return approval_opened(opened, language)
-    return execute(drone, project, env.name, int(build["number"]), action, requester_name, language)
+        return approval_opened(opened, ask.language)
+    return execute(drone, project, env_name, int(build["number"]), action, ask.actor.name, ask.language,
+                   ask.request_id)
 
 
 def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
-    verb = _t(language, "发布" if request.action == "deploy" else "回滚到", request.action)
+    verb = t(language, "发布" if request.action == "deploy" else "回滚到", request.action)
     hours = max(1, round((request.deadline - time.time()) / 3600))
-    text = _t(
+    branch, who = md(request.branch), md(request.requester_name)
+    text = t(
         language,
-        f"### 🔐 审批请求 `{request.id}`\n\n{request.requester_name} 请求{verb} **{request.project}** "
-        f"#{request.build}（{request.branch} · {request.commit[:8]}）到 **{request.target}**。\n\n"
+        f"### 🔐 审批请求 `{request.id}`\n\n{who} 请求{verb} **{request.project}** "
+        f"#{request.build}（{branch} · {request.commit[:8]}）到 **{request.target}**。\n\n"
         f"需要 {request.needed} 位其他同事批准：`@opsbot approve {request.id}`，或拒绝：`@opsbot reject {request.id}`"
         f"（{hours} 小时内有效）",
-        f"### 🔐 Approval request `{request.id}`\n\n{request.requester_name} asks to {verb} **{request.project}** "
-        f"#{request.build} ({request.branch} · {request.commit[:8]}) to **{request.target}**.\n\n"
+        f"### 🔐 Approval request `{request.id}`\n\n{who} asks to {verb} **{request.project}** "
+        f"#{request.build} ({branch} · {request.commit[:8]}) to **{request.target}**.\n\n"
         f"Needs {request.needed} approval(s) from someone else: `@opsbot approve {request.id}`, or "
         f"`@opsbot reject {request.id}` (valid for {hours} h)",
     )
-    return Reply(title=_t(language, f"审批请求 {request.id}", f"Approval request {request.id}"), text=text,
+    return Reply(title=t(language, f"审批请求 {request.id}", f"Approval request {request.id}"), text=text,
                  project=request.project, detail=f"approval {request.id} opened for {request.target}")
 
 
 def execute(drone: DroneClient, project: Project, target: str, number: int, action: str, by: str,
-            language: str) -> Reply:
-    """The Drone call itself. Drone saying no becomes a failed Reply with Drone's reason."""
-    verb = _t(language, "发布" if action == "deploy" else "回滚", "deploy" if action == "deploy" else "rollback")
-    try:
+            language: str, request_id: str) -> Reply:
+    """The Drone call itself, once per request id. Drone saying no becomes a failed Reply with Drone's reason."""
+    verb = t(language, "发布" if action == "deploy" else "回滚", "deploy" if action == "deploy" else "rollback")
+
+    def start(params: dict) -> dict:
         if action == "deploy":
-            started = drone.promote(project.repo, number, target, {"OPSBOT_REQUESTED_BY": by})
-        else:
-            started = drone.rollback(project.repo, number, target)
+            return drone.promote(project.repo, number, target, {"OPSBOT_REQUESTED_BY": by, **params})
+        return drone.rollback(project.repo, number, target, {"OPSBOT_REQUESTED_BY": by, **params})
+
+    try:
+        started = drone_requests.start_once(drone, project.repo, number, request_id, start)
     except DroneRefused as exc:
-        return Reply(title=_t(language, f"{verb}失败", f"{verb} failed"), ok=False, project=project.name,
-                     text=_t(language, f"### ❌ {project.name} #{number} {verb}到 {target} 失败\n\nDrone：{exc.message}",
-                             f"### ❌ {verb.capitalize()} of {project.name} #{number} to {target} failed\n\n"
-                             f"Drone: {exc.message}"),
+        return Reply(title=t(language, f"{verb}失败", f"{verb} failed"), ok=False, project=project.name,
+                     text=t(language, f"### ❌ {project.name} #{number} {verb}到 {target} 失败\n\nDrone：{md(exc.message)}",
+                            f"### ❌ {verb.capitalize()} of {project.name} #{number} to {target} failed\n\n"
+                            f"Drone: {md(exc.message)}"),
                      detail=f"Drone refused: {exc.message}")
     link = drone.ui_link(project.repo, started.get("number", number))
     return Reply(
-        title=_t(language, f"已开始{verb} {project.name}", f"{verb} of {project.name} started"), project=project.name,
-        text=_t(language,
-                f"### 🚀 已开始{verb} {project.name} #{number} → {target}\n\n"
-                f"Drone 构建 [#{started.get('number')}]({link})，发起人 {by}。完成后会通知本群。",
-                f"### 🚀 {verb.capitalize()} of {project.name} #{number} → {target} started\n\n"
-                f"Drone build [#{started.get('number')}]({link}), by {by}. The group hears when it finishes."),
+        title=t(language, f"已开始{verb} {project.name}", f"{verb} of {project.name} started"), project=project.name,
+        text=t(language,
+               f"### 🚀 已开始{verb} {project.name} #{number} → {target}\n\n"
+               f"Drone 构建 [#{started.get('number')}]({link})，发起人 {md(by)}。完成后会通知本群。",
+               f"### 🚀 {verb.capitalize()} of {project.name} #{number} → {target} started\n\n"
+               f"Drone build [#{started.get('number')}]({link}), by {md(by)}. The group hears when it finishes."),
         detail=f"{action} #{number} to {target}: Drone build #{started.get('number')}",
     )
 
 
 def execute_approved(config: Config, drone: DroneClient, request: approvals.ApprovalRequest, language: str) -> Reply:
-    """The Drone call of an approved request, once per request however many times it is asked for."""
+    """The Drone call of an approved request, once per request however many times it is asked for. The approval
+    is bound to the build and its commit: if Drone's build no longer is that commit, or the environment's rules
+    no longer take it, nothing is deployed."""
     project = config.projects.get(request.project)
     if project is None:
-        raise ReleaseRefused(_t(language, f"项目 {request.project} 已不在配置中。",
-                                f"project {request.project} is no longer configured."))
-    by = f"{request.requester_name} ✔ {', '.join(request.approvers)}"
-    result = effects.once(f"approved#{request.id}", lambda: execute(
-        drone, project, request.target, request.build, request.action, by, language).as_dict())
-    return Reply.from_dict(result)
+        raise ReleaseRefused(t(language, f"项目 {request.project} 已不在配置中。",
+                               f"project {request.project} is no longer configured."))
+    env = project.environments.get(request.target)
+    if env is None:
+        raise ReleaseRefused(t(language, f"项目 {project.name} 已没有环境 {request.target}。",
+                               f"project {project.name} no longer has the environment {request.target}."))
+
+    def run() -> dict:
+        build = find_build(drone, project, request.build, language)
+        if str(build.get("after") or "") != request.commit:
+            raise ReleaseRefused(t(language, f"#{request.build} 已不是审批时的提交 {request.commit[:8]}，不会发布。",
+                                   f"#{request.build} is no longer commit {request.commit[:8]}, which was approved; "
+                                   "nothing was deployed."))
+        if denied := authz.deployable(project, env, authz.Build.of(build), language):
+            raise authz.Denied(denied)
+        by = f"{request.requester_name} ✔ {', '.join(request.approvers)}"
+        return execute(drone, project, request.target, request.build, request.action, by, language,
+                       request.id).as_dict()
+
+    return Reply.from_dict(effects.once(f"approved#{request.id}", run))
 
 
 def previous_deploy(drone: DroneClient, project: Project, target: str, language: str) -> int:
     """The build that the environment ran before its current deployment."""
     deploys = [b for b in drone.builds(project.repo, per_page=100)
-               if b.get("event") in DEPLOYMENTS and b.get("deploy_to") == target and b.get("status") == "success"]
+               if is_deployment(b) and b.get("deploy_to") == target and b.get("status") == "success"]
     deploys.sort(key=lambda b: int(b.get("number") or 0), reverse=True)
     origins = [int(b.get("parent") or b["number"]) for b in deploys]
     # The first origin that differs from what runs now: redeploying the same build is not a version to go back to.
     earlier = next((origin for origin in origins[1:] if origins and origin != origins[0]), None)
     if earlier is None:
-        raise ReleaseRefused(_t(language, f"{target} 没有更早的成功发布可以回滚。",
-                                f"{target} has no earlier successful deployment to roll back to."))
+        raise ReleaseRefused(t(language, f"{target} 没有更早的成功发布可以回滚。",
+                               f"{target} has no earlier successful deployment to roll back to."))
     return earlier
 
+
+def rollback_origin(drone: DroneClient, project: Project, number: int, language: str) -> dict:
+    """The build a rollback to `number` deploys: a deployment's own origin, since Drone rolls back to a build."""
+    build = find_build(drone, project, number, language)
+    if is_deployment(build) and build.get("parent"):
+        build = find_build(drone, project, int(build["parent"]), language)
+    return build
+
+
+def restart(config: Config, drone: DroneClient, ask: Ask, project: Project, build: dict,
+            verb: authz.Verb = RESTART) -> dict:
+    """Run `build` again, as the core allows (never a deployment); the started build."""
+    decision = authz.authorize(config, ask.actor, verb, authz.Target(project.name, build=authz.Build.of(build)),
+                               ask.record, {"build": build.get("number")}, ask.language)
+    if decision.denied:
+        raise authz.Denied(decision)
+    number = int(build["number"])
+    return drone_requests.start_once(drone, project.repo, number, ask.request_id,
+                                     lambda params: drone.restart(project.repo, number, params))

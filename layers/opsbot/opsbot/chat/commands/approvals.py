@@ -1,25 +1,27 @@
 """approve / 批准 and reject / 拒绝: the second person that production needs.
 
-The approver must be allowed to run the request's action in its environment (checked by chat.permissions,
-like any command) and must not be the requester. The approval that completes a request starts the deploy.
+Whether this person may approve is the authorization core's to decide: never the requester, and only someone
+who may run the request's act in its environment themselves. The approval that completes a request starts the
+deploy, for exactly the build and commit that were asked for (release.deploy.execute_approved).
 """
 from __future__ import annotations
 
-from opsbot.chat import permissions
+from opsbot.authz import core as authz
 from opsbot.chat.context import ChatRequest, Reply
-from opsbot.chat.registry import Argument, all_commands, command
+from opsbot.chat.registry import Argument, command
 from opsbot.release import approvals
 from opsbot.release import deploy as release
 
-
-def _allowed(request: ChatRequest, pending: approvals.ApprovalRequest) -> None:
-    action = all_commands().commands["deploy" if pending.action == "deploy" else "rollback"]
-    for cmd in (request.command, action):
-        if reason := permissions.denial(request.config, request.person, cmd, pending.target, request.language):
-            raise approvals.ApprovalRefused(reason)
+APPROVE = authz.Verb("approve", ("deployer",), authz.APPROVE)
+REJECT = authz.Verb("reject", ("deployer",), authz.APPROVE)
 
 
-@command("approve", aliases=("批准", "同意"), acts=True, role="deployer", needs_drone=True,
+def _target(pending: approvals.ApprovalRequest) -> authz.Target:
+    return authz.Target(pending.project, pending.target, requester=pending.requester,
+                        request_verb=release.VERBS.get(pending.action, release.DEPLOY))
+
+
+@command("approve", aliases=("批准", "同意"), acts=True, verb=APPROVE, needs_drone=True,
          arguments=(Argument("request"),),
          zh="批准一个发布请求；够人数后立即发布", en="Approve a release request; the last approval needed starts it",
          examples=("approve 3f9a2c1b", "批准 3f9a2c1b"))
@@ -27,7 +29,7 @@ def approve(request: ChatRequest) -> Reply:
     request_id = str(request.arguments["request"]).lower()
     pending = approvals.get(request_id)
     if pending is not None:
-        _allowed(request, pending)
+        request.authorize(APPROVE, _target(pending))
     try:
         pending, completed = approvals.approve(request_id, request.sender_id, request.language)
     except approvals.ApprovalRefused:
@@ -49,14 +51,14 @@ def approve(request: ChatRequest) -> Reply:
     return result
 
 
-@command("reject", aliases=("拒绝", "驳回"), acts=True, role="deployer", arguments=(Argument("request"),),
+@command("reject", aliases=("拒绝", "驳回"), acts=True, verb=REJECT, arguments=(Argument("request"),),
          zh="拒绝一个发布请求", en="Reject a release request", examples=("reject 3f9a2c1b", "拒绝 3f9a2c1b"))
 def reject(request: ChatRequest) -> Reply:
     request_id = str(request.arguments["request"]).lower()
     pending = approvals.get(request_id)
     # The requester may withdraw their own request; anyone else needs the right to approve it.
     if pending is not None and pending.requester != request.sender_id:
-        _allowed(request, pending)
+        request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
     return Reply(title=f"rejected {decided.id}", project=decided.project, detail=f"rejected {decided.id}",
                  text=request.t(f"✖ {request.sender} 拒绝了 `{decided.id}`：{decided.project} #{decided.build} → "

@@ -4,10 +4,11 @@ from __future__ import annotations
 import time
 
 from opsbot.chat.context import ChatRequest, Reply
+from opsbot.markup import dingtalk as md
 from opsbot.chat.registry import Argument, UsageError, command, is_number
 from opsbot.drone.api import DroneRefused
-from opsbot.notify.policy import build_branch
-from opsbot.notify.render import ICON, commit_title
+from opsbot.drone.builds import build_branch, commit_title, is_deployment
+from opsbot.notify.render import ICON
 
 MAX_BRANCHES = 8
 
@@ -27,11 +28,12 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
     icon = ICON.get(status, "🔄" if status in ("pending", "running") else "ℹ️")
     when = build.get("finished") or build.get("started") or build.get("created") or time.time()
     link = request.drone().ui_link(slug, build.get("number"))
-    where = build_branch(build)
-    if build.get("event") in ("promote", "rollback"):
-        where = f"{build.get('event')} → {build.get('deploy_to')}"
-    parts = [f"{icon} [#{build.get('number')}]({link})", where if with_branch else "", status,
-             commit_title(build), build.get("author_login") or "", _ago(time.time() - float(when), request.language)]
+    where = md(build_branch(build), 80)
+    if is_deployment(build):
+        where = f"{build.get('event')} → {md(build.get('deploy_to'), 40)}"
+    parts = [f"{icon} [#{build.get('number')}]({link})", where if with_branch else "", md(status, 20),
+             md(commit_title(build)), md(build.get("author_login") or "", 40),
+             _ago(time.time() - float(when), request.language)]
     return "- " + " · ".join(p for p in parts if p)
 
 
@@ -59,8 +61,8 @@ def status(request: ChatRequest) -> Reply:
         builds = list(latest.values())[:MAX_BRANCHES]
     if not builds:
         return Reply(title=f"status {project.name}", project=project.name,
-                     text=request.t(f"{project.name} {branch} 还没有构建。".replace("  ", " "),
-                                    f"{project.name} {branch} has no builds yet.".replace("  ", " ")))
+                     text=request.t(f"{project.name} {md(branch, 80)} 还没有构建。".replace("  ", " "),
+                                    f"{project.name} {md(branch, 80)} has no builds yet.".replace("  ", " ")))
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
     return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
@@ -70,7 +72,7 @@ def _parse_builds(words: list[str]) -> dict:
     if not words:
         raise UsageError("missing <project>")
     if len(words) > 3:
-        raise UsageError(f"too many arguments: {' '.join(words[3:])}")
+        raise UsageError(f"too many arguments: {md(' '.join(words[3:]), 80)}")
     found: dict = {"project": words[0]}
     for word in words[1:]:
         if is_number(word) and "n" not in found:
@@ -78,7 +80,7 @@ def _parse_builds(words: list[str]) -> dict:
         elif "branch" not in found:
             found["branch"] = word
         else:
-            raise UsageError(f"unexpected '{word}'")
+            raise UsageError(f"unexpected '{md(word, 40)}'")
     return found
 
 
@@ -96,4 +98,5 @@ def builds(request: ChatRequest) -> Reply:
         return Reply(title=title, project=project.name, text=request.t("没有找到构建。", "No builds found."))
     head = request.t(f"### {project.name} 最近 {len(found)} 个构建", f"### {project.name}: last {len(found)} builds")
     lines = [build_line(request, project.repo, b, with_branch=not branch) for b in found]
-    return Reply(title=title, project=project.name, text="\n".join([head + (f" ({branch})" if branch else ""), ""] + lines))
+    return Reply(title=title, project=project.name,
+                 text="\n".join([head + (f" ({md(branch, 80)})" if branch else ""), ""] + lines))

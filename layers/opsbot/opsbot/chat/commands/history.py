@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from opsbot.chat import audit
+from opsbot import audit
 from opsbot.chat.context import ChatRequest, Reply
+from opsbot.markup import dingtalk as md
 from opsbot.chat.registry import Argument, UsageError, command, is_number
 
 TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Standard Time)
@@ -12,7 +13,7 @@ TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Sta
 
 def _parse(words: list[str]) -> dict:
     if len(words) > 2:
-        raise UsageError(f"too many arguments: {' '.join(words[2:])}")
+        raise UsageError(f"too many arguments: {md(' '.join(words[2:]), 80)}")
     found: dict = {}
     for word in words:
         if is_number(word) and "n" not in found:
@@ -20,7 +21,7 @@ def _parse(words: list[str]) -> dict:
         elif "project" not in found and not is_number(word):
             found["project"] = word
         else:
-            raise UsageError(f"unexpected '{word}'")
+            raise UsageError(f"unexpected '{md(word, 40)}'")
     return found
 
 

@@ -1,4 +1,5 @@
-"""The audit log: every chat command and release click, who, where, what, and how it ended.
+"""The audit log: every act and every decision about one: who (and how they were identified), where, what, the
+authorization core's decision with its reason, and how it ended.
 
 Each record is written twice in the audit table, under `all` and under `project#<name>`, so that
 `history` and `history <project>` are each one query, newest first. Records are keyed by the time the
@@ -20,16 +21,20 @@ ALL = "all"
 class AuditRecord:
     id: str
     at_ms: int
-    who: str  # person id, or dingtalk:<id> for a sender not in config
+    who: str  # person id, or <via>:<handle> for someone not in config (dingtalk:…, gitlab:…)
     who_name: str
-    where: str  # conversation id, or "web" for a release link
+    where: str  # conversation id, "web" for a release link, "gitlab" for a merge-request comment
     where_title: str
-    command: str
+    command: str  # the verb: a chat command, a slash command (`/lgtm`), …
     arguments: dict = field(default_factory=dict)
     project: str = ""
     result: str = ""  # answered, denied, queued, succeeded, failed, refused, unknown
     detail: str = ""
     finished_ms: int = 0
+    via: str = ""  # how the actor was identified: dingtalk (a callback), dingtalk-login (web), gitlab (API)
+    target: str = ""  # what the act is on: project, environment, build and its event, merge request
+    decision: str = ""  # the authorization core's: allow, deny, needs approval
+    reason: str = ""  # why, as the person was told
 
     @property
     def sort_key(self) -> str:
