@@ -455,3 +455,58 @@ def test_a_production_rollback_goes_through_approval_too(worker, fake_drone, fak
     assert drone_changes(fake_drone) == [
         ("POST", "/api/repos/shop/shop-api/builds/123/rollback",
          {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})]
+
+
+# --- attacks on the acting paths --------------------------------------------------------------------------------
+
+def test_restart_never_reruns_a_deployment(worker, fake_drone, fake_dingtalk, session):
+    """Attack 1: bob (developer) restarts #126, a `promote → staging` build: that would deploy again."""
+    act(worker, "restart shop-api 126", who="bob", session_webhook=session)
+    assert drone_changes(fake_drone) == []
+    [(_, text)] = posted(fake_dingtalk)
+    assert text == "⛔ #126 is a deployment (promote) and is never run again; use deploy or rollback."
+    [record] = audit_log()
+    assert (record.result, record.decision, record.via) == ("denied", "deny", "dingtalk")
+
+
+def test_deploy_refuses_a_pull_request_build_of_the_environments_branch(worker, fake_drone, fake_dingtalk, session):
+    fake_drone.seed("shop/shop-api", [{"number": 140, "event": "pull_request", "source": "main", "target": "main",
+                                       "ref": "refs/pull/7/head", "status": "success"}])
+    act(worker, "deploy shop-api 140 staging", session_webhook=session)
+    assert drone_changes(fake_drone) == []
+    assert posted(fake_dingtalk)[-1][1] == "⛔ staging takes push builds; #140 is a pull_request build."
+
+
+def test_a_promote_whose_answer_was_lost_is_looked_up_not_posted_again(worker, fake_drone, fake_dingtalk, session):
+    """Drone promoted, but its answer timed out (504): the retry asks Drone before posting again."""
+    fake_drone.statuses, fake_drone.fault_methods, fake_drone.fault_after = [504], {"POST"}, True
+    reply = say("deploy shop-api 128 to staging", session_webhook=session)
+    assert reply["markdown"]["title"] == "ok"
+    messages = worker.take()
+    assert len(worker.run(messages)["batchItemFailures"]) == 1  # 504: try again later
+    assert worker.run(messages, attempt=2)["batchItemFailures"] == []
+    promotes = [c for c in fake_drone.calls if c["method"] == "POST"]
+    assert len(promotes) == 1  # one promote reached Drone; the retry found its build by the request id
+    [started] = [b for b in fake_drone.builds["shop/shop-api"] if b["event"] == "promote" and b["parent"] == 128]
+    assert any(k.startswith("OPSBOT_REQUEST_") for k in started["params"])
+    assert f"Drone build [#{started['number']}]" in posted(fake_dingtalk)[-1][1]
+
+
+def test_a_promote_refused_by_a_proxy_is_posted_again_after_the_lookup(worker, fake_drone, fake_dingtalk, session):
+    """A 503 before Drone did anything: the lookup finds no build, so the retry posts again, once."""
+    fake_drone.statuses, fake_drone.fault_methods = [503], {"POST"}
+    say("deploy shop-api 128 to staging", session_webhook=session)
+    messages = worker.take()
+    assert len(worker.run(messages)["batchItemFailures"]) == 1
+    assert worker.run(messages, attempt=2)["batchItemFailures"] == []
+    assert len([c for c in fake_drone.calls if c["method"] == "POST"]) == 2
+    assert len([b for b in fake_drone.builds["shop/shop-api"] if b["event"] == "promote" and b["parent"] == 128]) == 1
+
+
+def test_an_approval_is_bound_to_the_commit_it_was_asked_for(worker, fake_drone, fake_dingtalk, session):
+    pending = request_production(worker, session)
+    [build] = [b for b in fake_drone.builds["shop/shop-api"] if b["number"] == 128]
+    build["after"] = "f" * 40  # Drone's #128 is now another commit (a force-push and rebuild, say)
+    act(worker, f"approve {pending.id}", who="carol", session_webhook=session)
+    assert drone_changes(fake_drone) == []
+    assert "is no longer commit" in posted(fake_dingtalk)[-1][1]

@@ -43,3 +43,13 @@ def gitlab(text: object, limit: int = 200) -> str:
     """Plain text inside a GitLab note (GitLab Flavored Markdown); never a quick action."""
     return _no_scheme(_one_line(text, limit).translate(_GITLAB)).lstrip("/")
 
+
+
+def link_target(url: object) -> str:
+    """A URL fit to stand in `[text](url)`: http(s) only, and nothing that could end the link early or start
+    markup of its own; "" otherwise."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2000:
+        return ""
+    if any(c in url for c in " \t\r\n()<>[]`\"'"):
+        return ""
+    return url

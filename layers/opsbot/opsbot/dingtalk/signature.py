@@ -28,7 +28,8 @@ def signed_robot_url(webhook: str, secret: str, now_ms: int | None = None) -> st
     return f"{webhook}{separator}timestamp={timestamp}&sign={quote_plus(sign(timestamp, secret))}"
 
 
-def verify_callback(headers, app_secret: str, now_ms: int | None = None) -> None:
+def verify_callback(headers, app_secret: str, now_ms: int | None = None) -> tuple[str, str]:
+    """Raise Unauthorized unless the headers carry a fresh, valid sign; the (timestamp, sign) pair it checked."""
     timestamp, given = headers.get("timestamp"), headers.get("sign")
     if not timestamp or not given:
         raise Unauthorized("missing DingTalk timestamp or sign header")
@@ -40,6 +41,7 @@ def verify_callback(headers, app_secret: str, now_ms: int | None = None) -> None
     # Bytes, not str: compare_digest refuses non-ASCII strings, and the header is the sender's to choose.
     if not hmac.compare_digest(sign(timestamp, app_secret).encode(), given.encode("utf-8", "replace")):
         raise Unauthorized("DingTalk sign does not match")
+    return timestamp, given
 
 
 def callback_headers(app_secret: str, now_ms: int | None = None) -> dict[str, str]:

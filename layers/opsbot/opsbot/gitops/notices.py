@@ -7,6 +7,8 @@ from typing import Callable
 from opsbot.chat.context import Reply
 from opsbot.config.model import Config, Person
 from opsbot.gitlab.events import Push
+from opsbot.markup import dingtalk as md
+from opsbot.markup import link_target
 from opsbot.notify.render import Mentions
 from opsbot.state import effects
 
@@ -26,25 +28,26 @@ def _t(config: Config, zh: str, en: str) -> str:
 
 
 def _who(push: Push, person: Person | None) -> str:
-    return person.name if person else (push.user_name or push.user_username or "?")
+    return person.name if person else md(push.user_name or push.user_username or "?", 60)
 
 
 def _commit_link(push: Push) -> str:
-    return f"[{push.after[:8]}]({push.web_url}/-/commit/{push.after})" if push.web_url else push.after[:8]
+    url = link_target(f"{push.web_url}/-/commit/{push.after}") if push.web_url else ""
+    return f"[{md(push.after[:8])}]({url})" if url else md(push.after[:8])
 
 
 def sync_failed(config: Config, push: Push, problems: list[tuple[str, int, str]], pusher: Person | None,
                 in_repo: Callable[[str], str]) -> Reply:
     lines = [_t(config, f"### ❌ 配置没有同步 · {push.after[:8]}", f"### ❌ Config not synced · {push.after[:8]}"),
-             _t(config, f"{_who(push, pusher)} 推送的 {_commit_link(push)}（{push.title}）有 {len(problems)} 处错误，"
+             _t(config, f"{_who(push, pusher)} 推送的 {_commit_link(push)}（{md(push.title)}）有 {len(problems)} 处错误，"
                         f"opsbot 继续使用版本 `{config.version[:8]}`。修正后再推送即可：",
-                f"{_who(push, pusher)} pushed {_commit_link(push)} ({push.title}) with {len(problems)} problem(s); "
+                f"{_who(push, pusher)} pushed {_commit_link(push)} ({md(push.title)}) with {len(problems)} problem(s); "
                 f"opsbot keeps version `{config.version[:8]}`. Fix and push again:"), ""]
     for name, line, message in problems[:MAX_PROBLEMS]:
-        where = f"{name}:{line}" if line else name
-        if push.web_url:
-            where = f"[{where}]({push.web_url}/-/blob/{push.after}/{in_repo(name)}" + (f"#L{line})" if line else ")")
-        lines.append(f"- {where}: {message}")
+        where = md(f"{name}:{line}" if line else name, 120)
+        url = link_target(f"{push.web_url}/-/blob/{push.after}/{in_repo(name)}" + (f"#L{line}" if line else "")) \
+            if push.web_url else ""
+        lines.append(f"- {f'[{where}]({url})' if url else where}: {md(message, 300)}")
     if len(problems) > MAX_PROBLEMS:
         lines.append(_t(config, f"- 还有 {len(problems) - MAX_PROBLEMS} 处……", f"- and {len(problems) - MAX_PROBLEMS} more…"))
     return Reply(title=_t(config, "配置没有同步", "Config not synced"), text="\n".join(lines), ok=False,
@@ -55,10 +58,10 @@ def synced(config: Config, new: Config, push: Push, touched: list[str] | None, p
     added = sorted(set(new.projects) - set(config.projects))
     removed = sorted(set(config.projects) - set(new.projects))
     lines = [_t(config, f"### ✅ 配置已同步 · {push.after[:8]}", f"### ✅ Config synced · {push.after[:8]}"),
-             _t(config, f"{_who(push, pusher)} 推送了 {_commit_link(push)}：{push.title}",
-                f"{_who(push, pusher)} pushed {_commit_link(push)}: {push.title}"), ""]
+             _t(config, f"{_who(push, pusher)} 推送了 {_commit_link(push)}：{md(push.title)}",
+                f"{_who(push, pusher)} pushed {_commit_link(push)}: {md(push.title)}"), ""]
     if touched:
-        lines.append(_t(config, "- 改动的文件：", "- Files changed: ") + ", ".join(f"`{p}`" for p in touched))
+        lines.append(_t(config, "- 改动的文件：", "- Files changed: ") + ", ".join(f"`{md(p, 120)}`" for p in touched))
     if added:
         lines.append(_t(config, "- 新增项目：", "- Projects added: ") + ", ".join(added))
     if removed:
@@ -72,8 +75,8 @@ def synced(config: Config, new: Config, push: Push, touched: list[str] | None, p
 
 def gitlab_refused(config: Config, push: Push, error: Exception) -> Reply:
     return Reply(title=_t(config, "配置同步失败", "Config sync failed"), ok=False, detail=str(error)[:200],
-                 text=_t(config, f"### ❌ 配置同步失败 · {push.after[:8]}\n\nGitLab 拒绝了 opsbot 的请求：{error}\n\n"
+                 text=_t(config, f"### ❌ 配置同步失败 · {push.after[:8]}\n\nGitLab 拒绝了 opsbot 的请求：{md(error, 300)}\n\n"
                                  "请检查 opsbot.yaml 里的 gitlab.token 和 gitlab.config_repo；修好后从死信队列重放这个任务。",
-                         f"### ❌ Config sync failed · {push.after[:8]}\n\nGitLab refused opsbot: {error}\n\n"
+                         f"### ❌ Config sync failed · {push.after[:8]}\n\nGitLab refused opsbot: {md(error, 300)}\n\n"
                          "Check gitlab.token and gitlab.config_repo in opsbot.yaml, then redrive the job from the "
                          "dead-letter queue."))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from opsbot.config.model import Person, Project
 from opsbot.drone.builds import build_branch, commit_title
+from opsbot.markup import dingtalk as md
+from opsbot.markup import link_target
 
 STATUS_TEXT = {
     "zh": {"success": "构建成功", "failure": "构建失败", "error": "构建出错", "killed": "构建已取消", "fixed": "构建已修复"},
@@ -68,25 +70,25 @@ def failed_step(build: dict) -> str:
             continue
         for step in stage.get("steps") or []:
             if step.get("status") in ("failure", "error"):
-                return f"{stage.get('name')} › {step.get('name')}"
-        return str(stage.get("name"))
+                return f"{md(stage.get('name'), 60)} › {md(step.get('name'), 60)}"
+        return md(stage.get("name"), 60)
     return ""
 
 
 def build_url(repo: dict, build: dict, system: dict) -> str:
-    return f"{(system.get('link') or '').rstrip('/')}/{repo['slug']}/{build['number']}"
+    return link_target(f"{(system.get('link') or '').rstrip('/')}/{repo['slug']}/{build['number']}")
 
 
 def commit_url(repo: dict, build: dict) -> str:
     sha = build.get("after") or ""
     if repo.get("link") and sha:
-        return f"{repo['link'].rstrip('/')}/-/commit/{sha}"
-    return build.get("link") or ""
+        return link_target(f"{repo['link'].rstrip('/')}/-/commit/{sha}")
+    return link_target(build.get("link") or "")
 
 
 def headline(reason: str, build: dict, language: str) -> str:
     labels = LABELS[language]
-    env = build.get("deploy_to") or ""
+    env = md(build.get("deploy_to") or "", 40)
     ok = build.get("status") == "success"
     if reason == "promote":
         return labels["promoted" if ok else "deploy_failed"].format(env=env)
@@ -111,7 +113,7 @@ class Rendered:
 def scan_text(scan, language: str) -> str:
     """`❌ failed (default › scan) · CRITICAL 1 · HIGH 2`: the verdict of a ScanResult (notify.scan) and its counts."""
     labels = LABELS[language]
-    verdict = labels["scan_failed"].format(where=scan.where) if scan.failed else labels["scan_passed"]
+    verdict = labels["scan_failed"].format(where=md(scan.where, 120)) if scan.failed else labels["scan_passed"]
     return " · ".join(filter(None, [verdict, scan.counts_text()]))
 
 
@@ -125,16 +127,17 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
     labels = LABELS[language]
     mentions = Mentions.of(author)
     head = f"{icon(reason, build)} {headline(reason, build, language)} · {project.name} #{build['number']}"
-    author_text = " ".join(filter(None, [build.get("author_name") or build.get("author_login"), mentions.text()]))
+    author_text = " ".join(filter(None, [md(build.get("author_name") or build.get("author_login"), 60),
+                                         mentions.text()]))
     lines = [
         f"### {head}",
-        f"**{labels['branch']}**: {build_branch(build)}",
-        f"**{labels['commit']}**: [{commit_title(build)}]({commit_url(repo, build)})",
+        f"**{labels['branch']}**: {md(build_branch(build), 100)}",
+        f"**{labels['commit']}**: [{md(commit_title(build))}]({commit_url(repo, build)})",
         f"**{labels['author']}**: {author_text}",
         f"**{labels['duration']}**: {_duration(build, language)}",
     ]
     if reason in ("promote", "rollback") and build.get("sender"):
-        lines.insert(4, f"**{labels['deployer']}**: {build['sender']}")
+        lines.insert(4, f"**{labels['deployer']}**: {md(build['sender'], 60)}")
     if step := failed_step(build):
         lines.append(f"**{labels['failed_step']}**: {step}")
     if scan is not None:
@@ -151,7 +154,7 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
             "btns": [{"title": labels["release"].format(env=env), "actionURL": url} for env, url in release_links],
         }}
     digest_line = (f"- {icon(reason, build)} **{project.name}** "
-                   f"[#{build['number']}]({build_url(repo, build, system)}) {build_branch(build)} · "
+                   f"[#{build['number']}]({build_url(repo, build, system)}) {md(build_branch(build), 100)} · "
                    f"{headline(reason, build, language)}"
                    + (f" · {step}" if step else "")
                    + (f" · {labels['scan']}: {scan_text(scan, language)}" if scan is not None else "")

@@ -28,6 +28,23 @@ def claim(key: str, ttl_seconds: int | None = None) -> bool:
     return True
 
 
+def bind(key: str, value: str, expires_at: int) -> bool:
+    """Tie `key` (a whole state-table key) to `value` until `expires_at`: True the first time and whenever the
+    same value comes again, False when the key is already tied to another value."""
+    ddb = client("dynamodb")
+    now = int(time.time())
+    try:
+        ddb.put_item(
+            TableName=settings().state_table,
+            Item={"pk": {"S": key}, "bound_to": {"S": value}, "expires_at": {"N": str(expires_at)}},
+            ConditionExpression="attribute_not_exists(pk) OR bound_to = :value OR expires_at < :now",
+            ExpressionAttributeValues={":value": {"S": value}, ":now": {"N": str(now)}},
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
 def release(key: str) -> None:
     """Forget a claim whose effect did not happen, so the sender's retry is not taken for a duplicate."""
     client("dynamodb").delete_item(TableName=settings().state_table, Key={"pk": {"S": f"idem#{key}"}})

@@ -8,6 +8,7 @@ from opsbot.chat.context import ChatRequest, Reply
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.config import store
 from opsbot.config.model import ConfigError
+from opsbot.markup import dingtalk as md
 
 
 @command("config", aliases=("配置",), arguments=(Argument("project"),),
@@ -48,7 +49,7 @@ def config_history(request: ChatRequest) -> Reply:
     for index, version in enumerate(versions):
         when = datetime.fromtimestamp(version.saved_at, TEAM_TIME).strftime("%m-%d %H:%M")
         now = request.t(" ← 当前", " ← current") if index == 0 else ""
-        lines.append(f"- {when} `{version.version[:8]}` {version.source}{now}")
+        lines.append(f"- {when} `{md(version.version[:8])}` {md(version.source, 200)}{now}")
     lines.append(request.t("回滚：`@opsbot config rollback <版本>`", "Roll back: `@opsbot config rollback <version>`"))
     return Reply(title="config history", text="\n".join(lines))
 

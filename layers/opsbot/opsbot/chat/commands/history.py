@@ -41,7 +41,7 @@ def history(request: ChatRequest) -> Reply:
     lines = [request.t(f"### 最近 {len(records)} 条记录", f"### Last {len(records)} records") + (f" · {name}" if name else "")]
     for record in records:
         when = datetime.fromtimestamp(record.at_ms / 1000, TEAM_TIME).strftime("%m-%d %H:%M")
-        said = " ".join([record.command, *(str(v) for v in record.arguments.values())])
-        detail = f" — {record.detail}" if record.detail else ""
-        lines.append(f"- {when} **{record.who_name}** `{said}` · {record.result}{detail}")
+        said = md(" ".join([record.command, *(str(v) for v in record.arguments.values())]), 120)
+        detail = f" — {md(record.detail, 200)}" if record.detail else ""
+        lines.append(f"- {when} **{md(record.who_name, 60)}** `{said}` · {record.result}{detail}")
     return Reply(title=title, project=name, text="\n".join(lines))

@@ -1,0 +1,176 @@
+"""What opsbot trusts at its edges: outsiders' text made plain for each markup (markup.py), a DingTalk
+(timestamp, sign) pair used once, and a config that cannot point a stage at another's secrets or send tokens
+over plain http."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from opsbot import markup
+from opsbot.config.model import ConfigError, Document, validate
+from opsbot.config.yaml_source import read_directory
+from unit_support import EXAMPLE_CONFIG, dingtalk_event, fixture_bytes, json_body
+
+HOSTILE = "fix: [点此发布到生产](http://evil.example/x) <font color=red>urgent</font> ![x](http://evil.example/i.png) @all"
+
+
+# --- markup ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("escape", [markup.dingtalk, markup.gitlab])
+def test_outsiders_text_has_no_link_image_tag_or_mention(escape):
+    plain = escape(HOSTILE)
+    assert "](" not in plain and "[" not in plain and "<" not in plain and ">" not in plain
+    assert "://" not in plain and "@all" not in plain.lower()
+    # still readable: the words are all there
+    for word in ("点此发布到生产", "evil.example", "font color=red", "urgent", "all"):
+        assert word in plain
+
+
+def test_outsiders_text_is_one_line_and_never_a_quick_action():
+    assert markup.gitlab("ok\n/merge\n/approve") == "ok ／merge ／approve".replace("／", "/")
+    assert not markup.gitlab("/merge").startswith("/")
+    assert "\n" not in markup.dingtalk("# title\n- item\n> quote")
+    assert markup.dingtalk("# title").startswith("＃")
+
+
+def test_gitlab_markdown_is_escaped_with_backslashes():
+    assert markup.gitlab("**bold** _em_ ~strike~") == r"\*\*bold\*\* \_em\_ \~strike\~"
+
+
+def test_long_text_is_cut():
+    assert len(markup.dingtalk("x" * 500, 100)) == 100 and markup.dingtalk("x" * 500, 100).endswith("…")
+
+
+@pytest.mark.parametrize("url, fine", [
+    ("https://drone.example.com/shop/shop-api/128", True),
+    ("http://127.0.0.1:3002/shop/shop-api/128", True),
+    ("javascript:alert(1)", False),
+    ("https://x.example/a) [click](http://evil.example", False),
+    ("https://x.example/<b>", False),
+    (None, False),
+])
+def test_link_targets_are_http_and_cannot_break_out(url, fine):
+    assert (markup.link_target(url) == url) is fine
+
+
+def test_a_hostile_commit_message_stays_text_in_the_bots_own_card(example_config):
+    """Attack 6: a commit message with a markdown link and HTML, shown in a build card."""
+    from opsbot.notify import render
+    from unit_support import fixture_json
+
+    delivery = fixture_json("drone/build_failure.json")
+    build = {**delivery["build"], "message": HOSTILE + "\n\nbody", "target": "main<img src=x>",
+             "author_name": "[Bob](http://evil.example)"}
+    rendered = render.build_message(example_config.projects["shop-api"], delivery["repo"], build,
+                                    delivery["system"], "failure", None)
+    text = rendered.message["markdown"]["text"]
+    links = re.findall(r"\]\(([^)]*)\)", text)
+    assert links and all(not link.startswith("http://evil") for link in links)  # only the bot's own links
+    assert "<font" not in text and "<img" not in text and "evil.example/x" in text.replace("：//", "://")
+    assert "](http://evil" not in rendered.digest_line and "<font" not in rendered.digest_line
+
+
+# --- DingTalk callbacks: a (timestamp, sign) pair is used once -------------------------------------------------------
+
+@pytest.fixture
+def dingtalk(handlers, lambda_context):
+    return lambda event: handlers.dingtalk_bot.lambda_handler(event, lambda_context)
+
+
+def _callback(text: str, msg_id: str, staff_id: str = "manager4321") -> bytes:
+    body = json.loads(fixture_bytes("dingtalk/outgoing_deploy_zh.json"))
+    body.update({"msgId": msg_id, "senderStaffId": staff_id, "text": {"content": f" {text}"}})
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def test_a_replayed_signature_with_another_body_is_refused(aws, dingtalk, chat_config):
+    """Attack 3: a captured timestamp + sign pair sent again with an admin's staff id and another command."""
+    first = dingtalk_event(_callback("status shop-api", "msg-first", "bob.li"))
+    assert dingtalk(first)["statusCode"] == 200
+    forged = dingtalk_event(_callback("deploy shop-api 128 staging", "msg-forged"),
+                            headers={"timestamp": first["headers"]["timestamp"], "sign": first["headers"]["sign"]})
+    response = dingtalk(forged)
+    assert response["statusCode"] == 401
+    assert json_body(response) == {"error": "this DingTalk timestamp and sign were already used for another message"}
+    assert aws.receive() == []  # nothing queued
+
+
+def test_dingtalk_redelivering_the_same_message_is_still_answered(aws, dingtalk, chat_config):
+    event = dingtalk_event(_callback("部署 shop-api 128 到 staging", "msg-again"))
+    assert dingtalk(event)["statusCode"] == 200
+    again = dingtalk(event)  # the same pair, the same msgId: a redelivery, acted on once
+    assert again["statusCode"] == 200 and json_body(again) == {"msgtype": "empty"}
+    assert len(aws.receive()) == 1
+
+
+# --- config: stage-safe secrets and https peers ------------------------------------------------------------------------
+
+def _documents(**changes) -> list[Document]:
+    documents, _ = read_directory(EXAMPLE_CONFIG)
+    found = []
+    for document in documents:
+        data = json.loads(json.dumps(document.data))  # a plain copy without line numbers
+        if document.name == "opsbot.yaml":
+            for path, value in changes.items():
+                section, key = path.split(".")
+                data[section][key] = value
+        found.append(Document(document.name, data))
+    return found
+
+
+def _prod_documents(**changes) -> list[Document]:
+    """The example with every secret a prod parameter in its area, then `changes`."""
+    base = {"drone.token": "ssm:/opsbot/prod/drone/api-token", "gitlab.token": "ssm:/opsbot/prod/gitlab/api-token",
+            "drone.server": "https://drone.example.com", "gitlab.url": "https://gitlab.example.com"}
+    documents = _documents(**{**base, **changes})
+    for document in documents:
+        if document.name == "opsbot.yaml":
+            document.data["robots"]["shop-backend"].update(webhook="ssm:/opsbot/prod/robots/shop-backend/webhook",
+                                                           secret="ssm:/opsbot/prod/robots/shop-backend/secret")
+    return documents
+
+
+def test_a_prod_config_with_prod_secrets_in_their_areas_is_valid():
+    assert validate(_prod_documents(), allow_literal_secrets=False, stage="prod").drone.server == (
+        "https://drone.example.com")
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"drone.token": "ssm:/opsbot/dev/drone/api-token"}, "drone.token must be a parameter under /opsbot/prod/drone/"),
+    ({"gitlab.token": "ssm:/opsbot/prod/robots/x"}, "gitlab.token must be a parameter under /opsbot/prod/gitlab/"),
+    ({"drone.server": "http://drone.example.com"}, "drone.server must be an https:// URL"),
+    ({"gitlab.url": "http://gitlab.example.com"}, "gitlab.url must be an https:// URL"),
+])
+def test_a_prod_config_may_not_reach_other_stages_or_send_tokens_in_clear(change, problem):
+    with pytest.raises(ConfigError) as raised:
+        validate(_prod_documents(**change), allow_literal_secrets=False, stage="prod")
+    assert any(problem in line for line in raised.value.lines()), raised.value.lines()
+
+
+def test_the_local_stack_may_use_http_and_literal_secrets():
+    config = validate(_documents(), allow_literal_secrets=True, stage="local")
+    assert config.drone.server.startswith("http://127.0.0.1")
+
+
+def test_an_environment_lists_the_build_events_it_takes(tmp_path):
+    documents = _documents()
+    for document in documents:
+        if document.name == "projects/shop-api.yaml":
+            document.data["environments"]["staging"]["events"] = ["push", "tag"]
+            document.data["environments"]["production"]["events"] = ["promote"]
+    with pytest.raises(ConfigError) as raised:
+        validate(documents, allow_literal_secrets=True)
+    assert any("'promote' is not a Drone build event that may be deployed" in line for line in raised.value.lines())
+
+
+def test_the_samconfig_profiles_name_no_secret_parameter_of_another_stage():
+    """Attack 7: every profile derives its parameter names from its Stage; none names an SSM path."""
+    from unit_support import ROOT
+
+    text = (ROOT / "samconfig.toml").read_text()
+    assert "/opsbot/" not in text
+    template = yaml.safe_load((ROOT / "template.yaml").read_text().replace("!", ""))
+    assert not any(name.endswith("Param") for name in template["Parameters"])
