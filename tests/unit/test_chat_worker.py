@@ -470,11 +470,11 @@ def test_restart_never_reruns_a_deployment(worker, fake_drone, fake_dingtalk, se
 
 
 def test_deploy_refuses_a_pull_request_build_of_the_environments_branch(worker, fake_drone, fake_dingtalk, session):
-    fake_drone.seed("shop/shop-api", [{"number": 140, "event": "pull_request", "source": "main", "target": "main",
-                                       "ref": "refs/pull/7/head", "status": "success"}])
-    act(worker, "deploy shop-api 140 staging", session_webhook=session)
+    [number] = fake_drone.add_builds("shop/shop-api", [{"event": "pull_request", "source": "main", "target": "main",
+                                                  "ref": "refs/pull/7/head", "status": "success"}])
+    act(worker, f"deploy shop-api {number} staging", session_webhook=session)
     assert drone_changes(fake_drone) == []
-    assert posted(fake_dingtalk)[-1][1] == "⛔ staging takes push builds; #140 is a pull_request build."
+    assert posted(fake_dingtalk)[-1][1] == f"⛔ staging takes push builds; #{number} is a pull_request build."
 
 
 def test_a_promote_whose_answer_was_lost_is_looked_up_not_posted_again(worker, fake_drone, fake_dingtalk, session):
