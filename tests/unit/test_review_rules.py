@@ -117,6 +117,7 @@ def test_tide_wants_the_lgtm_and_the_approvals_of_the_head_commit_not_only_the_l
     assert tide.blockers(_mr(sha=head, head_pipeline={"status": "success", "sha": head}), ready, old) == \
         ["lgtm was given on fedcba09, the head is 12345678"]
     assert tide.blockers(_mr(), ready, None) == ["no /lgtm is recorded"]  # a label set by hand is no lgtm
+    assert "GitLab shows no head commit" in tide.blockers(_mr(sha="", head_pipeline=None), ready, "")
     assert tide.approval_blockers([], head, True) == []
     assert tide.approval_blockers(["a", "b", "c", "d"], head, True) == [
         "the approvals at 12345678 do not cover 4 changed file(s): a, b, c …"]

@@ -31,6 +31,7 @@ LGTM, APPROVED, HOLD = "lgtm", "approved", "do-not-merge/hold"
 _LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*))?$")
 # A GitLab username that can only be read as a mention of that user; anything else is shown as plain text.
 MENTIONABLE = re.compile(r"^[A-Za-z0-9_.-]+$")
+NO_HEAD = "GitLab shows no head commit for this merge request, so there is nothing to review yet"
 RETEST_LOOKBACK = 25  # the source branch's newest builds /retest looks through for one that is no deployment
 
 
@@ -131,6 +132,8 @@ def lgtm(session: Session, call: Call) -> str | None:
     if call.user == session.author:
         return "you cannot LGTM your own merge request"
     head = session.head
+    if not head:
+        return NO_HEAD
     store.set_lgtm(session.repo, session.iid, head, call.user)  # first: Tide reads this, not the label
     session.change_labels(add=[LGTM])
     call.done = f"lgtm at {head[:12]}"
@@ -153,6 +156,8 @@ def approve(session: Session, call: Call) -> str | None:
     if not session.owners.may_approve(call.user, session.review.approvers):
         return "only an OWNERS approver of the changed files may approve"
     head, approved = session.head, not _cancel(call.argument)
+    if not head:
+        return NO_HEAD
     approving = store.set_approval(session.repo, session.iid, head, call.user, approved)
     approval_labels(session, approving)
     call.done = f"{'approved' if approved else 'approval cancelled'} at {head[:12]}"

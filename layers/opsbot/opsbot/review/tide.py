@@ -29,7 +29,9 @@ def blockers(mr: dict, labels: list[str], lgtm_sha: str | None) -> list[str]:
     pipeline = mr.get("head_pipeline") if isinstance(mr.get("head_pipeline"), dict) else {}
     if pipeline.get("status") != "success" or (pipeline.get("sha") and pipeline.get("sha") != head):
         found.append("the pipeline of the head commit has not passed")
-    if lgtm_sha is None:
+    if not head:
+        found.append("GitLab shows no head commit")
+    elif lgtm_sha is None:
         found.append("no /lgtm is recorded")
     elif lgtm_sha != head:
         found.append(f"lgtm was given on {lgtm_sha[:8]}, the head is {head[:8]}")
