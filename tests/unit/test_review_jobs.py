@@ -257,13 +257,30 @@ def test_retest_restarts_the_newest_build_of_the_source_branch_that_is_no_deploy
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="feature/refund"))
     hook = write_note(fake_gitlab, "alice", "/retest")
     deliver(hook)
-    [listed, restart] = [(c["method"], c["path"], c["query"]) for c in fake_drone.calls]
+    [listed, read, restart] = [(c["method"], c["path"], c["query"]) for c in fake_drone.calls]
     assert listed[:2] == ("GET", "/api/repos/shop/shop-api/builds") and listed[2]["branch"] == ["feature/refund"]
+    assert read[:2] == ("GET", "/api/repos/shop/shop-api/builds/124")
     assert restart[:2] == ("POST", "/api/repos/shop/shop-api/builds/124")
     # the restart carries the comment's request id, which a retry looks for before it posts again
     assert restart[2] == {f"OPSBOT_REQUEST_NOTE{hook['object_attributes']['id']}": ["1"]}
     [started] = [b for b in fake_drone.builds[API] if b["parent"] == 124 and b["event"] == "push"]
     assert started["status"] == "pending"
+
+
+def test_a_retest_whose_answer_was_lost_is_looked_up_not_restarted_again(review_config, fake_gitlab, fake_drone,
+                                                                         sent):
+    from opsbot.drone.api import DroneUnavailable
+
+    mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="feature/refund"))
+    hook = write_note(fake_gitlab, "bob", "/retest")
+    # Drone restarts #124, but its answer is lost on the way back (a proxy's 502)
+    fake_drone.statuses, fake_drone.fault_methods, fake_drone.fault_after = [502], frozenset({"POST"}), True
+    with pytest.raises(DroneUnavailable):
+        deliver(hook)
+    deliver(hook)  # the queue's retry asks Drone whether this comment's restart exists before posting again
+    assert [c["path"] for c in fake_drone.calls if c["method"] == "POST"] == ["/api/repos/shop/shop-api/builds/124"]
+    assert len([b for b in fake_drone.builds[API] if b["parent"] == 124 and b["event"] == "push"]) == 1
+    assert not [n for n in mr(fake_gitlab)["notes"] if "was not done" in n["body"]]
 
 
 def test_retest_when_the_branch_has_only_deployments_is_refused(review_config, fake_gitlab, fake_drone, sent):

@@ -26,6 +26,7 @@ from opsbot.markup import gitlab as md
 from opsbot.review import store
 from opsbot.review.comments import Comment
 from opsbot.review.session import Session
+from opsbot.state import effects
 
 LGTM, APPROVED, HOLD = "lgtm", "approved", "do-not-merge/hold"
 _LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*))?$")
@@ -234,13 +235,20 @@ def retest(session: Session, call: Call) -> str | None:
     branch = str(session.mr.get("source_branch") or "")
     if not branch:
         return "GitLab names no source branch for this merge request"
+    def newest_build() -> dict:
+        # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
+        found = next((b for b in drone.builds(session.project.repo, branch=branch, per_page=RETEST_LOOKBACK)
+                      if not is_deployment(b)), None)
+        return {"number": int(found["number"]) if found else 0}
+
     try:
         drone = client_for(session.config)
-        # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
-        build = next((b for b in drone.builds(session.project.repo, branch=branch, per_page=RETEST_LOOKBACK)
-                      if not is_deployment(b)), None)
-        if build is None:
+        # Chosen once per comment: a retry after a lost answer would otherwise see the restart itself as the
+        # newest build, and restart that
+        chosen = effects.once(f"retest-build#{session.project.repo.lower()}#{call.request_id}", newest_build)
+        if not chosen["number"]:
             return f"Drone has no build of the branch {md(branch, 100)} to restart that is not a deployment"
+        build = drone.build(session.project.repo, chosen["number"])
         ask = deploy.Ask(call.actor, call.record, "en", request_id=call.request_id)
         started = deploy.restart(session.config, drone, ask, session.project, build, verb=COMMANDS["retest"].verb)
     except DroneNotConfigured:
