@@ -232,23 +232,24 @@ def retest(session: Session, call: Call) -> str | None:
     from opsbot.drone.builds import is_deployment
     from opsbot.release import deploy
 
-    branch = str(session.mr.get("source_branch") or "")
+    branch, repo = str(session.mr.get("source_branch") or ""), session.project.repo
     if not branch:
         return "GitLab names no source branch for this merge request"
-    def newest_build() -> dict:
-        # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
-        found = next((b for b in drone.builds(session.project.repo, branch=branch, per_page=RETEST_LOOKBACK)
-                      if not is_deployment(b)), None)
-        return {"number": int(found["number"]) if found else 0}
-
     try:
         drone = client_for(session.config)
+
+        def newest_build() -> dict:
+            # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
+            found = next((b for b in drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK)
+                          if not is_deployment(b)), None)
+            return {"number": int(found["number"]) if found else 0}
+
         # Chosen once per comment: a retry after a lost answer would otherwise see the restart itself as the
         # newest build, and restart that
-        chosen = effects.once(f"retest-build#{session.project.repo.lower()}#{call.request_id}", newest_build)
+        chosen = effects.once(f"retest-build#{repo.lower()}#{call.request_id}", newest_build)
         if not chosen["number"]:
             return f"Drone has no build of the branch {md(branch, 100)} to restart that is not a deployment"
-        build = drone.build(session.project.repo, chosen["number"])
+        build = drone.build(repo, chosen["number"])
         ask = deploy.Ask(call.actor, call.record, "en", request_id=call.request_id)
         started = deploy.restart(session.config, drone, ask, session.project, build, verb=COMMANDS["retest"].verb)
     except DroneNotConfigured:
