@@ -4,18 +4,22 @@
   branch's head), `labels` (names), `author`, `reviewers`, `assignees`, `draft` and `head_pipeline`;
 - `PUT …/merge_requests/:iid` taking `add_labels`, `remove_labels`, `labels` (comma-separated),
   `reviewer_ids` and `assignee_ids`;
-- `POST …/merge_requests/:iid/notes`, at most 60 a minute (then 429 with Retry-After, as GitLab);
+- `POST …/merge_requests/:iid/notes`, at most 60 a minute (then 429 with Retry-After, as GitLab), written by the
+  token's user (opsbot); `GET …/merge_requests/:iid/notes` and `GET …/merge_requests/:iid/notes/:note_id`, which
+  finds only that merge request's notes and answers 404 `{"message": "404 Not found"}` for any other id;
 - `GET …/merge_requests/:iid/diffs`, paginated with X-Next-Page/X-Total-Pages and Link;
 - `PUT …/merge_requests/:iid/merge` with `sha`: 409 when the sha is not the head, 405 when the merge request
   is not open or is a draft, 406 on conflicts;
 - `GET …/merge_requests?reviewer_username=` for review load.
 
 `/_control/merge_request` opens one (commits on a new branch as its author) and answers with the Merge Request
-Hook; `/_control/merge_request_hook` and `/_control/pipeline` give the hooks for later events.
+Hook; `/_control/merge_request_hook` and `/_control/pipeline` give the hooks for later events; `/_control/note`
+writes a note as a user (as that user would in GitLab's UI) and answers with the Note Hook GitLab sends for it.
 """
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 
 USERS = [{"id": 2, "username": "opsbot", "name": "opsbot"}, {"id": 7, "username": "alice", "name": "Alice Wang"},
@@ -37,7 +41,8 @@ class MergeRequestFake:
     def reset_merge_requests(self) -> None:
         self.users = {u["username"]: _user(u) for u in USERS}
         self.note_times: list[float] = []
-        self.notes: dict[tuple[str, int], list[dict]] = {}
+        self.notes: dict[tuple[str, int], list[dict]] = {}  # (project path, iid) -> its notes, oldest first
+        self._note_ids = itertools.count(5001)  # note ids are unique across GitLab, as real ones are
         self.pipelines: dict[str, dict] = {}  # sha -> head_pipeline
 
     def _user_by_id(self, user_id) -> dict:
@@ -74,6 +79,10 @@ class MergeRequestFake:
             return 200, self._update(repo, mr, args), {}
         if rest[1:] == ["notes"] and method == "POST":
             return self._note(repo, mr, args)
+        if rest[1:] == ["notes"] and method == "GET":
+            return self._paged(copy.deepcopy(self.notes.get((repo.path, mr["iid"]), [])), args, host, path)
+        if rest[1:2] == ["notes"] and len(rest) == 3 and method == "GET":
+            return 200, self._find_note(repo, mr, rest[2]), {}
         if rest[1:] == ["diffs"] and method == "GET":
             head = self.mr_json(repo, mr)["sha"]
             diffs = self._compare(repo, {"from": repo.branches[mr["target_branch"]], "to": head})
@@ -108,13 +117,25 @@ class MergeRequestFake:
         if not str(args.get("body") or "").strip():
             raise self.ApiError(400, "body is missing")
         self.note_times.append(now)
-        notes = self.notes.setdefault((repo.path, mr["iid"]), [])
-        note = {"id": 5000 + sum(len(n) for n in self.notes.values()), "body": args["body"], "system": False,
-                "author": copy.deepcopy(self.users["opsbot"]), "noteable_type": "MergeRequest",
-                "noteable_iid": mr["iid"], "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        notes.append(note)
-        self._say(f"note on {repo.path}!{mr['iid']}: {note['body'][:80]}")
-        return 201, note, {}
+        return 201, self.add_note(repo, mr, "opsbot", str(args["body"])), {}
+
+    def add_note(self, repo, mr: dict, username: str, body: str, system: bool = False) -> dict:
+        """A note as GitLab's notes API shows it, written by `username`."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        note = {"id": next(self._note_ids), "type": None, "body": body, "attachment": None,
+                "author": copy.deepcopy(self.users[username]), "created_at": now, "updated_at": now,
+                "system": system, "noteable_id": mr["id"], "noteable_type": "MergeRequest", "project_id": repo.id,
+                "resolvable": False, "confidential": False, "internal": False, "noteable_iid": mr["iid"]}
+        self.notes.setdefault((repo.path, mr["iid"]), []).append(note)
+        self._say(f"note {note['id']} by {username} on {repo.path}!{mr['iid']}: {body[:80]}")
+        return copy.deepcopy(note)
+
+    def _find_note(self, repo, mr: dict, note_id: str) -> dict:
+        # GitLab looks a note up among the merge request's own notes: another one's id is a 404 too
+        found = next((n for n in self.notes.get((repo.path, mr["iid"]), []) if str(n["id"]) == note_id), None)
+        if found is None:
+            raise self.ApiError(404, "404 Not found")
+        return copy.deepcopy(found)
 
     def _merge(self, repo, mr: dict, args: dict) -> dict:
         shown = self.mr_json(repo, mr)
@@ -166,6 +187,22 @@ class MergeRequestFake:
                 "merge_request": {k: mr[k] for k in ("id", "iid", "title", "source_branch", "target_branch", "state")},
                 "project": self._hook_project(repo), "user": mr["author"]}
 
+    def note_hook(self, repo, mr: dict, note: dict, action: str = "create") -> dict:
+        """The Note Hook GitLab sends for a note on a merge request."""
+        shown = self.mr_json(repo, mr)
+        author = note["author"]
+        attributes = {"id": note["id"], "note": note["body"], "noteable_type": "MergeRequest",
+                      "author_id": author["id"], "created_at": note["created_at"], "updated_at": note["updated_at"],
+                      "project_id": repo.id, "attachment": None, "line_code": None, "commit_id": "",
+                      "noteable_id": mr["id"], "system": note["system"], "st_diff": None, "action": action,
+                      "url": f"{shown['web_url']}#note_{note['id']}"}
+        return {"object_kind": "note", "event_type": "note", "project_id": repo.id,
+                "user": {k: author[k] for k in ("id", "name", "username", "avatar_url")},
+                "project": self._hook_project(repo), "object_attributes": attributes,
+                "merge_request": {"id": mr["id"], "iid": mr["iid"], "title": shown["title"], "state": shown["state"],
+                                  "source_branch": shown["source_branch"], "target_branch": shown["target_branch"],
+                                  "last_commit": {"id": shown["sha"]}}}
+
     def merge_request_control(self, method: str, path: str, args: dict, spec: dict):
         if method == "POST" and path == "/_control/merge_request":
             return 200, self.open_merge_request(spec)
@@ -175,6 +212,13 @@ class MergeRequestFake:
                                                 self.users.get(spec.get("user", "")), spec.get("oldrev", ""))
         if method == "POST" and path == "/_control/pipeline":
             return 200, self.pipeline_hook(spec)
+        if method == "POST" and path == "/_control/note":
+            repo = self._repo(spec["project"])
+            mr = self._mr(repo, spec["iid"])
+            if spec["author"] not in self.users:
+                raise self.ApiError(404, "404 User Not Found")
+            note = self.add_note(repo, mr, spec["author"], str(spec["body"]), bool(spec.get("system")))
+            return 200, self.note_hook(repo, mr, note)
         if method == "GET" and path == "/_control/merge_request":
             repo = self._repo(args["project"])
             mr = self._mr(repo, args["iid"])

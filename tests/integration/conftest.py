@@ -36,6 +36,8 @@ from local.signing import sign_for  # noqa: E402
 
 # Robots the tests add to the example config, each with its own group (access token) and project.
 TEST_ROBOTS = {"burst": "burst-api", "flaky": "flaky-api"}
+# A project the tests add with a GitLab webhook token of its own (a literal: the local stack allows one).
+OWN_TOKEN_REPO, OWN_WEBHOOK_TOKEN = "shop/tokened-api", "local-tokened-api-webhook-token"
 
 
 def free_port() -> int:
@@ -63,6 +65,8 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
             "repo": f"shop/{project}", "robot": robot,
             "notify": {"on_failure": True, "on_fixed": True, "on_success": ["main"]},
         }), encoding="utf-8")
+    (directory / "projects" / "tokened-api.yaml").write_text(yaml.safe_dump({
+        "repo": OWN_TOKEN_REPO, "robot": "burst", "webhook_token": OWN_WEBHOOK_TOKEN}), encoding="utf-8")
     global_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
 
 

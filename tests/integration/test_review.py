@@ -2,7 +2,9 @@
 fixtures tests/fixtures/gitlab/merge_request.json, note_merge_request.json and pipeline.json) go through
 ingress and the queue to the worker, which talks to the fake GitLab (PRIVATE-TOKEN checked; merge requests,
 notes, diffs, merge, OWNERS files) and the fake Drone. The example's shop/shop-api opts in with `review:`;
-its OWNERS make carol the approver and bob, dave and carol the reviewers."""
+its OWNERS make carol the approver and bob, dave and carol the reviewers. Comments are written in the fake GitLab
+(`/_control/note`) and their Note Hook delivered, as GitLab would; forged hooks are the fixture with someone
+else's name and words, signed with the shared token."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +12,7 @@ import itertools
 import json
 import time
 
-from conftest import FIXTURES
+from conftest import FIXTURES, OWN_TOKEN_REPO, OWN_WEBHOOK_TOKEN
 
 API = "shop/shop-api"
 QUIET_PERIOD = 2.0
@@ -51,14 +53,30 @@ def open_mr(stack, files: dict | None = None, author: str = "alice") -> int:
     return iid
 
 
-def comment(stack, iid: int, user: str, text: str, action: str = "create", note_id: int | None = None,
-            delivery: str | None = None):
+def write_comment(stack, iid: int, user: str, text: str) -> dict:
+    """`user` writes a note in the fake GitLab; the Note Hook GitLab sends for it."""
+    hook = _control(stack, "/_control/note", {"project": API, "iid": iid, "author": user, "body": text})
+    return {**_fixture("note_merge_request"), **hook}
+
+
+def post_note_hook(stack, hook: dict, delivery: str | None = None, action: str = "create"):
+    hook = copy.deepcopy(hook)
+    hook["object_attributes"]["action"] = action
+    return stack.post_gitlab(hook, delivery, event="Note Hook")
+
+
+def comment(stack, iid: int, user: str, text: str, action: str = "create"):
+    return post_note_hook(stack, write_comment(stack, iid, user, text), action=action)
+
+
+def forged_comment(stack, iid: int, user: str, text: str, note_id: int | None = None):
+    """A Note Hook GitLab never sent: valid shared token, `user` and `text` of the forger's choosing."""
     hook = copy.deepcopy(_fixture("note_merge_request"))
     hook["user"]["username"] = user
     hook["project"]["path_with_namespace"] = API
     hook["merge_request"]["iid"] = iid
-    hook["object_attributes"].update(note=text, action=action, id=note_id or stack.next_number())
-    return stack.post_gitlab(hook, delivery, event="Note Hook")
+    hook["object_attributes"].update(note=text, action="create", id=note_id or 900_000 + stack.next_number())
+    return stack.post_gitlab(hook, event="Note Hook")
 
 
 def settle(stack) -> None:
@@ -156,11 +174,87 @@ def test_an_edited_comment_does_nothing(stack):
 
 def test_a_redelivered_note_has_one_effect(stack):
     iid = open_mr(stack)
-    note_id, key = stack.next_number(), f"note-{stack.next_number()}"
-    assert comment(stack, iid, "alice", "/lgtm", note_id=note_id, delivery=key).json()["status"] == "queued"
-    assert comment(stack, iid, "alice", "/lgtm", note_id=note_id, delivery=key).json()["status"] == "duplicate"
+    hook, key = write_comment(stack, iid, "alice", "/lgtm"), f"note-{stack.next_number()}"
+    assert post_note_hook(stack, hook, key).json()["status"] == "queued"
+    assert post_note_hook(stack, hook, key).json()["status"] == "duplicate"
     # GitLab's manual resend comes with a new delivery id: queued again, but the note id is the same
-    assert comment(stack, iid, "alice", "/lgtm", note_id=note_id, delivery=f"{key}-resent").json()["status"] == "queued"
+    assert post_note_hook(stack, hook, f"{key}-resent").json()["status"] == "queued"
     assert stack.wait_for(lambda: notes(stack, iid, "you cannot LGTM"))
     settle(stack)
     assert len(notes(stack, iid, "you cannot LGTM")) == 1
+
+
+# --- trust ---------------------------------------------------------------------------------------------------
+
+def test_forged_note_hooks_label_nothing_merge_nothing_and_are_not_parked(stack):
+    iid = open_mr(stack)
+    green_pipeline(stack, iid)
+    settle(stack)
+    before = merge_request(stack, iid)
+    # Attack 5: the shared token, and notes GitLab does not have, "by" the reviewer and the approver
+    assert forged_comment(stack, iid, "bob", "/lgtm").status_code == 202
+    assert forged_comment(stack, iid, "carol", "/approve").status_code == 202
+    # a real note, written by the author, delivered as if a reviewer had written "/lgtm"
+    real = write_comment(stack, iid, "alice", "Could someone have a look?")
+    assert forged_comment(stack, iid, "bob", "/lgtm", note_id=real["object_attributes"]["id"]).status_code == 202
+    green_pipeline(stack, iid)
+    settle(stack)
+    after = merge_request(stack, iid)
+    assert after["labels"] == before["labels"] and after["state"] == "opened" and merges(stack, iid) == []
+    assert [n["author"]["username"] for n in after["notes"]] == \
+        [n["author"]["username"] for n in before["notes"]] + ["alice"]  # opsbot said nothing
+    assert stack.take_dead_letters(lambda job: job.get("kind") == "gitlab.note") == []
+    assert "Note Hook for a note GitLab does not show" in stack.log_text()
+    # the real thing still works end to end: a reviewer's /lgtm, the approver's /approve, a green pipeline
+    _lgtm_and_approve(stack, iid)
+    green_pipeline(stack, iid)
+    assert stack.wait_for(lambda: merge_request(stack, iid)["state"] == "merged")
+
+
+def test_after_a_push_the_old_lgtm_does_not_merge_the_new_commits(stack):
+    iid = open_mr(stack)
+    _lgtm_and_approve(stack, iid)
+    before = merge_request(stack, iid)
+    # new commits whose Merge Request Hook is not delivered (its triage failing or retrying): labels unchanged
+    _control(stack, "/_control/push", {"project": API, "branch": before["source_branch"],
+                                       "commits": [{"message": "more", "files": {"docs/more.md": "more\n"}}]})
+    head = merge_request(stack, iid)["sha"]
+    assert head != before["sha"] and {"lgtm", "approved"} <= set(merge_request(stack, iid)["labels"])
+    green_pipeline(stack, iid)
+    comment(stack, iid, "erin", "Any news?\n/hold cancel")  # a Note event runs Tide's rule as well
+    settle(stack)
+    assert merges(stack, iid) == [] and merge_request(stack, iid)["state"] == "opened"
+    # a new look at the new head merges it
+    assert comment(stack, iid, "dave", "/lgtm").status_code == 202
+    assert comment(stack, iid, "carol", "/approve").status_code == 202
+    assert stack.wait_for(lambda: merge_request(stack, iid)["state"] == "merged")
+    assert [m["body"]["sha"] for m in merges(stack, iid)] == [head]
+
+
+def test_a_refusal_note_carries_no_live_link_and_no_at_all(stack):
+    iid = open_mr(stack)
+    comment(stack, iid, "bob", "/label [x](http://evil.example) @all")
+    assert stack.wait_for(lambda: notes(stack, iid, "is not a label this project lets commands set"))
+    [body] = notes(stack, iid, "is not a label this project lets commands set")
+    assert body.startswith("@bob `/label` was not done: ")
+    assert "@all" not in body and "](" not in body and "http://" not in body
+
+
+def _post_with_token(stack, hook: dict, token: str, delivery: str):
+    return stack.post("/webhooks/gitlab", json.dumps(hook).encode(), headers={
+        "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token, "Idempotency-Key": delivery})
+
+
+def test_a_project_with_its_own_webhook_token_takes_only_that_token(stack):
+    push = {**_fixture("push"), "project": {**_fixture("push")["project"], "path_with_namespace": OWN_TOKEN_REPO}}
+    key = f"own-token-{stack.next_number()}"
+    wrong = _post_with_token(stack, push, "not-the-token", key)
+    assert wrong.status_code == 401 and "error" in wrong.json()
+    shared = stack.post_gitlab(push, key)  # the shared token, for a project that has its own
+    assert (shared.status_code, shared.json()) == (401, {"error": "this project has its own webhook token"})
+    # neither claimed the delivery: the same delivery with the project's own token is new, and queued once
+    assert _post_with_token(stack, push, OWN_WEBHOOK_TOKEN, key).json()["status"] == "queued"
+    assert _post_with_token(stack, push, OWN_WEBHOOK_TOKEN, key).json()["status"] == "duplicate"
+    other = {**_fixture("push"), "project": {**_fixture("push")["project"], "path_with_namespace": "shop/shop-web"}}
+    assert stack.post_gitlab(other).json()["status"] == "queued"  # the others keep the shared token
+    assert _post_with_token(stack, other, OWN_WEBHOOK_TOKEN, f"{key}-other").status_code == 401

@@ -73,6 +73,22 @@ def test_branch_commit_and_merge_request(client, fake_gitlab):
     assert refused.value.status == 409 and "Another open merge request" in refused.value.message
 
 
+def test_a_note_is_read_by_its_id_within_its_merge_request(client, fake_gitlab):
+    fake = fake_gitlab.fake
+    for source in ("one", "two"):
+        fake.open_merge_request({"project": API, "source_branch": source, "author": "alice",
+                                 "commits": [{"message": source, "files": {f"{source}.txt": "x\n"}}]})
+    hook = fake.merge_request_control("POST", "/_control/note", {}, {"project": API, "iid": 1, "author": "bob",
+                                                                      "body": "/lgtm"})[1]
+    note_id = hook["object_attributes"]["id"]
+    found = client.note(API, 1, note_id)
+    assert (found["author"]["username"], found["body"], found["system"]) == ("bob", "/lgtm", False)
+    assert (found["noteable_type"], found["noteable_iid"]) == ("MergeRequest", 1)
+    assert client.note(API, 2, note_id) is None  # another merge request's note: GitLab answers 404
+    assert client.note(API, 1, 999_999) is None
+    assert fake_gitlab.calls("GET", f"/merge_requests/1/notes/{note_id}")[-1]["authorized"]
+
+
 def test_a_wrong_token_is_refused_not_retried(fake_gitlab):
     with pytest.raises(GitLabRefused) as refused:
         GitLabClient(fake_gitlab.url, "wrong", timeout=2).project(API)

@@ -332,6 +332,73 @@ def test_gitlab_token_is_checked_before_the_body_is_parsed(aws, gitlab):
     assert_refused(gitlab(gitlab_event(b"{not json")), 400)
 
 
+# --- GitLab: a project's own webhook token -------------------------------------------------------------------
+
+WEB_TOKEN_PARAM = "/opsbot/local/webhooks/gitlab-projects/shop-web"
+WEB_TOKEN = "shop-web-own-webhook-token"
+
+
+@pytest.fixture
+def own_token_config(aws):
+    """The example config, where shop-web (shop/shop-web) has a webhook token of its own, kept in SSM."""
+    from opsbot.config import store
+    import unit_support
+
+    aws.ssm.put_parameter(Name=WEB_TOKEN_PARAM, Value=WEB_TOKEN, Type="SecureString")
+    documents = unit_support.example_documents()
+    web = next(d for d in documents if d.name == "projects/shop-web.yaml").data
+    web["webhook_token"] = f"ssm:{WEB_TOKEN_PARAM}"
+    return store.save(documents, "own-token")
+
+
+def push_of(repo: str) -> bytes:
+    push = fixture_json("gitlab/push.json")
+    push["project"]["path_with_namespace"] = repo
+    return to_body(push)
+
+
+def test_a_project_with_its_own_token_is_heard_with_it(aws, gitlab, own_token_config):
+    response = gitlab(gitlab_event(push_of("shop/shop-web"), token=WEB_TOKEN))
+    assert response["statusCode"] == 202
+    assert [j["payload"]["project"]["path_with_namespace"] for j in jobs_on_queue(aws)] == ["shop/shop-web"]
+
+
+def test_the_shared_token_is_refused_for_a_project_with_its_own(aws, gitlab, own_token_config):
+    body = assert_refused(gitlab(gitlab_event(push_of("shop/shop-web"))), 401)
+    assert body["error"] == "this project has its own webhook token"
+    # the path is matched as config matches repos: its case does not matter
+    assert_refused(gitlab(gitlab_event(push_of("Shop/Shop-Web"))), 401)
+    assert aws.receive() == [] and aws.state_items() == []
+
+
+def test_the_shared_token_still_serves_the_other_projects(aws, gitlab, own_token_config):
+    for repo in ("shop/shop-api", "platform/opsbot-config", "some/unconfigured-repo"):
+        assert gitlab(gitlab_event(push_of(repo)))["statusCode"] == 202
+    assert len(jobs_on_queue(aws)) == 3
+
+
+@pytest.mark.parametrize("token", ["wrong-token", WEB_TOKEN + "x", WEB_TOKEN[:-1], ""])
+def test_a_wrong_token_for_a_project_with_its_own_is_401_and_nothing_is_queued(aws, gitlab, own_token_config, token):
+    assert_refused(gitlab(gitlab_event(push_of("shop/shop-web"), token=token)), 401)
+    assert aws.receive() == [] and aws.state_items() == []
+
+
+def test_a_projects_own_token_speaks_for_that_project_only(aws, gitlab, own_token_config):
+    body = assert_refused(gitlab(gitlab_event(push_of("shop/shop-api"), token=WEB_TOKEN)), 401)
+    assert body["error"] == "X-Gitlab-Token does not match"
+    assert_refused(gitlab(gitlab_event(b"{not json", token=WEB_TOKEN)), 401)  # names no project: the shared token
+    assert aws.receive() == []
+
+
+def test_without_own_tokens_the_body_is_not_looked_into_before_the_token(aws, gitlab, example_config, monkeypatch):
+    def looked_into(body):
+        raise AssertionError("the body was read before the token was checked")
+
+    monkeypatch.setattr("opsbot.gitlab.webhook._delivery_project", looked_into)
+    assert gitlab(gitlab_event(push_of("shop/shop-web")))["statusCode"] == 202
+    assert_refused(gitlab(gitlab_event(push_of("shop/shop-web"), token="wrong")), 401)
+
+
 # --- DingTalk ----------------------------------------------------------------------------------------------
 
 def test_dingtalk_read_is_answered_in_the_response_and_not_queued(aws, dingtalk, chat_config, fake_drone):

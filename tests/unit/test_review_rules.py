@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from opsbot.authz import core as authz
+from opsbot.authz.actors import gitlab_user
 from opsbot.config.model import ConfigError, Document, validate
 from opsbot.review import commands, labels, owners, reviewers, tide
 from opsbot.review.globs import matches
@@ -99,14 +101,27 @@ def _mr(**fields) -> dict:
 
 def test_tides_rule():
     ready = ["lgtm", "approved", "size/S"]
-    assert tide.blockers(_mr(), ready) == []
-    assert tide.blockers(_mr(), ["lgtm"]) == ["no `approved` label"]
-    assert tide.blockers(_mr(), ready + ["do-not-merge/hold"]) == ["`do-not-merge/hold` is set"]
-    assert tide.blockers(_mr(draft=True), ready) == ["it is a draft"]
-    assert tide.blockers(_mr(head_pipeline={"status": "failed", "sha": "abc"}), ready)
-    assert tide.blockers(_mr(head_pipeline={"status": "success", "sha": "old"}), ready)  # an older commit's
-    assert tide.blockers(_mr(head_pipeline=None), ready)
-    assert tide.blockers(_mr(state="merged"), ready) == ["it is merged"]
+    assert tide.blockers(_mr(), ready, "abc") == []
+    assert tide.blockers(_mr(), ["lgtm"], "abc") == ["no `approved` label"]
+    assert tide.blockers(_mr(), ready + ["do-not-merge/hold"], "abc") == ["`do-not-merge/hold` is set"]
+    assert tide.blockers(_mr(draft=True), ready, "abc") == ["it is a draft"]
+    assert tide.blockers(_mr(head_pipeline={"status": "failed", "sha": "abc"}), ready, "abc")
+    assert tide.blockers(_mr(head_pipeline={"status": "success", "sha": "old"}), ready, "abc")  # an older commit's
+    assert tide.blockers(_mr(head_pipeline=None), ready, "abc")
+    assert tide.blockers(_mr(state="merged"), ready, "abc") == ["it is merged"]
+
+
+def test_tide_wants_the_lgtm_and_the_approvals_of_the_head_commit_not_only_the_labels():
+    ready = ["lgtm", "approved"]
+    head, old = "1234567890abcdef", "fedcba0987654321"
+    assert tide.blockers(_mr(sha=head, head_pipeline={"status": "success", "sha": head}), ready, old) == \
+        ["lgtm was given on fedcba09, the head is 12345678"]
+    assert tide.blockers(_mr(), ready, None) == ["no /lgtm is recorded"]  # a label set by hand is no lgtm
+    assert "GitLab shows no head commit" in tide.blockers(_mr(sha="", head_pipeline=None), ready, "")
+    assert tide.approval_blockers([], head, True) == []
+    assert tide.approval_blockers(["a", "b", "c", "d"], head, True) == [
+        "the approvals at 12345678 do not cover 4 changed file(s): a, b, c …"]
+    assert tide.approval_blockers([], head, False) == ["the merge request changes no files"]
 
 
 def test_commands_stand_anywhere_one_per_line_and_unknown_ones_are_conversation():
@@ -120,6 +135,44 @@ def test_every_command_declares_usage_help_and_who_may_use_it():
                                       "remove-label", "retest"}
     for command in commands.COMMANDS.values():
         assert command.usage.startswith(f"/{command.name}") and command.does and command.who
+        # the core decides on it: open to people GitLab lets comment, and `review.roles.<name>` may restrict it
+        verb = command.verb
+        assert (verb.name, verb.open_to_strangers, verb.project_roles) == (f"/{command.name}", True, command.name)
+        assert verb.kind == (authz.RERUN if command.name == "retest" else authz.ACT)
+
+
+def test_the_core_restricts_slash_commands_by_review_roles_with_the_same_words():
+    people = [{"id": "bob", "name": "Bob Li", "git": ["bob"], "roles": ["developer"]},
+              {"id": "zoe", "name": "Zoe", "git": ["zoe"], "roles": ["ops"]},
+              {"id": "root", "name": "Root", "git": ["root"], "roles": ["admin"]}]
+    documents = _project({"enabled": True, "roles": {"retest": ["developer"]}})
+    documents[0].data["people"] = people
+    config = validate(documents, allow_literal_secrets=True)
+    retest, hold = commands.COMMANDS["retest"].verb, commands.COMMANDS["hold"].verb
+    target = authz.Target("p", merge_request="g/p!1")
+
+    def decide(username: str, verb) -> authz.Decision:
+        return authz.decide(config, gitlab_user(config, username), verb, target)
+
+    assert decide("bob", retest).allowed and decide("root", retest).allowed  # admin may use every command
+    assert decide("zoe", retest).reason == "`/retest` needs the role developer; Zoe has ops"
+    assert decide("dave", retest).reason == \
+        "`/retest` needs the role developer, and `dave` is in no `people[].git` of the config"
+    assert decide("dave", hold).allowed  # not restricted: anyone GitLab lets comment
+    build = authz.Build(number=125, event="promote", branch="feature/x", status="success")
+    assert authz.decide(config, gitlab_user(config, "bob"), retest, authz.Target("p", build=build)).rule == \
+        "deployment"  # a deployment is never run again
+
+
+def test_only_plain_usernames_are_mentioned_in_notes():
+    assert commands.mention("bob.li_2-x") == "@bob.li_2-x"
+    assert commands.refusal_note("bob", "lgtm", "you cannot LGTM your own merge request") == \
+        "@bob `/lgtm` was not done: you cannot LGTM your own merge request."
+    odd = commands.refusal_note("x](http://e.example) @all", "retest", "`/retest` needs the role developer, and "
+                                "`x](http://e.example) @all` is in no `people[].git` of the config")
+    assert "@all" not in odd and "](" not in odd and "://" not in odd and not odd.startswith("@")
+
+
 
 
 def _project(review: dict) -> list[Document]:

@@ -31,6 +31,20 @@ class MergeRequestCalls:
         return self._call(f"update !{iid}", lambda: self._gl.http_put(_mr_path(path, iid), post_data=data,
                                                                        **_NO_RETRIES))
 
+    def note(self, path: str, iid: int, note_id: int) -> dict | None:
+        """One note of the merge request as GitLab has it (author, body, system, noteable_iid); None when GitLab
+        has no such note there (404). A hook only says which note to read: who wrote it and what it says are
+        read here."""
+        from opsbot.gitlab.api import GitLabRefused  # defined next to the client this class is mixed into
+
+        try:
+            return self._call(f"note {int(note_id)} of !{iid}", lambda: self._gl.http_get(
+                f"{_mr_path(path, iid)}/notes/{int(note_id)}", **_NO_RETRIES))
+        except GitLabRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def post_note(self, path: str, iid: int, body: str) -> dict:
         return self._call(f"note on !{iid}", lambda: self._gl.http_post(_mr_path(path, iid) + "/notes",
                                                                          post_data={"body": body}, **_NO_RETRIES))

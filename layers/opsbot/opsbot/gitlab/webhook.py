@@ -1,13 +1,21 @@
-"""POST /webhooks/gitlab: constant-time token check, dedupe on GitLab's delivery ids, enqueue."""
+"""POST /webhooks/gitlab: constant-time token check, dedupe on GitLab's delivery ids, enqueue.
+
+The token is the shared one (`GITLAB_WEBHOOK_TOKEN_PARAM`), or, for a project whose config sets
+`webhook_token`, that project's own: then only its own is accepted for deliveries about it, so a token leaked from
+another project's hook settings cannot speak for it. Which project a delivery is about is read from the body
+(`project.path_with_namespace`) before the token is checked, only to choose the token; nothing else of an
+unverified body is used.
+"""
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest, Unauthorized
 from opsbot.ingress.request import check_envelope, parse_json_object
-from opsbot.secrets import get_parameter
+from opsbot.secrets import get_parameter, resolve
 from opsbot.settings import settings
 
 # Events later features act on, and the job kind each becomes.
@@ -26,12 +34,51 @@ OTHER_EVENTS = {
 }
 
 
-def verify_token(headers, expected: str) -> None:
+def _matches(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def _delivery_project(body: bytes) -> str:
+    """`project.path_with_namespace` of a body not yet verified, or "" (not JSON, no project)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return ""
+    project = payload.get("project") if isinstance(payload, dict) else None
+    path = project.get("path_with_namespace") if isinstance(project, dict) else None
+    return path if isinstance(path, str) else ""
+
+
+def own_token_reference(body: bytes) -> str:
+    """The `webhook_token` of the configured project the delivery is about; "" when it has none (the shared token
+    applies), or when no config has been loaded yet (no project has its own token then)."""
+    from opsbot.config import store  # config is read only once a token has been given, and cached
+
+    try:
+        config = store.load()
+    except LookupError:
+        return ""
+    if not any(project.webhook_token for project in config.projects.values()):
+        return ""  # the usual case: no body to look into
+    project = config.project_for_repo(_delivery_project(body))
+    return project.webhook_token if project is not None else ""
+
+
+def verify_token(headers, body: bytes) -> None:
+    """401 unless X-Gitlab-Token is the token for this delivery's project; compared in constant time."""
     given = headers.get("x-gitlab-token")
     if not given:
         raise Unauthorized("missing X-Gitlab-Token")
-    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
-        raise Unauthorized("X-Gitlab-Token does not match")
+    own = own_token_reference(body)
+    if not own:
+        if not _matches(given, get_parameter(settings().gitlab_webhook_token_param)):
+            raise Unauthorized("X-Gitlab-Token does not match")
+        return
+    if _matches(given, resolve(own)):
+        return
+    if _matches(given, get_parameter(settings().gitlab_webhook_token_param)):
+        raise Unauthorized("this project has its own webhook token")
+    raise Unauthorized("X-Gitlab-Token does not match")
 
 
 def dedupe_key(headers, body: bytes) -> str:
@@ -46,7 +93,7 @@ def dedupe_key(headers, body: bytes) -> str:
 
 def handle_delivery(http_event) -> Outcome:
     body = check_envelope(http_event)
-    verify_token(http_event.headers, get_parameter(settings().gitlab_webhook_token_param))
+    verify_token(http_event.headers, body)
     payload = parse_json_object(body)
     event_name = http_event.headers.get("x-gitlab-event")
     if not event_name:

@@ -44,12 +44,12 @@ class MergeRequestEvent:
 
 @dataclass(frozen=True)
 class NoteEvent:
+    """A Note Hook says which note to read, and nothing more is believed of it: anyone holding the webhook token
+    can send one, so who wrote the note and what it says come from GitLab's API (review/comments.py)."""
     repo: str
     iid: int
     note_id: int
     action: str  # create | update (GitLab 16.11+ fires on edits too)
-    text: str
-    username: str
 
     @classmethod
     def from_payload(cls, payload: dict) -> "NoteEvent | None":
@@ -57,10 +57,11 @@ class NoteEvent:
         attributes = payload.get("object_attributes")
         if not isinstance(attributes, dict) or attributes.get("noteable_type") != "MergeRequest":
             return None
-        user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-        return cls(repo=_repo(payload), iid=_iid(payload.get("merge_request")), note_id=int(attributes.get("id") or 0),
-                   action=str(attributes.get("action") or "create"), text=str(attributes.get("note") or ""),
-                   username=str(user.get("username") or ""))
+        note_id = attributes.get("id")
+        if not isinstance(note_id, int) or isinstance(note_id, bool) or note_id <= 0:
+            raise ValueError("no note id")
+        return cls(repo=_repo(payload), iid=_iid(payload.get("merge_request")), note_id=note_id,
+                   action=str(attributes.get("action") or "create"))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from opsbot.config import store as config_store
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
+from opsbot.log import logger
 from opsbot.review import events
 from opsbot.state import effects
 
@@ -51,35 +52,43 @@ def on_merge_request(job: Job) -> str:
 
 @handles("gitlab.note")
 def on_note(job: Job) -> str:
-    from opsbot.review import commands
+    from opsbot.review import commands, comments
 
     note = _parsed(events.NoteEvent.from_payload, job.payload, "note")
     if note is None:
         return "ignored: not a comment on a merge request"
     if note.action != "create":
         return "ignored: an edited comment"  # GitLab 16.11+ sends edits as notes too; commands run once
-    found = commands.parse(note.text)
-    if not found:
-        return "ignored: no commands"
     session = _session(note.repo, note.iid)
     if session is None:
         return f"ignored: review automation is off for {note.repo}"
+    try:
+        # the hook names the note; who wrote it and what it says are GitLab's API's to tell
+        comment = comments.read(session.gitlab, note.repo, note.iid, note.note_id)
+    except comments.NoComment as exc:
+        # GitLab sends hooks only for notes it has: this one may be forged with a leaked webhook token
+        logger.warning("Note Hook for a note GitLab does not show; nothing done",
+                       extra={"repo": note.repo, "iid": note.iid, "note_id": note.note_id, "reason": str(exc)})
+        return f"ignored: {exc}"
+    found = commands.parse(comment.body)
+    if not found:
+        return "ignored: no commands"
     from opsbot.review import tide
 
     def run() -> dict:
         refused = []
         for index, (name, argument) in enumerate(found):
             # each command once as well: a job retried after its third command failed must not /retest twice
-            key = f"{note.note_id}#{index}"
+            key = f"{comment.id}#{index}"
             outcome = effects.once(f"review-command#{note.repo.lower()}!{note.iid}#{key}",
-                                   lambda name=name, argument=argument: {
-                                       "refused": commands.run(session, name, note.username, argument)})
+                                   lambda index=index, name=name, argument=argument: {
+                                       "refused": commands.run(session, comment, index, name, argument)})
             if outcome["refused"]:
                 refused.append(name)
-                session.note(key, f"@{note.username} `/{name}` was not done: {outcome['refused']}.")
+                session.note(key, commands.refusal_note(comment.author, name, outcome["refused"]))
         return {"ran": [n for n, _ in found], "refused": refused}
 
-    done = effects.once(f"review-commands#{note.repo.lower()}!{note.iid}#{note.note_id}", run)
+    done = effects.once(f"review-commands#{note.repo.lower()}!{note.iid}#{comment.id}", run)
     ran = f"commands {', '.join(done['ran'])} (refused: {', '.join(done['refused']) or '-'})"
     return f"{ran}; {tide.merge_if_ready(session)}"
 

@@ -25,10 +25,19 @@ class Session:
         return self.gitlab.merge_request(self.repo, self.iid)
 
     def refresh(self, mr: dict | None = None) -> None:
-        """Take the merge request a write answered with, or read it again."""
+        """Take the merge request a write answered with, or read it again. When its head moved, the changed
+        files (and so their OWNERS) are read again when next asked for."""
         if not (isinstance(mr, dict) and "iid" in mr):
             mr = self.gitlab.merge_request(self.repo, self.iid)
+        if "mr" in self.__dict__ and str(mr.get("sha") or "") != self.head:
+            for name in ("diffs", "paths", "owners"):
+                self.__dict__.pop(name, None)
         self.__dict__["mr"] = mr  # replaces the cached_property's value
+
+    @property
+    def head(self) -> str:
+        """The head commit of the source branch, as GitLab last told us."""
+        return str(self.mr.get("sha") or "")
 
     @property
     def labels(self) -> list[str]:

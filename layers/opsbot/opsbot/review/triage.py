@@ -1,14 +1,14 @@
-"""What a merge request gets when it opens or its commits change: its size and path labels, `lgtm` dropped on
-a new push, `approved` checked against the files it now changes, reviewers from OWNERS, a welcome for a
-first-time contributor, and the reviewers told in DingTalk."""
+"""What a merge request gets when it opens or its commits change: its size and path labels, `lgtm` and
+`approved` dropped on a new push (both were given on an earlier head commit, which is not what would merge now),
+reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
 from __future__ import annotations
 
 from opsbot.review import labels, reviewers, store
-from opsbot.review.commands import LGTM, approval_labels
+from opsbot.review.commands import APPROVED, LGTM, approval_labels, mention
 from opsbot.review.events import MergeRequestEvent
 from opsbot.review.session import Session
 
-WELCOME = ("Welcome, @{author}, and thank you for your first merge request here! Reviewers are assigned from "
+WELCOME = ("Welcome, {author}, and thank you for your first merge request here! Reviewers are assigned from "
            "the OWNERS files. Comment `/retest` to rerun the build, and see the project's README for the "
            "commands reviewers use (`/lgtm`, `/approve`, `/hold`).")
 
@@ -16,14 +16,18 @@ WELCOME = ("Welcome, @{author}, and thank you for your first merge request here!
 def triage(session: Session, event: MergeRequestEvent) -> dict:
     size = labels.size_label(labels.changed_lines(session.diffs, session.review.generated))
     add, remove = labels.label_changes(session.labels, session.paths, size, session.review.path_labels)
-    if event.action == "update":
-        remove.append(LGTM)  # new commits need a new look
+    head = session.head
+    # New commits need a new look: an lgtm or approvals count only at the head they were given on. Given at this
+    # head already (a comment that came while this triage was retried), they stay.
+    if store.lgtm_sha(session.repo, session.iid) != head:
+        remove.append(LGTM)
     session.change_labels(add, remove)
-    if approving := store.approvers(session.repo, session.iid):
-        approval_labels(session, approving)  # the push may have touched files no approver has covered
+    approving = store.approvers(session.repo, session.iid, head)
+    if approving or APPROVED in session.labels:
+        approval_labels(session, approving)
     assigned = assign_reviewers(session)
     if event.first_contribution and session.review.welcome:
-        session.note("welcome", WELCOME.format(author=session.author))
+        session.note("welcome", WELCOME.format(author=mention(session.author)))
     if assigned and session.review.notify_reviewers:
         tell_reviewers(session, assigned)
     return {"size": size, "labels": add, "reviewers": assigned}
@@ -51,6 +55,7 @@ def assign_reviewers(session: Session) -> list[str]:
 def tell_reviewers(session: Session, assigned: list[str]) -> None:
     from opsbot.chat import replies
     from opsbot.chat.context import Reply
+    from opsbot.markup import dingtalk as dingtalk_text
     from opsbot.notify.render import Mentions
     from opsbot.state import effects
 
@@ -61,9 +66,10 @@ def tell_reviewers(session: Session, assigned: list[str]) -> None:
         mentions.mobiles += found.mobiles
     zh = session.project.language == "zh"
     mr = session.mr
-    link = f"[!{session.iid} {mr.get('title', '')}]({mr.get('web_url', '')})"
-    text = (f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{', '.join(assigned)}" if zh else
-            f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {', '.join(assigned)}")
+    link = f"[!{session.iid} {dingtalk_text(mr.get('title', ''), 120)}]({mr.get('web_url', '')})"
+    names = dingtalk_text(", ".join(assigned))  # OWNERS files' text, like the title: shown, never markup
+    text = (f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{names}" if zh else
+            f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {names}")
     reply = Reply(title=f"review !{session.iid}", text=text, project=session.project.name, mentions=mentions,
                   detail=f"reviewers of !{session.iid}: {', '.join(assigned)}")
     key = f"review-told#{session.repo.lower()}!{session.iid}#{','.join(sorted(assigned))}"
