@@ -7,11 +7,12 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run send chat config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: lock run send chat config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r layers/opsbot/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -66,6 +67,11 @@ validate: $(TOOLS)/.installed
 
 build: $(TOOLS)/.installed
 	$(SAM) build --build-dir .aws-sam/build
+
+## lock: re-resolve the layer's requirements.in into its hashed lock, requirements.txt (then review the diff)
+lock: $(TOOLS)/.installed
+	cd layers/opsbot && ../../$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --upgrade --output-file requirements.txt requirements.in
 
 ## bench: cold-start and ingress-latency ratios against floors measured in the same run
 bench: $(VENV)/.installed
