@@ -426,8 +426,10 @@ def test_a_used_link_says_so_at_sign_in(call, fake_dingtalk):
 def test_a_post_with_no_identity_is_401_with_the_login_button_and_queues_nothing(aws, call, fake_drone):
     token = issue("staging")
     before = everything_stored(aws)
-    for form in ({}, {"user": "alice.wang", "nick": "Alice Wang", "expires": str(int(time.time()) + 300)}):
-        body = assert_page(call("POST", f"/actions/{token}", form=form), 401)
+    for form, content_type in ((None, "text/plain"), ({}, None),
+                               ({"user": "alice.wang", "nick": "Alice Wang", "expires": str(int(time.time()) + 300)},
+                                None)):
+        body = assert_page(call("POST", f"/actions/{token}", form=form, content_type=content_type), 401)
         assert "sign in with DingTalk first" in body and "Nothing was queued" in body
         assert "/oauth2/auth?" in login_button(body)
     assert everything_stored(aws) == before

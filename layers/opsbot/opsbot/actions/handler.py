@@ -122,7 +122,10 @@ def login(query: dict[str, str], visit: Visit) -> Page:
 
 
 def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str, str]:
-    """A small `application/x-www-form-urlencoded` body as one value per field, or TokenRefused(4xx)."""
+    """A small `application/x-www-form-urlencoded` body as one value per field, or TokenRefused(4xx). No body
+    at all is an empty form, whatever its type: it carries no sign-in, which the caller answers with 401."""
+    if not body:
+        return {}
     if (content_type or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
         raise TokenRefused(415, "this page takes a form (application/x-www-form-urlencoded) and nothing else")
     text = body or ""
@@ -132,7 +135,7 @@ def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str,
         raw = base64.b64decode(text, validate=True) if is_base64 else text.encode("utf-8")
         if len(raw) > MAX_FORM_BYTES:
             raise TokenRefused(413, "this form is larger than the confirmation page sends")
-        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=bool(raw),
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True,
                           max_num_fields=8, encoding="utf-8", errors="strict")
     except (binascii.Error, UnicodeError, ValueError):
         raise TokenRefused(400, "this form is malformed") from None
