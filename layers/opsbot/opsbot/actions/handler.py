@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl
 
 from opsbot.actions import JOB_KIND, pages, tickets, tokens
-from opsbot.actions.tokens import ReleaseGrant, TokenRefused
+from opsbot.actions.tokens import Refused, ReleaseGrant, TokenRefused
 from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
 from opsbot.config import store
 from opsbot.config.model import Config, Environment
@@ -48,7 +48,7 @@ class Visit:
         """This API's base URL as the browser reached it: DingTalk's login comes back to `<base>/actions/login`."""
         proto = (self.forwarded_proto or "").split(",")[0].strip().lower()
         if not _HOST.fullmatch(self.host or ""):
-            raise TokenRefused(400, "this request names no usable host")
+            raise Refused(400, "this request names no usable host")
         return f"{proto if proto in ('http', 'https') else 'http'}://{self.host}"
 
 
@@ -80,7 +80,7 @@ def show(token: str, visit: Visit) -> Page:
         grant = _unused(tokens.read(token))
         env = _environment(store.load(), grant)
         return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0)
-    except TokenRefused as exc:
+    except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
 
 
@@ -95,7 +95,7 @@ def login(query: dict[str, str], visit: Visit) -> Page:
         config = store.load()
         env = _environment(config, grant)
         login_url = _login_url(visit.base, token)
-    except TokenRefused as exc:
+    except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
     if login_url is None:
         return 503, pages.show(grant, None, env.approvals > 0)
@@ -122,27 +122,27 @@ def login(query: dict[str, str], visit: Visit) -> Page:
 
 
 def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str, str]:
-    """A small `application/x-www-form-urlencoded` body as one value per field, or TokenRefused(4xx). No body
+    """A small `application/x-www-form-urlencoded` body as one value per field, or Refused(4xx). No body
     at all is an empty form, whatever its type: it carries no sign-in, which the caller answers with 401."""
     if not body:
         return {}
     if (content_type or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
-        raise TokenRefused(415, "this page takes a form (application/x-www-form-urlencoded) and nothing else")
+        raise Refused(415, "this page takes a form (application/x-www-form-urlencoded) and nothing else")
     text = body or ""
     if len(text) > MAX_FORM_BYTES * 2:
-        raise TokenRefused(413, "this form is far larger than the confirmation page sends")
+        raise Refused(413, "this form is far larger than the confirmation page sends")
     try:
         raw = base64.b64decode(text, validate=True) if is_base64 else text.encode("utf-8")
         if len(raw) > MAX_FORM_BYTES:
-            raise TokenRefused(413, "this form is larger than the confirmation page sends")
+            raise Refused(413, "this form is larger than the confirmation page sends")
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True,
                           max_num_fields=8, encoding="utf-8", errors="strict")
     except (binascii.Error, UnicodeError, ValueError):
-        raise TokenRefused(400, "this form is malformed") from None
+        raise Refused(400, "this form is malformed") from None
     form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
-            raise TokenRefused(400, f"this form gives {name[:20]!r} twice")
+            raise Refused(400, f"this form gives {name[:20]!r} twice")
         form[name] = value
     return form
 
@@ -156,7 +156,7 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
         config = store.load()
         env = _environment(config, grant)
         login_url = _login_url(visit.base, token)
-    except TokenRefused as exc:
+    except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
     try:
         signed = tickets.check(grant.nonce, form, tokens.signing_key())

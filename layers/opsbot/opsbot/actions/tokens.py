@@ -43,11 +43,17 @@ class ReleaseGrant:
     nonce: str
 
 
-class TokenRefused(Exception):
+class Refused(Exception):
+    """A release-link request that gets a 4xx page: the status, and the reason the page gives."""
+
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class TokenRefused(Refused):
+    """The token is unreadable (400), not ours (403), or names no live grant (410)."""
 
 
 def b64(data: bytes) -> str:
