@@ -203,8 +203,9 @@ def test_production_needs_someone_else_to_approve(drone):
     assert "cannot approve your own request" in refusal or "不能批准自己" in refusal, refusal
     time.sleep(QUIET_PERIOD)
     assert _promotes(stack, 128) == []
+    # the core's refusal is audited as a denial (authz: the requester never approves her own request)
     assert [r["result"] for r in stack.wait_for(lambda: [r for r in _audit(stack, own, "alice")
-                                                         if r["result"] != "queued"])] == ["failed"]
+                                                         if r["result"] != "queued"])] == ["denied"]
 
     # another deployer can, and her approval starts the deploy
     _, approval = stack.chat(f"批准 {request_id}", as_person="carol")
