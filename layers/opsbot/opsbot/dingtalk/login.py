@@ -130,7 +130,8 @@ def _user_access_token(auth_code: str) -> str:
     token = document.get("accessToken")
     if status < 400 and isinstance(token, str) and token:
         return token
-    logger.info("DingTalk refused a sign-in code", extra={"status": status, "code": str(document.get("code"))[:100]})
+    logger.info("DingTalk refused a sign-in code",
+                extra={"status": status, "error_code": str(document.get("code"))[:100]})
     if "code" in str(document.get("code") or "").lower():  # invalidAuthCode, authCodeExpired, …
         raise LoginFailed(f"DingTalk did not accept this sign-in ({_error(document)}). A sign-in works once and for "
                           "a few minutes: open the release link again from the group.")
@@ -192,7 +193,7 @@ def _app_access_token(fresh: bool = False) -> str:
     token, expires_in = document.get("accessToken"), document.get("expireIn")
     if status >= 400 or not isinstance(token, str) or not token:
         logger.error("DingTalk refused the app's credentials", extra={"status": status,
-                                                                      "code": str(document.get("code"))[:100]})
+                                                                      "error_code": str(document.get("code"))[:100]})
         raise LoginFailed(f"DingTalk refused opsbot's app credentials ({_error(document)}). Tell the platform team: "
                           "check the DingtalkAppKey parameter and the app secret in SSM.", 503)
     lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else 7200
