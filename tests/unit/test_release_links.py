@@ -410,6 +410,16 @@ def test_someone_not_in_people_is_refused_at_sign_in_with_the_reason(aws, call, 
     assert aws.receive() == []
 
 
+def test_a_nick_from_dingtalk_is_escaped_on_the_page_and_in_the_group(call, fake_dingtalk, monkeypatch, click):
+    nick = "<img src=x> [go](http://x) @all"
+    monkeypatch.setitem(fake_dingtalk.login.staff, OUTSIDER, {"userid": OUTSIDER, "name": nick})
+    body = assert_page(sign_in(call, fake_dingtalk, issue(), OUTSIDER), 403)
+    assert "&lt;img src=x&gt;" in body and "<img" not in body
+    click("staging", fields=minted(OUTSIDER, nick))
+    [text] = group_texts(fake_dingtalk)
+    assert "<img" not in text and "[go](" not in text and "@all" not in text
+
+
 def test_a_developer_is_refused_staging_at_sign_in(call, fake_dingtalk):
     body = assert_page(sign_in(call, fake_dingtalk, issue("staging"), "bob.li"), 403)
     assert "Bob Li" in body and "deployer" in body and "<form" not in body
