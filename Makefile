@@ -7,7 +7,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lock run send chat config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: lock run send chat click config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ send: $(VENV)/.installed
 chat: $(VENV)/.installed
 	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [AS=alice]" && exit 2)
 	$(PY) -m local.chat "$(MSG)" --as $(or $(AS),alice) --port $(PORT)
+
+## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
+##        make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
+click: $(VENV)/.installed
+	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice]" && exit 2)
+	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT)
 
 ## config-push: push a file of the config directory to the running stack's config repo and send the Push Hook
 config-push: $(VENV)/.installed

@@ -6,6 +6,8 @@
 - `POST /robot/sendBySession?session=…` is a callback's sessionWebhook: unsigned, as DingTalk's is, and open
   only for sessions this fake handed out (`local-session-…`), so a reply to a made-up session fails loudly.
 - It prints every accepted message, so `make run` shows the chat.
+- DingTalk's web login and the user endpoints that release links use (local/fake_dingtalk_login.py): the
+  authorize page, the code exchange, the signed-in user, the app token and a user's staff id by unionId.
 - `/_control/…` lets tests read what arrived and inject faults (HTTP 500s, or down for good).
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 from local import loopback
+from local.fake_dingtalk_login import FakeDingTalkLogin
 
 RATE_LIMIT, RATE_WINDOW, MUTE_SECONDS = 20, 60.0, 600.0
 MAX_BODY_BYTES = 20000
@@ -27,10 +30,13 @@ SESSION_PREFIX = "local-session-"
 
 
 class FakeDingTalk:
-    def __init__(self, robots: dict[str, tuple[str, str]], echo: bool = True):
+    def __init__(self, robots: dict[str, tuple[str, str]], echo: bool = True, app_key: str = "dinglocalappkey",
+                 app_secret: str = "", staff: list[dict] | None = None):
         self.robots = robots  # access_token -> (robot name, signing secret)
         self.echo = echo
         self.lock = threading.Lock()
+        # The organisation's app (its AppKey and AppSecret) and staff, for the web login of release links.
+        self.login = FakeDingTalkLogin(app_key, app_secret, staff or [])
         self.reset()
 
     def reset(self) -> None:
@@ -40,6 +46,7 @@ class FakeDingTalk:
         self.muted_until: dict[str, float] = {}
         self.scripted: dict[str, list[int]] = {}
         self.down: set[str] = set()
+        self.login.reset()
 
     def _reject(self, token, errcode, errmsg, status=200):
         self.rejected.append({"at": time.time(), "access_token": token, "errcode": errcode, "status": status})
@@ -132,7 +139,11 @@ def render_for_terminal(robot: str, message: dict) -> str:
 def make_server(fake: FakeDingTalk, host: str, port: int) -> ThreadingHTTPServer:
     def handle(method, url, headers, body):
         if url.path.startswith("/_control/"):
-            return fake.control(method, url.path, body)
+            return fake.login.control(method, url.path, body) or fake.control(method, url.path, body)
+        if method == "GET" and url.path == "/oauth2/auth":
+            return fake.login.authorize(parse_qs(url.query))
+        if (answer := fake.login.api(method, url.path, parse_qs(url.query), headers, body)) is not None:
+            return answer
         if method == "POST" and url.path == "/robot/send":
             return fake.robot_send(parse_qs(url.query), body)
         if method == "POST" and url.path == "/robot/sendBySession":

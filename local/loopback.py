@@ -42,9 +42,9 @@ def json_server(handle: Handle, host: str, port: int, json_type: str = "applicat
             status, payload, *extra = handle(self.command, urlparse(self.path), self.headers, body)
             text = isinstance(payload, str)
             data = payload.encode() if text else json.dumps(payload, ensure_ascii=False).encode()
+            headers = {"Content-Type": "text/plain; charset=utf-8" if text else json_type, **(extra[0] if extra else {})}
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if text else json_type)
-            for key, value in (extra[0] if extra else {}).items():
+            for key, value in headers.items():  # an extra Content-Type (an HTML page) replaces the default
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

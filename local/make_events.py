@@ -76,21 +76,24 @@ def main() -> None:
     samples["dingtalk/bad_sign.json"] = _event("/webhooks/dingtalk", {
         **DINGTALK_HEADERS, "timestamp": str(int(SIGNED_AT * 1000)), "sign": "bm90IHRoZSBzaWdu"}, body)
 
-    # Release links for build 128 of shop-api, signed with the local key. They expire in 2034: samples, not secrets.
-    from opsbot.actions.tokens import issue
-    from local.stack import LOCAL_SECRETS
+    # Release links for build 128 of shop-api, signed with the local key: the local stack holds their grant
+    # (local/stack.py, SAMPLE_RELEASE_GRANT). The confirm sample has no login ticket, so it is refused (401).
+    from opsbot.actions.tokens import token_for
+    from local.stack import LOCAL_SECRETS, SAMPLE_RELEASE_GRANT
 
-    build = json.loads((FIXTURES / "drone" / "build_success.json").read_bytes())["build"]
-    token = issue("shop-api", build["number"], "staging", build["after"], "main", "feat(order): add refund endpoint",
-                  build["author_login"], hours=24 * 3650, key=LOCAL_SECRETS["ACTION_SIGNING_KEY_PARAM"].encode(),
-                  now=SIGNED_AT)
+    token = token_for(SAMPLE_RELEASE_GRANT["nonce"], LOCAL_SECRETS["ACTION_SIGNING_KEY_PARAM"].encode())
     browser = {"user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) DingTalk/7.6.0",
-               "accept": "text/html", "host": "abc123.execute-api.us-east-1.amazonaws.com"}
-    for method, name, link in (("GET", "show", token), ("POST", "confirm", token),
-                               ("GET", "tampered", token[:-4] + "AAAA")):
+               "accept": "text/html", "host": "abc123.execute-api.us-east-1.amazonaws.com",
+               "x-forwarded-proto": "https"}
+    for method, name, link in (("GET", "show", token), ("GET", "tampered", token[:-4] + "AAAA")):
         samples[f"actions/{name}.json"] = http_api_event(method, f"/actions/{link}", "", browser, b"",
                                                          f"{method} /actions/{{token}}", "203.0.113.10",
                                                          {"token": link})
+    samples["actions/login_outside_dingtalk.json"] = http_api_event(
+        "GET", "/actions/login", f"state={token}", browser, b"", "GET /actions/login", "203.0.113.10")
+    form = {**browser, "content-type": "application/x-www-form-urlencoded"}
+    samples["actions/confirm_without_login.json"] = http_api_event(
+        "POST", f"/actions/{token}", "", form, b"", "POST /actions/{token}", "203.0.113.10", {"token": token})
 
     for relative, event in samples.items():
         path = out / relative

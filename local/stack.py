@@ -38,6 +38,13 @@ LOCAL_SECRETS = {
     "DINGTALK_APP_SECRET_PARAM": "local-dingtalk-app-secret",
     "ACTION_SIGNING_KEY_PARAM": "local-release-link-signing-key-0123456789abcdef",
 }
+LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
+# The grant that the release-link samples in events/actions name (local/make_events.py): the stack holds it, so
+# `make send EVENT=events/actions/show.json` shows a page. Build 128 of shop-api, valid until 2034.
+SAMPLE_RELEASE_GRANT = {"project": "shop-api", "build": 128, "target": "staging",
+                        "commit": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d", "branch": "main",
+                        "title": "feat(order): add refund endpoint", "event": "push", "expires": 2047881960,
+                        "nonce": "5a3c0d9e7b1f2468"}
 
 
 class LambdaContext:
@@ -120,16 +127,16 @@ def serve_api(template, functions: dict[str, LocalFunction], host: str, port: in
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if url.path == "/_local/health":
                 return self._respond(200, {"Content-Type": "application/json"}, b'{"ok":true}')
-            route = next((r for r in template.routes if r.method == self.command and r.pattern.match(url.path)), None)
-            if route is None:
+            found = template.route_for(self.command, url.path)
+            if found is None:
                 return self._respond(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
+            route, path_parameters = found
             headers: dict[str, str] = {}
             for key, value in self.headers.items():
                 key = key.lower()
                 headers[key] = f"{headers[key]},{value}" if key in headers else value
             event = http_api_event(self.command, url.path, url.query, headers, body,
-                                   f"{route.method} {route.path}", self.client_address[0],
-                                   route.pattern.match(url.path).groupdict())
+                                   f"{route.method} {route.path}", self.client_address[0], path_parameters)
             try:
                 result = functions[route.function].invoke(event)
             except Exception as exc:  # what API Gateway does when a Lambda crashes
@@ -269,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     # What the template gives the worker alone, and where this stack's DingTalk sink takes session replies.
     os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
     os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"http://{args.host}:{args.sink_port}/robot/sendBySession?"
+    # Release links sign the clicker in through the sink's fake DingTalk login, with this app key and the local
+    # app secret (LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]).
+    os.environ["DINGTALK_APP_KEY"] = LOCAL_APP_KEY
+    for variable in ("DINGTALK_LOGIN_URL", "DINGTALK_API_URL", "DINGTALK_OAPI_URL"):
+        os.environ[variable] = f"http://{args.host}:{args.sink_port}"
     if args.quiet:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
@@ -290,13 +302,20 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
         return 1
 
+    from opsbot.actions import tokens
+
+    tokens.store(tokens.ReleaseGrant(**SAMPLE_RELEASE_GRANT))
+
     from local.fake_dingtalk import FakeDingTalk, make_server
+    from local.fake_dingtalk_login import staff_from_config
 
     robots = {}
     for robot in config.robots.values():
         token = parse_qs(urlparse(robot.webhook).query).get("access_token", [""])[0]
         robots[token] = (robot.name, robot.secret)
-    sink = make_server(FakeDingTalk(robots, echo=not args.quiet), args.host, args.sink_port)
+    sink = make_server(FakeDingTalk(robots, echo=not args.quiet, app_key=LOCAL_APP_KEY,
+                                    app_secret=LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"],
+                                    staff=staff_from_config(config.people)), args.host, args.sink_port)
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
 
     from local import fake_drone
@@ -328,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
     print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
     print("  talk to the bot: make chat MSG='status shop-api' AS=alice", flush=True)
+    print("  follow a release link from a card: make click LINK=<the button's URL> WHO=alice", flush=True)
     print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
 
     finished = threading.Event()

@@ -38,6 +38,10 @@ class Route:
     def __post_init__(self):
         self.pattern = re.compile("^" + re.sub(r"\{([^/]+?)\}", r"(?P<\1>[^/]+)", self.path) + "$")
 
+    @property
+    def parameters(self) -> int:
+        return self.path.count("{")
+
 
 @dataclass
 class Function:
@@ -52,6 +56,14 @@ class Template:
     raw: dict
     functions: dict[str, Function]
     routes: list[Route]
+
+    def route_for(self, method: str, path: str) -> tuple[Route, dict] | None:
+        """The route API Gateway would pick, with its path parameters: a static route (`/actions/login`) wins over
+        one with parameters (`/actions/{token}`), as the most specific match does there."""
+        for route in sorted(self.routes, key=lambda r: r.parameters):
+            if route.method == method and (match := route.pattern.match(path)):
+                return route, match.groupdict()
+        return None
 
     def resources_of(self, kind: str) -> dict[str, dict]:
         return {k: v for k, v in self.raw["Resources"].items() if v["Type"] == kind}

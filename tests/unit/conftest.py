@@ -42,6 +42,7 @@ def _reset_process_caches() -> None:
 
     import opsbot.aws
     import opsbot.config.store
+    import opsbot.dingtalk.login
     import opsbot.dingtalk.robot
     import opsbot.secrets
     import opsbot.settings
@@ -55,6 +56,7 @@ def _reset_process_caches() -> None:
     DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_client=_client("ssm"))
     if hasattr(opsbot.secrets, "clear_cache"):  # a provider of opsbot's own, when secrets.py keeps one
         opsbot.secrets.clear_cache()
+    opsbot.dingtalk.login.forget_app_token()  # the fake DingTalk forgets its app tokens between tests too
     session = opsbot.dingtalk.robot._session
     opsbot.dingtalk.robot._session = None
     if session is not None:
@@ -266,17 +268,22 @@ def fake_drone(_drone_server):
 def _dingtalk_server():
     from local.fake_dingtalk import FakeDingTalk, make_server
 
-    fake = FakeDingTalk(unit_support.example_robots(), echo=False)
+    fake = FakeDingTalk(unit_support.example_robots(), echo=False, app_key=unit_support.DINGTALK_APP_KEY,
+                        app_secret=unit_support.DINGTALK_APP_SECRET, staff=unit_support.example_staff())
     yield from _running(fake, make_server)
 
 
 @pytest.fixture
 def fake_dingtalk(_dingtalk_server, env):
-    """The fake DingTalk robot API (local/fake_dingtalk.py), reset for this test, whose sendBySession URLs are
-    the ones opsbot accepts as session webhooks: `.accepted` lists what arrived."""
+    """The fake DingTalk (local/fake_dingtalk.py), reset for this test: its robot API, whose sendBySession URLs
+    are the ones opsbot accepts as session webhooks (`.accepted` lists what arrived), and its web login and user
+    API (`.login`), which opsbot's DingTalk app (DINGTALK_APP_KEY) signs release-link clickers in through."""
     with _dingtalk_server.lock:
         _dingtalk_server.reset()
     env("DINGTALK_SESSION_WEBHOOK_PREFIX", f"{_dingtalk_server.url}/robot/sendBySession?")
+    env("DINGTALK_APP_KEY", unit_support.DINGTALK_APP_KEY)
+    for variable in ("DINGTALK_LOGIN_URL", "DINGTALK_API_URL", "DINGTALK_OAPI_URL"):
+        env(variable, _dingtalk_server.url)
     return _dingtalk_server
 
 

@@ -57,6 +57,7 @@ SECRETS = {
 DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
 GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
 DINGTALK_APP_SECRET = SECRETS["DINGTALK_APP_SECRET_PARAM"]
+DINGTALK_APP_KEY = "dingunittestappkey"  # the app's AppKey (Client ID) for DingTalk's login; its secret is the above
 GITLAB_API_TOKEN = "local-gitlab-token"  # the example config's gitlab.token, which the fake GitLab checks
 ACTION_SIGNING_KEY = SECRETS["ACTION_SIGNING_KEY_PARAM"]
 
@@ -248,3 +249,10 @@ def example_robots() -> dict[str, tuple[str, str]]:
     root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
     return {parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
             for name, spec in root["robots"].items()}
+
+
+def example_staff() -> list[dict]:
+    """The example's people as the fake DingTalk login knows its organisation's staff."""
+    root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
+    return [{"userid": p["dingtalk_user_id"], "name": p["name"], "mobile": p.get("mobile", "")}
+            for p in root["people"] if p.get("dingtalk_user_id")]

@@ -24,6 +24,10 @@ class Settings:
     action_signing_key_param: str
     public_base_url: str
     dingtalk_session_webhook_prefix: str
+    dingtalk_app_key: str
+    dingtalk_login_url: str
+    dingtalk_api_url: str
+    dingtalk_oapi_url: str
     max_body_bytes: int
     idempotency_ttl_seconds: int
     http_timeout_seconds: float
@@ -52,6 +56,11 @@ ENVIRONMENT = {
     "ACTION_SIGNING_KEY_PARAM": ("SSM parameter name holding the key that signs release links (`/actions/{token}`).", "/opsbot/dev/actions/signing-key"),
     "PUBLIC_BASE_URL": ("Base URL of the HTTP API, for release links in notifications; empty means no release buttons.", ""),
     "DINGTALK_SESSION_WEBHOOK_PREFIX": ("Replies go to a callback's `sessionWebhook` only when it starts with this.", "https://oapi.dingtalk.com/robot/sendBySession?"),
+    # Release links identify the clicker through DingTalk's web login (OAuth 2.0) with this app's credentials.
+    "DINGTALK_APP_KEY": ("AppKey (Client ID) of the DingTalk app whose AppSecret is `DINGTALK_APP_SECRET_PARAM`; empty means release links cannot sign anyone in.", ""),
+    "DINGTALK_LOGIN_URL": ("DingTalk's web login (the OAuth authorize page).", "https://login.dingtalk.com"),
+    "DINGTALK_API_URL": ("DingTalk's new API (user access token, the signed-in user, the app token).", "https://api.dingtalk.com"),
+    "DINGTALK_OAPI_URL": ("DingTalk's old API (a user's staff id from their unionId).", "https://oapi.dingtalk.com"),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
     "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
@@ -82,6 +91,10 @@ def settings() -> Settings:
         action_signing_key_param=_env("ACTION_SIGNING_KEY_PARAM"),
         public_base_url=_env("PUBLIC_BASE_URL").rstrip("/"),
         dingtalk_session_webhook_prefix=_env("DINGTALK_SESSION_WEBHOOK_PREFIX"),
+        dingtalk_app_key=_env("DINGTALK_APP_KEY").strip(),
+        dingtalk_login_url=_env("DINGTALK_LOGIN_URL").rstrip("/"),
+        dingtalk_api_url=_env("DINGTALK_API_URL").rstrip("/"),
+        dingtalk_oapi_url=_env("DINGTALK_OAPI_URL").rstrip("/"),
         max_body_bytes=int(_env("MAX_BODY_BYTES")),
         idempotency_ttl_seconds=int(_env("IDEMPOTENCY_TTL_SECONDS")),
         http_timeout_seconds=float(_env("HTTP_TIMEOUT_SECONDS")),

@@ -1,56 +1,174 @@
-"""GET and POST /actions/{token}. A GET only reads: it checks the token and shows what a POST would do.
-The POST claims the token's nonce (single use, a conditional write) and queues one release job."""
+"""The release link's three requests. GETs only read; only a POST with a login ticket queues anything.
+
+- `GET /actions/{token}`: the facts, and a button to DingTalk's login with the token as OAuth `state`.
+- `GET /actions/login?authCode=…&state=<token>`: DingTalk says who this is; the page previews the core's
+  decision and, when it allows (or needs approval), asks "you are <name>; deploy?" in a form with a login ticket.
+- `POST /actions/{token}`: the ticket names the clicker; the link's nonce is claimed through ingress.accept (so
+  the link is single use) and one `release.link` job carries the grant and the clicker to the worker, where the
+  core decides for real.
+
+Each returns (HTTP status, page); every refusal is a page that says why, never a stack trace.
+"""
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import time
+from dataclasses import asdict, dataclass
+from urllib.parse import parse_qsl
 
-from opsbot.actions import pages
-from opsbot.actions.tokens import ReleaseGrant, TokenRefused, read
+from opsbot.actions import JOB_KIND, pages, tickets, tokens
+from opsbot.actions.tokens import Refused, ReleaseGrant, TokenRefused
+from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
 from opsbot.config import store
-from opsbot.jobs.model import Job
-from opsbot.jobs.queue import enqueue
+from opsbot.config.model import Config, Environment
+from opsbot.dingtalk import login as dingtalk_login
+from opsbot.ingress.accept import accept
 from opsbot.state import idempotency
 
-JOB_KIND = "release.link"
-CLAIM_GRACE_SECONDS = 86400  # remember a used nonce a day past the token's expiry
+SOURCE = "action"  # the claim of a used link is `idem#action#<nonce>`
+USED_GRACE_SECONDS = 86400  # a used nonce is remembered a day past the link's expiry
+MAX_FORM_BYTES = 4096  # the form holds a ticket and three short fields
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+
+Page = tuple[int, str]
 
 
-def _used_key(grant: ReleaseGrant) -> str:
-    return f"action#{grant.nonce}"
+@dataclass(frozen=True)
+class Visit:
+    """What the pages need to know of the HTTP request."""
+    forwarded_proto: str  # X-Forwarded-Proto: https behind API Gateway; absent on the local stack
+    host: str  # requestContext.domainName, else the Host header
+    source_ip: str = ""
+    user_agent: str = ""
+
+    @property
+    def base(self) -> str:
+        """This API's base URL as the browser reached it: DingTalk's login comes back to `<base>/actions/login`."""
+        proto = (self.forwarded_proto or "").split(",")[0].strip().lower()
+        if not _HOST.fullmatch(self.host or ""):
+            raise Refused(400, "this request names no usable host")
+        return f"{proto if proto in ('http', 'https') else 'http'}://{self.host}"
 
 
-def _needs_approval(grant: ReleaseGrant) -> bool:
-    project = store.load().projects.get(grant.project)
+def _login_url(base: str, token: str) -> str | None:
+    return dingtalk_login.authorize_url(f"{base}/actions/login", token) if dingtalk_login.configured() else None
+
+
+def _unused(grant: ReleaseGrant) -> ReleaseGrant:
+    if idempotency.seen(f"{SOURCE}#{grant.nonce}"):
+        raise TokenRefused(410, "this release link has already been used")
+    return grant
+
+
+def _environment(config: Config, grant: ReleaseGrant) -> Environment:
+    project = config.projects.get(grant.project)
     env = project.environments.get(grant.target) if project else None
     if env is None:
         raise TokenRefused(410, f"{grant.project} no longer has the environment {grant.target}")
-    return env.approvals > 0
+    return env
 
 
-def show(token: str) -> tuple[int, str]:
+def _language(config: Config, grant: ReleaseGrant) -> str:
+    project = config.projects.get(grant.project)
+    return project.language if project else config.language
+
+
+def show(token: str, visit: Visit) -> Page:
     try:
-        grant = read(token)
-        if idempotency.seen(_used_key(grant)):
-            raise TokenRefused(410, "this release link has already been used")
-        return 200, pages.confirm(grant, _needs_approval(grant))
-    except TokenRefused as exc:
+        grant = _unused(tokens.read(token))
+        env = _environment(store.load(), grant)
+        return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0)
+    except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
 
 
-def confirm(token: str, source_ip: str, user_agent: str) -> tuple[int, str]:
+def login(query: dict[str, str], visit: Visit) -> Page:
+    """DingTalk came back with a code for the token in `state`: who is it, and may they?"""
+    from opsbot.authz import core as authz
+    from opsbot.release.deploy import DEPLOY  # the chat `deploy` verb: one rule for chat and links
+
+    token = query.get("state", "")
     try:
-        grant = read(token)
-        needs_approval = _needs_approval(grant)
-        key = _used_key(grant)
-        if not idempotency.claim(key, ttl_seconds=max(60, grant.expires - int(time.time())) + CLAIM_GRACE_SECONDS):
-            raise TokenRefused(410, "this release link has already been used")
-    except TokenRefused as exc:
+        grant = _unused(tokens.read(token))
+        config = store.load()
+        env = _environment(config, grant)
+        login_url = _login_url(visit.base, token)
+    except Refused as exc:
+        return exc.status, pages.refused(exc.status, exc.reason)
+    if login_url is None:
+        return 503, pages.show(grant, None, env.approvals > 0)
+    code = query.get("authCode", "")
+    if not code:
+        return 400, pages.refused(400, "DingTalk did not sign you in: open this link inside DingTalk (tap the "
+                                       "button in the group's message) and confirm the sign-in.", login_url)
+    try:
+        user = dingtalk_login.identify(code)
+        signed = tickets.signed_in(user.user_id, user.nick)
+    except dingtalk_login.LoginFailed as exc:
+        return exc.status, pages.refused(exc.status, exc.reason, login_url if exc.status == 401 else None)
+    except tickets.TicketRefused as exc:
+        return 403, pages.refused(403, str(exc))
+    actor = dingtalk_user(config, signed.user_id, signed.nick)
+    # A preview: the worker asks the core again when the release runs, against Drone's build.
+    build = authz.Build(grant.build, grant.event, grant.branch, "success", grant.commit)
+    decision = authz.decide(config, actor, DEPLOY, authz.Target(grant.project, grant.target, build),
+                            {"build": grant.build}, _language(config, grant))
+    if decision.denied:
+        return 403, pages.not_allowed(grant, actor.name, decision.reason)
+    fields = signed.form(grant.nonce, tokens.signing_key())
+    return 200, pages.confirm(grant, token, actor.name, fields, decision.outcome == authz.NEEDS_APPROVAL)
+
+
+def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str, str]:
+    """A small `application/x-www-form-urlencoded` body as one value per field, or Refused(4xx). No body
+    at all is an empty form, whatever its type: it carries no sign-in, which the caller answers with 401."""
+    if not body:
+        return {}
+    if (content_type or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise Refused(415, "this page takes a form (application/x-www-form-urlencoded) and nothing else")
+    text = body or ""
+    if len(text) > MAX_FORM_BYTES * 2:
+        raise Refused(413, "this form is far larger than the confirmation page sends")
+    try:
+        raw = base64.b64decode(text, validate=True) if is_base64 else text.encode("utf-8")
+        if len(raw) > MAX_FORM_BYTES:
+            raise Refused(413, "this form is larger than the confirmation page sends")
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                          max_num_fields=8, encoding="utf-8", errors="strict")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise Refused(400, "this form is malformed") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise Refused(400, f"this form gives {name[:20]!r} twice")
+        form[name] = value
+    return form
+
+
+def confirm(token: str, content_type: str, body: str | None, is_base64: bool, visit: Visit) -> Page:
+    """Queue the release once, for the person the form's ticket names."""
+    try:
+        nonce = tokens.verify(token)  # nothing is read for a token we never signed
+        form = read_form(content_type, body, is_base64)
+        grant = _unused(tokens.grant(nonce))
+        config = store.load()
+        env = _environment(config, grant)
+        login_url = _login_url(visit.base, token)
+    except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
     try:
-        enqueue(Job(kind=JOB_KIND, id=f"release-{grant.nonce}", payload={
-            "grant": grant.__dict__, "clicked_at": int(time.time()), "source_ip": source_ip,
-            "user_agent": user_agent[:200]}))
-    except Exception:
-        idempotency.release(key)  # not queued: the link stays usable
-        raise
-    return 202, pages.submitted(grant, needs_approval)
+        signed = tickets.check(grant.nonce, form, tokens.signing_key())
+    except tickets.TicketRefused as exc:
+        return 401, pages.refused(401, f"{exc}. Nothing was queued.", login_url)
+    actor = dingtalk_user(config, signed.user_id, signed.nick)
+    now = int(time.time())
+    outcome = accept(SOURCE, grant.nonce, JOB_KIND, {
+        "grant": asdict(grant),
+        "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
+        "clicked_at": now, "source_ip": visit.source_ip, "user_agent": visit.user_agent[:200],
+    }, ttl_seconds=max(60, grant.expires - now) + USED_GRACE_SECONDS)
+    if outcome.status == "duplicate":
+        return 410, pages.refused(410, "this release link has already been used")
+    return 202, pages.submitted(grant, actor.name, env.approvals > 0)

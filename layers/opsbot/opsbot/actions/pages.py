@@ -1,4 +1,8 @@
-"""The release link's pages: small, readable on a phone and inside DingTalk's browser, no script at all."""
+"""The release link's pages: small, readable on a phone and inside DingTalk's browser, no script at all.
+
+Everything shown is escaped: a commit title, a branch, a DingTalk nick and DingTalk's own error text are all
+someone else's words. The link to DingTalk's login is a plain `<a href>`.
+"""
 from __future__ import annotations
 
 from html import escape
@@ -13,15 +17,18 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'",
+                               "base-uri 'none'; frame-ancestors 'none'",
 }
 
 _STYLE = """body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;padding:24px 16px;
 background:#f5f6f7;color:#1f2329}main{max-width:480px;margin:0 auto;background:#fff;border-radius:12px;padding:20px;
 box-shadow:0 1px 4px rgba(0,0,0,.08)}h1{font-size:20px;margin:0 0 16px}dl{margin:0 0 20px}dt{color:#646a73;
 font-size:13px;margin-top:10px}dd{margin:2px 0 0;font-size:16px;word-break:break-all}code{font-size:14px}
-button{width:100%;padding:14px;font-size:17px;border:0;border-radius:8px;background:#3370ff;color:#fff}
+button,a.button{display:block;box-sizing:border-box;width:100%;padding:14px;font-size:17px;border:0;border-radius:8px;
+background:#3370ff;color:#fff;text-align:center;text-decoration:none}
 .warn{background:#fff7e8;border-radius:8px;padding:10px 12px;margin-bottom:16px}p{line-height:1.6}"""
+
+NOTHING_CHANGED = "<p>没有执行任何操作。 Nothing was changed.</p>"
 
 
 def _page(title: str, body: str) -> str:
@@ -37,22 +44,66 @@ def _facts(grant: ReleaseGrant) -> str:
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows) + "</dl>"
 
 
-def confirm(grant: ReleaseGrant, needs_approval: bool) -> str:
-    note = ('<p class="warn">该环境需要审批：确认后会在群里发起审批请求，由另一位同事批准后才会发布。<br>'
-            "This environment needs approval: confirming opens a request in the group.</p>" if needs_approval else "")
+def _approval_note(needs_approval: bool) -> str:
+    if not needs_approval:
+        return ""
+    return ('<p class="warn">该环境需要审批：确认后会在群里以你的名义发起审批请求，由另一位同事批准后才会发布。<br>'
+            "This environment needs approval: confirming opens a request in your name in the group, and someone "
+            "else must approve it.</p>")
+
+
+def _login_button(login_url: str, again: bool = False) -> str:
+    label = "重新用钉钉登录 Sign in with DingTalk again" if again else "用钉钉登录并确认 Sign in with DingTalk"
+    return f'<p><a class="button" href="{escape(login_url, quote=True)}">{escape(label)}</a></p>'
+
+
+def show(grant: ReleaseGrant, login_url: str | None, needs_approval: bool) -> str:
+    """What the link would do, and the one way on: DingTalk's login."""
+    if login_url:
+        way_on = ("<p>确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows who "
+                  "asks.</p>" + _login_button(login_url))
+    else:
+        way_on = ('<p class="warn">发布链接需要钉钉登录，但 opsbot 还没有配置钉钉应用的 AppKey。请平台组设置部署参数 '
+                  "<code>DingtalkAppKey</code>（环境变量 <code>DINGTALK_APP_KEY</code>）。在此之前，请在群里使用 "
+                  "<code>@opsbot deploy</code>。<br>Release links need DingTalk login, and opsbot has no DingTalk "
+                  "AppKey yet: the platform team sets the stack parameter <code>DingtalkAppKey</code> "
+                  "(<code>DINGTALK_APP_KEY</code>). Until then, use <code>@opsbot deploy</code> in the group.</p>")
     return _page(f"发布 {grant.project} #{grant.build} 到 {grant.target}",
-                 f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{note}"
-                 f'<form method="post"><button type="submit">确认发布 Confirm</button></form>')
+                 f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{_approval_note(needs_approval)}{way_on}")
 
 
-def submitted(grant: ReleaseGrant, needs_approval: bool) -> str:
+def confirm(grant: ReleaseGrant, token: str, name: str, fields: dict[str, str], needs_approval: bool) -> str:
+    """"You are <name>; deploy …?" with the form whose ticket says so."""
+    hidden = "".join(f'<input type="hidden" name="{escape(k, quote=True)}" value="{escape(v, quote=True)}">'
+                     for k, v in fields.items())
+    question = (f"<p>你是 <b>{escape(name)}</b>。确认把 {escape(grant.project)} #{grant.build} 发布到 "
+                f"{escape(grant.target)}？<br>You are <b>{escape(name)}</b>; deploy {escape(grant.project)} "
+                f"#{grant.build} to {escape(grant.target)}?</p>")
+    # Relative to /actions/login, so it stays right behind any base path.
+    return _page(f"确认发布 {grant.project} #{grant.build} 到 {grant.target}",
+                 f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{question}{_approval_note(needs_approval)}"
+                 f'<form method="post" action="./{escape(token, quote=True)}">{hidden}'
+                 f'<button type="submit">确认发布 Confirm</button></form>')
+
+
+def submitted(grant: ReleaseGrant, name: str, needs_approval: bool) -> str:
     what = ("审批请求已提交，结果会发到群里。 The approval request is on its way to the group." if needs_approval
             else "已提交发布，结果会发到群里。 The deploy is on its way; the group hears the result.")
-    return _page("已提交 Submitted", f"<h1>✅ 已提交 Submitted</h1>{_facts(grant)}<p>{escape(what)}</p>")
+    return _page("已提交 Submitted", f"<h1>✅ 已提交 Submitted</h1>{_facts(grant)}"
+                                     f"<p>{escape(name)}：{escape(what)}</p>")
 
 
-def refused(status: int, reason: str) -> str:
-    heading = {400: "链接无效 Invalid link", 403: "链接无效 Invalid link", 404: "链接无效 Invalid link",
-               410: "链接已失效 Link no longer valid"}.get(status, "暂时无法处理 Try again later")
-    return _page(heading, f"<h1>⛔ {escape(heading)}</h1><p>{escape(reason)}</p>"
-                          "<p>没有执行任何操作。 Nothing was changed.</p>")
+def not_allowed(grant: ReleaseGrant, name: str, reason: str) -> str:
+    """The core's answer for this person, before they confirm anything."""
+    return _page("不能发布 Not allowed",
+                 f"<h1>⛔ 不能发布 Not allowed</h1>{_facts(grant)}<p>你是 <b>{escape(name)}</b>。 You are "
+                 f"<b>{escape(name)}</b>.</p><p>{escape(reason)}</p>{NOTHING_CHANGED}")
+
+
+def refused(status: int, reason: str, login_url: str | None = None) -> str:
+    heading = {400: "链接无效 Invalid link", 401: "需要登录 Sign-in needed", 403: "不能继续 Not allowed",
+               404: "链接无效 Invalid link", 410: "链接已失效 Link no longer valid",
+               413: "请求无效 Invalid request", 415: "请求无效 Invalid request"}.get(
+        status, "暂时无法处理 Try again later")
+    again = _login_button(login_url, again=True) if login_url else ""
+    return _page(heading, f"<h1>⛔ {escape(heading)}</h1><p>{escape(reason)}</p>{NOTHING_CHANGED}{again}")

@@ -1,24 +1,33 @@
-"""Release link tokens: signed (HMAC-SHA256 with a key from SSM), expiring, and bound to one project, build
-and target. Single use is enforced where the link is used (a conditional write on the token's nonce).
+"""Release link tokens: short, signed, and backed by a grant kept server-side.
 
-A token is `<base64url(json)>.<base64url(mac)>`; the JSON carries what the confirmation page shows, so
-showing it needs no Drone call.
+When the worker puts a "发布到 <env>" button on a card, it stores the grant (project, build, target, commit,
+branch, title, the build's event, expiry, nonce) in the state table under `action#<nonce>` and hands out
+`<nonce>.<base64url HMAC-SHA256(key, nonce)>`, about 60 characters. That is short enough to travel whole as
+OAuth's `state` through DingTalk's login, so the login's redirect URI is one fixed URL.
+
+Reading a token checks the MAC before anything else (garbage costs no DynamoDB read): 400 unreadable, 403 not
+ours, 410 when its grant is gone or expired. Single use is enforced where the link is used (actions/handler.py
+claims the nonce through ingress.accept).
 """
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets as random_source
 import time
 from dataclasses import asdict, dataclass
 
+from opsbot.aws import client
 from opsbot.secrets import get_parameter
 from opsbot.settings import settings
 
-MAX_TOKEN_CHARS = 2048
+NONCE = re.compile(r"[0-9a-f]{16}")
+MAC_CHARS = 43  # base64url of 32 bytes, unpadded
+GRANT_GRACE_SECONDS = 86400  # the grant outlives its link by a day, so "expired" can be told from "never was"
+TITLE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -29,54 +38,92 @@ class ReleaseGrant:
     commit: str
     branch: str
     title: str  # the commit title, for the page
-    author: str  # git login of the build's author: the requester when production needs approval
+    event: str  # the build's Drone event (push, tag, …): the environment's rules look at it
     expires: int  # epoch seconds
     nonce: str
 
 
-class TokenRefused(Exception):
+class Refused(Exception):
+    """A release-link request that gets a 4xx page: the status, and the reason the page gives."""
+
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status = status
         self.reason = reason
 
 
-def _b64(data: bytes) -> str:
+class TokenRefused(Refused):
+    """The token is unreadable (400), not ours (403), or names no live grant (410)."""
+
+
+def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _key() -> bytes:
+def signing_key() -> bytes:
     return get_parameter(settings().action_signing_key_param).encode()
 
 
-def _mac(payload: str, key: bytes) -> str:
-    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+def mac(message: str, key: bytes) -> str:
+    return b64(hmac.new(key, message.encode(), hashlib.sha256).digest())
 
 
-def issue(project: str, build: int, target: str, commit: str, branch: str, title: str, author: str,
+def _grant_key(nonce: str) -> dict:
+    return {"pk": {"S": f"action#{nonce}"}}
+
+
+def issue(project: str, build: int, target: str, commit: str, branch: str, title: str, event: str,
           hours: int, key: bytes | None = None, now: float | None = None) -> str:
+    """Store a grant for one project, build and target, and return the token that names it."""
+    key = key or signing_key()  # first: without a key there is no link, and nothing is stored
+    now = now or time.time()
     grant = ReleaseGrant(project=project, build=int(build), target=target, commit=commit, branch=branch,
-                         title=title[:80], author=author, expires=int((now or time.time()) + hours * 3600),
+                         title=title[:TITLE_CHARS], event=event, expires=int(now + hours * 3600),
                          nonce=random_source.token_hex(8))
-    payload = _b64(json.dumps(asdict(grant), ensure_ascii=False, separators=(",", ":")).encode())
-    return f"{payload}.{_mac(payload, key or _key())}"
+    store(grant)
+    return token_for(grant.nonce, key)
+
+
+def store(grant: ReleaseGrant) -> None:
+    client("dynamodb").put_item(
+        TableName=settings().state_table,
+        Item={**_grant_key(grant.nonce), "grant": {"S": json.dumps(asdict(grant), ensure_ascii=False)},
+              "expires_at": {"N": str(grant.expires + GRANT_GRACE_SECONDS)}},
+        ConditionExpression="attribute_not_exists(pk)")  # a nonce is never handed out twice
+
+
+def token_for(nonce: str, key: bytes) -> str:
+    return f"{nonce}.{mac(nonce, key)}"
+
+
+def verify(token: str, key: bytes | None = None) -> str:
+    """The nonce of a token we signed, or TokenRefused: 400 unreadable, 403 not signed with our key."""
+    if not isinstance(token, str) or len(token) > 16 + 1 + MAC_CHARS + 8 or token.count(".") != 1:
+        raise TokenRefused(400, "this release link is incomplete or damaged")
+    nonce, signature = token.split(".")
+    if not NONCE.fullmatch(nonce):
+        raise TokenRefused(400, "this release link is incomplete or damaged")
+    if not hmac.compare_digest(mac(nonce, key or signing_key()).encode(), signature.encode("utf-8", "replace")):
+        raise TokenRefused(403, "this release link is not valid: its signature does not match")
+    return nonce
 
 
 def read(token: str, key: bytes | None = None, now: float | None = None) -> ReleaseGrant:
-    """The grant a token carries, or TokenRefused: 400 unreadable, 403 tampered, 410 expired."""
-    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
-        raise TokenRefused(400, "this release link is incomplete or damaged")
-    payload, mac = token.split(".")
-    if not hmac.compare_digest(_mac(payload, key or _key()).encode(), mac.encode("utf-8", "replace")):
-        raise TokenRefused(403, "this release link is not valid: its signature does not match")
+    """The grant a token names, or TokenRefused: 400 unreadable, 403 tampered, 410 gone or expired."""
+    nonce = verify(token, key)
+    return grant(nonce, now)
+
+
+def grant(nonce: str, now: float | None = None) -> ReleaseGrant:
+    item = client("dynamodb").get_item(TableName=settings().state_table, Key=_grant_key(nonce),
+                                       ConsistentRead=True).get("Item")
+    gone = TokenRefused(410, "this release link has expired; ask in the group for a fresh build notification")
+    if not item:
+        raise gone
     try:
-        grant = ReleaseGrant(**json.loads(_unb64(payload)))
-    except (binascii.Error, ValueError, TypeError):
-        raise TokenRefused(400, "this release link is damaged") from None
-    if grant.expires < (now or time.time()):
-        raise TokenRefused(410, "this release link has expired; ask in the group for a fresh build notification")
-    return grant
+        found = ReleaseGrant(**json.loads(item["grant"]["S"]))
+    except (KeyError, ValueError, TypeError):
+        raise TokenRefused(410, "this release link's record is damaged; ask in the group for a fresh one") from None
+    if found.nonce != nonce or found.expires < (now or time.time()):
+        raise gone
+    return found

@@ -28,12 +28,13 @@ def job_id_for(source: str, dedupe_key: str) -> str:
     return hashlib.sha256(f"{source}#{dedupe_key}".encode()).hexdigest()[:32]
 
 
-def accept(source: str, dedupe_key: str, kind: str, payload: dict) -> Outcome:
-    """Claim the delivery's dedupe key, then enqueue exactly one job for it."""
+def accept(source: str, dedupe_key: str, kind: str, payload: dict, ttl_seconds: int | None = None) -> Outcome:
+    """Claim the delivery's dedupe key, then enqueue exactly one job for it. The key is remembered for
+    `ttl_seconds` (default IDEMPOTENCY_TTL_SECONDS), e.g. as long as a release link could still be used."""
     job_id = job_id_for(source, dedupe_key)
     # Readable keys help an operator; a sender-chosen key too long for a DynamoDB key is stored as its hash.
     claim_key = f"{source}#{dedupe_key}" if len(dedupe_key) <= 512 else f"{source}#sha256:{job_id}"
-    if not idempotency.claim(claim_key):
+    if not idempotency.claim(claim_key, ttl_seconds):
         logger.info("duplicate delivery", extra={"source": source, "dedupe_key": dedupe_key[:200]})
         return Outcome("duplicate", job_id)
     try:

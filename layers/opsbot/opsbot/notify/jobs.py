@@ -51,7 +51,8 @@ def notify_build_finished(job: Job) -> str:
 
 
 def release_links(config: Config, project: Project, build: dict, reason: str) -> list[tuple[str, str]]:
-    """A signed release link per environment that takes this successful build's branch."""
+    """A release link per environment that takes this successful build's branch: a short signed token naming a
+    grant stored in the state table. Whoever clicks signs in with DingTalk; the link itself identifies nobody."""
     base = settings().public_base_url
     if reason not in ("success", "fixed") or build.get("event") not in DEPLOYABLE_EVENTS or not base:
         return []
@@ -61,7 +62,7 @@ def release_links(config: Config, project: Project, build: dict, reason: str) ->
         if fnmatch.fnmatchcase(branch, env.branch):
             try:
                 token = tokens.issue(project.name, build["number"], env.name, build.get("after") or "", branch,
-                                     render.commit_title(build), build.get("author_login") or "",
+                                     render.commit_title(build), str(build.get("event") or ""),
                                      config.action_link_hours)
             except SecretError:
                 # No signing key yet: the news matters more than the button, so send it without one.
