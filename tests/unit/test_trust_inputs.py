@@ -174,3 +174,31 @@ def test_the_samconfig_profiles_name_no_secret_parameter_of_another_stage():
     assert "/opsbot/" not in text
     template = yaml.safe_load((ROOT / "template.yaml").read_text().replace("!", ""))
     assert not any(name.endswith("Param") for name in template["Parameters"])
+
+
+def test_each_function_may_read_only_the_secrets_it_uses():
+    """The internet-facing DingTalk function no longer reads every secret of its stage; nobody reads another's."""
+    from local import template as local_template
+    from unit_support import ROOT
+
+    resources = local_template.load(ROOT / "template.yaml").raw["Resources"]
+    readable = {}
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        found = []
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []):
+                if statement["Action"] == "ssm:GetParameter":
+                    targets = statement["Resource"] if isinstance(statement["Resource"], list) else [
+                        statement["Resource"]]
+                    found += [t["Fn::Sub"].split(":parameter", 1)[1] for t in targets]
+        readable[name] = sorted(found)
+    assert readable == {
+        "DroneWebhookFunction": ["/opsbot/${Stage}/webhooks/drone"],
+        "GitlabWebhookFunction": ["/opsbot/${Stage}/webhooks/gitlab", "/opsbot/${Stage}/webhooks/gitlab-projects/*"],
+        "DingtalkBotFunction": ["/opsbot/${Stage}/dingtalk/app-secret", "/opsbot/${Stage}/drone/*"],
+        "ActionsFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/dingtalk/app-secret"],
+        "WorkerFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/drone/*",
+                           "/opsbot/${Stage}/gitlab/*", "/opsbot/${Stage}/robots/*"],
+    }
