@@ -78,7 +78,7 @@ def main() -> None:
 
     # Release links for build 128 of shop-api, signed with the local key: the local stack holds their grant
     # (local/stack.py, SAMPLE_RELEASE_GRANT). The confirm sample has no login ticket, so it is refused (401).
-    from opsbot.actions.tokens import token_for
+    from opsbot.release.links import token_for
     from local.stack import LOCAL_SECRETS, SAMPLE_RELEASE_GRANT
 
     token = token_for(SAMPLE_RELEASE_GRANT["nonce"], LOCAL_SECRETS["ACTION_SIGNING_KEY_PARAM"].encode())

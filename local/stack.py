@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
         return 1
 
-    from opsbot.actions import tokens
+    from opsbot.release import links as tokens
 
     tokens.store(tokens.ReleaseGrant(**SAMPLE_RELEASE_GRANT))
 

@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 import opsbot.actions.jobs  # noqa: F401  (registers job handlers)
 import opsbot.chat.jobs  # noqa: F401  (registers job handlers)
+import opsbot.delivery.jobs  # noqa: F401  (registers job handlers)
 import opsbot.gitops.jobs  # noqa: F401  (registers job handlers)
 import opsbot.jobs.later_features  # noqa: F401  (registers job handlers)
 import opsbot.notify.jobs  # noqa: F401  (registers job handlers)

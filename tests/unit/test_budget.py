@@ -6,7 +6,9 @@ import json
 import pytest
 
 from opsbot.config.model import Robot
-from opsbot.notify import budget, delivery
+from opsbot.delivery import budget
+from opsbot.delivery import robot as delivery
+from opsbot.jobs import kinds
 
 NOW = 1_732_521_600_000  # epoch ms
 ROBOT = Robot(name="team", webhook="http://127.0.0.1:9/robot/send?access_token=t", secret="SECx")
@@ -139,7 +141,7 @@ def test_drop_sent_twice_is_harmless(aws):
 
 def flush_jobs(aws) -> list[dict]:
     jobs = [json.loads(m["Body"]) for m in aws.receive()]
-    return [j for j in jobs if j["kind"] == delivery.FLUSH_JOB]
+    return [j for j in jobs if j["kind"] == kinds.DIGEST_FLUSH]
 
 
 def test_deliver_sends_while_the_budget_lasts(aws, sent, clock):
@@ -169,7 +171,7 @@ def test_deliver_folds_once_the_budget_is_spent_and_schedules_one_flush(aws, sen
     assert len(sent) == 20
     assert [e["id"] for e in budget.read("team").pending] == [f"job-{n}" for n in range(20, 25)]
     # Exactly one flush, delayed until the window has room again (the first send leaves 62 s after NOW).
-    assert scheduled == [(delivery.FLUSH_JOB, {"robot": "team"}, 60)]
+    assert scheduled == [(kinds.DIGEST_FLUSH, {"robot": "team"}, 60)]
     assert aws.queue_attribute("ApproximateNumberOfMessagesDelayed") == 1
 
 
@@ -236,7 +238,7 @@ def test_flush_digest_sends_a_large_backlog_in_batches(aws, sent, clock, monkeyp
 
     lines = [dict(entry(n), line=f"- {'x' * 30} {n}") for n in range(10)]
     # room for exactly two entries, measured on the body as sent
-    monkeypatch.setattr(delivery, "DIGEST_BYTE_BUDGET", len(robot.encode(render.digest_message(lines[:2], "en"))))
+    monkeypatch.setattr(delivery, "DIGEST_BYTE_BUDGET", len(robot.encode(delivery.digest_message(lines[:2], "en"))))
     budget.claim_flush("team", NOW)
     for line in lines:
         budget.fold("team", line)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from chat_support import audit_log, callback
-from opsbot.chat import replies
+from opsbot.delivery import post as replies
 from opsbot.release import approvals
 from unit_support import sqs_event
 

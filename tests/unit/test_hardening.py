@@ -6,7 +6,9 @@ import json
 import pytest
 
 from opsbot.config.model import Robot
-from opsbot.notify import budget, delivery
+from opsbot.delivery import budget
+from opsbot.delivery import robot as delivery
+from opsbot.jobs import kinds
 from opsbot.state import branch_status
 from unit_support import dingtalk_event, drone_event, fixture_bytes, http_event, json_body
 

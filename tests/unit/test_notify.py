@@ -9,6 +9,8 @@ import pytest
 
 from opsbot.config.model import NotifyPolicy, Person, validate
 from opsbot.config.yaml_source import read_directory
+from opsbot.delivery.robot import digest_message
+from opsbot.message import Mentions
 from opsbot.notify import policy, render
 from opsbot.state import branch_status
 from unit_support import EXAMPLE_CONFIG, fixture_json
@@ -244,16 +246,16 @@ def test_digest_message_merges_mentions():
     entries = [{"id": "1", "line": "- a", "mobiles": ["138"], "user_ids": ["u1"]},
                {"id": "2", "line": "- b", "mobiles": ["138"], "user_ids": []},
                {"id": "3", "line": "- c", "mobiles": [], "user_ids": ["u2", "u1"]}]
-    message = render.digest_message(entries, "en")
+    message = digest_message(entries, "en")
     assert message["markdown"]["title"] == "opsbot: 3 build notifications"
     assert message["markdown"]["text"].split("\n\n")[1:] == ["- a", "- b", "- c"]
     assert message["at"] == {"atMobiles": ["138"], "atUserIds": ["u1", "u2"], "isAtAll": False}
-    assert render.digest_message(entries[:1], "zh")["markdown"]["title"] == "opsbot：1 条构建通知"
+    assert digest_message(entries[:1], "zh")["markdown"]["title"] == "opsbot：1 条构建通知"
 
 
 def test_mentions_of_nobody():
-    assert render.Mentions.of(None).text() == ""
-    assert render.Mentions.of(Person(id="x", name="X")).at() == {"atMobiles": [], "atUserIds": [],
+    assert Mentions.of(None).text() == ""
+    assert Mentions.of(Person(id="x", name="X")).at() == {"atMobiles": [], "atUserIds": [],
                                                                  "isAtAll": False}
 
 

@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from chat_support import audit_log, callback
-from opsbot.actions import tickets, tokens
-from opsbot.actions.tokens import ReleaseGrant, TokenRefused
+from opsbot.actions import tickets
+from opsbot.release import links as tokens
+from opsbot.release.links import ReleaseGrant, TokenRefused
 from unit_support import ACTION_SIGNING_KEY, DINGTALK_APP_KEY, STACK_ENV, fixture_json, http_event, sqs_event
 
 KEY = ACTION_SIGNING_KEY.encode()

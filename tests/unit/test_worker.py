@@ -230,7 +230,7 @@ def test_finished_build_job_sends_one_markdown_message(aws, example_config, run_
     assert "default › test" in message["markdown"]["text"]
     assert "@alice.wang" in message["markdown"]["text"]
     assert message["at"]["atUserIds"] == ["alice.wang"]
-    assert aws.state_item(f"idem#notified#{job.id}") is not None
+    assert aws.state_item(f"effect#notified#{job.id}") is not None
     assert aws.state_item("branch#shop/shop-api#main")["status"]["S"] == "failure"
     assert len(aws.state_item("robot#shop-backend")["sends"]["L"]) == 1
     assert aws.dead_letters() == []
@@ -292,7 +292,7 @@ def test_robot_refusal_parks_the_build_job(aws, example_config, run_worker, monk
     dead = aws.dead_letters()
     assert [json.loads(d["Body"])["id"] for d in dead] == [job.id]
     assert "shop-backend" in dead[0]["MessageAttributes"]["reason"]["StringValue"]
-    assert aws.state_item(f"idem#notified#{job.id}") is None
+    assert aws.state_item(f"effect#notified#{job.id}") is None
 
 
 def test_robot_rate_limit_retries_the_build_job(aws, example_config, run_worker, monkeypatch, test_handlers):
@@ -306,7 +306,7 @@ def test_robot_rate_limit_retries_the_build_job(aws, example_config, run_worker,
     response, messages = run_worker()
     assert failed_ids(response) == {message_for(messages, job)["MessageId"]}
     assert job.id not in [json.loads(m["Body"])["id"] for m in aws.receive()]
-    assert aws.state_item(f"idem#notified#{job.id}") is None  # a retry will notify
+    assert aws.state_item(f"effect#notified#{job.id}") is None  # a retry will notify
 
 
 def test_build_job_without_config_is_retried(aws, run_worker, test_handlers, sent):
@@ -319,7 +319,7 @@ def test_build_job_without_config_is_retried(aws, run_worker, test_handlers, sen
 
 
 def test_flush_job_sends_the_digest(aws, example_config, run_worker, sent):
-    from opsbot.notify import budget
+    from opsbot.delivery import budget
 
     budget.claim_flush("shop-backend", 0)
     budget.fold("shop-backend", {"id": "a", "line": "- one", "mobiles": [], "user_ids": []})

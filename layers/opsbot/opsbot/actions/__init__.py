@@ -1,4 +1,2 @@
 """Release links: the "发布到 <env>" button of a build notification, its pages (DingTalk's login says who
 clicks) and its job in the worker."""
-
-JOB_KIND = "release.link"  # here, so that the worker's job module needs nothing of the pages

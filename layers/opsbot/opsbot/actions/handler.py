@@ -18,8 +18,10 @@ import time
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl
 
-from opsbot.actions import JOB_KIND, pages, tickets, tokens
-from opsbot.actions.tokens import Refused, ReleaseGrant, TokenRefused
+from opsbot.jobs import kinds
+from opsbot.actions import pages, tickets
+from opsbot.release import links
+from opsbot.release.links import Refused, ReleaseGrant, TokenRefused
 from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
 from opsbot.config import store
 from opsbot.config.model import Config, Environment
@@ -77,7 +79,7 @@ def _language(config: Config, grant: ReleaseGrant) -> str:
 
 def show(token: str, visit: Visit) -> Page:
     try:
-        grant = _unused(tokens.read(token))
+        grant = _unused(links.read(token))
         env = _environment(store.load(), grant)
         return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0)
     except Refused as exc:
@@ -91,7 +93,7 @@ def login(query: dict[str, str], visit: Visit) -> Page:
 
     token = query.get("state", "")
     try:
-        grant = _unused(tokens.read(token))
+        grant = _unused(links.read(token))
         config = store.load()
         env = _environment(config, grant)
         login_url = _login_url(visit.base, token)
@@ -117,7 +119,7 @@ def login(query: dict[str, str], visit: Visit) -> Page:
                             {"build": grant.build}, _language(config, grant))
     if decision.denied:
         return 403, pages.not_allowed(grant, actor.name, decision.reason)
-    fields = signed.form(grant.nonce, tokens.signing_key())
+    fields = signed.form(grant.nonce, links.signing_key())
     return 200, pages.confirm(grant, token, actor.name, fields, decision.outcome == authz.NEEDS_APPROVAL)
 
 
@@ -150,21 +152,21 @@ def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str,
 def confirm(token: str, content_type: str, body: str | None, is_base64: bool, visit: Visit) -> Page:
     """Queue the release once, for the person the form's ticket names."""
     try:
-        nonce = tokens.verify(token)  # nothing is read for a token we never signed
+        nonce = links.verify(token)  # nothing is read for a token we never signed
         form = read_form(content_type, body, is_base64)
-        grant = _unused(tokens.grant(nonce))
+        grant = _unused(links.grant(nonce))
         config = store.load()
         env = _environment(config, grant)
         login_url = _login_url(visit.base, token)
     except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
     try:
-        signed = tickets.check(grant.nonce, form, tokens.signing_key())
+        signed = tickets.check(grant.nonce, form, links.signing_key())
     except tickets.TicketRefused as exc:
         return 401, pages.refused(401, f"{exc}. Nothing was queued.", login_url)
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     now = int(time.time())
-    outcome = accept(SOURCE, grant.nonce, JOB_KIND, {
+    outcome = accept(SOURCE, grant.nonce, kinds.RELEASE_LINK, {
         "grant": asdict(grant),
         "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
         "clicked_at": now, "source_ip": visit.source_ip, "user_agent": visit.user_agent[:200],

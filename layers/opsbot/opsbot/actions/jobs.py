@@ -4,12 +4,12 @@ clicker's name, or a refusal with the reason) goes to the project's group and th
 from __future__ import annotations
 
 from opsbot import audit
-from opsbot.actions import JOB_KIND
-from opsbot.actions.tokens import ReleaseGrant
+from opsbot.jobs import kinds
+from opsbot.release.links import ReleaseGrant
 from opsbot.authz.actors import Actor, dingtalk_user
 from opsbot.authz.core import Denied
-from opsbot.chat.context import Reply
-from opsbot.chat.jobs import run_and_report
+from opsbot.message import Reply
+from opsbot.acts import run_and_report
 from opsbot.config import store
 from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
 from opsbot.i18n import t
@@ -44,7 +44,7 @@ def _refused(grant: ReleaseGrant, actor: Actor, language: str, reason: str) -> R
                         f"nothing was done: {reason}"))
 
 
-@handles(JOB_KIND)
+@handles(kinds.RELEASE_LINK)
 def run_release_link(job: Job) -> str:
     config = store.load()
     grant = ReleaseGrant(**job.payload["grant"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from opsbot.actions.tokens import ReleaseGrant
+from opsbot.release.links import ReleaseGrant
 
 # The token is in the URL: no referrer may carry it elsewhere, and no cache may keep the page.
 HEADERS = {

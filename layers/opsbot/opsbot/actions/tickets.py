@@ -12,7 +12,7 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from opsbot.actions.tokens import mac
+from opsbot.release.links import mac
 
 TICKET_SECONDS = 600
 MAX_FIELD_CHARS = 64

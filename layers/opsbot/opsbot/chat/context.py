@@ -1,7 +1,7 @@
-"""What a command gets (ChatRequest) and what it gives back (Reply)."""
+"""What a command gets (ChatRequest); what it gives back is a message.Reply."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from opsbot import audit
@@ -10,7 +10,6 @@ from opsbot.authz.actors import Actor
 from opsbot.chat.registry import Command, UsageError
 from opsbot.config.model import Config, Person, Project
 from opsbot.markup import dingtalk as md
-from opsbot.notify.render import Mentions
 
 # A synchronous answer must beat DingTalk's callback timeout, so reads give Drone less time than the worker.
 SYNC_DRONE_TIMEOUT_SECONDS = 3.0
@@ -70,30 +69,3 @@ class ChatRequest:
         from opsbot.drone.api import client_for
 
         return client_for(self.config, None if self.in_worker else SYNC_DRONE_TIMEOUT_SECONDS)
-
-
-@dataclass
-class Reply:
-    title: str
-    text: str  # markdown
-    ok: bool = True
-    project: str = ""  # the project the answer concerns: its robot posts it when the session has expired
-    mentions: Mentions = field(default_factory=Mentions)
-    detail: str = ""  # one line for the audit log
-
-    def as_dict(self) -> dict:
-        """What state.effects keeps of a result, to post again on a retry."""
-        return {"title": self.title, "text": self.text, "ok": self.ok, "project": self.project, "detail": self.detail,
-                "user_ids": self.mentions.user_ids, "mobiles": self.mentions.mobiles}
-
-    @classmethod
-    def from_dict(cls, stored: dict) -> "Reply":
-        return cls(title=stored["title"], text=stored["text"], ok=stored.get("ok", True),
-                   project=stored.get("project", ""), detail=stored.get("detail", ""),
-                   mentions=Mentions(mobiles=list(stored.get("mobiles", [])), user_ids=list(stored.get("user_ids", []))))
-
-    def message(self) -> dict:
-        text = self.text
-        if mention := self.mentions.text():
-            text = f"{text}\n\n{mention}"  # DingTalk highlights an @ only when it is also in the text
-        return {"msgtype": "markdown", "markdown": {"title": self.title[:60], "text": text}, "at": self.mentions.at()}

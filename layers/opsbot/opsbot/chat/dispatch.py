@@ -8,7 +8,8 @@ from __future__ import annotations
 from difflib import get_close_matches
 
 from opsbot.authz.core import Denied
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Registry, UsageError
 from opsbot.log import logger
 from opsbot.markup import dingtalk as md

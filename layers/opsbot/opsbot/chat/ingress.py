@@ -6,18 +6,19 @@ import time
 from dataclasses import asdict
 
 from opsbot import audit
+from opsbot.jobs import kinds
 from opsbot.authz import core as authz
 from opsbot.authz.actors import dingtalk_sender
 from opsbot.chat import dispatch
 from opsbot.chat.commands import faq
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.parser import has_chinese, parse
 from opsbot.chat.registry import UsageError, all_commands
 from opsbot.config import store
 from opsbot.ingress.accept import accept, job_id_for
 from opsbot.ingress.errors import Unauthorized
 
-JOB_KIND = "chat.command"
 EMPTY_REPLY = {"msgtype": "empty"}
 
 
@@ -105,7 +106,7 @@ def answer(message: dict, msg_id: str) -> dict:
         return reply.message()
 
     audit.write_queued(record)
-    outcome = accept("dingtalk", msg_id, JOB_KIND, {
+    outcome = accept("dingtalk", msg_id, kinds.CHAT_COMMAND, {
         "message": {k: message[k] for k in REPLY_FIELDS if k in message}, "command": command.name,
         "arguments": arguments, "language": language, "audit": asdict(record),
     })

@@ -1,6 +1,7 @@
 """POST /webhooks/drone: verify the HTTP Signature, keep finished builds, enqueue one job each."""
 from __future__ import annotations
 
+from opsbot.jobs import kinds
 from opsbot.drone import events, signature
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest
@@ -8,7 +9,6 @@ from opsbot.ingress.request import check_envelope, parse_json_object
 from opsbot.secrets import get_parameter
 from opsbot.settings import settings
 
-JOB_KIND = "drone.build_finished"
 
 
 def handle_delivery(http_event) -> Outcome:
@@ -26,4 +26,4 @@ def handle_delivery(http_event) -> Outcome:
     repo, build = finished
     # The job carries what the notifier needs; the rest of the repo object is dropped to stay small.
     payload = {"repo": repo, "build": build, "system": delivery.get("system") or {}}
-    return accept("drone", events.dedupe_key(repo, build), JOB_KIND, payload)
+    return accept("drone", events.dedupe_key(repo, build), kinds.DRONE_BUILD_FINISHED, payload)

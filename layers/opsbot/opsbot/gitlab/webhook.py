@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 
+from opsbot.jobs import kinds
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest, Unauthorized
 from opsbot.ingress.request import check_envelope, parse_json_object
@@ -20,11 +21,11 @@ from opsbot.settings import settings
 
 # Events later features act on, and the job kind each becomes.
 HANDLED_EVENTS = {
-    "Push Hook": "gitlab.push",
-    "Tag Push Hook": "gitlab.tag_push",
-    "Merge Request Hook": "gitlab.merge_request",
-    "Note Hook": "gitlab.note",
-    "Pipeline Hook": "gitlab.pipeline",
+    "Push Hook": kinds.GITLAB_PUSH,
+    "Tag Push Hook": kinds.GITLAB_TAG_PUSH,
+    "Merge Request Hook": kinds.GITLAB_MERGE_REQUEST,
+    "Note Hook": kinds.GITLAB_NOTE,
+    "Pipeline Hook": kinds.GITLAB_PIPELINE,
 }
 # Events GitLab may send that opsbot does not act on: acknowledged and ignored.
 OTHER_EVENTS = {

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsbot.chat.context import Reply
+from opsbot.delivery.post import post, post_once
+from opsbot.message import Reply
 from opsbot.config import store
 from opsbot.config.model import GLOBAL_FILE, PROJECTS_DIR, Config, ConfigError
 from opsbot.config.yaml_source import is_config_file, parse_files
@@ -108,10 +109,8 @@ def on_push(config: Config, push: Push) -> str:
         result = effects.once(f"config-sync#{push.repo}#{push.after}", lambda: sync(config, push).as_dict())
     except GitLabRefused as exc:
         # A wrong token or a missing repo: retrying cannot help. Say so, and park the job for a redrive.
-        from opsbot.chat import replies
-
-        replies.post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
+        post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
         raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
     if result["notice"]:
-        notices.post_once(store.load(), Reply.from_dict(result["notice"]), f"config-sync#{push.repo}#{push.after}")
+        post_once(store.load(), Reply.from_dict(result["notice"]), f"config-sync#{push.repo}#{push.after}")
     return result["outcome"]

@@ -3,7 +3,9 @@ default branch of a project with `pipeline.init_on_push` and no .drone.yml opens
 anything else is acknowledged and ignored (GitLab already has its 2xx)."""
 from __future__ import annotations
 
-from opsbot.chat.context import Reply
+from opsbot.jobs import kinds
+from opsbot.delivery.post import post_once
+from opsbot.message import Reply
 from opsbot.config import store
 from opsbot.config.model import Config, Project
 from opsbot.gitlab.events import Push
@@ -12,7 +14,7 @@ from opsbot.jobs.registry import handles
 from opsbot.state import effects
 
 
-@handles("gitlab.push")
+@handles(kinds.GITLAB_PUSH)
 def on_push(job: Job) -> str:
     try:
         push = Push.from_payload(job.payload)
@@ -51,6 +53,6 @@ def init_on_push(config: Config, project: Project, push: Push) -> str:
             f"请评审合并：[!{proposal['iid']}]({proposal['url']})" if zh else
             f"### 🛠 {project.name} has no .drone.yml yet\n\nopsbot generated one from its {proposal['language']} "
             f"template; please review and merge: [!{proposal['iid']}]({proposal['url']})")
-    notices.post_once(config, Reply(title=f".drone.yml {project.name}", text=text, project=project.name,
+    post_once(config, Reply(title=f".drone.yml {project.name}", text=text, project=project.name,
                                     detail=f"merge request !{proposal['iid']}"), f"drone-init#{project.name}#{push.after}")
     return f"opened merge request !{proposal['iid']}"

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from typing import Callable
 
-from opsbot.chat.context import Reply
+from opsbot.message import Reply
 from opsbot.config.model import Config, Person
 from opsbot.gitlab.events import Push
 from opsbot.markup import dingtalk as md
 from opsbot.markup import link_target
-from opsbot.notify.render import Mentions
+from opsbot.i18n import t
+from opsbot.message import Mentions
 from opsbot.state import effects
 
 MAX_PROBLEMS = 20  # the rest is counted; a DingTalk message has room for about this many lines
 
 
-def post_once(config: Config, reply: Reply, key: str) -> str:
-    """Post `reply` to its group unless a delivery with this key already did. A job retried because posting
-    failed posts it; the same push delivered again (new delivery ids, same commit) does not."""
-    from opsbot.chat import replies
-
-    return effects.once(f"told#{key}", lambda: {"where": replies.post(config, reply, None, key)})["where"]
-
-
 def _t(config: Config, zh: str, en: str) -> str:
-    return zh if config.language == "zh" else en
+    return t(config.language, zh, en)
 
 
 def _who(push: Push, person: Person | None) -> str:

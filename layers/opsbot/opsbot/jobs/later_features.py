@@ -3,11 +3,12 @@ are acknowledged and logged, so the queue and its DLQ alarm stay meaningful; the
 as missing."""
 from __future__ import annotations
 
+from opsbot.jobs import kinds
 from opsbot.log import logger
 from opsbot.jobs.model import Job
 from opsbot.jobs.registry import handles
 
-NOT_YET_HANDLED = ("gitlab.tag_push",)
+NOT_YET_HANDLED = (kinds.GITLAB_TAG_PUSH,)
 
 
 def _acknowledge(job: Job) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from opsbot.config.model import Person, Project
 from opsbot.drone.builds import build_branch, commit_title
+from opsbot.message import Mentions, digest_entry
 from opsbot.markup import dingtalk as md
 from opsbot.markup import link_target
 
@@ -23,36 +24,13 @@ LABELS = {
            "scan": "镜像扫描", "scan_failed": "❌ 未通过（{where}）", "scan_passed": "✅ 通过",
            "view": "查看构建", "promoted": "已发布到 {env}", "rolled_back": "已回滚 {env}",
            "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败", "release": "发布到 {env}",
-           "digest_title": "opsbot：{n} 条构建通知", "digest_head": "📦 {n} 条构建通知（合并发送，避免触发钉钉限流）"},
+           },
     "en": {"branch": "Branch", "commit": "Commit", "author": "Author", "duration": "Duration",
            "failed_step": "Failed step", "deployer": "Deployed by", "view": "View build", "promoted": "Deployed to {env}",
            "scan": "Image scan", "scan_failed": "❌ failed ({where})", "scan_passed": "✅ passed",
            "rolled_back": "Rolled back {env}", "deploy_failed": "Deploy to {env} failed",
-           "rollback_failed": "Rollback of {env} failed", "release": "Deploy to {env}",
-           "digest_title": "opsbot: {n} build notifications",
-           "digest_head": "📦 {n} build notifications (sent together to stay within DingTalk's rate limit)"},
+           "rollback_failed": "Rollback of {env} failed", "release": "Deploy to {env}"},
 }
-
-
-@dataclass
-class Mentions:
-    mobiles: list[str] = field(default_factory=list)
-    user_ids: list[str] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, person: Person | None) -> "Mentions":
-        if person is None:
-            return cls()
-        # DingTalk mentions by mobile or by user id; the user id is preferred as it never changes.
-        if person.dingtalk_user_id:
-            return cls(user_ids=[person.dingtalk_user_id])
-        return cls(mobiles=[person.mobile] if person.mobile else [])
-
-    def text(self) -> str:
-        return " ".join(f"@{handle}" for handle in self.user_ids + self.mobiles)
-
-    def at(self) -> dict:
-        return {"atMobiles": self.mobiles, "atUserIds": self.user_ids, "isAtAll": False}
 
 
 def _duration(build: dict, language: str) -> str:
@@ -160,16 +138,3 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
                    + (f" · {labels['scan']}: {scan_text(scan, language)}" if scan is not None else "")
                    + (f" {mentions.text()}" if mentions.text() else ""))
     return Rendered(message, digest_line, mentions)
-
-
-def digest_message(entries: list[dict], language: str) -> dict:
-    labels = LABELS[language]
-    n = len(entries)
-    mobiles = sorted({m for e in entries for m in e.get("mobiles", [])})
-    user_ids = sorted({u for e in entries for u in e.get("user_ids", [])})
-    text = "\n\n".join([f"#### {labels['digest_head'].format(n=n)}"] + [e["line"] for e in entries])
-    return {
-        "msgtype": "markdown",
-        "markdown": {"title": labels["digest_title"].format(n=n), "text": text},
-        "at": {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False},
-    }

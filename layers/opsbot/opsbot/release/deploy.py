@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
-from opsbot.chat.context import Reply
+from opsbot.message import Reply
 from opsbot.chat.registry import is_number
 from opsbot.config.model import Config, Project
 from opsbot.drone import requests as drone_requests

@@ -3,6 +3,7 @@
 is keyed on its head commit, a comment's commands on the note id, a merge on the sha."""
 from __future__ import annotations
 
+from opsbot.jobs import kinds
 from opsbot.config import store as config_store
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
@@ -29,7 +30,7 @@ def _session(repo: str, iid: int, gitlab=None):
     return Session(config, project, repo, iid, gitlab)
 
 
-@handles("gitlab.merge_request")
+@handles(kinds.GITLAB_MERGE_REQUEST)
 def on_merge_request(job: Job) -> str:
     event = _parsed(events.MergeRequestEvent.from_payload, job.payload, "merge request")
     session = _session(event.repo, event.iid)
@@ -50,7 +51,7 @@ def on_merge_request(job: Job) -> str:
     return tide.merge_if_ready(session)
 
 
-@handles("gitlab.note")
+@handles(kinds.GITLAB_NOTE)
 def on_note(job: Job) -> str:
     from opsbot.review import commands, comments
 
@@ -93,7 +94,7 @@ def on_note(job: Job) -> str:
     return f"{ran}; {tide.merge_if_ready(session)}"
 
 
-@handles("gitlab.pipeline")
+@handles(kinds.GITLAB_PIPELINE)
 def on_pipeline(job: Job) -> str:
     event = _parsed(events.PipelineEvent.from_payload, job.payload, "pipeline")
     first = _session(event.repo, event.iid or 0)  # iid 0 until the branch's merge requests are known

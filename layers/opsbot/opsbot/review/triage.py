@@ -3,6 +3,11 @@
 reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
 from __future__ import annotations
 
+from opsbot.delivery.post import post_once
+from opsbot.i18n import t
+from opsbot.markup import dingtalk as dingtalk_text
+from opsbot.markup import link_target
+from opsbot.message import Mentions, Reply
 from opsbot.review import labels, reviewers, store
 from opsbot.review.commands import APPROVED, LGTM, approval_labels, mention
 from opsbot.review.events import MergeRequestEvent
@@ -53,24 +58,16 @@ def assign_reviewers(session: Session) -> list[str]:
 
 
 def tell_reviewers(session: Session, assigned: list[str]) -> None:
-    from opsbot.chat import replies
-    from opsbot.chat.context import Reply
-    from opsbot.markup import dingtalk as dingtalk_text
-    from opsbot.notify.render import Mentions
-    from opsbot.state import effects
-
     mentions = Mentions()
     for name in assigned:
-        found = Mentions.of(session.config.person_for_git(name))
-        mentions.user_ids += found.user_ids
-        mentions.mobiles += found.mobiles
-    zh = session.project.language == "zh"
+        mentions.add(Mentions.of(session.config.person_for_git(name)))
     mr = session.mr
-    link = f"[!{session.iid} {dingtalk_text(mr.get('title', ''), 120)}]({mr.get('web_url', '')})"
+    title = dingtalk_text(mr.get("title", ""), 120)
+    url = link_target(mr.get("web_url"))
+    link = f"[!{session.iid} {title}]({url})" if url else f"!{session.iid} {title}"
     names = dingtalk_text(", ".join(assigned))  # OWNERS files' text, like the title: shown, never markup
-    text = (f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{names}" if zh else
-            f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {names}")
+    text = t(session.project.language, f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{names}",
+             f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {names}")
     reply = Reply(title=f"review !{session.iid}", text=text, project=session.project.name, mentions=mentions,
                   detail=f"reviewers of !{session.iid}: {', '.join(assigned)}")
-    key = f"review-told#{session.repo.lower()}!{session.iid}#{','.join(sorted(assigned))}"
-    effects.once(key, lambda: {"where": replies.post(session.config, reply, None, key)})
+    post_once(session.config, reply, f"review-told#{session.repo.lower()}!{session.iid}#{','.join(sorted(assigned))}")

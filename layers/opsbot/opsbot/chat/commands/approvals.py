@@ -7,7 +7,8 @@ deploy, for exactly the build and commit that were asked for (release.deploy.exe
 from __future__ import annotations
 
 from opsbot.authz import core as authz
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Argument, command
 from opsbot.release import approvals
 from opsbot.release import deploy as release

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.markup import dingtalk as md
 from opsbot.chat.registry import Argument, UsageError, command, is_number
 from opsbot.drone.api import DroneRefused

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.config import store
 from opsbot.config.model import ConfigError

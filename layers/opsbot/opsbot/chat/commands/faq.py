@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Argument, command
 from opsbot.config.model import Config, FaqEntry
 

@@ -1,7 +1,8 @@
 """help / 帮助: generated from the registry, so it never disagrees with what the bot can do."""
 from __future__ import annotations
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Argument, Command, UsageError, all_commands, command
 
 

@@ -6,7 +6,8 @@ request itself is reviewed and merged in GitLab as usual. `permissions:` in opsb
 """
 from __future__ import annotations
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Argument, UsageError, all_commands, command
 from opsbot.config.model import PIPELINE_LANGUAGES
 

@@ -3,7 +3,8 @@ worker runs them through the queue and posts the outcome. What may be deployed, 
 when a second person must approve, is the authorization core's to decide (release.deploy asks it)."""
 from __future__ import annotations
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import Argument, command
 from opsbot.drone.api import DroneRefused
 from opsbot.i18n import t

@@ -1,7 +1,8 @@
 """whoami / 我是谁: how opsbot sees you, which decides what you may run."""
 from __future__ import annotations
 
-from opsbot.chat.context import ChatRequest, Reply
+from opsbot.chat.context import ChatRequest
+from opsbot.message import Reply
 from opsbot.chat.registry import command
 from opsbot.markup import dingtalk as md
 

@@ -1,5 +1,6 @@
-"""Where an acting command's result goes: back into the conversation through its sessionWebhook while that
-is still valid, otherwise to the project's group robot (or the ops robot when no project is involved).
+"""Posting a Reply: back into the conversation it answers (a DingTalk callback's sessionWebhook, while that is
+still valid), otherwise to the project's group robot, or the ops robot when no project is involved; and
+`post_once`, which posts a reply once per key however often its job runs.
 
 A callback's body is not covered by DingTalk's sign, so a sessionWebhook is used only when it points at
 DingTalk itself (DINGTALK_SESSION_WEBHOOK_PREFIX); anything else would let a forged body aim opsbot's
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import time
 
-from opsbot.chat.context import Reply
 from opsbot.config.model import Config
+from opsbot.delivery import robot as budgeted
 from opsbot.dingtalk import robot as robot_api
 from opsbot.jobs.model import PermanentFailure
-from opsbot.notify import delivery
+from opsbot.message import Reply
 from opsbot.settings import settings
+from opsbot.state import effects
 
 SESSION_MARGIN_MS = 60_000  # do not start a send on a session about to expire
 
@@ -31,7 +33,8 @@ def session_webhook(message: dict, now_ms: int | None = None) -> str:
 
 
 def post(config: Config, reply: Reply, message: dict | None = None, key: str = "") -> str:
-    """Post `reply`; returns where it went. `key` identifies it in a digest if the robot's budget is spent."""
+    """Post `reply` (into the conversation of `message`, a callback, when it is still open); returns where it went.
+    `key` identifies it in a digest if the robot's budget is spent."""
     url = session_webhook(message or {})
     if url:
         robot_api.send_by_session(url, reply.message())
@@ -41,6 +44,10 @@ def post(config: Config, reply: Reply, message: dict | None = None, key: str = "
     robot = config.robots.get(robot_name)
     if robot is None:
         raise PermanentFailure(f"no robot to post the result to (project {reply.project or '-'}, ops_robot unset)")
-    entry = {"id": key or reply.title, "line": f"- {reply.title}: {reply.detail or reply.text[:200]}",
-             "mobiles": reply.mentions.mobiles, "user_ids": reply.mentions.user_ids}
-    return f"robot {robot.name}: " + delivery.deliver(robot, reply.message(), entry)
+    return f"robot {robot.name}: " + budgeted.deliver(robot, reply.message(), reply.digest_entry(key or reply.title))
+
+
+def post_once(config: Config, reply: Reply, key: str) -> str:
+    """Post `reply` unless a delivery with this key already did; where it went. A job retried because posting
+    failed posts it; the same news delivered again (new delivery ids, same key) does not."""
+    return effects.once(f"told#{key}", lambda: {"where": post(config, reply, None, key)})["where"]

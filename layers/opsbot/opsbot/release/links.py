@@ -1,4 +1,5 @@
-"""Release link tokens: short, signed, and backed by a grant kept server-side.
+"""Release links: the "发布到 <env>" buttons of a build card, as short signed tokens backed by a grant kept
+server-side.
 
 When the worker puts a "发布到 <env>" button on a card, it stores the grant (project, build, target, commit,
 branch, title, the build's event, expiry, nonce) in the state table under `action#<nonce>` and hands out
@@ -20,8 +21,12 @@ import secrets as random_source
 import time
 from dataclasses import asdict, dataclass
 
+from opsbot.authz import core as authz
 from opsbot.aws import client
-from opsbot.secrets import get_parameter
+from opsbot.config.model import Config, Project
+from opsbot.drone.builds import commit_title
+from opsbot.log import logger
+from opsbot.secrets import SecretError, get_parameter
 from opsbot.settings import settings
 
 NONCE = re.compile(r"[0-9a-f]{16}")
@@ -126,4 +131,28 @@ def grant(nonce: str, now: float | None = None) -> ReleaseGrant:
         raise TokenRefused(410, "this release link's record is damaged; ask in the group for a fresh one") from None
     if found.nonce != nonce or found.expires < (now or time.time()):
         raise gone
+    return found
+
+
+def buttons(config: Config, project: Project, build: dict) -> list[tuple[str, str]]:
+    """(environment, URL) of a release link for each environment whose rules take this build (its branch, its
+    event, never a deployment): a short token naming a grant stored in the state table. Whoever clicks signs in
+    with DingTalk; the link itself identifies nobody. [] without PUBLIC_BASE_URL or a signing key."""
+    base = settings().public_base_url
+    facts = authz.Build.of(build)
+    if not base:
+        return []
+    found = []
+    for env in project.environments.values():
+        if authz.deployable(project, env, facts, project.language) is not None:
+            continue
+        try:
+            token = issue(project.name, facts.number, env.name, facts.commit, facts.branch, commit_title(build),
+                          facts.event, config.action_link_hours)
+        except SecretError:
+            # No signing key yet: the news matters more than the button, so send it without one.
+            logger.warning("release links are off: the signing key cannot be read",
+                           extra={"parameter": settings().action_signing_key_param})
+            return []
+        found.append((env.name, f"{base}/actions/{token}"))
     return found

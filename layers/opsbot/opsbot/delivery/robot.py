@@ -1,4 +1,4 @@
-"""Delivering a notification within the robot's budget: send now, or fold into the next digest.
+"""Sending to one group robot within its budget: send now, or fold into the robot's next digest.
 
 Nothing is dropped: folded news waits in DynamoDB and a delayed flush job sends it as one message as soon as
 the window has room. Failures surface as RetryLater/PermanentFailure for the worker to handle.
@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 
+from opsbot.jobs import kinds
 from opsbot.config.model import Robot
+from opsbot.delivery import budget
 from opsbot.dingtalk import robot as robot_api
+from opsbot.i18n import t
 from opsbot.jobs.model import Job
 from opsbot.jobs.queue import enqueue
-from opsbot.notify import budget, render
 
-FLUSH_JOB = "dingtalk.digest_flush"
 DIGEST_BYTE_BUDGET = 18_000  # DingTalk takes up to 20,000 bytes per message
 
 
@@ -41,14 +42,29 @@ def deliver(robot: Robot, message: dict, entry: dict) -> str:
 
 def _schedule_flush(robot: Robot, state: budget.RobotState, now_ms: int) -> None:
     delay = state.seconds_until_slot(robot.rate_limit_per_minute, now_ms)
-    enqueue(Job(kind=FLUSH_JOB, payload={"robot": robot.name}), delay_seconds=delay)
+    enqueue(Job(kind=kinds.DIGEST_FLUSH, payload={"robot": robot.name}), delay_seconds=delay)
+
+
+def digest_message(entries: list[dict], language: str) -> dict:
+    """The folded news (message.digest_entry each) as one markdown message, every @-mention kept."""
+    n = len(entries)
+    mobiles = sorted({m for e in entries for m in e.get("mobiles", [])})
+    user_ids = sorted({u for e in entries for u in e.get("user_ids", [])})
+    head = t(language, f"📦 {n} 条构建通知（合并发送，避免触发钉钉限流）",
+             f"📦 {n} build notifications (sent together to stay within DingTalk's rate limit)")
+    text = "\n\n".join([f"#### {head}"] + [e["line"] for e in entries])
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": t(language, f"opsbot：{n} 条构建通知", f"opsbot: {n} build notifications"), "text": text},
+        "at": {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False},
+    }
 
 
 def _first_batch(entries: list[dict], language: str) -> list[dict]:
     """As many of the oldest entries as fit in one message, measured as the robot API will receive it."""
     batch: list[dict] = []
     for entry in entries:
-        if batch and len(robot_api.encode(render.digest_message(batch + [entry], language))) > DIGEST_BYTE_BUDGET:
+        if batch and len(robot_api.encode(digest_message(batch + [entry], language))) > DIGEST_BYTE_BUDGET:
             break
         batch.append(entry)
     return batch
@@ -68,7 +84,7 @@ def flush_digest(robot: Robot, language: str) -> str:
         _schedule_flush(robot, budget.read(robot.name), now)
         return "waiting"
     batch = _first_batch(state.pending, language)
-    robot_api.send(robot, render.digest_message(batch, language))
+    robot_api.send(robot, digest_message(batch, language))
     budget.drop_sent(robot.name, batch)
     if not budget.release_flush(robot.name):
         budget.renew_flush(robot.name, now)
