@@ -7,7 +7,7 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lock run send chat click config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: lock run send chat click config config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,13 +85,18 @@ bench: $(VENV)/.installed
 
 ## config-validate: check a config directory (DIR=config/example, STAGE=local allows literal secrets)
 config-validate: $(VENV)/.installed
-	OPSBOT_STAGE=$(or $(STAGE),local) PYTHONPATH=layers/opsbot $(PY) -m opsbot.config validate $(or $(DIR),config/example)
+	OPSBOT_STAGE=$(or $(STAGE),local) PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli validate $(or $(DIR),config/example)
 
 ## config-load: reload a config directory into the running local stack (for AWS, see the README's Deploy)
 config-load: $(VENV)/.installed
 	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(or $(MOTO_PORT),5005) \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
-	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config load $(or $(DIR),config/example)
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli load $(or $(DIR),config/example)
+
+## config: the config CLI against a deployed stack, e.g. make config ARGS='diff path/to/config --stack opsbot-prod'
+config: $(VENV)/.installed
+	@test -n "$(ARGS)" || (echo "usage: make config ARGS='validate|load|export|diff DIR [--stack NAME] [--version V]'" && exit 2)
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli $(ARGS)
 
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed

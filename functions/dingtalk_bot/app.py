@@ -1,7 +1,7 @@
 """DingTalk robot callbacks (HTTP mode): reads are answered in the response, acts are queued once per msgId."""
 from aws_lambda_powertools.logging import correlation_paths
 
-from opsbot.dingtalk.callback import handle_callback
+from opsbot.chat.inbound.dingtalk import handle_callback
 from opsbot.ingress.http import json_response, make_resolver
 from opsbot.log import logger
 

@@ -9,8 +9,13 @@ import opsbot.gitops.jobs  # noqa: F401  (registers job handlers)
 import opsbot.jobs.later_features  # noqa: F401  (registers job handlers)
 import opsbot.notify.jobs  # noqa: F401  (registers job handlers)
 import opsbot.review.jobs  # noqa: F401  (registers job handlers)
-from opsbot.log import logger
+from opsbot import wiring
+from opsbot.config import names
 from opsbot.jobs.worker import run_record
+from opsbot.log import logger
+
+# The worker saves configs (a push synced, a rollback): it checks the command names they mention.
+names.declare(wiring.known_names)
 
 # A batch whose every record failed is reported like a partial failure instead of as a Lambda error: the
 # messages are already hidden for their retry delay, and an error would only add noise to the metrics.

@@ -144,6 +144,17 @@ AWS_TEST_ENV = {
 AWS_UNSET_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _command_names():
+    """Configs are validated with the command names that exist, as the worker and the CLI declare them."""
+    from opsbot import wiring
+    from opsbot.config import names
+
+    names.declare(wiring.known_names)
+    yield
+    names.declare(None)
+
+
 @pytest.fixture(scope="session")
 def _moto():
     """moto's in-process AWS, patched in once for the session; each test starts from empty backends."""

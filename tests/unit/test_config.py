@@ -1,5 +1,5 @@
 """Config: the example validates, mistakes are reported as file:line, the store round-trips and caches, and
-the `python -m opsbot.config` CLI exits 0/1 accordingly."""
+the config CLI (`make config`, opsbot.config_cli) exits 0/1 accordingly."""
 from __future__ import annotations
 
 import os
@@ -297,7 +297,7 @@ def test_store_refuses_an_invalid_config_and_keeps_the_current_one(aws, tmp_path
 
 
 def test_store_load_without_a_config_says_how_to_load_one(aws):
-    with pytest.raises(LookupError, match="opsbot.config load"):
+    with pytest.raises(LookupError, match="make config ARGS='load"):
         store.load()
 
 
@@ -343,7 +343,7 @@ def test_store_save_invalidates_the_cache(aws):
 def run_cli(*args: str, stage: str = "local") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.update(PYTHONPATH=str(LAYER_PATH), OPSBOT_STAGE=stage, PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run([sys.executable, "-m", "opsbot.config", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "opsbot.config_cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -374,7 +374,7 @@ def test_cli_exits_1_on_a_yaml_syntax_error(tmp_path):
 
 
 def test_cli_load_saves_into_the_config_table(aws, capsys):
-    from opsbot.config.__main__ import main
+    from opsbot.config_cli import main
 
     assert main(["load", str(EXAMPLE_CONFIG), "--version", "cli-test"]) == 0
     assert "loaded as version cli-test into opsbot-test-config" in capsys.readouterr().out
@@ -382,7 +382,7 @@ def test_cli_load_saves_into_the_config_table(aws, capsys):
 
 
 def test_cli_load_refuses_a_broken_directory(aws, tmp_path, capsys):
-    from opsbot.config.__main__ import main
+    from opsbot.config_cli import main
 
     write_config(tmp_path, projects={"api.yaml": "repo: shop/api\nrobot: ghost\n"})
     assert main(["load", str(tmp_path), "--version", "x"]) == 1
@@ -396,3 +396,36 @@ def test_cli_outside_the_local_stack_refuses_the_examples_literal_secrets():
     assert result.returncode == 1
     global_file = EXAMPLE_CONFIG / "opsbot.yaml"
     assert f"opsbot.yaml:{line_of(global_file, 'webhook:')}: robots.shop-backend.webhook is a secret" in result.stderr
+
+
+def test_cli_finds_the_config_table_and_stage_from_a_stack(aws, capsys, monkeypatch):
+    """`--stack NAME`: the ConfigTableName output and the Stage parameter of a deployed opsbot stack."""
+    import json
+
+    import boto3
+
+    from opsbot.config_cli import main
+    from unit_support import STACK_ENV
+
+    monkeypatch.setenv("CONFIG_TABLE", "not-this-one")
+    template = {"Parameters": {"Stage": {"Type": "String"}},
+                "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"ConfigTableName": {"Value": STACK_ENV["CONFIG_TABLE"]}}}
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="opsbot-test", TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": "local"}])
+    assert main(["load", str(EXAMPLE_CONFIG), "--version", "from-stack", "--stack", "opsbot-test"]) == 0
+    assert f"into {STACK_ENV['CONFIG_TABLE']}" in capsys.readouterr().out
+    assert store.load().version == "from-stack"
+
+
+def test_cli_prints_aws_errors_as_one_line_with_the_remedy(aws, capsys, monkeypatch):
+    from opsbot.config_cli import main
+
+    monkeypatch.setenv("CONFIG_TABLE", "no-such-table")
+    assert main(["load", str(EXAMPLE_CONFIG), "--version", "x"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: AWS said ResourceNotFoundException") and "--stack NAME" in line
+    assert main(["load", str(EXAMPLE_CONFIG), "--stack", "no-such-stack"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: AWS said ValidationError") and "check --stack" in line

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from opsbot.config import store
-from opsbot.config.__main__ import main as cli
+from opsbot.config_cli import main as cli
 from opsbot.config.model import ConfigError, validate
 from opsbot.config.yaml_source import is_config_file, parse_files, read_directory
 from unit_support import EXAMPLE_CONFIG

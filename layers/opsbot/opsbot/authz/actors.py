@@ -1,7 +1,7 @@
 """Who is acting, and how we know. An actor comes only from a source the actor cannot forge:
 
 - `dingtalk`: a DingTalk callback whose (timestamp, sign) pair was used once, bound to its msgId
-  (dingtalk/callback.py); the sender is read from it by `dingtalk_sender`, the one reader of those fields;
+  (chat/inbound/dingtalk.py); the sender is read from it by `dingtalk_sender`, the one reader of those fields;
 - `dingtalk-login`: DingTalk's own web login (OAuth 2.0 authorization code), for release links (dingtalk/login.py);
 - `gitlab`: the author of a merge-request note as GitLab's API reports it, never as a hook body says.
 

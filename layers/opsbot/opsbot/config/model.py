@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 
 from opsbot.config import review as review_section
+from opsbot.config.names import KnownNames
+from opsbot.config.names import declared as declared_names
 from opsbot.config.review import Review
 from opsbot.secrets import SSM_PREFIX
 
@@ -210,8 +212,10 @@ def _line(container, key=None) -> int:
 class _Checker:
     """Collects problems for one document so that a user sees all of them in one go."""
 
-    def __init__(self, document: Document, allow_literal_secrets: bool, stage: str = ""):
+    def __init__(self, document: Document, allow_literal_secrets: bool, stage: str = "",
+                 names: KnownNames | None = None):
         self.doc = document
+        self.names = names  # the command names that exist, when declared (config/names.py)
         self.allow_literal_secrets = allow_literal_secrets  # the local stack: literal secrets, http:// peers
         self.stage = stage
         self.problems: list[tuple[str, int, str]] = []
@@ -397,14 +401,12 @@ def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
 
 
 def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
-    from opsbot.chat.registry import command_names  # the commands that exist; imported late, config loads first
-
-    known = command_names()
+    known = checker.names.commands if checker.names else None
     permissions: dict[str, Permission] = {}
     section = checker.named_sections(root, "permissions", "command")
     for name, spec in section.items():
         where = f"permissions.{name}"
-        if str(name) not in known:
+        if known is not None and str(name) not in known:
             checker.problem(section, name, f"{where}: no such command (commands: {', '.join(sorted(known))})")
         spec = checker.mapping(spec, PERMISSION_KEYS, where, section, name)
         by_env = checker.named_sections(spec, "environments", "environment") if spec else {}
@@ -498,18 +500,21 @@ def _pipeline(checker: _Checker, root: dict) -> Pipeline:
                     init_on_push=checker.boolean(spec, "init_on_push", "pipeline", False))
 
 
-def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "", stage: str = "") -> Config:
+def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "", stage: str = "",
+             names: KnownNames | None = None) -> Config:
     """The whole config from its documents, or ConfigError naming every problem with file and line.
 
     `allow_literal_secrets` is the local stack's leniency (literal secrets, http:// peers); `stage`, when given,
-    is the only stage whose `ssm:` parameters the config may name."""
+    is the only stage whose `ssm:` parameters the config may name. `names` are the commands that exist (default:
+    what the entry point declared, config/names.py); without any, command names are not checked."""
+    names = names or declared_names()
     problems: list[tuple[str, int, str]] = []
     global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
     parts: dict = {"language": "zh", "ops_robot": "", "robots": {}, "people": ()}
     if global_doc is None:
         problems.append((GLOBAL_FILE, 0, "missing global config file"))
     else:
-        checker = _Checker(global_doc, allow_literal_secrets, stage)
+        checker = _Checker(global_doc, allow_literal_secrets, stage, names)
         parts = _global(checker)
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
             checker.problem(global_doc.data.get("settings"), "ops_robot",
@@ -525,7 +530,7 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
     for document in documents:
         if document is global_doc:
             continue
-        checker = _Checker(document, allow_literal_secrets, stage)
+        checker = _Checker(document, allow_literal_secrets, stage, names)
         project = _project(checker, language)
         if project:
             if project.pipeline.init_on_push and not parts.get("gitlab"):

@@ -64,12 +64,11 @@ def parse(checker, root: dict) -> Review:
 
 def _roles(checker, spec: dict) -> dict[str, tuple[str, ...]]:
     if spec.get("roles") is None:
-        return {}  # and no import of the review package on the functions' cold path
-    from opsbot.review.commands import COMMANDS  # the commands that exist; imported late, config loads first
-
+        return {}
+    known = checker.names.slash_commands if checker.names else None  # checked when declared (config/names.py)
     section = checker.named_sections(spec, "roles", "slash command")
     for name in section:
-        if str(name) not in COMMANDS:
+        if known is not None and str(name) not in known:
             checker.problem(section, name, f"review.roles: no slash command '{name}' "
-                                           f"(commands: {', '.join(sorted(COMMANDS))})")
+                                           f"(commands: {', '.join(sorted(known))})")
     return {str(name): checker.strings(section, name, "review.roles") for name in section}

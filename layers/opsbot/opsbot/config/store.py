@@ -57,7 +57,7 @@ def _current_item() -> dict:
     item = client("dynamodb").get_item(TableName=settings().config_table, Key=_key("current"),
                                        ConsistentRead=True).get("Item")
     if not item:
-        raise LookupError("no config has been loaded yet: run `python -m opsbot.config load <dir>`")
+        raise LookupError("no config has been loaded yet: run `make config ARGS='load <dir> --stack <stack>'`")
     return item
 
 

@@ -1,0 +1,13 @@
+"""What the entry points (the functions, the config CLI, the local stack) hand down to lower layers: the one module
+that knows every capability's names, so that none of the layers below has to import a layer above it."""
+from __future__ import annotations
+
+from opsbot.config.names import KnownNames
+
+
+def known_names() -> KnownNames:
+    """The chat commands and merge-request slash commands that exist, for config validation."""
+    from opsbot.chat.registry import all_commands
+    from opsbot.review.commands import COMMANDS
+
+    return KnownNames(commands=frozenset(all_commands().commands), slash_commands=frozenset(COMMANDS))
