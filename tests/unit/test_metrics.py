@@ -3,6 +3,7 @@ point counts what the README's "Operate" section says it counts."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,6 +100,15 @@ def test_count_survives_powertools_failing_and_logs_that_once_at_debug(capsys, m
     assert lines[0]["level"] == "DEBUG" and lines[0]["metric"] == "JobsDone"
     assert "stdout is gone" in lines[0]["exception"]
     assert emitted(capsys) == []
+
+
+def test_every_declared_metric_has_a_row_in_the_readmes_operate_section():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    operate = readme.split("\n## Operate\n", 1)[1].split("\n## ", 1)[0]
+    names = [value for key, value in vars(metrics).items() if key.isupper() and key != "NAMESPACE"]
+    assert len(names) == 10
+    for name in names:
+        assert f"\n| `{name}` |" in operate, f"README's Operate section does not explain {name}"
 
 
 # --- ingress: JobsQueued, DuplicateDeliveries ------------------------------------------------------------------

@@ -52,6 +52,14 @@ def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_clears(alarm):
     assert properties["TreatMissingData"] == "notBreaching"
 
 
+def test_the_alarms_are_the_four_the_readmes_operate_section_explains():
+    operate = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Operate\n", 1)[1].split("\n## ", 1)[0]
+    alarms = set(TEMPLATE.resources_of("AWS::CloudWatch::Alarm"))
+    assert alarms == {"DeadLetterQueueAlarm", "JobsParkedAlarm", "WorkQueueAgeAlarm", "HttpApi5xxAlarm"}
+    for alarm in alarms:
+        assert f"\n| `{alarm}` |" in operate, f"README's Operate section does not explain {alarm}"
+
+
 def test_the_parked_jobs_alarm_watches_the_series_the_worker_writes():
     environment = TEMPLATE.global_environment()
     properties = RESOURCES["JobsParkedAlarm"]["Properties"]
