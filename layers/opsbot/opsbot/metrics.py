@@ -23,9 +23,7 @@ DUPLICATE_DELIVERIES = "DuplicateDeliveries"  # a delivery already claimed (a se
 # Worker (jobs/worker.py).
 JOBS_DONE = "JobsDone"  # a job's handler returned: the job is acknowledged; Kind
 JOBS_RETRIED = "JobsRetried"  # a job failed and is made visible again after its backoff; Kind
-# The worker sent a job to the DLQ itself (retrying cannot help; the reason is in the log and on the message);
-# Kind, and once more with no Kind, the series the parked-jobs alarm watches.
-JOBS_PARKED = "JobsParked"
+JOBS_PARKED = "JobsParked"  # the worker sent a job to the DLQ itself, reason in its log; Kind, and again without
 
 # DingTalk and the robots' budgets.
 RATE_LIMITED = "RateLimited"  # DingTalk answered 130101/410100 (robot muted for 10 minutes); Channel
