@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from opsbot import metrics
 from opsbot.aws import client
 from opsbot.settings import settings
 
@@ -101,7 +102,8 @@ def fold(robot: str, entry: dict) -> None:
             },
         )
     except ddb.exceptions.ConditionalCheckFailedException:
-        pass  # this entry is already folded
+        return  # this entry is already folded
+    metrics.count(metrics.DIGEST_FOLDS)
 
 
 def claim_flush(robot: str, now_ms: int) -> bool:

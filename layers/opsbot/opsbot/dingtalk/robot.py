@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from opsbot import secrets
+from opsbot import metrics, secrets
 from opsbot.config.model import Robot
 from opsbot.dingtalk.signature import signed_robot_url
 from opsbot.log import logger
@@ -76,6 +76,7 @@ def _post(url: str, message: dict, label: str) -> None:
     reason = f"{label}: errcode {code} {errmsg}".strip()
     if code in RATE_LIMITED:
         logger.warning("DingTalk robot is rate limited", extra={"target": label, "errcode": code})
+        metrics.count(metrics.RATE_LIMITED, Channel="dingtalk")
         raise RetryLater(reason, delay=MUTED_SECONDS)
     logger.error("DingTalk refused the message", extra={"target": label, "errcode": code, "errmsg": errmsg})
     raise PermanentFailure(reason)

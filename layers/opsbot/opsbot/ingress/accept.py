@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from opsbot import metrics
 from opsbot.log import logger
 from opsbot.jobs.model import Job
 from opsbot.jobs.queue import enqueue
@@ -36,6 +37,7 @@ def accept(source: str, dedupe_key: str, kind: str, payload: dict, ttl_seconds: 
     claim_key = f"{source}#{dedupe_key}" if len(dedupe_key) <= 512 else f"{source}#sha256:{job_id}"
     if not idempotency.claim(claim_key, ttl_seconds):
         logger.info("duplicate delivery", extra={"source": source, "dedupe_key": dedupe_key[:200]})
+        metrics.count(metrics.DUPLICATE_DELIVERIES, Source=source)
         return Outcome("duplicate", job_id)
     try:
         enqueue(Job(kind=kind, payload=payload, id=job_id, correlation_id=logger.get_correlation_id() or ""))
@@ -44,6 +46,7 @@ def accept(source: str, dedupe_key: str, kind: str, payload: dict, ttl_seconds: 
         idempotency.release(claim_key)
         raise
     logger.info("queued", extra={"source": source, "kind": kind, "job_id": job_id})
+    metrics.count(metrics.JOBS_QUEUED, Kind=kind)
     return Outcome("queued", job_id)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+from opsbot import metrics
 from opsbot.aws import client
 from opsbot.log import logger
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
@@ -27,36 +28,50 @@ def _retry_later(receipt_handle: str, seconds: int) -> None:
                                             VisibilityTimeout=min(max(0, seconds), 43_200))
 
 
+def _count_parked(kind: str) -> None:
+    metrics.count(metrics.JOBS_PARKED, Kind=kind)
+    # Once more without Kind: the one series the parked-jobs alarm watches (an alarm cannot sum a SEARCH).
+    metrics.count(metrics.JOBS_PARKED)
+
+
 def run_record(body: str, receipt_handle: str, receive_count: int) -> None:
     """Run one SQS record. Raising marks it failed (the batch reports it); returning acknowledges it."""
     try:
         job = Job.from_json(body)
     except (ValueError, TypeError, KeyError) as exc:
+        logger.error("unreadable job; parked in the DLQ", extra={"reason": f"not a job: {exc}"})
         park_in_dead_letter_queue(body, "unreadable", f"not a job: {exc}")
+        _count_parked("unreadable")
         return
     job.attempt = receive_count
     logger.append_keys(job_id=job.id, job_kind=job.kind, correlation_id=job.correlation_id or None,
                        attempt=receive_count)
     handler = HANDLERS.get(job.kind)
     if handler is None:
-        logger.error("no handler for job kind")
+        logger.error("no handler for job kind; parked in the DLQ",
+                     extra={"reason": f"no handler for job kind {job.kind}"})
         park_in_dead_letter_queue(body, job.kind, f"no handler for job kind {job.kind}")
+        _count_parked(job.kind)
         return
     try:
         result = handler(job)
         logger.info("job done", extra={"result": str(result)})
+        metrics.count(metrics.JOBS_DONE, Kind=job.kind)
     except PermanentFailure as exc:
         logger.error("job failed for good; parked in the DLQ", extra={"reason": exc.reason})
         park_in_dead_letter_queue(body, job.kind, exc.reason)
+        _count_parked(job.kind)
     except RetryLater as exc:
         delay = exc.delay if exc.delay is not None else backoff_seconds(receive_count)
         logger.warning("job will be retried", extra={"reason": exc.reason, "delay_seconds": delay})
         _retry_later(receipt_handle, delay)
+        metrics.count(metrics.JOBS_RETRIED, Kind=job.kind)
         raise
     except Exception:
         delay = backoff_seconds(receive_count)
         logger.exception("job failed; will be retried", extra={"delay_seconds": delay})
         _retry_later(receipt_handle, delay)
+        metrics.count(metrics.JOBS_RETRIED, Kind=job.kind)
         raise
     finally:
         logger.remove_keys(["job_id", "job_kind", "correlation_id", "attempt"])
