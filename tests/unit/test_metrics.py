@@ -12,7 +12,7 @@ from opsbot.dingtalk import robot as robot_api
 from opsbot.ingress import accept
 from opsbot.jobs import queue, registry, worker
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
-from opsbot.notify import budget
+from opsbot.delivery import budget
 from unit_support import drone_event, fixture_bytes, sqs_event
 
 
