@@ -4,7 +4,12 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+# The local stack's ports (make run, and the commands that talk to it): PORT=… SINK_PORT=… to change them.
 PORT ?= 3000
+SINK_PORT ?= 3001
+DRONE_PORT ?= 3002
+GITLAB_PORT ?= 3003
+MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: lock run send chat click config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
@@ -24,28 +29,30 @@ $(TOOLS)/.installed: requirements-tools.txt
 
 ## run: the local stack on 127.0.0.1:$(PORT) with moto, the example config and a DingTalk sink
 run: $(VENV)/.installed
-	$(PY) -m local.stack --port $(PORT)
+	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
+		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT)
 
 ## send: sign and send a sample event to the running stack, e.g. make send EVENT=events/drone/build_failure.json
 send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
-## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' AS=alice
+## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice
 chat: $(VENV)/.installed
-	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [AS=alice]" && exit 2)
-	$(PY) -m local.chat "$(MSG)" --as $(or $(AS),alice) --port $(PORT)
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice]" && exit 2)
+	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
 ##        make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
 click: $(VENV)/.installed
 	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice]" && exit 2)
-	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT)
+	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## config-push: push a file of the config directory to the running stack's config repo and send the Push Hook
 config-push: $(VENV)/.installed
-	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [AS=alice]" && exit 2)
-	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as $(or $(AS),alice) --port $(PORT)
+	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [WHO=alice]" && exit 2)
+	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as "$(or $(WHO),alice)" --port $(PORT) \
+		--sink-port $(SINK_PORT) --gitlab-port $(GITLAB_PORT)
 
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed
@@ -89,7 +96,7 @@ config-validate: $(VENV)/.installed
 
 ## config-load: reload a config directory into the running local stack (for AWS, see the README's Deploy)
 config-load: $(VENV)/.installed
-	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(or $(MOTO_PORT),5005) \
+	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config load $(or $(DIR),config/example)
 

@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     for route in template.routes:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
     print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
-    print("  talk to the bot: make chat MSG='status shop-api' AS=alice", flush=True)
+    print("  talk to the bot: make chat MSG='status shop-api' WHO=alice", flush=True)
     print("  follow a release link from a card: make click LINK=<the button's URL> WHO=alice", flush=True)
     print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
 
