@@ -12,7 +12,15 @@ GITLAB_PORT ?= 3003
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lock run send chat click config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: help lock run send chat click config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.DEFAULT_GOAL := help
+
+## help: this list, which `make` alone prints too
+help:
+	@echo "usage: make <target> [NAME=value …]   the two you need: make run, make test"
+	@awk '/^## [a-z][a-z-]*: / { name = $$2; sub(/:$$/, "", name); sub(/^## [a-z][a-z-]*: /, ""); \
+		printf "  %-16s %s\n", name, $$0; next } \
+		/^##   / { sub(/^## +/, ""); printf "  %-16s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +35,7 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-## run: the local stack on 127.0.0.1:$(PORT) with moto, the example config and a DingTalk sink
+## run: the local stack on 127.0.0.1:3000 (PORT=…) with moto, the example config, a DingTalk sink, fake Drone and GitLab
 run: $(VENV)/.installed
 	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
 		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT)
@@ -43,7 +51,7 @@ chat: $(VENV)/.installed
 	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
-##        make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
+##   make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
 click: $(VENV)/.installed
 	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice]" && exit 2)
 	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
@@ -69,15 +77,19 @@ golden: $(VENV)/.installed
 ## test: sam validate --lint, sam build, then unit and integration tests
 test: validate build unit integration
 
+## unit: the unit tests (moto in-process, the fakes on loopback)
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
 
+## integration: the integration tests (each file starts the local stack on free ports)
 integration: $(VENV)/.installed
 	$(PY) -m pytest -q tests/integration
 
+## validate: sam validate --lint on template.yaml
 validate: $(TOOLS)/.installed
 	$(SAM) validate --lint
 
+## build: sam build into .aws-sam/build (the layer for arm64, no container)
 build: $(TOOLS)/.installed
 	$(SAM) build --build-dir .aws-sam/build
 
@@ -104,5 +116,6 @@ config-load: $(VENV)/.installed
 events: $(VENV)/.installed
 	$(PY) -m local.make_events
 
+## clean: remove the virtualenvs and .aws-sam (the next make run or make test sets them up again)
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

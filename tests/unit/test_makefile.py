@@ -33,3 +33,28 @@ def test_no_option_is_one_of_makes_own_variables():
     assert "AS" in builtin  # the assembler: `make chat AS=…` was once never empty, so never alice
     assert user_variables() & builtin == set()
     assert {"WHO", "MSG", "EVENT"} <= user_variables()
+
+
+def phony_targets() -> list[str]:
+    return [name for line in re.findall(r"^\.PHONY:(.*)$", MAKEFILE, flags=re.M) for name in line.split()]
+
+
+def test_every_public_target_has_a_help_comment_and_a_rule():
+    described = re.findall(r"^## ([a-z][a-z-]*): \S", MAKEFILE, flags=re.M)
+    rules = re.findall(r"^([a-z][a-z-]*):(?!=)", MAKEFILE, flags=re.M)
+    assert sorted(described) == sorted(phony_targets()) == sorted(rules)
+    for name in described:  # each comment sits right above its rule (continuation lines between are fine)
+        assert re.search(rf"^## {name}: .*\n(?:##   .*\n)*{re.escape(name)}:", MAKEFILE, flags=re.M), name
+
+
+def test_make_alone_prints_help_listing_every_public_target():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    run = lambda *goal: subprocess.run(["make", "--no-print-directory", "-s", *goal], cwd=ROOT,  # noqa: E731
+                                       capture_output=True, text=True, timeout=30)
+    alone, help_ = run(), run("help")
+    assert alone.returncode == help_.returncode == 0 and alone.stdout == help_.stdout
+    listed = re.findall(r"^  ([a-z][a-z-]*) ", help_.stdout, flags=re.M)
+    assert listed == re.findall(r"^## ([a-z][a-z-]*): ", MAKEFILE, flags=re.M)
+    assert "make run" in help_.stdout.splitlines()[0] and "make test" in help_.stdout.splitlines()[0]
+    assert re.search(r"^help:\s*$", MAKEFILE, flags=re.M)  # no prerequisites: help installs nothing
