@@ -58,3 +58,16 @@ def test_make_alone_prints_help_listing_every_public_target():
     assert listed == re.findall(r"^## ([a-z][a-z-]*): ", MAKEFILE, flags=re.M)
     assert "make run" in help_.stdout.splitlines()[0] and "make test" in help_.stdout.splitlines()[0]
     assert re.search(r"^help:\s*$", MAKEFILE, flags=re.M)  # no prerequisites: help installs nothing
+
+
+def test_every_make_command_in_the_readme_names_a_target_and_options_the_makefile_reads():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z][a-z-]*):(?!=)", MAKEFILE, flags=re.M))
+    read = set(re.findall(r"\$\((\w+)\)", MAKEFILE))
+    option = r"\s+\[?[A-Z][A-Z_]*=(?:'[^']*'|[^\s`'\]]+)\]?"  # NAME=value, NAME='a b' or [NAME=value]
+    commands = re.findall(rf"(?:^|`)make ([a-z][a-z-]*)((?:{option})*)", readme, flags=re.M)  # in code only
+    assert len(commands) > 20
+    for target, options in commands:
+        assert target in targets, f"the README shows `make {target}`, which the Makefile does not have"
+        for name in re.findall(r"([A-Z][A-Z_]*)=", options):
+            assert name in read, f"the README passes {name}= to make {target}, which the Makefile never reads"
