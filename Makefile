@@ -35,7 +35,7 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-## run: the local stack on 127.0.0.1:3000 (PORT=…) with moto, the example config, a DingTalk sink, fake Drone and GitLab
+## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone and GitLab
 run: $(VENV)/.installed
 	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
 		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT)
