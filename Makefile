@@ -12,7 +12,7 @@ GITLAB_PORT ?= 3003
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help lock run send chat click config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: help lock run send chat click config-push event chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -111,6 +111,12 @@ config-load: $(VENV)/.installed
 	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config load $(or $(DIR),config/example)
+
+## event: a copy of a sample signed now, and .aws-sam/env.json, for sam local invoke (needs Docker), e.g.
+##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
+event: $(VENV)/.installed
+	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)
+	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT)
 
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed
