@@ -4,10 +4,23 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+# The local stack's ports (make run, and the commands that talk to it): PORT=… SINK_PORT=… to change them.
 PORT ?= 3000
+SINK_PORT ?= 3001
+DRONE_PORT ?= 3002
+GITLAB_PORT ?= 3003
+MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lock run send chat click config config-push chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: help lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.DEFAULT_GOAL := help
+
+## help: this list, which `make` alone prints too
+help:
+	@echo "usage: make <target> [NAME=value …]   the two you need: make run, make test"
+	@awk '/^## [a-z][a-z-]*: / { name = $$2; sub(/:$$/, "", name); sub(/^## [a-z][a-z-]*: /, ""); \
+		printf "  %-16s %s\n", name, $$0; next } \
+		/^##   / { sub(/^## +/, ""); printf "  %-16s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,30 +35,32 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-## run: the local stack on 127.0.0.1:$(PORT) with moto, the example config and a DingTalk sink
+## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone and GitLab
 run: $(VENV)/.installed
-	$(PY) -m local.stack --port $(PORT)
+	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
+		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT)
 
 ## send: sign and send a sample event to the running stack, e.g. make send EVENT=events/drone/build_failure.json
 send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
-## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' AS=alice
+## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice
 chat: $(VENV)/.installed
-	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [AS=alice]" && exit 2)
-	$(PY) -m local.chat "$(MSG)" --as $(or $(AS),alice) --port $(PORT)
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice]" && exit 2)
+	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
-##        make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
+##   make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
 click: $(VENV)/.installed
 	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice]" && exit 2)
-	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT)
+	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## config-push: push a file of the config directory to the running stack's config repo and send the Push Hook
 config-push: $(VENV)/.installed
-	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [AS=alice]" && exit 2)
-	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as $(or $(AS),alice) --port $(PORT)
+	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [WHO=alice]" && exit 2)
+	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as "$(or $(WHO),alice)" --port $(PORT) \
+		--sink-port $(SINK_PORT) --gitlab-port $(GITLAB_PORT)
 
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed
@@ -62,15 +77,19 @@ golden: $(VENV)/.installed
 ## test: sam validate --lint, sam build, then unit and integration tests
 test: validate build unit integration
 
+## unit: the unit tests (moto in-process, the fakes on loopback)
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
 
+## integration: the integration tests (each file starts the local stack on free ports)
 integration: $(VENV)/.installed
 	$(PY) -m pytest -q tests/integration
 
+## validate: sam validate --lint on template.yaml
 validate: $(TOOLS)/.installed
 	$(SAM) validate --lint
 
+## build: sam build into .aws-sam/build (the layer for arm64, no container)
 build: $(TOOLS)/.installed
 	$(SAM) build --build-dir .aws-sam/build
 
@@ -89,7 +108,7 @@ config-validate: $(VENV)/.installed
 
 ## config-load: reload a config directory into the running local stack (for AWS, see the README's Deploy)
 config-load: $(VENV)/.installed
-	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(or $(MOTO_PORT),5005) \
+	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli load $(or $(DIR),config/example)
 
@@ -98,9 +117,16 @@ config: $(VENV)/.installed
 	@test -n "$(ARGS)" || (echo "usage: make config ARGS='validate|load|export|diff DIR [--stack NAME] [--version V]'" && exit 2)
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli $(ARGS)
 
+## event: a copy of a sample signed now, and .aws-sam/env.json, for sam local invoke (needs Docker), e.g.
+##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
+event: $(VENV)/.installed
+	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)
+	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT)
+
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed
 	$(PY) -m local.make_events
 
+## clean: remove the virtualenvs and .aws-sam (the next make run or make test sets them up again)
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

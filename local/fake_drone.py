@@ -95,9 +95,16 @@ def complete_build(slug: str, repo_id: int, build_id: int, fields: dict) -> dict
     return build
 
 
-def default_seed() -> dict[str, list[dict]]:
-    """shop/shop-api #120..#129 and shop/shop-web #40..#43, as the local stack shows them."""
-    base, hour = 1732521597, 3600  # shop-api #128 is the build in tests/fixtures/drone/build_success.json
+# shop-api #128 is the build in tests/fixtures/drone/build_success.json: created, started 3 s later, finished
+# 304 s after it was created. Its seeded copy runs as long, and is dated relative to now.
+SEED_128_RUN_SECONDS = 304
+SEED_128_AGE_SECONDS = 14 * 60  # #128 was created 14 minutes ago: finished 9 minutes ago; develop's #129 is running
+
+
+def default_seed(now: float | None = None) -> dict[str, list[dict]]:
+    """shop/shop-api #120..#129 and shop/shop-web #40..#43, as the local stack shows them, dated relative to `now`
+    (default: the time of the call): shop-api #128 finished a few minutes ago, the rest hours before it."""
+    base, hour = int(time.time() if now is None else now) - SEED_128_AGE_SECONDS, 3600
     c = {"120": "a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e", "121": "b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3",
          "122": "6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b", "123": "3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f",
          "124": "d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1", "127": "0f3a1b2c3d4e5f60718293a4b5c6d7e8f9012345",
@@ -117,7 +124,7 @@ def default_seed() -> dict[str, list[dict]]:
     builds = {n: complete_build("shop/shop-api", 42, 914 + n, {
         "number": n, "created": int(base - h * hour), "target": branch, "status": status, "author_login": who,
         "message": message, "before": before, "after": after,  # and #128 ends when the fixture's build does
-        **({"finished": 1732521901, "updated": 1732521901} if n == 128 else {})})
+        **({"finished": base + SEED_128_RUN_SECONDS, "updated": base + SEED_128_RUN_SECONDS} if n == 128 else {})})
         for n, h, branch, status, who, message, before, after in api}
     # Staging got feature/refund (#124) for QA, then main (#123) back: two successful promotes to staging.
     for n, parent, h, who in ((125, 124, 19, "alice"), (126, 123, 6, "bob")):

@@ -1,6 +1,7 @@
 """Regenerate events/ from tests/fixtures: one API Gateway v2 event per route and case, with the headers a
-real sender sends, signed with the local stack's secrets. Usable with `sam local invoke -e` where Docker
-exists (signatures are then stale: `make send` signs afresh), and with `make send` here."""
+real sender sends, signed with the local stack's secrets at SIGNED_AT, so the files do not change from one run to
+the next. Their signatures are therefore stale: `make send` signs afresh, and `make event` (local/sam_event.py)
+writes a copy signed now for `sam local invoke -e`."""
 from __future__ import annotations
 
 import json

@@ -8,7 +8,6 @@ sample with --raw.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from local.signing import AUTH_HEADERS, sign_for  # noqa: E402
+from local.signing import event_body, kept_as_stored, signed_afresh  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     event = json.loads(Path(args.event).read_text(encoding="utf-8"))
-    body = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
-    path = event["rawPath"]
-    headers = dict(event["headers"])
-    raw = args.raw or Path(args.event).name.startswith(("bad_", "stale_"))
+    raw = args.raw or kept_as_stored(args.event)
     if not raw:
-        headers = {k: v for k, v in headers.items() if k.lower() not in AUTH_HEADERS}
-        headers.update(sign_for(path, body))
+        event = signed_afresh(event)
+    body, path, headers = event_body(event), event["rawPath"], dict(event["headers"])
     headers.pop("content-length", None)
     headers.pop("host", None)
     url = f"http://127.0.0.1:{args.port}{path}"

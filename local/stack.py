@@ -78,6 +78,11 @@ class LocalFunction:
             return getattr(self.module, self.attr)(event, LambdaContext(self.name))
 
 
+def request_time(now: float) -> dict:
+    """The requestContext fields that say when API Gateway took a request."""
+    return {"time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000)}
+
+
 def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: bytes, route_key: str,
                    source_ip: str, path_parameters: dict | None = None) -> dict:
     """An API Gateway HTTP API payload-format-2.0 event, as API Gateway builds it."""
@@ -85,7 +90,6 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: 
         text, is_b64 = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, is_b64 = base64.b64encode(body).decode(), True
-    now = time.time()
     event = {
         "version": "2.0",
         "routeKey": route_key,
@@ -95,8 +99,7 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: 
         "requestContext": {
             "accountId": ACCOUNT, "apiId": "local", "domainName": headers.get("host", "127.0.0.1"),
             "domainPrefix": "local", "stage": "$default", "routeKey": route_key,
-            "requestId": uuid.uuid4().hex, "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
+            "requestId": uuid.uuid4().hex, **request_time(time.time()),
             "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
                      "userAgent": headers.get("user-agent", "")},
         },
@@ -196,6 +199,36 @@ def _resolve(value, physical: dict, template, overrides: dict):
     return str(value)
 
 
+def local_names(template, endpoint: str) -> dict[str, str]:
+    """What the local stack calls the template's tables (their names) and queues (their URLs on moto at
+    `endpoint`), by logical id."""
+    names = {lid: f"opsbot-local-{lid}" for lid in template.resources_of("AWS::DynamoDB::Table")}
+    names.update({lid: f"{endpoint}/{ACCOUNT}/opsbot-local-{lid}" for lid in template.resources_of("AWS::SQS::Queue")})
+    return names
+
+
+def local_environment(template, endpoint: str, host: str, port: int, sink_port: int,
+                      function_id: str | None = None) -> dict[str, str]:
+    """The variables the template gives every function (and `function_id`'s own), as the local stack sets them:
+    the stage `local`, its tables, queues and /opsbot/local/... parameter names on moto at `endpoint`, and the
+    local stack's own API, DingTalk (the sink and its web login) and app key instead of the real ones."""
+    declared = template.function_environment(function_id) if function_id else template.global_environment()
+    names = local_names(template, endpoint)
+    environment = {name: _resolve(value, names, template, {"Stage": "local"}) for name, value in declared.items()}
+    sink = f"http://{host}:{sink_port}"
+    environment.update({
+        "OPSBOT_STAGE": "local",
+        "AWS_ENDPOINT_URL": endpoint,  # every AWS call goes to moto
+        "PUBLIC_BASE_URL": f"http://{host}:{port}",  # release links point at this stack's API
+        "DINGTALK_SESSION_WEBHOOK_PREFIX": f"{sink}/robot/sendBySession?",  # replies go to the sink
+        # Release links sign the clicker in through the sink's fake DingTalk login, with this app key and the local
+        # app secret (LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]).
+        "DINGTALK_APP_KEY": LOCAL_APP_KEY,
+        "DINGTALK_LOGIN_URL": sink, "DINGTALK_API_URL": sink, "DINGTALK_OAPI_URL": sink,
+    })
+    return environment
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,16 +275,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    physical: dict[str, str] = {}
     ddb, sqs, ssm = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("ssm")
+    names = local_names(template, endpoint)
     for logical_id, resource in template.resources_of("AWS::DynamoDB::Table").items():
         props = resource["Properties"]
-        name = f"opsbot-local-{logical_id}"
-        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=props["KeySchema"],
+        ddb.create_table(TableName=names[logical_id], BillingMode="PAY_PER_REQUEST", KeySchema=props["KeySchema"],
                          AttributeDefinitions=props["AttributeDefinitions"])
         if ttl := props.get("TimeToLiveSpecification"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
-        physical[logical_id] = name
+            ddb.update_time_to_live(TableName=names[logical_id], TimeToLiveSpecification=ttl)
     queues = template.resources_of("AWS::SQS::Queue")
     arns: dict[str, str] = {}
     # Dead-letter queues first, so redrive policies can point at them.
@@ -263,24 +294,16 @@ def main(argv: list[str] | None = None) -> int:
                 "deadLetterTargetArn": arns[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]],
                 "maxReceiveCount": args.max_receive_count or int(redrive["maxReceiveCount"]),
             })
-        url = sqs.create_queue(QueueName=f"opsbot-local-{logical_id}", Attributes=attributes)["QueueUrl"]
-        physical[logical_id] = url
+        url = sqs.create_queue(QueueName=names[logical_id].rsplit("/", 1)[1], Attributes=attributes)["QueueUrl"]
+        if url != names[logical_id]:  # `make event`'s env.json derives the URLs as local_names() does
+            print(f"[local stack] moto named queue {logical_id} {url}, not {names[logical_id]}: env.json for "
+                  "sam local invoke will be wrong", file=sys.stderr, flush=True)
         arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    # The functions' environment, as the template's Globals declare it.
-    overrides = {"Stage": "local"}
-    for name, value in template.global_environment().items():
-        os.environ[name] = _resolve(value, physical, template, overrides)
-    os.environ["OPSBOT_STAGE"] = "local"
+    # The functions' environment: what the template's Globals declare, as the local stack sets it. They share this
+    # process, so each also sees what the template gives only another (PUBLIC_BASE_URL, DINGTALK_APP_KEY).
+    os.environ.update(local_environment(template, endpoint, args.host, args.port, args.sink_port))
     for variable, secret in LOCAL_SECRETS.items():
         ssm.put_parameter(Name=os.environ[variable], Value=secret, Type="SecureString", Overwrite=True)
-    # What the template gives the worker alone, and where this stack's DingTalk sink takes session replies.
-    os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
-    os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"http://{args.host}:{args.sink_port}/robot/sendBySession?"
-    # Release links sign the clicker in through the sink's fake DingTalk login, with this app key and the local
-    # app secret (LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]).
-    os.environ["DINGTALK_APP_KEY"] = LOCAL_APP_KEY
-    for variable in ("DINGTALK_LOGIN_URL", "DINGTALK_API_URL", "DINGTALK_OAPI_URL"):
-        os.environ[variable] = f"http://{args.host}:{args.sink_port}"
     if args.quiet:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
@@ -340,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         for fid, function in template.functions.items():
             if function.sqs_queue:
                 threading.Thread(target=drain_queue, daemon=True, name=f"sqs-{fid}",
-                                 args=(functions[fid], physical[function.sqs_queue], arns[function.sqs_queue],
+                                 args=(functions[fid], names[function.sqs_queue], arns[function.sqs_queue],
                                        stop)).start()
 
     print(f"opsbot local stack ready: API http://{args.host}:{args.port}  "
@@ -349,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     for route in template.routes:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
     print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
-    print("  talk to the bot: make chat MSG='status shop-api' AS=alice", flush=True)
+    print("  talk to the bot: make chat MSG='status shop-api' WHO=alice", flush=True)
     print("  follow a release link from a card: make click LINK=<the button's URL> WHO=alice", flush=True)
     print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
 

@@ -74,6 +74,11 @@ class Template:
     def global_environment(self) -> dict:
         return self.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
 
+    def function_environment(self, logical_id: str) -> dict:
+        """The variables a function gets: the Globals', then its own (which win)."""
+        own = (self.raw["Resources"][logical_id]["Properties"].get("Environment") or {}).get("Variables") or {}
+        return {**self.global_environment(), **own}
+
 
 def load(path: str | Path) -> Template:
     raw = yaml.load(Path(path).read_text(), Loader=_CfnLoader)

@@ -1,14 +1,17 @@
 """The fake Drone API (local/fake_drone.py) over real HTTP on loopback: auth, listing, promote and friends, faults."""
 from __future__ import annotations
 
+import json
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
 from local.fake_drone import FakeDrone, default_seed, make_server  # noqa: E402
 
@@ -150,7 +153,59 @@ def test_default_seed_has_two_staging_deploys_and_matches_the_fixture_build():
     staging = [n for n, b in api.items() if b["deploy_to"] == "staging" and b["status"] == "success"]
     assert staging == [125, 126] and (api[125]["parent"], api[126]["parent"]) == (124, 123)
     assert api[125]["after"] == api[124]["after"] and api[126]["after"] == api[123]["after"]
-    assert (api[128]["id"], api[128]["author_login"], api[128]["started"], api[128]["finished"]) == (
-        1042, "alice", 1732521600, 1732521901)
+    fixture = json.loads((ROOT / "tests" / "fixtures" / "drone" / "build_success.json").read_text())["build"]
+    assert (api[128]["id"], api[128]["author_login"], api[128]["after"]) == (1042, "alice", fixture["after"])
+    times = ("timestamp", "created", "started", "finished", "updated")
+    assert [api[128][k] - api[128]["created"] for k in times] == [fixture[k] - fixture["created"] for k in times]
     assert {b["author_login"] for b in api.values()} == {"alice", "bob", "xiaoming"}
     assert any(b["status"] == "running" for b in api.values())
+
+
+# What each seeded build is: tests across the suite rely on these exactly.
+SEEDED = {
+    "shop/shop-api": [(120, "main", "push", "bob", "success"), (121, "develop", "push", "xiaoming", "success"),
+                      (122, "feature/refund", "push", "alice", "failure"),
+                      (123, "main", "push", "bob", "success"), (124, "feature/refund", "push", "alice", "success"),
+                      (125, "feature/refund", "promote", "alice", "success"),
+                      (126, "main", "promote", "bob", "success"), (127, "main", "push", "xiaoming", "failure"),
+                      (128, "main", "push", "alice", "success"), (129, "develop", "push", "xiaoming", "running")],
+    "shop/shop-web": [(40, "main", "push", "bob", "success"), (41, "develop", "push", "xiaoming", "success"),
+                      (42, "develop", "push", "xiaoming", "failure"), (43, "develop", "push", "alice", "success")],
+}
+# Hours before shop-api #128 was created; #129 started 12 minutes after it.
+HOURS_BEFORE_128 = {"shop/shop-api": {120: 30, 121: 26, 122: 24, 123: 22, 124: 20, 125: 19, 126: 6, 127: 2, 128: 0,
+                                      129: -0.2},
+                    "shop/shop-web": {40: 8, 41: 7, 42: 6, 43: 5}}
+
+
+def test_default_seed_is_dated_relative_to_now_the_newest_finished_minutes_ago():
+    before = time.time()
+    seed = default_seed()
+    done = [b for builds in seed.values() for b in builds if b["finished"]]
+    newest = max(done, key=lambda b: b["finished"])
+    assert newest["number"] == 128 and before - 3600 < newest["finished"] <= before  # not "736 d ago"
+    everything = [b for builds in seed.values() for b in builds]
+    assert all(b[k] <= time.time() for b in everything for k in ("created", "started", "finished", "updated"))
+    assert {slug: [(b["number"], b["target"], b["event"], b["author_login"], b["status"]) for b in builds]
+            for slug, builds in seed.items()} == SEEDED
+
+
+def test_default_seed_keeps_its_order_and_spacing_whatever_the_time():
+    now = 1_900_000_000
+    seed = default_seed(now=now)
+    created_128 = next(b["created"] for b in seed["shop/shop-api"] if b["number"] == 128)
+    assert now - created_128 == 14 * 60
+    for slug, builds in seed.items():
+        assert {b["number"]: (created_128 - b["created"]) / 3600 for b in builds} == HOURS_BEFORE_128[slug]
+        assert [b["created"] for b in builds] == sorted(b["created"] for b in builds)  # numbered in time order
+
+    # Another moment moves every time of every build (and of its stages and steps) by as much, and nothing else.
+    def shifted(value, key, by):
+        if isinstance(value, dict):
+            return {k: shifted(v, k, by) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shifted(v, key, by) for v in value]
+        return value + by if key in ("timestamp", "created", "started", "finished", "stopped", "updated") and value \
+            else value
+
+    assert default_seed(now=now + 86_400) == shifted(seed, "", 86_400)

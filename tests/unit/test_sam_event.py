@@ -1,0 +1,121 @@
+"""`make event` (local/sam_event.py): a sample signed now passes the real checks, and env.json gives every function
+of the template its variables as the local stack sets them, for `sam local invoke`."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from opsbot.dingtalk.signature import verify_callback
+from opsbot.drone.signature import verify as verify_drone
+from opsbot.gitlab.webhook import verify_token
+from opsbot.ingress.errors import Unauthorized
+
+from local import sam_event
+from local import template as local_template
+from local.signing import event_body, kept_as_stored
+from local.stack import LOCAL_SECRETS, local_names
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = local_template.load(ROOT / "template.yaml")
+SAMPLES = sorted((ROOT / "events").rglob("*.json"))
+SIGNED = [s for s in SAMPLES if not kept_as_stored(s) and s.parent.name in ("drone", "gitlab", "dingtalk")]
+MOTO = "http://127.0.0.1:5005"
+
+
+@pytest.fixture
+def env_json() -> dict:
+    return sam_event.env_vars(TEMPLATE, MOTO)
+
+
+@pytest.fixture
+def stored_gitlab_token(aws, env, env_json):
+    """The GitLab token where env.json says the function reads it (moto's SSM), as the local stack stores it."""
+    name = env_json["GitlabWebhookFunction"]["GITLAB_WEBHOOK_TOKEN_PARAM"]
+    aws.ssm.put_parameter(Name=name, Value=LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"], Type="SecureString")
+    env("GITLAB_WEBHOOK_TOKEN_PARAM", name)
+
+
+def test_the_samples_are_all_there():
+    assert {s.parent.name for s in SIGNED} == {"drone", "gitlab", "dingtalk"} and len(SIGNED) >= 12
+
+
+@pytest.mark.parametrize("sample", SIGNED, ids=lambda s: f"{s.parent.name}/{s.stem}")
+def test_a_signed_copy_passes_the_real_check_when_written_and_the_stored_sample_is_stale(sample, stored_gitlab_token):
+    written_at = time.time()
+    stored = json.loads(sample.read_text(encoding="utf-8"))
+    copy, how = sam_event.copy_for_invoke(sample, written_at)
+    assert how.startswith("signed at ")
+    body, headers = event_body(copy), copy["headers"]
+    assert body == event_body(stored) and copy["rawPath"] == stored["rawPath"]
+    assert all(name == name.lower() for name in headers)  # as API Gateway passes them
+    assert copy["requestContext"]["timeEpoch"] == int(written_at * 1000)
+    if sample.parent.name == "drone":
+        secret = LOCAL_SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
+        verify_drone(headers, body, secret, now=written_at)
+        with pytest.raises(Unauthorized, match="stale Date"):
+            verify_drone(stored["headers"], body, secret, now=written_at)
+        form = "authorization" if "authorization" in stored["headers"] else "signature"  # as stored
+        assert [h for h in ("authorization", "signature") if h in headers] == [form]
+    elif sample.parent.name == "dingtalk":
+        secret = LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]
+        verify_callback(headers, secret, now_ms=int(written_at * 1000))
+        with pytest.raises(Unauthorized, match="stale DingTalk timestamp"):
+            verify_callback(stored["headers"], secret, now_ms=int(written_at * 1000))
+    else:
+        verify_token(headers, body)
+    untouched = {k: v for k, v in stored["headers"].items() if k not in ("date", "digest", "signature",
+                                                                         "authorization", "timestamp", "sign")}
+    assert {k: headers[k] for k in untouched} == untouched
+
+
+@pytest.mark.parametrize("sample", [s for s in SAMPLES if s not in SIGNED], ids=lambda s: f"{s.parent.name}/{s.stem}")
+def test_samples_meant_to_fail_and_release_links_are_copied_as_they_are(sample):
+    copy, how = sam_event.copy_for_invoke(sample, time.time())
+    assert copy == json.loads(sample.read_text(encoding="utf-8")) and how.startswith("as stored")
+
+
+def test_env_json_names_every_function_with_the_variables_the_template_declares(env_json):
+    assert set(env_json) == set(TEMPLATE.functions) == {
+        "DroneWebhookFunction", "GitlabWebhookFunction", "DingtalkBotFunction", "ActionsFunction", "WorkerFunction"}
+    names = local_names(TEMPLATE, MOTO)
+    for function, variables in env_json.items():
+        # SAM overrides only what the template declares for the function, so that is exactly what env.json holds.
+        assert set(variables) == set(TEMPLATE.function_environment(function)), function
+        assert all(isinstance(v, str) for v in variables.values()), function  # no unresolved !Ref or !Sub
+        assert variables["AWS_ENDPOINT_URL"] == MOTO and variables["OPSBOT_STAGE"] == "local"
+        assert (variables["CONFIG_TABLE"], variables["STATE_TABLE"], variables["AUDIT_TABLE"]) == (
+            "opsbot-local-ConfigTable", "opsbot-local-StateTable", "opsbot-local-AuditTable")
+        assert variables["WORK_QUEUE_URL"] == names["WorkQueue"] == f"{MOTO}/123456789012/opsbot-local-WorkQueue"
+        assert variables["DEAD_LETTER_QUEUE_URL"] == names["DeadLetterQueue"]
+        assert {v: variables[v] for v in LOCAL_SECRETS} == {
+            "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/local/webhooks/drone",
+            "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/local/webhooks/gitlab",
+            "DINGTALK_APP_SECRET_PARAM": "/opsbot/local/dingtalk/app-secret",
+            "ACTION_SIGNING_KEY_PARAM": "/opsbot/local/actions/signing-key"}
+    assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
+    assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"
+
+
+def test_the_template_declares_an_empty_endpoint_so_sam_can_override_it():
+    assert TEMPLATE.global_environment()["AWS_ENDPOINT_URL"] == ""  # empty on AWS: boto3's own endpoints
+
+
+def test_make_event_writes_both_files_and_prints_the_invoke_command(tmp_path, capsys):
+    sample = ROOT / "events" / "dingtalk" / "status.json"
+    assert sam_event.main([str(sample), "--moto-port", "5123", "--port", "3100", "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "events" / "dingtalk" / "status.json").read_text(encoding="utf-8"))
+    verify_callback(written["headers"], LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"])
+    env_json = json.loads((tmp_path / "env.json").read_text(encoding="utf-8"))
+    assert env_json["DingtalkBotFunction"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5123"
+    assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3100"
+    printed = capsys.readouterr().out
+    assert f"local invoke DingtalkBotFunction -e {tmp_path}/events/dingtalk/status.json" in printed
+    assert f"--env-vars {tmp_path}/env.json --region us-east-1" in printed
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: f"{s.parent.name}/{s.stem}")
+def test_every_sample_has_a_function_to_invoke(sample, tmp_path):
+    assert sam_event.main([str(sample), "--out", str(tmp_path)]) == 0
