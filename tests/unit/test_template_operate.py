@@ -21,9 +21,11 @@ def test_every_function_writes_into_a_declared_log_group_that_expires():
     groups = {resource["Properties"]["LogGroupName"]["Fn::Sub"]: resource["Properties"]
               for resource in TEMPLATE.resources_of("AWS::Logs::LogGroup").values()}
     for function in TEMPLATE.functions:
-        # Lambda's own name for a function's group: the functions set no LoggingConfig of their own.
-        assert "LoggingConfig" not in RESOURCES[function]["Properties"]
-        assert f"/aws/lambda/${{{function}}}" in groups, f"{function} has no declared log group"
+        # Each function writes into a group the stack declares, under a name of the stack's own (no clash with the
+        # /aws/lambda/<function> group Lambda made for a function before the groups were declared).
+        group = RESOURCES[function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", function
+        assert RESOURCES[group]["Properties"]["LogGroupName"]["Fn::Sub"].startswith("/aws/lambda/${AWS::StackName}/")
     assert all(properties["RetentionInDays"] == {"Ref": "LogRetentionDays"} for properties in groups.values())
     assert len(groups) == len(TEMPLATE.functions) + 1  # and the HTTP API's access logs
 
