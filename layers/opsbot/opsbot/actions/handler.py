@@ -27,9 +27,9 @@ from opsbot.config import store
 from opsbot.config.model import Config, Environment
 from opsbot.dingtalk import login as dingtalk_login
 from opsbot.ingress.accept import accept
-from opsbot.state import idempotency
+from opsbot.state import idempotency, keys
 
-SOURCE = "action"  # the claim of a used link is `idem#action#<nonce>`
+SOURCE = keys.LINK_USED.rstrip("#")  # the claim of a used link is `idem#action#<nonce>`
 USED_GRACE_SECONDS = 86400  # a used nonce is remembered a day past the link's expiry
 MAX_FORM_BYTES = 4096  # the form holds a ticket and three short fields
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")

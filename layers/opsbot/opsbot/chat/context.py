@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from opsbot import audit
+from opsbot.i18n import t
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
 from opsbot.chat.registry import Command, UsageError
@@ -28,7 +29,7 @@ class ChatRequest:
     record: audit.AuditRecord | None = None  # the act's audit record, where the core writes its decision
 
     def t(self, zh: str, en: str) -> str:
-        return zh if self.language == "zh" else en
+        return t(self.language, zh, en)
 
     @property
     def person(self) -> Person | None:

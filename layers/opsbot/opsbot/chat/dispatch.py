@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
+from opsbot.i18n import t
 from opsbot.authz.core import Denied
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
@@ -64,8 +65,8 @@ def suggestion(registry: Registry, word: str, language: str, fallback: str) -> s
     close = close_commands(registry, word, cutoff=0.5)
     word = md(word, 40)
     names = ", ".join(dict.fromkeys(f"`{registry.find(c).name}`" if c.isascii() else f"`{c}`" for c in close))
-    if language == "zh":
-        head = f"没有 `{word}` 这个命令。" + (f"你是不是想用 {names}？" if names else "")
-        return f"{head}\n\n发送 `help` 查看全部命令。" + ("" if names else f"\n\n{fallback}")
-    head = f"There is no command `{word}`." + (f" Did you mean {names}?" if names else "")
-    return f"{head}\n\nSend `help` for the list of commands." + ("" if names else f"\n\n{fallback}")
+    head = t(language, f"没有 `{word}` 这个命令。", f"There is no command `{word}`.")
+    if names:
+        head += t(language, f"你是不是想用 {names}？", f" Did you mean {names}?")
+    return head + t(language, "\n\n发送 `help` 查看全部命令。", "\n\nSend `help` for the list of commands.") + (
+        "" if names else f"\n\n{fallback}")

@@ -136,6 +136,13 @@ class Registry:
     def names(self) -> list[str]:
         return list(self.by_alias)
 
+    def order(self, names: tuple[str, ...]) -> None:
+        """List the commands in this order (help, the README); every command must be named exactly once."""
+        if sorted(names) != sorted(self.commands):
+            missing, extra = set(self.commands) - set(names), set(names) - set(self.commands)
+            raise ValueError(f"the help order must name every command once (missing {missing}, unknown {extra})")
+        self.commands = {name: self.commands[name] for name in names}
+
 
 REGISTRY = Registry()
 
@@ -159,9 +166,10 @@ def command(name: str, *, aliases: tuple[str, ...] = (), arguments: tuple[Argume
 
 
 def all_commands() -> Registry:
-    """The registry with every command module imported (they register on import)."""
-    import opsbot.chat.commands  # noqa: F401
+    """The registry with every command module imported (they register on import), in the help order."""
+    from opsbot.chat.commands import HELP_ORDER  # the commands import this module: it cannot import them first
 
+    REGISTRY.order(HELP_ORDER)
     return REGISTRY
 
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from opsbot import metrics
+from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
 
@@ -44,7 +45,7 @@ class RobotState:
 
 
 def _key(robot: str) -> dict:
-    return {"pk": {"S": f"robot#{robot}"}}
+    return {"pk": {"S": keys.ROBOT + robot}}
 
 
 def read(robot: str) -> RobotState:

@@ -16,7 +16,7 @@ from opsbot.dingtalk import robot as robot_api
 from opsbot.jobs.model import PermanentFailure
 from opsbot.message import Reply
 from opsbot.settings import settings
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 SESSION_MARGIN_MS = 60_000  # do not start a send on a session about to expire
 
@@ -50,4 +50,4 @@ def post(config: Config, reply: Reply, message: dict | None = None, key: str = "
 def post_once(config: Config, reply: Reply, key: str) -> str:
     """Post `reply` unless a delivery with this key already did; where it went. A job retried because posting
     failed posts it; the same news delivered again (new delivery ids, same key) does not."""
-    return effects.once(f"told#{key}", lambda: {"where": post(config, reply, None, key)})["where"]
+    return effects.once(keys.TOLD + key, lambda: {"where": post(config, reply, None, key)})["where"]

@@ -13,7 +13,7 @@ from typing import Callable
 
 from opsbot.drone.api import DroneClient
 from opsbot.log import logger
-from opsbot.state import idempotency
+from opsbot.state import idempotency, keys
 
 LOOKBACK_BUILDS = 50  # the builds a lookup reads, newest first: a retry comes within minutes of the first try
 _UNSAFE = re.compile(r"[^A-Z0-9_]")
@@ -35,7 +35,7 @@ def find_started(drone: DroneClient, slug: str, parent: int, request_id: str) ->
 def start_once(drone: DroneClient, slug: str, parent: int, request_id: str,
                start: Callable[[dict], dict]) -> dict:
     """`start(params)` for this request unless an earlier attempt already started it; the started build."""
-    if not idempotency.claim(f"drone-request#{slug}#{request_id}"):
+    if not idempotency.claim(f"{keys.DRONE_REQUEST}{slug}#{request_id}"):
         # An earlier attempt got as far as the POST; whether Drone did it is Drone's to say.
         if found := find_started(drone, slug, parent, request_id):
             logger.info("Drone already started this request; not posting again",

@@ -26,7 +26,7 @@ from opsbot.gitlab.events import Push
 from opsbot.gitops import notices
 from opsbot.jobs.model import PermanentFailure
 from opsbot.log import logger
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 
 @dataclass
@@ -106,11 +106,11 @@ def on_push(config: Config, push: Push) -> str:
     if push.deleted:
         return "ignored: the config branch was deleted; the stored config stays"
     try:
-        result = effects.once(f"config-sync#{push.repo}#{push.after}", lambda: sync(config, push).as_dict())
+        result = effects.once(f"{keys.CONFIG_SYNC}{push.repo}#{push.after}", lambda: sync(config, push).as_dict())
     except GitLabRefused as exc:
         # A wrong token or a missing repo: retrying cannot help. Say so, and park the job for a redrive.
         post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
         raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
     if result["notice"]:
-        post_once(store.load(), Reply.from_dict(result["notice"]), f"config-sync#{push.repo}#{push.after}")
+        post_once(store.load(), Reply.from_dict(result["notice"]), f"{keys.CONFIG_SYNC}{push.repo}#{push.after}")
     return result["outcome"]

@@ -31,8 +31,8 @@ def _commit_link(push: Push) -> str:
 
 def sync_failed(config: Config, push: Push, problems: list[tuple[str, int, str]], pusher: Person | None,
                 in_repo: Callable[[str], str]) -> Reply:
-    lines = [_t(config, f"### ❌ 配置没有同步 · {push.after[:8]}", f"### ❌ Config not synced · {push.after[:8]}"),
-             _t(config, f"{_who(push, pusher)} 推送的 {_commit_link(push)}（{md(push.title)}）有 {len(problems)} 处错误，"
+    lines = [t(config.language, f"### ❌ 配置没有同步 · {push.after[:8]}", f"### ❌ Config not synced · {push.after[:8]}"),
+             t(config.language, f"{_who(push, pusher)} 推送的 {_commit_link(push)}（{md(push.title)}）有 {len(problems)} 处错误，"
                         f"opsbot 继续使用版本 `{config.version[:8]}`。修正后再推送即可：",
                 f"{_who(push, pusher)} pushed {_commit_link(push)} ({md(push.title)}) with {len(problems)} problem(s); "
                 f"opsbot keeps version `{config.version[:8]}`. Fix and push again:"), ""]
@@ -42,33 +42,33 @@ def sync_failed(config: Config, push: Push, problems: list[tuple[str, int, str]]
             if push.web_url else ""
         lines.append(f"- {f'[{where}]({url})' if url else where}: {md(message, 300)}")
     if len(problems) > MAX_PROBLEMS:
-        lines.append(_t(config, f"- 还有 {len(problems) - MAX_PROBLEMS} 处……", f"- and {len(problems) - MAX_PROBLEMS} more…"))
-    return Reply(title=_t(config, "配置没有同步", "Config not synced"), text="\n".join(lines), ok=False,
+        lines.append(t(config.language, f"- 还有 {len(problems) - MAX_PROBLEMS} 处……", f"- and {len(problems) - MAX_PROBLEMS} more…"))
+    return Reply(title=t(config.language, "配置没有同步", "Config not synced"), text="\n".join(lines), ok=False,
                  mentions=Mentions.of(pusher), detail=f"config {push.after[:8]} invalid: {len(problems)} problem(s)")
 
 
 def synced(config: Config, new: Config, push: Push, touched: list[str] | None, pusher: Person | None) -> Reply:
     added = sorted(set(new.projects) - set(config.projects))
     removed = sorted(set(config.projects) - set(new.projects))
-    lines = [_t(config, f"### ✅ 配置已同步 · {push.after[:8]}", f"### ✅ Config synced · {push.after[:8]}"),
-             _t(config, f"{_who(push, pusher)} 推送了 {_commit_link(push)}：{md(push.title)}",
+    lines = [t(config.language, f"### ✅ 配置已同步 · {push.after[:8]}", f"### ✅ Config synced · {push.after[:8]}"),
+             t(config.language, f"{_who(push, pusher)} 推送了 {_commit_link(push)}：{md(push.title)}",
                 f"{_who(push, pusher)} pushed {_commit_link(push)}: {md(push.title)}"), ""]
     if touched:
-        lines.append(_t(config, "- 改动的文件：", "- Files changed: ") + ", ".join(f"`{md(p, 120)}`" for p in touched))
+        lines.append(t(config.language, "- 改动的文件：", "- Files changed: ") + ", ".join(f"`{md(p, 120)}`" for p in touched))
     if added:
-        lines.append(_t(config, "- 新增项目：", "- Projects added: ") + ", ".join(added))
+        lines.append(t(config.language, "- 新增项目：", "- Projects added: ") + ", ".join(added))
     if removed:
-        lines.append(_t(config, "- 移除项目：", "- Projects removed: ") + ", ".join(removed))
-    lines.append(_t(config, f"- 现在 {len(new.projects)} 个项目。要回到上一个版本：`@opsbot config rollback "
+        lines.append(t(config.language, "- 移除项目：", "- Projects removed: ") + ", ".join(removed))
+    lines.append(t(config.language, f"- 现在 {len(new.projects)} 个项目。要回到上一个版本：`@opsbot config rollback "
                             f"{config.version[:8]}`",
                     f"- {len(new.projects)} projects now. To go back: `@opsbot config rollback {config.version[:8]}`"))
-    return Reply(title=_t(config, "配置已同步", "Config synced"), text="\n".join(lines),
+    return Reply(title=t(config.language, "配置已同步", "Config synced"), text="\n".join(lines),
                  detail=f"config synced to {push.after[:8]}")
 
 
 def gitlab_refused(config: Config, push: Push, error: Exception) -> Reply:
-    return Reply(title=_t(config, "配置同步失败", "Config sync failed"), ok=False, detail=str(error)[:200],
-                 text=_t(config, f"### ❌ 配置同步失败 · {push.after[:8]}\n\nGitLab 拒绝了 opsbot 的请求：{md(error, 300)}\n\n"
+    return Reply(title=t(config.language, "配置同步失败", "Config sync failed"), ok=False, detail=str(error)[:200],
+                 text=t(config.language, f"### ❌ 配置同步失败 · {push.after[:8]}\n\nGitLab 拒绝了 opsbot 的请求：{md(error, 300)}\n\n"
                                  "请检查 opsbot.yaml 里的 gitlab.token 和 gitlab.config_repo；修好后从死信队列重放这个任务。",
                          f"### ❌ Config sync failed · {push.after[:8]}\n\nGitLab refused opsbot: {md(error, 300)}\n\n"
                          "Check gitlab.token and gitlab.config_repo in opsbot.yaml, then redrive the job from the "

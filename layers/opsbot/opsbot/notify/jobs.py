@@ -11,7 +11,7 @@ from opsbot.delivery import robot as budgeted
 from opsbot.notify import policy, render, scan
 from opsbot.message import digest_entry
 from opsbot.release import links
-from opsbot.state import branch_status, effects
+from opsbot.state import branch_status, effects, keys
 
 
 @handles(kinds.DRONE_BUILD_FINISHED)
@@ -44,7 +44,7 @@ def notify_build_finished(job: Job) -> str:
         return {"outcome": budgeted.deliver(robot, rendered.message, entry)}
 
     # Once per delivery, however often SQS hands the job over, and even when two copies run at the same time.
-    outcome = effects.once(f"notified#{job.id}", notify)["outcome"]
+    outcome = effects.once(keys.NOTIFIED + job.id, notify)["outcome"]
     if not ran:
         return "already notified"  # SQS delivered this job twice
     logger.info("build notification", extra={"project": project.name, "build": build["number"], "reason": reason,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsbot.i18n import t
 from opsbot.config.model import Person, Project
 from opsbot.drone.builds import build_branch, commit_title
 from opsbot.message import Mentions, digest_entry
@@ -36,9 +37,9 @@ LABELS = {
 def _duration(build: dict, language: str) -> str:
     seconds = max(0, int(build.get("finished") or 0) - int(build.get("started") or 0))
     minutes, seconds = divmod(seconds, 60)
-    if language == "zh":
-        return f"{minutes}分{seconds}秒" if minutes else f"{seconds}秒"
-    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
+    if minutes:
+        return t(language, f"{minutes}分{seconds}秒", f"{minutes}m {seconds}s")
+    return t(language, f"{seconds}秒", f"{seconds}s")
 
 
 def failed_step(build: dict) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from opsbot.i18n import t
+from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
 
@@ -44,7 +46,7 @@ def _table():
 
 
 def _key(request_id: str) -> dict:
-    return {"pk": {"S": f"approval#{request_id.lower()}"}}
+    return {"pk": {"S": keys.APPROVAL + request_id.lower()}}
 
 
 def _from_item(item: dict) -> ApprovalRequest:
@@ -85,28 +87,30 @@ def get(request_id: str) -> ApprovalRequest | None:
     return _from_item(item) if item else None
 
 
-def _refusal(request: ApprovalRequest | None, zh: bool) -> str | None:
+ALREADY_APPROVED = ("你已经批准过这个请求了。", "You have already approved this request.")
+
+
+def _refusal(request: ApprovalRequest | None, language: str) -> str | None:
     if request is None:
-        return "没有这个审批请求。" if zh else "There is no such approval request."
+        return t(language, "没有这个审批请求。", "There is no such approval request.")
     if request.status != "pending":
-        return (f"审批请求 {request.id} 已经是 {request.status} 状态。" if zh
-                else f"Request {request.id} is already {request.status}.")
+        return t(language, f"审批请求 {request.id} 已经是 {request.status} 状态。",
+                 f"Request {request.id} is already {request.status}.")
     if request.expired():
-        return f"审批请求 {request.id} 已过期。" if zh else f"Request {request.id} has expired."
+        return t(language, f"审批请求 {request.id} 已过期。", f"Request {request.id} has expired.")
     return None
 
 
 def approve(request_id: str, approver: str, language: str = "en") -> tuple[ApprovalRequest, bool]:
     """Count `approver` in. Returns the request and whether this approval is the one that completed it."""
-    zh = language == "zh"
     request = get(request_id)
-    if reason := _refusal(request, zh):
+    if reason := _refusal(request, language):
         raise ApprovalRefused(reason)
     if approver == request.requester:
-        raise ApprovalRefused("不能批准自己发起的请求，需要另一位同事批准。" if zh
-                              else "You cannot approve your own request: it needs someone else.")
+        raise ApprovalRefused(t(language, "不能批准自己发起的请求，需要另一位同事批准。",
+                                "You cannot approve your own request: it needs someone else."))
     if approver in request.approvers:
-        raise ApprovalRefused("你已经批准过这个请求了。" if zh else "You have already approved this request.")
+        raise ApprovalRefused(t(language, *ALREADY_APPROVED))
     ddb, table = _table()
     now = str(int(time.time()))
     try:
@@ -120,8 +124,7 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
             ReturnValues="ALL_NEW",
         )["Attributes"]
     except ddb.exceptions.ConditionalCheckFailedException:
-        raise ApprovalRefused(_refusal(get(request_id), zh)
-                              or ("你已经批准过这个请求了。" if zh else "You have already approved this request.")) from None
+        raise ApprovalRefused(_refusal(get(request_id), language) or t(language, *ALREADY_APPROVED)) from None
     request = _from_item(updated)
     if len(request.approvers) < request.needed:
         return request, False
@@ -130,10 +133,10 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
 
 def reject(request_id: str, who: str, language: str = "en") -> ApprovalRequest:
     request = get(request_id)
-    if reason := _refusal(request, language == "zh"):
+    if reason := _refusal(request, language):
         raise ApprovalRefused(reason)
     if not _decide(request, "rejected", who):
-        raise ApprovalRefused(_refusal(get(request_id), language == "zh") or "already decided")
+        raise ApprovalRefused(_refusal(get(request_id), language) or "already decided")
     return get(request_id)
 
 

@@ -23,7 +23,7 @@ from opsbot.drone.builds import build_branch, is_deployment
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.release import approvals
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 DEPLOY = authz.Verb("deploy", ("deployer",), authz.DEPLOY)
 ROLLBACK = authz.Verb("rollback", ("deployer",), authz.DEPLOY)
@@ -154,7 +154,7 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
         return execute(drone, project, request.target, request.build, request.action, by, language,
                        request.id).as_dict()
 
-    return Reply.from_dict(effects.once(f"approved#{request.id}", run))
+    return Reply.from_dict(effects.once(keys.APPROVED + request.id, run))
 
 
 def previous_deploy(drone: DroneClient, project: Project, target: str, language: str) -> int:

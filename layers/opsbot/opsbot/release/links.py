@@ -21,6 +21,7 @@ import secrets as random_source
 import time
 from dataclasses import asdict, dataclass
 
+from opsbot.state import keys
 from opsbot.authz import core as authz
 from opsbot.aws import client
 from opsbot.config.model import Config, Project
@@ -74,7 +75,7 @@ def mac(message: str, key: bytes) -> str:
 
 
 def _grant_key(nonce: str) -> dict:
-    return {"pk": {"S": f"action#{nonce}"}}
+    return {"pk": {"S": keys.LINK_GRANT + nonce}}
 
 
 def issue(project: str, build: int, target: str, commit: str, branch: str, title: str, event: str,

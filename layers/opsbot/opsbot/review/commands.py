@@ -26,7 +26,7 @@ from opsbot.markup import gitlab as md
 from opsbot.review import store
 from opsbot.review.comments import Comment
 from opsbot.review.session import Session
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 LGTM, APPROVED, HOLD = "lgtm", "approved", "do-not-merge/hold"
 _LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*))?$")
@@ -246,7 +246,7 @@ def retest(session: Session, call: Call) -> str | None:
 
         # Chosen once per comment: a retry after a lost answer would otherwise see the restart itself as the
         # newest build, and restart that
-        chosen = effects.once(f"retest-build#{repo.lower()}#{call.request_id}", newest_build)
+        chosen = effects.once(f"{keys.RETEST_BUILD}{repo.lower()}#{call.request_id}", newest_build)
         if not chosen["number"]:
             return f"Drone has no build of the branch {md(branch, 100)} to restart that is not a deployment"
         build = drone.build(repo, chosen["number"])

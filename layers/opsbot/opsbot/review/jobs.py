@@ -9,7 +9,7 @@ from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 from opsbot.log import logger
 from opsbot.review import events
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 
 def _parsed(parse, payload: dict, what: str):
@@ -42,7 +42,7 @@ def on_merge_request(job: Job) -> str:
         from opsbot.review.triage import triage
 
         head = event.head or job.id
-        done = effects.once(f"review-triage#{event.repo.lower()}!{event.iid}#{event.action}#{head}",
+        done = effects.once(f"{keys.REVIEW_TRIAGE}{event.repo.lower()}!{event.iid}#{event.action}#{head}",
                             lambda: triage(session, event))
         triaged = f"triaged: {done['size']}, reviewers {', '.join(done['reviewers']) or '-'}"
         return f"{triaged}; {tide.merge_if_ready(session)}"
@@ -81,7 +81,7 @@ def on_note(job: Job) -> str:
         for index, (name, argument) in enumerate(found):
             # each command once as well: a job retried after its third command failed must not /retest twice
             key = f"{comment.id}#{index}"
-            outcome = effects.once(f"review-command#{note.repo.lower()}!{note.iid}#{key}",
+            outcome = effects.once(f"{keys.REVIEW_COMMAND}{note.repo.lower()}!{note.iid}#{key}",
                                    lambda index=index, name=name, argument=argument: {
                                        "refused": commands.run(session, comment, index, name, argument)})
             if outcome["refused"]:
@@ -89,7 +89,7 @@ def on_note(job: Job) -> str:
                 session.note(key, commands.refusal_note(comment.author, name, outcome["refused"]))
         return {"ran": [n for n, _ in found], "refused": refused}
 
-    done = effects.once(f"review-commands#{note.repo.lower()}!{note.iid}#{comment.id}", run)
+    done = effects.once(f"{keys.REVIEW_COMMANDS}{note.repo.lower()}!{note.iid}#{comment.id}", run)
     ran = f"commands {', '.join(done['ran'])} (refused: {', '.join(done['refused']) or '-'})"
     return f"{ran}; {tide.merge_if_ready(session)}"
 

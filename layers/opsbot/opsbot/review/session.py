@@ -9,7 +9,7 @@ from opsbot.config.model import Config, Project
 from opsbot.review import labels as size_labels
 from opsbot.review import store
 from opsbot.review.owners import OwnersTree
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 
 class Session:
@@ -77,7 +77,7 @@ class Session:
             posted = self.gitlab.post_note(self.repo, self.iid, text)
             return {"id": posted.get("id") if isinstance(posted, dict) else None}
 
-        effects.once(f"review-note#{self.repo.lower()}!{self.iid}#{key}", post)
+        effects.once(f"{keys.REVIEW_NOTE}{self.repo.lower()}!{self.iid}#{key}", post)
 
     def user_ids(self, usernames: list[str]) -> dict[str, int | None]:
         return {name: self.gitlab.user_id(name) for name in usernames}

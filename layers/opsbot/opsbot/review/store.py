@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.jobs.model import RetryLater
 from opsbot.settings import settings
@@ -28,24 +29,24 @@ def _expires() -> dict:
 def set_lgtm(repo: str, iid: int, sha: str, username: str) -> None:
     """The merge request's lgtm, given by `username` on the head `sha` (a later /lgtm replaces it)."""
     client("dynamodb").put_item(TableName=settings().state_table, Item={
-        "pk": {"S": f"review-lgtm#{_mr(repo, iid)}"}, "sha": {"S": sha}, "by": {"S": username.lower()},
+        "pk": {"S": keys.REVIEW_LGTM + _mr(repo, iid)}, "sha": {"S": sha}, "by": {"S": username.lower()},
         "expires_at": _expires()})
 
 
 def drop_lgtm(repo: str, iid: int) -> None:
-    client("dynamodb").delete_item(TableName=settings().state_table, Key={"pk": {"S": f"review-lgtm#{_mr(repo, iid)}"}})
+    client("dynamodb").delete_item(TableName=settings().state_table, Key={"pk": {"S": keys.REVIEW_LGTM + _mr(repo, iid)}})
 
 
 def lgtm_sha(repo: str, iid: int) -> str | None:
     """The head commit the merge request's lgtm was given on; None when it has none."""
     item = client("dynamodb").get_item(TableName=settings().state_table, ConsistentRead=True,
-                                       Key={"pk": {"S": f"review-lgtm#{_mr(repo, iid)}"}}).get("Item") or {}
+                                       Key={"pk": {"S": keys.REVIEW_LGTM + _mr(repo, iid)}}).get("Item") or {}
     return item["sha"]["S"] if "sha" in item else None
 
 
 def _approvals_key(repo: str, iid: int, sha: str) -> dict:
     # one item per head commit: approvals given on an earlier head are simply not read
-    return {"pk": {"S": f"review-approvals#{_mr(repo, iid)}#{sha}"}}
+    return {"pk": {"S": f"{keys.REVIEW_APPROVALS}{_mr(repo, iid)}#{sha}"}}
 
 
 def approvers(repo: str, iid: int, sha: str) -> set[str]:
@@ -79,7 +80,7 @@ def take_note_slot(now: float | None = None) -> None:
     ddb = client("dynamodb")
     try:
         ddb.update_item(
-            TableName=settings().state_table, Key={"pk": {"S": f"gitlab-notes#{minute}"}},
+            TableName=settings().state_table, Key={"pk": {"S": f"{keys.GITLAB_NOTES}{minute}"}},
             UpdateExpression="ADD #n :one SET expires_at = :exp",
             ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
             ExpressionAttributeNames={"#n": "n"},

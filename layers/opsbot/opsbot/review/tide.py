@@ -10,7 +10,7 @@ from opsbot.log import logger
 from opsbot.review import store
 from opsbot.review.commands import APPROVED, LGTM
 from opsbot.review.session import Session
-from opsbot.state import effects
+from opsbot.state import effects, keys
 
 SHOWN_FILES = 3  # uncovered files a blocker names
 
@@ -59,7 +59,7 @@ def merge_if_ready(session: Session) -> str:
     if waiting:
         return "not merged: " + "; ".join(waiting)
     try:
-        effects.once(f"review-merge#{session.repo.lower()}!{session.iid}#{head}", lambda: {"merged": bool(
+        effects.once(f"{keys.REVIEW_MERGE}{session.repo.lower()}!{session.iid}#{head}", lambda: {"merged": bool(
             session.gitlab.merge(session.repo, session.iid, head, squash=session.review.merge_method == "squash"))})
     except GitLabRefused as exc:
         # 409: the head moved; 405/406/422: GitLab will not merge yet. The next event tries again.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
 
@@ -22,12 +23,12 @@ def record_finish(repo_slug: str, branch: str, number: int, status: str) -> str 
     """
     ddb = client("dynamodb")
     table = settings().state_table
-    memo_key = {"pk": {"S": f"buildprev#{repo_slug}#{branch}#{number}"}}
+    memo_key = {"pk": {"S": f"{keys.BUILD_PREVIOUS}{repo_slug}#{branch}#{number}"}}
     memo = ddb.get_item(TableName=table, Key=memo_key, ConsistentRead=True).get("Item")
     if memo:
         return _status(memo["previous_status"]["S"])
 
-    key = {"pk": {"S": f"branch#{repo_slug}#{branch}"}}
+    key = {"pk": {"S": f"{keys.BRANCH}{repo_slug}#{branch}"}}
     previous: str | None = None
     for _ in range(3):
         item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}

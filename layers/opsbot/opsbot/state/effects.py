@@ -10,6 +10,7 @@ import json
 import time
 from typing import Callable
 
+from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.jobs.model import RetryLater
 from opsbot.settings import settings
@@ -19,7 +20,7 @@ RUNNING_LEASE_SECONDS = 300  # longer than any one effect; a worker killed mid-e
 
 def once(key: str, effect: Callable[[], dict]) -> dict:
     ddb, table = client("dynamodb"), settings().state_table
-    pk = {"pk": {"S": f"effect#{key}"}}
+    pk = {"pk": {"S": keys.EFFECT + key}}
     now = int(time.time())
     item = ddb.get_item(TableName=table, Key=pk, ConsistentRead=True).get("Item")
     if item and "result" in item:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
 
@@ -19,7 +20,7 @@ def claim(key: str, ttl_seconds: int | None = None) -> bool:
         # TTL deletion is lazy (up to days late), so an expired record must not count as a claim.
         ddb.put_item(
             TableName=settings().state_table,
-            Item={"pk": {"S": f"idem#{key}"}, "expires_at": {"N": str(now + ttl)}},
+            Item={"pk": {"S": keys.IDEMPOTENCY + key}, "expires_at": {"N": str(now + ttl)}},
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
             ExpressionAttributeValues={":now": {"N": str(now)}},
         )
@@ -47,11 +48,11 @@ def bind(key: str, value: str, expires_at: int) -> bool:
 
 def release(key: str) -> None:
     """Forget a claim whose effect did not happen, so the sender's retry is not taken for a duplicate."""
-    client("dynamodb").delete_item(TableName=settings().state_table, Key={"pk": {"S": f"idem#{key}"}})
+    client("dynamodb").delete_item(TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}})
 
 
 def seen(key: str) -> bool:
     item = client("dynamodb").get_item(
-        TableName=settings().state_table, Key={"pk": {"S": f"idem#{key}"}}, ConsistentRead=True
+        TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}}, ConsistentRead=True
     ).get("Item")
     return bool(item) and int(item["expires_at"]["N"]) > time.time()

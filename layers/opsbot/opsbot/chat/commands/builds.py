@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
 from opsbot.markup import dingtalk as md
@@ -17,11 +18,11 @@ MAX_BRANCHES = 8
 def _ago(seconds: float, language: str) -> str:
     minutes = int(seconds // 60)
     if minutes < 60:
-        return f"{minutes}分钟前" if language == "zh" else f"{minutes} min ago"
+        return t(language, f"{minutes}分钟前", f"{minutes} min ago")
     hours = minutes // 60
     if hours < 48:
-        return f"{hours}小时前" if language == "zh" else f"{hours} h ago"
-    return f"{hours // 24}天前" if language == "zh" else f"{hours // 24} d ago"
+        return t(language, f"{hours}小时前", f"{hours} h ago")
+    return t(language, f"{hours // 24}天前", f"{hours // 24} d ago")
 
 
 def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool = True) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
+from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
 from opsbot.chat.registry import Argument, command
@@ -53,7 +54,7 @@ def best_answer(config: Config, question: str) -> FaqEntry | None:
 
 def who_to_ask(request: ChatRequest) -> str:
     people = [request.config.person(c) for c in request.config.contacts]
-    names = "、".join(p.name for p in people if p) if request.language == "zh" else ", ".join(p.name for p in people if p)
+    names = t(request.language, "、", ", ").join(p.name for p in people if p)
     return names or request.t("平台组同事", "the platform team")
 
 

@@ -1,6 +1,7 @@
 """help / 帮助: generated from the registry, so it never disagrees with what the bot can do."""
 from __future__ import annotations
 
+from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
 from opsbot.chat.registry import Argument, Command, UsageError, all_commands, command
@@ -11,18 +12,19 @@ def names(cmd: Command) -> str:
 
 
 def detail(cmd: Command, language: str) -> str:
-    zh = language == "zh"
-    kind = ("执行类：先回复“收到”，结果稍后发到群里" if cmd.acts else "查询类：立即回复") if zh else \
-        ("acts: acknowledged at once, the result is posted to the group" if cmd.acts else "reads: answered at once")
-    role = cmd.role or ("所有人" if zh else "anyone")
+    if cmd.acts:
+        kind = t(language, "执行类：先回复“收到”，结果稍后发到群里", "acts: acknowledged at once, the result is posted to the group")
+    else:
+        kind = t(language, "查询类：立即回复", "reads: answered at once")
+    role = cmd.role or t(language, "所有人", "anyone")
     if cmd.needs_drone:
-        kind += "；需要 Drone" if zh else "; needs Drone"
+        kind += t(language, "；需要 Drone", "; needs Drone")
     if cmd.needs_gitlab:
-        kind += "；需要 GitLab" if zh else "; needs GitLab"
+        kind += t(language, "；需要 GitLab", "; needs GitLab")
     lines = [f"#### {names(cmd)}", f"`{cmd.usage()}`", cmd.summary["zh"], cmd.summary["en"],
-             f"{'权限' if zh else 'Role'}: {role} · {kind}"]
+             f"{t(language, '权限', 'Role')}: {role} · {kind}"]
     if cmd.examples:
-        lines.append(("例子" if zh else "Examples") + ":\n\n" + "\n".join(f"- `@opsbot {e}`" for e in cmd.examples))
+        lines.append(t(language, "例子", "Examples") + ":\n\n" + "\n".join(f"- `@opsbot {e}`" for e in cmd.examples))
     return "\n\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from opsbot.ingress.request import check_envelope, parse_json_object
 from opsbot.log import logger
 from opsbot.secrets import get_parameter
 from opsbot.settings import settings
-from opsbot.state import idempotency
+from opsbot.state import idempotency, keys
 
 # A pair is fresh for an hour either side of now: remember it until its timestamp is stale for good.
 SIGN_MEMORY_SECONDS = signature.MAX_SKEW_MS // 1000 + 300
@@ -25,7 +25,7 @@ SIGN_MEMORY_SECONDS = signature.MAX_SKEW_MS // 1000 + 300
 def claim_signature(timestamp: str, sign: str, msg_id: str) -> None:
     """Bind the callback's (timestamp, sign) pair to its msgId, or refuse a pair seen with another message."""
     pair = hashlib.sha256(f"{timestamp}\n{sign}".encode()).hexdigest()
-    if not idempotency.bind(f"dingtalk-sign#{pair}", msg_id, int(timestamp) // 1000 + SIGN_MEMORY_SECONDS):
+    if not idempotency.bind(keys.SIGNATURE + pair, msg_id, int(timestamp) // 1000 + SIGN_MEMORY_SECONDS):
         logger.warning("DingTalk signature replayed with another message", extra={"timestamp": timestamp})
         raise Unauthorized("this DingTalk timestamp and sign were already used for another message")
 

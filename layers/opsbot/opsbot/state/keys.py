@@ -1,0 +1,43 @@
+"""Every key prefix of the state table, declared once, so that no two capabilities can write the same keys (a unit
+test checks that no prefix is another's). An item's key is a prefix and the parts that make it unique.
+
+The table's own partitions (the first part of every key):"""
+from __future__ import annotations
+
+IDEMPOTENCY = "idem#"  # deliveries and claims already seen (state/idempotency.py), namespaced below
+EFFECT = "effect#"  # run-once effects and their results (state/effects.py), namespaced below
+SIGNATURE = "dingtalk-sign#"  # a DingTalk callback's (timestamp, sign) pair and the msgId it came with
+ROBOT = "robot#"  # a robot's send budget and digest (delivery/budget.py)
+APPROVAL = "approval#"  # an approval request (release/approvals.py)
+LINK_GRANT = "action#"  # what a release link grants (release/links.py)
+BRANCH = "branch#"  # a branch's latest finished build (state/branch_status.py)
+BUILD_PREVIOUS = "buildprev#"  # the status before a given build, remembered for retries (state/branch_status.py)
+REVIEW_LGTM = "review-lgtm#"  # a merge request's /lgtm and the head it was given on (review/store.py)
+REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one head (review/store.py)
+GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
+
+PARTITIONS = (IDEMPOTENCY, EFFECT, SIGNATURE, ROBOT, APPROVAL, LINK_GRANT, BRANCH, BUILD_PREVIOUS, REVIEW_LGTM,
+              REVIEW_APPROVALS, GITLAB_NOTES)
+
+# Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
+LINK_USED = "action#"  # a release link's nonce, once used
+DRONE_REQUEST = "drone-request#"  # a Drone start that may have reached Drone (drone/requests.py)
+DELIVERY_SOURCES = ("drone#", "gitlab#", "dingtalk#")  # ingress.accept's sources
+
+CLAIMS = (LINK_USED, DRONE_REQUEST, *DELIVERY_SOURCES)
+
+# Namespaces of run-once effects (after EFFECT); a chat command's or release link's effect is its job id.
+NOTIFIED = "notified#"  # a build notification sent or folded (notify/jobs.py)
+TOLD = "told#"  # a reply posted once per key (delivery/post.py)
+CONFIG_SYNC = "config-sync#"  # a pushed config commit synced (gitops/config_sync.py)
+DRONE_INIT_ON_PUSH = "drone-init-on-push#"  # a .drone.yml merge request opened on a first push (gitops/jobs.py)
+APPROVED = "approved#"  # an approved request's Drone call (release/deploy.py)
+REVIEW_TRIAGE = "review-triage#"  # a merge request's labels and reviewers at one head (review/jobs.py)
+REVIEW_COMMANDS = "review-commands#"  # one comment's commands (review/jobs.py)
+REVIEW_COMMAND = "review-command#"  # one command of one comment (review/jobs.py)
+REVIEW_NOTE = "review-note#"  # a note opsbot posts (review/session.py)
+REVIEW_MERGE = "review-merge#"  # a merge at one head (review/tide.py)
+RETEST_BUILD = "retest-build#"  # the build one /retest chose (review/commands.py)
+
+EFFECTS = (NOTIFIED, TOLD, CONFIG_SYNC, DRONE_INIT_ON_PUSH, APPROVED, REVIEW_TRIAGE, REVIEW_COMMANDS, REVIEW_COMMAND,
+           REVIEW_NOTE, REVIEW_MERGE, RETEST_BUILD)
