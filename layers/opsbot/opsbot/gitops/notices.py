@@ -16,10 +16,6 @@ from opsbot.state import effects
 MAX_PROBLEMS = 20  # the rest is counted; a DingTalk message has room for about this many lines
 
 
-def _t(config: Config, zh: str, en: str) -> str:
-    return t(config.language, zh, en)
-
-
 def _who(push: Push, person: Person | None) -> str:
     return person.name if person else md(push.user_name or push.user_username or "?", 60)
 
