@@ -32,7 +32,7 @@ SESSION_FIELDS = ("sessionWebhook", "sessionWebhookExpiredTime")
 
 
 def _registry():
-    from opsbot.chat.registry import all_commands
+    from opsbot.chat.commands import all_commands
 
     return all_commands()
 

@@ -236,7 +236,7 @@ def test_a_mistyped_command_gets_a_did_you_mean(drone, text):
 
 
 def test_help_lists_every_command_in_both_languages(stack):
-    from opsbot.chat.registry import all_commands
+    from opsbot.chat.commands import all_commands
 
     registry = all_commands()
     assert {"deploy", "status", "approve", "help"} <= set(registry.commands)

@@ -6,7 +6,8 @@ import pytest
 
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.parser import Invocation, clean, has_chinese, parse
-from opsbot.chat.registry import Argument, Command, Registry, UsageError, all_commands, command_names
+from opsbot.chat.commands import all_commands, command_names
+from opsbot.chat.registry import Argument, Command, Registry, UsageError
 from opsbot.config.model import validate
 from opsbot.config.yaml_source import read_directory
 from unit_support import EXAMPLE_CONFIG

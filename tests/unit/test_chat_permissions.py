@@ -10,7 +10,7 @@ import yaml
 
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
-from opsbot.chat.registry import all_commands
+from opsbot.chat.commands import all_commands
 from opsbot.config.model import Document, Permission, Person, validate
 from opsbot.config.yaml_source import read_directory
 from unit_support import EXAMPLE_CONFIG

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opsbot.chat import reference
-from opsbot.chat.registry import all_commands
+from opsbot.chat.commands import all_commands
 from unit_support import ROOT
 
 README = ROOT / "README.md"

@@ -135,8 +135,8 @@ def test_python_gitlab_stays_off_every_cold_start():
             "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'actions', 'worker'):\n"
             f"    spec = importlib.util.spec_from_file_location('fn_' + name, r'{FUNCTIONS}/' + name + '/app.py')\n"
             "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-            "import opsbot.gitlab.api, opsbot.gitops.jobs, opsbot.chat.registry\n"
-            "opsbot.chat.registry.all_commands()\n"
+            "import opsbot.gitlab.api, opsbot.gitops.jobs, opsbot.chat.commands\n"
+            "opsbot.chat.commands.all_commands()\n"
             "print('gitlab' in sys.modules)\n")
     env = {**os.environ, "PYTHONPATH": f"{LAYER_PATH}{os.pathsep}{ROOT}", "POWERTOOLS_SERVICE_NAME": "opsbot"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)

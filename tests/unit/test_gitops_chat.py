@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from opsbot.chat.registry import all_commands
+from opsbot.chat.commands import all_commands
 from opsbot.config import store
 from unit_support import ROOT, dingtalk_event, fixture_json, json_body, sqs_event, to_body
 

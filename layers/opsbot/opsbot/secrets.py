@@ -18,6 +18,7 @@ _provider = None
 
 def get_parameter(name: str) -> str:
     global _provider
+    # Powertools' parameters and the SSM client load on the first secret a function reads, not at its cold start.
     from aws_lambda_powertools.utilities import parameters
 
     if _provider is None:

@@ -88,6 +88,7 @@ def show(token: str, visit: Visit) -> Page:
 
 def login(query: dict[str, str], visit: Visit) -> Page:
     """DingTalk came back with a code for the token in `state`: who is it, and may they?"""
+    # Only this page previews a decision: the actions function's cold start does not load the release rules.
     from opsbot.authz import core as authz
     from opsbot.release.deploy import DEPLOY  # the chat `deploy` verb: one rule for chat and links
 

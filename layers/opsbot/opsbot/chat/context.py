@@ -11,6 +11,7 @@ from opsbot.authz.actors import Actor
 from opsbot.chat.registry import Command, UsageError
 from opsbot.config.model import Config, Person, Project
 from opsbot.markup import dingtalk as md
+from opsbot.drone.api import client_for
 
 # A synchronous answer must beat DingTalk's callback timeout, so reads give Drone less time than the worker.
 SYNC_DRONE_TIMEOUT_SECONDS = 3.0
@@ -67,6 +68,4 @@ class ChatRequest:
 
     @cached_property
     def _drone(self):
-        from opsbot.drone.api import client_for
-
         return client_for(self.config, None if self.in_worker else SYNC_DRONE_TIMEOUT_SECONDS)

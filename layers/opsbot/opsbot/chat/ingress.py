@@ -14,7 +14,8 @@ from opsbot.chat.commands import faq
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
 from opsbot.chat.parser import has_chinese, parse
-from opsbot.chat.registry import UsageError, all_commands
+from opsbot.chat.commands import all_commands
+from opsbot.chat.registry import UsageError
 from opsbot.config import store
 from opsbot.ingress.accept import accept, job_id_for
 from opsbot.ingress.errors import Unauthorized

@@ -8,7 +8,7 @@ from opsbot.acts import run_and_report
 from opsbot.authz.actors import dingtalk_sender
 from opsbot.chat import dispatch
 from opsbot.chat.context import ChatRequest
-from opsbot.chat.registry import all_commands
+from opsbot.chat.commands import all_commands
 from opsbot.config import store
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles

@@ -15,6 +15,7 @@ from typing import Callable
 
 from opsbot.authz import core as authz
 from opsbot.markup import dingtalk as md
+from opsbot.text import is_number
 
 
 class UsageError(Exception):
@@ -73,12 +74,6 @@ class Command:
         if missing:
             raise UsageError(f"missing {', '.join('<' + m + '>' for m in missing)}")
         return bound
-
-
-def is_number(word: str) -> bool:
-    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
-    text = word.lstrip("#")
-    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def _number(name: str, word: str) -> int:
@@ -163,15 +158,3 @@ def command(name: str, *, aliases: tuple[str, ...] = (), arguments: tuple[Argume
                              parse=parse, usage_text=usage, rules=verb))
         return run
     return register
-
-
-def all_commands() -> Registry:
-    """The registry with every command module imported (they register on import), in the help order."""
-    from opsbot.chat.commands import HELP_ORDER  # the commands import this module: it cannot import them first
-
-    REGISTRY.order(HELP_ORDER)
-    return REGISTRY
-
-
-def command_names() -> set[str]:
-    return set(all_commands().commands)

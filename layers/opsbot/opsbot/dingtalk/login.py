@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from opsbot.log import logger
-from opsbot.secrets import get_parameter
+from opsbot.secrets import SecretError, get_parameter
 from opsbot.settings import settings
 
 MAX_WAIT_SECONDS = 3.0  # a person is waiting on each call; the page makes at most four
@@ -173,8 +173,6 @@ def _user_id(union_id: str, fresh_app_token: bool = False) -> str:
 
 
 def _app_secret() -> str:
-    from opsbot.secrets import SecretError
-
     try:
         return get_parameter(settings().dingtalk_app_secret_param)
     except SecretError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from opsbot.peers import PeerRefused
+
 _NO_RETRIES = {"obey_rate_limit": False, "max_retries": 0}
 
 
@@ -35,12 +37,10 @@ class MergeRequestCalls:
         """One note of the merge request as GitLab has it (author, body, system, noteable_iid); None when GitLab
         has no such note there (404). A hook only says which note to read: who wrote it and what it says are
         read here."""
-        from opsbot.gitlab.api import GitLabRefused  # defined next to the client this class is mixed into
-
         try:
             return self._call(f"note {int(note_id)} of !{iid}", lambda: self._gl.http_get(
                 f"{_mr_path(path, iid)}/notes/{int(note_id)}", **_NO_RETRIES))
-        except GitLabRefused as exc:
+        except PeerRefused as exc:  # GitLabRefused, raised by the client's _call
             if exc.status == 404:
                 return None
             raise

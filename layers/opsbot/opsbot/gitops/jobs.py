@@ -13,6 +13,8 @@ from opsbot.gitlab.events import Push
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 from opsbot.state import effects, keys
+from opsbot.gitops import config_sync, merge_requests
+from opsbot.gitops.pipelines import PipelineError
 
 
 @handles(kinds.GITLAB_PUSH)
@@ -26,8 +28,6 @@ def on_push(job: Job) -> str:
     if gitlab and gitlab.config_repo and push.repo.lower() == gitlab.config_repo.lower():
         if push.branch != gitlab.config_branch:
             return f"ignored: {push.branch or 'a tag'} is not the config branch {gitlab.config_branch}"
-        from opsbot.gitops import config_sync
-
         return config_sync.on_push(config, push)
     project = config.project_for_repo(push.repo)
     if project is not None and project.pipeline.init_on_push:
@@ -37,9 +37,6 @@ def on_push(job: Job) -> str:
 
 def init_on_push(config: Config, project: Project, push: Push) -> str:
     """Open the .drone.yml merge request once; later pushes find it open and say nothing."""
-    from opsbot.gitops import merge_requests, notices
-    from opsbot.gitops.pipelines import PipelineError
-
     if push.deleted or not push.branch or push.branch != push.default_branch:
         return "ignored: not a push to the default branch"
     try:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from opsbot.config.model import Config
 from opsbot.log import logger
+from opsbot.drone.api import DroneNotConfigured, DroneRefused, DroneUnavailable, client_for
+from opsbot.secrets import SecretError
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
 LOG_TIMEOUT_SECONDS = 3.0  # a notification does not wait long for a bonus
@@ -63,9 +65,6 @@ def scan_result(config: Config, slug: str, build: dict) -> ScanResult | None:
         return None
     stage, step = found
     counts: dict[str, int] = {}
-    from opsbot.drone.api import DroneNotConfigured, DroneRefused, DroneUnavailable, client_for
-    from opsbot.secrets import SecretError
-
     try:
         log = client_for(config, LOG_TIMEOUT_SECONDS).logs(slug, build["number"], stage["number"], step["number"])
         counts = parse_summary([str(line.get("out", "")) for line in log if isinstance(line, dict)])

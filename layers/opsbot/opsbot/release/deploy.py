@@ -15,7 +15,7 @@ from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
 from opsbot.message import Reply
-from opsbot.chat.registry import is_number
+from opsbot.text import is_number
 from opsbot.config.model import Config, Project
 from opsbot.drone import requests as drone_requests
 from opsbot.drone.api import DroneClient, DroneRefused

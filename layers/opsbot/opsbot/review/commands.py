@@ -27,6 +27,9 @@ from opsbot.review import store
 from opsbot.review.comments import Comment
 from opsbot.review.session import Session
 from opsbot.state import effects, keys
+from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
+from opsbot.drone.builds import is_deployment
+from opsbot.release import deploy
 
 LGTM, APPROVED, HOLD = "lgtm", "approved", "do-not-merge/hold"
 _LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*))?$")
@@ -227,11 +230,6 @@ command("remove-label", "/remove-label <label>", "removes a label that `review.l
 @command("retest", "/retest", "restarts the newest Drone build of the source branch that is not a deployment "
          "(promotes and rollbacks are never run again)", kind=authz.RERUN)
 def retest(session: Session, call: Call) -> str | None:
-    # Imported here: only /retest talks to Drone, and the release rules are the core's (release/deploy.py)
-    from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
-    from opsbot.drone.builds import is_deployment
-    from opsbot.release import deploy
-
     branch, repo = str(session.mr.get("source_branch") or ""), session.project.repo
     if not branch:
         return "GitLab names no source branch for this merge request"

@@ -10,6 +10,9 @@ from opsbot.jobs.registry import handles
 from opsbot.log import logger
 from opsbot.review import events
 from opsbot.state import effects, keys
+from opsbot.review import commands, comments, tide
+from opsbot.review.session import Session
+from opsbot.review.triage import triage
 
 
 def _parsed(parse, payload: dict, what: str):
@@ -21,8 +24,6 @@ def _parsed(parse, payload: dict, what: str):
 
 def _session(repo: str, iid: int, gitlab=None):
     """The merge request under review, or None when its project has not opted in."""
-    from opsbot.review.session import Session
-
     config = config_store.load()
     project = config.project_for_repo(repo)
     if project is None or not project.review.enabled or config.gitlab is None:
@@ -36,11 +37,7 @@ def on_merge_request(job: Job) -> str:
     session = _session(event.repo, event.iid)
     if session is None:
         return f"ignored: review automation is off for {event.repo}"
-    from opsbot.review import tide
-
     if event.new_commits:
-        from opsbot.review.triage import triage
-
         head = event.head or job.id
         done = effects.once(f"{keys.REVIEW_TRIAGE}{event.repo.lower()}!{event.iid}#{event.action}#{head}",
                             lambda: triage(session, event))
@@ -53,8 +50,6 @@ def on_merge_request(job: Job) -> str:
 
 @handles(kinds.GITLAB_NOTE)
 def on_note(job: Job) -> str:
-    from opsbot.review import commands, comments
-
     note = _parsed(events.NoteEvent.from_payload, job.payload, "note")
     if note is None:
         return "ignored: not a comment on a merge request"
@@ -74,8 +69,6 @@ def on_note(job: Job) -> str:
     found = commands.parse(comment.body)
     if not found:
         return "ignored: no commands"
-    from opsbot.review import tide
-
     def run() -> dict:
         refused = []
         for index, (name, argument) in enumerate(found):
@@ -100,8 +93,6 @@ def on_pipeline(job: Job) -> str:
     first = _session(event.repo, event.iid or 0)  # iid 0 until the branch's merge requests are known
     if first is None:
         return f"ignored: review automation is off for {event.repo}"
-    from opsbot.review import tide
-
     iids = [event.iid] if event.iid is not None else [
         mr["iid"] for mr in first.gitlab.open_merge_requests_from(event.repo, event.ref)
         if event.ref and mr.get("sha") == event.sha]

@@ -10,12 +10,11 @@ from opsbot.review import labels as size_labels
 from opsbot.review import store
 from opsbot.review.owners import OwnersTree
 from opsbot.state import effects, keys
+from opsbot.gitlab.api import client_for
 
 
 class Session:
     def __init__(self, config: Config, project: Project, repo: str, iid: int, gitlab=None):
-        from opsbot.gitlab.api import client_for
-
         self.config, self.project, self.repo, self.iid = config, project, repo, iid
         self.gitlab = gitlab or client_for(config)
         self.review = project.review

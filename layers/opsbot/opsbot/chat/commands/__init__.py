@@ -1,6 +1,9 @@
 """Every chat command module; importing this package registers them all (see chat.registry). `help` and the
 README's reference list the commands in HELP_ORDER, whatever order the modules happen to be imported in."""
+from __future__ import annotations
+
 from opsbot.chat.commands import approvals, builds, config, faq, help, history, pipelines, release, whoami  # noqa: F401
+from opsbot.chat.registry import REGISTRY, Registry
 
 HELP_ORDER = (
     "help", "whoami",  # about the bot and you
@@ -10,3 +13,13 @@ HELP_ORDER = (
     "drone", "drone init", "drone sync",  # .drone.yml
     "history", "faq",  # the audit log, the team's questions
 )
+
+
+def all_commands() -> Registry:
+    """The registry with every command registered, in the help order."""
+    REGISTRY.order(HELP_ORDER)
+    return REGISTRY
+
+
+def command_names() -> set[str]:
+    return set(all_commands().commands)

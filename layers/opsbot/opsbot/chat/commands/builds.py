@@ -7,7 +7,8 @@ from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
 from opsbot.markup import dingtalk as md
-from opsbot.chat.registry import Argument, UsageError, command, is_number
+from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.text import is_number
 from opsbot.drone.api import DroneRefused
 from opsbot.drone.builds import build_branch, commit_title, is_deployment
 from opsbot.notify.render import ICON

@@ -10,6 +10,7 @@ from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.config import store
 from opsbot.config.model import ConfigError
 from opsbot.markup import dingtalk as md
+from opsbot.chat.commands.history import TEAM_TIME
 
 
 @command("config", aliases=("配置",), arguments=(Argument("project"),),
@@ -41,8 +42,6 @@ def show_config(request: ChatRequest) -> Reply:
          zh="配置的版本记录：谁在何时同步或回滚了哪个版本", en="Config versions: what was synced or rolled back, when, by whom",
          examples=("config history", "配置 历史 20"))
 def config_history(request: ChatRequest) -> Reply:
-    from opsbot.chat.commands.history import TEAM_TIME  # here, so that `history` keeps its place in the registry
-
     versions = store.history(max(1, min(int(request.arguments.get("n") or 10), 30)))
     if not versions:
         return Reply(title="config history", text=request.t("还没有保存过配置。", "No config has been saved yet."))

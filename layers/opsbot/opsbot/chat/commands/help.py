@@ -4,7 +4,7 @@ from __future__ import annotations
 from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
-from opsbot.chat.registry import Argument, Command, UsageError, all_commands, command
+from opsbot.chat.registry import REGISTRY, Argument, Command, UsageError, command
 
 
 def names(cmd: Command) -> str:
@@ -33,7 +33,7 @@ def detail(cmd: Command, language: str) -> str:
          zh="列出所有命令，或查看某个命令的用法", en="List every command, or show how to use one",
          examples=("help", "帮助 部署", "help deploy"))
 def show_help(request: ChatRequest) -> Reply:
-    registry = all_commands()
+    registry = REGISTRY  # every command is registered (and in help order) once chat runs a command
     wanted = request.arguments.get("command")
     if wanted:
         cmd = registry.lookup(str(wanted))

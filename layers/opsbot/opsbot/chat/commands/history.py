@@ -7,7 +7,8 @@ from opsbot import audit
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
 from opsbot.markup import dingtalk as md
-from opsbot.chat.registry import Argument, UsageError, command, is_number
+from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.text import is_number
 
 TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Standard Time)
 

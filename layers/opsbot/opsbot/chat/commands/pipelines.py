@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from opsbot.chat.context import ChatRequest
 from opsbot.message import Reply
-from opsbot.chat.registry import Argument, UsageError, all_commands, command
+from opsbot.chat.registry import REGISTRY, Argument, UsageError, command
 from opsbot.config.model import PIPELINE_LANGUAGES
+from opsbot.gitops import merge_requests
+from opsbot.gitops.pipelines import PipelineError
 
 
 @command("drone", aliases=("流水线",), arguments=(Argument("subcommand", required=False),),
@@ -17,7 +19,7 @@ from opsbot.config.model import PIPELINE_LANGUAGES
          en="Generate .drone.yml: `drone init` and `drone sync`", examples=("drone",))
 def drone(request: ChatRequest) -> Reply:
     word = request.arguments.get("subcommand")
-    lines = [f"- `{c.usage()}` — {c.summary[request.language]}" for name, c in all_commands().commands.items()
+    lines = [f"- `{c.usage()}` — {c.summary[request.language]}" for name, c in REGISTRY.commands.items()
              if name.startswith("drone ")]
     head = request.t(f"没有 `drone {word}`。" if word else "", f"There is no `drone {word}`. " if word else "")
     return Reply(title="drone", ok=not word, text=head + request.t("可用的：\n\n", "Use:\n\n") + "\n".join(lines))
@@ -56,8 +58,6 @@ def _reply(request: ChatRequest, project, proposal) -> Reply:
 
 
 def _run(request: ChatRequest, deliver) -> Reply:
-    from opsbot.gitops.pipelines import PipelineError
-
     project = request.project()
     try:
         return _reply(request, project, deliver(project))
@@ -74,8 +74,6 @@ def _run(request: ChatRequest, deliver) -> Reply:
             "as a merge request",
          examples=("drone init shop-api", "drone init shop-api java", "流水线 初始化 shop-web"))
 def drone_init(request: ChatRequest) -> Reply:
-    from opsbot.gitops import merge_requests
-
     language = _language(request)
     return _run(request, lambda project: merge_requests.init(request.config, project, language,
                                                              f"{request.sender} (DingTalk)"))
@@ -87,6 +85,4 @@ def drone_init(request: ChatRequest) -> Reply:
                                                            "project's .drone.yml as a merge request, when it differs",
          examples=("drone sync shop-api", "流水线 同步 shop-api"))
 def drone_sync(request: ChatRequest) -> Reply:
-    from opsbot.gitops import merge_requests
-
     return _run(request, lambda project: merge_requests.sync(request.config, project, f"{request.sender} (DingTalk)"))

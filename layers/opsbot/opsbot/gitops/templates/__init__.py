@@ -3,28 +3,11 @@ as written in its language, and, from the repository's top-level files, the imag
 and test steps. gitops/pipelines.py adds what every pipeline has (publish, scan, promote)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    image: str  # what the build and test steps run in
-    build: tuple[str, ...]
-    test: tuple[str, ...]
-    test_setup: tuple[str, ...] = ()  # run before the test commands, even when the project replaces them
-
-
-@dataclass(frozen=True)
-class Template:
-    language: str
-    markers: tuple[str, ...]  # top-level files that mean this language
-    toolchain: Callable[[set[str]], Toolchain]  # the repository's top-level file names -> its toolchain
+from opsbot.gitops.templates import java, node, python
+from opsbot.gitops.templates.base import Template, Toolchain  # noqa: F401  (what callers name a template by)
 
 
 def all_templates() -> dict[str, Template]:
-    from opsbot.gitops.templates import java, node, python
-
     # The order is detection's preference: a Java or Python repository often carries a package.json for its
     # front-end assets or tooling, while a pom.xml or pyproject.toml is never incidental.
     return {t.language: t for t in (java.TEMPLATE, python.TEMPLATE, node.TEMPLATE)}

@@ -3,7 +3,7 @@ repository and Gradle's home live in the workspace, which Drone shares between s
 does not download every dependency again."""
 from __future__ import annotations
 
-from opsbot.gitops.templates import Template, Toolchain
+from opsbot.gitops.templates.base import Template, Toolchain
 
 MAVEN = "mvn -B -Dmaven.repo.local=.m2/repository"
 

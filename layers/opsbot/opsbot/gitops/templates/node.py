@@ -1,7 +1,7 @@
 """Node: npm. `npm ci` when the lock file is committed (reproducible), `npm install` otherwise."""
 from __future__ import annotations
 
-from opsbot.gitops.templates import Template, Toolchain
+from opsbot.gitops.templates.base import Template, Toolchain
 
 
 def toolchain(files: set[str]) -> Toolchain:

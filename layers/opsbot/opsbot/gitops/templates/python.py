@@ -2,7 +2,7 @@
 dependencies go into a virtualenv in the workspace, which the test step activates."""
 from __future__ import annotations
 
-from opsbot.gitops.templates import Template, Toolchain
+from opsbot.gitops.templates.base import Template, Toolchain
 
 ACTIVATE = ". .venv/bin/activate"
 
