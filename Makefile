@@ -12,7 +12,7 @@ GITLAB_PORT ?= 3003
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -74,8 +74,13 @@ mr-reference: $(VENV)/.installed
 golden: $(VENV)/.installed
 	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/test_pipelines.py -k golden
 
-## test: sam validate --lint, sam build, then unit and integration tests
-test: validate build unit integration
+## test: ruff (lint and format check), sam validate --lint, sam build, then unit and integration tests
+test: lint validate build unit integration
+
+## lint: ruff check and ruff format --check (settings in pyproject.toml); `ruff format .` fixes the format
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## unit: the unit tests (moto in-process, the fakes on loopback)
 unit: $(VENV)/.installed

@@ -16,6 +16,7 @@
 
 It is a measurement, not a test: it exits 0 when a target is missed, and non-zero only when something crashed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -166,7 +167,7 @@ def lambda_environment(template, function, fn_dir: Path) -> dict[str, str]:
     }
     variables = dict(template.global_environment())
     props = template.raw["Resources"][function.logical_id].get("Properties", {})
-    variables.update(((props.get("Environment") or {}).get("Variables") or {}))
+    variables.update((props.get("Environment") or {}).get("Variables") or {})
     for name, value in variables.items():
         env[name] = _resolve(value, template)
     env.setdefault("POWERTOOLS_SERVICE_NAME", "opsbot")
@@ -186,7 +187,7 @@ def cold_sample(mode: str, paths: list[str], env: dict[str, str]) -> dict:
         raise RuntimeError(f"cold-start sample ({mode}, {paths[0]}) failed with {done.returncode}:\n{done.stderr}")
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("BENCH_RESULT "):
-            return json.loads(line[len("BENCH_RESULT "):])
+            return json.loads(line[len("BENCH_RESULT ") :])
     raise RuntimeError(f"cold-start sample ({mode}) printed no result:\n{done.stdout}\n{done.stderr}")
 
 
@@ -198,14 +199,23 @@ def bench_cold_start(pairs: int) -> list[dict]:
         module = function.handler.rsplit(".", 1)[0]
         if module != "app":
             raise RuntimeError(f"{function.logical_id}: handler module {module!r}, the bench imports app.py")
-        functions.append({
-            "name": fn_dir.name, "logical_id": function.logical_id,
-            "paths": [str(fn_dir), str(LAYER)],
-            "env": lambda_environment(template, function, fn_dir),
-            "fn": [], "floor": [], "fn_clients": [], "fn_modules": set(), "floor_modules": set(),
-        })
-    say(f"(a) cold start: {len(functions)} functions x {pairs} pairs (floor, function), round-robin; "
-        f"each sample a fresh `{Path(PYTHON).name} -I -S -B`")
+        functions.append(
+            {
+                "name": fn_dir.name,
+                "logical_id": function.logical_id,
+                "paths": [str(fn_dir), str(LAYER)],
+                "env": lambda_environment(template, function, fn_dir),
+                "fn": [],
+                "floor": [],
+                "fn_clients": [],
+                "fn_modules": set(),
+                "floor_modules": set(),
+            }
+        )
+    say(
+        f"(a) cold start: {len(functions)} functions x {pairs} pairs (floor, function), round-robin; "
+        f"each sample a fresh `{Path(PYTHON).name} -I -S -B`"
+    )
     # Warm-up: one discarded pair each, so the first real samples do not pay for a cold page cache.
     for f in functions:
         cold_sample("floor", f["paths"], f["env"])
@@ -224,18 +234,30 @@ def bench_cold_start(pairs: int) -> list[dict]:
 
     results = []
     say()
-    say(f"  {'function':16} {'median s':>9} {'floor med s':>11} {'ratio':>7} {'pair-ratio med':>15} "
-        f"{'min s':>7} {'max s':>7}")
+    say(
+        f"  {'function':16} {'median s':>9} {'floor med s':>11} {'ratio':>7} {'pair-ratio med':>15} "
+        f"{'min s':>7} {'max s':>7}"
+    )
     for f in functions:
         fn_med, floor_med = statistics.median(f["fn"]), statistics.median(f["floor"])
-        pair_ratio = statistics.median(a / b for a, b in zip(f["fn"], f["floor"]))
+        pair_ratio = statistics.median(a / b for a, b in zip(f["fn"], f["floor"], strict=True))
         ratio = fn_med / floor_med
-        results.append({"name": f["name"], "median": fn_med, "floor": floor_med, "ratio": ratio,
-                        "with_clients": statistics.median(f["fn_clients"]),
-                        "pair_ratio": pair_ratio, "beyond": sorted(f["fn_modules"] - f["floor_modules"]),
-                        "not_loaded": sorted(f["floor_modules"] - f["fn_modules"])})
-        say(f"  {f['name']:16} {fn_med:9.3f} {floor_med:11.3f} {ratio:6.2f}x {pair_ratio:14.2f}x "
-            f"{min(f['fn']):7.3f} {max(f['fn']):7.3f}")
+        results.append(
+            {
+                "name": f["name"],
+                "median": fn_med,
+                "floor": floor_med,
+                "ratio": ratio,
+                "with_clients": statistics.median(f["fn_clients"]),
+                "pair_ratio": pair_ratio,
+                "beyond": sorted(f["fn_modules"] - f["floor_modules"]),
+                "not_loaded": sorted(f["floor_modules"] - f["fn_modules"]),
+            }
+        )
+        say(
+            f"  {f['name']:16} {fn_med:9.3f} {floor_med:11.3f} {ratio:6.2f}x {pair_ratio:14.2f}x "
+            f"{min(f['fn']):7.3f} {max(f['fn']):7.3f}"
+        )
     say()
     say("  top-level modules each function imports beyond the floor (import boto3; boto3.client('dynamodb')):")
     for r in results:
@@ -261,9 +283,11 @@ class LocalStack:
         for path in self.config.rglob("*"):
             if path.is_file() and path.suffix in (".yaml", ".yml"):
                 text = path.read_text(encoding="utf-8")
-                moved = text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}").replace(
-                    "127.0.0.1:3002", f"127.0.0.1:{self.drone_port}").replace(
-                    "127.0.0.1:3003", f"127.0.0.1:{self.gitlab_port}")
+                moved = (
+                    text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}")
+                    .replace("127.0.0.1:3002", f"127.0.0.1:{self.drone_port}")
+                    .replace("127.0.0.1:3003", f"127.0.0.1:{self.gitlab_port}")
+                )
                 if moved != text:
                     path.write_text(moved, encoding="utf-8")
         self.log_path = workdir / "stack.log"
@@ -275,13 +299,35 @@ class LocalStack:
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
-        cmd = [PYTHON, "-m", "local.stack", "--port", str(self.port), "--moto-port", str(self.moto_port),
-               "--sink-port", str(self.sink_port), "--drone-port", str(self.drone_port),
-               "--gitlab-port", str(self.gitlab_port), "--config", str(self.config),
-               "--no-worker", "--quiet"]
+        cmd = [
+            PYTHON,
+            "-m",
+            "local.stack",
+            "--port",
+            str(self.port),
+            "--moto-port",
+            str(self.moto_port),
+            "--sink-port",
+            str(self.sink_port),
+            "--drone-port",
+            str(self.drone_port),
+            "--gitlab-port",
+            str(self.gitlab_port),
+            "--config",
+            str(self.config),
+            "--no-worker",
+            "--quiet",
+        ]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         import requests
 
         deadline = time.monotonic() + STACK_START_TIMEOUT
@@ -328,32 +374,51 @@ def bench_ingress(requests_n: int, warmup: int) -> dict:
         try:
             t0 = time.monotonic()
             stack.start()
-            say(f"(b) ingress: local stack healthy in {time.monotonic() - t0:.1f}s "
+            say(
+                f"(b) ingress: local stack healthy in {time.monotonic() - t0:.1f}s "
                 f"(api {stack.api}, moto {stack.moto}); {warmup} warm-up + {requests_n} measured of each, "
-                "interleaved")
+                "interleaved"
+            )
 
             # The floor: the same backend calls the ingress path cannot avoid, straight at the same moto server,
             # with the client settings opsbot.aws uses.
-            aws = dict(endpoint_url=stack.moto, region_name=REGION, aws_access_key_id="local",
-                       aws_secret_access_key="local",
-                       config=Config(connect_timeout=2, read_timeout=5,
-                                     retries={"mode": "standard", "max_attempts": 3}))
+            aws = dict(
+                endpoint_url=stack.moto,
+                region_name=REGION,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+                config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
+            )
             ddb, sqs = boto3.client("dynamodb", **aws), boto3.client("sqs", **aws)
             state_table = "opsbot-local-StateTable"
             queue_url = sqs.get_queue_url(QueueName="opsbot-local-WorkQueue")["QueueUrl"]
-            job_body = json.dumps({"kind": "drone.build_finished", "id": "0" * 32, "correlation_id": "",
-                                   "payload": {"repo": delivery["repo"], "build": delivery["build"],
-                                               "system": delivery.get("system") or {}}}, ensure_ascii=False)
+            job_body = json.dumps(
+                {
+                    "kind": "drone.build_finished",
+                    "id": "0" * 32,
+                    "correlation_id": "",
+                    "payload": {
+                        "repo": delivery["repo"],
+                        "build": delivery["build"],
+                        "system": delivery.get("system") or {},
+                    },
+                },
+                ensure_ascii=False,
+            )
 
             def floor_once(i: int) -> float:
                 now = int(time.time())
                 start = time.perf_counter()
-                ddb.put_item(TableName=state_table,
-                             Item={"pk": {"S": f"idem#bench-floor#{i}"}, "expires_at": {"N": str(now + 172800)}},
-                             ConditionExpression="attribute_not_exists(pk)")
-                sqs.send_message(QueueUrl=queue_url, MessageBody=job_body,
-                                 MessageAttributes={"kind": {"DataType": "String",
-                                                             "StringValue": "drone.build_finished"}})
+                ddb.put_item(
+                    TableName=state_table,
+                    Item={"pk": {"S": f"idem#bench-floor#{i}"}, "expires_at": {"N": str(now + 172800)}},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                sqs.send_message(
+                    QueueUrl=queue_url,
+                    MessageBody=job_body,
+                    MessageAttributes={"kind": {"DataType": "String", "StringValue": "drone.build_finished"}},
+                )
                 return time.perf_counter() - start
 
             session = requests.Session()
@@ -383,7 +448,7 @@ def bench_ingress(requests_n: int, warmup: int) -> dict:
             transport_times = []
             for _ in range(50):
                 start = time.perf_counter()
-                session.get(stack.api + "/_local/health", timeout=HTTP_TIMEOUT).content
+                _ = session.get(stack.api + "/_local/health", timeout=HTTP_TIMEOUT).content
                 transport_times.append(time.perf_counter() - start)
 
             ingress_times, floor_times, non_202 = [], [], 0
@@ -407,26 +472,38 @@ def bench_ingress(requests_n: int, warmup: int) -> dict:
                 say(f"  (stack exited with {stack.proc.returncode}; log tail:)\n{stack.log_tail(15)}")
 
     result = {
-        "ingress_p50": statistics.median(ingress_times), "ingress_p99": percentile(ingress_times, 99),
-        "floor_p50": statistics.median(floor_times), "floor_p99": percentile(floor_times, 99),
-        "pair_ratio": statistics.median(a / b for a, b in zip(ingress_times, floor_times)),
-        "transport_p50": statistics.median(transport_times), "non_202": non_202, "warm_non_202": warm_bad, "failures": failures, "n": requests_n,
+        "ingress_p50": statistics.median(ingress_times),
+        "ingress_p99": percentile(ingress_times, 99),
+        "floor_p50": statistics.median(floor_times),
+        "floor_p99": percentile(floor_times, 99),
+        "pair_ratio": statistics.median(a / b for a, b in zip(ingress_times, floor_times, strict=True)),
+        "transport_p50": statistics.median(transport_times),
+        "non_202": non_202,
+        "warm_non_202": warm_bad,
+        "failures": failures,
+        "n": requests_n,
     }
     result["ratio"] = result["ingress_p50"] / result["floor_p50"]
     say()
     say(f"  {'':28} {'p50 ms':>8} {'p99 ms':>8}")
     say(f"  {'POST /webhooks/drone':28} {result['ingress_p50'] * 1000:8.2f} {result['ingress_p99'] * 1000:8.2f}")
     say(f"  {'floor: put_item + send_msg':28} {result['floor_p50'] * 1000:8.2f} {result['floor_p99'] * 1000:8.2f}")
-    say(f"  {'(info) GET /_local/health':28} {result['transport_p50'] * 1000:8.2f}           "
-        "the local HTTP server alone, same session")
-    say(f"  ratio p50(ingress)/p50(floor) = {result['ratio']:.2f}x   (median of per-pair ratios "
-        f"{result['pair_ratio']:.2f}x)")
+    say(
+        f"  {'(info) GET /_local/health':28} {result['transport_p50'] * 1000:8.2f}           "
+        "the local HTTP server alone, same session"
+    )
+    say(
+        f"  ratio p50(ingress)/p50(floor) = {result['ratio']:.2f}x   (median of per-pair ratios "
+        f"{result['pair_ratio']:.2f}x)"
+    )
     if result["transport_p50"] > 0.02:
-        say(f"  note: a keep-alive round trip to the local stack's HTTP server alone takes "
+        say(
+            f"  note: a keep-alive round trip to the local stack's HTTP server alone takes "
             f"{result['transport_p50'] * 1000:.0f} ms with no handler running. That is the signature of Nagle's "
             "algorithm meeting delayed ACKs (headers and body leave in separate writes without TCP_NODELAY), an "
             "artifact of local/stack.py's server, not of the Lambda code: `disable_nagle_algorithm = True` on "
-            "its request handler removes it.")
+            "its request handler removes it."
+        )
     say(f"  non-202 responses: {non_202}/{requests_n} measured, {warm_bad}/{warmup} warm-up")
     for failure in failures:
         say(f"    e.g. {failure}")
@@ -450,15 +527,21 @@ def bench_chat(requests_n: int, warmup: int) -> dict:
         try:
             stack.start()
             say(f"(c) chat read: local stack healthy; {warmup} warm-up + {requests_n} measured of each, interleaved")
-            aws = dict(endpoint_url=stack.moto, region_name=REGION, aws_access_key_id="local",
-                       aws_secret_access_key="local",
-                       config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}))
+            aws = dict(
+                endpoint_url=stack.moto,
+                region_name=REGION,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+                config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
+            )
             ddb = boto3.client("dynamodb", **aws)
             record = json.dumps({"who": "alice", "command": "whoami", "result": "answered", "detail": "whoami"})
 
             def floor_once(i: int) -> float:
-                items = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": f"{i:013d}#bench"},
-                                                  "record": {"S": record}}}} for pk in ("bench", "bench#2")]
+                items = [
+                    {"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": f"{i:013d}#bench"}, "record": {"S": record}}}}
+                    for pk in ("bench", "bench#2")
+                ]
                 start = time.perf_counter()
                 ddb.batch_write_item(RequestItems={"opsbot-local-AuditTable": items})
                 return time.perf_counter() - start
@@ -490,13 +573,22 @@ def bench_chat(requests_n: int, warmup: int) -> dict:
             session.close()
         finally:
             stack.stop()
-    result = {"p50": statistics.median(chat_times), "p99": percentile(chat_times, 99),
-              "floor_p50": statistics.median(floor_times), "floor_p99": percentile(floor_times, 99),
-              "failures": failures}
+    result = {
+        "p50": statistics.median(chat_times),
+        "p99": percentile(chat_times, 99),
+        "floor_p50": statistics.median(floor_times),
+        "floor_p99": percentile(floor_times, 99),
+        "failures": failures,
+    }
     result["ratio"] = result["p50"] / result["floor_p50"]
-    say(f"  {'POST /webhooks/dingtalk whoami':32} p50 {result['p50'] * 1000:7.2f} ms  p99 {result['p99'] * 1000:7.2f} ms")
-    say(f"  {'floor: audit batch_write_item':32} p50 {result['floor_p50'] * 1000:7.2f} ms  "
-        f"p99 {result['floor_p99'] * 1000:7.2f} ms")
+    say(
+        f"  {'POST /webhooks/dingtalk whoami':32} p50 {result['p50'] * 1000:7.2f} ms  "
+        f"p99 {result['p99'] * 1000:7.2f} ms"
+    )
+    say(
+        f"  {'floor: audit batch_write_item':32} p50 {result['floor_p50'] * 1000:7.2f} ms  "
+        f"p99 {result['floor_p99'] * 1000:7.2f} ms"
+    )
     for failure in failures:
         say(f"    failed: {failure}")
     return result
@@ -504,8 +596,9 @@ def bench_chat(requests_n: int, warmup: int) -> dict:
 
 # --------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pairs", type=int, default=15, help="cold-start pairs per function (default 15)")
     parser.add_argument("--requests", type=int, default=300, help="measured ingress requests (default 300)")
     parser.add_argument("--warmup", type=int, default=20, help="ingress warm-up requests of each kind (default 20)")
@@ -530,29 +623,43 @@ def main(argv: list[str] | None = None) -> int:
     say(f"{'SUMMARY':28} {'measured':>12} {'floor':>12} {'ratio':>8} {'pair-ratio':>11} {'target':>8}  result")
     say("-" * 100)
     for r in cold:
-        say(f"{'cold start ' + r['name']:28} {r['median'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
+        say(
+            f"{'cold start ' + r['name']:28} {r['median'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
             f"{r['ratio']:7.2f}x {r['pair_ratio']:10.2f}x {'<=' + str(COLD_TARGET) + 'x':>8}  "
-            f"{verdict(r['ratio'], COLD_TARGET)}")
-        say(f"{'  + first-request clients':28} {r['with_clients'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
-            f"{r['with_clients'] / r['floor']:7.2f}x {'(info: import + dynamodb, sqs, ssm clients)':>32}")
+            f"{verdict(r['ratio'], COLD_TARGET)}"
+        )
+        say(
+            f"{'  + first-request clients':28} {r['with_clients'] * 1000:9.0f} ms {r['floor'] * 1000:9.0f} ms "
+            f"{r['with_clients'] / r['floor']:7.2f}x {'(info: import + dynamodb, sqs, ssm clients)':>32}"
+        )
     if ingress:
         result = verdict(ingress["ratio"], INGRESS_TARGET)
         if ingress["non_202"]:
             result = f"MISS ({ingress['non_202']} non-202)"
-        say(f"{'ingress p50 drone webhook':28} {ingress['ingress_p50'] * 1000:9.2f} ms "
+        say(
+            f"{'ingress p50 drone webhook':28} {ingress['ingress_p50'] * 1000:9.2f} ms "
             f"{ingress['floor_p50'] * 1000:9.2f} ms {ingress['ratio']:7.2f}x {ingress['pair_ratio']:10.2f}x "
-            f"{'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}")
-        say(f"{'ingress p99 (info)':28} {ingress['ingress_p99'] * 1000:9.2f} ms "
-            f"{ingress['floor_p99'] * 1000:9.2f} ms {ingress['ingress_p99'] / ingress['floor_p99']:7.2f}x")
-        say(f"{'local HTTP round trip (info)':28} {ingress['transport_p50'] * 1000:9.2f} ms "
-            "(p50 of GET /_local/health, no handler)")
+            f"{'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}"
+        )
+        say(
+            f"{'ingress p99 (info)':28} {ingress['ingress_p99'] * 1000:9.2f} ms "
+            f"{ingress['floor_p99'] * 1000:9.2f} ms {ingress['ingress_p99'] / ingress['floor_p99']:7.2f}x"
+        )
+        say(
+            f"{'local HTTP round trip (info)':28} {ingress['transport_p50'] * 1000:9.2f} ms "
+            "(p50 of GET /_local/health, no handler)"
+        )
     if chat:
         result = verdict(chat["ratio"], INGRESS_TARGET) if not chat["failures"] else "MISS (failed answers)"
-        say(f"{'chat read p50 (whoami)':28} {chat['p50'] * 1000:9.2f} ms {chat['floor_p50'] * 1000:9.2f} ms "
-            f"{chat['ratio']:7.2f}x {'':>10} {'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}")
+        say(
+            f"{'chat read p50 (whoami)':28} {chat['p50'] * 1000:9.2f} ms {chat['floor_p50'] * 1000:9.2f} ms "
+            f"{chat['ratio']:7.2f}x {'':>10} {'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}"
+        )
     say("=" * 100)
-    say("cold start: medians of fresh-interpreter samples; ingress: p50/p99 of wall time per request. "
-        f"Total {time.monotonic() - begun:.0f}s.")
+    say(
+        "cold start: medians of fresh-interpreter samples; ingress: p50/p99 of wall time per request. "
+        f"Total {time.monotonic() - begun:.0f}s."
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The local stack and its tools. They run the layer's code, so the layer is put on the path here, once."""
+
 import sys
 from pathlib import Path
 

@@ -7,6 +7,7 @@ fresh msgId and a session webhook on the local sink), signs it with the local ap
 the bot's answer, then prints whatever the bot posts to the sink in the next seconds (results of acts).
 `--as stranger` sends as someone who is not in the config.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,23 @@ def callback(text: str, person: dict | None, sink: str, conversation: str = "cid
     now = int(time.time() * 1000)
     person = person or {"id": "stranger", "name": "路人甲"}
     return {
-        "msgtype": "text", "text": {"content": f" {text}"}, "msgId": f"msg{uuid.uuid4().hex}", "createAt": now,
-        "conversationType": "2", "conversationId": conversation, "conversationTitle": "商城后端研发群 (local)",
-        "senderId": f"$:LWCP_v1:${person['id']}", "senderNick": person.get("name", person["id"]),
-        "senderStaffId": person.get("dingtalk_user_id", ""), "senderCorpId": "dinglocal", "isAdmin": False,
-        "chatbotUserId": "$:LWCP_v1:$opsbot-local", "chatbotCorpId": "dinglocal", "robotCode": "dinglocalrobot",
-        "isInAtList": True, "atUsers": [{"dingtalkId": "$:LWCP_v1:$opsbot-local"}],
+        "msgtype": "text",
+        "text": {"content": f" {text}"},
+        "msgId": f"msg{uuid.uuid4().hex}",
+        "createAt": now,
+        "conversationType": "2",
+        "conversationId": conversation,
+        "conversationTitle": "商城后端研发群 (local)",
+        "senderId": f"$:LWCP_v1:${person['id']}",
+        "senderNick": person.get("name", person["id"]),
+        "senderStaffId": person.get("dingtalk_user_id", ""),
+        "senderCorpId": "dinglocal",
+        "isAdmin": False,
+        "chatbotUserId": "$:LWCP_v1:$opsbot-local",
+        "chatbotCorpId": "dinglocal",
+        "robotCode": "dinglocalrobot",
+        "isInAtList": True,
+        "atUsers": [{"dingtalkId": "$:LWCP_v1:$opsbot-local"}],
         "sessionWebhook": f"{sink}/robot/sendBySession?session={SESSION_PREFIX}{uuid.uuid4().hex}",
         "sessionWebhookExpiredTime": now + 90 * 60 * 1000,
     }
@@ -50,8 +62,9 @@ def find_person(config_dir: Path, person_id: str) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.chat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.chat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("message")
     parser.add_argument("--as", dest="person", default="alice", help="a person id from the config, or stranger")
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
@@ -69,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     api = f"http://127.0.0.1:{args.port}/webhooks/dingtalk"
     try:
         before = len(requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
-        response = requests.post(api, data=body, timeout=15, headers={
-            "Content-Type": "application/json", **sign_for("/webhooks/dingtalk", body)})
+        response = requests.post(
+            api,
+            data=body,
+            timeout=15,
+            headers={"Content-Type": "application/json", **sign_for("/webhooks/dingtalk", body)},
+        )
     except requests.ConnectionError:
         print(f"the local stack is not running on port {args.port}: start it with `make run`", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@
 `--as` takes a person id from the config (their `dingtalk_user_id` signs in), `stranger` (a member of the
 organisation that opsbot's config does not list), or a DingTalk user id as it is.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,8 +98,9 @@ def user_id_for(who: str, config: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.click", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.click", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("link", help="a release link from a card, http://127.0.0.1:3000/actions/<token>")
     parser.add_argument("--as", dest="who", default="alice", help="a person id from the config, or stranger")
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
@@ -115,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         seen = len(browser.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
         page = show(f"1. open the link ({args.link[:60]}…)", browser.get(args.link, timeout=10))
     except requests.ConnectionError:
-        print(f"the local stack is not running (port {args.port}, sink {args.sink_port}): start it with `make run`",
-              file=sys.stderr)
+        print(
+            f"the local stack is not running (port {args.port}, sink {args.sink_port}): start it with `make run`",
+            file=sys.stderr,
+        )
         return 2
     if not page.buttons:
         print("\nno sign-in button on the page: nothing to follow")

@@ -6,6 +6,7 @@ and deliver GitLab's Push Hook for it; then show what opsbot posts. The way to w
 
 A file that is not in the directory is deleted from the repo (its project is removed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ from local.signing import sign_for
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.config_push", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.config_push", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("file", help="a path inside the config directory, e.g. projects/shop-web.yaml")
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--as", dest="person", default="alice", help="who pushes: a person id from the config")
@@ -44,24 +46,48 @@ def main(argv: list[str] | None = None) -> int:
     path = f"{gitlab['config_path'].strip('/')}/{args.file}" if gitlab.get("config_path") else args.file
     person = find_person(config_dir, args.person) or {"id": args.person, "name": args.person}
     git = [g for g in person.get("git", []) if "@" not in g]
-    user = {"name": person.get("name", args.person), "username": git[0] if git else args.person,
-            "email": next((g for g in person.get("git", []) if "@" in g), f"{args.person}@example.com")}
+    user = {
+        "name": person.get("name", args.person),
+        "username": git[0] if git else args.person,
+        "email": next((g for g in person.get("git", []) if "@" in g), f"{args.person}@example.com"),
+    }
     sink = f"http://127.0.0.1:{args.sink_port}"
     try:
-        hook = requests.post(f"http://127.0.0.1:{args.gitlab_port}/_control/push", timeout=10, json={
-            "project": gitlab["config_repo"], "branch": gitlab.get("config_branch", "main"), "user": user,
-            "commits": [{"message": f"config: {'update' if text is not None else 'remove'} {args.file}",
-                         "files": {path: text}}]}).json()
+        hook = requests.post(
+            f"http://127.0.0.1:{args.gitlab_port}/_control/push",
+            timeout=10,
+            json={
+                "project": gitlab["config_repo"],
+                "branch": gitlab.get("config_branch", "main"),
+                "user": user,
+                "commits": [
+                    {
+                        "message": f"config: {'update' if text is not None else 'remove'} {args.file}",
+                        "files": {path: text},
+                    }
+                ],
+            },
+        ).json()
         seen = len(requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
         body = json.dumps(hook, ensure_ascii=False).encode()
-        response = requests.post(f"http://127.0.0.1:{args.port}/webhooks/gitlab", data=body, timeout=10, headers={
-            "Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "Idempotency-Key": str(uuid.uuid4()),
-            **sign_for("/webhooks/gitlab", body)})
+        response = requests.post(
+            f"http://127.0.0.1:{args.port}/webhooks/gitlab",
+            data=body,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Gitlab-Event": "Push Hook",
+                "Idempotency-Key": str(uuid.uuid4()),
+                **sign_for("/webhooks/gitlab", body),
+            },
+        )
     except requests.ConnectionError:
         print("the local stack is not running: start it with `make run`", file=sys.stderr)
         return 2
-    print(f"pushed {path} to {gitlab['config_repo']} as {hook['after'][:8]}; "
-          f"POST /webhooks/gitlab -> {response.status_code} {response.text}")
+    print(
+        f"pushed {path} to {gitlab['config_repo']} as {hook['after'][:8]}; "
+        f"POST /webhooks/gitlab -> {response.status_code} {response.text}"
+    )
     watch(sink, seen, args.wait)
     return 0
 

@@ -10,6 +10,7 @@
   authorize page, the code exchange, the signed-in user, the app token and a user's staff id by unionId.
 - `/_control/…` lets tests read what arrived and inject faults (HTTP 500s, or down for good).
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,8 +31,14 @@ SESSION_PREFIX = "local-session-"
 
 
 class FakeDingTalk:
-    def __init__(self, robots: dict[str, tuple[str, str]], echo: bool = True, app_key: str = "dinglocalappkey",
-                 app_secret: str = "", staff: list[dict] | None = None):
+    def __init__(
+        self,
+        robots: dict[str, tuple[str, str]],
+        echo: bool = True,
+        app_key: str = "dinglocalappkey",
+        app_secret: str = "",
+        staff: list[dict] | None = None,
+    ):
         self.robots = robots  # access_token -> (robot name, signing secret)
         self.echo = echo
         self.lock = threading.Lock()
@@ -65,8 +72,9 @@ class FakeDingTalk:
             timestamp, sign = query.get("timestamp", [""])[0], query.get("sign", [""])[0]
             if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > 3600 * 1000:
                 return self._reject(token, 310000, "invalid timestamp")
-            expected = base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(),
-                                                 hashlib.sha256).digest()).decode()
+            expected = base64.b64encode(
+                hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+            ).decode()
             if not hmac.compare_digest(expected, sign):
                 return self._reject(token, 310000, "sign not match")
             if len(body) > MAX_BODY_BYTES:
@@ -74,7 +82,12 @@ class FakeDingTalk:
             try:
                 message = json.loads(body)
                 assert isinstance(message, dict) and message.get("msgtype") in (
-                    "text", "markdown", "actionCard", "link", "feedCard")
+                    "text",
+                    "markdown",
+                    "actionCard",
+                    "link",
+                    "feedCard",
+                )
             except (ValueError, AssertionError):
                 return self._reject(token, 40035, "缺少参数 json")
             now = time.time()

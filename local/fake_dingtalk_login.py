@@ -15,6 +15,7 @@
 `/_control/login_calls` lists the calls (paths and methods only), `/_control/login_faults` makes the API calls
 answer given statuses in turn, or 503 while `down`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,11 +67,23 @@ class FakeDingTalkLogin:
         if not one.get("redirect_uri", "").startswith(("http://", "https://")):
             problems.append("redirect_uri is missing")
         if problems:
-            return 400, _html("登录参数错误", "<h1>登录参数错误 Bad sign-in request</h1><ul>" +
-                              "".join(f"<li>{escape(p)}</li>" for p in problems) + "</ul>"), HTML
+            return (
+                400,
+                _html(
+                    "登录参数错误",
+                    "<h1>登录参数错误 Bad sign-in request</h1><ul>"
+                    + "".join(f"<li>{escape(p)}</li>" for p in problems)
+                    + "</ul>",
+                ),
+                HTML,
+            )
         if "as" in one:
             if one["as"] not in self.staff:
-                return 400, _html("没有这个人", f"<h1>{escape(one['as'])} is not a member of this organisation</h1>"), HTML
+                return (
+                    400,
+                    _html("没有这个人", f"<h1>{escape(one['as'])} is not a member of this organisation</h1>"),
+                    HTML,
+                )
             code = secrets.token_hex(16)
             with self.lock:
                 self.codes[code] = (one["as"], time.time() + CODE_SECONDS)
@@ -79,16 +92,27 @@ class FakeDingTalkLogin:
             return 302, "", {"Location": location, "Cache-Control": "no-store"}
         rows = "".join(
             f'<li><a href="/oauth2/auth?{escape(urlencode({**one, "as": uid}), quote=True)}">{escape(p["name"])}'
-            f" <small>({escape(uid)})</small></a></li>" for uid, p in self.staff.items())
-        return 200, _html("钉钉登录 (local)", "<h1>以谁的身份登录？ Sign in as</h1><p>This is the local stack's fake "
-                                            f"DingTalk login.</p><ul>{rows}</ul>"), HTML
+            f" <small>({escape(uid)})</small></a></li>"
+            for uid, p in self.staff.items()
+        )
+        return (
+            200,
+            _html(
+                "钉钉登录 (local)",
+                "<h1>以谁的身份登录？ Sign in as</h1><p>This is the local stack's fake "
+                f"DingTalk login.</p><ul>{rows}</ul>",
+            ),
+            HTML,
+        )
 
     # --- the API's side -------------------------------------------------------------------------------------
     def api(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, dict] | None:
-        routes = {("POST", "/v1.0/oauth2/userAccessToken"): self._user_access_token,
-                  ("GET", "/v1.0/contact/users/me"): self._me,
-                  ("POST", "/v1.0/oauth2/accessToken"): self._app_access_token,
-                  ("POST", "/topapi/user/getbyunionid"): self._getbyunionid}
+        routes = {
+            ("POST", "/v1.0/oauth2/userAccessToken"): self._user_access_token,
+            ("GET", "/v1.0/contact/users/me"): self._me,
+            ("POST", "/v1.0/oauth2/accessToken"): self._app_access_token,
+            ("POST", "/topapi/user/getbyunionid"): self._getbyunionid,
+        }
         route = routes.get((method, path))
         if route is None:
             return None
@@ -115,16 +139,26 @@ class FakeDingTalkLogin:
             return 400, {"code": "invalidAuthCode", "message": "不合法的临时授权码"}
         token = secrets.token_hex(16)
         self.user_tokens[token] = (found[0], time.time() + TOKEN_SECONDS)
-        return 200, {"accessToken": token, "refreshToken": secrets.token_hex(16), "expireIn": TOKEN_SECONDS,
-                     "corpId": "dinglocal"}
+        return 200, {
+            "accessToken": token,
+            "refreshToken": secrets.token_hex(16),
+            "expireIn": TOKEN_SECONDS,
+            "corpId": "dinglocal",
+        }
 
     def _me(self, query, headers, body: dict) -> tuple[int, dict]:
         found = self.user_tokens.get(headers.get("x-acs-dingtalk-access-token") or "")
         if found is None or found[1] < time.time():
             return 401, {"code": "InvalidAuthentication", "message": "不合法的access_token"}
         person = self.staff[found[0]]
-        return 200, {"nick": person["name"], "unionId": _union_id(found[0]), "openId": "open" + _union_id(found[0]),
-                     "mobile": person.get("mobile") or "", "stateCode": "86", "avatarUrl": ""}
+        return 200, {
+            "nick": person["name"],
+            "unionId": _union_id(found[0]),
+            "openId": "open" + _union_id(found[0]),
+            "mobile": person.get("mobile") or "",
+            "stateCode": "86",
+            "avatarUrl": "",
+        }
 
     def _app_access_token(self, query, headers, body: dict) -> tuple[int, dict]:
         if body.get("appKey") != self.app_key or body.get("appSecret") != self.app_secret:
@@ -141,8 +175,12 @@ class FakeDingTalkLogin:
         user_id = by_union.get(str(body.get("unionid") or ""))
         if user_id is None:
             return 200, {"errcode": 60121, "errmsg": "找不到该用户", "request_id": secrets.token_hex(6)}
-        return 200, {"errcode": 0, "errmsg": "ok", "result": {"contact_type": 0, "userid": user_id},
-                     "request_id": secrets.token_hex(6)}
+        return 200, {
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"contact_type": 0, "userid": user_id},
+            "request_id": secrets.token_hex(6),
+        }
 
     def control(self, method: str, path: str, body: bytes) -> tuple[int, dict] | None:
         with self.lock:
@@ -159,8 +197,10 @@ HTML = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
 
 
 def _html(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
-            f"<body>{body}</body></html>")
+    return (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+        f"<body>{body}</body></html>"
+    )
 
 
 def staff_from_config(people) -> list[dict]:

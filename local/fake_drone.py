@@ -11,6 +11,7 @@
   `DELETE …/builds/{n}` kills a pending/running build (its unfinished stages and steps too) and returns it.
 - `/_control/…` (no auth) lets tests read the calls, seed builds and logs, reset, and inject faults.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,11 +30,28 @@ from local import loopback
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 25, 100
 NO_ROWS = "sql: no rows in result set"
 DONE = {"success", "failure", "error", "killed", "skipped", "declined"}
-ROUTE = re.compile(r"^/api/repos/(?P<slug>[^/]+/[^/]+)/builds(?:/(?P<number>latest|\d+)"
-                   r"(?:/(?P<action>promote|rollback|logs/(?P<stage>\d+)/(?P<step>\d+)))?)?/?$")
+ROUTE = re.compile(
+    r"^/api/repos/(?P<slug>[^/]+/[^/]+)/builds(?:/(?P<number>latest|\d+)"
+    r"(?:/(?P<action>promote|rollback|logs/(?P<stage>\d+)/(?P<step>\d+)))?)?/?$"
+)
 # Fields a restart, promote or rollback copies from the build it starts from (Drone's core.Hook).
-COPIED = ("action", "link", "timestamp", "message", "before", "after", "ref", "source_repo", "source", "target",
-          "author_login", "author_name", "author_email", "author_avatar", "sender")
+COPIED = (
+    "action",
+    "link",
+    "timestamp",
+    "message",
+    "before",
+    "after",
+    "ref",
+    "source_repo",
+    "source",
+    "target",
+    "author_login",
+    "author_name",
+    "author_email",
+    "author_avatar",
+    "sender",
+)
 PEOPLE = {"alice": ("Alice Wang", 7), "bob": ("Bob Li", 12), "xiaoming": ("王小明", 15)}  # login -> name, avatar id
 
 
@@ -41,9 +59,13 @@ def _stages(build: dict) -> list[dict]:
     """One `default` stage whose steps tell the build's story: a failure fails at step 2, later steps skip."""
     deploy = build["event"] in ("promote", "rollback")
     names = ["clone", "deploy"] if deploy else ["clone", "test", "publish", "scan"]
-    images = {"clone": "drone/git", "deploy": "appleboy/drone-ssh", "publish": "plugins/docker",
-              "scan": "aquasec/trivy", "test": "node:20-alpine" if "web" in build.get("link", "")
-              else "maven:3-eclipse-temurin-17"}
+    images = {
+        "clone": "drone/git",
+        "deploy": "appleboy/drone-ssh",
+        "publish": "plugins/docker",
+        "scan": "aquasec/trivy",
+        "test": "node:20-alpine" if "web" in build.get("link", "") else "maven:3-eclipse-temurin-17",
+    }
     status, started, finished = build["status"], build["started"], build["finished"]
     span = max(1, ((finished or started + 60 * len(names)) - started) // len(names)) if started else 0
     stage_id, steps = 5000 + build["id"] - 1042, []  # 1042 -> stage 5000, steps 9001.., as in the fixtures
@@ -59,15 +81,45 @@ def _stages(build: dict) -> list[dict]:
         ran = step_status not in ("pending", "skipped")
         begin = started + i * span if ran else 0
         end = (finished if i == len(names) - 1 or step_status != "success" else begin + span) if ran else 0
-        steps.append({"id": 9000 + (build["id"] - 1042) * 10 + i + 1, "step_id": stage_id, "number": i + 1,
-                      "name": name, "status": step_status, "exit_code": {"failure": 1, "killed": 130}.get(
-                          step_status, 0), "started": begin, "stopped": end if step_status in DONE else 0,
-                      "version": 4, "image": images[name]})
-    return [{"id": stage_id, "repo_id": build["repo_id"], "build_id": build["id"], "number": 1, "name": "default",
-             "kind": "pipeline", "type": "docker", "status": status, "errignore": False,
-             "exit_code": 1 if status == "failure" else 0, "machine": "runner-7f9c" if started else "",
-             "os": "linux", "arch": "amd64", "started": started, "stopped": finished, "created": build["created"],
-             "updated": build["updated"], "version": 7, "on_success": True, "on_failure": False, "steps": steps}]
+        steps.append(
+            {
+                "id": 9000 + (build["id"] - 1042) * 10 + i + 1,
+                "step_id": stage_id,
+                "number": i + 1,
+                "name": name,
+                "status": step_status,
+                "exit_code": {"failure": 1, "killed": 130}.get(step_status, 0),
+                "started": begin,
+                "stopped": end if step_status in DONE else 0,
+                "version": 4,
+                "image": images[name],
+            }
+        )
+    return [
+        {
+            "id": stage_id,
+            "repo_id": build["repo_id"],
+            "build_id": build["id"],
+            "number": 1,
+            "name": "default",
+            "kind": "pipeline",
+            "type": "docker",
+            "status": status,
+            "errignore": False,
+            "exit_code": 1 if status == "failure" else 0,
+            "machine": "runner-7f9c" if started else "",
+            "os": "linux",
+            "arch": "amd64",
+            "started": started,
+            "stopped": finished,
+            "created": build["created"],
+            "updated": build["updated"],
+            "version": 7,
+            "on_success": True,
+            "on_failure": False,
+            "steps": steps,
+        }
+    ]
 
 
 def complete_build(slug: str, repo_id: int, build_id: int, fields: dict) -> dict:
@@ -80,16 +132,37 @@ def complete_build(slug: str, repo_id: int, build_id: int, fields: dict) -> dict
     status, created = fields.get("status", "success"), fields.get("created", int(time.time()))
     started = created + 3 if status != "pending" else 0
     finished = started + (60 if fields.get("event") in ("promote", "rollback") else 300) if status in DONE else 0
-    build = {"id": build_id, "repo_id": repo_id, "trigger": "@hook", "number": number, "parent": 0,
-             "status": status, "event": "push", "action": "",
-             "link": f"https://gitlab.example.com/{slug}/-/compare/{before[:7]}...{after[:7]}",
-             "timestamp": created - 2, "message": f"build {number}", "before": before, "after": after,
-             "ref": f"refs/heads/{target}", "source_repo": "", "source": target, "target": target,
-             "author_login": login, "author_name": name, "author_email": f"{login}@example.com",
-             "author_avatar": f"https://gitlab.example.com/uploads/-/system/user/avatar/{avatar}/avatar.png",
-             "sender": login, "started": started, "finished": finished, "created": created,
-             "updated": finished or started or created, "version": 9 if status in DONE else 3,
-             "deploy_to": "", "params": {}}
+    build = {
+        "id": build_id,
+        "repo_id": repo_id,
+        "trigger": "@hook",
+        "number": number,
+        "parent": 0,
+        "status": status,
+        "event": "push",
+        "action": "",
+        "link": f"https://gitlab.example.com/{slug}/-/compare/{before[:7]}...{after[:7]}",
+        "timestamp": created - 2,
+        "message": f"build {number}",
+        "before": before,
+        "after": after,
+        "ref": f"refs/heads/{target}",
+        "source_repo": "",
+        "source": target,
+        "target": target,
+        "author_login": login,
+        "author_name": name,
+        "author_email": f"{login}@example.com",
+        "author_avatar": f"https://gitlab.example.com/uploads/-/system/user/avatar/{avatar}/avatar.png",
+        "sender": login,
+        "started": started,
+        "finished": finished,
+        "created": created,
+        "updated": finished or started or created,
+        "version": 9 if status in DONE else 3,
+        "deploy_to": "",
+        "params": {},
+    }
     build.update({k: v for k, v in fields.items() if k != "stages"})
     build["stages"] = copy.deepcopy(fields["stages"]) if fields.get("stages") else _stages(build)
     return build
@@ -105,41 +178,93 @@ def default_seed(now: float | None = None) -> dict[str, list[dict]]:
     """shop/shop-api #120..#129 and shop/shop-web #40..#43, as the local stack shows them, dated relative to `now`
     (default: the time of the call): shop-api #128 finished a few minutes ago, the rest hours before it."""
     base, hour = int(time.time() if now is None else now) - SEED_128_AGE_SECONDS, 3600
-    c = {"120": "a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e", "121": "b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3",
-         "122": "6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b", "123": "3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f",
-         "124": "d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1", "127": "0f3a1b2c3d4e5f60718293a4b5c6d7e8f9012345",
-         "128": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d", "129": "e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6"}
+    c = {
+        "120": "a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e",
+        "121": "b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3",
+        "122": "6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b",
+        "123": "3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f",
+        "124": "d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1",
+        "127": "0f3a1b2c3d4e5f60718293a4b5c6d7e8f9012345",
+        "128": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d",
+        "129": "e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6",
+    }
     root, dev_root = "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f", "7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e"
     api = [  # number, hours before #128, branch, status, author, message, before, after
         (120, 30, "main", "success", "bob", "chore(deps): bump spring-boot to 3.3.5", root, c["120"]),
         (121, 26, "develop", "success", "xiaoming", "feat(cart): coupon stacking", dev_root, c["121"]),
         (122, 24, "feature/refund", "failure", "alice", "wip(order): refund model", c["120"], c["122"]),
         (123, 22, "main", "success", "bob", "fix(payment): round refunds to cents", c["120"], c["123"]),
-        (124, 20, "feature/refund", "success", "alice", "feat(order): refund model and migration",
-         c["122"], c["124"]),
+        (124, 20, "feature/refund", "success", "alice", "feat(order): refund model and migration", c["122"], c["124"]),
         (127, 2, "main", "failure", "xiaoming", "refactor(order): split OrderService", c["123"], c["127"]),
         (128, 0, "main", "success", "alice", "feat(order): add refund endpoint\n\nCloses #88", c["127"], c["128"]),
         (129, -0.2, "develop", "running", "xiaoming", "feat(cart): free-shipping threshold", c["121"], c["129"]),
     ]
-    builds = {n: complete_build("shop/shop-api", 42, 914 + n, {
-        "number": n, "created": int(base - h * hour), "target": branch, "status": status, "author_login": who,
-        "message": message, "before": before, "after": after,  # and #128 ends when the fixture's build does
-        **({"finished": base + SEED_128_RUN_SECONDS, "updated": base + SEED_128_RUN_SECONDS} if n == 128 else {})})
-        for n, h, branch, status, who, message, before, after in api}
+    builds = {
+        n: complete_build(
+            "shop/shop-api",
+            42,
+            914 + n,
+            {
+                "number": n,
+                "created": int(base - h * hour),
+                "target": branch,
+                "status": status,
+                "author_login": who,
+                "message": message,
+                "before": before,
+                "after": after,  # and #128 ends when the fixture's build does
+                **(
+                    {"finished": base + SEED_128_RUN_SECONDS, "updated": base + SEED_128_RUN_SECONDS}
+                    if n == 128
+                    else {}
+                ),
+            },
+        )
+        for n, h, branch, status, who, message, before, after in api
+    }
     # Staging got feature/refund (#124) for QA, then main (#123) back: two successful promotes to staging.
     for n, parent, h, who in ((125, 124, 19, "alice"), (126, 123, 6, "bob")):
         fields = {k: builds[parent][k] for k in COPIED}
-        builds[n] = complete_build("shop/shop-api", 42, 914 + n, {
-            **fields, "number": n, "parent": parent, "event": "promote", "deploy_to": "staging", "trigger": who,
-            "created": int(base - h * hour), "timestamp": int(base - h * hour) - 2})
-    web = [(40, "main", "success", "bob", "fix(checkout): disable pay button while submitting"),
-           (41, "develop", "success", "xiaoming", "feat(cart): show coupon savings"),
-           (42, "develop", "failure", "xiaoming", "feat(cart): free-shipping banner"),
-           (43, "develop", "success", "alice", "fix(cart): banner copy and e2e selectors")]
-    return {"shop/shop-api": [builds[n] for n in sorted(builds)],
-            "shop/shop-web": [complete_build("shop/shop-web", 43, 990 + n, {
-                "number": n, "created": base - (48 - n) * hour, "target": branch, "status": status,
-                "author_login": who, "message": message}) for n, branch, status, who, message in web]}
+        builds[n] = complete_build(
+            "shop/shop-api",
+            42,
+            914 + n,
+            {
+                **fields,
+                "number": n,
+                "parent": parent,
+                "event": "promote",
+                "deploy_to": "staging",
+                "trigger": who,
+                "created": int(base - h * hour),
+                "timestamp": int(base - h * hour) - 2,
+            },
+        )
+    web = [
+        (40, "main", "success", "bob", "fix(checkout): disable pay button while submitting"),
+        (41, "develop", "success", "xiaoming", "feat(cart): show coupon savings"),
+        (42, "develop", "failure", "xiaoming", "feat(cart): free-shipping banner"),
+        (43, "develop", "success", "alice", "fix(cart): banner copy and e2e selectors"),
+    ]
+    return {
+        "shop/shop-api": [builds[n] for n in sorted(builds)],
+        "shop/shop-web": [
+            complete_build(
+                "shop/shop-web",
+                43,
+                990 + n,
+                {
+                    "number": n,
+                    "created": base - (48 - n) * hour,
+                    "target": branch,
+                    "status": status,
+                    "author_login": who,
+                    "message": message,
+                },
+            )
+            for n, branch, status, who, message in web
+        ],
+    }
 
 
 class FakeDrone(loopback.FaultyFake):
@@ -174,7 +299,8 @@ class FakeDrone(loopback.FaultyFake):
     def set_log(self, slug: str, number: int, stage: int, step: int, lines: list) -> None:
         with self.lock:  # plain strings become Drone's log lines
             self.logs[(slug, number, stage, step)] = [
-                line if isinstance(line, dict) else {"pos": i, "out": line, "time": i} for i, line in enumerate(lines)]
+                line if isinstance(line, dict) else {"pos": i, "out": line, "time": i} for i, line in enumerate(lines)
+            ]
 
     def _add(self, slug: str, builds: list[dict]) -> list[dict]:
         repo = self.builds.setdefault(slug, [])
@@ -192,23 +318,38 @@ class FakeDrone(loopback.FaultyFake):
         return max((b["number"] for b in self.builds.get(slug, [])), default=0)
 
     def _next_id(self) -> int:
-        return max((b["id"] for repo in (*self.builds.values(), *self.baseline.values()) for b in repo),
-                   default=1000) + 1
+        return (
+            max((b["id"] for repo in (*self.builds.values(), *self.baseline.values()) for b in repo), default=1000) + 1
+        )
 
     def _find(self, slug: str, number: int) -> dict | None:
         return next((b for b in self.builds[slug] if b["number"] == number), None)
 
     def _trigger(self, slug: str, prev: dict, event: str, deploy_to: str, params: dict) -> dict:
         now = int(time.time())
-        return self._add(slug, [{**{k: prev[k] for k in COPIED}, "parent": prev["number"], "event": event,
-                                 "deploy_to": deploy_to, "params": params, "trigger": self.login,
-                                 "status": "pending", "created": now, "updated": now}])[0]
+        return self._add(
+            slug,
+            [
+                {
+                    **{k: prev[k] for k in COPIED},
+                    "parent": prev["number"],
+                    "event": event,
+                    "deploy_to": deploy_to,
+                    "params": params,
+                    "trigger": self.login,
+                    "status": "pending",
+                    "created": now,
+                    "updated": now,
+                }
+            ],
+        )[0]
 
     def api(self, method: str, path: str, query: dict, authorization: str) -> tuple[int, object]:
         with self.lock:
             authorized = hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())
-            self.calls.append({"method": method, "path": path, "query": query, "at": time.time(),
-                               "authorized": authorized})
+            self.calls.append(
+                {"method": method, "path": path, "query": query, "at": time.time(), "authorized": authorized}
+            )
             if status := self.injected_fault(method):
                 return status, {"message": responses.get(status, "Injected fault")}
             answer = self._answer(method, path, query, authorized)
@@ -233,9 +374,10 @@ class FakeDrone(loopback.FaultyFake):
             page = int(arg("page")) if arg("page").isdigit() else 1
             limit = int(arg("per_page")) if arg("per_page").isdigit() else 0
             limit = limit if 1 <= limit <= MAX_PER_PAGE else DEFAULT_PER_PAGE
-            found = [b for b in reversed(self.builds[slug])
-                     if not arg("branch") or b["ref"] == f"refs/heads/{arg('branch')}"]
-            page_of = found[(max(page, 1) - 1) * limit:max(page, 1) * limit]
+            found = [
+                b for b in reversed(self.builds[slug]) if not arg("branch") or b["ref"] == f"refs/heads/{arg('branch')}"
+            ]
+            page_of = found[(max(page, 1) - 1) * limit : max(page, 1) * limit]
             return 200, [{k: v for k, v in copy.deepcopy(b).items() if k != "stages"} for b in page_of]
         if number == "latest":
             if method != "GET" or action:
@@ -250,8 +392,7 @@ class FakeDrone(loopback.FaultyFake):
         if (method, action) == ("GET", ""):
             return 200, copy.deepcopy(build)
         if (method, action) == ("GET", f"logs/{route['stage']}/{route['step']}"):
-            return 200, copy.deepcopy(self.logs.get((slug, int(number), int(route["stage"]),
-                                                     int(route["step"])), []))
+            return 200, copy.deepcopy(self.logs.get((slug, int(number), int(route["stage"]), int(route["step"])), []))
         if method == "POST" and action in ("promote", "rollback"):
             if not arg("target"):
                 return 400, {"message": "Missing target environment"}
@@ -276,8 +417,9 @@ class FakeDrone(loopback.FaultyFake):
         build.update(status="killed", finished=now, updated=now, started=build["started"] or now)
         for part in [s for stage in build["stages"] for s in (stage, *stage["steps"])]:
             if part["status"] not in DONE:
-                part.update(status="killed" if part["started"] else "skipped", started=part["started"] or now,
-                            stopped=now)
+                part.update(
+                    status="killed" if part["started"] else "skipped", started=part["started"] or now, stopped=now
+                )
                 if "exit_code" in part and "steps" not in part:
                     part["exit_code"] = 130
         self._say(f"cancel {slug} #{build['number']} ({was} -> killed)")
@@ -299,8 +441,9 @@ class FakeDrone(loopback.FaultyFake):
             if method == "POST" and path == "/_control/builds":
                 return 200, {"ok": True, "numbers": self.add_builds(spec["slug"], spec.get("builds", []))}
             if method == "POST" and path == "/_control/logs":
-                self.set_log(spec["slug"], int(spec["number"]), int(spec["stage"]), int(spec["step"]),
-                             spec.get("lines", []))
+                self.set_log(
+                    spec["slug"], int(spec["number"]), int(spec["stage"]), int(spec["step"]), spec.get("lines", [])
+                )
                 return 200, {"ok": True}
         return 404, {"error": "unknown control path"}
 
@@ -309,6 +452,8 @@ def make_server(fake: FakeDrone, host: str, port: int) -> ThreadingHTTPServer:
     def handle(method, url, headers, body):
         if url.path.startswith("/_control/"):
             return fake.control(method, url.path, body)
-        return fake.api(method, url.path, parse_qs(url.query, keep_blank_values=True), headers.get("Authorization") or "")
+        return fake.api(
+            method, url.path, parse_qs(url.query, keep_blank_values=True), headers.get("Authorization") or ""
+        )
 
     return loopback.json_server(handle, host, port, json_type="application/json; charset=utf-8")

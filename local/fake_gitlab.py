@@ -16,6 +16,7 @@
   GitLab would send), read files, branches and merge requests, list the calls, reset to the seed, and inject
   faults.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,7 +29,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.client import responses
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
@@ -70,7 +71,7 @@ class Repo:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _blob_id(text: str) -> str:
@@ -106,8 +107,9 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             self.repos[path] = repo
             return sha
 
-    def _commit(self, repo: Repo, branch: str, parent: str | None, files: dict[str, str], message: str,
-                name: str, email: str) -> str:
+    def _commit(
+        self, repo: Repo, branch: str, parent: str | None, files: dict[str, str], message: str, name: str, email: str
+    ) -> str:
         digest = hashlib.sha1(json.dumps([parent, message, files, next(self._shas)], sort_keys=True).encode())
         commit = Commit(digest.hexdigest(), parent, files, message, name, email, _now())
         repo.commits[commit.id] = commit
@@ -130,40 +132,82 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                         files.pop(name, None)
                     else:
                         files[name] = text
-                sha = self._commit(repo, branch, parent, files, spec.get("message", "update"), user["name"],
-                                   user["email"])
+                sha = self._commit(
+                    repo, branch, parent, files, spec.get("message", "update"), user["name"], user["email"]
+                )
                 pushed.append(self._hook_commit(repo, sha))
             after = repo.branches[branch]
             self._say(f"push {path} {branch}: {len(pushed)} commit(s), now {after[:8]}")
             project = self._hook_project(repo)
-            return {"object_kind": "push", "event_name": "push", "before": before, "after": after,
-                    "ref": f"refs/heads/{branch}", "ref_protected": branch == repo.default_branch,
-                    "checkout_sha": after, "message": None, "user_id": user["id"], "user_name": user["name"],
-                    "user_username": user["username"], "user_email": user["email"], "user_avatar": None,
-                    "project_id": repo.id, "project": project, "commits": pushed[-HOOK_COMMITS:],
-                    "total_commits_count": len(pushed), "push_options": {},
-                    "repository": {k: project[k] for k in ("name", "url", "description", "homepage", "git_http_url",
-                                                          "git_ssh_url", "visibility_level")}}
+            return {
+                "object_kind": "push",
+                "event_name": "push",
+                "before": before,
+                "after": after,
+                "ref": f"refs/heads/{branch}",
+                "ref_protected": branch == repo.default_branch,
+                "checkout_sha": after,
+                "message": None,
+                "user_id": user["id"],
+                "user_name": user["name"],
+                "user_username": user["username"],
+                "user_email": user["email"],
+                "user_avatar": None,
+                "project_id": repo.id,
+                "project": project,
+                "commits": pushed[-HOOK_COMMITS:],
+                "total_commits_count": len(pushed),
+                "push_options": {},
+                "repository": {
+                    k: project[k]
+                    for k in (
+                        "name",
+                        "url",
+                        "description",
+                        "homepage",
+                        "git_http_url",
+                        "git_ssh_url",
+                        "visibility_level",
+                    )
+                },
+            }
 
     def _hook_commit(self, repo: Repo, sha: str) -> dict:
         commit = repo.commits[sha]
         old = repo.commits[commit.parent].files if commit.parent else {}
-        return {"id": sha, "message": commit.message, "title": commit.message.splitlines()[0],
-                "timestamp": commit.created_at, "url": f"{self._web(repo)}/-/commit/{sha}",
-                "author": {"name": commit.author_name, "email": commit.author_email},
-                "added": sorted(set(commit.files) - set(old)),
-                "modified": sorted(p for p in commit.files if p in old and old[p] != commit.files[p]),
-                "removed": sorted(set(old) - set(commit.files))}
+        return {
+            "id": sha,
+            "message": commit.message,
+            "title": commit.message.splitlines()[0],
+            "timestamp": commit.created_at,
+            "url": f"{self._web(repo)}/-/commit/{sha}",
+            "author": {"name": commit.author_name, "email": commit.author_email},
+            "added": sorted(set(commit.files) - set(old)),
+            "modified": sorted(p for p in commit.files if p in old and old[p] != commit.files[p]),
+            "removed": sorted(set(old) - set(commit.files)),
+        }
 
     def _hook_project(self, repo: Repo) -> dict:
         web = self._web(repo)
         namespace, name = repo.path.rsplit("/", 1)
-        return {"id": repo.id, "name": name, "description": "", "web_url": web, "avatar_url": None,
-                "git_ssh_url": f"git@{urlparse(web).netloc}:{repo.path}.git", "git_http_url": f"{web}.git",
-                "namespace": namespace, "visibility_level": 0, "path_with_namespace": repo.path,
-                "default_branch": repo.default_branch, "ci_config_path": None, "homepage": web,
-                "url": f"{web}.git", "ssh_url": f"git@{urlparse(web).netloc}:{repo.path}.git",
-                "http_url": f"{web}.git"}
+        return {
+            "id": repo.id,
+            "name": name,
+            "description": "",
+            "web_url": web,
+            "avatar_url": None,
+            "git_ssh_url": f"git@{urlparse(web).netloc}:{repo.path}.git",
+            "git_http_url": f"{web}.git",
+            "namespace": namespace,
+            "visibility_level": 0,
+            "path_with_namespace": repo.path,
+            "default_branch": repo.default_branch,
+            "ci_config_path": None,
+            "homepage": web,
+            "url": f"{web}.git",
+            "ssh_url": f"git@{urlparse(web).netloc}:{repo.path}.git",
+            "http_url": f"{web}.git",
+        }
 
     def _web(self, repo: Repo) -> str:
         return f"{self.base_url}/{repo.path}"
@@ -184,27 +228,54 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
 
     # --- JSON shapes ----------------------------------------------------------------------------------
     def _commit_json(self, repo: Repo, commit: Commit) -> dict:
-        return {"id": commit.id, "short_id": commit.id[:8], "created_at": commit.created_at,
-                "parent_ids": [commit.parent] if commit.parent else [], "title": commit.message.splitlines()[0],
-                "message": commit.message, "author_name": commit.author_name, "author_email": commit.author_email,
-                "authored_date": commit.created_at, "committer_name": commit.author_name,
-                "committer_email": commit.author_email, "committed_date": commit.created_at, "trailers": {},
-                "extended_trailers": {}, "web_url": f"{self._web(repo)}/-/commit/{commit.id}"}
+        return {
+            "id": commit.id,
+            "short_id": commit.id[:8],
+            "created_at": commit.created_at,
+            "parent_ids": [commit.parent] if commit.parent else [],
+            "title": commit.message.splitlines()[0],
+            "message": commit.message,
+            "author_name": commit.author_name,
+            "author_email": commit.author_email,
+            "authored_date": commit.created_at,
+            "committer_name": commit.author_name,
+            "committer_email": commit.author_email,
+            "committed_date": commit.created_at,
+            "trailers": {},
+            "extended_trailers": {},
+            "web_url": f"{self._web(repo)}/-/commit/{commit.id}",
+        }
 
     def _branch_json(self, repo: Repo, name: str) -> dict:
-        return {"name": name, "commit": self._commit_json(repo, repo.commits[repo.branches[name]]), "merged": False,
-                "protected": name == repo.default_branch, "developers_can_push": False,
-                "developers_can_merge": False, "can_push": True, "default": name == repo.default_branch,
-                "web_url": f"{self._web(repo)}/-/tree/{quote(name)}"}
+        return {
+            "name": name,
+            "commit": self._commit_json(repo, repo.commits[repo.branches[name]]),
+            "merged": False,
+            "protected": name == repo.default_branch,
+            "developers_can_push": False,
+            "developers_can_merge": False,
+            "can_push": True,
+            "default": name == repo.default_branch,
+            "web_url": f"{self._web(repo)}/-/tree/{quote(name)}",
+        }
 
     def _project_json(self, repo: Repo) -> dict:
         web = self._web(repo)
         namespace, name = repo.path.rsplit("/", 1)
-        return {"id": repo.id, "name": name, "path": name, "path_with_namespace": repo.path,
-                "name_with_namespace": f"{namespace} / {name}", "default_branch": repo.default_branch,
-                "web_url": web, "http_url_to_repo": f"{web}.git", "visibility": "private",
-                "namespace": {"id": 10, "name": namespace, "path": namespace, "kind": "group", "full_path": namespace},
-                "empty_repo": not repo.branches, "archived": False}
+        return {
+            "id": repo.id,
+            "name": name,
+            "path": name,
+            "path_with_namespace": repo.path,
+            "name_with_namespace": f"{namespace} / {name}",
+            "default_branch": repo.default_branch,
+            "web_url": web,
+            "http_url_to_repo": f"{web}.git",
+            "visibility": "private",
+            "namespace": {"id": 10, "name": namespace, "path": namespace, "kind": "group", "full_path": namespace},
+            "empty_repo": not repo.branches,
+            "archived": False,
+        }
 
     # --- the API --------------------------------------------------------------------------------------
     def api(self, method: str, path: str, query: dict, body: bytes, token: str, host: str) -> tuple[int, object, dict]:
@@ -215,11 +286,22 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 payload = json.loads(body) if body else {}
             except ValueError:
                 payload = None
-            self.calls.append({"method": method, "path": path, "query": {k: v[0] for k, v in query.items()},
-                               "body": payload, "at": time.time(), "authorized": authorized})
+            self.calls.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": {k: v[0] for k, v in query.items()},
+                    "body": payload,
+                    "at": time.time(),
+                    "authorized": authorized,
+                }
+            )
             if status := self.injected_fault(method):
-                return status, {"message": f"{status} {responses.get(status, 'Injected fault')}"}, \
-                    ({"Retry-After": "1"} if status == 429 else {})
+                return (
+                    status,
+                    {"message": f"{status} {responses.get(status, 'Injected fault')}"},
+                    ({"Retry-After": "1"} if status == 429 else {}),
+                )
             if not authorized:
                 return 401, {"message": "401 Unauthorized"}, {}
             if payload is None or not isinstance(payload, dict):
@@ -269,14 +351,20 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         per_page = min(max(int(args.get("per_page") or 20), 1), MAX_PER_PAGE)
         page = max(int(args.get("page") or 1), 1)
         pages = max(1, -(-len(items) // per_page))
-        headers = {"X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(len(items)),
-                   "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages else "",
-                   "X-Prev-Page": str(page - 1) if page > 1 else ""}
+        headers = {
+            "X-Page": str(page),
+            "X-Per-Page": str(per_page),
+            "X-Total": str(len(items)),
+            "X-Total-Pages": str(pages),
+            "X-Next-Page": str(page + 1) if page < pages else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+        }
         if page < pages:
-            query = urlencode({**{k: v for k, v in args.items() if isinstance(v, str)}, "page": page + 1,
-                               "per_page": per_page})
+            query = urlencode(
+                {**{k: v for k, v in args.items() if isinstance(v, str)}, "page": page + 1, "per_page": per_page}
+            )
             headers["Link"] = f'<http://{host}{path}?{query}>; rel="next"'
-        return 200, items[(page - 1) * per_page:page * per_page], headers
+        return 200, items[(page - 1) * per_page : page * per_page], headers
 
     def _tree(self, repo: Repo, args: dict, host: str, path: str) -> tuple[int, list, dict]:
         commit = self._resolve(repo, args.get("ref"))
@@ -289,13 +377,25 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         for file in commit.files:
             if not file.startswith(prefix):
                 continue
-            parts = file[len(prefix):].split("/")
+            parts = file[len(prefix) :].split("/")
             for depth in range(1, len(parts) + 1 if recursive else 2):
                 entries[prefix + "/".join(parts[:depth])] = "blob" if depth == len(parts) else "tree"
         listed = sorted(entries.items(), key=lambda e: (e[1] != "tree", e[0]))  # trees first, as GitLab lists
-        return self._paged([{"id": _blob_id(commit.files.get(p, p)), "name": p.rsplit("/", 1)[-1], "type": kind,
-                             "path": p, "mode": "040000" if kind == "tree" else "100644"} for p, kind in listed],
-                           args, host, path)
+        return self._paged(
+            [
+                {
+                    "id": _blob_id(commit.files.get(p, p)),
+                    "name": p.rsplit("/", 1)[-1],
+                    "type": kind,
+                    "path": p,
+                    "mode": "040000" if kind == "tree" else "100644",
+                }
+                for p, kind in listed
+            ],
+            args,
+            host,
+            path,
+        )
 
     def _file(self, repo: Repo, file_path: str, args: dict, raw: bool) -> tuple[int, object, dict]:
         if not raw and not args.get("ref"):
@@ -307,10 +407,22 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         if raw:
             return 200, text, {"Content-Type": "text/plain; charset=utf-8"}
         data = text.encode()
-        return 200, {"file_name": file_path.rsplit("/", 1)[-1], "file_path": file_path, "size": len(data),
-                     "encoding": "base64", "content": base64.b64encode(data).decode(),
-                     "content_sha256": hashlib.sha256(data).hexdigest(), "ref": args["ref"],
-                     "blob_id": _blob_id(text), "commit_id": commit.id, "last_commit_id": commit.id}, {}
+        return (
+            200,
+            {
+                "file_name": file_path.rsplit("/", 1)[-1],
+                "file_path": file_path,
+                "size": len(data),
+                "encoding": "base64",
+                "content": base64.b64encode(data).decode(),
+                "content_sha256": hashlib.sha256(data).hexdigest(),
+                "ref": args["ref"],
+                "blob_id": _blob_id(text),
+                "commit_id": commit.id,
+                "last_commit_id": commit.id,
+            },
+            {},
+        )
 
     def _compare(self, repo: Repo, args: dict) -> dict:
         old, new = self._resolve(repo, args.get("from")), self._resolve(repo, args.get("to"))
@@ -325,14 +437,30 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             before, after = old.files.get(name), new.files.get(name)
             if before == after:
                 continue
-            lines = difflib.unified_diff((before or "").splitlines(keepends=True), (after or "").splitlines(keepends=True))
-            diffs.append({"old_path": name, "new_path": name, "a_mode": "100644" if before is not None else "0",
-                          "b_mode": "100644" if after is not None else "0", "diff": "".join(list(lines)[2:]),
-                          "new_file": before is None, "renamed_file": False, "deleted_file": after is None,
-                          "generated_file": False})
-        return {"commit": self._commit_json(repo, new), "commits": [self._commit_json(repo, c) for c in reversed(between)],
-                "diffs": diffs, "compare_timeout": False, "compare_same_ref": old.id == new.id,
-                "web_url": f"{self._web(repo)}/-/compare/{old.id}...{new.id}"}
+            lines = difflib.unified_diff(
+                (before or "").splitlines(keepends=True), (after or "").splitlines(keepends=True)
+            )
+            diffs.append(
+                {
+                    "old_path": name,
+                    "new_path": name,
+                    "a_mode": "100644" if before is not None else "0",
+                    "b_mode": "100644" if after is not None else "0",
+                    "diff": "".join(list(lines)[2:]),
+                    "new_file": before is None,
+                    "renamed_file": False,
+                    "deleted_file": after is None,
+                    "generated_file": False,
+                }
+            )
+        return {
+            "commit": self._commit_json(repo, new),
+            "commits": [self._commit_json(repo, c) for c in reversed(between)],
+            "diffs": diffs,
+            "compare_timeout": False,
+            "compare_same_ref": old.id == new.id,
+            "web_url": f"{self._web(repo)}/-/compare/{old.id}...{new.id}",
+        }
 
     def _create_branch(self, repo: Repo, args: dict) -> dict:
         name, ref = str(args.get("branch") or ""), str(args.get("ref") or "")
@@ -353,10 +481,14 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             raise ApiError(400, "branch, commit_message, actions are missing")
         start = args.get("start_branch") or args.get("start_sha")
         if branch in repo.branches and start and start != branch:
-            raise ApiError(400, f"A branch called '{branch}' already exists. Switch to that branch in order to "
-                                "make changes")
-        parent = self._resolve(repo, branch if branch in repo.branches else start) if (
-            branch in repo.branches or start) else None
+            raise ApiError(
+                400, f"A branch called '{branch}' already exists. Switch to that branch in order to make changes"
+            )
+        parent = (
+            self._resolve(repo, branch if branch in repo.branches else start)
+            if (branch in repo.branches or start)
+            else None
+        )
         if parent is None:
             raise ApiError(400, "You can only create or edit files when you are on a branch")
         files = dict(parent.files)
@@ -377,18 +509,34 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 files[name] = content
             else:
                 raise ApiError(400, "actions[0][action] does not have a valid value")
-        sha = self._commit(repo, branch, parent.id, files, str(args["commit_message"]),
-                           str(args.get("author_name") or BOT["name"]), str(args.get("author_email") or "opsbot@example.com"))
+        sha = self._commit(
+            repo,
+            branch,
+            parent.id,
+            files,
+            str(args["commit_message"]),
+            str(args.get("author_name") or BOT["name"]),
+            str(args.get("author_email") or "opsbot@example.com"),
+        )
         self._say(f"commit {repo.path} {branch} {sha[:8]}: {str(args['commit_message']).splitlines()[0]}")
-        return {**self._commit_json(repo, repo.commits[sha]), "stats": {"additions": 0, "deletions": 0, "total": 0},
-                "status": None, "project_id": repo.id, "last_pipeline": None}
+        return {
+            **self._commit_json(repo, repo.commits[sha]),
+            "stats": {"additions": 0, "deletions": 0, "total": 0},
+            "status": None,
+            "project_id": repo.id,
+            "last_pipeline": None,
+        }
 
     def _merge_requests(self, repo: Repo, args: dict) -> list[dict]:
         state = args.get("state") or "all"
-        return [self.mr_json(repo, mr) for mr in reversed(repo.merge_requests)
-                if state in ("all", mr["state"]) and args.get("source_branch") in (None, mr["source_branch"])
-                and args.get("target_branch") in (None, mr["target_branch"])
-                and args.get("reviewer_username") in (None, *(u["username"] for u in mr["reviewers"]))]
+        return [
+            self.mr_json(repo, mr)
+            for mr in reversed(repo.merge_requests)
+            if state in ("all", mr["state"])
+            and args.get("source_branch") in (None, mr["source_branch"])
+            and args.get("target_branch") in (None, mr["target_branch"])
+            and args.get("reviewer_username") in (None, *(u["username"] for u in mr["reviewers"]))
+        ]
 
     def _create_merge_request(self, repo: Repo, args: dict) -> dict:
         source, target, title = args.get("source_branch"), args.get("target_branch"), args.get("title")
@@ -396,20 +544,47 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             raise ApiError(400, "source_branch, target_branch, title are missing")
         if source not in repo.branches or target not in repo.branches:
             raise ApiError(404, "404 Branch Not Found")
-        open_one = next((mr for mr in repo.merge_requests if mr["source_branch"] == source and mr["state"] == "opened"
-                         and mr["target_branch"] == target), None)
+        open_one = next(
+            (
+                mr
+                for mr in repo.merge_requests
+                if mr["source_branch"] == source and mr["state"] == "opened" and mr["target_branch"] == target
+            ),
+            None,
+        )
         if open_one:
-            raise ApiError(409, [f"Another open merge request already exists for this source branch: !{open_one['iid']}"])
+            raise ApiError(
+                409, [f"Another open merge request already exists for this source branch: !{open_one['iid']}"]
+            )
         iid, now = len(repo.merge_requests) + 1, _now()
-        mr = {"id": repo.id * 1000 + iid, "iid": iid, "project_id": repo.id, "title": title,
-              "description": args.get("description") or "", "state": "opened", "created_at": now, "updated_at": now,
-              "target_branch": target, "source_branch": source, "author": BOT, "assignees": [], "reviewers": [],
-              "source_project_id": repo.id, "target_project_id": repo.id, "labels": [], "draft": False,
-              "work_in_progress": False, "merge_when_pipeline_succeeds": False, "merge_status": "can_be_merged",
-              "detailed_merge_status": "mergeable", "sha": repo.branches[source],
-              "force_remove_source_branch": bool(args.get("remove_source_branch")), "has_conflicts": False,
-              "references": {"short": f"!{iid}", "full": f"{repo.path}!{iid}"},
-              "web_url": f"{self._web(repo)}/-/merge_requests/{iid}"}
+        mr = {
+            "id": repo.id * 1000 + iid,
+            "iid": iid,
+            "project_id": repo.id,
+            "title": title,
+            "description": args.get("description") or "",
+            "state": "opened",
+            "created_at": now,
+            "updated_at": now,
+            "target_branch": target,
+            "source_branch": source,
+            "author": BOT,
+            "assignees": [],
+            "reviewers": [],
+            "source_project_id": repo.id,
+            "target_project_id": repo.id,
+            "labels": [],
+            "draft": False,
+            "work_in_progress": False,
+            "merge_when_pipeline_succeeds": False,
+            "merge_status": "can_be_merged",
+            "detailed_merge_status": "mergeable",
+            "sha": repo.branches[source],
+            "force_remove_source_branch": bool(args.get("remove_source_branch")),
+            "has_conflicts": False,
+            "references": {"short": f"!{iid}", "full": f"{repo.path}!{iid}"},
+            "web_url": f"{self._web(repo)}/-/merge_requests/{iid}",
+        }
         repo.merge_requests.append(mr)
         self._say(f"merge request {repo.path}!{iid} {source} -> {target}: {title}")
         return copy.deepcopy(mr)
@@ -457,8 +632,12 @@ def for_config(config, config_dir, echo: bool = True) -> tuple[FakeGitLab, str]:
         fake.seed(path, files)
     prefix = f"{gitlab.config_path}/" if gitlab and gitlab.config_path else ""
     files = {f"{prefix}{name}": text for name, text in config_repo_files(config_dir).items()}
-    sha = fake.seed(gitlab.config_repo if gitlab and gitlab.config_repo else "platform/opsbot-config", files,
-                    branch=gitlab.config_branch if gitlab else "main", message="opsbot config")
+    sha = fake.seed(
+        gitlab.config_repo if gitlab and gitlab.config_repo else "platform/opsbot-config",
+        files,
+        branch=gitlab.config_branch if gitlab else "main",
+        message="opsbot config",
+    )
     return fake, sha
 
 
@@ -467,8 +646,9 @@ def make_server(fake: FakeGitLab, host: str, port: int) -> ThreadingHTTPServer:
         query = parse_qs(url.query, keep_blank_values=True)
         if url.path.startswith("/_control/"):
             return fake.control(method, url.path, query, body)
-        return fake.api(method, url.path, query, body, headers.get("PRIVATE-TOKEN") or "",
-                        headers.get("Host") or f"{host}:{port}")
+        return fake.api(
+            method, url.path, query, body, headers.get("PRIVATE-TOKEN") or "", headers.get("Host") or f"{host}:{port}"
+        )
 
     server = loopback.json_server(handle, host, port)
     fake.base_url = f"http://{host}:{server.server_address[1]}"

@@ -16,16 +16,22 @@
 Hook; `/_control/merge_request_hook` and `/_control/pipeline` give the hooks for later events; `/_control/note`
 writes a note as a user (as that user would in GitLab's UI) and answers with the Note Hook GitLab sends for it.
 """
+
 from __future__ import annotations
 
 import copy
 import itertools
 import time
 
-USERS = [{"id": 2, "username": "opsbot", "name": "opsbot"}, {"id": 7, "username": "alice", "name": "Alice Wang"},
-         {"id": 11, "username": "bob", "name": "Bob Li"}, {"id": 12, "username": "carol", "name": "Carol Zhang"},
-         {"id": 13, "username": "dave", "name": "Dave Chen"}, {"id": 14, "username": "erin", "name": "Erin Zhao"},
-         {"id": 15, "username": "frank", "name": "Frank Sun"}]
+USERS = [
+    {"id": 2, "username": "opsbot", "name": "opsbot"},
+    {"id": 7, "username": "alice", "name": "Alice Wang"},
+    {"id": 11, "username": "bob", "name": "Bob Li"},
+    {"id": 12, "username": "carol", "name": "Carol Zhang"},
+    {"id": 13, "username": "dave", "name": "Dave Chen"},
+    {"id": 14, "username": "erin", "name": "Erin Zhao"},
+    {"id": 15, "username": "frank", "name": "Frank Sun"},
+]
 NOTES_PER_MINUTE = 60
 
 
@@ -36,6 +42,7 @@ def _user(u: dict) -> dict:
 class MergeRequestFake:
     """Needs from FakeGitLab: ApiError, `_repo`, `_resolve`, `_compare`, `_paged`, `_web`, `_hook_project`,
     `push`, `_say` and the `repos` it resets."""
+
     ApiError: type
 
     def reset_merge_requests(self) -> None:
@@ -98,22 +105,27 @@ class MergeRequestFake:
 
         if "labels" in args:
             mr["labels"] = names(args["labels"])
-        mr["labels"] = [l for l in mr["labels"] if l not in names(args.get("remove_labels"))]
-        mr["labels"] += [l for l in names(args.get("add_labels")) if l not in mr["labels"]]
+        mr["labels"] = [label for label in mr["labels"] if label not in names(args.get("remove_labels"))]
+        mr["labels"] += [label for label in names(args.get("add_labels")) if label not in mr["labels"]]
         for key, field in (("reviewer_ids", "reviewers"), ("assignee_ids", "assignees")):
             if key in args:
                 mr[field] = [self._user_by_id(i) for i in dict.fromkeys(args[key] or [])]
         mr["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._say(f"merge request {repo.path}!{mr['iid']}: labels {mr['labels']}, reviewers "
-                  f"{[u['username'] for u in mr['reviewers']]}")
+        self._say(
+            f"merge request {repo.path}!{mr['iid']}: labels {mr['labels']}, reviewers "
+            f"{[u['username'] for u in mr['reviewers']]}"
+        )
         return self.mr_json(repo, mr)
 
     def _note(self, repo, mr: dict, args: dict):
         now = time.time()
         self.note_times = [t for t in self.note_times if t > now - 60]
         if len(self.note_times) >= NOTES_PER_MINUTE:
-            return 429, {"message": "This endpoint has been requested too many times. Try again later."}, \
-                {"Retry-After": "60"}
+            return (
+                429,
+                {"message": "This endpoint has been requested too many times. Try again later."},
+                {"Retry-After": "60"},
+            )
         if not str(args.get("body") or "").strip():
             raise self.ApiError(400, "body is missing")
         self.note_times.append(now)
@@ -122,10 +134,23 @@ class MergeRequestFake:
     def add_note(self, repo, mr: dict, username: str, body: str, system: bool = False) -> dict:
         """A note as GitLab's notes API shows it, written by `username`."""
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        note = {"id": next(self._note_ids), "type": None, "body": body, "attachment": None,
-                "author": copy.deepcopy(self.users[username]), "created_at": now, "updated_at": now,
-                "system": system, "noteable_id": mr["id"], "noteable_type": "MergeRequest", "project_id": repo.id,
-                "resolvable": False, "confidential": False, "internal": False, "noteable_iid": mr["iid"]}
+        note = {
+            "id": next(self._note_ids),
+            "type": None,
+            "body": body,
+            "attachment": None,
+            "author": copy.deepcopy(self.users[username]),
+            "created_at": now,
+            "updated_at": now,
+            "system": system,
+            "noteable_id": mr["id"],
+            "noteable_type": "MergeRequest",
+            "project_id": repo.id,
+            "resolvable": False,
+            "confidential": False,
+            "internal": False,
+            "noteable_iid": mr["iid"],
+        }
         self.notes.setdefault((repo.path, mr["iid"]), []).append(note)
         self._say(f"note {note['id']} by {username} on {repo.path}!{mr['iid']}: {body[:80]}")
         return copy.deepcopy(note)
@@ -158,58 +183,111 @@ class MergeRequestFake:
         repo.branches[source] = repo.branches[target]
         self.push(repo.path, source, spec["commits"], {**author, "email": f"{author['username']}@example.com"})
         first = not any(m["author"]["username"] == author["username"] for m in repo.merge_requests)
-        created = self._create_merge_request(repo, {"source_branch": source, "target_branch": target,
-                                                    "title": spec.get("title", "change")})
+        created = self._create_merge_request(
+            repo, {"source_branch": source, "target_branch": target, "title": spec.get("title", "change")}
+        )
         mr = self._mr(repo, created["iid"])
         mr.update(author=copy.deepcopy(author), first_contribution=first)
         return self.merge_request_hook(repo, mr, "open", author)
 
     def merge_request_hook(self, repo, mr: dict, action: str, user: dict | None = None, oldrev: str = "") -> dict:
         shown = self.mr_json(repo, mr)
-        attributes = {"id": shown["id"], "iid": shown["iid"], "action": action, "state": shown["state"],
-                      "title": shown["title"], "source_branch": shown["source_branch"],
-                      "target_branch": shown["target_branch"], "author_id": shown["author"]["id"],
-                      "first_contribution": shown.get("first_contribution", False), "url": shown["web_url"],
-                      "last_commit": {"id": shown["sha"]}, "labels": [{"title": l} for l in shown["labels"]],
-                      "draft": shown["draft"], "work_in_progress": shown["draft"]}
+        attributes = {
+            "id": shown["id"],
+            "iid": shown["iid"],
+            "action": action,
+            "state": shown["state"],
+            "title": shown["title"],
+            "source_branch": shown["source_branch"],
+            "target_branch": shown["target_branch"],
+            "author_id": shown["author"]["id"],
+            "first_contribution": shown.get("first_contribution", False),
+            "url": shown["web_url"],
+            "last_commit": {"id": shown["sha"]},
+            "labels": [{"title": label} for label in shown["labels"]],
+            "draft": shown["draft"],
+            "work_in_progress": shown["draft"],
+        }
         if oldrev:
             attributes["oldrev"] = oldrev
-        return {"object_kind": "merge_request", "event_type": "merge_request", "user": user or shown["author"],
-                "project": self._hook_project(repo), "object_attributes": attributes}
+        return {
+            "object_kind": "merge_request",
+            "event_type": "merge_request",
+            "user": user or shown["author"],
+            "project": self._hook_project(repo),
+            "object_attributes": attributes,
+        }
 
     def pipeline_hook(self, spec: dict) -> dict:
         repo = self._repo(spec["project"])
         mr = self.mr_json(repo, self._mr(repo, spec["iid"]))
-        pipeline = {"id": 900 + len(self.pipelines), "sha": mr["sha"], "ref": mr["source_branch"],
-                    "status": spec.get("status", "success"), "source": "external"}
+        pipeline = {
+            "id": 900 + len(self.pipelines),
+            "sha": mr["sha"],
+            "ref": mr["source_branch"],
+            "status": spec.get("status", "success"),
+            "source": "external",
+        }
         self.pipelines[mr["sha"]] = pipeline
-        return {"object_kind": "pipeline", "object_attributes": {**pipeline, "detailed_status": pipeline["status"]},
-                "merge_request": {k: mr[k] for k in ("id", "iid", "title", "source_branch", "target_branch", "state")},
-                "project": self._hook_project(repo), "user": mr["author"]}
+        return {
+            "object_kind": "pipeline",
+            "object_attributes": {**pipeline, "detailed_status": pipeline["status"]},
+            "merge_request": {k: mr[k] for k in ("id", "iid", "title", "source_branch", "target_branch", "state")},
+            "project": self._hook_project(repo),
+            "user": mr["author"],
+        }
 
     def note_hook(self, repo, mr: dict, note: dict, action: str = "create") -> dict:
         """The Note Hook GitLab sends for a note on a merge request."""
         shown = self.mr_json(repo, mr)
         author = note["author"]
-        attributes = {"id": note["id"], "note": note["body"], "noteable_type": "MergeRequest",
-                      "author_id": author["id"], "created_at": note["created_at"], "updated_at": note["updated_at"],
-                      "project_id": repo.id, "attachment": None, "line_code": None, "commit_id": "",
-                      "noteable_id": mr["id"], "system": note["system"], "st_diff": None, "action": action,
-                      "url": f"{shown['web_url']}#note_{note['id']}"}
-        return {"object_kind": "note", "event_type": "note", "project_id": repo.id,
-                "user": {k: author[k] for k in ("id", "name", "username", "avatar_url")},
-                "project": self._hook_project(repo), "object_attributes": attributes,
-                "merge_request": {"id": mr["id"], "iid": mr["iid"], "title": shown["title"], "state": shown["state"],
-                                  "source_branch": shown["source_branch"], "target_branch": shown["target_branch"],
-                                  "last_commit": {"id": shown["sha"]}}}
+        attributes = {
+            "id": note["id"],
+            "note": note["body"],
+            "noteable_type": "MergeRequest",
+            "author_id": author["id"],
+            "created_at": note["created_at"],
+            "updated_at": note["updated_at"],
+            "project_id": repo.id,
+            "attachment": None,
+            "line_code": None,
+            "commit_id": "",
+            "noteable_id": mr["id"],
+            "system": note["system"],
+            "st_diff": None,
+            "action": action,
+            "url": f"{shown['web_url']}#note_{note['id']}",
+        }
+        return {
+            "object_kind": "note",
+            "event_type": "note",
+            "project_id": repo.id,
+            "user": {k: author[k] for k in ("id", "name", "username", "avatar_url")},
+            "project": self._hook_project(repo),
+            "object_attributes": attributes,
+            "merge_request": {
+                "id": mr["id"],
+                "iid": mr["iid"],
+                "title": shown["title"],
+                "state": shown["state"],
+                "source_branch": shown["source_branch"],
+                "target_branch": shown["target_branch"],
+                "last_commit": {"id": shown["sha"]},
+            },
+        }
 
     def merge_request_control(self, method: str, path: str, args: dict, spec: dict):
         if method == "POST" and path == "/_control/merge_request":
             return 200, self.open_merge_request(spec)
         if method == "POST" and path == "/_control/merge_request_hook":
             repo = self._repo(spec["project"])
-            return 200, self.merge_request_hook(repo, self._mr(repo, spec["iid"]), spec.get("action", "update"),
-                                                self.users.get(spec.get("user", "")), spec.get("oldrev", ""))
+            return 200, self.merge_request_hook(
+                repo,
+                self._mr(repo, spec["iid"]),
+                spec.get("action", "update"),
+                self.users.get(spec.get("user", "")),
+                spec.get("oldrev", ""),
+            )
         if method == "POST" and path == "/_control/pipeline":
             return 200, self.pipeline_hook(spec)
         if method == "POST" and path == "/_control/note":

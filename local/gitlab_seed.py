@@ -2,6 +2,7 @@
 stack loads) and the example projects' repositories, without a .drone.yml, so `drone init` has work to do:
 shop/shop-api (Maven; with OWNERS files for merge-request review), shop/shop-web (npm), shop/shop-recommend
 (pip + pytest). The fake's users are in local/fake_gitlab_mr.py."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +36,9 @@ SHOP_API = {
   </dependencies>
 </project>
 """,
-    "Dockerfile": "FROM eclipse-temurin:17-jre\nCOPY target/shop-api-*.jar /app.jar\nENTRYPOINT [\"java\", \"-jar\", \"/app.jar\"]\n",
+    "Dockerfile": (
+        'FROM eclipse-temurin:17-jre\nCOPY target/shop-api-*.jar /app.jar\nENTRYPOINT ["java", "-jar", "/app.jar"]\n'
+    ),
     "src/main/java/com/example/shop/ShopApiApplication.java": """package com.example.shop;
 
 import org.springframework.boot.SpringApplication;
@@ -74,7 +77,10 @@ SHOP_WEB = {
   }
 }
 """,
-    "package-lock.json": '{\n  "name": "shop-web",\n  "version": "1.0.0",\n  "lockfileVersion": 3,\n  "requires": true,\n  "packages": {}\n}\n',
+    "package-lock.json": (
+        '{\n  "name": "shop-web",\n  "version": "1.0.0",\n  "lockfileVersion": 3,\n  "requires": true,\n'
+        '  "packages": {}\n}\n'
+    ),
     "Dockerfile": "FROM nginx:1.27-alpine\nCOPY dist/ /usr/share/nginx/html/\n",
     "src/main.js": "import { createApp } from 'vue'\nimport App from './App.vue'\n\ncreateApp(App).mount('#app')\n",
     "README.md": "# shop-web\n\nThe shop's storefront.\n",
@@ -89,12 +95,12 @@ dependencies = ["fastapi>=0.115", "uvicorn>=0.32"]
 """,
     "requirements.txt": "fastapi==0.115.4\nuvicorn==0.32.0\n",
     "Dockerfile": "FROM python:3.12-slim\nCOPY . /app\nRUN pip install --no-cache-dir /app\n"
-                  "CMD [\"uvicorn\", \"recommend.app:app\", \"--host\", \"0.0.0.0\"]\n",
+    'CMD ["uvicorn", "recommend.app:app", "--host", "0.0.0.0"]\n',
     "recommend/__init__.py": "",
-    "recommend/app.py": "from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get(\"/health\")\ndef health():\n"
-                        "    return {\"ok\": True}\n",
+    "recommend/app.py": 'from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get("/health")\ndef health():\n'
+    '    return {"ok": True}\n',
     "tests/test_health.py": "from fastapi.testclient import TestClient\n\nfrom recommend.app import app\n\n\n"
-                            "def test_health():\n    assert TestClient(app).get(\"/health\").json() == {\"ok\": True}\n",
+    'def test_health():\n    assert TestClient(app).get("/health").json() == {"ok": True}\n',
     "README.md": "# shop-recommend\n\nProduct recommendations.\n",
 }
 

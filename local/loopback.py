@@ -1,11 +1,12 @@
 """HTTP on loopback for the local stack's API and its fakes (DingTalk, Drone, GitLab): quiet threaded servers,
 and the JSON answering the fakes share."""
+
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import ParseResult, urlparse
 
 # (method, parsed URL, request headers, body) -> (status, JSON-able payload or text[, extra response headers])
@@ -14,6 +15,7 @@ Handle = Callable[[str, ParseResult, object, bytes], tuple]
 
 class LoopbackHandler(BaseHTTPRequestHandler):
     """Every method goes to `_handle`; no access log."""
+
     # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits ~40 ms for them.
     disable_nagle_algorithm = True
 
@@ -42,7 +44,10 @@ def json_server(handle: Handle, host: str, port: int, json_type: str = "applicat
             status, payload, *extra = handle(self.command, urlparse(self.path), self.headers, body)
             text = isinstance(payload, str)
             data = payload.encode() if text else json.dumps(payload, ensure_ascii=False).encode()
-            headers = {"Content-Type": "text/plain; charset=utf-8" if text else json_type, **(extra[0] if extra else {})}
+            headers = {
+                "Content-Type": "text/plain; charset=utf-8" if text else json_type,
+                **(extra[0] if extra else {}),
+            }
             self.send_response(status)
             for key, value in headers.items():  # an extra Content-Type (an HTML page) replaces the default
                 self.send_header(key, value)
@@ -59,6 +64,7 @@ class FaultyFake:
 
     A fault may be limited to some methods (`fault_methods`, e.g. only the POSTs), and may come after the work
     is done (`fault_after`): the peer did what was asked, but its answer was lost, as with a proxy timeout."""
+
     calls: list[dict]
     statuses: list[int]
     down: bool

@@ -10,6 +10,7 @@ send it; bad_* and stale_* samples and the release-link samples are copied as th
 /opsbot/local/... parameters on moto, AWS_ENDPOINT_URL), for `sam local invoke --env-vars`. With `make run` going
 (it provides moto, the tables, the secrets and the config), invoke with the command it prints; that needs Docker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ from local.stack import REGION, local_environment  # noqa: E402
 OUT = ROOT / ".aws-sam"
 
 
-def env_vars(template, endpoint: str, host: str = "127.0.0.1", port: int = 3000,
-             sink_port: int = 3001) -> dict[str, dict[str, str]]:
+def env_vars(
+    template, endpoint: str, host: str = "127.0.0.1", port: int = 3000, sink_port: int = 3001
+) -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars`' file: for every function of the template, each variable it declares with the
     value the local stack gives it. Only those: SAM ignores a variable the template does not declare for the
     function (so under SAM, DingTalk's login and API URLs stay DingTalk's own)."""
@@ -52,8 +54,10 @@ def copy_for_invoke(sample: Path, now: float) -> tuple[dict, str]:
     from opsbot.dingtalk.signature import MAX_SKEW_MS
     from opsbot.drone.signature import MAX_SKEW_SECONDS
 
-    valid = {"/webhooks/drone": f"Drone's Date is accepted for {MAX_SKEW_SECONDS // 60} minutes",
-             "/webhooks/dingtalk": f"DingTalk's timestamp is accepted for {MAX_SKEW_MS // 3_600_000} hour"}
+    valid = {
+        "/webhooks/drone": f"Drone's Date is accepted for {MAX_SKEW_SECONDS // 60} minutes",
+        "/webhooks/dingtalk": f"DingTalk's timestamp is accepted for {MAX_SKEW_MS // 3_600_000} hour",
+    }
     stamp = time.strftime("%H:%M:%S UTC", time.gmtime(now))
     return signed_afresh(event, now), f"signed at {stamp}; " + valid.get(event["rawPath"], "the token does not expire")
 
@@ -75,8 +79,9 @@ def shown(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.sam_event", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.sam_event", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("event", help="an API Gateway v2 event file under events/")
     parser.add_argument("--host", default="127.0.0.1", help="where the local stack listens, as the function sees it")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
@@ -101,14 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(event, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     env_file = out / "env.json"
     endpoint = f"http://{args.host}:{args.moto_port}"
-    env_file.write_text(json.dumps(env_vars(template, endpoint, args.host, args.port, args.sink_port), indent=2)
-                        + "\n", encoding="utf-8")
+    env_file.write_text(
+        json.dumps(env_vars(template, endpoint, args.host, args.port, args.sink_port), indent=2) + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {shown(path)} ({how})")
-    print(f"wrote {shown(env_file)} (every function's variables: moto at {endpoint}, the local stack's tables, "
-          "queues and /opsbot/local/... parameters)")
+    print(
+        f"wrote {shown(env_file)} (every function's variables: moto at {endpoint}, the local stack's tables, "
+        "queues and /opsbot/local/... parameters)"
+    )
     print("with `make run` going in another terminal, Docker, and `make build` done once:")
-    print(f"  {shown(ROOT / '.venv-tools' / 'bin' / 'sam')} local invoke {found[0].function} -e {shown(path)} "
-          f"--env-vars {shown(env_file)} --region {REGION} --docker-network host")
+    print(
+        f"  {shown(ROOT / '.venv-tools' / 'bin' / 'sam')} local invoke {found[0].function} -e {shown(path)} "
+        f"--env-vars {shown(env_file)} --region {REGION} --docker-network host"
+    )
     return 0
 
 

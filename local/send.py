@@ -5,6 +5,7 @@
 Samples named bad_* or stale_* are sent exactly as stored (their point is a failing check), as is any
 sample with --raw.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ from local.signing import event_body, kept_as_stored, signed_afresh  # noqa: E40
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.send", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.send", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("event", help="an API Gateway v2 event file under events/")
     parser.add_argument("--raw", action="store_true", help="send the stored headers unchanged")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))

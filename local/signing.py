@@ -1,5 +1,6 @@
 """Signing a request the way each sender does, with the local stack's secrets (for `make send`, `make event`, tests,
 bench): the one place that knows how each route authenticates its sender."""
+
 from __future__ import annotations
 
 import base64
@@ -7,17 +8,16 @@ import copy
 import time
 from pathlib import Path
 
+from local.stack import LOCAL_SECRETS, request_time
 from opsbot.dingtalk.signature import callback_headers
 from opsbot.drone import signature as drone_signature
-
-from local.stack import LOCAL_SECRETS, request_time
-
 
 _SIGNERS = {  # route -> its sender's authentication headers for a body at a time (None: now)
     "/webhooks/drone": lambda body, now: drone_signature.sign(body, LOCAL_SECRETS["DRONE_WEBHOOK_SECRET_PARAM"], now),
     "/webhooks/gitlab": lambda body, now: {"X-Gitlab-Token": LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]},
-    "/webhooks/dingtalk": lambda body, now: callback_headers(LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"],
-                                                             None if now is None else int(now * 1000)),
+    "/webhooks/dingtalk": lambda body, now: callback_headers(
+        LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"], None if now is None else int(now * 1000)
+    ),
 }
 
 

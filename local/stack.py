@@ -8,6 +8,7 @@ whose config repo holds the loaded config directory.
 
     python -m local.stack [--port 3000] [--config config/example]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,17 @@ LOCAL_SECRETS = {
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
 # The grant that the release-link samples in events/actions name (local/make_events.py): the stack holds it, so
 # `make send EVENT=events/actions/show.json` shows a page. Build 128 of shop-api, valid until 2034.
-SAMPLE_RELEASE_GRANT = {"project": "shop-api", "build": 128, "target": "staging",
-                        "commit": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d", "branch": "main",
-                        "title": "feat(order): add refund endpoint", "event": "push", "expires": 2047881960,
-                        "nonce": "5a3c0d9e7b1f2468"}
+SAMPLE_RELEASE_GRANT = {
+    "project": "shop-api",
+    "build": 128,
+    "target": "staging",
+    "commit": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d",
+    "branch": "main",
+    "title": "feat(order): add refund endpoint",
+    "event": "push",
+    "expires": 2047881960,
+    "nonce": "5a3c0d9e7b1f2468",
+}
 
 
 class LambdaContext:
@@ -83,8 +91,16 @@ def request_time(now: float) -> dict:
     return {"time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000)}
 
 
-def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: bytes, route_key: str,
-                   source_ip: str, path_parameters: dict | None = None) -> dict:
+def http_api_event(
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: dict,
+    body: bytes,
+    route_key: str,
+    source_ip: str,
+    path_parameters: dict | None = None,
+) -> dict:
     """An API Gateway HTTP API payload-format-2.0 event, as API Gateway builds it."""
     try:
         text, is_b64 = body.decode("utf-8"), False
@@ -97,11 +113,21 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict, body: 
         "rawQueryString": query,
         "headers": headers,
         "requestContext": {
-            "accountId": ACCOUNT, "apiId": "local", "domainName": headers.get("host", "127.0.0.1"),
-            "domainPrefix": "local", "stage": "$default", "routeKey": route_key,
-            "requestId": uuid.uuid4().hex, **request_time(time.time()),
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": headers.get("user-agent", "")},
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": headers.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "stage": "$default",
+            "routeKey": route_key,
+            "requestId": uuid.uuid4().hex,
+            **request_time(time.time()),
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
         },
         "body": text,
         "isBase64Encoded": is_b64,
@@ -138,8 +164,16 @@ def serve_api(template, functions: dict[str, LocalFunction], host: str, port: in
             for key, value in self.headers.items():
                 key = key.lower()
                 headers[key] = f"{headers[key]},{value}" if key in headers else value
-            event = http_api_event(self.command, url.path, url.query, headers, body,
-                                   f"{route.method} {route.path}", self.client_address[0], path_parameters)
+            event = http_api_event(
+                self.command,
+                url.path,
+                url.query,
+                headers,
+                body,
+                f"{route.method} {route.path}",
+                self.client_address[0],
+                path_parameters,
+            )
             try:
                 result = functions[route.function].invoke(event)
             except Exception as exc:  # what API Gateway does when a Lambda crashes
@@ -159,8 +193,13 @@ def drain_queue(worker: LocalFunction, queue_url: str, queue_arn: str, stop: thr
     sqs = boto3.client("sqs")
     while not stop.is_set():
         try:
-            received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                           AttributeNames=["All"], MessageAttributeNames=["All"])
+            received = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
         except Exception as exc:  # moto shutting down
             if not stop.is_set():
                 print(f"[local worker] receive failed: {exc!r}", file=sys.stderr, flush=True)
@@ -169,21 +208,34 @@ def drain_queue(worker: LocalFunction, queue_url: str, queue_arn: str, stop: thr
         messages = received.get("Messages", [])
         if not messages:
             continue
-        records = [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn, "awsRegion": REGION,
-            "messageAttributes": {k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
-                                  for k, v in m.get("MessageAttributes", {}).items()},
-        } for m in messages]
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+                "messageAttributes": {
+                    k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
+                    for k, v in m.get("MessageAttributes", {}).items()
+                },
+            }
+            for m in messages
+        ]
         try:
             result = worker.invoke({"Records": records}) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception as exc:  # the whole batch failed: every message returns to the queue
             print(f"[local worker] batch failed: {exc!r}", file=sys.stderr, flush=True)
             failed = {r["messageId"] for r in records}
-        done = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
-                for i, r in enumerate(records) if r["messageId"] not in failed]
+        done = [
+            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+            for i, r in enumerate(records)
+            if r["messageId"] not in failed
+        ]
         if done:
             sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
 
@@ -207,8 +259,9 @@ def local_names(template, endpoint: str) -> dict[str, str]:
     return names
 
 
-def local_environment(template, endpoint: str, host: str, port: int, sink_port: int,
-                      function_id: str | None = None) -> dict[str, str]:
+def local_environment(
+    template, endpoint: str, host: str, port: int, sink_port: int, function_id: str | None = None
+) -> dict[str, str]:
     """The variables the template gives every function (and `function_id`'s own), as the local stack sets them:
     the stage `local`, its tables, queues and /opsbot/local/... parameter names on moto at `endpoint`, and the
     local stack's own API, DingTalk (the sink and its web login) and app key instead of the real ones."""
@@ -216,36 +269,54 @@ def local_environment(template, endpoint: str, host: str, port: int, sink_port: 
     names = local_names(template, endpoint)
     environment = {name: _resolve(value, names, template, {"Stage": "local"}) for name, value in declared.items()}
     sink = f"http://{host}:{sink_port}"
-    environment.update({
-        "OPSBOT_STAGE": "local",
-        "AWS_ENDPOINT_URL": endpoint,  # every AWS call goes to moto
-        "PUBLIC_BASE_URL": f"http://{host}:{port}",  # release links point at this stack's API
-        "DINGTALK_SESSION_WEBHOOK_PREFIX": f"{sink}/robot/sendBySession?",  # replies go to the sink
-        # Release links sign the clicker in through the sink's fake DingTalk login, with this app key and the local
-        # app secret (LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]).
-        "DINGTALK_APP_KEY": LOCAL_APP_KEY,
-        "DINGTALK_LOGIN_URL": sink, "DINGTALK_API_URL": sink, "DINGTALK_OAPI_URL": sink,
-    })
+    environment.update(
+        {
+            "OPSBOT_STAGE": "local",
+            "AWS_ENDPOINT_URL": endpoint,  # every AWS call goes to moto
+            "PUBLIC_BASE_URL": f"http://{host}:{port}",  # release links point at this stack's API
+            "DINGTALK_SESSION_WEBHOOK_PREFIX": f"{sink}/robot/sendBySession?",  # replies go to the sink
+            # Release links sign the clicker in through the sink's fake DingTalk login, with this app key and the local
+            # app secret (LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]).
+            "DINGTALK_APP_KEY": LOCAL_APP_KEY,
+            "DINGTALK_LOGIN_URL": sink,
+            "DINGTALK_API_URL": sink,
+            "DINGTALK_OAPI_URL": sink,
+        }
+    )
     return environment
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
     parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
-    parser.add_argument("--drone-port", type=int, default=int(os.environ.get("DRONE_PORT", 3002)),
-                        help="port of the fake Drone API, seeded with sample builds")
-    parser.add_argument("--gitlab-port", type=int, default=int(os.environ.get("GITLAB_PORT", 3003)),
-                        help="port of the fake GitLab API, seeded with the config repo and the example projects")
+    parser.add_argument(
+        "--drone-port",
+        type=int,
+        default=int(os.environ.get("DRONE_PORT", 3002)),
+        help="port of the fake Drone API, seeded with sample builds",
+    )
+    parser.add_argument(
+        "--gitlab-port",
+        type=int,
+        default=int(os.environ.get("GITLAB_PORT", 3003)),
+        help="port of the fake GitLab API, seeded with the config repo and the example projects",
+    )
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
-    parser.add_argument("--retry-base-seconds", type=int, default=2,
-                        help="first retry delay of a failed job (AWS default: 30)")
-    parser.add_argument("--max-receive-count", type=int, default=0,
-                        help="attempts before a job goes to the DLQ (default: the template's)")
+    parser.add_argument(
+        "--retry-base-seconds", type=int, default=2, help="first retry delay of a failed job (AWS default: 30)"
+    )
+    parser.add_argument(
+        "--max-receive-count",
+        type=int,
+        default=0,
+        help="attempts before a job goes to the DLQ (default: the template's)",
+    )
     parser.add_argument("--no-worker", action="store_true", help="do not drain the queue (for benchmarks)")
     parser.add_argument("--quiet", action="store_true", help="do not print chat messages or INFO logs")
     args = parser.parse_args(argv)
@@ -256,11 +327,17 @@ def main(argv: list[str] | None = None) -> int:
 
     template = template_module.load(args.template)
     endpoint = f"http://{args.host}:{args.moto_port}"
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint,
-        "RETRY_BASE_SECONDS": str(args.retry_base_seconds),
-    })
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+            "RETRY_BASE_SECONDS": str(args.retry_base_seconds),
+        }
+    )
     if args.quiet:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
@@ -279,8 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     names = local_names(template, endpoint)
     for logical_id, resource in template.resources_of("AWS::DynamoDB::Table").items():
         props = resource["Properties"]
-        ddb.create_table(TableName=names[logical_id], BillingMode="PAY_PER_REQUEST", KeySchema=props["KeySchema"],
-                         AttributeDefinitions=props["AttributeDefinitions"])
+        ddb.create_table(
+            TableName=names[logical_id],
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+        )
         if ttl := props.get("TimeToLiveSpecification"):
             ddb.update_time_to_live(TableName=names[logical_id], TimeToLiveSpecification=ttl)
     queues = template.resources_of("AWS::SQS::Queue")
@@ -290,14 +371,20 @@ def main(argv: list[str] | None = None) -> int:
         props = queues[logical_id].get("Properties", {})
         attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
         if redrive := props.get("RedrivePolicy"):
-            attributes["RedrivePolicy"] = json.dumps({
-                "deadLetterTargetArn": arns[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]],
-                "maxReceiveCount": args.max_receive_count or int(redrive["maxReceiveCount"]),
-            })
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": arns[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]],
+                    "maxReceiveCount": args.max_receive_count or int(redrive["maxReceiveCount"]),
+                }
+            )
         url = sqs.create_queue(QueueName=names[logical_id].rsplit("/", 1)[1], Attributes=attributes)["QueueUrl"]
         if url != names[logical_id]:  # `make event`'s env.json derives the URLs as local_names() does
-            print(f"[local stack] moto named queue {logical_id} {url}, not {names[logical_id]}: env.json for "
-                  "sam local invoke will be wrong", file=sys.stderr, flush=True)
+            print(
+                f"[local stack] moto named queue {logical_id} {url}, not {names[logical_id]}: env.json for "
+                "sam local invoke will be wrong",
+                file=sys.stderr,
+                flush=True,
+            )
         arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # The functions' environment: what the template's Globals declare, as the local stack sets it. They share this
     # process, so each also sees what the template gives only another (PUBLIC_BASE_URL, DINGTALK_APP_KEY).
@@ -320,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if problems:
             raise ConfigError(problems)
-        gitlab, version = fake_gitlab.for_config(validate(documents, allow_literal_secrets=True), args.config,
-                                                 echo=not args.quiet)
+        gitlab, version = fake_gitlab.for_config(
+            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet
+        )
         config = store.save(documents, version, source="local stack")  # the config repo's first commit
     except ConfigError as exc:
         print(f"config in {args.config} is invalid:\n  " + "\n  ".join(exc.lines()), file=sys.stderr)
@@ -339,9 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     for robot in config.robots.values():
         token = parse_qs(urlparse(robot.webhook).query).get("access_token", [""])[0]
         robots[token] = (robot.name, robot.secret)
-    sink = make_server(FakeDingTalk(robots, echo=not args.quiet, app_key=LOCAL_APP_KEY,
-                                    app_secret=LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"],
-                                    staff=staff_from_config(config.people)), args.host, args.sink_port)
+    sink = make_server(
+        FakeDingTalk(
+            robots,
+            echo=not args.quiet,
+            app_key=LOCAL_APP_KEY,
+            app_secret=LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"],
+            staff=staff_from_config(config.people),
+        ),
+        args.host,
+        args.sink_port,
+    )
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
 
     from local import fake_drone
@@ -362,13 +458,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_worker:
         for fid, function in template.functions.items():
             if function.sqs_queue:
-                threading.Thread(target=drain_queue, daemon=True, name=f"sqs-{fid}",
-                                 args=(functions[fid], names[function.sqs_queue], arns[function.sqs_queue],
-                                       stop)).start()
+                threading.Thread(
+                    target=drain_queue,
+                    daemon=True,
+                    name=f"sqs-{fid}",
+                    args=(functions[fid], names[function.sqs_queue], arns[function.sqs_queue], stop),
+                ).start()
 
-    print(f"opsbot local stack ready: API http://{args.host}:{args.port}  "
-          f"DingTalk sink http://{args.host}:{args.sink_port}  Drone http://{args.host}:{args.drone_port}  "
-          f"GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}", flush=True)
+    print(
+        f"opsbot local stack ready: API http://{args.host}:{args.port}  "
+        f"DingTalk sink http://{args.host}:{args.sink_port}  Drone http://{args.host}:{args.drone_port}  "
+        f"GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}",
+        flush=True,
+    )
     for route in template.routes:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
     print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)

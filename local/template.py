@@ -1,4 +1,5 @@
 """What the local stack needs from template.yaml, so routes and resources have one source of truth."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """Release links: GET /actions/{token} shows the facts and DingTalk's login, GET /actions/login comes back from it
 with the clicker, POST /actions/{token} queues the release once for them."""
+
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -16,10 +17,12 @@ def _page(status: int, html: str) -> Response:
 
 def _visit() -> handler.Visit:
     event = app.current_event
-    return handler.Visit(forwarded_proto=event.headers.get("x-forwarded-proto") or "",
-                         host=event.request_context.domain_name or event.headers.get("host") or "",
-                         source_ip=event.request_context.http.source_ip,
-                         user_agent=event.headers.get("user-agent") or "")
+    return handler.Visit(
+        forwarded_proto=event.headers.get("x-forwarded-proto") or "",
+        host=event.request_context.domain_name or event.headers.get("host") or "",
+        source_ip=event.request_context.http.source_ip,
+        user_agent=event.headers.get("user-agent") or "",
+    )
 
 
 # A static route: API Gateway, and this resolver, prefer it to /actions/{token}.
@@ -36,8 +39,9 @@ def show_release(token: str):
 @app.post("/actions/<token>")
 def confirm_release(token: str):
     event = app.current_event
-    return _page(*handler.confirm(token, event.headers.get("content-type") or "", event.body,
-                                  event.is_base64_encoded, _visit()))
+    return _page(
+        *handler.confirm(token, event.headers.get("content-type") or "", event.body, event.is_base64_encoded, _visit())
+    )
 
 
 @app.exception_handler(Exception)

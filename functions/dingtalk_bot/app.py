@@ -1,4 +1,5 @@
 """DingTalk robot callbacks (HTTP mode): reads are answered in the response, acts are queued once per msgId."""
+
 from aws_lambda_powertools.logging import correlation_paths
 
 from opsbot.chat.inbound.dingtalk import handle_callback

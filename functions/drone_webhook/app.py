@@ -1,4 +1,5 @@
 """Drone's global webhook → one job per finished build."""
+
 from aws_lambda_powertools.logging import correlation_paths
 
 from opsbot.drone.webhook import handle_delivery

@@ -1,4 +1,5 @@
 """GitLab project/group webhooks → one job per delivery. Features act on them in the worker."""
+
 from aws_lambda_powertools.logging import correlation_paths
 
 from opsbot.gitlab.webhook import handle_delivery

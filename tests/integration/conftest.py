@@ -2,11 +2,12 @@
 
 The stack runs the real handlers against moto's server, with the fake DingTalk (signatures, error codes,
 rate limits) from local/fake_dingtalk.py, the fake Drone API from local/fake_drone.py and the fake GitLab API
-from local/fake_gitlab.py, each on its own free port. Each test talks to its own robot or uses fresh build numbers, so tests do not see each other's
-messages or budgets. The fake Drone's builds and recorded calls are shared by the session: a test that counts
-Drone calls resets it first (`stack.drone_reset()`). Chat tests reply through session webhooks, which the
-fake DingTalk does not rate limit, to keep off the shop-backend robot's 20/min budget.
+from local/fake_gitlab.py, each on its own free port. Each test talks to its own robot or uses fresh build numbers,
+so tests do not see each other's messages or budgets. The fake Drone's builds and recorded calls are shared by the
+session: a test that counts Drone calls resets it first (`stack.drone_reset()`). Chat tests reply through session
+webhooks, which the fake DingTalk does not rate limit, to keep off the shop-backend robot's 20/min budget.
 """
+
 from __future__ import annotations
 
 import copy
@@ -59,26 +60,43 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
     config["gitlab"]["url"] = urlunsplit(gitlab._replace(netloc=f"{gitlab.hostname}:{gitlab_port}"))
     template = next(iter(config["robots"].values()))
     for robot, project in TEST_ROBOTS.items():
-        config["robots"][robot] = {**template, "webhook": template["webhook"].split("access_token=")[0]
-                                   + f"access_token=local-{robot}", "secret": f"SEC-local-{robot}-secret"}
-        (directory / "projects" / f"{project}.yaml").write_text(yaml.safe_dump({
-            "repo": f"shop/{project}", "robot": robot,
-            "notify": {"on_failure": True, "on_fixed": True, "on_success": ["main"]},
-        }), encoding="utf-8")
-    (directory / "projects" / "tokened-api.yaml").write_text(yaml.safe_dump({
-        "repo": OWN_TOKEN_REPO, "robot": "burst", "webhook_token": OWN_WEBHOOK_TOKEN}), encoding="utf-8")
+        config["robots"][robot] = {
+            **template,
+            "webhook": template["webhook"].split("access_token=")[0] + f"access_token=local-{robot}",
+            "secret": f"SEC-local-{robot}-secret",
+        }
+        (directory / "projects" / f"{project}.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "repo": f"shop/{project}",
+                    "robot": robot,
+                    "notify": {"on_failure": True, "on_fixed": True, "on_success": ["main"]},
+                }
+            ),
+            encoding="utf-8",
+        )
+    (directory / "projects" / "tokened-api.yaml").write_text(
+        yaml.safe_dump({"repo": OWN_TOKEN_REPO, "robot": "burst", "webhook_token": OWN_WEBHOOK_TOKEN}), encoding="utf-8"
+    )
     global_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
 
 
 class Stack:
-    def __init__(self, api: str, sink: str, moto: str, drone: str = "", config_dir: Path | None = None,
-                 log_path: Path | None = None, gitlab: str = ""):
+    def __init__(
+        self,
+        api: str,
+        sink: str,
+        moto: str,
+        drone: str = "",
+        config_dir: Path | None = None,
+        log_path: Path | None = None,
+        gitlab: str = "",
+    ):
         self.api, self.sink, self.moto, self.drone, self.gitlab = api, sink, moto, drone, gitlab
         self.config_dir, self.log_path = config_dir, log_path
         self.http = requests.Session()
         self._numbers = itertools.count(1000 + os.getpid() % 1000 * 100)
-        aws = dict(endpoint_url=moto, region_name="us-east-1", aws_access_key_id="local",
-                   aws_secret_access_key="local")
+        aws = dict(endpoint_url=moto, region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
         self.sqs = boto3.client("sqs", **aws)
         self.ddb = boto3.client("dynamodb", **aws)
         self.dlq_url = self.sqs.get_queue_url(QueueName="opsbot-local-DeadLetterQueue")["QueueUrl"]
@@ -89,8 +107,9 @@ class Stack:
         return next(self._numbers)
 
     @staticmethod
-    def drone_body(fixture: str = "build_failure", number: int | None = None, repo: str | None = None,
-                   **build_fields) -> bytes:
+    def drone_body(
+        fixture: str = "build_failure", number: int | None = None, repo: str | None = None, **build_fields
+    ) -> bytes:
         delivery = json.loads((FIXTURES / "drone" / f"{fixture}.json").read_text(encoding="utf-8"))
         delivery = copy.deepcopy(delivery)
         if number is not None:
@@ -101,14 +120,21 @@ class Stack:
         delivery["build"].update(build_fields)
         return json.dumps(delivery, ensure_ascii=False).encode()
 
-    def post(self, path: str, body: bytes, headers: dict | None = None, sign: bool = True,
-             content_type: str = "application/json") -> requests.Response:
+    def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: dict | None = None,
+        sign: bool = True,
+        content_type: str = "application/json",
+    ) -> requests.Response:
         all_headers = {"Content-Type": content_type, **(sign_for(path, body) if sign else {}), **(headers or {})}
         return self.http.post(self.api + path, data=body, headers=all_headers, timeout=10)
 
     def post_drone(self, body: bytes, **kwargs) -> requests.Response:
-        return self.post("/webhooks/drone", body, headers={"X-Drone-Event": "build", **kwargs.pop("headers", {})},
-                         **kwargs)
+        return self.post(
+            "/webhooks/drone", body, headers={"X-Drone-Event": "build", **kwargs.pop("headers", {})}, **kwargs
+        )
 
     # --- the fake DingTalk ---------------------------------------------------------------------------
     def messages(self, access_token: str | None = None) -> list[dict]:
@@ -119,8 +145,11 @@ class Stack:
         return self.http.get(self.sink + "/_control/rejections", timeout=5).json()["rejections"]
 
     def fault(self, access_token: str, statuses: list[int] | None = None, down: bool = False) -> None:
-        self.http.post(self.sink + "/_control/faults", json={"access_token": access_token,
-                                                            "statuses": statuses or [], "down": down}, timeout=5)
+        self.http.post(
+            self.sink + "/_control/faults",
+            json={"access_token": access_token, "statuses": statuses or [], "down": down},
+            timeout=5,
+        )
 
     def messages_mentioning(self, text: str, access_token: str | None = None) -> list[dict]:
         return [m for m in self.messages(access_token) if text in json.dumps(m["message"], ensure_ascii=False)]
@@ -142,8 +171,14 @@ class Stack:
             raise KeyError(f"no person {person_id} in the test config")
         return found
 
-    def chat(self, text: str, as_person: str | None = "alice", session: bool = True, msg_id: str | None = None,
-             body_override: dict | None = None) -> tuple[requests.Response, dict]:
+    def chat(
+        self,
+        text: str,
+        as_person: str | None = "alice",
+        session: bool = True,
+        msg_id: str | None = None,
+        body_override: dict | None = None,
+    ) -> tuple[requests.Response, dict]:
         """Say `text` to the bot as a configured person (None: a stranger), as DingTalk's signed callback.
 
         With `session=False` the callback carries no sessionWebhook, so results go to the project's robot.
@@ -170,8 +205,11 @@ class Stack:
     # --- the fake Drone ------------------------------------------------------------------------------
     def drone_calls(self, method: str | None = None, path_contains: str | None = None) -> list[dict]:
         found = self.http.get(self.drone + "/_control/calls", timeout=5).json()["calls"]
-        return [c for c in found if (method is None or c["method"] == method)
-                and (path_contains is None or path_contains in c["path"])]
+        return [
+            c
+            for c in found
+            if (method is None or c["method"] == method) and (path_contains is None or path_contains in c["path"])
+        ]
 
     def drone_reset(self) -> None:
         """Back to the seeded builds, with no calls recorded and no faults."""
@@ -179,8 +217,9 @@ class Stack:
 
     def drone_fault(self, statuses: list[int] | None = None, down: bool = False) -> None:
         """The next API calls answer `statuses` in turn; `down` answers 503 to everything until cleared."""
-        self.http.post(self.drone + "/_control/faults", json={"statuses": statuses or [], "down": down},
-                       timeout=5).raise_for_status()
+        self.http.post(
+            self.drone + "/_control/faults", json={"statuses": statuses or [], "down": down}, timeout=5
+        ).raise_for_status()
 
     def drone_add_builds(self, slug: str, builds: list[dict]) -> list[int]:
         """Builds (partial: the fake derives the rest) that exist until the next drone_reset()."""
@@ -190,8 +229,11 @@ class Stack:
 
     def drone_log(self, slug: str, number: int, stage: int, step: int, lines: list[str]) -> None:
         """A step's log, as the logs API will give it."""
-        self.http.post(self.drone + "/_control/logs", timeout=5, json={
-            "slug": slug, "number": number, "stage": stage, "step": step, "lines": lines}).raise_for_status()
+        self.http.post(
+            self.drone + "/_control/logs",
+            timeout=5,
+            json={"slug": slug, "number": number, "stage": stage, "step": step, "lines": lines},
+        ).raise_for_status()
 
     # --- the fake GitLab and the config store --------------------------------------------------------
     @property
@@ -201,10 +243,14 @@ class Stack:
     def push(self, files: dict, *more: dict, project: str | None = None, message: str = "config: change") -> dict:
         """Commit to the fake GitLab (the config repo unless told), one commit per dict of path -> text (None
         deletes); the Push Hook GitLab sends for it, laid over the fixture so every field GitLab sends is there."""
-        commits = [{"message": f"{message} ({i + 1})" if more else message, "files": f} for i, f in
-                   enumerate((files, *more))]
-        pushed = self.http.post(self.gitlab + "/_control/push", timeout=10, json={
-            "project": project or self.config_repo, "branch": "main", "commits": commits}).json()
+        commits = [
+            {"message": f"{message} ({i + 1})" if more else message, "files": f} for i, f in enumerate((files, *more))
+        ]
+        pushed = self.http.post(
+            self.gitlab + "/_control/push",
+            timeout=10,
+            json={"project": project or self.config_repo, "branch": "main", "commits": commits},
+        ).json()
         return {**json.loads((FIXTURES / "gitlab" / "push.json").read_text(encoding="utf-8")), **pushed}
 
     def post_gitlab(self, hook: dict, delivery: str | None = None, event: str = "Push Hook") -> requests.Response:
@@ -216,18 +262,24 @@ class Stack:
         return [c for c in calls if method in ("", c["method"]) and c["path"].endswith(suffix)]
 
     def gitlab_merge_requests(self, project: str) -> list[dict]:
-        return self.http.get(self.gitlab + "/_control/merge_requests", params={"project": project},
-                             timeout=5).json()["merge_requests"]
+        return self.http.get(self.gitlab + "/_control/merge_requests", params={"project": project}, timeout=5).json()[
+            "merge_requests"
+        ]
 
     def gitlab_file(self, project: str, path: str, ref: str = "main") -> str | None:
-        found = self.http.get(self.gitlab + "/_control/file", params={"project": project, "path": path, "ref": ref},
-                              timeout=5)
+        found = self.http.get(
+            self.gitlab + "/_control/file", params={"project": project, "path": path, "ref": ref}, timeout=5
+        )
         return found.json()["content"] if found.ok else None
 
     def config_versions(self) -> list[str]:
         """The versions the config store holds: the current one first, then every save, oldest first."""
-        items = self.ddb.query(TableName="opsbot-local-ConfigTable", KeyConditionExpression="pk = :pk",
-                               ExpressionAttributeValues={":pk": {"S": "config"}}, ConsistentRead=True)["Items"]
+        items = self.ddb.query(
+            TableName="opsbot-local-ConfigTable",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "config"}},
+            ConsistentRead=True,
+        )["Items"]
         current = [i["version"]["S"] for i in items if i["sk"]["S"] == "current"]
         return current + [i["version"]["S"] for i in items if i["sk"]["S"].startswith("version#")]
 
@@ -237,9 +289,13 @@ class Stack:
         pk = f"project#{project}" if project else "all"
         records, start = [], None
         while True:
-            page = self.ddb.query(TableName="opsbot-local-AuditTable", KeyConditionExpression="pk = :pk",
-                                  ExpressionAttributeValues={":pk": {"S": pk}}, ScanIndexForward=False,
-                                  **({"ExclusiveStartKey": start} if start else {}))
+            page = self.ddb.query(
+                TableName="opsbot-local-AuditTable",
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ScanIndexForward=False,
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
             records += [json.loads(item["record"]["S"]) for item in page.get("Items", [])]
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -247,9 +303,14 @@ class Stack:
 
     def queue_depth(self) -> int:
         """Jobs waiting or in flight on the work queue (moto's counts are exact)."""
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.work_url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.work_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
     def take_dead_letters(self, predicate) -> list[dict]:
@@ -259,8 +320,9 @@ class Stack:
         looked at, and the ones that are not taken are made visible again at once."""
         taken, others = [], []
         while True:
-            received = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                                WaitTimeSeconds=0).get("Messages", [])
+            received = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not received:
                 break
             for message in received:
@@ -281,8 +343,9 @@ class Stack:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
 
     def dead_letters(self) -> list[str]:
-        received = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                            WaitTimeSeconds=0)
+        received = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+        )
         return [m["Body"] for m in received.get("Messages", [])]
 
 
@@ -294,11 +357,31 @@ def stack(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("logs") / "stack.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", "--port", str(api_port), "--sink-port", str(sink_port),
-         "--moto-port", str(moto_port), "--drone-port", str(drone_port), "--gitlab-port", str(gitlab_port),
-         "--config", str(config_dir), "--retry-base-seconds", "1",
-         "--max-receive-count", "3", "--quiet"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "local.stack",
+            "--port",
+            str(api_port),
+            "--sink-port",
+            str(sink_port),
+            "--moto-port",
+            str(moto_port),
+            "--drone-port",
+            str(drone_port),
+            "--gitlab-port",
+            str(gitlab_port),
+            "--config",
+            str(config_dir),
+            "--retry-base-seconds",
+            "1",
+            "--max-receive-count",
+            "3",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     api = f"http://127.0.0.1:{api_port}"
     try:
@@ -312,8 +395,15 @@ def stack(tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("local stack did not start:\n" + log_path.read_text())
             time.sleep(0.3)
-        yield Stack(api, f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{moto_port}",
-                    f"http://127.0.0.1:{drone_port}", config_dir, log_path, f"http://127.0.0.1:{gitlab_port}")
+        yield Stack(
+            api,
+            f"http://127.0.0.1:{sink_port}",
+            f"http://127.0.0.1:{moto_port}",
+            f"http://127.0.0.1:{drone_port}",
+            config_dir,
+            log_path,
+            f"http://127.0.0.1:{gitlab_port}",
+        )
     finally:
         process.terminate()
         try:

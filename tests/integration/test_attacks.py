@@ -4,6 +4,7 @@ and merge-request attacks (4 and 5) are in test_release_links.py and test_review
 
 Each attack ends refused, the person told why, the decision audited, and nothing reaching Drone or the group
 beyond the refusal."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import re
 import time
 
 import pytest
-
 from test_chatops import QUIET_PERIOD, _audit, _markdown, _wait_for_reply
 
 API_REPO = "shop/shop-api"
@@ -55,8 +55,10 @@ def test_attack_2_rollback_to_a_feature_branch_build_is_refused(drone):
 
 def test_a_pull_request_build_of_the_environments_branch_is_not_deployable(drone):
     stack = drone
-    [number] = stack.drone_add_builds(API_REPO, [{"event": "pull_request", "source": "main", "target": "main",
-                                                  "ref": "refs/pull/9/head", "status": "success"}])
+    [number] = stack.drone_add_builds(
+        API_REPO,
+        [{"event": "pull_request", "source": "main", "target": "main", "ref": "refs/pull/9/head", "status": "success"}],
+    )
     response, body = stack.chat(f"deploy shop-api {number} staging", "alice")
     _markdown(response)
     assert _wait_for_reply(stack, body) == f"⛔ staging takes push builds; #{number} is a pull_request build."
@@ -76,8 +78,9 @@ def test_attack_3_a_replayed_signature_with_another_body_is_refused(drone):
     assert stack.post("/webhooks/dingtalk", raw, headers=captured, sign=False).status_code == 200
 
     forged = callback("deploy shop-api 128 staging", stack.person("xiaoming"), stack.sink)
-    response = stack.post("/webhooks/dingtalk", json.dumps(forged, ensure_ascii=False).encode(), headers=captured,
-                          sign=False)
+    response = stack.post(
+        "/webhooks/dingtalk", json.dumps(forged, ensure_ascii=False).encode(), headers=captured, sign=False
+    )
     assert response.status_code == 401
     assert response.json() == {"error": "this DingTalk timestamp and sign were already used for another message"}
     time.sleep(QUIET_PERIOD)

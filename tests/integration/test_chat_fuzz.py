@@ -11,6 +11,7 @@ so their results go to the conversation on the local sink, which is not rate lim
 
 The first tests are the failures the fuzzing found, each pinned down on its own.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,6 +61,7 @@ def _encode(body) -> bytes:
 
 # --- the findings, one by one ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["msgId", "text"])
 def test_a_lone_surrogate_is_refused_with_a_4xx(stack, where):
     body = callback("status shop-api", stack.person("alice"), stack.sink)
@@ -89,13 +91,14 @@ def test_a_deploy_of_a_superscript_build_number_is_answered_in_the_conversation(
 
 def test_a_far_future_create_at_does_not_break_history(stack):
     # a createAt in the year ~33658 is stored as the audit record's time; `history` then renders it
-    response, _ = stack.chat("whoami", body_override={"createAt": 10 ** 15})
+    response, _ = stack.chat("whoami", body_override={"createAt": 10**15})
     assert response.status_code == 200, response.text
     history, _ = stack.chat("history")
     assert history.status_code == 200, (history.status_code, history.text)
 
 
 # --- the fuzzer ----------------------------------------------------------------------------------------
+
 
 class Fuzzer:
     def __init__(self, stack, rng: random.Random):
@@ -110,10 +113,15 @@ class Fuzzer:
     # random pieces ------------------------------------------------------------------------------------
     def unicode_text(self, n: int | None = None) -> str:
         rng = self.rng
-        pools = [string.ascii_letters + string.digits + string.punctuation + " ",
-                 "部署回滚状态构建帮助测试环境生产发布审批批准拒绝历史配置我是谁常见问题怎么申请", "，：；、。！？“”‘’（）\u3000",
-                 "🚀✅❌🔐⛔💬👍🏻", "\x00\x01\x07\x08\t\n\r\x1b\x7f\u200b\u200e\u202e\u2028\u2029\ufeff\ufffd",
-                 "¹²³⁴⁵⁶⁷⁸⁹⁰０１２３４５６７８９٣۵", "éàüñçØßΩЖ한국語\u0301\u0308"]
+        pools = [
+            string.ascii_letters + string.digits + string.punctuation + " ",
+            "部署回滚状态构建帮助测试环境生产发布审批批准拒绝历史配置我是谁常见问题怎么申请",
+            "，：；、。！？“”‘’（）\u3000",
+            "🚀✅❌🔐⛔💬👍🏻",
+            "\x00\x01\x07\x08\t\n\r\x1b\x7f\u200b\u200e\u202e\u2028\u2029\ufeff\ufffd",
+            "¹²³⁴⁵⁶⁷⁸⁹⁰０１２３４５６７８９٣۵",
+            "éàüñçØßΩЖ한국語\u0301\u0308",
+        ]
         chars = []
         for _ in range(n if n is not None else rng.randint(0, 24)):
             if rng.random() < 0.01:
@@ -128,10 +136,14 @@ class Fuzzer:
         rng = self.rng
         kind = rng.randrange(11 if depth < 3 else 8)
         return [
-            lambda: None, lambda: rng.choice([True, False]), lambda: rng.randint(-2 ** 70, 2 ** 70),
-            lambda: rng.choice([0, -1, 1, 2 ** 31, 2 ** 63, 10 ** 15, 10 ** 30, -10 ** 30]),
-            lambda: rng.choice([0.5, -1e308, 1e308, 1e-300, 3.14]), lambda: self.unicode_text(),
-            lambda: "", lambda: rng.choice(self.words) + " " + self.unicode_text(6),
+            lambda: None,
+            lambda: rng.choice([True, False]),
+            lambda: rng.randint(-(2**70), 2**70),
+            lambda: rng.choice([0, -1, 1, 2**31, 2**63, 10**15, 10**30, -(10**30)]),
+            lambda: rng.choice([0.5, -1e308, 1e308, 1e-300, 3.14]),
+            lambda: self.unicode_text(),
+            lambda: "",
+            lambda: rng.choice(self.words) + " " + self.unicode_text(6),
             lambda: [self.json_value(depth + 1) for _ in range(rng.randint(0, 4))],
             lambda: {self.unicode_text(5): self.json_value(depth + 1) for _ in range(rng.randint(0, 4))},
             lambda: {"content": self.json_value(depth + 1)},
@@ -139,19 +151,54 @@ class Fuzzer:
 
     def argument(self) -> str:
         rng = self.rng
-        return rng.choice([
-            lambda: rng.choice(["shop-api", "shop-web", "burst-api", "flaky-api", "nope", "shop/shop-api", "SHOP-API"]),
-            lambda: rng.choice(["128", "#128", "127", "123", "0", "-1", "999999999", "1" * 12, "１２８", "12a",
-                                "²", "٣", "1e3", "0x80"]),
-            lambda: rng.choice(["staging", "production", "prod", "STAGING", "测试", "staging;rm", "../staging"]),
-            lambda: rng.choice(["to", "到", "至", "into", "main", "develop", "feature/refund", "release/*"]),
-            lambda: "".join(rng.choice("0123456789abcdef") for _ in range(8)),
-            lambda: rng.choice(['"shop api"', "'unbalanced", "“shop-api”", "‘128’", "shop-api，128：staging",
-                                "（staging）", '""', "\\", "`rm -rf`", "$(id)", "%s%n", "{0}", "<b>x</b>"]),
-            lambda: rng.choice(["@opsbot", "@王小明", "@all", "@", "@@"]),
-            lambda: self.unicode_text(rng.randint(1, 12)),
-            lambda: "x" * rng.choice([100, 1000, 5000]),
-        ])()
+        return rng.choice(
+            [
+                lambda: rng.choice(
+                    ["shop-api", "shop-web", "burst-api", "flaky-api", "nope", "shop/shop-api", "SHOP-API"]
+                ),
+                lambda: rng.choice(
+                    [
+                        "128",
+                        "#128",
+                        "127",
+                        "123",
+                        "0",
+                        "-1",
+                        "999999999",
+                        "1" * 12,
+                        "１２８",
+                        "12a",
+                        "²",
+                        "٣",
+                        "1e3",
+                        "0x80",
+                    ]
+                ),
+                lambda: rng.choice(["staging", "production", "prod", "STAGING", "测试", "staging;rm", "../staging"]),
+                lambda: rng.choice(["to", "到", "至", "into", "main", "develop", "feature/refund", "release/*"]),
+                lambda: "".join(rng.choice("0123456789abcdef") for _ in range(8)),
+                lambda: rng.choice(
+                    [
+                        '"shop api"',
+                        "'unbalanced",
+                        "“shop-api”",
+                        "‘128’",
+                        "shop-api，128：staging",
+                        "（staging）",
+                        '""',
+                        "\\",
+                        "`rm -rf`",
+                        "$(id)",
+                        "%s%n",
+                        "{0}",
+                        "<b>x</b>",
+                    ]
+                ),
+                lambda: rng.choice(["@opsbot", "@王小明", "@all", "@", "@@"]),
+                lambda: self.unicode_text(rng.randint(1, 12)),
+                lambda: "x" * rng.choice([100, 1000, 5000]),
+            ]
+        )()
 
     def act_arguments(self, command: str) -> list[str]:
         """Arguments shaped the way the act takes them, so that it gets past binding to the worker."""
@@ -160,8 +207,11 @@ class Fuzzer:
         number = rng.choice(["128", "127", "123", "#128", "120", "999999", "１２８", "²", "42"])
         env = rng.choice(["staging", "staging", "production", "qa"])
         if command == "deploy":
-            return [project, rng.choice([number, "main", "develop", "feature/refund"])] + \
-                rng.choice([[], ["to"], ["到"]]) + [env]
+            return (
+                [project, rng.choice([number, "main", "develop", "feature/refund"])]
+                + rng.choice([[], ["to"], ["到"]])
+                + [env]
+            )
         if command == "rollback":
             return [project, env] + rng.choice([[], [number]])
         if command == "restart":
@@ -173,14 +223,27 @@ class Fuzzer:
         if act:
             word = rng.choice(self.act_words)
         else:
-            word = rng.choice([
-                lambda: rng.choice(self.read_words),
-                lambda: self._typo(rng.choice(self.words)),
-                lambda: rng.choice(["vpn 怎么连", "staging 地址", "今天能上线吗", "what is this", "怎么办", "hello",
-                                    "生产发布窗口", "？？？", "..."]),
-                lambda: self.unicode_text(rng.randint(1, 10)).replace(" ", ""),
-                lambda: "",
-            ])()
+            word = rng.choice(
+                [
+                    lambda: rng.choice(self.read_words),
+                    lambda: self._typo(rng.choice(self.words)),
+                    lambda: rng.choice(
+                        [
+                            "vpn 怎么连",
+                            "staging 地址",
+                            "今天能上线吗",
+                            "what is this",
+                            "怎么办",
+                            "hello",
+                            "生产发布窗口",
+                            "？？？",
+                            "...",
+                        ]
+                    ),
+                    lambda: self.unicode_text(rng.randint(1, 10)).replace(" ", ""),
+                    lambda: "",
+                ]
+            )()
         if act and rng.random() < 0.6:
             words = [word] + self.act_arguments(_registry().find(word).name)
         else:
@@ -200,8 +263,14 @@ class Fuzzer:
         if len(word) < 2:
             return word + rng.choice(string.ascii_lowercase)
         i = rng.randrange(len(word) - 1)
-        return rng.choice([word[:i] + word[i + 1] + word[i] + word[i + 2:], word[:i] + word[i + 1:],
-                           word[:i] + rng.choice(string.ascii_lowercase) + word[i:], word.upper()])
+        return rng.choice(
+            [
+                word[:i] + word[i + 1] + word[i] + word[i + 2 :],
+                word[:i] + word[i + 1 :],
+                word[:i] + rng.choice(string.ascii_lowercase) + word[i:],
+                word.upper(),
+            ]
+        )
 
     def body(self, act: bool) -> dict:
         body = callback(self.command_text(act), self.rng.choice(self.people), self.stack.sink)
@@ -212,8 +281,10 @@ class Fuzzer:
     def case(self) -> tuple[str, bytes, dict | None]:
         """(category, raw body, the dict it was made from if it was sent as a dict)."""
         rng = self.rng
-        category = rng.choices(["text", "types", "missing", "msgtype", "replay", "structure", "bytes",
-                                "invalid-utf8", "huge"], weights=[50, 15, 6, 5, 5, 5, 7, 5, 2])[0]
+        category = rng.choices(
+            ["text", "types", "missing", "msgtype", "replay", "structure", "bytes", "invalid-utf8", "huge"],
+            weights=[50, 15, 6, 5, 5, 5, 7, 5, 2],
+        )[0]
         act = rng.random() < 0.2
         if category == "replay" and self.sent:
             body = rng.choice(self.sent)
@@ -231,22 +302,25 @@ class Fuzzer:
             for key in rng.sample(sorted(body), rng.randint(1, 3)):
                 body.pop(key)
         elif category == "msgtype":
-            body["msgtype"] = rng.choice(["picture", "richText", "audio", "file", "markdown", "TEXT", "", None, 7,
-                                          ["text"], {"text": 1}])
+            body["msgtype"] = rng.choice(
+                ["picture", "richText", "audio", "file", "markdown", "TEXT", "", None, 7, ["text"], {"text": 1}]
+            )
             if rng.random() < 0.5:
                 body.pop("text")
                 body[rng.choice(["content", "picture", "richText"])] = self.json_value()
         elif category == "structure":
             depth = rng.choice([50, 500, 5000, 50000])
-            raw = rng.choice([
-                lambda: json.dumps(rng.choice([[], [body], "status shop-api", 128, None, True, 1e308])).encode(),
-                lambda: b'{"msgId":"deep","text":{"content":' + b"[" * depth + b"]" * depth + b"}}",
-                lambda: b'{"msgId":"deep","x":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}",
-                lambda: b"[" * depth + b"]" * depth,
-                lambda: b"",
-                lambda: b"   ",
-                lambda: b"\xef\xbb\xbf" + _encode(body),  # a UTF-8 byte order mark
-            ])()
+            raw = rng.choice(
+                [
+                    lambda: json.dumps(rng.choice([[], [body], "status shop-api", 128, None, True, 1e308])).encode(),
+                    lambda: b'{"msgId":"deep","text":{"content":' + b"[" * depth + b"]" * depth + b"}}",
+                    lambda: b'{"msgId":"deep","x":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}",
+                    lambda: b"[" * depth + b"]" * depth,
+                    lambda: b"",
+                    lambda: b"   ",
+                    lambda: b"\xef\xbb\xbf" + _encode(body),  # a UTF-8 byte order mark
+                ]
+            )()
             return category, raw, None
         elif category in ("bytes", "invalid-utf8"):
             if _is_act(body):  # a broken act could lose its session and post to the group robot
@@ -264,12 +338,14 @@ class Fuzzer:
                         del raw[position]
             else:
                 marker = raw.find(b'"content": "') + len(b'"content": "')
-                raw[marker:marker] = rng.choice([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf0\x28\x8c\xbc",
-                                                 b"\x80\x80", b"\xe2\x82"])
+                raw[marker:marker] = rng.choice(
+                    [b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf0\x28\x8c\xbc", b"\x80\x80", b"\xe2\x82"]
+                )
             return category, bytes(raw), None
         elif category == "huge":
-            body["text"]["content"] = " " + rng.choice(self.read_words + ["faq"]) + " " + "测试 staging " * (
-                rng.choice([2000, 10000, 30000]))
+            body["text"]["content"] = (
+                " " + rng.choice(self.read_words + ["faq"]) + " " + "测试 staging " * (rng.choice([2000, 10000, 30000]))
+            )
         if _is_act(body):  # an act's result goes to its conversation, never to the group robot
             body.update(session)
         self.sent.append(body)
@@ -307,12 +383,16 @@ def test_two_thousand_mutated_callbacks_never_get_a_5xx(stack):
     sessions = defaultdict(list)
     for message in stack.messages():
         sessions[message["access_token"]].append(message)
-    unanswered = [b["text"]["content"] for b in acked
-                  if len(sessions[f"session:{b['sessionWebhook'].split('session=')[1]}"]) != 1]
+    unanswered = [
+        b["text"]["content"] for b in acked if len(sessions[f"session:{b['sessionWebhook'].split('session=')[1]}"]) != 1
+    ]
     # chat jobs that ended in the DLQ (the fuzz's, and the superscript deploy's above): take them out, so that
     # the tests that look for their own parked jobs are not left paging through these
-    parked = [job for job in stack.take_dead_letters(lambda job: job.get("kind") == "chat.command")
-              if str(job["payload"]["message"].get("msgId", "")).startswith("fuzz-")]
+    parked = [
+        job
+        for job in stack.take_dead_letters(lambda job: job.get("kind") == "chat.command")
+        if str(job["payload"]["message"].get("msgId", "")).startswith("fuzz-")
+    ]
 
     # the stack is still healthy and still answers
     health = stack.http.get(stack.api + "/_local/health", timeout=5)
@@ -322,12 +402,14 @@ def test_two_thousand_mutated_callbacks_never_get_a_5xx(stack):
     ingress_failures = log.count('"message":"ingress failed"')
     robot_after = len(stack.messages(SHOP_TOKEN))
 
-    report = (f"{CASES} callbacks in {sent_seconds:.1f}s (+{drain_seconds:.1f}s for the queue to drain): "
-              f"status counts {dict(sorted(statuses.items()))}; per category "
-              + "; ".join(f"{c} {dict(sorted(n.items()))}" for c, n in sorted(by_category.items()))
-              + f"; {len(acked)} acts acknowledged, {len(unanswered)} without exactly one reply, "
-                f"{len(parked)} dead-lettered; {crashes} handler crashes and {ingress_failures} 'ingress failed' "
-                f"in the log")
+    report = (
+        f"{CASES} callbacks in {sent_seconds:.1f}s (+{drain_seconds:.1f}s for the queue to drain): "
+        f"status counts {dict(sorted(statuses.items()))}; per category "
+        + "; ".join(f"{c} {dict(sorted(n.items()))}" for c, n in sorted(by_category.items()))
+        + f"; {len(acked)} acts acknowledged, {len(unanswered)} without exactly one reply, "
+        f"{len(parked)} dead-lettered; {crashes} handler crashes and {ingress_failures} 'ingress failed' "
+        f"in the log"
+    )
     print("\n" + report)
     for error in server_errors[:15]:
         print("  5xx:", error)

@@ -1,4 +1,5 @@
-"""ChatOps end to end: @opsbot messages on the local stack, against the fake Drone (release links: test_release_links.py).
+"""ChatOps end to end: @opsbot messages on the local stack, against the fake Drone (release links:
+test_release_links.py).
 
 Each "done when" item of the ChatOps issue is one test here. Reads are answered in the callback's response;
 acts are acknowledged at once and their results are posted into the conversation (the callback's
@@ -7,6 +8,7 @@ robot's budget except where the group robot is the point.
 
 The fake Drone is shared by the whole session: tests that count Drone calls reset it first.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,6 +63,7 @@ def drone(stack):
 
 # --- reads -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text", ["@opsbot status shop-api", "status shop-api"])
 def test_status_is_answered_at_once_with_the_latest_builds_and_links(drone, text):
     stack = drone
@@ -85,6 +88,7 @@ def test_status_is_answered_at_once_with_the_latest_builds_and_links(drone, text
 
 # --- deploy ------------------------------------------------------------------------------------------
 
+
 def test_deploy_to_staging_promotes_once_and_posts_the_result_to_the_conversation(drone):
     stack = drone
     robot_before = len(stack.messages(SHOP_TOKEN))
@@ -98,22 +102,32 @@ def test_deploy_to_staging_promotes_once_and_posts_the_result_to_the_conversatio
     assert promotes[0]["query"]["target"] == ["staging"]
     assert promotes[0]["authorized"]
     assert stack.drone_calls("POST") == promotes  # nothing else was started
-    started = [b for b in stack.http.get(f"{stack.drone}/api/repos/{API_REPO}/builds",
-                                         headers={"Authorization": "Bearer local-drone-token"}, timeout=5).json()
-               if b["event"] == "promote" and b["parent"] == 128 and b["deploy_to"] == "staging"]
+    started = [
+        b
+        for b in stack.http.get(
+            f"{stack.drone}/api/repos/{API_REPO}/builds",
+            headers={"Authorization": "Bearer local-drone-token"},
+            timeout=5,
+        ).json()
+        if b["event"] == "promote" and b["parent"] == 128 and b["deploy_to"] == "staging"
+    ]
     assert len(started) == 1
     new = started[0]["number"]
     assert "已开始发布" in result and "shop-api" in result and "#128" in result and "staging" in result
     assert f"[#{new}]({stack.drone}/shop/shop-api/{new})" in result
     assert "Alice Wang" in result
 
-    records = stack.wait_for(lambda: [r for r in _audit(stack, body, "alice", "shop-api")
-                                      if r["result"] == "succeeded"])
+    records = stack.wait_for(
+        lambda: [r for r in _audit(stack, body, "alice", "shop-api") if r["result"] == "succeeded"]
+    )
     assert records and records[0]["command"] == "deploy"
     assert records[0]["arguments"] == {"project": "shop-api", "build|branch": "128", "env": "staging"}
     # the result goes to the conversation only: the group robot hears nothing about this deploy
-    assert not [t for t in _texts([m["message"] for m in stack.messages(SHOP_TOKEN)[robot_before:]])
-                if f"#{new}]" in t or "已开始发布" in t]
+    assert not [
+        t
+        for t in _texts([m["message"] for m in stack.messages(SHOP_TOKEN)[robot_before:]])
+        if f"#{new}]" in t or "已开始发布" in t
+    ]
 
 
 def test_the_same_callback_delivered_twice_deploys_once(drone):
@@ -138,8 +152,9 @@ def test_without_a_usable_session_the_result_goes_to_the_projects_group(drone):
     assert "处理中" in _markdown(response)
     # a session that expires within the minute is not started on
     soon = int(time.time() * 1000) + 30_000
-    response, expiring = stack.chat("deploy shop-api 123 to staging", as_person="carol",
-                                    body_override={"sessionWebhookExpiredTime": soon})
+    response, expiring = stack.chat(
+        "deploy shop-api 123 to staging", as_person="carol", body_override={"sessionWebhookExpiredTime": soon}
+    )
     assert "running" in _markdown(response)
 
     def posted():
@@ -204,8 +219,9 @@ def test_production_needs_someone_else_to_approve(drone):
     time.sleep(QUIET_PERIOD)
     assert _promotes(stack, 128) == []
     # the core's refusal is audited as a denial (authz: the requester never approves her own request)
-    assert [r["result"] for r in stack.wait_for(lambda: [r for r in _audit(stack, own, "alice")
-                                                         if r["result"] != "queued"])] == ["denied"]
+    assert [
+        r["result"] for r in stack.wait_for(lambda: [r for r in _audit(stack, own, "alice") if r["result"] != "queued"])
+    ] == ["denied"]
 
     # another deployer can, and her approval starts the deploy
     _, approval = stack.chat(f"批准 {request_id}", as_person="carol")
@@ -222,6 +238,7 @@ def test_production_needs_someone_else_to_approve(drone):
 
 
 # --- help and mistakes -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text", ["deplyo shop-api 128 staging", "deplyo shop-api 128", "stauts shop-api"])
 def test_a_mistyped_command_gets_a_did_you_mean(drone, text):
@@ -255,6 +272,7 @@ def test_help_lists_every_command_in_both_languages(stack):
 
 
 # --- Drone down --------------------------------------------------------------------------------------
+
 
 def test_drone_down_during_a_deploy_is_reported_as_failed_in_the_conversation(drone):
     stack = drone

@@ -1,4 +1,5 @@
 """A Drone build finishes → the project's DingTalk group is told, correctly and exactly once."""
+
 from __future__ import annotations
 
 import json
@@ -115,9 +116,15 @@ def test_dingtalk_down_for_good_ends_in_the_dead_letter_queue(stack):
         body = stack.drone_body("build_failure", number, repo="flaky-api")
         assert stack.post_drone(body).status_code == 202
         parked = stack.wait_for(
-            lambda: [b for b in stack.dead_letters() if json.loads(b)["kind"] == "drone.build_finished"
-                     and json.loads(b)["payload"]["build"]["number"] == number],
-            timeout=60, interval=0.5)
+            lambda: [
+                b
+                for b in stack.dead_letters()
+                if json.loads(b)["kind"] == "drone.build_finished"
+                and json.loads(b)["payload"]["build"]["number"] == number
+            ],
+            timeout=60,
+            interval=0.5,
+        )
         assert parked, "the job did not reach the DLQ"
         assert stack.messages_mentioning(f"#{number}", token) == []
     finally:

@@ -2,6 +2,7 @@
 refused with file and line), `drone init` opens one merge request, and a failed image scan is told with its
 counts. The fake GitLab checks PRIVATE-TOKEN and answers GitLab's JSON; every push hook starts from the
 fixture tests/fixtures/gitlab/push.json."""
+
 from __future__ import annotations
 
 import time
@@ -91,8 +92,10 @@ def _init(stack, project: str, language: str = "") -> tuple[dict, str]:
 def test_drone_init_opens_one_branch_one_commit_one_merge_request_and_posts_the_link(stack):
     request, reply = _init(stack, "shop-api", "java")
     assert "Opened merge request" in reply
-    writes = {suffix: [c for c in stack.gitlab_calls("POST", suffix) if "shop%2Fshop-api" in c["path"]]
-              for suffix in ("/repository/branches", "/repository/commits", "/merge_requests")}
+    writes = {
+        suffix: [c for c in stack.gitlab_calls("POST", suffix) if "shop%2Fshop-api" in c["path"]]
+        for suffix in ("/repository/branches", "/repository/commits", "/merge_requests")
+    }
     assert [len(found) for found in writes.values()] == [1, 1, 1]
     [commit] = writes["/repository/commits"]
     assert [(a["action"], a["file_path"]) for a in commit["body"]["actions"]] == [("create", ".drone.yml")]
@@ -119,9 +122,17 @@ def test_a_failed_image_scan_is_told_with_its_counts(stack):
     steps[1].update(status="success", exit_code=0)
     steps[3].update(status="failure", exit_code=1, started=1732521720, stopped=1732521750)
     stack.drone_add_builds("shop/shop-api", [{"number": number, "status": "failure"}])
-    stack.drone_log("shop/shop-api", number, 1, 4, [
-        "registry.example.com/shop/shop-api:9c8d7e6f (debian 12.7)\n", "=" * 58 + "\n",
-        "Total: 12 (UNKNOWN: 0, LOW: 5, MEDIUM: 4, HIGH: 2, CRITICAL: 1)\n"])
+    stack.drone_log(
+        "shop/shop-api",
+        number,
+        1,
+        4,
+        [
+            "registry.example.com/shop/shop-api:9c8d7e6f (debian 12.7)\n",
+            "=" * 58 + "\n",
+            "Total: 12 (UNKNOWN: 0, LOW: 5, MEDIUM: 4, HIGH: 2, CRITICAL: 1)\n",
+        ],
+    )
     assert stack.post_drone(json.dumps(delivery).encode()).status_code == 202
     found = stack.wait_for(lambda: stack.messages_mentioning(f"shop-api #{number}", OPS_TOKEN))
     text = found[0]["message"]["markdown"]["text"]

@@ -1,12 +1,11 @@
 """The ingress contract over HTTP: clear 4xx JSON for bad input, 2xx for what opsbot ignores, no 5xx."""
+
 from __future__ import annotations
 
 import json
 import time
 
 import pytest
-
-from local.signing import sign_for
 
 
 def _assert_json_error(response, status: int):
@@ -33,14 +32,14 @@ def test_oversized_body_is_413(stack):
 def test_unknown_drone_event_is_400_and_repo_event_is_ignored(stack):
     body = stack.drone_body("build_failure", stack.next_number())
     _assert_json_error(stack.post_drone(body, headers={"X-Drone-Event": "nonsense"}), 400)
-    repo_event = (stack.drone_body("build_failure").replace(b'"event": "build"', b'"event": "repo"', 1))
+    repo_event = stack.drone_body("build_failure").replace(b'"event": "build"', b'"event": "repo"', 1)
     response = stack.post_drone(repo_event, headers={"X-Drone-Event": "repo"})
     assert response.status_code == 200 and response.json()["status"] == "ignored"
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Gitlab-Token": "wrong"}])
 def test_gitlab_without_the_right_token_is_401(stack, headers):
-    body = (stack.drone_body("build_failure"))  # any JSON will do: the token is checked first
+    body = stack.drone_body("build_failure")  # any JSON will do: the token is checked first
     response = stack.post("/webhooks/gitlab", body, headers={"X-Gitlab-Event": "Push Hook", **headers}, sign=False)
     _assert_json_error(response, 401)
 

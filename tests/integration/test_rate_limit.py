@@ -1,4 +1,5 @@
 """A burst of 60 finished builds for one robot: every build reaches the group, within DingTalk's limit."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ Attacks next to the happy path: a POST without a sign-in, a bad sign-in code, a 
 `people`, and a requester approving their own request. Each test makes its own build number and card; the fake
 Drone is reset first, so Drone's calls can be counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,15 +35,29 @@ def drone(stack):
 
 def _release_card(stack, number: int) -> dict:
     """Send a successful push build #number on main and return the group's notification card."""
-    stack.drone_add_builds(API_REPO, [{"number": number, "after": FIXTURE_COMMIT, "status": "success",
-                                       "target": "main", "author_login": "alice",
-                                       "message": "feat(order): add refund endpoint"}])
+    stack.drone_add_builds(
+        API_REPO,
+        [
+            {
+                "number": number,
+                "after": FIXTURE_COMMIT,
+                "status": "success",
+                "target": "main",
+                "author_login": "alice",
+                "message": "feat(order): add refund endpoint",
+            }
+        ],
+    )
     response = stack.post_drone(stack.drone_body("build_success", number))
     assert response.status_code == 202, response.text
-    found = stack.wait_for(lambda: [m["message"] for m in stack.messages(SHOP_TOKEN)
-                                    if m["message"]["msgtype"] == "actionCard"
-                                    and re.search(rf"shop-api #{number}(?!\d)",
-                                                  json.dumps(m["message"], ensure_ascii=False))])
+    found = stack.wait_for(
+        lambda: [
+            m["message"]
+            for m in stack.messages(SHOP_TOKEN)
+            if m["message"]["msgtype"] == "actionCard"
+            and re.search(rf"shop-api #{number}(?!\d)", json.dumps(m["message"], ensure_ascii=False))
+        ]
+    )
     assert len(found) == 1, found
     return found[0]["actionCard"]
 
@@ -92,8 +107,11 @@ def _group_texts(stack, number: int, marker: str) -> list[str]:
 
 
 def _link_records(stack, number: int) -> list[dict]:
-    return [r for r in stack.audit_records("shop-api") if r["where"] == "web"
-            and r["arguments"].get("build") == str(number) and r["result"] != "queued"]
+    return [
+        r
+        for r in stack.audit_records("shop-api")
+        if r["where"] == "web" and r["arguments"].get("build") == str(number) and r["result"] != "queued"
+    ]
 
 
 def test_a_release_link_deploys_once_for_the_person_dingtalk_signed_in(drone):
@@ -140,7 +158,8 @@ def test_a_release_link_deploys_once_for_the_person_dingtalk_signed_in(drone):
     assert len(told) == 1 and "Alice Wang" in told[0]
     records = stack.wait_for(lambda: _link_records(stack, number))
     assert [(r["who"], r["via"], r["decision"], r["result"]) for r in records] == [
-        ("alice", "dingtalk-login", "allow", "succeeded")]
+        ("alice", "dingtalk-login", "allow", "succeeded")
+    ]
     log = stack.log_text()
     assert token not in log and fields["ticket"] not in log  # bearer secrets are not logged
 
@@ -153,8 +172,10 @@ def test_without_a_sign_in_nothing_is_released(drone):
     token = staging.rsplit("/", 1)[1]
 
     # a POST with no identity: 401 with the sign-in button, nothing queued
-    for data in ({}, {"user": "alice.wang", "nick": "Alice Wang", "expires": str(int(time.time()) + 300),
-                      "ticket": "A" * 43}):
+    for data in (
+        {},
+        {"user": "alice.wang", "nick": "Alice Wang", "expires": str(int(time.time()) + 300), "ticket": "A" * 43},
+    ):
         html = _page(stack.http.post(staging, data=data, timeout=10), 401)
         assert "Nothing was queued" in html and "/oauth2/auth?" in _login_button(html)
     # a ticket signed in for another link
@@ -162,17 +183,22 @@ def test_without_a_sign_in_nothing_is_released(drone):
     assert "not valid for this link" in _page(stack.http.post(staging, data=other, timeout=10), 401)
     # forged, damaged and unknown links
     nonce, mac = token.split(".")
-    for bad, status in ((f"{nonce}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}", 403), ("not-a-token", 400),
-                        (f"{'0' * 16}.{mac}", 403)):
+    for bad, status in (
+        (f"{nonce}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}", 403),
+        ("not-a-token", 400),
+        (f"{'0' * 16}.{mac}", 403),
+    ):
         for method in ("GET", "POST"):
-            assert "Nothing was changed" in _page(stack.http.request(method, f"{stack.api}/actions/{bad}",
-                                                                     timeout=10), status)
+            assert "Nothing was changed" in _page(
+                stack.http.request(method, f"{stack.api}/actions/{bad}", timeout=10), status
+            )
 
     # a sign-in that fails: no code (opened outside DingTalk), or a code DingTalk does not take
     html = _page(stack.http.get(f"{stack.api}/actions/login", params={"state": token}, timeout=10), 400)
     assert "open this link inside DingTalk" in html
-    html = _page(stack.http.get(f"{stack.api}/actions/login", params={"authCode": "bogus", "state": token},
-                                timeout=15), 401)
+    html = _page(
+        stack.http.get(f"{stack.api}/actions/login", params={"authCode": "bogus", "state": token}, timeout=15), 401
+    )
     assert "invalidAuthCode" in html and "<form" not in html
 
     time.sleep(QUIET_PERIOD)
@@ -239,6 +265,7 @@ def test_a_developer_and_someone_not_in_people_are_refused(drone):
     assert len(told) == 1 and "路人甲" in told[0] and "people" in told[0]
     records = stack.wait_for(lambda: _link_records(stack, number))
     assert [(r["who"], r["via"], r["result"]) for r in records] == [
-        ("dingtalk-login:lurenjia", "dingtalk-login", "denied")]
+        ("dingtalk-login:lurenjia", "dingtalk-login", "denied")
+    ]
     time.sleep(QUIET_PERIOD)
     assert stack.drone_calls("POST") == []

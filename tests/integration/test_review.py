@@ -5,6 +5,7 @@ notes, diffs, merge, OWNERS files) and the fake Drone. The example's shop/shop-a
 its OWNERS make carol the approver and bob, dave and carol the reviewers. Comments are written in the fake GitLab
 (`/_control/note`) and their Note Hook delivered, as GitLab would; forged hooks are the fixture with someone
 else's name and words, signed with the shared token."""
+
 from __future__ import annotations
 
 import copy
@@ -34,21 +35,31 @@ def _control(stack, path: str, spec: dict) -> dict:
 
 
 def merge_request(stack, iid: int) -> dict:
-    return stack.http.get(stack.gitlab + "/_control/merge_request", params={"project": API, "iid": iid},
-                          timeout=5).json()
+    return stack.http.get(
+        stack.gitlab + "/_control/merge_request", params={"project": API, "iid": iid}, timeout=5
+    ).json()
 
 
 def open_mr(stack, files: dict | None = None, author: str = "alice") -> int:
     """Open a merge request in the fake GitLab and deliver its hook; returns its iid once it is triaged."""
     n = next(_branches)  # each its own files: an earlier test's merge has put its files on main
     files = files or {f"src/main/java/com/example/shop/Refund{n}.java": _code(100), f"docs/refunds{n}.md": _code(20)}
-    hook = _control(stack, "/_control/merge_request", {
-        "project": API, "source_branch": f"review-{n}-{stack.next_number()}", "author": author,
-        "title": "Refunds", "commits": [{"message": "refunds", "files": files}]})
+    hook = _control(
+        stack,
+        "/_control/merge_request",
+        {
+            "project": API,
+            "source_branch": f"review-{n}-{stack.next_number()}",
+            "author": author,
+            "title": "Refunds",
+            "commits": [{"message": "refunds", "files": files}],
+        },
+    )
     assert stack.post_gitlab({**_fixture("merge_request"), **hook}, event="Merge Request Hook").status_code == 202
     iid = hook["object_attributes"]["iid"]
-    assert stack.wait_for(lambda: any(l.startswith("size/") for l in merge_request(stack, iid)["labels"])), \
+    assert stack.wait_for(lambda: any(label.startswith("size/") for label in merge_request(stack, iid)["labels"])), (
         "the merge request was not triaged"
+    )
     assert stack.wait_for(lambda: len(merge_request(stack, iid)["reviewers"]) == 2)
     return iid
 
@@ -119,10 +130,20 @@ def test_lgtm_from_the_author_is_refused_from_a_reviewer_is_added_and_a_push_rem
     assert stack.wait_for(lambda: "lgtm" in merge_request(stack, iid)["labels"])
 
     before = merge_request(stack, iid)
-    _control(stack, "/_control/push", {"project": API, "branch": before["source_branch"],
-                                       "commits": [{"message": "fix", "files": {"docs/fix.md": "fixed\n"}}]})
-    update = _control(stack, "/_control/merge_request_hook", {"project": API, "iid": iid, "action": "update",
-                                                              "oldrev": before["sha"], "user": "alice"})
+    _control(
+        stack,
+        "/_control/push",
+        {
+            "project": API,
+            "branch": before["source_branch"],
+            "commits": [{"message": "fix", "files": {"docs/fix.md": "fixed\n"}}],
+        },
+    )
+    update = _control(
+        stack,
+        "/_control/merge_request_hook",
+        {"project": API, "iid": iid, "action": "update", "oldrev": before["sha"], "user": "alice"},
+    )
     assert stack.post_gitlab({**_fixture("merge_request"), **update}, event="Merge Request Hook").status_code == 202
     assert stack.wait_for(lambda: "lgtm" not in merge_request(stack, iid)["labels"])
 
@@ -186,6 +207,7 @@ def test_a_redelivered_note_has_one_effect(stack):
 
 # --- trust ---------------------------------------------------------------------------------------------------
 
+
 def test_forged_note_hooks_label_nothing_merge_nothing_and_are_not_parked(stack):
     iid = open_mr(stack)
     green_pipeline(stack, iid)
@@ -201,8 +223,9 @@ def test_forged_note_hooks_label_nothing_merge_nothing_and_are_not_parked(stack)
     settle(stack)
     after = merge_request(stack, iid)
     assert after["labels"] == before["labels"] and after["state"] == "opened" and merges(stack, iid) == []
-    assert [n["author"]["username"] for n in after["notes"]] == \
-        [n["author"]["username"] for n in before["notes"]] + ["alice"]  # opsbot said nothing
+    assert [n["author"]["username"] for n in after["notes"]] == [n["author"]["username"] for n in before["notes"]] + [
+        "alice"
+    ]  # opsbot said nothing
     assert stack.take_dead_letters(lambda job: job.get("kind") == "gitlab.note") == []
     assert "Note Hook for a note GitLab does not show" in stack.log_text()
     # the real thing still works end to end: a reviewer's /lgtm, the approver's /approve, a green pipeline
@@ -216,8 +239,15 @@ def test_after_a_push_the_old_lgtm_does_not_merge_the_new_commits(stack):
     _lgtm_and_approve(stack, iid)
     before = merge_request(stack, iid)
     # new commits whose Merge Request Hook is not delivered (its triage failing or retrying): labels unchanged
-    _control(stack, "/_control/push", {"project": API, "branch": before["source_branch"],
-                                       "commits": [{"message": "more", "files": {"docs/more.md": "more\n"}}]})
+    _control(
+        stack,
+        "/_control/push",
+        {
+            "project": API,
+            "branch": before["source_branch"],
+            "commits": [{"message": "more", "files": {"docs/more.md": "more\n"}}],
+        },
+    )
     head = merge_request(stack, iid)["sha"]
     assert head != before["sha"] and {"lgtm", "approved"} <= set(merge_request(stack, iid)["labels"])
     green_pipeline(stack, iid)
@@ -241,8 +271,11 @@ def test_a_refusal_note_carries_no_live_link_and_no_at_all(stack):
 
 
 def _post_with_token(stack, hook: dict, token: str, delivery: str):
-    return stack.post("/webhooks/gitlab", json.dumps(hook).encode(), headers={
-        "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token, "Idempotency-Key": delivery})
+    return stack.post(
+        "/webhooks/gitlab",
+        json.dumps(hook).encode(),
+        headers={"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token, "Idempotency-Key": delivery},
+    )
 
 
 def test_a_project_with_its_own_webhook_token_takes_only_that_token(stack):

@@ -3,6 +3,7 @@
 Every test gets fresh tables, queues and SSM parameters (moto's `mock_aws`), dummy AWS credentials and no
 endpoint override, the stack's environment variables, and no process-level cache left over from another test.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,11 +21,9 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "opsbot")
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
 import unit_support  # noqa: E402
+from moto import mock_aws  # noqa: E402
 from unit_support import SECRETS, STACK_ENV  # noqa: E402
-
 
 _CLIENTS: dict = {}
 
@@ -77,10 +76,14 @@ class Aws:
         """Every visible message of a queue (the work queue by default), left visible unless told otherwise."""
         found: dict[str, dict] = {}
         for _ in range(5):
-            batch = self.sqs.receive_message(QueueUrl=queue_url or self.work_queue_url, MaxNumberOfMessages=10,
-                                             VisibilityTimeout=visibility, WaitTimeSeconds=0,
-                                             AttributeNames=["All"], MessageAttributeNames=["All"]
-                                             ).get("Messages", [])
+            batch = self.sqs.receive_message(
+                QueueUrl=queue_url or self.work_queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=visibility,
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
             new = [m for m in batch if m["MessageId"] not in found]
             if not new:
                 break
@@ -91,8 +94,9 @@ class Aws:
         return self.receive(self.dead_letter_queue_url)
 
     def queue_attribute(self, name: str, queue_url: str | None = None) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url or self.work_queue_url,
-                                                   AttributeNames=[name])["Attributes"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url or self.work_queue_url, AttributeNames=[name])[
+            "Attributes"
+        ]
         return int(attributes[name])
 
     def state_items(self, prefix: str = "") -> list[dict]:
@@ -100,32 +104,42 @@ class Aws:
         return [item for item in items if item["pk"]["S"].startswith(prefix)]
 
     def state_item(self, pk: str) -> dict | None:
-        return self.ddb.get_item(TableName=STACK_ENV["STATE_TABLE"], Key={"pk": {"S": pk}},
-                                 ConsistentRead=True).get("Item")
+        return self.ddb.get_item(TableName=STACK_ENV["STATE_TABLE"], Key={"pk": {"S": pk}}, ConsistentRead=True).get(
+            "Item"
+        )
 
 
 def _create_stack() -> Aws:
     ddb = _client("dynamodb")
-    for table, has_sort_key in ((STACK_ENV["CONFIG_TABLE"], True), (STACK_ENV["STATE_TABLE"], False),
-                                (STACK_ENV["AUDIT_TABLE"], True)):
+    for table, has_sort_key in (
+        (STACK_ENV["CONFIG_TABLE"], True),
+        (STACK_ENV["STATE_TABLE"], False),
+        (STACK_ENV["AUDIT_TABLE"], True),
+    ):
         keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
         attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
         if has_sort_key:
             keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
             attributes.append({"AttributeName": "sk", "AttributeType": "S"})
-        ddb.create_table(TableName=table, KeySchema=keys, AttributeDefinitions=attributes,
-                         BillingMode="PAY_PER_REQUEST")
-    ddb.update_time_to_live(TableName=STACK_ENV["STATE_TABLE"],
-                            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+        ddb.create_table(
+            TableName=table, KeySchema=keys, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST"
+        )
+    ddb.update_time_to_live(
+        TableName=STACK_ENV["STATE_TABLE"], TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
 
     sqs = _client("sqs")
-    dlq_url = sqs.create_queue(QueueName="opsbot-test-DeadLetterQueue",
-                               Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_url = sqs.create_queue(
+        QueueName="opsbot-test-DeadLetterQueue", Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    work_url = sqs.create_queue(QueueName="opsbot-test-WorkQueue", Attributes={
-        "VisibilityTimeout": "180",
-        "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"6"}}',
-    })["QueueUrl"]
+    work_url = sqs.create_queue(
+        QueueName="opsbot-test-WorkQueue",
+        Attributes={
+            "VisibilityTimeout": "180",
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"6"}}',
+        },
+    )["QueueUrl"]
 
     ssm = _client("ssm")
     for env_name, value in SECRETS.items():
@@ -240,6 +254,7 @@ def opsbot_log():
 
 # --- fakes of the bot's peers, on loopback: Drone's API and DingTalk's robot API ------------------------------
 
+
 def _serve(server) -> str:
     import threading
 
@@ -279,8 +294,13 @@ def fake_drone(_drone_server):
 def _dingtalk_server():
     from local.fake_dingtalk import FakeDingTalk, make_server
 
-    fake = FakeDingTalk(unit_support.example_robots(), echo=False, app_key=unit_support.DINGTALK_APP_KEY,
-                        app_secret=unit_support.DINGTALK_APP_SECRET, staff=unit_support.example_staff())
+    fake = FakeDingTalk(
+        unit_support.example_robots(),
+        echo=False,
+        app_key=unit_support.DINGTALK_APP_KEY,
+        app_secret=unit_support.DINGTALK_APP_SECRET,
+        staff=unit_support.example_staff(),
+    )
     yield from _running(fake, make_server)
 
 
@@ -307,6 +327,7 @@ def chat_config(aws, fake_drone, fake_dingtalk):
 
 
 # --- the fake GitLab, for GitOps ------------------------------------------------------------------------------
+
 
 class GitLabFake:
     """The fake GitLab (local/fake_gitlab.py) on a loopback port, seeded like the local stack's, with the
@@ -357,10 +378,9 @@ def fake_gitlab(_gitlab_server):
 @pytest.fixture
 def gitops_config(aws, fake_gitlab):
     """The example config (its gitlab: pointing at the fake GitLab) saved as the config repo's first commit."""
+    from local.gitlab_seed import config_repo_files
     from opsbot.config import store
     from opsbot.config.yaml_source import parse_files
-
-    from local.gitlab_seed import config_repo_files
 
     files = config_repo_files(unit_support.EXAMPLE_CONFIG)
     files["opsbot.yaml"] = fake_gitlab.point_at_me(files["opsbot.yaml"])

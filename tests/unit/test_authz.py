@@ -1,17 +1,18 @@
 """The authorization core's decision table (authz.core.decide), the one sender resolver, and the audit record a
 decision leaves. Everything here is pure except the last tests, which write the audit log to moto."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from unit_support import EXAMPLE_CONFIG
 
 from opsbot.authz import core as authz
 from opsbot.authz.actors import DINGTALK, GITLAB, Actor, dingtalk_sender, dingtalk_user, gitlab_user
-from opsbot.config.model import Environment, Permission, Person, validate
+from opsbot.config.model import Permission, Person, validate
 from opsbot.config.yaml_source import read_directory
 from opsbot.release.deploy import DEPLOY, RESTART, ROLLBACK
-from unit_support import EXAMPLE_CONFIG
 
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 
@@ -34,23 +35,27 @@ def target(env="staging", **kwargs) -> authz.Target:
 
 # --- deploy and rollback: the environment's rules ---------------------------------------------------------------
 
-@pytest.mark.parametrize("who, verb, tgt, outcome, rule", [
-    (ALICE, DEPLOY, target(), authz.ALLOW, ""),
-    (ALICE, ROLLBACK, target(), authz.ALLOW, ""),
-    (BOB, DEPLOY, target(), authz.DENY, "role"),  # a developer, not a deployer
-    (STRANGER, DEPLOY, target(), authz.DENY, "stranger"),
-    (ALICE, DEPLOY, target("production"), authz.NEEDS_APPROVAL, "approvals"),
-    (XIAOMING, DEPLOY, target("production"), authz.NEEDS_APPROVAL, "approvals"),  # admin still needs a 2nd person
-    (ALICE, DEPLOY, target(event="pull_request"), authz.DENY, "event"),
-    (ALICE, DEPLOY, target(event="custom"), authz.DENY, "event"),
-    (ALICE, DEPLOY, target(event="tag"), authz.DENY, "event"),
-    (ALICE, DEPLOY, target(event="promote"), authz.DENY, "deployment"),
-    (ALICE, ROLLBACK, target(event="rollback"), authz.DENY, "deployment"),
-    (ALICE, ROLLBACK, target(branch="feature/refund"), authz.DENY, "branch"),  # attack 2
-    (ALICE, DEPLOY, target(status="failure"), authz.DENY, "status"),
-    (ALICE, DEPLOY, target("qa"), authz.DENY, "environment"),
-    (XIAOMING, DEPLOY, target(event="pull_request"), authz.DENY, "event"),  # admin bypasses roles, not rules
-])
+
+@pytest.mark.parametrize(
+    "who, verb, tgt, outcome, rule",
+    [
+        (ALICE, DEPLOY, target(), authz.ALLOW, ""),
+        (ALICE, ROLLBACK, target(), authz.ALLOW, ""),
+        (BOB, DEPLOY, target(), authz.DENY, "role"),  # a developer, not a deployer
+        (STRANGER, DEPLOY, target(), authz.DENY, "stranger"),
+        (ALICE, DEPLOY, target("production"), authz.NEEDS_APPROVAL, "approvals"),
+        (XIAOMING, DEPLOY, target("production"), authz.NEEDS_APPROVAL, "approvals"),  # admin still needs a 2nd person
+        (ALICE, DEPLOY, target(event="pull_request"), authz.DENY, "event"),
+        (ALICE, DEPLOY, target(event="custom"), authz.DENY, "event"),
+        (ALICE, DEPLOY, target(event="tag"), authz.DENY, "event"),
+        (ALICE, DEPLOY, target(event="promote"), authz.DENY, "deployment"),
+        (ALICE, ROLLBACK, target(event="rollback"), authz.DENY, "deployment"),
+        (ALICE, ROLLBACK, target(branch="feature/refund"), authz.DENY, "branch"),  # attack 2
+        (ALICE, DEPLOY, target(status="failure"), authz.DENY, "status"),
+        (ALICE, DEPLOY, target("qa"), authz.DENY, "environment"),
+        (XIAOMING, DEPLOY, target(event="pull_request"), authz.DENY, "event"),  # admin bypasses roles, not rules
+    ],
+)
 def test_the_deploy_decision_table(who, verb, tgt, outcome, rule):
     decision = authz.decide(EXAMPLE, who, verb, tgt)
     assert (decision.outcome, decision.rule) == (outcome, rule), decision.reason
@@ -58,8 +63,13 @@ def test_the_deploy_decision_table(who, verb, tgt, outcome, rule):
 
 def test_an_environment_may_allow_more_build_events():
     env = EXAMPLE.projects["shop-api"].environments["staging"]
-    projects = {**EXAMPLE.projects, "shop-api": replace(EXAMPLE.projects["shop-api"], environments={
-        **EXAMPLE.projects["shop-api"].environments, "staging": replace(env, events=("push", "tag"))})}
+    projects = {
+        **EXAMPLE.projects,
+        "shop-api": replace(
+            EXAMPLE.projects["shop-api"],
+            environments={**EXAMPLE.projects["shop-api"].environments, "staging": replace(env, events=("push", "tag"))},
+        ),
+    }
     config = replace(EXAMPLE, projects=projects)
     assert authz.decide(config, ALICE, DEPLOY, target(event="tag")).allowed
     assert authz.decide(config, ALICE, DEPLOY, target(event="pull_request")).denied
@@ -67,25 +77,32 @@ def test_an_environment_may_allow_more_build_events():
 
 def test_refusals_say_why_in_the_persons_language():
     assert authz.decide(EXAMPLE, ALICE, DEPLOY, target(event="pull_request")).reason == (
-        "staging takes push builds; #128 is a pull_request build.")
+        "staging takes push builds; #128 is a pull_request build."
+    )
     assert authz.decide(EXAMPLE, ALICE, DEPLOY, target(event="pull_request"), language="zh").reason == (
-        "staging 只接受 push 构建，#128 是 pull_request 构建。")
+        "staging 只接受 push 构建，#128 是 pull_request 构建。"
+    )
     assert authz.decide(EXAMPLE, BOB, DEPLOY, target()).reason == (
-        "`deploy` in staging needs the role deployer; your roles: developer.")
+        "`deploy` in staging needs the role deployer; your roles: developer."
+    )
 
 
 # --- restart and /retest: never a deployment ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("event, outcome", [("push", authz.ALLOW), ("pull_request", authz.ALLOW),
-                                            ("promote", authz.DENY), ("rollback", authz.DENY)])
+
+@pytest.mark.parametrize(
+    "event, outcome",
+    [("push", authz.ALLOW), ("pull_request", authz.ALLOW), ("promote", authz.DENY), ("rollback", authz.DENY)],
+)
 def test_a_deployment_is_never_run_again(event, outcome):
     tgt = authz.Target("shop-api", build=build(126, event=event))
     assert authz.decide(EXAMPLE, BOB, RESTART, tgt).outcome == outcome  # bob: developer, restart's role
 
 
 def test_permissions_may_narrow_what_restart_touches():
-    config = replace(EXAMPLE, permissions={**EXAMPLE.permissions, "restart": Permission(
-        roles=("developer",), events=("push",))})
+    config = replace(
+        EXAMPLE, permissions={**EXAMPLE.permissions, "restart": Permission(roles=("developer",), events=("push",))}
+    )
     assert authz.decide(config, BOB, RESTART, authz.Target("shop-api", build=build(event="push"))).allowed
     denied = authz.decide(config, BOB, RESTART, authz.Target("shop-api", build=build(event="pull_request")))
     assert denied.rule == "event" and "re-runs only push builds" in denied.reason
@@ -105,15 +122,18 @@ def test_the_requester_never_approves_their_own_request():
 
 def test_an_approver_must_be_allowed_the_act_in_that_environment():
     # the example lets deployer or ops deploy to production; with only ops, carol (deployer) may not approve
-    config = replace(EXAMPLE, permissions={"deploy": Permission(roles=("deployer",),
-                                                                environments={"production": ("ops",)})})
+    config = replace(
+        EXAMPLE, permissions={"deploy": Permission(roles=("deployer",), environments={"production": ("ops",)})}
+    )
     request = authz.Target("shop-api", "production", requester=ALICE.id, request_verb=DEPLOY)
     assert authz.decide(config, CAROL, APPROVE, request).reason == (
-        "`deploy` in production needs the role ops; your roles: developer, deployer.")
+        "`deploy` in production needs the role ops; your roles: developer, deployer."
+    )
     assert authz.decide(config, XIAOMING, APPROVE, request).allowed
 
 
 # --- merge-request commands -----------------------------------------------------------------------------------------
+
 
 def test_merge_request_commands_are_open_to_commenters_unless_a_project_restricts_them():
     retest = authz.Verb("/retest", (), authz.RERUN, open_to_strangers=True, project_roles="retest")
@@ -121,18 +141,23 @@ def test_merge_request_commands_are_open_to_commenters_unless_a_project_restrict
     assert dave.person is None and dave.id == "gitlab:dave"
     assert authz.decide(EXAMPLE, dave, retest, authz.Target("shop-api")).allowed
     review = replace(EXAMPLE.projects["shop-api"].review, roles={"retest": ("developer",)})
-    config = replace(EXAMPLE, projects={**EXAMPLE.projects, "shop-api": replace(EXAMPLE.projects["shop-api"],
-                                                                                   review=review)})
+    config = replace(
+        EXAMPLE, projects={**EXAMPLE.projects, "shop-api": replace(EXAMPLE.projects["shop-api"], review=review)}
+    )
     assert authz.decide(config, dave, retest, authz.Target("shop-api")).reason == (
-        "`/retest` needs the role developer, and `dave` is in no `people[].git` of the config")
+        "`/retest` needs the role developer, and `dave` is in no `people[].git` of the config"
+    )
     assert authz.decide(config, gitlab_user(config, "bob"), retest, authz.Target("shop-api")).allowed
 
 
 # --- actors ----------------------------------------------------------------------------------------------------------
 
+
 def test_one_resolver_reads_a_dingtalk_sender_the_same_everywhere():
-    config = replace(EXAMPLE, people=EXAMPLE.people + (Person(id="numeric", name="Numeric", dingtalk_user_id="12345",
-                                                                roles=("deployer",)),))
+    config = replace(
+        EXAMPLE,
+        people=EXAMPLE.people + (Person(id="numeric", name="Numeric", dingtalk_user_id="12345", roles=("deployer",)),),
+    )
     # a numeric staff id may come as a JSON number; it is the same person either way
     assert dingtalk_sender(config, {"senderStaffId": 12345}).person.id == "numeric"
     assert dingtalk_sender(config, {"senderStaffId": "12345"}).person.id == "numeric"
@@ -149,11 +174,20 @@ def test_actors_say_how_they_were_identified():
 
 # --- the audit record -------------------------------------------------------------------------------------------------
 
+
 def test_authorize_writes_the_decision_into_the_audit_record(aws):
     from opsbot import audit
 
-    record = audit.AuditRecord(id="r1", at_ms=1_800_000_000_000, who=ALICE.id, who_name=ALICE.name,
-                               where="cid", where_title="group", command="deploy", project="shop-api")
+    record = audit.AuditRecord(
+        id="r1",
+        at_ms=1_800_000_000_000,
+        who=ALICE.id,
+        who_name=ALICE.name,
+        where="cid",
+        where_title="group",
+        command="deploy",
+        project="shop-api",
+    )
     denied = authz.authorize(EXAMPLE, ALICE, DEPLOY, target(event="pull_request"), record, {"build": 128})
     assert denied.denied
     [stored] = audit.recent("shop-api")

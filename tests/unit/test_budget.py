@@ -1,4 +1,5 @@
 """The robot send budget (a sliding 62 s window of 20 sends), the digest buffer, and delivery within budget."""
+
 from __future__ import annotations
 
 import json
@@ -35,6 +36,7 @@ def clock(monkeypatch):
 
 
 # --- the sliding window --------------------------------------------------------------------------------------
+
 
 def test_twenty_slots_then_refusal(aws):
     taken = [budget.try_take_slot("team", 20, NOW + i * 100) for i in range(21)]
@@ -77,6 +79,7 @@ def test_only_the_digest_may_send_while_news_is_pending(aws):
 
 
 # --- the digest buffer ---------------------------------------------------------------------------------------
+
 
 def test_fold_is_idempotent_per_entry_id(aws):
     budget.fold("team", entry(1))
@@ -138,6 +141,7 @@ def test_drop_sent_twice_is_harmless(aws):
 
 
 # --- delivery ------------------------------------------------------------------------------------------------
+
 
 def flush_jobs(aws) -> list[dict]:
     jobs = [json.loads(m["Body"]) for m in aws.receive()]
@@ -234,7 +238,6 @@ def test_flush_digest_with_nothing_pending_ends_the_lease(aws, sent, clock):
 
 def test_flush_digest_sends_a_large_backlog_in_batches(aws, sent, clock, monkeypatch):
     from opsbot.dingtalk import robot
-    from opsbot.notify import render
 
     lines = [dict(entry(n), line=f"- {'x' * 30} {n}") for n in range(10)]
     # room for exactly two entries, measured on the body as sent
@@ -268,8 +271,15 @@ def test_a_full_chinese_digest_fits_dingtalks_body_limit_as_sent(aws, sent, cloc
 
     budget.claim_flush("team", NOW)
     for n in range(150):
-        budget.fold("team", dict(entry(n), line=f"- ❌ **商城后端服务** [#{n}](https://drone.example.com/shop/shop-api/{n}) "
-                                                f"main · 构建失败 · 默认流水线 › 单元测试 @alice.wang", user_ids=["alice.wang"]))
+        budget.fold(
+            "team",
+            dict(
+                entry(n),
+                line=f"- ❌ **商城后端服务** [#{n}](https://drone.example.com/shop/shop-api/{n}) "
+                f"main · 构建失败 · 默认流水线 › 单元测试 @alice.wang",
+                user_ids=["alice.wang"],
+            ),
+        )
     assert delivery.flush_digest(ROBOT, "zh").startswith("digest of ")
     body = robot.encode(sent[0][1])
     assert len(body) <= 20_000

@@ -1,18 +1,19 @@
 """Chat commands through chat.ingress.answer, as the DingTalk function runs them: the example config, a fake
 Drone on loopback, moto's tables and queue. Reads are answered in the callback's response; acts are checked,
 queued once per msgId and audited."""
+
 from __future__ import annotations
 
 import re
 import time
 
 import pytest
-
 from chat_support import ask, audit_log, callback, jobs_on_queue, text_of
+from unit_support import EXAMPLE_CONFIG, dingtalk_event, example_documents, json_body, to_body
+
 from opsbot.chat.commands import faq
 from opsbot.config.model import validate
 from opsbot.config.yaml_source import read_directory
-from unit_support import EXAMPLE_CONFIG, dingtalk_event, example_documents, json_body, to_body
 
 
 @pytest.fixture(autouse=True)
@@ -40,18 +41,20 @@ def numbers(text: str) -> list[int]:
 
 # --- status and builds -----------------------------------------------------------------------------------------
 
+
 def test_status_shows_the_latest_build_of_each_branch_and_deployment_with_links(aws, fake_drone):
     text = text_of(ask("status shop-api"))
     assert text.startswith("### shop-api: latest builds")
     # newest first: develop #129 (running), main #128, the staging deploy #126, feature/refund #124
     assert numbers(text) == [129, 128, 126, 124]
     assert f"[#128]({fake_drone.url}/shop/shop-api/128)" in text
-    row = {n: line for n, line in zip(numbers(text), lines(text))}
+    row = {n: line for n, line in zip(numbers(text), lines(text), strict=True)}
     assert "main" in row[128] and "success" in row[128] and "feat(order): add refund endpoint" in row[128]
     assert row[128].startswith("- ✅") and row[129].startswith("- 🔄")
     assert "promote → staging" in row[126]
     assert [(c["method"], c["path"], c["query"]["per_page"], c["authorized"]) for c in fake_drone.calls] == [
-        ("GET", "/api/repos/shop/shop-api/builds", ["50"], True)]
+        ("GET", "/api/repos/shop/shop-api/builds", ["50"], True)
+    ]
     assert [r.result for r in audit_log()] == ["answered"]
     assert jobs_on_queue(aws) == []
 
@@ -123,6 +126,7 @@ def test_drone_not_configured_leaves_commands_without_drone_working(fake_drone):
 
 # --- unknown commands and the FAQ -------------------------------------------------------------------------------
 
+
 def test_a_mistyped_command_gets_a_suggestion():
     reply = ask("stauts shop-api")
     assert reply["markdown"]["title"] == "unknown command"
@@ -136,15 +140,18 @@ def test_a_mistyped_chinese_command_gets_a_suggestion_in_chinese():
     assert text.startswith("没有 `状况` 这个命令。") and "发送 `help` 查看全部命令。" in text
 
 
-@pytest.mark.parametrize("question, entry", [
-    ("vpn 怎么连接", "vpn"),
-    ("远程办公怎么访问内网？", "vpn"),
-    ("how do I connect to the VPN?", "vpn"),
-    ("测试环境的地址", "staging-url"),
-    ("where is staging", "staging-url"),
-    ("今天能上线吗", "release-window"),
-    ("when can we release to production", "release-window"),
-])
+@pytest.mark.parametrize(
+    "question, entry",
+    [
+        ("vpn 怎么连接", "vpn"),
+        ("远程办公怎么访问内网？", "vpn"),
+        ("how do I connect to the VPN?", "vpn"),
+        ("测试环境的地址", "staging-url"),
+        ("where is staging", "staging-url"),
+        ("今天能上线吗", "release-window"),
+        ("when can we release to production", "release-window"),
+    ],
+)
 def test_a_free_question_is_answered_from_the_faq(question, entry):
     config = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
     expected = next(e for e in config.faq if e.id == entry)
@@ -161,11 +168,14 @@ def test_the_faq_command_answers_too_and_lists_the_questions():
     assert listing.count("\n- ") == 3 and "怎么申请 VPN？" in listing
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("今天午饭吃什么", "这个问题我还答不上来，请问 王小明。"),
-    ("xyzzy plugh", "I don't know that one yet; please ask 王小明."),
-    ("faq 今天午饭吃什么", "这个问题我还答不上来，请问 王小明。"),
-])
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("今天午饭吃什么", "这个问题我还答不上来，请问 王小明。"),
+        ("xyzzy plugh", "I don't know that one yet; please ask 王小明."),
+        ("faq 今天午饭吃什么", "这个问题我还答不上来，请问 王小明。"),
+    ],
+)
 def test_an_unanswerable_question_names_who_to_ask(question, expected):
     assert expected in text_of(ask(question))
 
@@ -186,6 +196,7 @@ def test_faq_scores_rank_the_right_entry_and_stay_quiet_below_the_threshold():
 
 
 # --- whoami, config, history ------------------------------------------------------------------------------------
+
 
 def test_whoami_for_a_known_sender():
     assert text_of(ask("whoami")) == "You are **Alice Wang** (`alice`), roles: developer, deployer."
@@ -208,8 +219,7 @@ def test_config_shows_the_project_without_any_secret(chat_config):
     assert "- repo: `shop/shop-api`" in text and "robot: `shop-backend`" in text
     assert "env `production`: branch `main`, 1 approval(s)" in text and "env `staging`: branch `main`" in text
     robot = chat_config.robots["shop-backend"]
-    for secret in (robot.webhook, robot.secret, "access_token", "local-shop-backend", chat_config.drone.token,
-                   "SEC"):
+    for secret in (robot.webhook, robot.secret, "access_token", "local-shop-backend", chat_config.drone.token, "SEC"):
         assert secret not in text
     assert "ssm:" not in text_of(ask("配置 shop-web"))
 
@@ -222,7 +232,11 @@ def test_history_reads_back_the_audit_log_newest_first():
     text = text_of(ask("history"))
     assert text.startswith("### Last 4 records")
     assert [re.search(r"`([^`]*)`", line).group(1).strip() for line in lines(text)] == [
-        "deploy shop-api 128 staging", "config shop-web", "status shop-api", "whoami"]
+        "deploy shop-api 128 staging",
+        "config shop-web",
+        "status shop-api",
+        "whoami",
+    ]
     assert "**Bob Li**" in lines(text)[0] and "· denied" in lines(text)[0]
     assert "· answered" in lines(text)[3]
 
@@ -233,7 +247,9 @@ def test_history_of_a_project_and_a_count():
     ask("status shop-web")
     ask("config shop-api")
     assert [line.split("`")[1] for line in lines(text_of(ask("history shop-api")))] == [
-        "config shop-api", "status shop-api"]
+        "config shop-api",
+        "status shop-api",
+    ]
     assert len(lines(text_of(ask("history 2")))) == 2
     assert text_of(ask("历史 shop-web")).startswith("### 最近 1 条记录 · shop-web")
 
@@ -259,6 +275,7 @@ def test_history_when_nothing_happened_yet():
 
 # --- acts: checked, queued once, audited -----------------------------------------------------------------------
 
+
 def test_an_act_is_acknowledged_queued_once_and_audited_as_queued(aws, fake_drone):
     message = callback("deploy shop-api 128 to staging")
     from opsbot.chat.ingress import answer
@@ -269,12 +286,14 @@ def test_an_act_is_acknowledged_queued_once_and_audited_as_queued(aws, fake_dron
     assert len(jobs) == 1 and jobs[0]["kind"] == "chat.command"
     payload = jobs[0]["payload"]
     assert (payload["command"], payload["arguments"], payload["language"]) == (
-        "deploy", {"project": "shop-api", "build|branch": "128", "env": "staging"}, "en")
+        "deploy",
+        {"project": "shop-api", "build|branch": "128", "env": "staging"},
+        "en",
+    )
     assert payload["message"]["msgId"] == message["msgId"]
     for project in ("", "shop-api"):
         records = audit_log(project)
-        assert [(r.command, r.result, r.who, r.project) for r in records] == [
-            ("deploy", "queued", "alice", "shop-api")]
+        assert [(r.command, r.result, r.who, r.project) for r in records] == [("deploy", "queued", "alice", "shop-api")]
         assert records[0].id == jobs[0]["id"] == payload["audit"]["id"]
     assert fake_drone.calls == []  # nothing happens in Drone until the worker runs the job
 
@@ -319,8 +338,10 @@ def test_an_unknown_sender_may_read_but_not_act(aws):
     denied = text_of(ask("restart shop-api 127", who="stranger"))
     assert denied.startswith("⛔ You are not in opsbot's people config")
     assert jobs_on_queue(aws) == []
-    assert [(r.result, r.who) for r in audit_log()] == [("denied", "dingtalk:$:LWCP_v1:$stranger"),
-                                                        ("answered", "dingtalk:$:LWCP_v1:$stranger")]
+    assert [(r.result, r.who) for r in audit_log()] == [
+        ("denied", "dingtalk:$:LWCP_v1:$stranger"),
+        ("answered", "dingtalk:$:LWCP_v1:$stranger"),
+    ]
 
 
 def test_wrong_arguments_to_an_act_are_a_usage_answer_and_queue_nothing(aws):
@@ -336,9 +357,10 @@ def test_an_empty_mention_gets_help():
 
 # --- through the DingTalk function: robotCode ------------------------------------------------------------------
 
-def test_callbacks_for_another_robot_are_refused_when_the_robot_code_is_set(aws, fake_drone, handlers,
-                                                                             lambda_context):
+
+def test_callbacks_for_another_robot_are_refused_when_the_robot_code_is_set(aws, fake_drone, handlers, lambda_context):
     save_config(fake_drone, lambda root: root["settings"].__setitem__("dingtalk_robot_code", "dingopsbot"))
+
     def call(message: dict) -> dict:
         return handlers.dingtalk_bot.lambda_handler(dingtalk_event(to_body(message)), lambda_context)
 
@@ -356,5 +378,6 @@ def test_callbacks_for_another_robot_are_refused_when_the_robot_code_is_set(aws,
 
 def test_without_a_robot_code_any_robot_is_answered(handlers, lambda_context):
     response = handlers.dingtalk_bot.lambda_handler(
-        dingtalk_event(to_body(callback("whoami", robotCode="dinganything"))), lambda_context)
+        dingtalk_event(to_body(callback("whoami", robotCode="dinganything"))), lambda_context
+    )
     assert response["statusCode"] == 200

@@ -1,22 +1,39 @@
 """From what a person types to a command and its arguments: the parser's tolerance for DingTalk's text and for
 how people type, the registry's argument binding, and the registry as the one list that help is built from."""
+
 from __future__ import annotations
 
 import pytest
+from unit_support import EXAMPLE_CONFIG
 
+from opsbot.chat.commands import all_commands, command_names
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.parser import Invocation, clean, has_chinese, parse
-from opsbot.chat.commands import all_commands, command_names
 from opsbot.chat.registry import Argument, Command, Registry, UsageError
 from opsbot.config.model import validate
 from opsbot.config.yaml_source import read_directory
-from unit_support import EXAMPLE_CONFIG
 
 REGISTRY = all_commands()
 KNOWN = REGISTRY.names()
-EXPECTED_COMMANDS = {"help", "whoami", "status", "builds", "deploy", "rollback", "restart", "approve", "reject",
-                     "config", "history", "faq", "config history", "config rollback", "drone", "drone init",
-                     "drone sync"}
+EXPECTED_COMMANDS = {
+    "help",
+    "whoami",
+    "status",
+    "builds",
+    "deploy",
+    "rollback",
+    "restart",
+    "approve",
+    "reject",
+    "config",
+    "history",
+    "faq",
+    "config history",
+    "config rollback",
+    "drone",
+    "drone init",
+    "drone sync",
+}
 
 
 def words(text: str) -> tuple[str, list[str]]:
@@ -41,19 +58,26 @@ def aws(_moto):
 
 # --- the parser ------------------------------------------------------------------------------------------------
 
+
 def test_dingtalks_leading_space_is_dropped():
     assert parse(" status shop-api", KNOWN) == Invocation("status", ["shop-api"], "status shop-api")
 
 
-@pytest.mark.parametrize("text", ["@opsbot status shop-api", "@opsbot  @alice status shop-api",
-                                  "status @opsbot shop-api", " @opsbot\tstatus shop-api @opsbot"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@opsbot status shop-api",
+        "@opsbot  @alice status shop-api",
+        "status @opsbot shop-api",
+        " @opsbot\tstatus shop-api @opsbot",
+    ],
+)
 def test_mentions_are_dropped_wherever_they_are(text):
     assert words(text) == ("status", ["shop-api"])
 
 
 def test_full_width_space_and_punctuation_separate_words():
-    assert words("\u3000部署\u3000shop-api，128\u3000到\u3000staging") == (
-        "部署", ["shop-api", "128", "到", "staging"])
+    assert words("\u3000部署\u3000shop-api，128\u3000到\u3000staging") == ("部署", ["shop-api", "128", "到", "staging"])
     assert words("状态：shop-api") == ("状态", ["shop-api"])
     assert words("deploy shop-api,128;staging") == ("deploy", ["shop-api", "128", "staging"])
     assert words("历史；shop-api。") == ("历史", ["shop-api"])
@@ -119,24 +143,37 @@ def test_command_words_are_found_whatever_their_case():
 
 # --- binding arguments -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["deploy shop-api 128 to staging", "deploy shop-api 128 staging",
-                                  "部署 shop-api 128 到 staging", "部署shop-api 128 到 staging",
-                                  "发布 shop-api 128 至 staging", "deploy shop-api 128 TO staging",
-                                  "@opsbot 部署：shop-api，128，到，staging"])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deploy shop-api 128 to staging",
+        "deploy shop-api 128 staging",
+        "部署 shop-api 128 到 staging",
+        "部署shop-api 128 到 staging",
+        "发布 shop-api 128 至 staging",
+        "deploy shop-api 128 TO staging",
+        "@opsbot 部署：shop-api，128，到，staging",
+    ],
+)
 def test_deploy_reads_the_same_with_or_without_fillers(text):
     assert bind(text) == ("deploy", {"project": "shop-api", "build|branch": "128", "env": "staging"})
 
 
 def test_deploy_takes_a_branch_instead_of_a_build():
     assert bind("deploy shop-api main into production") == (
-        "deploy", {"project": "shop-api", "build|branch": "main", "env": "production"})
+        "deploy",
+        {"project": "shop-api", "build|branch": "main", "env": "production"},
+    )
 
 
 def test_numbers_are_bound_as_numbers_with_or_without_hash():
     assert bind("restart shop-api 127") == ("restart", {"project": "shop-api", "build": 127})
     assert bind("重试 shop-api #127") == ("restart", {"project": "shop-api", "build": 127})
-    assert bind("回滚 shop-api production 120") == ("rollback", {"project": "shop-api", "env": "production",
-                                                              "build": 120})
+    assert bind("回滚 shop-api production 120") == (
+        "rollback",
+        {"project": "shop-api", "env": "production", "build": 120},
+    )
 
 
 @pytest.mark.parametrize("argument", ["12x", "-3", "1.5", "#", "1234567890"])
@@ -186,8 +223,15 @@ def test_faq_takes_the_whole_question():
 
 
 def test_bind_on_a_command_of_its_own():
-    cmd = Command(name="t", aliases=(), arguments=(Argument("a"), Argument("n", required=False, number=True)),
-                  summary={"zh": "测", "en": "t"}, examples=("t x",), run=lambda request: None, fillers=("to",))
+    cmd = Command(
+        name="t",
+        aliases=(),
+        arguments=(Argument("a"), Argument("n", required=False, number=True)),
+        summary={"zh": "测", "en": "t"},
+        examples=("t x",),
+        run=lambda request: None,
+        fillers=("to",),
+    )
     assert cmd.bind(["x", "to", "7"]) == {"a": "x", "n": 7}
     assert cmd.usage() == "t <a> [n]"
     with pytest.raises(UsageError):
@@ -195,6 +239,7 @@ def test_bind_on_a_command_of_its_own():
 
 
 # --- the registry ----------------------------------------------------------------------------------------------
+
 
 def test_every_command_is_registered_once():
     assert command_names() == EXPECTED_COMMANDS
@@ -216,12 +261,26 @@ def test_every_command_is_registered_once():
 
 def test_a_name_taken_twice_is_refused():
     registry = Registry()
-    first = Command(name="x", aliases=("叉",), arguments=(), summary={"zh": "叉", "en": "x"}, examples=("x",),
-                    run=lambda request: None)
+    first = Command(
+        name="x",
+        aliases=("叉",),
+        arguments=(),
+        summary={"zh": "叉", "en": "x"},
+        examples=("x",),
+        run=lambda request: None,
+    )
     registry.add(first)
     with pytest.raises(ValueError, match="registered twice"):
-        registry.add(Command(name="y", aliases=("X",), arguments=(), summary={"zh": "歪", "en": "y"},
-                             examples=("y",), run=lambda request: None))
+        registry.add(
+            Command(
+                name="y",
+                aliases=("X",),
+                arguments=(),
+                summary={"zh": "歪", "en": "y"},
+                examples=("y",),
+                run=lambda request: None,
+            )
+        )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_COMMANDS))
@@ -241,24 +300,30 @@ def test_acting_commands_need_a_role_and_say_where_the_environment_is():
             assert cmd.role, cmd.name
         if cmd.environment_argument:
             assert cmd.environment_argument in {a.name for a in cmd.arguments}, cmd.name
-    assert {c.name for c in REGISTRY.commands.values() if c.acts} == {"deploy", "rollback", "restart", "approve",
-                                                                     "reject", "config rollback", "drone init",
-                                                                     "drone sync"}
+    assert {c.name for c in REGISTRY.commands.values() if c.acts} == {
+        "deploy",
+        "rollback",
+        "restart",
+        "approve",
+        "reject",
+        "config rollback",
+        "drone init",
+        "drone sync",
+    }
 
 
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 
 
 def help_reply(arguments: dict, language: str):
-    return REGISTRY.commands["help"].run(ChatRequest(EXAMPLE, {}, None, REGISTRY.commands["help"], arguments,
-                                                     language))
+    return REGISTRY.commands["help"].run(ChatRequest(EXAMPLE, {}, None, REGISTRY.commands["help"], arguments, language))
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_help_lists_every_command_with_its_names_and_both_summaries(language):
     text = help_reply({}, language).text
     for cmd in REGISTRY.commands.values():
-        line = next(l for l in text.splitlines() if l.startswith(f"- `{cmd.name}`"))
+        line = next(row for row in text.splitlines() if row.startswith(f"- `{cmd.name}`"))
         for alias in cmd.aliases:
             assert f"`{alias}`" in line
         assert cmd.summary["zh"] in line and cmd.summary["en"] in line

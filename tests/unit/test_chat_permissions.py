@@ -1,33 +1,35 @@
 """Who may run what, as the authorization core decides it for chat commands: each command's default role,
 `permissions:` overrides per command and per environment, the admin bypass, and senders who are not in config
 (they may read, never act)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
 import yaml
+from unit_support import EXAMPLE_CONFIG
 
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
 from opsbot.chat.commands import all_commands
 from opsbot.config.model import Document, Permission, Person, validate
 from opsbot.config.yaml_source import read_directory
-from unit_support import EXAMPLE_CONFIG
 
 COMMANDS = all_commands().commands
 
 
 def denial(config, person, command, environment="", language="en"):
     """The core's reason for refusing `person` the chat command, None when it allows it."""
-    actor = Actor("dingtalk", person.dingtalk_user_id if person else "someone", person.name if person else "?",
-                  person)
+    actor = Actor("dingtalk", person.dingtalk_user_id if person else "someone", person.name if person else "?", person)
     decision = authz.decide(config, actor, command.verb, authz.Target(environment=environment), {}, language)
     return decision.reason if decision.denied else None
 
 
 def required_roles(config, command, environment=""):
     return authz.required_roles(config, command.verb, environment)
+
+
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 DEFAULTS = replace(EXAMPLE, permissions={})  # every command keeps the role it declares
 READS = sorted(name for name, cmd in COMMANDS.items() if not cmd.acts)
@@ -54,12 +56,26 @@ def aws(_moto):
 
 # --- defaults --------------------------------------------------------------------------------------------------
 
+
 def test_default_roles_come_from_the_registry():
     assert {name: required_roles(DEFAULTS, cmd) for name, cmd in COMMANDS.items()} == {
-        "help": (), "whoami": (), "status": (), "builds": (), "config": (), "history": (), "faq": (),
-        "deploy": ("deployer",), "rollback": ("deployer",), "approve": ("deployer",), "reject": ("deployer",),
-        "restart": ("developer",), "config history": (), "drone": (), "config rollback": ("ops",),
-        "drone init": ("deployer",), "drone sync": ("deployer",),
+        "help": (),
+        "whoami": (),
+        "status": (),
+        "builds": (),
+        "config": (),
+        "history": (),
+        "faq": (),
+        "deploy": ("deployer",),
+        "rollback": ("deployer",),
+        "approve": ("deployer",),
+        "reject": ("deployer",),
+        "restart": ("developer",),
+        "config history": (),
+        "drone": (),
+        "config rollback": ("ops",),
+        "drone init": ("deployer",),
+        "drone sync": ("deployer",),
     }
 
 
@@ -89,10 +105,12 @@ def test_a_deployer_may_deploy_roll_back_and_approve():
 def test_a_person_without_roles_is_told_they_have_none():
     assert denial(DEFAULTS, NOBODY, COMMANDS["restart"]) == "`restart` needs the role developer; your roles: none."
     assert denial(DEFAULTS, NOBODY, COMMANDS["restart"], language="zh") == (
-        "`restart` 需要角色 developer，你的角色：无。")
+        "`restart` 需要角色 developer，你的角色：无。"
+    )
 
 
 # --- overrides from config -------------------------------------------------------------------------------------
+
 
 def test_the_example_overrides_deploy_per_environment_and_restart_for_everyone():
     assert required_roles(EXAMPLE, COMMANDS["deploy"], "staging") == ("deployer",)
@@ -106,8 +124,9 @@ def overrides(text: str):
     global_doc = next(d for d in read_directory(EXAMPLE_CONFIG)[0] if d.name == "opsbot.yaml")
     data = dict(global_doc.data)
     data["permissions"] = yaml.safe_load(text)
-    documents = [Document("opsbot.yaml", data)] + [d for d in read_directory(EXAMPLE_CONFIG)[0]
-                                                   if d.name != "opsbot.yaml"]
+    documents = [Document("opsbot.yaml", data)] + [
+        d for d in read_directory(EXAMPLE_CONFIG)[0] if d.name != "opsbot.yaml"
+    ]
     return validate(documents, allow_literal_secrets=True)
 
 
@@ -146,7 +165,8 @@ def test_any_of_several_roles_will_do():
     assert denial(config, CAROL, COMMANDS["restart"]) is None  # a deployer
     assert denial(config, XIAOMING, COMMANDS["restart"]) is None  # ops (and admin)
     assert denial(config, BOB, COMMANDS["restart"]) == (
-        "`restart` needs the role deployer or ops; your roles: developer.")
+        "`restart` needs the role deployer or ops; your roles: developer."
+    )
     assert "需要角色 deployer / ops" in denial(config, BOB, COMMANDS["restart"], language="zh")
 
 
@@ -157,16 +177,19 @@ def test_a_read_can_be_restricted_too():
     """)
     assert denial(config, XIAOMING, COMMANDS["history"]) is None
     assert denial(config, ALICE, COMMANDS["history"]) == (
-        "`history` needs the role ops; your roles: developer, deployer.")
+        "`history` needs the role ops; your roles: developer, deployer."
+    )
     assert "needs the role ops" in denial(config, None, COMMANDS["history"])
 
 
 # --- admin -----------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_admin_may_run_everything_everywhere(name):
-    strict = replace(EXAMPLE, permissions={name: Permission(roles=("nobody-has-this",),
-                                                            environments={"production": ("nor-this",)})})
+    strict = replace(
+        EXAMPLE, permissions={name: Permission(roles=("nobody-has-this",), environments={"production": ("nor-this",)})}
+    )
     for environment in ("", "staging", "production"):
         assert denial(strict, ROOT, COMMANDS[name], environment) is None
         assert denial(strict, XIAOMING, COMMANDS[name], environment) is None
@@ -174,6 +197,7 @@ def test_admin_may_run_everything_everywhere(name):
 
 
 # --- senders not in config -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", READS)
 def test_an_unknown_sender_may_read(name):

@@ -1,12 +1,13 @@
 """The README's chat command reference is generated from the registry: this fails when the README is stale
 (regenerate it with `make chat-reference`)."""
+
 from __future__ import annotations
 
 import pytest
+from unit_support import ROOT
 
 from opsbot.chat import reference
 from opsbot.chat.commands import all_commands
-from unit_support import ROOT
 
 README = ROOT / "README.md"
 
@@ -45,7 +46,8 @@ def test_the_reference_has_a_row_and_the_examples_of_every_command():
 def test_replace_block_rewrites_only_between_the_markers():
     text = f"# Title\n\nbefore\n{reference.START}\nold\n{reference.END}\nafter\n"
     assert reference.replace_block(text, "new") == (
-        f"# Title\n\nbefore\n{reference.START}\nnew\n{reference.END}\nafter\n")
+        f"# Title\n\nbefore\n{reference.START}\nnew\n{reference.END}\nafter\n"
+    )
     with pytest.raises(ValueError):
         reference.replace_block("# no markers", "new")
 

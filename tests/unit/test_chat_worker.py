@@ -1,17 +1,18 @@
 """Acting chat commands in the worker: `chat.command` jobs queued by chat.ingress, run by the worker Lambda on
 moto's queue against the fake Drone, their results posted to the fake DingTalk (the conversation's session
 webhook while it is valid, the project's robot otherwise) and written to the audit log."""
+
 from __future__ import annotations
 
 import json
 import time
 
 import pytest
-
 from chat_support import audit_log, callback
+from unit_support import sqs_event
+
 from opsbot.delivery import post as replies
 from opsbot.release import approvals
-from unit_support import sqs_event
 
 
 @pytest.fixture(autouse=True)
@@ -85,8 +86,11 @@ def posted(fake_dingtalk) -> list[tuple[str, str]]:
 def drone_changes(fake_drone) -> list[tuple[str, str, dict]]:
     """Every call that could change something in Drone: (method, path, query), without the request id each start
     carries (OPSBOT_REQUEST_<id>, tested in test_drone_requests.py)."""
-    return [(c["method"], c["path"], {k: v for k, v in c["query"].items() if not k.startswith("OPSBOT_REQUEST_")})
-            for c in fake_drone.calls if c["method"] != "GET"]
+    return [
+        (c["method"], c["path"], {k: v for k, v in c["query"].items() if not k.startswith("OPSBOT_REQUEST_")})
+        for c in fake_drone.calls
+        if c["method"] != "GET"
+    ]
 
 
 def pending_approval() -> approvals.ApprovalRequest:
@@ -101,12 +105,18 @@ def pending_approval() -> approvals.ApprovalRequest:
 
 # --- deploy to an environment without approvals ------------------------------------------------------------------
 
-def test_deploy_to_staging_promotes_once_and_posts_the_result_to_the_conversation(worker, fake_drone,
-                                                                                   fake_dingtalk, session):
+
+def test_deploy_to_staging_promotes_once_and_posts_the_result_to_the_conversation(
+    worker, fake_drone, fake_dingtalk, session
+):
     act(worker, "deploy shop-api 128 to staging", session_webhook=session)
     assert drone_changes(fake_drone) == [
-        ("POST", "/api/repos/shop/shop-api/builds/128/promote",
-         {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]})]
+        (
+            "POST",
+            "/api/repos/shop/shop-api/builds/128/promote",
+            {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]},
+        )
+    ]
     assert [c["authorized"] for c in fake_drone.calls] == [True] * len(fake_drone.calls)
     [(where, text)] = posted(fake_dingtalk)
     assert where == "session"
@@ -117,8 +127,9 @@ def test_deploy_to_staging_promotes_once_and_posts_the_result_to_the_conversatio
     assert record.detail == "deploy #128 to staging: Drone build #130" and record.finished_ms > 0
 
 
-def test_a_redelivered_deploy_job_promotes_once_and_posts_the_same_result_again(worker, fake_drone, fake_dingtalk,
-                                                                                session):
+def test_a_redelivered_deploy_job_promotes_once_and_posts_the_same_result_again(
+    worker, fake_drone, fake_dingtalk, session
+):
     messages = act(worker, "部署 shop-api 128 到 staging", session_webhook=session)
     assert worker.run(messages, attempt=2)["batchItemFailures"] == []  # SQS delivered it twice
     assert len(drone_changes(fake_drone)) == 1
@@ -130,23 +141,40 @@ def test_a_redelivered_deploy_job_promotes_once_and_posts_the_same_result_again(
 def test_deploy_by_branch_takes_its_newest_successful_build(worker, fake_drone, fake_dingtalk, session):
     act(worker, "deploy shop-web develop staging", who="carol", session_webhook=session)
     assert drone_changes(fake_drone) == [
-        ("POST", "/api/repos/shop/shop-web/builds/43/promote",
-         {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Carol Zhang"]})]  # #42 failed, #43 succeeded
+        (
+            "POST",
+            "/api/repos/shop/shop-web/builds/43/promote",
+            {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Carol Zhang"]},
+        )
+    ]  # #42 failed, #43 succeeded
 
 
-@pytest.mark.parametrize("text, reason, result", [
-    ("deploy shop-api 127 to staging", "shop-api #127 is failure; only successful builds can be deployed.",
-     "denied"),
-    ("deploy shop-api 124 to staging", "staging takes builds of main; #124 is from feature/refund.", "denied"),
-    ("deploy shop-api 126 to staging", "#126 is itself a deployment; deploy the build it came from, #123.",
-     "denied"),
-    ("deploy shop-api 999 to staging", "shop-api has no build #999.", "failed"),
-    ("deploy shop-api 129 to staging", "shop-api #129 is running; only successful builds can be deployed.",
-     "denied"),
-    ("deploy shop-api feature/nope staging", "branch feature/nope has no recent successful build.", "failed"),
-])
-def test_the_environments_rules_refuse_without_touching_drone(worker, fake_drone, fake_dingtalk, session, text,
-                                                              reason, result):
+@pytest.mark.parametrize(
+    "text, reason, result",
+    [
+        (
+            "deploy shop-api 127 to staging",
+            "shop-api #127 is failure; only successful builds can be deployed.",
+            "denied",
+        ),
+        ("deploy shop-api 124 to staging", "staging takes builds of main; #124 is from feature/refund.", "denied"),
+        (
+            "deploy shop-api 126 to staging",
+            "#126 is itself a deployment; deploy the build it came from, #123.",
+            "denied",
+        ),
+        ("deploy shop-api 999 to staging", "shop-api has no build #999.", "failed"),
+        (
+            "deploy shop-api 129 to staging",
+            "shop-api #129 is running; only successful builds can be deployed.",
+            "denied",
+        ),
+        ("deploy shop-api feature/nope staging", "branch feature/nope has no recent successful build.", "failed"),
+    ],
+)
+def test_the_environments_rules_refuse_without_touching_drone(
+    worker, fake_drone, fake_dingtalk, session, text, reason, result
+):
     act(worker, text, session_webhook=session)
     assert drone_changes(fake_drone) == []
     [(where, posted_text)] = posted(fake_dingtalk)
@@ -178,8 +206,11 @@ def test_restart_and_rollback(worker, fake_drone, fake_dingtalk, session):
     act(worker, "回滚 shop-api staging 123", who="alice", session_webhook=session)
     assert drone_changes(fake_drone) == [
         ("POST", "/api/repos/shop/shop-api/builds/127", {}),
-        ("POST", "/api/repos/shop/shop-api/builds/123/rollback",
-         {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]}),
+        (
+            "POST",
+            "/api/repos/shop/shop-api/builds/123/rollback",
+            {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]},
+        ),
     ]
     texts = [text for _, text in posted(fake_dingtalk)]
     assert texts[0] == f"### 🔄 Restarted shop-api #127 as [#130]({fake_drone.url}/shop/shop-api/130)"
@@ -200,6 +231,7 @@ def test_a_rollback_obeys_the_environments_rules(worker, fake_drone, fake_dingta
 
 # --- production: approvals ---------------------------------------------------------------------------------------
 
+
 def request_production(worker, session) -> approvals.ApprovalRequest:
     act(worker, "deploy shop-api 128 to production", who="alice", session_webhook=session)
     return pending_approval()
@@ -209,7 +241,12 @@ def test_production_opens_an_approval_request_instead_of_deploying(worker, fake_
     pending = request_production(worker, session)
     assert drone_changes(fake_drone) == []
     assert (pending.action, pending.project, pending.target, pending.build, pending.branch) == (
-        "deploy", "shop-api", "production", 128, "main")
+        "deploy",
+        "shop-api",
+        "production",
+        128,
+        "main",
+    )
     assert (pending.requester, pending.needed, pending.status, pending.approvers) == ("alice", 1, "pending", [])
     assert pending.commit == "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
     assert 23 * 3600 < pending.deadline - time.time() <= 24 * 3600  # approval_hours: 24
@@ -227,12 +264,16 @@ def test_the_requester_cannot_approve_their_own_request(worker, fake_drone, fake
     assert approvals.get(pending.id).status == "pending"
 
 
-def test_another_deployers_approval_deploys_once_even_when_its_job_runs_twice(worker, fake_drone, fake_dingtalk,
-                                                                              session):
+def test_another_deployers_approval_deploys_once_even_when_its_job_runs_twice(
+    worker, fake_drone, fake_dingtalk, session
+):
     pending = request_production(worker, session)
     messages = act(worker, f"批准 {pending.id.upper()}", who="carol", session_webhook=session)
-    promote = ("POST", "/api/repos/shop/shop-api/builds/128/promote",
-               {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})
+    promote = (
+        "POST",
+        "/api/repos/shop/shop-api/builds/128/promote",
+        {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]},
+    )
     assert drone_changes(fake_drone) == [promote]
     decided = approvals.get(pending.id)
     assert (decided.status, decided.approvers, decided.decided_by) == ("approved", ["carol"], "carol")
@@ -256,8 +297,12 @@ def test_an_approval_whose_drone_call_failed_is_finished_by_its_retry(worker, fa
     messages = worker.take()
     assert len(worker.run(messages)["batchItemFailures"]) == 1  # Drone answered 503: try again later
     assert approvals.get(pending.id).status == "approved" and drone_changes(fake_drone) == [
-        ("POST", "/api/repos/shop/shop-api/builds/128/promote",
-         {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})]
+        (
+            "POST",
+            "/api/repos/shop/shop-api/builds/128/promote",
+            {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]},
+        )
+    ]
     assert worker.run(messages, attempt=2)["batchItemFailures"] == []
     # the refused call and the one that went through, after asking Drone whether the first had
     assert len(drone_changes(fake_drone)) == 2
@@ -276,8 +321,9 @@ def test_reject_stops_the_request(worker, fake_drone, fake_dingtalk, session):
     pending = request_production(worker, session)
     act(worker, f"reject {pending.id}", who="carol", session_webhook=session)
     assert approvals.get(pending.id).status == "rejected"
-    assert posted(fake_dingtalk)[-1][1] == (f"✖ Carol Zhang rejected `{pending.id}`: shop-api #128 → production "
-                                            f"will not be deployed.")
+    assert posted(fake_dingtalk)[-1][1] == (
+        f"✖ Carol Zhang rejected `{pending.id}`: shop-api #128 → production will not be deployed."
+    )
     act(worker, f"approve {pending.id}", who="xiaoming", session_webhook=session)
     assert posted(fake_dingtalk)[-1][1] == f"⛔ Request {pending.id} is already rejected."
     assert drone_changes(fake_drone) == []
@@ -290,9 +336,21 @@ def test_the_requester_may_withdraw(worker, fake_drone, session):
 
 
 def test_an_expired_request_cannot_be_approved(worker, fake_drone, fake_dingtalk, session):
-    approvals.create(approvals.ApprovalRequest(
-        id="0ld0ne00", action="deploy", project="shop-api", target="production", build=128, commit="9c8d7e6f",
-        branch="main", requester="alice", requester_name="Alice Wang", needed=1, deadline=int(time.time()) - 60))
+    approvals.create(
+        approvals.ApprovalRequest(
+            id="0ld0ne00",
+            action="deploy",
+            project="shop-api",
+            target="production",
+            build=128,
+            commit="9c8d7e6f",
+            branch="main",
+            requester="alice",
+            requester_name="Alice Wang",
+            needed=1,
+            deadline=int(time.time()) - 60,
+        )
+    )
     act(worker, "approve 0ld0ne00", who="carol", session_webhook=session)
     assert posted(fake_dingtalk)[-1][1] == "⛔ Request 0ld0ne00 has expired."
     assert approvals.get("0ld0ne00").status == "pending" and drone_changes(fake_drone) == []
@@ -304,6 +362,7 @@ def test_an_unknown_request_cannot_be_approved(worker, fake_dingtalk, session):
 
 
 # --- Drone unavailable: retried, then reported and dead-lettered -------------------------------------------------
+
 
 def test_drone_5xx_is_retried_then_reported_and_dead_lettered(aws, worker, fake_drone, fake_dingtalk, session):
     fake_drone.down = True
@@ -318,12 +377,15 @@ def test_drone_5xx_is_retried_then_reported_and_dead_lettered(aws, worker, fake_
     assert response["batchItemFailures"] == []
     [(where, text)] = posted(fake_dingtalk)
     assert where == "session"
-    assert text == ("❌ `deploy` did not complete: Drone answered HTTP 503 (tried 3 times). Try again later, "
-                    "or ask the platform team.")
+    assert text == (
+        "❌ `deploy` did not complete: Drone answered HTTP 503 (tried 3 times). Try again later, "
+        "or ask the platform team."
+    )
     [dead] = aws.dead_letters()
     assert json.loads(dead["Body"])["kind"] == "chat.command"
-    assert dead["MessageAttributes"]["reason"]["StringValue"] == \
-        "deploy gave up after 3 attempts: Drone answered HTTP 503"
+    assert (
+        dead["MessageAttributes"]["reason"]["StringValue"] == "deploy gave up after 3 attempts: Drone answered HTTP 503"
+    )
     [record] = audit_log()
     assert (record.result, record.detail) == ("failed", "Drone answered HTTP 503")
     assert drone_changes(fake_drone) == []
@@ -342,6 +404,7 @@ def test_drone_back_on_the_second_attempt_deploys_once(worker, fake_drone, fake_
 
 # --- where results go ------------------------------------------------------------------------------------------
 
+
 def test_an_expired_session_sends_the_result_through_the_projects_robot(worker, fake_dingtalk, session):
     expired = int(time.time() * 1000) - 1000
     act(worker, "restart shop-api 127", who="bob", session_webhook=session, session_expires_ms=expired)
@@ -355,11 +418,14 @@ def test_a_session_about_to_expire_is_not_used(worker, fake_dingtalk, session):
     assert [where for where, _ in posted(fake_dingtalk)] == ["shop-backend"]
 
 
-@pytest.mark.parametrize("url", [
-    "https://oapi.dingtalk.com/robot/sendBySession?session=local-session-unit",  # real DingTalk: not this stack's
-    "http://localhost:{port}/robot/sendBySession?session=local-session-unit",
-    "http://127.0.0.1:{port}/robot/send?access_token=local-shop-backend",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://oapi.dingtalk.com/robot/sendBySession?session=local-session-unit",  # real DingTalk: not this stack's
+        "http://localhost:{port}/robot/sendBySession?session=local-session-unit",
+        "http://127.0.0.1:{port}/robot/send?access_token=local-shop-backend",
+    ],
+)
 def test_a_session_webhook_outside_the_prefix_is_ignored(worker, fake_dingtalk, url):
     port = fake_dingtalk.url.rsplit(":", 1)[1]
     act(worker, "restart shop-api 127", who="bob", session_webhook=url.format(port=port))
@@ -387,8 +453,9 @@ def test_session_webhook_checks(env):
     assert replies.session_webhook({"sessionWebhook": evil, "sessionWebhookExpiredTime": now + 10**7}, now) == ""
 
 
-def test_dingtalk_down_is_retried_without_running_the_command_again(worker, fake_drone, fake_dingtalk, session,
-                                                                    monkeypatch):
+def test_dingtalk_down_is_retried_without_running_the_command_again(
+    worker, fake_drone, fake_dingtalk, session, monkeypatch
+):
     from opsbot.dingtalk import robot
     from opsbot.jobs.model import RetryLater
 
@@ -411,8 +478,9 @@ def test_dingtalk_down_is_retried_without_running_the_command_again(worker, fake
 
 
 def test_two_approvals_needed_deploys_on_the_second(worker, fake_drone, fake_dingtalk, session):
-    from opsbot.config import store
     from unit_support import example_documents
+
+    from opsbot.config import store
 
     documents = example_documents(drone=fake_drone.url, dingtalk=fake_dingtalk.url)
     next(d for d in documents if d.name == "projects/shop-api.yaml").data["environments"]["production"]["approvals"] = 2
@@ -431,15 +499,17 @@ def test_two_approvals_needed_deploys_on_the_second(worker, fake_drone, fake_din
 
 
 def test_drone_not_configured_is_a_plain_message_from_the_worker(worker, fake_drone, fake_dingtalk, session):
-    from opsbot.config import store
     from unit_support import example_documents
+
+    from opsbot.config import store
 
     documents = example_documents(dingtalk=fake_dingtalk.url)
     next(d for d in documents if d.name == "opsbot.yaml").data.pop("drone")
     store.save(documents, "no-drone")
     act(worker, "deploy shop-api 128 to staging", session_webhook=session)
-    assert posted(fake_dingtalk) == [("session", "This opsbot is not connected to Drone: set `drone: {server, token}` "
-                                                 "in opsbot.yaml.")]
+    assert posted(fake_dingtalk) == [
+        ("session", "This opsbot is not connected to Drone: set `drone: {server, token}` in opsbot.yaml.")
+    ]
     assert (audit_log()[0].result, audit_log()[0].detail) == ("failed", "Drone is not configured")
     assert fake_drone.calls == []
 
@@ -453,11 +523,16 @@ def test_a_production_rollback_goes_through_approval_too(worker, fake_drone, fak
     assert "请求回滚到 **shop-api** #123" in posted(fake_dingtalk)[-1][1]
     act(worker, f"approve {pending.id}", who="carol", session_webhook=session)
     assert drone_changes(fake_drone) == [
-        ("POST", "/api/repos/shop/shop-api/builds/123/rollback",
-         {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})]
+        (
+            "POST",
+            "/api/repos/shop/shop-api/builds/123/rollback",
+            {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]},
+        )
+    ]
 
 
 # --- attacks on the acting paths --------------------------------------------------------------------------------
+
 
 def test_restart_never_reruns_a_deployment(worker, fake_drone, fake_dingtalk, session):
     """Attack 1: bob (developer) restarts #126, a `promote → staging` build: that would deploy again."""
@@ -470,8 +545,10 @@ def test_restart_never_reruns_a_deployment(worker, fake_drone, fake_dingtalk, se
 
 
 def test_deploy_refuses_a_pull_request_build_of_the_environments_branch(worker, fake_drone, fake_dingtalk, session):
-    [number] = fake_drone.add_builds("shop/shop-api", [{"event": "pull_request", "source": "main", "target": "main",
-                                                  "ref": "refs/pull/7/head", "status": "success"}])
+    [number] = fake_drone.add_builds(
+        "shop/shop-api",
+        [{"event": "pull_request", "source": "main", "target": "main", "ref": "refs/pull/7/head", "status": "success"}],
+    )
     act(worker, f"deploy shop-api {number} staging", session_webhook=session)
     assert drone_changes(fake_drone) == []
     assert posted(fake_dingtalk)[-1][1] == f"⛔ staging takes push builds; #{number} is a pull_request build."

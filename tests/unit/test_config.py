@@ -1,5 +1,6 @@
 """Config: the example validates, mistakes are reported as file:line, the store round-trips and caches, and
 the config CLI (`make config`, opsbot.config_cli) exits 0/1 accordingly."""
+
 from __future__ import annotations
 
 import os
@@ -11,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from unit_support import EXAMPLE_CONFIG, LAYER_PATH, ROOT
 
 from opsbot.config import store
 from opsbot.config.model import ConfigError, Document, validate
 from opsbot.config.yaml_source import read_directory
-from unit_support import EXAMPLE_CONFIG, LAYER_PATH, ROOT
 
 GLOBAL_OK = """\
 settings:
@@ -62,11 +63,16 @@ def line_of(path: Path, text: str) -> int:
 
 # --- the example ---------------------------------------------------------------------------------------------
 
+
 def test_example_config_is_valid():
     documents, problems = read_directory(EXAMPLE_CONFIG)
     assert problems == []
-    assert sorted(d.name for d in documents) == ["opsbot.yaml", "projects/shop-api.yaml",
-                                                   "projects/shop-recommend.yaml", "projects/shop-web.yaml"]
+    assert sorted(d.name for d in documents) == [
+        "opsbot.yaml",
+        "projects/shop-api.yaml",
+        "projects/shop-recommend.yaml",
+        "projects/shop-web.yaml",
+    ]
     config = validate(documents, allow_literal_secrets=True)
 
     assert config.language == "zh" and config.ops_robot == "shop-backend"
@@ -97,80 +103,117 @@ def test_example_config_lookups():
 def test_example_config_literal_secrets_are_refused_outside_the_local_stack():
     lines = problems_of(EXAMPLE_CONFIG, allow_literal_secrets=False)
     global_file = EXAMPLE_CONFIG / "opsbot.yaml"
-    assert any(line.startswith(f"opsbot.yaml:{line_of(global_file, 'webhook:')}: robots.shop-backend.webhook is a secret")
-               for line in lines), lines
-    assert any(line.startswith(f"opsbot.yaml:{line_of(global_file, '    secret:')}: robots.shop-backend.secret")
-               for line in lines), lines
+    assert any(
+        line.startswith(f"opsbot.yaml:{line_of(global_file, 'webhook:')}: robots.shop-backend.webhook is a secret")
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith(f"opsbot.yaml:{line_of(global_file, '    secret:')}: robots.shop-backend.secret")
+        for line in lines
+    ), lines
 
 
 # --- mistakes name file and line -----------------------------------------------------------------------------
 
+
 def test_unknown_key_names_file_and_line(tmp_path):
-    write_config(tmp_path, projects={"api.yaml": """\
+    write_config(
+        tmp_path,
+        projects={
+            "api.yaml": """\
         # the api
         repo: shop/api
         robot: team
         notfy:
           on_failure: true
-        """})
+        """
+        },
+    )
     lines = problems_of(tmp_path)
     assert any(line.startswith("projects/api.yaml:4: project: unknown key 'notfy'") for line in lines), lines
 
 
 def test_unknown_nested_key_names_its_line(tmp_path):
-    write_config(tmp_path, projects={"api.yaml": """\
+    write_config(
+        tmp_path,
+        projects={
+            "api.yaml": """\
         repo: shop/api
         robot: team
         notify:
           on_failure: true
           on_sucess: [main]
-        """})
+        """
+        },
+    )
     lines = problems_of(tmp_path)
     assert any(line.startswith("projects/api.yaml:5: notify: unknown key 'on_sucess'") for line in lines), lines
 
 
 def test_missing_repo_names_file_and_line(tmp_path):
-    write_config(tmp_path, projects={"web.yaml": """\
+    write_config(
+        tmp_path,
+        projects={
+            "web.yaml": """\
         # no repo here
         robot: team
         language: en
-        """})
+        """
+        },
+    )
     assert "projects/web.yaml:2: project: 'repo' is required" in problems_of(tmp_path)
 
 
 def test_robot_not_defined_names_file_and_line(tmp_path):
-    write_config(tmp_path, projects={"api.yaml": """\
+    write_config(
+        tmp_path,
+        projects={
+            "api.yaml": """\
         repo: shop/api
 
         robot: nobody
-        """})
+        """
+        },
+    )
     assert "projects/api.yaml:3: project.robot 'nobody' is not defined under robots" in problems_of(tmp_path)
 
 
 def test_literal_secret_outside_local_names_file_and_line(tmp_path):
-    write_config(tmp_path, global_text=GLOBAL_OK.replace(
-        "    webhook: http://127.0.0.1:9/robot/send?access_token=t", "    webhook: ssm:/opsbot/dev/robot/webhook"))
+    write_config(
+        tmp_path,
+        global_text=GLOBAL_OK.replace(
+            "    webhook: http://127.0.0.1:9/robot/send?access_token=t", "    webhook: ssm:/opsbot/dev/robot/webhook"
+        ),
+    )
     lines = problems_of(tmp_path, allow_literal_secrets=False)
     assert len(lines) == 1, lines
     assert lines[0].startswith("opsbot.yaml:7: robots.team.secret is a secret: write it as ssm:")
 
 
 def test_ssm_references_are_fine_outside_local(tmp_path):
-    write_config(tmp_path, global_text=GLOBAL_OK
-                 .replace("webhook: http://127.0.0.1:9/robot/send?access_token=t", "webhook: ssm:/opsbot/dev/w")
-                 .replace("secret: SECliteral", "secret: ssm:/opsbot/dev/s"))
+    write_config(
+        tmp_path,
+        global_text=GLOBAL_OK.replace(
+            "webhook: http://127.0.0.1:9/robot/send?access_token=t", "webhook: ssm:/opsbot/dev/w"
+        ).replace("secret: SECliteral", "secret: ssm:/opsbot/dev/s"),
+    )
     config = validate(read_directory(tmp_path)[0], allow_literal_secrets=False)
     assert config.robots["team"].webhook == "ssm:/opsbot/dev/w"
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
-    write_config(tmp_path, projects={"api.yaml": """\
+    write_config(
+        tmp_path,
+        projects={
+            "api.yaml": """\
         repo: shop/api
         robot: team
         notify: {on_failure: true
         environments:
           staging: {branch: main}
-        """})
+        """
+        },
+    )
     lines = problems_of(tmp_path)
     assert len(lines) == 1, lines
     # The unclosed `{` on line 3 is noticed where the parser trips over it: line 4.
@@ -203,10 +246,14 @@ def test_missing_global_file_is_reported(tmp_path):
 
 
 def test_every_problem_is_reported_at_once_in_file_order(tmp_path):
-    write_config(tmp_path, global_text=GLOBAL_OK.replace("  language: zh", "  language: fr"), projects={
-        "a.yaml": "repo: not-a-repo\nrobot: team\n",
-        "b.yaml": "repo: shop/b\nrobot: ghost\nlanguage: de\n",
-    })
+    write_config(
+        tmp_path,
+        global_text=GLOBAL_OK.replace("  language: zh", "  language: fr"),
+        projects={
+            "a.yaml": "repo: not-a-repo\nrobot: team\n",
+            "b.yaml": "repo: shop/b\nrobot: ghost\nlanguage: de\n",
+        },
+    )
     lines = problems_of(tmp_path)
     assert lines == [
         "opsbot.yaml:2: settings.language must be one of zh, en",
@@ -227,9 +274,13 @@ def test_ops_robot_must_be_a_robot(tmp_path):
 
 
 def test_bad_values_name_their_lines(tmp_path):
-    write_config(tmp_path, global_text=GLOBAL_OK.replace("    secret: SECliteral",
-                                                          "    secret: SECliteral\n    rate_limit_per_minute: 50"),
-                 projects={"api.yaml": """\
+    write_config(
+        tmp_path,
+        global_text=GLOBAL_OK.replace(
+            "    secret: SECliteral", "    secret: SECliteral\n    rate_limit_per_minute: 50"
+        ),
+        projects={
+            "api.yaml": """\
                     repo: shop/api
                     robot: team
                     notify:
@@ -238,7 +289,9 @@ def test_bad_values_name_their_lines(tmp_path):
                       prod:
                         branch: main
                         approvals: 9
-                    """})
+                    """
+        },
+    )
     lines = problems_of(tmp_path)
     assert "opsbot.yaml:8: robots.team.rate_limit_per_minute must be a whole number from 1 to 20" in lines
     assert "projects/api.yaml:4: notify.on_failure must be true or false" in lines
@@ -267,6 +320,7 @@ def test_project_file_that_is_not_a_mapping(tmp_path):
 
 # --- the DynamoDB store --------------------------------------------------------------------------------------
 
+
 def example_documents() -> list[Document]:
     documents, problems = read_directory(EXAMPLE_CONFIG)
     assert problems == []
@@ -281,8 +335,11 @@ def test_store_save_and_load_round_trip(aws):
     assert loaded.version == "v1"
     assert loaded.projects["shop-api"].notify.on_success == ("main", "release/*")
 
-    items = aws.ddb.query(TableName="opsbot-test-config", KeyConditionExpression="pk = :pk",
-                          ExpressionAttributeValues={":pk": {"S": "config"}})["Items"]
+    items = aws.ddb.query(
+        TableName="opsbot-test-config",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "config"}},
+    )["Items"]
     sort_keys = sorted(i["sk"]["S"] for i in items)
     assert sort_keys[0] == "current"
     assert len(sort_keys) == 2 and sort_keys[1].startswith("version#") and sort_keys[1].endswith("#v1")
@@ -307,8 +364,7 @@ def test_store_load_is_cached_until_the_ttl_passes(aws, env):
     assert store.load().version == "v1"
 
     # Another process replaces the config in DynamoDB; this Lambda keeps its copy for a while.
-    item = aws.ddb.get_item(TableName="opsbot-test-config",
-                            Key={"pk": {"S": "config"}, "sk": {"S": "current"}})["Item"]
+    item = aws.ddb.get_item(TableName="opsbot-test-config", Key={"pk": {"S": "config"}, "sk": {"S": "current"}})["Item"]
     item["version"] = {"S": "v2"}
     aws.ddb.put_item(TableName="opsbot-test-config", Item=item)
     assert store.load().version == "v1"
@@ -324,8 +380,7 @@ def test_store_with_a_zero_ttl_always_reads(aws, env):
     env("CONFIG_CACHE_SECONDS", "0")
     store.save(example_documents(), "v1")
     store.load()
-    item = aws.ddb.get_item(TableName="opsbot-test-config",
-                            Key={"pk": {"S": "config"}, "sk": {"S": "current"}})["Item"]
+    item = aws.ddb.get_item(TableName="opsbot-test-config", Key={"pk": {"S": "config"}, "sk": {"S": "current"}})["Item"]
     item["version"] = {"S": "v2"}
     aws.ddb.put_item(TableName="opsbot-test-config", Item=item)
     assert store.load().version == "v2"
@@ -340,11 +395,18 @@ def test_store_save_invalidates_the_cache(aws):
 
 # --- the CLI -------------------------------------------------------------------------------------------------
 
+
 def run_cli(*args: str, stage: str = "local") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.update(PYTHONPATH=str(LAYER_PATH), OPSBOT_STAGE=stage, PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run([sys.executable, "-m", "opsbot.config_cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "opsbot.config_cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_validates_the_example():
@@ -357,8 +419,9 @@ def test_cli_exits_1_on_a_broken_directory_naming_file_and_line(tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(EXAMPLE_CONFIG, broken)
     project = broken / "projects" / "shop-web.yaml"
-    project.write_text(project.read_text(encoding="utf-8").replace("robot: shop-backend", "robot: shop-frontend"),
-                       encoding="utf-8")
+    project.write_text(
+        project.read_text(encoding="utf-8").replace("robot: shop-backend", "robot: shop-frontend"), encoding="utf-8"
+    )
     result = run_cli("validate", str(broken))
     assert result.returncode == 1
     expected = f"projects/shop-web.yaml:{line_of(project, 'robot: shop-frontend')}: project.robot 'shop-frontend'"
@@ -403,17 +466,21 @@ def test_cli_finds_the_config_table_and_stage_from_a_stack(aws, capsys, monkeypa
     import json
 
     import boto3
-
-    from opsbot.config_cli import main
     from unit_support import STACK_ENV
 
+    from opsbot.config_cli import main
+
     monkeypatch.setenv("CONFIG_TABLE", "not-this-one")
-    template = {"Parameters": {"Stage": {"Type": "String"}},
-                "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {"ConfigTableName": {"Value": STACK_ENV["CONFIG_TABLE"]}}}
+    template = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"ConfigTableName": {"Value": STACK_ENV["CONFIG_TABLE"]}},
+    }
     boto3.client("cloudformation", region_name="us-east-1").create_stack(
-        StackName="opsbot-test", TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": "Stage", "ParameterValue": "local"}])
+        StackName="opsbot-test",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": "local"}],
+    )
     assert main(["load", str(EXAMPLE_CONFIG), "--version", "from-stack", "--stack", "opsbot-test"]) == 0
     assert f"into {STACK_ENV['CONFIG_TABLE']}" in capsys.readouterr().out
     assert store.load().version == "from-stack"

@@ -1,16 +1,17 @@
 """Config sync from the config repo: a push read through the (fake) GitLab API at its commit, validated whole,
 stored with the commit sha as version; broken pushes change nothing and are reported with file and line."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from unit_support import fixture_json, sqs_event
 
 from opsbot.config import store
 from opsbot.gitops import jobs as gitops_jobs
 from opsbot.jobs import queue
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
-from unit_support import fixture_json, sqs_event
 
 CONFIG_REPO = "platform/opsbot-config"
 NEW_PROJECT = "repo: shop/new-api\nrobot: shop-backend\nlanguage: en\n"
@@ -23,12 +24,19 @@ def sent(monkeypatch) -> list[tuple[str, dict]]:
     return calls
 
 
-def push(fake_gitlab, *changes: dict, branch: str = "main", repo: str = CONFIG_REPO, user: dict | None = None,
-         message: str = "config: change") -> dict:
+def push(
+    fake_gitlab,
+    *changes: dict,
+    branch: str = "main",
+    repo: str = CONFIG_REPO,
+    user: dict | None = None,
+    message: str = "config: change",
+) -> dict:
     """Commit each `changes` (path -> text, None deletes) in the fake, and the Push Hook GitLab sends for it,
     laid over the fixture so every field GitLab sends is there."""
-    commits = [{"message": f"{message} {i + 1}" if len(changes) > 1 else message, "files": c}
-               for i, c in enumerate(changes)]
+    commits = [
+        {"message": f"{message} {i + 1}" if len(changes) > 1 else message, "files": c} for i, c in enumerate(changes)
+    ]
     return {**fixture_json("gitlab/push.json"), **fake_gitlab.fake.push(repo, branch, commits, user)}
 
 
@@ -58,8 +66,14 @@ def test_a_valid_push_becomes_the_stored_config_with_the_commit_as_version(gitop
 def test_the_whole_config_is_validated_not_only_the_changed_file(gitops_config, fake_gitlab, sent):
     # Renaming the robot in opsbot.yaml breaks every project file that names it, none of which the push touched.
     global_file = fake_gitlab.file(CONFIG_REPO, "opsbot.yaml")
-    hook = push(fake_gitlab, {"opsbot.yaml": global_file.replace("  shop-backend:", "  shop-team:")
-                                                        .replace("ops_robot: shop-backend", "ops_robot: shop-team")})
+    hook = push(
+        fake_gitlab,
+        {
+            "opsbot.yaml": global_file.replace("  shop-backend:", "  shop-team:").replace(
+                "ops_robot: shop-backend", "ops_robot: shop-team"
+            )
+        },
+    )
     assert run(hook).startswith("invalid: 3 problem(s)")
     assert store.load().version == gitops_config.version
     text = texts(sent)[0]
@@ -115,8 +129,11 @@ def test_a_push_that_touches_no_config_file_is_not_synced(gitops_config, fake_gi
 
 def test_a_push_of_more_than_20_commits_asks_the_compare_api(gitops_config, fake_gitlab, sent):
     changes = [{"README.md": f"# config\n\nrevision {i}\n"} for i in range(25)]
-    changes[2] = {"projects/shop-web.yaml": fake_gitlab.file(CONFIG_REPO, "projects/shop-web.yaml")
-                  .replace("language: en", "language: zh")}
+    changes[2] = {
+        "projects/shop-web.yaml": fake_gitlab.file(CONFIG_REPO, "projects/shop-web.yaml").replace(
+            "language: en", "language: zh"
+        )
+    }
     hook = push(fake_gitlab, *changes)
     assert hook["total_commits_count"] == 25 and len(hook["commits"]) == 20
     # the listed (newest) 20 commits only touch the README: without compare, the change would be missed
@@ -188,26 +205,34 @@ def test_gitlab_refusing_is_reported_and_parked(gitops_config, fake_gitlab, sent
 
 
 def test_a_pusher_not_in_people_is_named_not_mentioned(gitops_config, fake_gitlab, sent):
-    hook = push(fake_gitlab, {"projects/new-api.yaml": "repo: shop/new-api\n"},
-                user={"name": "Zhao Liu", "username": "zliu", "email": "zliu@example.com"})
+    hook = push(
+        fake_gitlab,
+        {"projects/new-api.yaml": "repo: shop/new-api\n"},
+        user={"name": "Zhao Liu", "username": "zliu", "email": "zliu@example.com"},
+    )
     run(hook)
     [(_, message)] = sent
     assert "Zhao Liu 推送的" in message["markdown"]["text"] and message["at"]["atUserIds"] == []
 
 
 def test_a_config_in_a_folder_of_a_bigger_repo(gitops_config, fake_gitlab, sent, monkeypatch):
-    from local.gitlab_seed import config_repo_files
     from unit_support import EXAMPLE_CONFIG
+
+    from local.gitlab_seed import config_repo_files
 
     files = config_repo_files(EXAMPLE_CONFIG)
     files["opsbot.yaml"] = fake_gitlab.point_at_me(files["opsbot.yaml"]).replace(
-        "config_repo: platform/opsbot-config", "config_repo: platform/infra\n  config_path: opsbot")
+        "config_repo: platform/opsbot-config", "config_repo: platform/infra\n  config_path: opsbot"
+    )
     fake_gitlab.fake.seed("platform/infra", {f"opsbot/{name}": text for name, text in files.items()})
     from opsbot.config.yaml_source import parse_files
 
     store.save(parse_files({k: v for k, v in files.items()})[0], "seed")
-    hook = push(fake_gitlab, {"opsbot/projects/new-api.yaml": NEW_PROJECT, "terraform/main.tf": "# infra"},
-                repo="platform/infra")
+    hook = push(
+        fake_gitlab,
+        {"opsbot/projects/new-api.yaml": NEW_PROJECT, "terraform/main.tf": "# infra"},
+        repo="platform/infra",
+    )
     assert run(hook).startswith("synced")
     assert "new-api" in store.load().projects and store.load().gitlab.config_path == "opsbot"
 

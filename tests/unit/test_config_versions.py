@@ -1,17 +1,18 @@
 """Config for GitOps: the `gitlab:` and `pipeline:` sections, saved versions (history, find by sha), and the
 CLI's export and diff."""
+
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
 import pytest
+from unit_support import EXAMPLE_CONFIG
 
 from opsbot.config import store
-from opsbot.config_cli import main as cli
 from opsbot.config.model import ConfigError, validate
 from opsbot.config.yaml_source import is_config_file, parse_files, read_directory
-from unit_support import EXAMPLE_CONFIG
+from opsbot.config_cli import main as cli
 
 GLOBAL = """\
 settings:
@@ -55,11 +56,15 @@ def config_of(files: dict[str, str]):
 
 # --- model ---------------------------------------------------------------------------------------------------
 
+
 def test_gitlab_and_pipeline_sections_are_read():
     config = config_of({"opsbot.yaml": GLOBAL, "projects/api.yaml": PROJECT})
     assert config.gitlab.url == "https://gitlab.example.com"
-    assert (config.gitlab.config_repo, config.gitlab.config_branch, config.gitlab.config_path) == \
-        ("platform/opsbot-config", "main", "")
+    assert (config.gitlab.config_repo, config.gitlab.config_branch, config.gitlab.config_path) == (
+        "platform/opsbot-config",
+        "main",
+        "",
+    )
     pipeline = config.projects["api"].pipeline
     assert (pipeline.language, pipeline.image, pipeline.init_on_push) == ("java", "registry.example.com/shop/api", True)
     assert pipeline.test_command == ("mvn -B verify -Pci",)
@@ -71,25 +76,33 @@ def test_a_project_without_pipeline_gets_the_defaults():
     assert (pipeline.language, pipeline.image, pipeline.test_command, pipeline.init_on_push) == ("", "", (), False)
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("  language: cobol", "projects/api.yaml:4: pipeline.language must be one of java, node, python"),
-    ("  image: Registry.example.com/shop/api:latest", "projects/api.yaml:4: pipeline.image 'Registry.example.com"),
-    ("  init_on_push: sometimes", "projects/api.yaml:4: pipeline.init_on_push must be true or false"),
-    ("  tests: pytest", "projects/api.yaml:4: pipeline: unknown key 'tests'"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("  language: cobol", "projects/api.yaml:4: pipeline.language must be one of java, node, python"),
+        ("  image: Registry.example.com/shop/api:latest", "projects/api.yaml:4: pipeline.image 'Registry.example.com"),
+        ("  init_on_push: sometimes", "projects/api.yaml:4: pipeline.init_on_push must be true or false"),
+        ("  tests: pytest", "projects/api.yaml:4: pipeline: unknown key 'tests'"),
+    ],
+)
 def test_pipeline_mistakes_name_file_and_line(line, expected):
     found = problems({"opsbot.yaml": GLOBAL, "projects/api.yaml": f"repo: shop/api\nrobot: team\npipeline:\n{line}\n"})
     assert any(p.startswith(expected) for p in found), found
 
 
-@pytest.mark.parametrize("change, expected", [
-    (("url: https://gitlab.example.com", "url: gitlab.example.com"), "opsbot.yaml:8: gitlab.url must be a URL"),
-    (("config_repo: platform/opsbot-config", "config_repo: opsbot-config"), "opsbot.yaml:10: gitlab.config_repo"),
-    (("token: ssm:/opsbot/test/gitlab/token", "token: glpat-literal"), "opsbot.yaml:9: gitlab.token is a secret"),
-    (("  ops_robot: team\n", ""), "opsbot.yaml:9: gitlab.config_repo needs settings.ops_robot"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (("url: https://gitlab.example.com", "url: gitlab.example.com"), "opsbot.yaml:8: gitlab.url must be a URL"),
+        (("config_repo: platform/opsbot-config", "config_repo: opsbot-config"), "opsbot.yaml:10: gitlab.config_repo"),
+        (("token: ssm:/opsbot/test/gitlab/token", "token: glpat-literal"), "opsbot.yaml:9: gitlab.token is a secret"),
+        (("  ops_robot: team\n", ""), "opsbot.yaml:9: gitlab.config_repo needs settings.ops_robot"),
+    ],
+)
 def test_gitlab_mistakes_name_file_and_line(change, expected):
-    documents, _ = parse_files({"opsbot.yaml": GLOBAL.replace(*change), "projects/api.yaml": "repo: a/b\nrobot: team\n"})
+    documents, _ = parse_files(
+        {"opsbot.yaml": GLOBAL.replace(*change), "projects/api.yaml": "repo: a/b\nrobot: team\n"}
+    )
     with pytest.raises(ConfigError) as caught:
         validate(documents, allow_literal_secrets="literal" not in change[1])
     assert any(line.startswith(expected) for line in caught.value.lines()), caught.value.lines()
@@ -116,6 +129,7 @@ def test_parse_files_reports_a_missing_global_file_and_syntax_errors_with_lines(
 
 # --- versions ------------------------------------------------------------------------------------------------
 
+
 def example_documents():
     documents, found = read_directory(EXAMPLE_CONFIG)
     assert found == []
@@ -129,7 +143,10 @@ def test_history_lists_saves_newest_first_with_their_source(aws, monkeypatch):
     store.save(example_documents(), "b" * 40, source="push by bob")
     store.save(example_documents(), "a" * 40, source="rollback by xiaoming")
     assert [(v.version[:1], v.saved_at, v.source) for v in store.history()] == [
-        ("a", 3000, "rollback by xiaoming"), ("b", 2000, "push by bob"), ("a", 1000, "push by alice")]
+        ("a", 3000, "rollback by xiaoming"),
+        ("b", 2000, "push by bob"),
+        ("a", 1000, "push by alice"),
+    ]
     assert len(store.history(limit=2)) == 2
 
 
@@ -149,12 +166,17 @@ def test_find_version_takes_an_abbreviated_sha_and_refuses_ambiguity(aws, monkey
 
 # --- export and diff -----------------------------------------------------------------------------------------
 
+
 def test_export_writes_what_load_reads_back(aws, tmp_path, capsys):
     store.save(example_documents(), "v1")
     target = tmp_path / "exported"
     assert cli(["export", str(target)]) == 0
-    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.yaml")) == \
-        ["opsbot.yaml", "projects/shop-api.yaml", "projects/shop-recommend.yaml", "projects/shop-web.yaml"]
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.yaml")) == [
+        "opsbot.yaml",
+        "projects/shop-api.yaml",
+        "projects/shop-recommend.yaml",
+        "projects/shop-web.yaml",
+    ]
     assert (target / "opsbot.yaml").read_text(encoding="utf-8").startswith("# exported from opsbot's store, version v1")
     exported, found = read_directory(target)
     assert found == []

@@ -1,5 +1,6 @@
 """DingTalk's web login client (opsbot/dingtalk/login.py) against the fake DingTalk's login and user API: who a
 sign-in code names, and every way it can fail sorted into a LoginFailed a person can act on."""
+
 from __future__ import annotations
 
 import socket
@@ -9,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from unit_support import DINGTALK_APP_KEY
 
 from opsbot.dingtalk import login
-from unit_support import DINGTALK_APP_KEY
 
 
 @pytest.fixture
@@ -32,15 +33,21 @@ def code(fake_dingtalk):
 def test_the_authorize_url_is_dingtalks_with_our_app_and_the_state(fake_dingtalk):
     url = urlsplit(login.authorize_url("https://api.example.com/actions/login", "abc.def"))
     assert f"{url.scheme}://{url.netloc}{url.path}" == f"{fake_dingtalk.url}/oauth2/auth"
-    assert parse_qs(url.query) == {"redirect_uri": ["https://api.example.com/actions/login"],
-                                   "response_type": ["code"], "client_id": [DINGTALK_APP_KEY],
-                                   "scope": ["openid"], "state": ["abc.def"], "prompt": ["consent"]}
+    assert parse_qs(url.query) == {
+        "redirect_uri": ["https://api.example.com/actions/login"],
+        "response_type": ["code"],
+        "client_id": [DINGTALK_APP_KEY],
+        "scope": ["openid"],
+        "state": ["abc.def"],
+        "prompt": ["consent"],
+    }
     page = requests.get(login.authorize_url("https://api.example.com/actions/login", "s"), timeout=5)
     assert page.status_code == 200 and "Alice Wang" in page.text and "路人甲" in page.text  # "sign in as"
 
 
-@pytest.mark.parametrize("user_id, nick", [("alice.wang", "Alice Wang"), ("manager4321", "王小明"),
-                                           ("lurenjia", "路人甲")])
+@pytest.mark.parametrize(
+    "user_id, nick", [("alice.wang", "Alice Wang"), ("manager4321", "王小明"), ("lurenjia", "路人甲")]
+)
 def test_a_code_names_the_staff_member_who_signed_in(code, user_id, nick):
     assert login.identify(code(user_id)) == login.DingTalkUser(user_id, nick)
 

@@ -1,4 +1,5 @@
 """The fake Drone API (local/fake_drone.py) over real HTTP on loopback: auth, listing, promote and friends, faults."""
+
 from __future__ import annotations
 
 import json
@@ -85,11 +86,34 @@ def test_promote_creates_a_pending_promote_build(drone):
     answer = drone("POST", "shop/shop-api/builds/128/promote", params={"target": "staging", "VERSION": "1.4"})
     assert answer.status_code == 200
     new = answer.json()
-    assert {k: new[k] for k in ("number", "event", "deploy_to", "parent", "status", "trigger", "params", "after",
-                                "target", "started", "finished")} == {
-        "number": 130, "event": "promote", "deploy_to": "staging", "parent": 128, "status": "pending",
-        "trigger": "opsbot", "params": {"VERSION": "1.4"}, "after": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d",
-        "target": "main", "started": 0, "finished": 0}
+    assert {
+        k: new[k]
+        for k in (
+            "number",
+            "event",
+            "deploy_to",
+            "parent",
+            "status",
+            "trigger",
+            "params",
+            "after",
+            "target",
+            "started",
+            "finished",
+        )
+    } == {
+        "number": 130,
+        "event": "promote",
+        "deploy_to": "staging",
+        "parent": 128,
+        "status": "pending",
+        "trigger": "opsbot",
+        "params": {"VERSION": "1.4"},
+        "after": "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d",
+        "target": "main",
+        "started": 0,
+        "finished": 0,
+    }
     assert new["id"] == 1044
     assert drone("GET", "shop/shop-api/builds/130").json()["event"] == "promote"
     calls = requests.get(f"{drone.base}/_control/calls", timeout=5).json()["calls"]
@@ -107,10 +131,19 @@ def test_promote_without_target_or_build(drone):
 def test_rollback_restart_and_cancel(drone):
     rollback = drone("POST", "shop/shop-api/builds/123/rollback", params={"target": "staging"}).json()
     assert (rollback["number"], rollback["event"], rollback["deploy_to"], rollback["parent"]) == (
-        130, "rollback", "staging", 123)
+        130,
+        "rollback",
+        "staging",
+        123,
+    )
     restart = drone("POST", "shop/shop-api/builds/127").json()
     assert (restart["number"], restart["event"], restart["parent"], restart["status"], restart["trigger"]) == (
-        131, "push", 127, "pending", "opsbot")
+        131,
+        "push",
+        127,
+        "pending",
+        "opsbot",
+    )
     killed = drone("DELETE", "shop/shop-api/builds/129").json()
     assert killed["status"] == "killed" and killed["finished"] > 0
     assert [s["status"] for s in killed["stages"][0]["steps"]] == ["success", "killed", "skipped", "skipped"]
@@ -119,10 +152,21 @@ def test_rollback_restart_and_cancel(drone):
 
 def test_logs(drone):
     assert drone("GET", "shop/shop-api/builds/127/logs/1/2").json() == []
-    requests.post(f"{drone.base}/_control/logs", timeout=5, json={
-        "slug": "shop/shop-api", "number": 127, "stage": 1, "step": 2, "lines": ["mvn test\n", "BUILD FAILURE\n"]})
+    requests.post(
+        f"{drone.base}/_control/logs",
+        timeout=5,
+        json={
+            "slug": "shop/shop-api",
+            "number": 127,
+            "stage": 1,
+            "step": 2,
+            "lines": ["mvn test\n", "BUILD FAILURE\n"],
+        },
+    )
     assert drone("GET", "shop/shop-api/builds/127/logs/1/2").json() == [
-        {"pos": 0, "out": "mvn test\n", "time": 0}, {"pos": 1, "out": "BUILD FAILURE\n", "time": 1}]
+        {"pos": 0, "out": "mvn test\n", "time": 0},
+        {"pos": 1, "out": "BUILD FAILURE\n", "time": 1},
+    ]
     assert drone("GET", "shop/shop-api/builds/999/logs/1/2").status_code == 404
 
 
@@ -137,8 +181,11 @@ def test_faults_then_recovery(drone):
 
 
 def test_reset_drops_calls_faults_and_new_builds_but_keeps_the_seed(drone):
-    requests.post(f"{drone.base}/_control/builds", timeout=5, json={
-        "slug": "shop/flaky-api", "builds": [{"number": 7, "status": "failure", "target": "main"}]})
+    requests.post(
+        f"{drone.base}/_control/builds",
+        timeout=5,
+        json={"slug": "shop/flaky-api", "builds": [{"number": 7, "status": "failure", "target": "main"}]},
+    )
     assert drone("GET", "shop/flaky-api/builds/7").json()["stages"][0]["status"] == "failure"
     drone("POST", "shop/shop-api/builds/128/promote", params={"target": "staging"})
     requests.post(f"{drone.base}/_control/faults", json={"statuses": [500]}, timeout=5)
@@ -163,19 +210,30 @@ def test_default_seed_has_two_staging_deploys_and_matches_the_fixture_build():
 
 # What each seeded build is: tests across the suite rely on these exactly.
 SEEDED = {
-    "shop/shop-api": [(120, "main", "push", "bob", "success"), (121, "develop", "push", "xiaoming", "success"),
-                      (122, "feature/refund", "push", "alice", "failure"),
-                      (123, "main", "push", "bob", "success"), (124, "feature/refund", "push", "alice", "success"),
-                      (125, "feature/refund", "promote", "alice", "success"),
-                      (126, "main", "promote", "bob", "success"), (127, "main", "push", "xiaoming", "failure"),
-                      (128, "main", "push", "alice", "success"), (129, "develop", "push", "xiaoming", "running")],
-    "shop/shop-web": [(40, "main", "push", "bob", "success"), (41, "develop", "push", "xiaoming", "success"),
-                      (42, "develop", "push", "xiaoming", "failure"), (43, "develop", "push", "alice", "success")],
+    "shop/shop-api": [
+        (120, "main", "push", "bob", "success"),
+        (121, "develop", "push", "xiaoming", "success"),
+        (122, "feature/refund", "push", "alice", "failure"),
+        (123, "main", "push", "bob", "success"),
+        (124, "feature/refund", "push", "alice", "success"),
+        (125, "feature/refund", "promote", "alice", "success"),
+        (126, "main", "promote", "bob", "success"),
+        (127, "main", "push", "xiaoming", "failure"),
+        (128, "main", "push", "alice", "success"),
+        (129, "develop", "push", "xiaoming", "running"),
+    ],
+    "shop/shop-web": [
+        (40, "main", "push", "bob", "success"),
+        (41, "develop", "push", "xiaoming", "success"),
+        (42, "develop", "push", "xiaoming", "failure"),
+        (43, "develop", "push", "alice", "success"),
+    ],
 }
 # Hours before shop-api #128 was created; #129 started 12 minutes after it.
-HOURS_BEFORE_128 = {"shop/shop-api": {120: 30, 121: 26, 122: 24, 123: 22, 124: 20, 125: 19, 126: 6, 127: 2, 128: 0,
-                                      129: -0.2},
-                    "shop/shop-web": {40: 8, 41: 7, 42: 6, 43: 5}}
+HOURS_BEFORE_128 = {
+    "shop/shop-api": {120: 30, 121: 26, 122: 24, 123: 22, 124: 20, 125: 19, 126: 6, 127: 2, 128: 0, 129: -0.2},
+    "shop/shop-web": {40: 8, 41: 7, 42: 6, 43: 5},
+}
 
 
 def test_default_seed_is_dated_relative_to_now_the_newest_finished_minutes_ago():
@@ -186,8 +244,10 @@ def test_default_seed_is_dated_relative_to_now_the_newest_finished_minutes_ago()
     assert newest["number"] == 128 and before - 3600 < newest["finished"] <= before  # not "736 d ago"
     everything = [b for builds in seed.values() for b in builds]
     assert all(b[k] <= time.time() for b in everything for k in ("created", "started", "finished", "updated"))
-    assert {slug: [(b["number"], b["target"], b["event"], b["author_login"], b["status"]) for b in builds]
-            for slug, builds in seed.items()} == SEEDED
+    assert {
+        slug: [(b["number"], b["target"], b["event"], b["author_login"], b["status"]) for b in builds]
+        for slug, builds in seed.items()
+    } == SEEDED
 
 
 def test_default_seed_keeps_its_order_and_spacing_whatever_the_time():
@@ -205,7 +265,10 @@ def test_default_seed_keeps_its_order_and_spacing_whatever_the_time():
             return {k: shifted(v, k, by) for k, v in value.items()}
         if isinstance(value, list):
             return [shifted(v, key, by) for v in value]
-        return value + by if key in ("timestamp", "created", "started", "finished", "stopped", "updated") and value \
+        return (
+            value + by
+            if key in ("timestamp", "created", "started", "finished", "stopped", "updated") and value
             else value
+        )
 
     assert default_seed(now=now + 86_400) == shifted(seed, "", 86_400)

@@ -1,5 +1,6 @@
 """The GitOps chat commands end to end through the DingTalk function and the worker (moto, the fake GitLab):
 `drone init`/`drone sync`, `config history`, `config rollback`, and how subcommands are found and permitted."""
+
 from __future__ import annotations
 
 import time
@@ -7,10 +8,10 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from unit_support import ROOT, dingtalk_event, fixture_json, json_body, sqs_event, to_body
 
 from opsbot.chat.commands import all_commands
 from opsbot.config import store
-from unit_support import ROOT, dingtalk_event, fixture_json, json_body, sqs_event, to_body
 
 ALICE, BOB, XIAOMING = "alice.wang", "bob.li", "manager4321"  # deployer, developer, ops + admin
 
@@ -29,8 +30,12 @@ def chat(aws, handlers, lambda_context, replies):
 
     def say(text: str, staff_id: str = ALICE) -> tuple[dict, list[str]]:
         message = fixture_json("dingtalk/outgoing_status.json")
-        message.update(msgId=f"msg-{uuid.uuid4().hex}", senderStaffId=staff_id, text={"content": f" {text}"},
-                       sessionWebhookExpiredTime=int(time.time() * 1000) + 3_600_000)
+        message.update(
+            msgId=f"msg-{uuid.uuid4().hex}",
+            senderStaffId=staff_id,
+            text={"content": f" {text}"},
+            sessionWebhookExpiredTime=int(time.time() * 1000) + 3_600_000,
+        )
         answer = json_body(handlers.dingtalk_bot.lambda_handler(dingtalk_event(to_body(message)), lambda_context))
         before = len(replies)
         jobs = aws.receive()
@@ -55,8 +60,9 @@ def test_drone_init_opens_the_merge_request_and_posts_its_link(gitops_config, fa
     assert posted == [posted[0]] and f"[!1]({request['web_url']})" in posted[0]
     assert "Opened merge request" in posted[0] and "java template (asked for)" in posted[0]
     branch = request["source_branch"]
-    assert fake_gitlab.file("shop/shop-api", ".drone.yml", branch) == \
-        (ROOT / "tests/golden/drone/java.drone.yml").read_text(encoding="utf-8")
+    assert fake_gitlab.file("shop/shop-api", ".drone.yml", branch) == (
+        ROOT / "tests/golden/drone/java.drone.yml"
+    ).read_text(encoding="utf-8")
 
 
 def test_drone_init_in_chinese_with_a_detected_language(gitops_config, fake_gitlab, chat):
@@ -103,15 +109,20 @@ def test_drone_init_needs_the_deployer_role(gitops_config, fake_gitlab, chat):
 def test_gitlab_down_is_retried_through_the_queue(gitops_config, fake_gitlab, aws, handlers, lambda_context, chat):
     fake_gitlab.fake.down = True
     message = fixture_json("dingtalk/outgoing_status.json")
-    message.update(msgId="msg-retry", senderStaffId=ALICE, text={"content": " drone init shop-api"},
-                   sessionWebhookExpiredTime=int(time.time() * 1000) + 3_600_000)
+    message.update(
+        msgId="msg-retry",
+        senderStaffId=ALICE,
+        text={"content": " drone init shop-api"},
+        sessionWebhookExpiredTime=int(time.time() * 1000) + 3_600_000,
+    )
     handlers.dingtalk_bot.lambda_handler(dingtalk_event(to_body(message)), lambda_context)
     jobs = aws.receive()
     result = handlers.worker.lambda_handler(sqs_event(jobs), lambda_context)
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [jobs[0]["MessageId"]]
     assert aws.receive() == []  # hidden for its backoff; now make the retry come at once
-    aws.sqs.change_message_visibility(QueueUrl=aws.work_queue_url, ReceiptHandle=jobs[0]["ReceiptHandle"],
-                                      VisibilityTimeout=0)
+    aws.sqs.change_message_visibility(
+        QueueUrl=aws.work_queue_url, ReceiptHandle=jobs[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
     fake_gitlab.fake.down = False
     result = handlers.worker.lambda_handler(sqs_event(aws.receive()), lambda_context)
     assert result["batchItemFailures"] == []
@@ -140,11 +151,14 @@ def test_drone_alone_lists_its_subcommands(gitops_config, chat):
 
 # --- config history and rollback ---------------------------------------------------------------------------
 
+
 def test_config_history_lists_versions_newest_first(gitops_config, chat):
     store.save(store.current_documents()[1], "b" * 40, source="push by bob: config: tweak")
     answer, _ = chat("config history")
     text = answer["markdown"]["text"]
-    assert text.index("`bbbbbbbb` push by bob: config: tweak ← current") < text.index(f"`{gitops_config.version[:8]}` seed")
+    assert text.index("`bbbbbbbb` push by bob: config: tweak ← current") < text.index(
+        f"`{gitops_config.version[:8]}` seed"
+    )
 
 
 def test_config_rollback_restores_a_version_and_is_for_ops(gitops_config, chat):
@@ -175,6 +189,7 @@ def test_config_of_a_project_shows_its_pipeline(gitops_config, chat):
 
 
 # --- the registry's subcommands ----------------------------------------------------------------------------
+
 
 def test_subcommands_are_found_by_parent_and_word_in_either_language():
     registry = all_commands()

@@ -1,35 +1,41 @@
 """Cases a review found: hostile headers and bodies, retries after newer builds, a flush that cannot be queued."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from unit_support import dingtalk_event, drone_event, fixture_bytes, json_body
 
 from opsbot.config.model import Robot
 from opsbot.delivery import budget
 from opsbot.delivery import robot as delivery
-from opsbot.jobs import kinds
 from opsbot.state import branch_status
-from unit_support import dingtalk_event, drone_event, fixture_bytes, http_event, json_body
 
 DRONE_FAILURE = fixture_bytes("drone/build_failure.json")
 DINGTALK_STATUS = fixture_bytes("dingtalk/outgoing_status.json")
 
 
-@pytest.mark.parametrize("headers", [
-    {"timestamp": "²" * 5},                  # digits to str.isdigit, not to int()
-    {"timestamp": "1" * 5000},               # too long for int() and for any clock
-    {"sign": "签名不对"},                     # non-ASCII: hmac.compare_digest refuses str
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"timestamp": "²" * 5},  # digits to str.isdigit, not to int()
+        {"timestamp": "1" * 5000},  # too long for int() and for any clock
+        {"sign": "签名不对"},  # non-ASCII: hmac.compare_digest refuses str
+    ],
+)
 def test_hostile_dingtalk_headers_are_401_not_503(aws, handlers, lambda_context, headers):
     response = handlers.dingtalk_bot.lambda_handler(dingtalk_event(DINGTALK_STATUS, headers=headers), lambda_context)
     assert response["statusCode"] == 401, response
     assert aws.receive() == []
 
 
-@pytest.mark.parametrize("signature", [
-    'keyId="hmac-key",algorithm="hmac-sha256",signature="é",headers="date digest"',
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        'keyId="hmac-key",algorithm="hmac-sha256",signature="é",headers="date digest"',
+    ],
+)
 def test_non_ascii_drone_signature_is_401_not_503(aws, handlers, lambda_context, signature):
     event = drone_event(DRONE_FAILURE, headers={"Signature": signature})
     response = handlers.drone_webhook.lambda_handler(event, lambda_context)
@@ -37,13 +43,19 @@ def test_non_ascii_drone_signature_is_401_not_503(aws, handlers, lambda_context,
 
 
 def test_non_ascii_digest_header_is_401_not_503(aws, handlers, lambda_context):
-    from opsbot.drone import signature as drone_signature
     from unit_support import DRONE_SECRET
+
+    from opsbot.drone import signature as drone_signature
 
     values = {"date": drone_signature.sign(DRONE_FAILURE, DRONE_SECRET)["Date"], "digest": "SHA-256=é"}
     signed = drone_signature._hmac_b64(DRONE_SECRET, drone_signature._signing_string(["date", "digest"], values))
-    event = drone_event(DRONE_FAILURE, headers={"Digest": "SHA-256=é", "Signature":
-                        f'keyId="k",algorithm="hmac-sha256",signature="{signed}",headers="date digest"'})
+    event = drone_event(
+        DRONE_FAILURE,
+        headers={
+            "Digest": "SHA-256=é",
+            "Signature": f'keyId="k",algorithm="hmac-sha256",signature="{signed}",headers="date digest"',
+        },
+    )
     response = handlers.drone_webhook.lambda_handler(event, lambda_context)
     assert response["statusCode"] == 401, response
 
@@ -79,8 +91,9 @@ def test_a_fix_stays_a_fix_when_its_retry_comes_after_a_newer_build(aws):
 
 
 def test_a_flush_that_cannot_be_queued_gives_its_lease_back(aws, monkeypatch):
-    robot = Robot(name="team", webhook="http://127.0.0.1:9/robot/send?access_token=t", secret="SECx",
-                  rate_limit_per_minute=1)
+    robot = Robot(
+        name="team", webhook="http://127.0.0.1:9/robot/send?access_token=t", secret="SECx", rate_limit_per_minute=1
+    )
     monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: None)
     entry = {"id": "job-1", "line": "- build 1", "mobiles": [], "user_ids": []}
     assert delivery.deliver(robot, {"msgtype": "text", "text": {"content": "first"}}, dict(entry, id="job-0")) == "sent"

@@ -1,10 +1,10 @@
 """The three ingress Lambdas through their real handlers, against moto: status codes, queue and state effects."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from unit_support import (
     DINGTALK_APP_SECRET,
     GITLAB_TOKEN,
@@ -52,6 +52,7 @@ def assert_refused(response: dict, status: int) -> dict:
 
 # --- Drone -------------------------------------------------------------------------------------------------
 
+
 def test_drone_finished_build_is_queued_once_with_an_idempotency_record(aws, drone):
     event = drone_event(DRONE_FAILURE)
     response = drone(event)
@@ -74,6 +75,7 @@ def test_drone_finished_build_is_queued_once_with_an_idempotency_record(aws, dro
     records = aws.state_items("idem#")
     assert [r["pk"]["S"] for r in records] == ["idem#drone#shop/shop-api#128#failure"]
     import time
+
     assert int(records[0]["expires_at"]["N"]) == pytest.approx(time.time() + 172800, abs=60)
 
 
@@ -221,6 +223,7 @@ def test_get_on_a_webhook_is_not_routed(aws, drone):
 
 # --- Backend failures --------------------------------------------------------------------------------------
 
+
 def test_queue_failure_is_503_and_the_claim_is_released(aws, drone, env, opsbot_log):
     good_url = aws.work_queue_url
     env("WORK_QUEUE_URL", good_url.rsplit("/", 1)[0] + "/no-such-queue")
@@ -256,6 +259,7 @@ def test_state_table_failure_is_503(aws, drone, env):
 
 # --- GitLab ------------------------------------------------------------------------------------------------
 
+
 def test_gitlab_push_is_queued(aws, gitlab):
     response = gitlab(gitlab_event(GITLAB_PUSH, headers={"Idempotency-Key": "key-1"}))
     assert response["statusCode"] == 202
@@ -275,8 +279,10 @@ def test_gitlab_without_the_right_token_is_401(aws, gitlab, token):
 
 
 def test_gitlab_idempotency_key_dedupes(aws, gitlab):
-    statuses = [json_body(gitlab(gitlab_event(GITLAB_PUSH, headers={"Idempotency-Key": key})))["status"]
-                for key in ("key-a", "key-a", "key-b")]
+    statuses = [
+        json_body(gitlab(gitlab_event(GITLAB_PUSH, headers={"Idempotency-Key": key})))["status"]
+        for key in ("key-a", "key-a", "key-b")
+    ]
     assert statuses == ["queued", "duplicate", "queued"]
     assert len(aws.receive()) == 2
 
@@ -293,17 +299,26 @@ def test_gitlab_event_uuid_dedupes_without_idempotency_key(aws, gitlab):
 def test_gitlab_without_delivery_ids_dedupes_on_the_body(aws, gitlab):
     assert gitlab(gitlab_event(GITLAB_PUSH))["statusCode"] == 202
     assert gitlab(gitlab_event(GITLAB_PUSH))["statusCode"] == 200
-    assert gitlab(gitlab_event(GITLAB_PUSH.replace(b"}", b' }', 1)))["statusCode"] == 202
+    assert gitlab(gitlab_event(GITLAB_PUSH.replace(b"}", b" }", 1)))["statusCode"] == 202
     assert len(aws.receive()) == 2
 
 
-@pytest.mark.parametrize("event_name, kind", [
-    ("Tag Push Hook", "gitlab.tag_push"), ("Merge Request Hook", "gitlab.merge_request"),
-    ("Note Hook", "gitlab.note"), ("Pipeline Hook", "gitlab.pipeline"),
-])
+@pytest.mark.parametrize(
+    "event_name, kind",
+    [
+        ("Tag Push Hook", "gitlab.tag_push"),
+        ("Merge Request Hook", "gitlab.merge_request"),
+        ("Note Hook", "gitlab.note"),
+        ("Pipeline Hook", "gitlab.pipeline"),
+    ],
+)
 def test_gitlab_handled_events_become_their_job_kind(aws, gitlab, event_name, kind):
-    fixture = {"Tag Push Hook": "tag_push", "Merge Request Hook": "merge_request", "Note Hook": "note_merge_request",
-               "Pipeline Hook": "pipeline"}[event_name]
+    fixture = {
+        "Tag Push Hook": "tag_push",
+        "Merge Request Hook": "merge_request",
+        "Note Hook": "note_merge_request",
+        "Pipeline Hook": "pipeline",
+    }[event_name]
     response = gitlab(gitlab_event(fixture_bytes(f"gitlab/{fixture}.json"), event=event_name))
     assert response["statusCode"] == 202
     assert [j["kind"] for j in jobs_on_queue(aws)] == [kind]
@@ -341,8 +356,9 @@ WEB_TOKEN = "shop-web-own-webhook-token"
 @pytest.fixture
 def own_token_config(aws):
     """The example config, where shop-web (shop/shop-web) has a webhook token of its own, kept in SSM."""
-    from opsbot.config import store
     import unit_support
+
+    from opsbot.config import store
 
     aws.ssm.put_parameter(Name=WEB_TOKEN_PARAM, Value=WEB_TOKEN, Type="SecureString")
     documents = unit_support.example_documents()
@@ -400,6 +416,7 @@ def test_without_own_tokens_the_body_is_not_looked_into_before_the_token(aws, gi
 
 
 # --- DingTalk ----------------------------------------------------------------------------------------------
+
 
 def test_dingtalk_read_is_answered_in_the_response_and_not_queued(aws, dingtalk, chat_config, fake_drone):
     response = dingtalk(dingtalk_event(DINGTALK_STATUS))  # " status shop-api" from 王小明
@@ -507,6 +524,7 @@ def test_gitlab_backend_failure_is_503_and_retry_is_accepted(aws, gitlab, env):
 
 # --- Idempotency records -----------------------------------------------------------------------------------
 
+
 def test_claim_is_first_come_only(aws):
     from opsbot.state import idempotency
 
@@ -565,8 +583,9 @@ def test_gitlab_body_at_the_default_limit_fits_on_the_queue(aws, gitlab):
 def test_secrets_are_cached_for_secret_cache_seconds(aws, drone):
     assert drone(drone_event(DRONE_FAILURE))["statusCode"] == 202
     # Rotated in SSM: a warm Lambda keeps the cached value until SECRET_CACHE_SECONDS pass.
-    aws.ssm.put_parameter(Name="/opsbot/test/drone/webhook-secret", Value="rotated", Type="SecureString",
-                          Overwrite=True)
+    aws.ssm.put_parameter(
+        Name="/opsbot/test/drone/webhook-secret", Value="rotated", Type="SecureString", Overwrite=True
+    )
     delivery = fixture_json("drone/build_failure.json")
     delivery["build"]["number"] = 500
     assert drone(drone_event(to_body(delivery)))["statusCode"] == 202
@@ -574,14 +593,24 @@ def test_secrets_are_cached_for_secret_cache_seconds(aws, drone):
 
 # --- Malformed but signed deliveries are the sender's fault: 4xx, never 5xx -----------------------------------
 
+
 def _mutants() -> list[tuple[str, dict]]:
     base = fixture_json("drone/build_failure.json")
     mutants = []
     for path, value in [
-        (("build",), "a string"), (("build",), None), (("repo",), []), (("repo", "slug"), 42),
-        (("build", "number"), "128"), (("build", "number"), True), (("build", "status"), ["failure"]),
-        (("build", "status"), {"s": 1}), (("build", "finished"), "yesterday"), (("system",), "drone"),
-        (("build", "event"), ["push"]), (("build", "stages"), "none"), (("event",), ["build"]),
+        (("build",), "a string"),
+        (("build",), None),
+        (("repo",), []),
+        (("repo", "slug"), 42),
+        (("build", "number"), "128"),
+        (("build", "number"), True),
+        (("build", "status"), ["failure"]),
+        (("build", "status"), {"s": 1}),
+        (("build", "finished"), "yesterday"),
+        (("system",), "drone"),
+        (("build", "event"), ["push"]),
+        (("build", "stages"), "none"),
+        (("event",), ["build"]),
     ]:
         document = json.loads(json.dumps(base))
         target = document
@@ -604,8 +633,12 @@ def test_randomly_mutated_signed_deliveries_are_never_a_5xx(aws, drone, gitlab, 
     import random
 
     rng = random.Random(20261125)
-    seeds = [(drone, DRONE_FAILURE, drone_event), (gitlab, GITLAB_PUSH, gitlab_event),
-             (dingtalk, DINGTALK_STATUS, dingtalk_event), (dingtalk, DINGTALK_DEPLOY, dingtalk_event)]
+    seeds = [
+        (drone, DRONE_FAILURE, drone_event),
+        (gitlab, GITLAB_PUSH, gitlab_event),
+        (dingtalk, DINGTALK_STATUS, dingtalk_event),
+        (dingtalk, DINGTALK_DEPLOY, dingtalk_event),
+    ]
     statuses = set()
     for index in range(160):
         handler, seed, make_event = seeds[index % 4]

@@ -1,6 +1,7 @@
 """The layer's structure: its packages stand in layers that only import downward (or within their own layer), and no
 module imports, directly or round about, a module that imports it. Every import counts, a late one inside a
 function included. The README's code map lists the same layers."""
+
 from __future__ import annotations
 
 import ast
@@ -66,8 +67,12 @@ def test_every_package_has_its_layer():
 
 
 def test_no_import_runs_back_up():
-    upward = sorted(f"{module} -> {target}" for module, targets in GRAPH.items() for target in targets
-                    if module != "opsbot" and LAYER_OF[room(target)] > LAYER_OF[room(module)])
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        for target in targets
+        if module != "opsbot" and LAYER_OF[room(target)] > LAYER_OF[room(module)]
+    )
     assert upward == []
 
 

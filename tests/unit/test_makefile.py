@@ -1,5 +1,6 @@
 """The Makefile is a newcomer's first contact: its variables must mean what they say, and `make help` must list
 every public target."""
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,12 @@ def test_every_public_target_has_a_help_comment_and_a_rule():
 def test_make_alone_prints_help_listing_every_public_target():
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    run = lambda *goal: subprocess.run(["make", "--no-print-directory", "-s", *goal], cwd=ROOT,  # noqa: E731
-                                       capture_output=True, text=True, timeout=30)
+
+    def run(*goal):
+        return subprocess.run(
+            ["make", "--no-print-directory", "-s", *goal], cwd=ROOT, capture_output=True, text=True, timeout=30
+        )
+
     alone, help_ = run(), run("help")
     assert alone.returncode == help_.returncode == 0 and alone.stdout == help_.stdout
     listed = re.findall(r"^  ([a-z][a-z-]*) ", help_.stdout, flags=re.M)

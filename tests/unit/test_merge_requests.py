@@ -1,16 +1,17 @@
 """.drone.yml delivered as a merge request through the (fake) GitLab API: one branch, one commit through the
 commits API, one merge request, whatever is retried; never an overwrite; `sync` only when the output changed;
 and the opt-in merge request on a push to a project without .drone.yml."""
+
 from __future__ import annotations
 
 import pytest
 import yaml
+from unit_support import ROOT, fixture_json
 
 from local.fake_gitlab import ApiError
 from opsbot.gitops import jobs as gitops_jobs
 from opsbot.gitops import merge_requests, pipelines
 from opsbot.jobs.model import Job, RetryLater
-from unit_support import ROOT, fixture_json
 
 GOLDEN = ROOT / "tests" / "golden" / "drone"
 
@@ -25,9 +26,14 @@ def sent(monkeypatch) -> list[tuple[str, dict]]:
 def writes(fake_gitlab) -> dict[str, list[dict]]:
     """The write calls by kind: branches, commits, merge requests."""
     posts = fake_gitlab.calls("POST")
-    return {kind: [c for c in posts if c["path"].endswith(suffix)] for kind, suffix in
-            (("branches", "/repository/branches"), ("commits", "/repository/commits"),
-             ("merge_requests", "/merge_requests"))}
+    return {
+        kind: [c for c in posts if c["path"].endswith(suffix)]
+        for kind, suffix in (
+            ("branches", "/repository/branches"),
+            ("commits", "/repository/commits"),
+            ("merge_requests", "/merge_requests"),
+        )
+    }
 
 
 def counts(fake_gitlab) -> tuple[int, int, int]:
@@ -51,7 +57,9 @@ def test_init_opens_one_branch_one_commit_and_one_merge_request(gitops_config, f
     assert (request["source_branch"], request["target_branch"]) == (branch["branch"], "main")
     assert request["title"] == "ci: add .drone.yml from opsbot's java template"
     assert request["remove_source_branch"] is True
-    assert "docker_username" in request["description"] and "Requested by Alice Wang (DingTalk)" in request["description"]
+    assert (
+        "docker_username" in request["description"] and "Requested by Alice Wang (DingTalk)" in request["description"]
+    )
     assert fake_gitlab.file("shop/shop-api", ".drone.yml", "main") is None  # nothing lands until someone merges
 
 
@@ -138,19 +146,23 @@ def test_the_generated_file_parses_as_drone_yaml(gitops_config, fake_gitlab):
 
 # --- a push to a project without .drone.yml (pipeline.init_on_push) ---------------------------------------
 
+
 def push_hook(fake_gitlab, repo: str, branch: str = "main") -> dict:
     pushed = fake_gitlab.fake.push(repo, branch, [{"message": "feat: x", "files": {"src/x.js": "x"}}])
     return {**fixture_json("gitlab/push.json"), **pushed}
 
 
 def test_a_push_to_an_opted_in_project_opens_the_merge_request_and_tells_the_group_once(
-        gitops_config, fake_gitlab, sent):
+    gitops_config, fake_gitlab, sent
+):
     first = push_hook(fake_gitlab, "shop/shop-web")
     assert gitops_jobs.on_push(Job(kind="gitlab.push", payload=first, id="p1")) == "opened merge request !1"
     assert gitops_jobs.on_push(Job(kind="gitlab.push", payload=first, id="p2")) == "opened merge request !1"
     second = push_hook(fake_gitlab, "shop/shop-web")
-    assert gitops_jobs.on_push(Job(kind="gitlab.push", payload=second, id="p3")) == \
-        ".drone.yml merge request: already open"
+    assert (
+        gitops_jobs.on_push(Job(kind="gitlab.push", payload=second, id="p3"))
+        == ".drone.yml merge request: already open"
+    )
     assert counts(fake_gitlab) == (1, 1, 1)
     [(robot, message)] = sent  # the project's group, once
     assert robot == "shop-backend"

@@ -1,15 +1,16 @@
 """Names that several modules share are declared once: the state table's key prefixes (state/keys.py), every job
 kind (jobs/kinds.py, each with exactly one handler), and the help order of chat commands."""
+
 from __future__ import annotations
 
 import re
 from itertools import combinations
 
 import pytest
+from unit_support import LAYER_PATH
 
 from opsbot.jobs import kinds
 from opsbot.state import keys
-from unit_support import LAYER_PATH
 
 LAYER_CODE = {path: path.read_text(encoding="utf-8") for path in (LAYER_PATH / "opsbot").rglob("*.py")}
 
@@ -32,10 +33,11 @@ def test_the_state_table_keys_are_built_from_the_declared_prefixes():
 
 
 def test_every_job_kind_has_exactly_one_handler():
-    from opsbot.jobs.registry import HANDLERS
     from unit_support import Handlers
 
-    Handlers().worker  # the worker function registers every handler it has
+    from opsbot.jobs.registry import HANDLERS
+
+    assert Handlers().worker  # loading the worker function registers every handler it has
     assert set(HANDLERS) == set(kinds.ALL)
     assert len(set(kinds.ALL)) == len(kinds.ALL)
 
@@ -44,6 +46,5 @@ def test_jobs_are_made_and_handled_only_by_their_named_kinds():
     """A kind is never spelled out where a job is made or handled: `handles("…")`, `Job(kind="…")` and
     `accept(…, "kind.name", …)` name the constants."""
     spelled = re.compile(r'handles\("|kind="[a-z]|accept\([^)]*"[a-z]+\.[a-z_]+"')
-    offenders = [path.name for path, text in LAYER_CODE.items()
-                 if spelled.search(text) and path.name != "kinds.py"]
+    offenders = [path.name for path, text in LAYER_CODE.items() if spelled.search(text) and path.name != "kinds.py"]
     assert offenders == []

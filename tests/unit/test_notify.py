@@ -1,11 +1,13 @@
 """When a finished build is worth a message (policy), what the message says (render), and the per-branch
 status that turns a success after a failure into "fixed"."""
+
 from __future__ import annotations
 
 import copy
 from dataclasses import replace
 
 import pytest
+from unit_support import EXAMPLE_CONFIG, fixture_json
 
 from opsbot.config.model import NotifyPolicy, Person, validate
 from opsbot.config.yaml_source import read_directory
@@ -13,7 +15,6 @@ from opsbot.delivery.robot import digest_message
 from opsbot.message import Mentions
 from opsbot.notify import policy, render
 from opsbot.state import branch_status
-from unit_support import EXAMPLE_CONFIG, fixture_json
 
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 SHOP_API = EXAMPLE.projects["shop-api"]  # zh, on_success [main, release/*]
@@ -31,6 +32,7 @@ def build_of(name: str, **changes) -> dict:
 
 
 # --- policy --------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("status", ["failure", "error"])
 def test_failure_is_told(status):
@@ -62,10 +64,17 @@ def test_fixed_can_be_turned_off():
     assert policy.reason_to_notify(no_fixed, build_of("build_success"), "failure") is None
 
 
-@pytest.mark.parametrize("branch, told", [
-    ("main", True), ("release/1.2", True), ("release/1.2/hotfix", True), ("develop", False),
-    ("feature/release/x", False), ("mainline", False),
-])
+@pytest.mark.parametrize(
+    "branch, told",
+    [
+        ("main", True),
+        ("release/1.2", True),
+        ("release/1.2/hotfix", True),
+        ("develop", False),
+        ("feature/release/x", False),
+        ("mainline", False),
+    ],
+)
 def test_success_only_on_listed_branch_globs(branch, told):
     build = build_of("build_success", target=branch, source=branch)
     expected = "success" if told else None
@@ -101,6 +110,7 @@ def test_unfinished_status_is_quiet():
 
 # --- render --------------------------------------------------------------------------------------------------
 
+
 def render_failure(project=SHOP_API, config=EXAMPLE, **changes):
     d = delivery("build_failure")
     build = dict(d["build"], **changes)
@@ -109,8 +119,9 @@ def render_failure(project=SHOP_API, config=EXAMPLE, **changes):
 
 
 # The example's bob has a DingTalk user id and a mobile; this config knows him by his mobile only.
-BOB_BY_MOBILE = replace(EXAMPLE, people=tuple(replace(p, dingtalk_user_id="") if p.id == "bob" else p
-                                             for p in EXAMPLE.people))
+BOB_BY_MOBILE = replace(
+    EXAMPLE, people=tuple(replace(p, dingtalk_user_id="") if p.id == "bob" else p for p in EXAMPLE.people)
+)
 
 
 def test_failure_message_in_chinese_by_default():
@@ -142,8 +153,12 @@ def test_failed_step_of_the_failure_fixture():
 
 
 def test_failed_stage_without_a_failed_step_names_the_stage():
-    build = {"stages": [{"name": "lint", "status": "success", "steps": []},
-                        {"name": "deploy", "status": "error", "steps": [{"name": "x", "status": "skipped"}]}]}
+    build = {
+        "stages": [
+            {"name": "lint", "status": "success", "steps": []},
+            {"name": "deploy", "status": "error", "steps": [{"name": "x", "status": "skipped"}]},
+        ]
+    }
     assert render.failed_step(build) == "deploy"
 
 
@@ -156,8 +171,9 @@ def test_author_is_mentioned_by_user_id_in_text_and_at():
 
 
 def test_author_without_user_id_is_mentioned_by_mobile():
-    rendered = render_failure(config=BOB_BY_MOBILE, author_login="bob", author_name="Bob Li",
-                              author_email="bob@example.com")
+    rendered = render_failure(
+        config=BOB_BY_MOBILE, author_login="bob", author_name="Bob Li", author_email="bob@example.com"
+    )
     assert "Bob Li @13800000002" in rendered.message["markdown"]["text"]
     assert rendered.message["at"] == {"atMobiles": ["13800000002"], "atUserIds": [], "isAtAll": False}
 
@@ -171,8 +187,7 @@ def test_author_with_user_id_and_mobile_is_mentioned_by_user_id():
 def test_author_found_by_email_when_the_login_is_unknown():
     rendered = render_failure(config=BOB_BY_MOBILE, author_login="b.li", author_email="BOB@example.com")
     assert rendered.message["at"]["atMobiles"] == ["13800000002"]
-    assert render_failure(author_login="b.li", author_email="BOB@example.com").message["at"]["atUserIds"] == [
-        "bob.li"]
+    assert render_failure(author_login="b.li", author_email="BOB@example.com").message["at"]["atUserIds"] == ["bob.li"]
 
 
 def test_unknown_author_is_named_but_not_mentioned():
@@ -185,8 +200,10 @@ def test_unknown_author_is_named_but_not_mentioned():
 
 def test_commit_link_and_title():
     text = render_failure().message["markdown"]["text"]
-    assert ("**提交**: [feat(order): add refund endpoint]"
-            "(https://gitlab.example.com/shop/shop-api/-/commit/9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d)") in text
+    assert (
+        "**提交**: [feat(order): add refund endpoint]"
+        "(https://gitlab.example.com/shop/shop-api/-/commit/9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d)"
+    ) in text
 
 
 def test_commit_link_falls_back_to_the_build_link():
@@ -205,16 +222,21 @@ def test_long_commit_title_is_cut():
 
 def test_build_url_is_system_link_slug_number():
     d = delivery("build_failure")
-    assert render.build_url(d["repo"], d["build"], {"link": "https://drone.example.com/"}) == \
-        "https://drone.example.com/shop/shop-api/128"
+    assert (
+        render.build_url(d["repo"], d["build"], {"link": "https://drone.example.com/"})
+        == "https://drone.example.com/shop/shop-api/128"
+    )
 
 
-@pytest.mark.parametrize("reason, status, zh, en", [
-    ("success", "success", "✅ 构建成功", "✅ Build succeeded"),
-    ("fixed", "success", "🎉 构建已修复", "🎉 Build fixed"),
-    ("failure", "error", "⚠️ 构建出错", "⚠️ Build errored"),
-    ("failure", "killed", "⛔ 构建已取消", "⛔ Build killed"),
-])
+@pytest.mark.parametrize(
+    "reason, status, zh, en",
+    [
+        ("success", "success", "✅ 构建成功", "✅ Build succeeded"),
+        ("fixed", "success", "🎉 构建已修复", "🎉 Build fixed"),
+        ("failure", "error", "⚠️ 构建出错", "⚠️ Build errored"),
+        ("failure", "killed", "⛔ 构建已取消", "⛔ Build killed"),
+    ],
+)
 def test_headlines(reason, status, zh, en):
     d = delivery("build_success")
     build = dict(d["build"], status=status)
@@ -230,22 +252,27 @@ def test_promote_message_names_the_environment():
     failed = dict(d["build"], status="failure")
     en = render.build_message(SHOP_WEB, d["repo"], failed, d["system"], "promote", None)
     assert en.message["markdown"]["title"] == "❌ Deploy to production failed · shop-web #129"
-    rollback = render.build_message(SHOP_WEB, d["repo"], dict(d["build"], event="rollback"), d["system"],
-                                    "rollback", None)
+    rollback = render.build_message(
+        SHOP_WEB, d["repo"], dict(d["build"], event="rollback"), d["system"], "rollback", None
+    )
     assert rollback.message["markdown"]["title"] == "↩️ Rolled back production · shop-web #129"
 
 
 def test_digest_line_is_one_line_with_the_essentials():
     line = render_failure().digest_line
     assert "\n" not in line
-    assert line == ("- ❌ **shop-api** [#128](https://drone.example.com/shop/shop-api/128) main · 构建失败 · "
-                    "default › test @alice.wang")
+    assert line == (
+        "- ❌ **shop-api** [#128](https://drone.example.com/shop/shop-api/128) main · 构建失败 · "
+        "default › test @alice.wang"
+    )
 
 
 def test_digest_message_merges_mentions():
-    entries = [{"id": "1", "line": "- a", "mobiles": ["138"], "user_ids": ["u1"]},
-               {"id": "2", "line": "- b", "mobiles": ["138"], "user_ids": []},
-               {"id": "3", "line": "- c", "mobiles": [], "user_ids": ["u2", "u1"]}]
+    entries = [
+        {"id": "1", "line": "- a", "mobiles": ["138"], "user_ids": ["u1"]},
+        {"id": "2", "line": "- b", "mobiles": ["138"], "user_ids": []},
+        {"id": "3", "line": "- c", "mobiles": [], "user_ids": ["u2", "u1"]},
+    ]
     message = digest_message(entries, "en")
     assert message["markdown"]["title"] == "opsbot: 3 build notifications"
     assert message["markdown"]["text"].split("\n\n")[1:] == ["- a", "- b", "- c"]
@@ -255,11 +282,11 @@ def test_digest_message_merges_mentions():
 
 def test_mentions_of_nobody():
     assert Mentions.of(None).text() == ""
-    assert Mentions.of(Person(id="x", name="X")).at() == {"atMobiles": [], "atUserIds": [],
-                                                                 "isAtAll": False}
+    assert Mentions.of(Person(id="x", name="X")).at() == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
 
 
 # --- branch status -------------------------------------------------------------------------------------------
+
 
 def test_branch_status_returns_the_previous_build_status(aws):
     assert branch_status.record_finish("shop/shop-api", "main", 10, "failure") is None

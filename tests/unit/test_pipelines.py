@@ -3,6 +3,7 @@ variables, and language detection from a repository's files.
 
 Regenerate the golden files after an intended change with `make golden` (UPDATE_GOLDEN=1) and review the diff.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,19 +13,22 @@ from pathlib import Path
 
 import pytest
 import yaml
+from unit_support import EXAMPLE_CONFIG, ROOT
 
 from local.gitlab_seed import PROJECTS
 from opsbot.config.model import PIPELINE_LANGUAGES, Pipeline, validate
 from opsbot.config.yaml_source import read_directory
 from opsbot.gitops import pipelines
 from opsbot.gitops.templates import all_templates, detect
-from unit_support import EXAMPLE_CONFIG, ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "drone"
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 # Each language's example project, with the top-level files of its repository in the fake GitLab.
-CASES = {"java": ("shop-api", "shop/shop-api"), "node": ("shop-web", "shop/shop-web"),
-         "python": ("shop-recommend", "shop/shop-recommend")}
+CASES = {
+    "java": ("shop-api", "shop/shop-api"),
+    "node": ("shop-web", "shop/shop-web"),
+    "python": ("shop-recommend", "shop/shop-recommend"),
+}
 
 
 def top_level(repo: str) -> set[str]:
@@ -42,6 +46,7 @@ def documents(content: str) -> list[dict]:
 
 # --- golden files --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("language", sorted(CASES))
 def test_output_matches_the_golden_file(language):
     result = generated(language)
@@ -51,8 +56,9 @@ def test_output_matches_the_golden_file(language):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(result.content, encoding="utf-8")
     assert golden.is_file(), f"no golden file {golden}: run `make golden`"
-    assert result.content == golden.read_text(encoding="utf-8"), f"{language} output changed: run `make golden` " \
-                                                                  "and review the diff"
+    assert result.content == golden.read_text(encoding="utf-8"), (
+        f"{language} output changed: run `make golden` and review the diff"
+    )
 
 
 def test_every_golden_file_has_a_template():
@@ -105,16 +111,18 @@ def test_pipelines_parse_and_have_build_test_publish_scan_and_promote(language):
     assert publish["settings"]["password"] == {"from_secret": "docker_password"}
     assert publish["when"] == scan["when"] == {"event": ["push", "tag", "custom"]}  # never for pull requests
     assert scan["image"].startswith("aquasec/trivy:")
-    assert scan["commands"] == [f"trivy image --exit-code 1 --severity HIGH,CRITICAL --no-progress "
-                                f"{result.image}:${{DRONE_COMMIT_SHA:0:8}}"]
+    assert scan["commands"] == [
+        f"trivy image --exit-code 1 --severity HIGH,CRITICAL --no-progress {result.image}:${{DRONE_COMMIT_SHA:0:8}}"
+    ]
     environments = list(EXAMPLE.projects[CASES[language][0]].environments)
     promotes = docs[1:]
     assert [d["name"] for d in promotes] == [f"promote-{env}" for env in environments]
-    for env, doc in zip(environments, promotes):
+    for env, doc in zip(environments, promotes, strict=True):
         assert doc["trigger"] == {"event": ["promote", "rollback"], "target": [env]}
         assert doc["steps"][0]["name"] == "promote"
-        assert doc["steps"][0]["commands"][0].endswith(f"docker://{result.image}:${{DRONE_COMMIT_SHA:0:8}} "
-                                                       f"docker://{result.image}:{env}")
+        assert doc["steps"][0]["commands"][0].endswith(
+            f"docker://{result.image}:${{DRONE_COMMIT_SHA:0:8}} docker://{result.image}:{env}"
+        )
 
 
 def test_templates_build_and_test_each_language_its_way():
@@ -136,6 +144,7 @@ def test_shell_variables_are_escaped_from_drones_substitution():
 
 # --- variables from the project's config ---------------------------------------------------------------------
 
+
 def with_pipeline(name: str, **fields):
     project = EXAMPLE.projects[name]
     return replace(project, pipeline=replace(project.pipeline, **fields))
@@ -149,8 +158,9 @@ def test_defaults_publish_to_docker_hub_under_the_repo_path():
 
 
 def test_build_image_and_test_command_overrides():
-    project = with_pipeline("shop-api", build_image="maven:3.9-eclipse-temurin-21", test_command=("mvn -B verify -Pci",
-                                                                                                  "mvn -B site"))
+    project = with_pipeline(
+        "shop-api", build_image="maven:3.9-eclipse-temurin-21", test_command=("mvn -B verify -Pci", "mvn -B site")
+    )
     steps = documents(pipelines.generate(project, {"pom.xml"}).content)[0]["steps"]
     assert steps[0]["image"] == steps[1]["image"] == "maven:3.9-eclipse-temurin-21"
     assert steps[1]["commands"] == ["mvn -B verify -Pci", "mvn -B site"]
@@ -165,28 +175,38 @@ def test_output_is_deterministic():
     assert generated("java").content == generated("java").content
 
 
-@pytest.mark.parametrize("image, registry", [
-    ("registry.example.com/shop/api", "registry.example.com"), ("localhost:5000/api", "localhost:5000"),
-    ("localhost/api", "localhost"), ("shop/api", ""), ("api", ""),
-])
+@pytest.mark.parametrize(
+    "image, registry",
+    [
+        ("registry.example.com/shop/api", "registry.example.com"),
+        ("localhost:5000/api", "localhost:5000"),
+        ("localhost/api", "localhost"),
+        ("shop/api", ""),
+        ("api", ""),
+    ],
+)
 def test_registry_is_the_image_host(image, registry):
     assert pipelines.registry_of(image) == registry
 
 
 # --- language --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("files, expected", [
-    ({"pom.xml", "src"}, ("java", "pom.xml")),
-    ({"build.gradle", "gradlew"}, ("java", "build.gradle")),
-    ({"build.gradle.kts"}, ("java", "build.gradle.kts")),
-    ({"package.json", "package-lock.json"}, ("node", "package.json")),
-    ({"pyproject.toml"}, ("python", "pyproject.toml")),
-    ({"requirements.txt"}, ("python", "requirements.txt")),
-    ({"setup.py"}, ("python", "setup.py")),
-    ({"pom.xml", "package.json"}, ("java", "pom.xml")),  # a front end inside a Java service
-    ({"pyproject.toml", "package.json"}, ("python", "pyproject.toml")),
-    ({"README.md", "Makefile"}, None),
-])
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"pom.xml", "src"}, ("java", "pom.xml")),
+        ({"build.gradle", "gradlew"}, ("java", "build.gradle")),
+        ({"build.gradle.kts"}, ("java", "build.gradle.kts")),
+        ({"package.json", "package-lock.json"}, ("node", "package.json")),
+        ({"pyproject.toml"}, ("python", "pyproject.toml")),
+        ({"requirements.txt"}, ("python", "requirements.txt")),
+        ({"setup.py"}, ("python", "setup.py")),
+        ({"pom.xml", "package.json"}, ("java", "pom.xml")),  # a front end inside a Java service
+        ({"pyproject.toml", "package.json"}, ("python", "pyproject.toml")),
+        ({"README.md", "Makefile"}, None),
+    ],
+)
 def test_language_is_detected_from_the_repository_files(files, expected):
     assert detect(files) == expected
 
@@ -201,8 +221,10 @@ def test_language_asked_for_beats_config_which_beats_detection():
     project = with_pipeline("shop-api", language="java")
     assert pipelines.choose_language(project, {"package.json"}, "python") == ("python", "asked for")
     assert pipelines.choose_language(project, {"package.json"})[0] == "java"
-    assert pipelines.choose_language(with_pipeline("shop-api", language=""), {"package.json"}) == \
-        ("node", "detected from package.json")
+    assert pipelines.choose_language(with_pipeline("shop-api", language=""), {"package.json"}) == (
+        "node",
+        "detected from package.json",
+    )
 
 
 def test_no_language_to_go_by_says_what_to_do():

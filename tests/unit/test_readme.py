@@ -1,4 +1,5 @@
 """The README is the contract for operators and newcomers: every setting with its default, and tables that render."""
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,10 @@ def table_problems(markdown: str) -> list[str]:
         elif line.lstrip().startswith("|"):
             following = lines[index + 1] if index + 1 < len(lines) else ""
             if not in_table and not re.fullmatch(r"\s*\|(\s*:?-{3,}:?\s*\|)+\s*", following):
-                problems.append(f"line {index + 1}: table rows without a header"
-                                + (f", after the blank line {blank_after_table}" if blank_after_table else ""))
+                problems.append(
+                    f"line {index + 1}: table rows without a header"
+                    + (f", after the blank line {blank_after_table}" if blank_after_table else "")
+                )
             in_table = True
         elif line.strip():
             in_table, blank_after_table = False, 0

@@ -5,6 +5,7 @@ the requester and the authorization core decides; and the "发布到 <env>" butt
 
 Attacks sit next to the paths they attack: a POST with no identity, a ticket for another link, an expired or
 tampered ticket, a clicker not in `people`, a developer on staging, and a requester approving their own request."""
+
 from __future__ import annotations
 
 import base64
@@ -17,12 +18,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-
 from chat_support import audit_log, callback
+from unit_support import ACTION_SIGNING_KEY, DINGTALK_APP_KEY, STACK_ENV, fixture_json, http_event, sqs_event
+
 from opsbot.actions import tickets
 from opsbot.release import links as tokens
 from opsbot.release.links import ReleaseGrant, TokenRefused
-from unit_support import ACTION_SIGNING_KEY, DINGTALK_APP_KEY, STACK_ENV, fixture_json, http_event, sqs_event
 
 KEY = ACTION_SIGNING_KEY.encode()
 SUCCESS = fixture_json("drone/build_success.json")  # shop-api #128, a push to main by alice
@@ -30,10 +31,24 @@ COMMIT = SUCCESS["build"]["after"]
 OUTSIDER = "lurenjia"  # staff of the fake DingTalk organisation whom the example config does not list
 
 
-def issue(target: str = "staging", build: int = 128, title: str = "feat(order): add refund endpoint",
-          hours: int = 24, **kwargs) -> str:
-    return tokens.issue("shop-api", build, target, kwargs.pop("commit", COMMIT), "main", title,
-                        kwargs.pop("event", "push"), hours, **kwargs)
+def issue(
+    target: str = "staging",
+    build: int = 128,
+    title: str = "feat(order): add refund endpoint",
+    hours: int = 24,
+    **kwargs,
+) -> str:
+    return tokens.issue(
+        "shop-api",
+        build,
+        target,
+        kwargs.pop("commit", COMMIT),
+        "main",
+        title,
+        kwargs.pop("event", "push"),
+        hours,
+        **kwargs,
+    )
 
 
 def nonce_of(token: str) -> str:
@@ -42,13 +57,22 @@ def nonce_of(token: str) -> str:
 
 # --- tokens ----------------------------------------------------------------------------------------------------
 
+
 def test_a_token_names_a_grant_stored_in_the_state_table(aws):
     now = time.time()
     token = issue("production", now=now)  # signed with the key in SSM (ACTION_SIGNING_KEY_PARAM)
     grant = tokens.read(token)
-    assert grant == ReleaseGrant(project="shop-api", build=128, target="production", commit=COMMIT, branch="main",
-                                 title="feat(order): add refund endpoint", event="push",
-                                 expires=int(now + 24 * 3600), nonce=nonce_of(token))
+    assert grant == ReleaseGrant(
+        project="shop-api",
+        build=128,
+        target="production",
+        commit=COMMIT,
+        branch="main",
+        title="feat(order): add refund endpoint",
+        event="push",
+        expires=int(now + 24 * 3600),
+        nonce=nonce_of(token),
+    )
     assert re.fullmatch(r"[0-9a-f]{16}\.[A-Za-z0-9_-]{43}", token) and len(token) == 60  # fits in OAuth's state
     item = aws.state_item(f"action#{grant.nonce}")
     assert int(item["expires_at"]["N"]) == grant.expires + 86400  # TTL: the link's expiry plus a grace day
@@ -65,18 +89,22 @@ def test_every_link_gets_its_own_nonce_and_a_short_title(aws):
 @pytest.fixture
 def no_dynamodb(monkeypatch):
     """Fails the test if a token is looked up: garbage and forgeries must cost no DynamoDB read."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("DynamoDB was read for a token that is not ours")
 
     monkeypatch.setattr(tokens, "client", refuse)
 
 
-@pytest.mark.parametrize("change", [
-    lambda mac: mac[:-2] + ("AA" if mac[-2:] != "AA" else "BB"),
-    lambda mac: "",
-    lambda mac: mac[:-1],
-    lambda mac: "签名" + mac[2:],
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda mac: mac[:-2] + ("AA" if mac[-2:] != "AA" else "BB"),
+        lambda mac: "",
+        lambda mac: mac[:-1],
+        lambda mac: "签名" + mac[2:],
+    ],
+)
 def test_a_tampered_signature_is_403_without_a_lookup(aws, no_dynamodb, change):
     nonce, mac = tokens.token_for("0123456789abcdef", KEY).split(".")
     with pytest.raises(TokenRefused) as refused:
@@ -94,8 +122,20 @@ def test_another_key_or_another_nonce_under_the_same_signature_is_403(aws, no_dy
     assert refused.value.status == 403
 
 
-@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", ".", "0123456789ABCDEF.x", "0123456789abcde.x",
-                                   "x" * 3000 + "." + "y", "0123456789abcdef." + "A" * 100, "../../etc.passwd"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "garbage",
+        "a.b.c",
+        ".",
+        "0123456789ABCDEF.x",
+        "0123456789abcde.x",
+        "x" * 3000 + "." + "y",
+        "0123456789abcdef." + "A" * 100,
+        "../../etc.passwd",
+    ],
+)
 def test_garbage_is_400_without_a_lookup(aws, no_dynamodb, token):
     with pytest.raises(TokenRefused) as refused:
         tokens.read(token, key=KEY)
@@ -134,16 +174,19 @@ def test_a_ticket_holds_for_its_link_and_person_for_ten_minutes():
         tickets.check(NONCE, fields, KEY, now=now + 601)
 
 
-@pytest.mark.parametrize("change, why", [
-    ({"ticket": ""}, "sign in with DingTalk first"),
-    ({"user": "carol.zhang"}, "not valid"),  # someone else's name on alice's ticket
-    ({"nick": "Carol Zhang"}, "not valid"),
-    ({"expires": "99999999999"}, "not valid"),  # a longer life
-    ({"ticket": "A" * 43}, "not valid"),
-    ({"expires": "soon"}, "damaged"),
-    ({"user": "alice.wang|x"}, "damaged"),
-    ({"user": ""}, "damaged"),
-])
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ({"ticket": ""}, "sign in with DingTalk first"),
+        ({"user": "carol.zhang"}, "not valid"),  # someone else's name on alice's ticket
+        ({"nick": "Carol Zhang"}, "not valid"),
+        ({"expires": "99999999999"}, "not valid"),  # a longer life
+        ({"ticket": "A" * 43}, "not valid"),
+        ({"expires": "soon"}, "damaged"),
+        ({"user": "alice.wang|x"}, "damaged"),
+        ({"user": ""}, "damaged"),
+    ],
+)
 def test_a_tampered_ticket_is_refused(change, why):
     fields = tickets.signed_in("alice.wang", "Alice Wang").form(NONCE, KEY)
     with pytest.raises(tickets.TicketRefused, match=why):
@@ -160,21 +203,34 @@ def test_a_ticket_for_another_link_or_another_key_is_refused():
 
 # --- the actions Lambda: requests and pages ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def call(handlers, lambda_context, chat_config, fake_dingtalk):
     """A request to the actions Lambda, as API Gateway would hand it over from DingTalk's in-app browser."""
 
-    def request(method: str, path: str, query: dict | None = None, form: dict | str | None = None,
-                content_type: str | None = None, headers: dict | None = None, base64_encoded: bool = False,
-                domain: str | None = None) -> dict:
+    def request(
+        method: str,
+        path: str,
+        query: dict | None = None,
+        form: dict | str | None = None,
+        content_type: str | None = None,
+        headers: dict | None = None,
+        base64_encoded: bool = False,
+        domain: str | None = None,
+    ) -> dict:
         body = form if isinstance(form, str) or form is None else urlencode(form)
         if base64_encoded and body is not None:
             body = base64.b64encode(body.encode()).decode()
         if method == "POST" and content_type is None:
             content_type = "application/x-www-form-urlencoded"
-        event = http_event(path, body, method=method, content_type=content_type, base64_encoded=base64_encoded,
-                           headers={"user-agent": "DingTalk/7.6.0 (iPhone)", "x-forwarded-proto": "https",
-                                    **(headers or {})})
+        event = http_event(
+            path,
+            body,
+            method=method,
+            content_type=content_type,
+            base64_encoded=base64_encoded,
+            headers={"user-agent": "DingTalk/7.6.0 (iPhone)", "x-forwarded-proto": "https", **(headers or {})},
+        )
         if domain is not None:
             event["requestContext"]["domainName"] = event["headers"]["host"] = domain
         if query:
@@ -186,10 +242,15 @@ def call(handlers, lambda_context, chat_config, fake_dingtalk):
 
 
 def everything_stored(aws) -> dict:
-    tables = {name: sorted(json.dumps(item, sort_keys=True) for item in aws.ddb.scan(TableName=name)["Items"])
-              for name in (STACK_ENV["CONFIG_TABLE"], STACK_ENV["STATE_TABLE"], STACK_ENV["AUDIT_TABLE"])}
-    return {"tables": tables, "queue": sorted(m["Body"] for m in aws.receive()),
-            "dead letters": sorted(m["Body"] for m in aws.dead_letters())}
+    tables = {
+        name: sorted(json.dumps(item, sort_keys=True) for item in aws.ddb.scan(TableName=name)["Items"])
+        for name in (STACK_ENV["CONFIG_TABLE"], STACK_ENV["STATE_TABLE"], STACK_ENV["AUDIT_TABLE"])
+    }
+    return {
+        "tables": tables,
+        "queue": sorted(m["Body"] for m in aws.receive()),
+        "dead letters": sorted(m["Body"] for m in aws.dead_letters()),
+    }
 
 
 def assert_page(response: dict, status: int) -> str:
@@ -215,8 +276,9 @@ def form_of(body: str) -> tuple[str, dict]:
     """The confirmation form's action and hidden fields."""
     action = re.search(r'<form method="post" action="([^"]+)">', body)
     assert action, body
-    fields = {unescape(k): unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
-                                                             body)}
+    fields = {
+        unescape(k): unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body)
+    }
     return unescape(action.group(1)), fields
 
 
@@ -231,8 +293,11 @@ def auth_code(fake_dingtalk, login_url: str, user_id: str) -> dict:
 
 def sign_in(call, fake_dingtalk, token: str, user_id: str = "alice.wang") -> dict:
     """Open the link, sign in through the fake DingTalk as `user_id`: the login page's response."""
-    return call("GET", "/actions/login", auth_code(fake_dingtalk, login_button(assert_page(
-        call("GET", f"/actions/{token}"), 200)), user_id))
+    return call(
+        "GET",
+        "/actions/login",
+        auth_code(fake_dingtalk, login_button(assert_page(call("GET", f"/actions/{token}"), 200)), user_id),
+    )
 
 
 def confirmation(call, fake_dingtalk, token: str, user_id: str = "alice.wang") -> dict:
@@ -251,9 +316,14 @@ def test_get_shows_the_facts_and_a_dingtalk_login_button_and_writes_nothing(aws,
     assert "<form" not in body and "需要审批" not in body  # nothing to confirm before DingTalk says who you are
     url = urlsplit(login_button(body))
     assert f"{url.scheme}://{url.netloc}{url.path}" == f"{fake_dingtalk.url}/oauth2/auth"
-    assert parse_qs(url.query) == {"redirect_uri": ["https://opsbot.example.com/actions/login"],
-                                   "response_type": ["code"], "client_id": [DINGTALK_APP_KEY], "scope": ["openid"],
-                                   "state": [token], "prompt": ["consent"]}
+    assert parse_qs(url.query) == {
+        "redirect_uri": ["https://opsbot.example.com/actions/login"],
+        "response_type": ["code"],
+        "client_id": [DINGTALK_APP_KEY],
+        "scope": ["openid"],
+        "state": [token],
+        "prompt": ["consent"],
+    }
     assert call("GET", f"/actions/{token}")["statusCode"] == 200  # looking again changes nothing either
     assert everything_stored(aws) == before
 
@@ -283,12 +353,21 @@ def test_the_commit_title_is_escaped(call):
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in body and "<b>bold" not in body
 
 
-@pytest.mark.parametrize("token, status", [("garbage", 400), (tokens.token_for("0123456789abcdef", b"k"), 403),
-                                           (tokens.token_for("0123456789abcdef", KEY), 410)])
+@pytest.mark.parametrize(
+    "token, status",
+    [
+        ("garbage", 400),
+        (tokens.token_for("0123456789abcdef", b"k"), 403),
+        (tokens.token_for("0123456789abcdef", KEY), 410),
+    ],
+)
 def test_a_bad_token_gets_a_page_and_changes_nothing(aws, call, token, status):
     before = everything_stored(aws)
-    for response in (call("GET", f"/actions/{token}"), call("POST", f"/actions/{token}", form={}),
-                     call("GET", "/actions/login", {"authCode": "x", "state": token})):
+    for response in (
+        call("GET", f"/actions/{token}"),
+        call("POST", f"/actions/{token}", form={}),
+        call("GET", "/actions/login", {"authCode": "x", "state": token}),
+    ):
         assert "Nothing was changed" in assert_page(response, status)
     assert everything_stored(aws) == before
 
@@ -306,8 +385,9 @@ def test_a_tampered_or_expired_link_is_refused(aws, call):
 
 
 def test_an_environment_gone_from_config_makes_the_link_410(aws, call, fake_drone):
-    from opsbot.config import store
     from unit_support import example_documents
+
+    from opsbot.config import store
 
     token = issue("staging")
     documents = example_documents(drone=fake_drone.url)
@@ -322,13 +402,16 @@ def test_an_environment_gone_from_config_makes_the_link_410(aws, call, fake_dron
 def test_a_host_that_is_no_host_is_a_400_page(aws, call, host):
     token = issue()
     before = everything_stored(aws)
-    for response in (call("GET", f"/actions/{token}", domain=host),
-                     call("GET", "/actions/login", {"authCode": "x", "state": token}, domain=host)):
+    for response in (
+        call("GET", f"/actions/{token}", domain=host),
+        call("GET", "/actions/login", {"authCode": "x", "state": token}, domain=host),
+    ):
         assert_page(response, 400)
     assert everything_stored(aws) == before
 
 
 # --- the login page ---------------------------------------------------------------------------------------------
+
 
 def test_signing_in_shows_who_you_are_and_a_form_with_a_ticket_and_changes_nothing(aws, call, fake_dingtalk):
     token = issue("staging")
@@ -340,8 +423,12 @@ def test_signing_in_shows_who_you_are_and_a_form_with_a_ticket_and_changes_nothi
     assert tickets.check(nonce_of(token), fields, KEY).user_id == "alice.wang"
     assert everything_stored(aws) == before  # a GET never changes anything, even after signing in
     steps = [c["path"] for c in fake_dingtalk.login.calls]
-    assert steps == ["/v1.0/oauth2/userAccessToken", "/v1.0/contact/users/me", "/v1.0/oauth2/accessToken",
-                     "/topapi/user/getbyunionid"]
+    assert steps == [
+        "/v1.0/oauth2/userAccessToken",
+        "/v1.0/contact/users/me",
+        "/v1.0/oauth2/accessToken",
+        "/topapi/user/getbyunionid",
+    ]
 
 
 def test_production_sign_in_says_an_approval_request_will_be_opened_in_your_name(call, fake_dingtalk):
@@ -386,8 +473,7 @@ def test_dingtalk_down_during_sign_in_is_a_page_that_says_so(aws, call, fake_din
 
 def test_dingtalk_refusing_the_apps_credentials_is_told_to_the_operator(call, fake_dingtalk, monkeypatch):
     token = issue()
-    returned = auth_code(fake_dingtalk, login_button(assert_page(call("GET", f"/actions/{token}"), 200)),
-                         "alice.wang")
+    returned = auth_code(fake_dingtalk, login_button(assert_page(call("GET", f"/actions/{token}"), 200)), "alice.wang")
     monkeypatch.setattr(fake_dingtalk.login, "app_secret", "another secret")
     body = assert_page(call("GET", "/actions/login", returned), 503)
     assert "invalidClientIdOrSecret" in body and "DingtalkAppKey" in body
@@ -434,12 +520,15 @@ def test_a_used_link_says_so_at_sign_in(call, fake_dingtalk):
 
 # --- the POST ---------------------------------------------------------------------------------------------------
 
+
 def test_a_post_with_no_identity_is_401_with_the_login_button_and_queues_nothing(aws, call, fake_drone):
     token = issue("staging")
     before = everything_stored(aws)
-    for form, content_type in ((None, "text/plain"), ({}, None),
-                               ({"user": "alice.wang", "nick": "Alice Wang", "expires": str(int(time.time()) + 300)},
-                                None)):
+    for form, content_type in (
+        (None, "text/plain"),
+        ({}, None),
+        ({"user": "alice.wang", "nick": "Alice Wang", "expires": str(int(time.time()) + 300)}, None),
+    ):
         body = assert_page(call("POST", f"/actions/{token}", form=form, content_type=content_type), 401)
         assert "sign in with DingTalk first" in body and "Nothing was queued" in body
         assert "/oauth2/auth?" in login_button(body)
@@ -455,8 +544,15 @@ def test_a_ticket_for_another_link_is_refused(aws, call, fake_dingtalk):
     assert everything_stored(aws) == before
 
 
-@pytest.mark.parametrize("change", [{"user": "carol.zhang", "nick": "Carol Zhang"}, {"nick": "Xiaoming"},
-                                    {"ticket": "A" * 43}, {"expires": str(int(time.time()) + 86400)}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"user": "carol.zhang", "nick": "Carol Zhang"},
+        {"nick": "Xiaoming"},
+        {"ticket": "A" * 43},
+        {"expires": str(int(time.time()) + 86400)},
+    ],
+)
 def test_a_tampered_ticket_is_refused_at_the_post(aws, call, fake_dingtalk, change):
     token = issue("staging")
     fields = confirmation(call, fake_dingtalk, token)
@@ -504,20 +600,24 @@ def test_the_same_confirmation_posted_twice_queues_once(aws, call, fake_dingtalk
 
 def test_a_base64_encoded_form_is_read_as_api_gateway_sends_it(aws, call, fake_dingtalk):
     token = issue("staging")
-    assert_page(call("POST", f"/actions/{token}", form=confirmation(call, fake_dingtalk, token),
-                     base64_encoded=True), 202)
+    assert_page(
+        call("POST", f"/actions/{token}", form=confirmation(call, fake_dingtalk, token), base64_encoded=True), 202
+    )
     assert len(aws.receive()) == 1
 
 
-@pytest.mark.parametrize("form, content_type, status", [
-    ("user=alice.wang", "application/json", 415),
-    ("user=alice.wang", "text/plain", 415),
-    ("ticket=" + "A" * 5000, None, 413),
-    ("ticket=%ZZ&&&", None, 400),
-    ("nick=%E7%8E", None, 400),  # not UTF-8 once decoded
-    ("ticket=a&ticket=b", None, 400),
-    ("a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9", None, 400),
-])
+@pytest.mark.parametrize(
+    "form, content_type, status",
+    [
+        ("user=alice.wang", "application/json", 415),
+        ("user=alice.wang", "text/plain", 415),
+        ("ticket=" + "A" * 5000, None, 413),
+        ("ticket=%ZZ&&&", None, 400),
+        ("nick=%E7%8E", None, 400),  # not UTF-8 once decoded
+        ("ticket=a&ticket=b", None, 400),
+        ("a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9", None, 400),
+    ],
+)
 def test_a_malformed_form_is_a_4xx_page_and_queues_nothing(aws, call, form, content_type, status):
     token = issue("staging")
     before = everything_stored(aws)
@@ -540,8 +640,7 @@ def test_an_enqueue_failure_gives_the_link_back(aws, call, fake_dingtalk, env):
 
 def test_no_token_code_or_ticket_reaches_the_log(call, fake_dingtalk, opsbot_log, handlers, lambda_context, aws):
     token = issue("staging")
-    returned = auth_code(fake_dingtalk, login_button(assert_page(call("GET", f"/actions/{token}"), 200)),
-                         "alice.wang")
+    returned = auth_code(fake_dingtalk, login_button(assert_page(call("GET", f"/actions/{token}"), 200)), "alice.wang")
     fields = form_of(assert_page(call("GET", "/actions/login", returned), 200))[1]
     assert_page(call("POST", f"/actions/{token}", form=fields), 202)
     assert_page(call("GET", "/actions/login", {"authCode": "leaked-code-1234", "state": token}), 410)
@@ -554,13 +653,17 @@ def test_no_token_code_or_ticket_reaches_the_log(call, fake_dingtalk, opsbot_log
 
 # --- the release.link job in the worker ------------------------------------------------------------------------
 
+
 def run_jobs(aws, handlers, lambda_context) -> dict:
     return handlers.worker.lambda_handler(sqs_event(aws.receive()), lambda_context)
 
 
 def drone_changes(fake_drone) -> list[tuple[str, dict]]:
-    return [(c["path"], {k: v for k, v in c["query"].items() if not k.startswith("OPSBOT_REQUEST_")})
-            for c in fake_drone.calls if c["method"] != "GET"]
+    return [
+        (c["path"], {k: v for k, v in c["query"].items() if not k.startswith("OPSBOT_REQUEST_")})
+        for c in fake_drone.calls
+        if c["method"] != "GET"
+    ]
 
 
 def group_texts(fake_dingtalk) -> list[str]:
@@ -587,16 +690,23 @@ def minted(user_id: str, nick: str):
     return lambda token: tickets.signed_in(user_id, nick).form(nonce_of(token), KEY)
 
 
-def test_alice_confirms_staging_and_it_promotes_once_in_her_name(aws, click, fake_drone, fake_dingtalk, handlers,
-                                                                 lambda_context):
+def test_alice_confirms_staging_and_it_promotes_once_in_her_name(
+    aws, click, fake_drone, fake_dingtalk, handlers, lambda_context
+):
     click("staging")
-    assert drone_changes(fake_drone) == [("/api/repos/shop/shop-api/builds/128/promote",
-                                          {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]})]
+    assert drone_changes(fake_drone) == [
+        ("/api/repos/shop/shop-api/builds/128/promote", {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]})
+    ]
     [text] = group_texts(fake_dingtalk)
     assert text.startswith("### 🚀 已开始发布 shop-api #128 → staging") and "发起人 Alice Wang" in text
     [record] = audit_log("shop-api")
     assert (record.command, record.who, record.who_name, record.where, record.result) == (
-        "deploy", "alice", "Alice Wang", "web", "succeeded")
+        "deploy",
+        "alice",
+        "Alice Wang",
+        "web",
+        "succeeded",
+    )
     assert (record.via, record.decision, record.where_title) == ("dingtalk-login", "allow", "127.0.0.1")
 
 
@@ -616,7 +726,12 @@ def test_someone_not_in_people_is_refused_by_the_core_audited_and_the_group_told
     assert text.startswith("### ⛔ shop-api #128 → staging") and "路人甲" in text and "people" in text
     [record] = audit_log("shop-api")
     assert (record.who, record.who_name, record.result, record.decision, record.via) == (
-        f"dingtalk-login:{OUTSIDER}", "路人甲", "denied", "deny", "dingtalk-login")
+        f"dingtalk-login:{OUTSIDER}",
+        "路人甲",
+        "denied",
+        "deny",
+        "dingtalk-login",
+    )
 
 
 def test_a_developer_clicking_staging_is_denied_a_deployer_is_needed(click, fake_drone, fake_dingtalk):
@@ -629,7 +744,8 @@ def test_a_developer_clicking_staging_is_denied_a_deployer_is_needed(click, fake
 
 
 def test_production_opens_an_approval_in_the_clickers_name_that_only_someone_else_can_approve(
-        aws, click, fake_drone, fake_dingtalk, handlers, lambda_context):
+    aws, click, fake_drone, fake_dingtalk, handlers, lambda_context
+):
     from opsbot.chat.ingress import answer
     from opsbot.release import approvals
 
@@ -639,7 +755,12 @@ def test_production_opens_an_approval_in_the_clickers_name_that_only_someone_els
     request_id = re.search(r"approve ([0-9a-f]{8})", request_text).group(1)
     pending = approvals.get(request_id)
     assert (pending.requester, pending.requester_name, pending.target, pending.build, pending.commit) == (
-        "alice", "Alice Wang", "production", 128, COMMIT)
+        "alice",
+        "Alice Wang",
+        "production",
+        128,
+        COMMIT,
+    )
     assert "Alice Wang 请求发布" in request_text
 
     def say(text: str, who: str) -> None:
@@ -651,8 +772,12 @@ def test_production_opens_an_approval_in_the_clickers_name_that_only_someone_els
     assert drone_changes(fake_drone) == [] and approvals.get(request_id).status == "pending"
     assert "cannot approve your own request" in group_texts(fake_dingtalk)[-1]
     say(f"approve {request_id}", "carol")
-    assert drone_changes(fake_drone) == [("/api/repos/shop/shop-api/builds/128/promote",
-                                          {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]})]
+    assert drone_changes(fake_drone) == [
+        (
+            "/api/repos/shop/shop-api/builds/128/promote",
+            {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]},
+        )
+    ]
     say(f"approve {request_id}", "xiaoming")  # too late: nothing more happens
     assert len(drone_changes(fake_drone)) == 1
 
@@ -667,12 +792,17 @@ def test_a_link_for_a_rebuilt_commit_is_refused(click, fake_drone, fake_dingtalk
 
 # --- buttons on build notifications ------------------------------------------------------------------------------
 
+
 def notify(aws, handlers, lambda_context, delivery: dict) -> None:
     from opsbot.jobs import queue
     from opsbot.jobs.model import Job
 
-    queue.enqueue(Job(kind="drone.build_finished", payload={
-        "repo": delivery["repo"], "build": delivery["build"], "system": delivery["system"]}))
+    queue.enqueue(
+        Job(
+            kind="drone.build_finished",
+            payload={"repo": delivery["repo"], "build": delivery["build"], "system": delivery["system"]},
+        )
+    )
     assert run_jobs(aws, handlers, lambda_context)["batchItemFailures"] == []
 
 
@@ -680,8 +810,9 @@ def sent_messages(fake_dingtalk) -> list[dict]:
     return [m["message"] for m in fake_dingtalk.accepted]
 
 
-def test_a_successful_main_build_gets_a_release_button_per_environment(aws, env, handlers, lambda_context,
-                                                                       chat_config, fake_dingtalk):
+def test_a_successful_main_build_gets_a_release_button_per_environment(
+    aws, env, handlers, lambda_context, chat_config, fake_dingtalk
+):
     env("PUBLIC_BASE_URL", "https://opsbot.example.com/")
     notify(aws, handlers, lambda_context, SUCCESS)
     [message] = sent_messages(fake_dingtalk)
@@ -695,7 +826,13 @@ def test_a_successful_main_build_gets_a_release_button_per_environment(aws, env,
         assert re.fullmatch(r"https://opsbot\.example\.com/actions/[0-9a-f]{16}\.[A-Za-z0-9_-]{43}", url)
         grant = tokens.read(url.rsplit("/", 1)[1])
         assert (grant.project, grant.build, grant.target, grant.commit, grant.branch, grant.event) == (
-            "shop-api", 128, target, COMMIT, "main", "push")
+            "shop-api",
+            128,
+            target,
+            COMMIT,
+            "main",
+            "push",
+        )
         assert 23 * 3600 < grant.expires - time.time() <= 24 * 3600  # action_link_hours
     assert len(aws.state_items("action#")) == 2 and aws.state_items("idem#action#") == []  # nothing used up
 
@@ -706,14 +843,18 @@ def with_build(**changes) -> dict:
     return delivery
 
 
-@pytest.mark.parametrize("changes", [
-    {"status": "failure"},
-    # a pull request from main: its branch is one that environments take, but a PR build is no release
-    {"event": "pull_request", "ref": "refs/merge-requests/7/head", "source": "main", "target": "release/1.2"},
-    {"event": "promote", "deploy_to": "staging"},
-])
-def test_no_buttons_for_failures_pull_requests_or_deployments(aws, env, handlers, lambda_context, chat_config,
-                                                              fake_dingtalk, changes):
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"status": "failure"},
+        # a pull request from main: its branch is one that environments take, but a PR build is no release
+        {"event": "pull_request", "ref": "refs/merge-requests/7/head", "source": "main", "target": "release/1.2"},
+        {"event": "promote", "deploy_to": "staging"},
+    ],
+)
+def test_no_buttons_for_failures_pull_requests_or_deployments(
+    aws, env, handlers, lambda_context, chat_config, fake_dingtalk, changes
+):
     env("PUBLIC_BASE_URL", "https://opsbot.example.com")
     notify(aws, handlers, lambda_context, with_build(**changes))
     [message] = sent_messages(fake_dingtalk)
@@ -721,25 +862,30 @@ def test_no_buttons_for_failures_pull_requests_or_deployments(aws, env, handlers
     assert aws.state_items("action#") == []
 
 
-def test_no_buttons_for_a_branch_no_environment_takes(aws, env, handlers, lambda_context, chat_config,
-                                                      fake_dingtalk):
+def test_no_buttons_for_a_branch_no_environment_takes(aws, env, handlers, lambda_context, chat_config, fake_dingtalk):
     env("PUBLIC_BASE_URL", "https://opsbot.example.com")
-    notify(aws, handlers, lambda_context, with_build(target="release/1.2", ref="refs/heads/release/1.2",
-                                                     source="release/1.2"))
+    notify(
+        aws,
+        handlers,
+        lambda_context,
+        with_build(target="release/1.2", ref="refs/heads/release/1.2", source="release/1.2"),
+    )
     [message] = sent_messages(fake_dingtalk)  # on_success covers release/*, but no environment takes it
     assert message["msgtype"] == "markdown"
 
 
-def test_without_public_base_url_a_success_is_plain_markdown_as_before(aws, env, handlers, lambda_context,
-                                                                       chat_config, fake_dingtalk):
+def test_without_public_base_url_a_success_is_plain_markdown_as_before(
+    aws, env, handlers, lambda_context, chat_config, fake_dingtalk
+):
     env("PUBLIC_BASE_URL", "")
     notify(aws, handlers, lambda_context, SUCCESS)
     [message] = sent_messages(fake_dingtalk)
     assert message["msgtype"] == "markdown" and message["at"]["atUserIds"] == ["alice.wang"]
 
 
-def test_a_missing_link_key_sends_the_news_without_buttons(aws, env, handlers, lambda_context, chat_config,
-                                                          fake_dingtalk, opsbot_log):
+def test_a_missing_link_key_sends_the_news_without_buttons(
+    aws, env, handlers, lambda_context, chat_config, fake_dingtalk, opsbot_log
+):
     env("PUBLIC_BASE_URL", "https://opsbot.example.com")  # the template always sets it for the worker
     env("ACTION_SIGNING_KEY_PARAM", "/opsbot/test/actions/not-created-yet")
     notify(aws, handlers, lambda_context, SUCCESS)
@@ -751,9 +897,11 @@ def test_a_missing_link_key_sends_the_news_without_buttons(aws, env, handlers, l
 
 # --- routes: the template and the local stack ----------------------------------------------------------------------
 
+
 def test_the_login_route_is_static_and_wins_over_the_token_route():
-    from local import template as local_template
     from unit_support import ROOT
+
+    from local import template as local_template
 
     template = local_template.load(ROOT / "template.yaml")
     route, parameters = template.route_for("GET", "/actions/login")
@@ -764,11 +912,16 @@ def test_the_login_route_is_static_and_wins_over_the_token_route():
 
 
 def test_the_actions_function_reads_the_signing_key_and_the_app_secret_only():
-    from local import template as local_template
     from unit_support import ROOT
+
+    from local import template as local_template
 
     actions = local_template.load(ROOT / "template.yaml").raw["Resources"]["ActionsFunction"]["Properties"]
     assert actions["Environment"]["Variables"]["DINGTALK_APP_KEY"] == {"Ref": "DingtalkAppKey"}
-    readable = [r["Fn::Sub"].rsplit("/opsbot/${Stage}/", 1)[1] for s in actions["Policies"][0]["Statement"]
-                if s["Action"] == "ssm:GetParameter" for r in s["Resource"]]
+    readable = [
+        r["Fn::Sub"].rsplit("/opsbot/${Stage}/", 1)[1]
+        for s in actions["Policies"][0]["Statement"]
+        if s["Action"] == "ssm:GetParameter"
+        for r in s["Resource"]
+    ]
     assert readable == ["actions/signing-key", "dingtalk/app-secret"]

@@ -1,19 +1,20 @@
 """Merge-request automation through the worker's jobs, against the fake GitLab (and fake Drone) on loopback:
 triage on open and push, each slash command allowed and refused, the merge by Tide's rule, and exactly once."""
+
 from __future__ import annotations
 
 import copy
 import itertools
 
 import pytest
-
 import unit_support
+from unit_support import fixture_json
+
 from opsbot import audit
 from opsbot.config import store
 from opsbot.jobs.model import Job, RetryLater
 from opsbot.review import jobs as review_jobs
 from opsbot.review import store as review_store
-from unit_support import fixture_json
 
 API = "shop/shop-api"
 _ids = itertools.count(9000)
@@ -38,11 +39,18 @@ def code(lines: int) -> str:
     return "".join(f"        int step{i} = {i};\n" for i in range(lines))
 
 
-def open_mr(fake_gitlab, files: dict, author: str = "alice", source: str = "feature/refund",
-            project: str = API) -> dict:
-    hook = fake_gitlab.fake.open_merge_request({
-        "project": project, "source_branch": source, "author": author, "title": "Refunds",
-        "commits": [{"message": "refunds", "files": files}]})
+def open_mr(
+    fake_gitlab, files: dict, author: str = "alice", source: str = "feature/refund", project: str = API
+) -> dict:
+    hook = fake_gitlab.fake.open_merge_request(
+        {
+            "project": project,
+            "source_branch": source,
+            "author": author,
+            "title": "Refunds",
+            "commits": [{"message": "refunds", "files": files}],
+        }
+    )
     return {**fixture_json("gitlab/merge_request.json"), **hook}
 
 
@@ -52,8 +60,9 @@ def mr_job(hook: dict, job_id: str | None = None) -> str:
 
 def write_note(fake_gitlab, user: str, text: str, iid: int = 1, project: str = API, system: bool = False) -> dict:
     """A note `user` writes in GitLab, and the Note Hook GitLab sends for it (laid over the fixture)."""
-    hook = fake_gitlab.fake.merge_request_control("POST", "/_control/note", {}, {
-        "project": project, "iid": iid, "author": user, "body": text, "system": system})[1]
+    hook = fake_gitlab.fake.merge_request_control(
+        "POST", "/_control/note", {}, {"project": project, "iid": iid, "author": user, "body": text, "system": system}
+    )[1]
     return {**fixture_json("gitlab/note_merge_request.json"), **hook}
 
 
@@ -80,19 +89,21 @@ def push_to_mr(fake_gitlab, files: dict) -> str:
     """A push to merge request !1's branch, and the worker's answer to the Merge Request Hook (update) it brings."""
     before = mr(fake_gitlab)["sha"]
     fake_gitlab.fake.push(API, "feature/refund", [{"message": "more", "files": files}])
-    update = fake_gitlab.fake.merge_request_control("POST", "/_control/merge_request_hook", {},
-                                                    {"project": API, "iid": 1, "action": "update", "oldrev": before})[1]
+    update = fake_gitlab.fake.merge_request_control(
+        "POST", "/_control/merge_request_hook", {}, {"project": API, "iid": 1, "action": "update", "oldrev": before}
+    )[1]
     return mr_job({**fixture_json("gitlab/merge_request.json"), **update})
 
 
 def mr(fake_gitlab, iid: int = 1) -> dict:
-    return fake_gitlab.fake.merge_request_control("GET", "/_control/merge_request",
-                                                  {"project": API, "iid": iid}, {})[1]
+    return fake_gitlab.fake.merge_request_control("GET", "/_control/merge_request", {"project": API, "iid": iid}, {})[1]
 
 
 def test_a_120_line_merge_request_is_sized_labelled_and_gets_two_reviewers(review_config, fake_gitlab, sent):
-    hook = open_mr(fake_gitlab, {"src/main/java/com/example/shop/Refund.java": code(100), "docs/refunds.md": code(20),
-                                 "deps.lock": code(400)})
+    hook = open_mr(
+        fake_gitlab,
+        {"src/main/java/com/example/shop/Refund.java": code(100), "docs/refunds.md": code(20), "deps.lock": code(400)},
+    )
     assert mr_job(hook).startswith("triaged: size/L, reviewers bob, carol")
     found = mr(fake_gitlab)
     assert {"size/L", "area/api", "area/docs"} <= set(found["labels"]) and "area/build" not in found["labels"]
@@ -200,16 +211,21 @@ def test_a_stale_sha_is_no_error_and_a_new_look_at_the_new_head_merges(review_co
 
     monkeypatch.setattr(GitLabClient, "merge", someone_pushes_first)
     pipeline = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})
-    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1")) == \
-        "!1 not merged: GitLab answered 409"
+    assert (
+        review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1"))
+        == "!1 not merged: GitLab answered 409"
+    )
     newer = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})  # the push's build
     # the labels are still there (the push's triage has not run), but the lgtm and approval were of the old head
     assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=newer, id="p2")).startswith(
-        "!1 not merged: lgtm was given on")
+        "!1 not merged: lgtm was given on"
+    )
     note(fake_gitlab, "bob", "/lgtm")
     assert note(fake_gitlab, "carol", "/approve").endswith("merged at " + newer["object_attributes"]["sha"][:8])
-    assert [m["body"]["sha"] for m in merges(fake_gitlab)] == [pipeline["object_attributes"]["sha"],
-                                                                newer["object_attributes"]["sha"]]
+    assert [m["body"]["sha"] for m in merges(fake_gitlab)] == [
+        pipeline["object_attributes"]["sha"],
+        newer["object_attributes"]["sha"],
+    ]
 
 
 def test_an_edited_comment_does_nothing(review_config, fake_gitlab, sent):
@@ -251,8 +267,9 @@ def test_assign_unassign_and_cc(review_config, fake_gitlab, sent):
     assert "frank" in [u["username"] for u in mr(fake_gitlab)["reviewers"]]
 
 
-def test_retest_restarts_the_newest_build_of_the_source_branch_that_is_no_deployment(review_config, fake_gitlab,
-                                                                                       fake_drone, sent):
+def test_retest_restarts_the_newest_build_of_the_source_branch_that_is_no_deployment(
+    review_config, fake_gitlab, fake_drone, sent
+):
     # Drone lists #125, a promote of #124 to staging, first under feature/refund: it must never run again
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="feature/refund"))
     hook = write_note(fake_gitlab, "alice", "/retest")
@@ -267,8 +284,7 @@ def test_retest_restarts_the_newest_build_of_the_source_branch_that_is_no_deploy
     assert started["status"] == "pending"
 
 
-def test_a_retest_whose_answer_was_lost_is_looked_up_not_restarted_again(review_config, fake_gitlab, fake_drone,
-                                                                         sent):
+def test_a_retest_whose_answer_was_lost_is_looked_up_not_restarted_again(review_config, fake_gitlab, fake_drone, sent):
     from opsbot.drone.api import DroneUnavailable
 
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="feature/refund"))
@@ -284,19 +300,25 @@ def test_a_retest_whose_answer_was_lost_is_looked_up_not_restarted_again(review_
 
 
 def test_retest_when_the_branch_has_only_deployments_is_refused(review_config, fake_gitlab, fake_drone, sent):
-    fake_drone.add_builds(API, [{"target": "feature/only-deploys", "event": "promote", "deploy_to": "staging",
-                                 "parent": 124}])
+    fake_drone.add_builds(
+        API, [{"target": "feature/only-deploys", "event": "promote", "deploy_to": "staging", "parent": 124}]
+    )
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="feature/only-deploys"))
     note(fake_gitlab, "bob", "/retest")
     assert [c["method"] for c in fake_drone.calls] == ["GET"]  # nothing restarted
-    assert "@bob `/retest` was not done: Drone has no build of the branch feature/only-deploys to restart that is " \
-           "not a deployment." == mr(fake_gitlab)["notes"][-1]["body"]
+    assert (
+        "@bob `/retest` was not done: Drone has no build of the branch feature/only-deploys to restart that is "
+        "not a deployment." == mr(fake_gitlab)["notes"][-1]["body"]
+    )
 
 
 def test_projects_without_review_are_left_alone(review_config, fake_gitlab, sent):
     hook = open_mr(fake_gitlab, {"src/x.js": "x\n"}, project="shop/shop-web")
     assert mr_job(hook) == "ignored: review automation is off for shop/shop-web"
-    assert note(fake_gitlab, "bob", "/lgtm", project="shop/shop-web") == "ignored: review automation is off for shop/shop-web"
+    assert (
+        note(fake_gitlab, "bob", "/lgtm", project="shop/shop-web")
+        == "ignored: review automation is off for shop/shop-web"
+    )
     assert fake_gitlab.calls("PUT") == []
 
 
@@ -329,8 +351,10 @@ def test_a_branch_pipeline_finds_its_merge_request_by_ref_and_sha(review_config,
     pipeline.pop("merge_request")
     assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p1")).startswith("!1 merged at")
     other = {**pipeline, "object_attributes": {**pipeline["object_attributes"], "ref": "elsewhere"}}
-    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=other, id="p2")) == \
-        "ignored: a pipeline of no open merge request's head"
+    assert (
+        review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=other, id="p2"))
+        == "ignored: a pipeline of no open merge request's head"
+    )
 
 
 def test_gitlab_down_is_retried_through_the_queue(review_config, fake_gitlab, sent):
@@ -359,8 +383,11 @@ def test_a_retried_comment_runs_each_command_once(review_config, fake_gitlab, fa
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}))
     hook = write_note(fake_gitlab, "bob", "/retest\n/hold")
     real = GitLabClient.update_merge_request
-    monkeypatch.setattr(GitLabClient, "update_merge_request", lambda *a, **k: (_ for _ in ()).throw(
-        GitLabUnavailable("GitLab answered 503")))
+    monkeypatch.setattr(
+        GitLabClient,
+        "update_merge_request",
+        lambda *a, **k: (_ for _ in ()).throw(GitLabUnavailable("GitLab answered 503")),
+    )
     with pytest.raises(GitLabUnavailable):
         deliver(hook)  # the build restarts, then labelling fails
     monkeypatch.setattr(GitLabClient, "update_merge_request", real)
@@ -390,15 +417,19 @@ def test_review_roles_restrict_a_command_to_people_with_a_role(aws, fake_gitlab,
     refusal = mr(fake_gitlab)["notes"][-1]["body"]
     assert "`/retest` needs the role developer, and `dave` is in no `people[].git`" in refusal
     note(fake_gitlab, "bob", "/lgtm")  # the core asks for the role before the command's own rule
-    assert "@bob `/lgtm` was not done: `/lgtm` needs the role deployer; Bob Li has developer." == \
-        mr(fake_gitlab)["notes"][-1]["body"]
+    assert (
+        "@bob `/lgtm` was not done: `/lgtm` needs the role deployer; Bob Li has developer."
+        == mr(fake_gitlab)["notes"][-1]["body"]
+    )
     assert "lgtm" not in mr(fake_gitlab)["labels"]
     note(fake_gitlab, "carol", "/approve")  # an OWNERS approver and a deployer
     assert "approved" in mr(fake_gitlab)["labels"]
     assert [c for c in fake_drone.calls if c["method"] == "POST"] == []
     denied = [r for r in audit.recent("shop-api", 10) if r.result == "denied"]
-    assert {(r.command, r.who, r.decision) for r in denied} == {("/retest", "gitlab:dave", "deny"),
-                                                                 ("/lgtm", "bob", "deny")}
+    assert {(r.command, r.who, r.decision) for r in denied} == {
+        ("/retest", "gitlab:dave", "deny"),
+        ("/lgtm", "bob", "deny"),
+    }
 
 
 def test_review_roles_admin_may_use_every_command(aws, fake_gitlab, fake_drone, sent):
@@ -426,6 +457,7 @@ def test_review_roles_name_existing_commands(aws):
 
 # --- trust: who wrote a comment, and on which commit a review was given -------------------------------------
 
+
 def test_each_command_is_decided_by_the_core_and_its_outcome_audited(review_config, fake_gitlab, sent):
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}))
     hook = write_note(fake_gitlab, "bob", "/lgtm\n/label nope")
@@ -434,7 +466,12 @@ def test_each_command_is_decided_by_the_core_and_its_outcome_audited(review_conf
     records = {(r.who, r.command): r for r in audit.recent("shop-api", 10)}
     lgtm, label, own = records[("bob", "/lgtm")], records[("bob", "/label")], records[("alice", "/lgtm")]
     assert (lgtm.result, lgtm.decision, lgtm.via, lgtm.where, lgtm.where_title) == (
-        "succeeded", "allow", "gitlab", "gitlab", "shop/shop-api!1")
+        "succeeded",
+        "allow",
+        "gitlab",
+        "gitlab",
+        "shop/shop-api!1",
+    )
     assert lgtm.detail.startswith("lgtm at " + mr(fake_gitlab)["sha"][:12])
     assert label.result == "refused" and label.arguments == {"argument": "nope"} and "not a label" in label.detail
     assert own.result == "refused" and own.detail == "you cannot LGTM your own merge request"
@@ -477,7 +514,8 @@ def test_notes_of_another_merge_request_and_system_notes_run_nothing(review_conf
     mr_job(open_mr(fake_gitlab, {"src/b.java": code(3)}, author="dave", source="two"))
     other = write_note(fake_gitlab, "bob", "/lgtm", iid=2)
     assert deliver(forged_note("bob", "/lgtm", other["object_attributes"]["id"], iid=1)).startswith(
-        "ignored: GitLab has no note")  # GitLab finds a note only under its own merge request
+        "ignored: GitLab has no note"
+    )  # GitLab finds a note only under its own merge request
     system = write_note(fake_gitlab, "bob", "/lgtm", system=True)
     assert deliver(system) == f"ignored: note {system['object_attributes']['id']} is a system note"
     assert "lgtm" not in mr(fake_gitlab, 1)["labels"]
@@ -507,11 +545,13 @@ def test_after_a_push_the_old_lgtm_merges_nothing_even_with_its_labels(review_co
     answer = review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p-new"))
     assert answer == f"!1 not merged: lgtm was given on {old[:8]}, the head is {new[:8]}"
     assert note(fake_gitlab, "dave", "/hold\n/hold cancel").endswith(
-        f"not merged: lgtm was given on {old[:8]}, the head is {new[:8]}")
+        f"not merged: lgtm was given on {old[:8]}, the head is {new[:8]}"
+    )
     assert merges(fake_gitlab) == []
     note(fake_gitlab, "bob", "/lgtm")  # a new look, at the new head; carol's approval is still the old head's
     assert note(fake_gitlab, "dave", "/hold cancel").endswith(
-        f"not merged: the approvals at {new[:8]} do not cover 2 changed file(s): src/a.java, src/b.java")
+        f"not merged: the approvals at {new[:8]} do not cover 2 changed file(s): src/a.java, src/b.java"
+    )
     assert merges(fake_gitlab) == []
 
 
@@ -521,8 +561,10 @@ def test_a_hand_set_lgtm_label_is_no_lgtm(review_config, fake_gitlab, sent):
     repo = fake_gitlab.fake._repo(API)
     fake_gitlab.fake._update(repo, fake_gitlab.fake._mr(repo, 1), {"add_labels": "lgtm"})  # in GitLab's UI
     pipeline = fake_gitlab.fake.pipeline_hook({"project": API, "iid": 1, "status": "success"})
-    assert review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p")) == \
-        "!1 not merged: no /lgtm is recorded"
+    assert (
+        review_jobs.on_pipeline(Job(kind="gitlab.pipeline", payload=pipeline, id="p"))
+        == "!1 not merged: no /lgtm is recorded"
+    )
     assert merges(fake_gitlab) == []
 
 
@@ -545,4 +587,6 @@ def test_refusal_notes_carry_no_link_mention_or_markup_from_the_comment(review_c
         assert "@all" not in body and "](" not in body and "://" not in body and "**" not in body, body
     assert "is not a label this project lets commands set" in label and "no GitLab user" in cc
     assert label.startswith("@bob `/label` was not done: '［x］(http：//evil.example) ＠all' is not a label")
-    assert cc == "@bob `/cc` was not done: no GitLab user all, \\*\\*＠carol\\*\\*, \\!［］(http：//evil.example/i.png)."
+    assert (
+        cc == "@bob `/cc` was not done: no GitLab user all, \\*\\*＠carol\\*\\*, \\!［］(http：//evil.example/i.png)."
+    )

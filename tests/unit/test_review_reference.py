@@ -1,12 +1,13 @@
 """The README's merge-request command reference is generated from the slash-command registry: this fails when
 the README is stale (regenerate it with `make mr-reference`)."""
+
 from __future__ import annotations
 
 import pytest
+from unit_support import ROOT
 
 from opsbot.review import reference
 from opsbot.review.commands import COMMANDS
-from unit_support import ROOT
 
 
 @pytest.fixture

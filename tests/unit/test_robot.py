@@ -1,5 +1,6 @@
 """opsbot.dingtalk.robot.send against a real HTTP server on 127.0.0.1: DingTalk's answers sorted into success,
 "deliver later" and "retrying cannot help", the signed URL, and no access token in the logs."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,13 @@ class FakeDingTalk:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
-                fake.requests.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": json.loads(self.rfile.read(length) or b"null")})
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(self.rfile.read(length) or b"null"),
+                    }
+                )
                 if fake.delay:
                     time.sleep(fake.delay)
                 try:
@@ -54,8 +60,7 @@ class FakeDingTalk:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def answer(self, status: int = 200, body: dict | bytes | None = None, delay: float = 0.0) -> None:
@@ -118,10 +123,16 @@ def test_rate_limited_is_retried_after_ten_minutes(dingtalk_server, robot, errco
     assert "shop-backend" in caught.value.reason and str(errcode) in caught.value.reason
 
 
-@pytest.mark.parametrize("errcode, errmsg", [
-    (310000, "keywords not in content"), (400101, "access_token not exist"), (400102, "robot is disabled"),
-    (300001, "token is not exist"), (400106, "robot does not exist"),
-])
+@pytest.mark.parametrize(
+    "errcode, errmsg",
+    [
+        (310000, "keywords not in content"),
+        (400101, "access_token not exist"),
+        (400102, "robot is disabled"),
+        (300001, "token is not exist"),
+        (400106, "robot does not exist"),
+    ],
+)
 def test_refusals_are_permanent_and_name_the_robot(dingtalk_server, robot, errcode, errmsg):
     dingtalk_server.answer(200, {"errcode": errcode, "errmsg": errmsg})
     with pytest.raises(PermanentFailure) as caught:
@@ -198,9 +209,13 @@ def test_the_access_token_never_reaches_the_logs(dingtalk_server, robot, env, op
     caplog.set_level(logging.INFO)
     env("HTTP_TIMEOUT_SECONDS", "0.2")
     outcomes = []
-    for status, body, delay in [(200, {"errcode": 0}, 0), (200, {"errcode": 130101, "errmsg": "too fast"}, 0),
-                                (200, {"errcode": 310000, "errmsg": "keywords not in content"}, 0),
-                                (500, {"errcode": -1}, 0), (200, {"errcode": 0}, 0.8)]:
+    for status, body, delay in [
+        (200, {"errcode": 0}, 0),
+        (200, {"errcode": 130101, "errmsg": "too fast"}, 0),
+        (200, {"errcode": 310000, "errmsg": "keywords not in content"}, 0),
+        (500, {"errcode": -1}, 0),
+        (200, {"errcode": 0}, 0.8),
+    ]:
         dingtalk_server.answer(status, body, delay)
         try:
             robot_api.send(robot, MESSAGE)

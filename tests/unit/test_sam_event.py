@@ -1,5 +1,6 @@
 """`make event` (local/sam_event.py): a sample signed now passes the real checks, and env.json gives every function
 of the template its variables as the local stack sets them, for `sam local invoke`."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from opsbot.dingtalk.signature import verify_callback
-from opsbot.drone.signature import verify as verify_drone
-from opsbot.gitlab.webhook import verify_token
-from opsbot.ingress.errors import Unauthorized
-
 from local import sam_event
 from local import template as local_template
 from local.signing import event_body, kept_as_stored
 from local.stack import LOCAL_SECRETS, local_names
+from opsbot.dingtalk.signature import verify_callback
+from opsbot.drone.signature import verify as verify_drone
+from opsbot.gitlab.webhook import verify_token
+from opsbot.ingress.errors import Unauthorized
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = local_template.load(ROOT / "template.yaml")
@@ -66,8 +66,11 @@ def test_a_signed_copy_passes_the_real_check_when_written_and_the_stored_sample_
             verify_callback(stored["headers"], secret, now_ms=int(written_at * 1000))
     else:
         verify_token(headers, body)
-    untouched = {k: v for k, v in stored["headers"].items() if k not in ("date", "digest", "signature",
-                                                                         "authorization", "timestamp", "sign")}
+    untouched = {
+        k: v
+        for k, v in stored["headers"].items()
+        if k not in ("date", "digest", "signature", "authorization", "timestamp", "sign")
+    }
     assert {k: headers[k] for k in untouched} == untouched
 
 
@@ -78,8 +81,11 @@ def test_samples_meant_to_fail_and_release_links_are_copied_as_they_are(sample):
 
 
 def test_env_json_names_every_function_with_the_variables_the_template_declares(env_json):
-    assert set(env_json) == set(TEMPLATE.functions) == {
-        "DroneWebhookFunction", "GitlabWebhookFunction", "DingtalkBotFunction", "ActionsFunction", "WorkerFunction"}
+    assert (
+        set(env_json)
+        == set(TEMPLATE.functions)
+        == {"DroneWebhookFunction", "GitlabWebhookFunction", "DingtalkBotFunction", "ActionsFunction", "WorkerFunction"}
+    )
     names = local_names(TEMPLATE, MOTO)
     for function, variables in env_json.items():
         # SAM overrides only what the template declares for the function, so that is exactly what env.json holds.
@@ -87,14 +93,18 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
         assert all(isinstance(v, str) for v in variables.values()), function  # no unresolved !Ref or !Sub
         assert variables["AWS_ENDPOINT_URL"] == MOTO and variables["OPSBOT_STAGE"] == "local"
         assert (variables["CONFIG_TABLE"], variables["STATE_TABLE"], variables["AUDIT_TABLE"]) == (
-            "opsbot-local-ConfigTable", "opsbot-local-StateTable", "opsbot-local-AuditTable")
+            "opsbot-local-ConfigTable",
+            "opsbot-local-StateTable",
+            "opsbot-local-AuditTable",
+        )
         assert variables["WORK_QUEUE_URL"] == names["WorkQueue"] == f"{MOTO}/123456789012/opsbot-local-WorkQueue"
         assert variables["DEAD_LETTER_QUEUE_URL"] == names["DeadLetterQueue"]
         assert {v: variables[v] for v in LOCAL_SECRETS} == {
             "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/local/webhooks/drone",
             "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/local/webhooks/gitlab",
             "DINGTALK_APP_SECRET_PARAM": "/opsbot/local/dingtalk/app-secret",
-            "ACTION_SIGNING_KEY_PARAM": "/opsbot/local/actions/signing-key"}
+            "ACTION_SIGNING_KEY_PARAM": "/opsbot/local/actions/signing-key",
+        }
     assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"
 

@@ -1,5 +1,6 @@
 """Image scan results in build notifications: the scan step found and named, Trivy's summary read from the step's
 log through the (fake) Drone logs API, and both shown in the card and the digest line."""
+
 from __future__ import annotations
 
 import copy
@@ -7,18 +8,18 @@ import threading
 from dataclasses import replace
 
 import pytest
+from unit_support import EXAMPLE_CONFIG, fixture_json
 
 from local.fake_drone import FakeDrone, make_server
 from opsbot.config.model import Drone, validate
 from opsbot.config.yaml_source import read_directory
 from opsbot.notify import render, scan
-from unit_support import EXAMPLE_CONFIG, fixture_json
 
 EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 SLUG = "shop/shop-api"
 TRIVY_LOG = [
     "2024-11-25T08:07:12Z\tINFO\t[vuln] Vulnerability scanning is enabled\n",
-    "2024-11-25T08:07:15Z\tINFO\tDetected OS\tfamily=\"debian\" version=\"12.7\"\n",
+    '2024-11-25T08:07:15Z\tINFO\tDetected OS\tfamily="debian" version="12.7"\n',
     "\n",
     "registry.example.com/shop/shop-api:9c8d7e6f (debian 12.7)\n",
     "==========================================================\n",
@@ -105,8 +106,15 @@ def test_no_drone_section_gives_the_verdict_without_counts():
 def test_the_card_says_the_scan_failed_names_the_step_and_counts():
     delivery = fixture_json("drone/build_failure.json")
     result = scan.ScanResult("default", "scan", True, {"UNKNOWN": 0, "LOW": 5, "MEDIUM": 4, "HIGH": 2, "CRITICAL": 1})
-    rendered = render.build_message(EXAMPLE.projects["shop-api"], delivery["repo"], build_with_scan(),
-                                    delivery["system"], "failure", None, scan=result)
+    rendered = render.build_message(
+        EXAMPLE.projects["shop-api"],
+        delivery["repo"],
+        build_with_scan(),
+        delivery["system"],
+        "failure",
+        None,
+        scan=result,
+    )
     text = rendered.message["markdown"]["text"]
     assert "**失败步骤**: default › scan" in text
     assert "**镜像扫描**: ❌ 未通过（default › scan） · CRITICAL 1 · HIGH 2 · MEDIUM 4 · LOW 5 · UNKNOWN 0" in text
@@ -116,8 +124,15 @@ def test_the_card_says_the_scan_failed_names_the_step_and_counts():
 def test_a_passed_scan_in_english():
     delivery = fixture_json("drone/build_success.json")
     result = scan.ScanResult("default", "scan", False, {"HIGH": 0, "CRITICAL": 0})
-    rendered = render.build_message(EXAMPLE.projects["shop-web"], delivery["repo"], delivery["build"],
-                                    delivery["system"], "success", None, scan=result)
+    rendered = render.build_message(
+        EXAMPLE.projects["shop-web"],
+        delivery["repo"],
+        delivery["build"],
+        delivery["system"],
+        "success",
+        None,
+        scan=result,
+    )
     assert "**Image scan**: ✅ passed · CRITICAL 0 · HIGH 0" in rendered.message["markdown"]["text"]
 
 
@@ -132,7 +147,11 @@ def test_the_notification_job_carries_the_scan(drone_api, aws, monkeypatch):
     monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: sent.append(message))
     monkeypatch.setattr(store, "load", lambda: config)
     delivery = fixture_json("drone/build_failure.json")
-    jobs.notify_build_finished(Job(kind="drone.build_finished", payload={
-        "repo": delivery["repo"], "build": build_with_scan(), "system": delivery["system"]}))
+    jobs.notify_build_finished(
+        Job(
+            kind="drone.build_finished",
+            payload={"repo": delivery["repo"], "build": build_with_scan(), "system": delivery["system"]},
+        )
+    )
     [message] = sent
     assert "**镜像扫描**: ❌ 未通过（default › scan） · CRITICAL 2 · HIGH 3" in message["markdown"]["text"]

@@ -1,15 +1,16 @@
 """The three signature schemes against known-answer vectors, and every way a request is refused."""
+
 from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from unit_support import SIGNATURE_VECTORS, fixture_bytes
 
 from opsbot.dingtalk import signature as dingtalk
 from opsbot.drone import signature as drone
 from opsbot.ingress.errors import Unauthorized
-from unit_support import SIGNATURE_VECTORS, fixture_bytes
 
 ROBOT = SIGNATURE_VECTORS["dingtalk_robot_send"]
 CALLBACK = SIGNATURE_VECTORS["dingtalk_outgoing_callback"]
@@ -19,13 +20,18 @@ DRONE_SENT_AT = parsedate_to_datetime(DRONE["header_date"]).timestamp()
 
 
 def drone_headers(**overrides) -> dict:
-    headers = {"date": DRONE["header_date"], "digest": DRONE["header_digest"],
-               "signature": DRONE["header_signature"], "x-drone-event": DRONE["header_x_drone_event"]}
+    headers = {
+        "date": DRONE["header_date"],
+        "digest": DRONE["header_digest"],
+        "signature": DRONE["header_signature"],
+        "x-drone-event": DRONE["header_x_drone_event"],
+    }
     headers.update(overrides)
     return {k: v for k, v in headers.items() if v is not None}
 
 
 # --- DingTalk robot send (加签) --------------------------------------------------------------------------
+
 
 def test_robot_send_sign_matches_the_known_answer():
     assert dingtalk.sign(ROBOT["timestamp"], ROBOT["secret"]) == ROBOT["sign_base64"]
@@ -58,6 +64,7 @@ def test_robot_url_uses_the_current_time_when_none_is_given():
 
 # --- DingTalk callback -----------------------------------------------------------------------------------
 
+
 def test_callback_sign_matches_the_known_answer():
     assert dingtalk.sign(CALLBACK["header_timestamp"], CALLBACK["app_secret"]) == CALLBACK["header_sign"]
     headers = dingtalk.callback_headers(CALLBACK["app_secret"], now_ms=int(CALLBACK["header_timestamp"]))
@@ -74,8 +81,7 @@ def test_callback_within_the_hour_is_accepted(offset_ms):
 def test_callback_older_or_newer_than_an_hour_is_refused(offset_ms):
     headers = {"timestamp": CALLBACK["header_timestamp"], "sign": CALLBACK["header_sign"]}
     with pytest.raises(Unauthorized, match="stale"):
-        dingtalk.verify_callback(headers, CALLBACK["app_secret"],
-                                 now_ms=int(CALLBACK["header_timestamp"]) + offset_ms)
+        dingtalk.verify_callback(headers, CALLBACK["app_secret"], now_ms=int(CALLBACK["header_timestamp"]) + offset_ms)
 
 
 def test_callback_with_a_bad_sign_is_refused():
@@ -90,12 +96,15 @@ def test_callback_signed_with_another_secret_is_refused():
         dingtalk.verify_callback(headers, CALLBACK["app_secret"], now_ms=int(CALLBACK["header_timestamp"]))
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"timestamp": CALLBACK["header_timestamp"]},
-    {"sign": CALLBACK["header_sign"]},
-    {"timestamp": "", "sign": CALLBACK["header_sign"]},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"timestamp": CALLBACK["header_timestamp"]},
+        {"sign": CALLBACK["header_sign"]},
+        {"timestamp": "", "sign": CALLBACK["header_sign"]},
+    ],
+)
 def test_callback_without_timestamp_or_sign_is_refused(headers):
     with pytest.raises(Unauthorized, match="missing"):
         dingtalk.verify_callback(headers, CALLBACK["app_secret"], now_ms=int(CALLBACK["header_timestamp"]))
@@ -104,11 +113,15 @@ def test_callback_without_timestamp_or_sign_is_refused(headers):
 @pytest.mark.parametrize("timestamp", ["1732521600000.5", "-1732521600000", "17325e9", "now"])
 def test_callback_with_a_non_numeric_timestamp_is_refused(timestamp):
     with pytest.raises(Unauthorized, match="invalid"):
-        dingtalk.verify_callback({"timestamp": timestamp, "sign": CALLBACK["header_sign"]}, CALLBACK["app_secret"],
-                                 now_ms=int(CALLBACK["header_timestamp"]))
+        dingtalk.verify_callback(
+            {"timestamp": timestamp, "sign": CALLBACK["header_sign"]},
+            CALLBACK["app_secret"],
+            now_ms=int(CALLBACK["header_timestamp"]),
+        )
 
 
 # --- Drone HTTP Signature --------------------------------------------------------------------------------
+
 
 def test_drone_digest_matches_the_known_answer():
     assert drone.body_digest(DRONE_BODY) == DRONE["header_digest"]
@@ -120,8 +133,11 @@ def test_drone_known_answer_verifies_close_to_its_date():
 
 def test_drone_sign_reproduces_the_known_answer():
     headers = drone.sign(DRONE_BODY, DRONE["secret"], now=DRONE_SENT_AT)
-    assert headers == {"Date": DRONE["header_date"], "Digest": DRONE["header_digest"],
-                       "Signature": DRONE["header_signature"]}
+    assert headers == {
+        "Date": DRONE["header_date"],
+        "Digest": DRONE["header_digest"],
+        "Signature": DRONE["header_signature"],
+    }
 
 
 def test_drone_known_answer_is_stale_today():
@@ -210,16 +226,19 @@ def test_drone_unreadable_date_is_refused():
     # Signed correctly over the unreadable Date, so that the Date itself is what gets refused.
     values = {"date": "yesterday-ish", "digest": drone.body_digest(DRONE_BODY)}
     signature = drone._hmac_b64(DRONE["secret"], drone._signing_string(["date", "digest"], values))
-    headers = drone_headers(date="yesterday-ish", signature=(
-        f'keyId="hmac-key",algorithm="hmac-sha256",signature="{signature}",headers="date digest"'))
+    headers = drone_headers(
+        date="yesterday-ish",
+        signature=(f'keyId="hmac-key",algorithm="hmac-sha256",signature="{signature}",headers="date digest"'),
+    )
     with pytest.raises(Unauthorized, match="Date"):
         drone.verify(headers, DRONE_BODY, DRONE["secret"], now=DRONE_SENT_AT)
 
 
 def test_drone_tampered_date_breaks_the_signature():
     with pytest.raises(Unauthorized, match="signature does not match"):
-        drone.verify(drone_headers(date="Mon, 25 Nov 2024 08:06:01 GMT"), DRONE_BODY, DRONE["secret"],
-                     now=DRONE_SENT_AT)
+        drone.verify(
+            drone_headers(date="Mon, 25 Nov 2024 08:06:01 GMT"), DRONE_BODY, DRONE["secret"], now=DRONE_SENT_AT
+        )
 
 
 def test_drone_fresh_signature_round_trips():

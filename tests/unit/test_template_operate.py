@@ -1,16 +1,17 @@
 """What template.yaml declares for operating opsbot: log groups that expire, access logs, alarms that reach the
 alarm topic, and a dashboard whose JSON is valid and shows every metric opsbot.metrics declares."""
+
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
+from unit_support import ROOT
 
 from local import template as local_template
 from opsbot import metrics
 from opsbot.settings import ENVIRONMENT
-from unit_support import ROOT
 
 TEMPLATE = local_template.load(ROOT / "template.yaml")
 RESOURCES = TEMPLATE.raw["Resources"]
@@ -18,8 +19,10 @@ ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref":
 
 
 def test_every_function_writes_into_a_declared_log_group_that_expires():
-    groups = {resource["Properties"]["LogGroupName"]["Fn::Sub"]: resource["Properties"]
-              for resource in TEMPLATE.resources_of("AWS::Logs::LogGroup").values()}
+    groups = {
+        resource["Properties"]["LogGroupName"]["Fn::Sub"]: resource["Properties"]
+        for resource in TEMPLATE.resources_of("AWS::Logs::LogGroup").values()
+    }
     for function in TEMPLATE.functions:
         # Each function writes into a group the stack declares, under a name of the stack's own (no clash with the
         # /aws/lambda/<function> group Lambda made for a function before the groups were declared).
@@ -33,8 +36,30 @@ def test_every_function_writes_into_a_declared_log_group_that_expires():
 def test_log_retention_offers_only_what_cloudwatch_logs_accepts():
     parameter = TEMPLATE.raw["Parameters"]["LogRetentionDays"]
     assert parameter["Default"] in parameter["AllowedValues"]
-    assert set(parameter["AllowedValues"]) <= {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                                               1827, 2192, 2557, 2922, 3288, 3653}
+    assert set(parameter["AllowedValues"]) <= {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
 
 
 def test_http_api_access_logs_are_json_with_the_request_id_and_no_path():
@@ -69,7 +94,9 @@ def test_the_parked_jobs_alarm_watches_the_series_the_worker_writes():
     assert properties["MetricName"] == metrics.JOBS_PARKED
     # What metrics.count adds to the count without Kind: the stage, and the service dimension from Powertools.
     assert {d["Name"]: d["Value"] for d in properties["Dimensions"]} == {
-        "Stage": {"Ref": "Stage"}, "service": environment["POWERTOOLS_SERVICE_NAME"]}
+        "Stage": {"Ref": "Stage"},
+        "service": environment["POWERTOOLS_SERVICE_NAME"],
+    }
     assert (properties["Statistic"], properties["Period"], properties["Threshold"]) == ("Sum", 300, 1)
 
 

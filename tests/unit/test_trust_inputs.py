@@ -1,6 +1,7 @@
 """What opsbot trusts at its edges: outsiders' text made plain for each markup (markup.py), a DingTalk
 (timestamp, sign) pair used once, and a config that cannot point a stage at another's secrets or send tokens
 over plain http."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,19 @@ import re
 
 import pytest
 import yaml
+from unit_support import EXAMPLE_CONFIG, dingtalk_event, fixture_bytes, json_body
 
 from opsbot import markup
 from opsbot.config.model import ConfigError, Document, validate
 from opsbot.config.yaml_source import read_directory
-from unit_support import EXAMPLE_CONFIG, dingtalk_event, fixture_bytes, json_body
 
-HOSTILE = "fix: [点此发布到生产](http://evil.example/x) <font color=red>urgent</font> ![x](http://evil.example/i.png) @all"
+HOSTILE = (
+    "fix: [点此发布到生产](http://evil.example/x) <font color=red>urgent</font> ![x](http://evil.example/i.png) @all"
+)
 
 
 # --- markup ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("escape", [markup.dingtalk, markup.gitlab])
 def test_outsiders_text_has_no_link_image_tag_or_mention(escape):
@@ -44,28 +48,37 @@ def test_long_text_is_cut():
     assert len(markup.dingtalk("x" * 500, 100)) == 100 and markup.dingtalk("x" * 500, 100).endswith("…")
 
 
-@pytest.mark.parametrize("url, fine", [
-    ("https://drone.example.com/shop/shop-api/128", True),
-    ("http://127.0.0.1:3002/shop/shop-api/128", True),
-    ("javascript:alert(1)", False),
-    ("https://x.example/a) [click](http://evil.example", False),
-    ("https://x.example/<b>", False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    "url, fine",
+    [
+        ("https://drone.example.com/shop/shop-api/128", True),
+        ("http://127.0.0.1:3002/shop/shop-api/128", True),
+        ("javascript:alert(1)", False),
+        ("https://x.example/a) [click](http://evil.example", False),
+        ("https://x.example/<b>", False),
+        (None, False),
+    ],
+)
 def test_link_targets_are_http_and_cannot_break_out(url, fine):
     assert (markup.link_target(url) == url) is fine
 
 
 def test_a_hostile_commit_message_stays_text_in_the_bots_own_card(example_config):
     """Attack 6: a commit message with a markdown link and HTML, shown in a build card."""
-    from opsbot.notify import render
     from unit_support import fixture_json
 
+    from opsbot.notify import render
+
     delivery = fixture_json("drone/build_failure.json")
-    build = {**delivery["build"], "message": HOSTILE + "\n\nbody", "target": "main<img src=x>",
-             "author_name": "[Bob](http://evil.example)"}
-    rendered = render.build_message(example_config.projects["shop-api"], delivery["repo"], build,
-                                    delivery["system"], "failure", None)
+    build = {
+        **delivery["build"],
+        "message": HOSTILE + "\n\nbody",
+        "target": "main<img src=x>",
+        "author_name": "[Bob](http://evil.example)",
+    }
+    rendered = render.build_message(
+        example_config.projects["shop-api"], delivery["repo"], build, delivery["system"], "failure", None
+    )
     text = rendered.message["markdown"]["text"]
     links = re.findall(r"\]\(([^)]*)\)", text)
     assert links and all(not link.startswith("http://evil") for link in links)  # only the bot's own links
@@ -74,6 +87,7 @@ def test_a_hostile_commit_message_stays_text_in_the_bots_own_card(example_config
 
 
 # --- DingTalk callbacks: a (timestamp, sign) pair is used once -------------------------------------------------------
+
 
 @pytest.fixture
 def dingtalk(handlers, lambda_context):
@@ -90,8 +104,10 @@ def test_a_replayed_signature_with_another_body_is_refused(aws, dingtalk, chat_c
     """Attack 3: a captured timestamp + sign pair sent again with an admin's staff id and another command."""
     first = dingtalk_event(_callback("status shop-api", "msg-first", "bob.li"))
     assert dingtalk(first)["statusCode"] == 200
-    forged = dingtalk_event(_callback("deploy shop-api 128 staging", "msg-forged"),
-                            headers={"timestamp": first["headers"]["timestamp"], "sign": first["headers"]["sign"]})
+    forged = dingtalk_event(
+        _callback("deploy shop-api 128 staging", "msg-forged"),
+        headers={"timestamp": first["headers"]["timestamp"], "sign": first["headers"]["sign"]},
+    )
     response = dingtalk(forged)
     assert response["statusCode"] == 401
     assert json_body(response) == {"error": "this DingTalk timestamp and sign were already used for another message"}
@@ -106,7 +122,8 @@ def test_dingtalk_redelivering_the_same_message_is_still_answered(aws, dingtalk,
     assert len(aws.receive()) == 1
 
 
-# --- config: stage-safe secrets and https peers ------------------------------------------------------------------------
+# --- config: stage-safe secrets and https peers --------------------------------------------------------------
+
 
 def _documents(**changes) -> list[Document]:
     documents, _ = read_directory(EXAMPLE_CONFIG)
@@ -123,27 +140,40 @@ def _documents(**changes) -> list[Document]:
 
 def _prod_documents(**changes) -> list[Document]:
     """The example with every secret a prod parameter in its area, then `changes`."""
-    base = {"drone.token": "ssm:/opsbot/prod/drone/api-token", "gitlab.token": "ssm:/opsbot/prod/gitlab/api-token",
-            "drone.server": "https://drone.example.com", "gitlab.url": "https://gitlab.example.com"}
+    base = {
+        "drone.token": "ssm:/opsbot/prod/drone/api-token",
+        "gitlab.token": "ssm:/opsbot/prod/gitlab/api-token",
+        "drone.server": "https://drone.example.com",
+        "gitlab.url": "https://gitlab.example.com",
+    }
     documents = _documents(**{**base, **changes})
     for document in documents:
         if document.name == "opsbot.yaml":
-            document.data["robots"]["shop-backend"].update(webhook="ssm:/opsbot/prod/robots/shop-backend/webhook",
-                                                           secret="ssm:/opsbot/prod/robots/shop-backend/secret")
+            document.data["robots"]["shop-backend"].update(
+                webhook="ssm:/opsbot/prod/robots/shop-backend/webhook",
+                secret="ssm:/opsbot/prod/robots/shop-backend/secret",
+            )
     return documents
 
 
 def test_a_prod_config_with_prod_secrets_in_their_areas_is_valid():
     assert validate(_prod_documents(), allow_literal_secrets=False, stage="prod").drone.server == (
-        "https://drone.example.com")
+        "https://drone.example.com"
+    )
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({"drone.token": "ssm:/opsbot/dev/drone/api-token"}, "drone.token must be a parameter under /opsbot/prod/drone/"),
-    ({"gitlab.token": "ssm:/opsbot/prod/robots/x"}, "gitlab.token must be a parameter under /opsbot/prod/gitlab/"),
-    ({"drone.server": "http://drone.example.com"}, "drone.server must be an https:// URL"),
-    ({"gitlab.url": "http://gitlab.example.com"}, "gitlab.url must be an https:// URL"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            {"drone.token": "ssm:/opsbot/dev/drone/api-token"},
+            "drone.token must be a parameter under /opsbot/prod/drone/",
+        ),
+        ({"gitlab.token": "ssm:/opsbot/prod/robots/x"}, "gitlab.token must be a parameter under /opsbot/prod/gitlab/"),
+        ({"drone.server": "http://drone.example.com"}, "drone.server must be an https:// URL"),
+        ({"gitlab.url": "http://gitlab.example.com"}, "gitlab.url must be an https:// URL"),
+    ],
+)
 def test_a_prod_config_may_not_reach_other_stages_or_send_tokens_in_clear(change, problem):
     with pytest.raises(ConfigError) as raised:
         validate(_prod_documents(**change), allow_literal_secrets=False, stage="prod")
@@ -178,8 +208,9 @@ def test_the_samconfig_profiles_name_no_secret_parameter_of_another_stage():
 
 def test_each_function_may_read_only_the_secrets_it_uses():
     """The internet-facing DingTalk function no longer reads every secret of its stage; nobody reads another's."""
-    from local import template as local_template
     from unit_support import ROOT
+
+    from local import template as local_template
 
     resources = local_template.load(ROOT / "template.yaml").raw["Resources"]
     readable = {}
@@ -190,8 +221,9 @@ def test_each_function_may_read_only_the_secrets_it_uses():
         for policy in resource["Properties"].get("Policies", []):
             for statement in policy.get("Statement", []):
                 if statement["Action"] == "ssm:GetParameter":
-                    targets = statement["Resource"] if isinstance(statement["Resource"], list) else [
-                        statement["Resource"]]
+                    targets = (
+                        statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                    )
                     found += [t["Fn::Sub"].split(":parameter", 1)[1] for t in targets]
         readable[name] = sorted(found)
     assert readable == {
@@ -199,6 +231,10 @@ def test_each_function_may_read_only_the_secrets_it_uses():
         "GitlabWebhookFunction": ["/opsbot/${Stage}/webhooks/gitlab", "/opsbot/${Stage}/webhooks/gitlab-projects/*"],
         "DingtalkBotFunction": ["/opsbot/${Stage}/dingtalk/app-secret", "/opsbot/${Stage}/drone/*"],
         "ActionsFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/dingtalk/app-secret"],
-        "WorkerFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/drone/*",
-                           "/opsbot/${Stage}/gitlab/*", "/opsbot/${Stage}/robots/*"],
+        "WorkerFunction": [
+            "/opsbot/${Stage}/actions/signing-key",
+            "/opsbot/${Stage}/drone/*",
+            "/opsbot/${Stage}/gitlab/*",
+            "/opsbot/${Stage}/robots/*",
+        ],
     }

@@ -1,14 +1,15 @@
 """The worker Lambda on real SQS messages (moto): retries by visibility, the DLQ for what cannot succeed, and the
 build notification job end to end with the robot send recorded."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from unit_support import fixture_json, sqs_event
 
 from opsbot.jobs import queue, registry, worker
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
-from unit_support import fixture_json, sqs_event
 
 
 @pytest.fixture
@@ -77,8 +78,9 @@ def test_retry_later_is_reported_and_its_visibility_changed(aws, run_worker, tes
 def test_unexpected_exception_is_retried_with_backoff(aws, run_worker, test_handlers, monkeypatch):
     delays = []
     real_retry = worker._retry_later
-    monkeypatch.setattr(worker, "_retry_later", lambda handle, seconds: (delays.append(seconds),
-                                                                         real_retry(handle, seconds)))
+    monkeypatch.setattr(
+        worker, "_retry_later", lambda handle, seconds: (delays.append(seconds), real_retry(handle, seconds))
+    )
 
     def broken(job):
         raise KeyError("surprise")
@@ -122,8 +124,10 @@ def test_permanent_failure_is_parked_in_the_dlq_and_not_retried(aws, run_worker,
     assert len(dead) == 1
     assert json.loads(dead[0]["Body"])["id"] == job.id
     assert dead[0]["Body"] == messages[0]["Body"]  # the job as it was, ready for a redrive
-    assert dead[0]["MessageAttributes"]["reason"]["StringValue"] == \
-        "robot shop-backend: errcode 310000 keywords not in content"
+    assert (
+        dead[0]["MessageAttributes"]["reason"]["StringValue"]
+        == "robot shop-backend: errcode 310000 keywords not in content"
+    )
     assert dead[0]["MessageAttributes"]["kind"]["StringValue"] == "test.refused"
 
 
@@ -210,11 +214,13 @@ def test_job_json_round_trip():
 
 # --- the build notification job ------------------------------------------------------------------------------
 
+
 def build_job(fixture: str = "build_failure", **build_changes) -> Job:
     delivery = fixture_json(f"drone/{fixture}.json")
     delivery["build"].update(build_changes)
-    return put("drone.build_finished", {"repo": delivery["repo"], "build": delivery["build"],
-                                        "system": delivery["system"]})
+    return put(
+        "drone.build_finished", {"repo": delivery["repo"], "build": delivery["build"], "system": delivery["system"]}
+    )
 
 
 def test_finished_build_job_sends_one_markdown_message(aws, example_config, run_worker, sent):

@@ -1,4 +1,5 @@
 """Helpers shared by the unit tests: the stack's test environment, request builders, handler loading."""
+
 from __future__ import annotations
 
 import base64
@@ -76,8 +77,14 @@ def to_body(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
-def http_event(path: str, body: bytes | str | None, headers: dict | None = None, method: str = "POST",
-               content_type: str | None = "application/json", base64_encoded: bool = False) -> dict:
+def http_event(
+    path: str,
+    body: bytes | str | None,
+    headers: dict | None = None,
+    method: str = "POST",
+    content_type: str | None = "application/json",
+    base64_encoded: bool = False,
+) -> dict:
     """An API Gateway HTTP API (payload 2.0) event, headers lowercased as API Gateway delivers them."""
     all_headers = {"host": "opsbot.example.com", "user-agent": "unit-test"}
     if content_type is not None:
@@ -99,8 +106,13 @@ def http_event(path: str, body: bytes | str | None, headers: dict | None = None,
             "apiId": "api1234",
             "domainName": "opsbot.example.com",
             "domainPrefix": "opsbot",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "unit-test"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "unit-test",
+            },
             "requestId": request_id,
             "routeKey": f"{method} {path}",
             "stage": "$default",
@@ -110,8 +122,14 @@ def http_event(path: str, body: bytes | str | None, headers: dict | None = None,
     }
 
 
-def drone_event(body: bytes, event: str | None = "build", secret: str = DRONE_SECRET, now: float | None = None,
-                headers: dict | None = None, **kwargs) -> dict:
+def drone_event(
+    body: bytes,
+    event: str | None = "build",
+    secret: str = DRONE_SECRET,
+    now: float | None = None,
+    headers: dict | None = None,
+    **kwargs,
+) -> dict:
     from opsbot.drone.signature import sign
 
     all_headers = sign(body, secret, now)
@@ -121,8 +139,13 @@ def drone_event(body: bytes, event: str | None = "build", secret: str = DRONE_SE
     return http_event("/webhooks/drone", body, all_headers, **kwargs)
 
 
-def gitlab_event(body: bytes, event: str | None = "Push Hook", token: str | None = GITLAB_TOKEN,
-                 headers: dict | None = None, **kwargs) -> dict:
+def gitlab_event(
+    body: bytes,
+    event: str | None = "Push Hook",
+    token: str | None = GITLAB_TOKEN,
+    headers: dict | None = None,
+    **kwargs,
+) -> dict:
     all_headers = {}
     if event is not None:
         all_headers["X-Gitlab-Event"] = event
@@ -132,8 +155,9 @@ def gitlab_event(body: bytes, event: str | None = "Push Hook", token: str | None
     return http_event("/webhooks/gitlab", body, all_headers, **kwargs)
 
 
-def dingtalk_event(body: bytes, secret: str = DINGTALK_APP_SECRET, now_ms: int | None = None,
-                   headers: dict | None = None, **kwargs) -> dict:
+def dingtalk_event(
+    body: bytes, secret: str = DINGTALK_APP_SECRET, now_ms: int | None = None, headers: dict | None = None, **kwargs
+) -> dict:
     from opsbot.dingtalk.signature import callback_headers
 
     all_headers = callback_headers(secret, now_ms)
@@ -184,29 +208,33 @@ class Handlers:
         return self._modules[name]
 
 
-def sqs_event(messages: list[dict], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:opsbot-test-WorkQueue"
-              ) -> dict:
+def sqs_event(
+    messages: list[dict], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:opsbot-test-WorkQueue"
+) -> dict:
     """The Lambda SQS event for messages received from moto (so their receipt handles are real)."""
     records = []
     for message in messages:
         attributes = message.get("Attributes", {})
-        records.append({
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": {
-                "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-                "SentTimestamp": attributes.get("SentTimestamp", "1732521901000"),
-                "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
-                "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp",
-                                                                   "1732521901000"),
-            },
-            "messageAttributes": {},
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": "us-east-1",
-        })
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": attributes.get("SentTimestamp", "1732521901000"),
+                    "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
+                    "ApproximateFirstReceiveTimestamp": attributes.get(
+                        "ApproximateFirstReceiveTimestamp", "1732521901000"
+                    ),
+                },
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+        )
     return {"Records": records}
 
 
@@ -247,12 +275,17 @@ def example_robots() -> dict[str, tuple[str, str]]:
     from urllib.parse import parse_qs, urlsplit
 
     root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
-    return {parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
-            for name, spec in root["robots"].items()}
+    return {
+        parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
+        for name, spec in root["robots"].items()
+    }
 
 
 def example_staff() -> list[dict]:
     """The example's people as the fake DingTalk login knows its organisation's staff."""
     root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
-    return [{"userid": p["dingtalk_user_id"], "name": p["name"], "mobile": p.get("mobile", "")}
-            for p in root["people"] if p.get("dingtalk_user_id")]
+    return [
+        {"userid": p["dingtalk_user_id"], "name": p["name"], "mobile": p.get("mobile", "")}
+        for p in root["people"]
+        if p.get("dingtalk_user_id")
+    ]

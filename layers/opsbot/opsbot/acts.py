@@ -5,9 +5,10 @@ through the queue; after REPORT_AFTER_ATTEMPTS the person is told it failed and 
 outcome is always reported and never silently lost. Chat commands (chat/jobs.py) and release links
 (actions/jobs.py) run their acts through here.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from opsbot import audit
 from opsbot.authz import core as authz
@@ -21,10 +22,17 @@ from opsbot.state import effects
 REPORT_AFTER_ATTEMPTS = 3
 
 
-def run_and_report(job: Job, config: Config, record: audit.AuditRecord, effect: Callable[[], Reply],
-                   gave_up: Callable[[str], Reply], message: dict | None = None) -> str:
+def run_and_report(
+    job: Job,
+    config: Config,
+    record: audit.AuditRecord,
+    effect: Callable[[], Reply],
+    gave_up: Callable[[str], Reply],
+    message: dict | None = None,
+) -> str:
     """Run `effect` once for this job, post its Reply (to the conversation of `message` if still open) and
     audit it. Retries while the peer is unavailable; after REPORT_AFTER_ATTEMPTS reports `gave_up`."""
+
     def effect_and_decision() -> dict:
         # The core's decision is written into `record` while the effect runs; kept with the result, so that a
         # retry that only re-posts still audits it.

@@ -5,6 +5,7 @@ Each record is written twice in the audit table, under `all` and under `project#
 `history` and `history <project>` are each one query, newest first. Records are keyed by the time the
 message was sent and the job id, so a redelivered message overwrites its own record instead of adding one.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,11 @@ def write_queued(record: AuditRecord) -> None:
     body = json.dumps(asdict(record), ensure_ascii=False, default=str)
     for key in _keys(record):
         try:
-            ddb.put_item(TableName=settings().audit_table, Item={**key, "record": {"S": body}},
-                         ConditionExpression="attribute_not_exists(pk)")
+            ddb.put_item(
+                TableName=settings().audit_table,
+                Item={**key, "record": {"S": body}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
         except ddb.exceptions.ConditionalCheckFailedException:
             pass
 
@@ -77,8 +81,10 @@ def finish(record: AuditRecord, result: str, detail: str) -> None:
 
 def recent(project: str = "", limit: int = 10) -> list[AuditRecord]:
     response = client("dynamodb").query(
-        TableName=settings().audit_table, KeyConditionExpression="pk = :pk",
+        TableName=settings().audit_table,
+        KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"project#{project}" if project else ALL}},
-        ScanIndexForward=False, Limit=max(1, min(limit, 50)),
+        ScanIndexForward=False,
+        Limit=max(1, min(limit, 50)),
     )
     return [AuditRecord(**json.loads(item["record"]["S"])) for item in response.get("Items", [])]

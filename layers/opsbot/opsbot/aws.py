@@ -3,6 +3,7 @@
 Endpoints come from boto3 itself: the local stack sets AWS_ENDPOINT_URL to moto's server, so the code here
 is the same on a laptop and on Lambda.
 """
+
 from __future__ import annotations
 
 from functools import cache

@@ -10,6 +10,7 @@ and restore the config store.
 `Stage` parameter); otherwise CONFIG_TABLE and OPSBOT_STAGE say them. An AWS error is printed as one line with
 what to do about it, never as a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,9 @@ from opsbot.settings import settings
 # What to do about the AWS errors a person running this meets, by botocore's error code.
 REMEDIES = {
     "ResourceNotFoundException": "the config table does not exist here: pass --stack NAME, or set CONFIG_TABLE to "
-                                 "the stack's ConfigTableName output (and AWS_REGION to its region)",
+    "the stack's ConfigTableName output (and AWS_REGION to its region)",
     "AccessDeniedException": "your AWS identity may not do this: use a profile that may read and write the "
-                             "stack's ConfigTable (AWS_PROFILE=…)",
+    "stack's ConfigTable (AWS_PROFILE=…)",
     "AccessDenied": "your AWS identity may not do this: use a profile that may describe the stack (AWS_PROFILE=…)",
     "UnrecognizedClientException": "the AWS credentials are not valid: check AWS_PROFILE or the access keys",
     "ExpiredTokenException": "the AWS session has expired: sign in again (aws sso login, or fresh keys)",
@@ -44,8 +45,9 @@ class CliError(Exception):
 
 def _git_version(directory: str) -> str:
     try:
-        sha = subprocess.run(["git", "-C", directory, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", directory, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         sha = ""
     return sha or time.strftime("local-%Y%m%dT%H%M%S")
@@ -89,8 +91,9 @@ def _diff(documents) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m opsbot.config_cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m opsbot.config_cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["validate", "load", "export", "diff"])
     parser.add_argument("directory")
     parser.add_argument("--version", help="version to record on load (default: the directory's git sha)")
@@ -115,8 +118,9 @@ def _aws_error(exc: Exception) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     if isinstance(exc, NoCredentialsError):
-        print("error: no AWS credentials: set AWS_PROFILE (or the access keys) for the stack's account",
-              file=sys.stderr)
+        print(
+            "error: no AWS credentials: set AWS_PROFILE (or the access keys) for the stack's account", file=sys.stderr
+        )
     elif isinstance(exc, NoRegionError):
         print("error: no AWS region: set AWS_REGION to the stack's region", file=sys.stderr)
     elif isinstance(exc, ClientError):
@@ -125,8 +129,10 @@ def _aws_error(exc: Exception) -> int:
         remedy = REMEDIES.get(code, "see the AWS message")
         print(f"error: AWS said {code}: {message[:200]} — {remedy}", file=sys.stderr)
     elif isinstance(exc, BotoCoreError):
-        print(f"error: AWS could not be reached: {exc} — check the network, AWS_REGION and AWS_ENDPOINT_URL",
-              file=sys.stderr)
+        print(
+            f"error: AWS could not be reached: {exc} — check the network, AWS_REGION and AWS_ENDPOINT_URL",
+            file=sys.stderr,
+        )
     else:
         raise exc
     return 2
@@ -153,7 +159,9 @@ def _run(args) -> int:
         for line in exc.lines():
             print(f"  {line}", file=sys.stderr)
         return 2 if args.command == "diff" else 1
-    verb = "valid" if args.command == "validate" else f"loaded as version {config.version} into {settings().config_table}"
+    verb = (
+        "valid" if args.command == "validate" else f"loaded as version {config.version} into {settings().config_table}"
+    )
     print(f"config {verb}: {len(config.projects)} projects, {len(config.robots)} robots, {len(config.people)} people")
     return 0
 

@@ -1,4 +1,5 @@
 """The one helper for short texts in two languages. Long texts keep their own tables (notify/render.py)."""
+
 from __future__ import annotations
 
 LANGUAGES = ("zh", "en")

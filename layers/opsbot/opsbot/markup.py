@@ -14,6 +14,7 @@ message is built:
 
 The full-width forms read the same to a person and mean nothing to a renderer.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,6 @@ def dingtalk(text: object, limit: int = 200) -> str:
 def gitlab(text: object, limit: int = 200) -> str:
     """Plain text inside a GitLab note (GitLab Flavored Markdown); never a quick action."""
     return _no_scheme(_one_line(text, limit).translate(_GITLAB)).lstrip("/")
-
 
 
 def link_target(url: object) -> str:

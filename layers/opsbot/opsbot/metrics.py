@@ -5,6 +5,7 @@ added to a request. Every count carries the `service` dimension (POWERTOOLS_SERV
 a prod stack in one account never page each other) and its own few low-cardinality dimensions. The README's
 "Operate" section says what each metric counts and what its alarm asks of an operator.
 """
+
 from __future__ import annotations
 
 import os

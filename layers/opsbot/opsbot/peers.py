@@ -7,6 +7,7 @@
 Each peer's client has the three, named after it (`errors()`), so that chat answers all peers alike
 (chat/dispatch.py) and callers can still catch one peer's errors.
 """
+
 from __future__ import annotations
 
 from opsbot.jobs.model import RetryLater
@@ -33,7 +34,10 @@ class PeerUnavailable(RetryLater):
 def errors(peer: str, section: str, module: str) -> tuple[type, type, type]:
     """<peer>NotConfigured, <peer>Refused and <peer>Unavailable, for the client module `module`."""
     made = []
-    for base, suffix in ((PeerNotConfigured, "NotConfigured"), (PeerRefused, "Refused"),
-                         (PeerUnavailable, "Unavailable")):
+    for base, suffix in (
+        (PeerNotConfigured, "NotConfigured"),
+        (PeerRefused, "Refused"),
+        (PeerUnavailable, "Unavailable"),
+    ):
         made.append(type(f"{peer}{suffix}", (base,), {"peer": peer, "section": section, "__module__": module}))
     return made[0], made[1], made[2]

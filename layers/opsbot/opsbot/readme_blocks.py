@@ -1,10 +1,11 @@
 """Blocks of the README generated from the code (the chat and merge-request command references), so the README
 cannot drift from the registries: each generator prints its block, or rewrites it between its markers."""
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def replace_block(text: str, block: str, start: str, end: str) -> str:

@@ -2,6 +2,7 @@
 
 Powertools' parameters utility does the fetching and the in-memory cache (max_age from settings).
 """
+
 from __future__ import annotations
 
 from opsbot.settings import settings
@@ -41,7 +42,7 @@ def clear_cache() -> None:
 def resolve(value: str) -> str:
     """Turn a config value into the secret it names: `ssm:/path` reads Parameter Store."""
     if value.startswith(SSM_PREFIX):
-        return get_parameter(value[len(SSM_PREFIX):])
+        return get_parameter(value[len(SSM_PREFIX) :])
     if not settings().allows_literal_secrets:
         raise SecretError("literal secrets are only allowed on the local stack; use ssm:/parameter/name")
     return value

@@ -3,6 +3,7 @@
 Every value comes from an environment variable. On AWS the variables are set by template.yaml (secrets are
 given as SSM parameter *names*, never values); the local stack sets the same variables from the template.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,22 +45,53 @@ class Settings:
 
 # name -> (description, default). The README's "Stack settings" table is generated from this.
 ENVIRONMENT = {
-    "OPSBOT_STAGE": ("Deployment stage: `local`, `dev` or `prod`. Only `local` accepts literal secrets in config.", "dev"),
+    "OPSBOT_STAGE": (
+        "Deployment stage: `local`, `dev` or `prod`. Only `local` accepts literal secrets in config.",
+        "dev",
+    ),
     "CONFIG_TABLE": ("DynamoDB table holding the validated config.", "opsbot-config"),
-    "STATE_TABLE": ("DynamoDB table for idempotency records, robot budgets and branch status (TTL on `expires_at`).", "opsbot-state"),
+    "STATE_TABLE": (
+        "DynamoDB table for idempotency records, robot budgets and branch status (TTL on `expires_at`).",
+        "opsbot-state",
+    ),
     "AUDIT_TABLE": ("DynamoDB table for the audit log.", "opsbot-audit"),
     "WORK_QUEUE_URL": ("SQS queue that ingress fills and the worker drains.", ""),
     "DEAD_LETTER_QUEUE_URL": ("SQS dead-letter queue; jobs that failed for good end here.", ""),
-    "DRONE_WEBHOOK_SECRET_PARAM": ("SSM parameter name holding Drone's `DRONE_WEBHOOK_SECRET`.", "/opsbot/dev/webhooks/drone"),
-    "GITLAB_WEBHOOK_TOKEN_PARAM": ("SSM parameter name holding the GitLab webhook secret token.", "/opsbot/dev/webhooks/gitlab"),
-    "DINGTALK_APP_SECRET_PARAM": ("SSM parameter name holding the DingTalk robot's AppSecret (callback signing).", "/opsbot/dev/dingtalk/app-secret"),
-    "ACTION_SIGNING_KEY_PARAM": ("SSM parameter name holding the key that signs release links (`/actions/{token}`).", "/opsbot/dev/actions/signing-key"),
-    "PUBLIC_BASE_URL": ("Base URL of the HTTP API, for release links in notifications; empty means no release buttons.", ""),
-    "DINGTALK_SESSION_WEBHOOK_PREFIX": ("Replies go to a callback's `sessionWebhook` only when it starts with this.", "https://oapi.dingtalk.com/robot/sendBySession?"),
+    "DRONE_WEBHOOK_SECRET_PARAM": (
+        "SSM parameter name holding Drone's `DRONE_WEBHOOK_SECRET`.",
+        "/opsbot/dev/webhooks/drone",
+    ),
+    "GITLAB_WEBHOOK_TOKEN_PARAM": (
+        "SSM parameter name holding the GitLab webhook secret token.",
+        "/opsbot/dev/webhooks/gitlab",
+    ),
+    "DINGTALK_APP_SECRET_PARAM": (
+        "SSM parameter name holding the DingTalk robot's AppSecret (callback signing).",
+        "/opsbot/dev/dingtalk/app-secret",
+    ),
+    "ACTION_SIGNING_KEY_PARAM": (
+        "SSM parameter name holding the key that signs release links (`/actions/{token}`).",
+        "/opsbot/dev/actions/signing-key",
+    ),
+    "PUBLIC_BASE_URL": (
+        "Base URL of the HTTP API, for release links in notifications; empty means no release buttons.",
+        "",
+    ),
+    "DINGTALK_SESSION_WEBHOOK_PREFIX": (
+        "Replies go to a callback's `sessionWebhook` only when it starts with this.",
+        "https://oapi.dingtalk.com/robot/sendBySession?",
+    ),
     # Release links identify the clicker through DingTalk's web login (OAuth 2.0) with this app's credentials.
-    "DINGTALK_APP_KEY": ("AppKey (Client ID) of the DingTalk app whose AppSecret is `DINGTALK_APP_SECRET_PARAM`; empty means release links cannot sign anyone in.", ""),
+    "DINGTALK_APP_KEY": (
+        "AppKey (Client ID) of the DingTalk app whose AppSecret is `DINGTALK_APP_SECRET_PARAM`; "
+        "empty means release links cannot sign anyone in.",
+        "",
+    ),
     "DINGTALK_LOGIN_URL": ("DingTalk's web login (the OAuth authorize page).", "https://login.dingtalk.com"),
-    "DINGTALK_API_URL": ("DingTalk's new API (user access token, the signed-in user, the app token).", "https://api.dingtalk.com"),
+    "DINGTALK_API_URL": (
+        "DingTalk's new API (user access token, the signed-in user, the app token).",
+        "https://api.dingtalk.com",
+    ),
     "DINGTALK_OAPI_URL": ("DingTalk's old API (a user's staff id from their unionId).", "https://oapi.dingtalk.com"),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),

@@ -1,4 +1,5 @@
 """Reading words people type: the one place that says what a number is."""
+
 from __future__ import annotations
 
 

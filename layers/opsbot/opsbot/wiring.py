@@ -1,5 +1,6 @@
 """What the entry points (the functions, the config CLI, the local stack) hand down to lower layers: the one module
 that knows every capability's names, so that none of the layers below has to import a layer above it."""
+
 from __future__ import annotations
 
 from opsbot.config.names import KnownNames

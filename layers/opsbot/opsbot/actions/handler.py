@@ -9,6 +9,7 @@
 
 Each returns (HTTP status, page); every refusal is a page that says why, never a stack trace.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,15 +19,15 @@ import time
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl
 
-from opsbot.jobs import kinds
 from opsbot.actions import pages, tickets
-from opsbot.release import links
-from opsbot.release.links import Refused, ReleaseGrant, TokenRefused
 from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
 from opsbot.config import store
 from opsbot.config.model import Config, Environment
 from opsbot.dingtalk import login as dingtalk_login
 from opsbot.ingress.accept import accept
+from opsbot.jobs import kinds
+from opsbot.release import links
+from opsbot.release.links import Refused, ReleaseGrant, TokenRefused
 from opsbot.state import idempotency, keys
 
 SOURCE = keys.LINK_USED.rstrip("#")  # the claim of a used link is `idem#action#<nonce>`
@@ -40,6 +41,7 @@ Page = tuple[int, str]
 @dataclass(frozen=True)
 class Visit:
     """What the pages need to know of the HTTP request."""
+
     forwarded_proto: str  # X-Forwarded-Proto: https behind API Gateway; absent on the local stack
     host: str  # requestContext.domainName, else the Host header
     source_ip: str = ""
@@ -104,8 +106,12 @@ def login(query: dict[str, str], visit: Visit) -> Page:
         return 503, pages.show(grant, None, env.approvals > 0)
     code = query.get("authCode", "")
     if not code:
-        return 400, pages.refused(400, "DingTalk did not sign you in: open this link inside DingTalk (tap the "
-                                       "button in the group's message) and confirm the sign-in.", login_url)
+        return 400, pages.refused(
+            400,
+            "DingTalk did not sign you in: open this link inside DingTalk (tap the "
+            "button in the group's message) and confirm the sign-in.",
+            login_url,
+        )
     try:
         user = dingtalk_login.identify(code)
         signed = tickets.signed_in(user.user_id, user.nick)
@@ -116,8 +122,14 @@ def login(query: dict[str, str], visit: Visit) -> Page:
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     # A preview: the worker asks the core again when the release runs, against Drone's build.
     build = authz.Build(grant.build, grant.event, grant.branch, "success", grant.commit)
-    decision = authz.decide(config, actor, DEPLOY, authz.Target(grant.project, grant.target, build),
-                            {"build": grant.build}, _language(config, grant))
+    decision = authz.decide(
+        config,
+        actor,
+        DEPLOY,
+        authz.Target(grant.project, grant.target, build),
+        {"build": grant.build},
+        _language(config, grant),
+    )
     if decision.denied:
         return 403, pages.not_allowed(grant, actor.name, decision.reason)
     fields = signed.form(grant.nonce, links.signing_key())
@@ -138,8 +150,14 @@ def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str,
         raw = base64.b64decode(text, validate=True) if is_base64 else text.encode("utf-8")
         if len(raw) > MAX_FORM_BYTES:
             raise Refused(413, "this form is larger than the confirmation page sends")
-        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True,
-                          max_num_fields=8, encoding="utf-8", errors="strict")
+        pairs = parse_qsl(
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            max_num_fields=8,
+            encoding="utf-8",
+            errors="strict",
+        )
     except (binascii.Error, UnicodeError, ValueError):
         raise Refused(400, "this form is malformed") from None
     form: dict[str, str] = {}
@@ -167,11 +185,19 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
         return 401, pages.refused(401, f"{exc}. Nothing was queued.", login_url)
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     now = int(time.time())
-    outcome = accept(SOURCE, grant.nonce, kinds.RELEASE_LINK, {
-        "grant": asdict(grant),
-        "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
-        "clicked_at": now, "source_ip": visit.source_ip, "user_agent": visit.user_agent[:200],
-    }, ttl_seconds=max(60, grant.expires - now) + USED_GRACE_SECONDS)
+    outcome = accept(
+        SOURCE,
+        grant.nonce,
+        kinds.RELEASE_LINK,
+        {
+            "grant": asdict(grant),
+            "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
+            "clicked_at": now,
+            "source_ip": visit.source_ip,
+            "user_agent": visit.user_agent[:200],
+        },
+        ttl_seconds=max(60, grant.expires - now) + USED_GRACE_SECONDS,
+    )
     if outcome.status == "duplicate":
         return 410, pages.refused(410, "this release link has already been used")
     return 202, pages.submitted(grant, actor.name, env.approvals > 0)

@@ -3,6 +3,7 @@
 Everything shown is escaped: a commit title, a branch, a DingTalk nick and DingTalk's own error text are all
 someone else's words. The link to DingTalk's login is a plain `<a href>`.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -17,7 +18,7 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
+    "base-uri 'none'; frame-ancestors 'none'",
 }
 
 _STYLE = """body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;padding:24px 16px;
@@ -32,24 +33,32 @@ NOTHING_CHANGED = "<p>没有执行任何操作。 Nothing was changed.</p>"
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">'
-            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body><main>{body}</main></body></html>")
+    return (
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body><main>{body}</main></body></html>"
+    )
 
 
 def _facts(grant: ReleaseGrant) -> str:
-    rows = [("项目 Project", grant.project), ("构建 Build", f"#{grant.build}"),
-            ("提交 Commit", f"{grant.commit[:8]} {grant.title}"), ("分支 Branch", grant.branch),
-            ("目标环境 Target", grant.target)]
+    rows = [
+        ("项目 Project", grant.project),
+        ("构建 Build", f"#{grant.build}"),
+        ("提交 Commit", f"{grant.commit[:8]} {grant.title}"),
+        ("分支 Branch", grant.branch),
+        ("目标环境 Target", grant.target),
+    ]
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows) + "</dl>"
 
 
 def _approval_note(needs_approval: bool) -> str:
     if not needs_approval:
         return ""
-    return ('<p class="warn">该环境需要审批：确认后会在群里以你的名义发起审批请求，由另一位同事批准后才会发布。<br>'
-            "This environment needs approval: confirming opens a request in your name in the group, and someone "
-            "else must approve it.</p>")
+    return (
+        '<p class="warn">该环境需要审批：确认后会在群里以你的名义发起审批请求，由另一位同事批准后才会发布。<br>'
+        "This environment needs approval: confirming opens a request in your name in the group, and someone "
+        "else must approve it.</p>"
+    )
 
 
 def _login_button(login_url: str, again: bool = False) -> str:
@@ -60,50 +69,73 @@ def _login_button(login_url: str, again: bool = False) -> str:
 def show(grant: ReleaseGrant, login_url: str | None, needs_approval: bool) -> str:
     """What the link would do, and the one way on: DingTalk's login."""
     if login_url:
-        way_on = ("<p>确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows who "
-                  "asks.</p>" + _login_button(login_url))
+        way_on = (
+            "<p>确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows who "
+            "asks.</p>" + _login_button(login_url)
+        )
     else:
-        way_on = ('<p class="warn">发布链接需要钉钉登录，但 opsbot 还没有配置钉钉应用的 AppKey。请平台组设置部署参数 '
-                  "<code>DingtalkAppKey</code>（环境变量 <code>DINGTALK_APP_KEY</code>）。在此之前，请在群里使用 "
-                  "<code>@opsbot deploy</code>。<br>Release links need DingTalk login, and opsbot has no DingTalk "
-                  "AppKey yet: the platform team sets the stack parameter <code>DingtalkAppKey</code> "
-                  "(<code>DINGTALK_APP_KEY</code>). Until then, use <code>@opsbot deploy</code> in the group.</p>")
-    return _page(f"发布 {grant.project} #{grant.build} 到 {grant.target}",
-                 f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{_approval_note(needs_approval)}{way_on}")
+        way_on = (
+            '<p class="warn">发布链接需要钉钉登录，但 opsbot 还没有配置钉钉应用的 AppKey。请平台组设置部署参数 '
+            "<code>DingtalkAppKey</code>（环境变量 <code>DINGTALK_APP_KEY</code>）。在此之前，请在群里使用 "
+            "<code>@opsbot deploy</code>。<br>Release links need DingTalk login, and opsbot has no DingTalk "
+            "AppKey yet: the platform team sets the stack parameter <code>DingtalkAppKey</code> "
+            "(<code>DINGTALK_APP_KEY</code>). Until then, use <code>@opsbot deploy</code> in the group.</p>"
+        )
+    return _page(
+        f"发布 {grant.project} #{grant.build} 到 {grant.target}",
+        f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{_approval_note(needs_approval)}{way_on}",
+    )
 
 
 def confirm(grant: ReleaseGrant, token: str, name: str, fields: dict[str, str], needs_approval: bool) -> str:
-    """"You are <name>; deploy …?" with the form whose ticket says so."""
-    hidden = "".join(f'<input type="hidden" name="{escape(k, quote=True)}" value="{escape(v, quote=True)}">'
-                     for k, v in fields.items())
-    question = (f"<p>你是 <b>{escape(name)}</b>。确认把 {escape(grant.project)} #{grant.build} 发布到 "
-                f"{escape(grant.target)}？<br>You are <b>{escape(name)}</b>; deploy {escape(grant.project)} "
-                f"#{grant.build} to {escape(grant.target)}?</p>")
+    """ "You are <name>; deploy …?" with the form whose ticket says so."""
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k, quote=True)}" value="{escape(v, quote=True)}">'
+        for k, v in fields.items()
+    )
+    question = (
+        f"<p>你是 <b>{escape(name)}</b>。确认把 {escape(grant.project)} #{grant.build} 发布到 "
+        f"{escape(grant.target)}？<br>You are <b>{escape(name)}</b>; deploy {escape(grant.project)} "
+        f"#{grant.build} to {escape(grant.target)}?</p>"
+    )
     # Relative to /actions/login, so it stays right behind any base path.
-    return _page(f"确认发布 {grant.project} #{grant.build} 到 {grant.target}",
-                 f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{question}{_approval_note(needs_approval)}"
-                 f'<form method="post" action="./{escape(token, quote=True)}">{hidden}'
-                 f'<button type="submit">确认发布 Confirm</button></form>')
+    return _page(
+        f"确认发布 {grant.project} #{grant.build} 到 {grant.target}",
+        f"<h1>🚀 发布到 {escape(grant.target)}</h1>{_facts(grant)}{question}{_approval_note(needs_approval)}"
+        f'<form method="post" action="./{escape(token, quote=True)}">{hidden}'
+        f'<button type="submit">确认发布 Confirm</button></form>',
+    )
 
 
 def submitted(grant: ReleaseGrant, name: str, needs_approval: bool) -> str:
-    what = ("审批请求已提交，结果会发到群里。 The approval request is on its way to the group." if needs_approval
-            else "已提交发布，结果会发到群里。 The deploy is on its way; the group hears the result.")
-    return _page("已提交 Submitted", f"<h1>✅ 已提交 Submitted</h1>{_facts(grant)}"
-                                     f"<p>{escape(name)}：{escape(what)}</p>")
+    what = (
+        "审批请求已提交，结果会发到群里。 The approval request is on its way to the group."
+        if needs_approval
+        else "已提交发布，结果会发到群里。 The deploy is on its way; the group hears the result."
+    )
+    return _page(
+        "已提交 Submitted", f"<h1>✅ 已提交 Submitted</h1>{_facts(grant)}<p>{escape(name)}：{escape(what)}</p>"
+    )
 
 
 def not_allowed(grant: ReleaseGrant, name: str, reason: str) -> str:
     """The core's answer for this person, before they confirm anything."""
-    return _page("不能发布 Not allowed",
-                 f"<h1>⛔ 不能发布 Not allowed</h1>{_facts(grant)}<p>你是 <b>{escape(name)}</b>。 You are "
-                 f"<b>{escape(name)}</b>.</p><p>{escape(reason)}</p>{NOTHING_CHANGED}")
+    return _page(
+        "不能发布 Not allowed",
+        f"<h1>⛔ 不能发布 Not allowed</h1>{_facts(grant)}<p>你是 <b>{escape(name)}</b>。 You are "
+        f"<b>{escape(name)}</b>.</p><p>{escape(reason)}</p>{NOTHING_CHANGED}",
+    )
 
 
 def refused(status: int, reason: str, login_url: str | None = None) -> str:
-    heading = {400: "链接无效 Invalid link", 401: "需要登录 Sign-in needed", 403: "不能继续 Not allowed",
-               404: "链接无效 Invalid link", 410: "链接已失效 Link no longer valid",
-               413: "请求无效 Invalid request", 415: "请求无效 Invalid request"}.get(
-        status, "暂时无法处理 Try again later")
+    heading = {
+        400: "链接无效 Invalid link",
+        401: "需要登录 Sign-in needed",
+        403: "不能继续 Not allowed",
+        404: "链接无效 Invalid link",
+        410: "链接已失效 Link no longer valid",
+        413: "请求无效 Invalid request",
+        415: "请求无效 Invalid request",
+    }.get(status, "暂时无法处理 Try again later")
     again = _login_button(login_url, again=True) if login_url else ""
     return _page(heading, f"<h1>⛔ {escape(heading)}</h1><p>{escape(reason)}</p>{NOTHING_CHANGED}{again}")

@@ -6,6 +6,7 @@ valid for ten minutes. A GET never changes anything, so the POST needs this tick
 link, another person or another name is worthless. The nick is covered too, so that nobody can put another
 name on a refusal that the group reads.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -30,8 +31,12 @@ class SignedIn:
 
     def form(self, nonce: str, key: bytes) -> dict[str, str]:
         """The hidden fields of the confirmation form."""
-        return {"user": self.user_id, "nick": self.nick, "expires": str(self.expires),
-                "ticket": mac(_message(nonce, self.user_id, self.expires, self.nick), key)}
+        return {
+            "user": self.user_id,
+            "nick": self.nick,
+            "expires": str(self.expires),
+            "ticket": mac(_message(nonce, self.user_id, self.expires, self.nick), key),
+        }
 
 
 def _message(nonce: str, user_id: str, expires: int, nick: str) -> str:
@@ -40,8 +45,13 @@ def _message(nonce: str, user_id: str, expires: int, nick: str) -> str:
 
 
 def _usable(user_id: str, nick: str) -> bool:
-    return (0 < len(user_id) <= MAX_FIELD_CHARS and "|" not in user_id and user_id.isprintable()
-            and len(nick) <= MAX_FIELD_CHARS and nick.isprintable())
+    return (
+        0 < len(user_id) <= MAX_FIELD_CHARS
+        and "|" not in user_id
+        and user_id.isprintable()
+        and len(nick) <= MAX_FIELD_CHARS
+        and nick.isprintable()
+    )
 
 
 def signed_in(user_id: str, nick: str, now: float | None = None) -> SignedIn:

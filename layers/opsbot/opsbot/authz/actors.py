@@ -7,6 +7,7 @@
 
 A link or a hook body alone identifies nobody.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,8 +52,12 @@ def dingtalk_sender(config: Config, message: dict) -> Actor:
     staff_id, sender_id = _id(message.get("senderStaffId")), _id(message.get("senderId"))
     nick = message.get("senderNick")
     person = config.person_for_dingtalk(staff_id, sender_id)
-    return Actor(DINGTALK, staff_id or sender_id, person.name if person else (nick if isinstance(nick, str) and nick
-                                                                               else "?"), person)
+    return Actor(
+        DINGTALK,
+        staff_id or sender_id,
+        person.name if person else (nick if isinstance(nick, str) and nick else "?"),
+        person,
+    )
 
 
 def dingtalk_user(config: Config, user_id: str, nick: str = "") -> Actor:
@@ -65,4 +70,3 @@ def gitlab_user(config: Config, username: str, name: str = "") -> Actor:
     """The author of a GitLab note, as GitLab's API names them (people are matched by `people[].git`)."""
     person = config.person_for_git(username)
     return Actor(GITLAB, username, person.name if person else (name or username), person)
-

@@ -15,10 +15,11 @@ The rules are data in the config:
 
 `decide` is pure (the decision table is unit tested); `authorize` is decide plus the audit record.
 """
+
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from opsbot import audit
 from opsbot.authz.actors import GITLAB, Actor
@@ -40,6 +41,7 @@ APPROVE = "approve"  # approve or reject a request: never the requester; the app
 @dataclass(frozen=True)
 class Verb:
     """What a registry declares about one of its verbs (chat/registry.py, review/commands.py)."""
+
     name: str  # as `permissions:` names it: `deploy`, `config rollback`, `/retest`
     default_roles: tuple[str, ...] = ()  # () = no role needed
     kind: str = ACT
@@ -50,6 +52,7 @@ class Verb:
 @dataclass(frozen=True)
 class Build:
     """The facts of a Drone build that the rules look at."""
+
     number: int
     event: str
     branch: str
@@ -58,10 +61,15 @@ class Build:
     parent: int = 0
 
     @classmethod
-    def of(cls, build: dict) -> "Build":
-        return cls(number=int(build.get("number") or 0), event=str(build.get("event") or ""),
-                   branch=build_branch(build), status=str(build.get("status") or ""),
-                   commit=str(build.get("after") or ""), parent=int(build.get("parent") or 0))
+    def of(cls, build: dict) -> Build:
+        return cls(
+            number=int(build.get("number") or 0),
+            event=str(build.get("event") or ""),
+            branch=build_branch(build),
+            status=str(build.get("status") or ""),
+            commit=str(build.get("after") or ""),
+            parent=int(build.get("parent") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,13 +137,21 @@ def _who_may(config: Config, actor: Actor, verb: Verb, target: Target, language:
     project = config.projects.get(target.project)
     needed = required_roles(config, verb, target.environment, project)
     if not actor.known and verb.kind != READ and not verb.open_to_strangers:
-        return _deny("stranger", t(
-            language, "你还不在 opsbot 的人员配置里，只能使用查询类命令。请联系管理员把你的钉钉 ID 加入 people。",
-            "You are not in opsbot's people config, so you may only run commands that read. "
-            "Ask an admin to add your DingTalk id to `people`."))
+        return _deny(
+            "stranger",
+            t(
+                language,
+                "你还不在 opsbot 的人员配置里，只能使用查询类命令。请联系管理员把你的钉钉 ID 加入 people。",
+                "You are not in opsbot's people config, so you may only run commands that read. "
+                "Ask an admin to add your DingTalk id to `people`.",
+            ),
+        )
     if not actor.known and needed and actor.via == GITLAB:
-        return _deny("stranger", f"`{verb.name}` needs the role {' or '.join(needed)}, and `{actor.handle}` is in "
-                                 "no `people[].git` of the config")
+        return _deny(
+            "stranger",
+            f"`{verb.name}` needs the role {' or '.join(needed)}, and `{actor.handle}` is in "
+            "no `people[].git` of the config",
+        )
     roles = actor.roles
     if not needed or ADMIN in roles or set(needed) & set(roles):
         return None
@@ -144,8 +160,14 @@ def _who_may(config: Config, actor: Actor, verb: Verb, target: Target, language:
     if actor.via == GITLAB:
         return _deny("role", f"`{verb.name}` needs the role {' or '.join(needed)}; {actor.name} has {have}")
     where = t(language, f"（环境 {env}）", f" in {env}") if env else ""
-    return _deny("role", t(language, f"`{verb.name}`{where} 需要角色 {' / '.join(needed)}，你的角色：{have}。",
-                           f"`{verb.name}`{where} needs the role {' or '.join(needed)}; your roles: {have}."))
+    return _deny(
+        "role",
+        t(
+            language,
+            f"`{verb.name}`{where} 需要角色 {' / '.join(needed)}，你的角色：{have}。",
+            f"`{verb.name}`{where} needs the role {' or '.join(needed)}; your roles: {have}.",
+        ),
+    )
 
 
 def environment_of(config: Config, target: Target, language: str) -> tuple[Project, Environment] | Decision:
@@ -155,9 +177,14 @@ def environment_of(config: Config, target: Target, language: str) -> tuple[Proje
     env = project.environments.get(target.environment)
     if env is None:
         known = ", ".join(project.environments) or "-"
-        return _deny("environment", t(language, f"项目 {project.name} 没有环境 `{target.environment}`。可用环境：{known}",
-                                      f"project {project.name} has no environment `{target.environment}`. "
-                                      f"Environments: {known}"))
+        return _deny(
+            "environment",
+            t(
+                language,
+                f"项目 {project.name} 没有环境 `{target.environment}`。可用环境：{known}",
+                f"project {project.name} has no environment `{target.environment}`. Environments: {known}",
+            ),
+        )
     return project, env
 
 
@@ -165,19 +192,42 @@ def deployable(project: Project, env: Environment, build: Build, language: str) 
     """The environment's rules for a build; None when it may be deployed (or rolled back to) there."""
     number = build.number
     if build.event in DEPLOYMENT_EVENTS:
-        return _deny("deployment", t(language, f"#{number} 本身是一次发布；请发布它的来源构建 #{build.parent}。",
-                                     f"#{number} is itself a deployment; deploy the build it came from, "
-                                     f"#{build.parent}."))
+        return _deny(
+            "deployment",
+            t(
+                language,
+                f"#{number} 本身是一次发布；请发布它的来源构建 #{build.parent}。",
+                f"#{number} is itself a deployment; deploy the build it came from, #{build.parent}.",
+            ),
+        )
     if build.status != "success":
-        return _deny("status", t(language, f"{project.name} #{number} 的状态是 {build.status}，只能发布成功的构建。",
-                                 f"{project.name} #{number} is {build.status}; only successful builds can be deployed."))
+        return _deny(
+            "status",
+            t(
+                language,
+                f"{project.name} #{number} 的状态是 {build.status}，只能发布成功的构建。",
+                f"{project.name} #{number} is {build.status}; only successful builds can be deployed.",
+            ),
+        )
     if build.event not in env.events:
         events = ", ".join(env.events)
-        return _deny("event", t(language, f"{env.name} 只接受 {events} 构建，#{number} 是 {build.event or '?'} 构建。",
-                                f"{env.name} takes {events} builds; #{number} is a {build.event or '?'} build."))
+        return _deny(
+            "event",
+            t(
+                language,
+                f"{env.name} 只接受 {events} 构建，#{number} 是 {build.event or '?'} 构建。",
+                f"{env.name} takes {events} builds; #{number} is a {build.event or '?'} build.",
+            ),
+        )
     if env.branch and not fnmatch.fnmatchcase(build.branch, env.branch):
-        return _deny("branch", t(language, f"{env.name} 只接受 {env.branch} 分支的构建，#{number} 来自 {build.branch}。",
-                                 f"{env.name} takes builds of {env.branch}; #{number} is from {build.branch}."))
+        return _deny(
+            "branch",
+            t(
+                language,
+                f"{env.name} 只接受 {env.branch} 分支的构建，#{number} 来自 {build.branch}。",
+                f"{env.name} takes builds of {env.branch}; #{number} is from {build.branch}.",
+            ),
+        )
     return None
 
 
@@ -185,21 +235,32 @@ def rerunnable(config: Config, verb: Verb, build: Build, language: str) -> Decis
     """Whether a build may be run again: never a deployment (that would deploy again), and only the events
     `permissions.<verb>.events` lists, when it lists any."""
     if build.event in DEPLOYMENT_EVENTS:
-        return _deny("deployment", t(language, f"#{build.number} 是一次发布（{build.event}），不能重新运行；"
-                                               "请用 deploy 或 rollback。",
-                                     f"#{build.number} is a deployment ({build.event}) and is never run again; "
-                                     "use deploy or rollback."))
+        return _deny(
+            "deployment",
+            t(
+                language,
+                f"#{build.number} 是一次发布（{build.event}），不能重新运行；请用 deploy 或 rollback。",
+                f"#{build.number} is a deployment ({build.event}) and is never run again; use deploy or rollback.",
+            ),
+        )
     override = config.permissions.get(verb.name)
     if override is not None and override.events and build.event not in override.events:
-        return _deny("event", t(language, f"`{verb.name}` 只能重新运行 {', '.join(override.events)} 构建，"
-                                          f"#{build.number} 是 {build.event} 构建。",
-                                f"`{verb.name}` re-runs only {', '.join(override.events)} builds; "
-                                f"#{build.number} is a {build.event} build."))
+        return _deny(
+            "event",
+            t(
+                language,
+                f"`{verb.name}` 只能重新运行 {', '.join(override.events)} 构建，"
+                f"#{build.number} 是 {build.event} 构建。",
+                f"`{verb.name}` re-runs only {', '.join(override.events)} builds; "
+                f"#{build.number} is a {build.event} build.",
+            ),
+        )
     return None
 
 
-def decide(config: Config, actor: Actor, verb: Verb, target: Target, arguments: dict | None = None,
-           language: str = "en") -> Decision:
+def decide(
+    config: Config, actor: Actor, verb: Verb, target: Target, arguments: dict | None = None, language: str = "en"
+) -> Decision:
     """Allow, deny (with the reason) or needs approval (with how many), for this actor, verb and target."""
     if verb.kind == DEPLOY and target.environment and target.project:
         found = environment_of(config, target, language)
@@ -211,29 +272,49 @@ def decide(config: Config, actor: Actor, verb: Verb, target: Target, arguments: 
         if target.build is not None and (denied := deployable(project, env, target.build, language)):
             return denied
         if env.approvals:
-            return Decision(NEEDS_APPROVAL, t(language, f"{env.name} 需要 {env.approvals} 位其他同事批准。",
-                                              f"{env.name} needs {env.approvals} approval(s) from someone else."),
-                            "approvals", env.approvals)
+            return Decision(
+                NEEDS_APPROVAL,
+                t(
+                    language,
+                    f"{env.name} 需要 {env.approvals} 位其他同事批准。",
+                    f"{env.name} needs {env.approvals} approval(s) from someone else.",
+                ),
+                "approvals",
+                env.approvals,
+            )
         return Decision(ALLOW)
     if denied := _who_may(config, actor, verb, target, language):
         return denied
-    if verb.kind == RERUN and target.build is not None and (denied := rerunnable(config, verb, target.build,
-                                                                                 language)):
+    if verb.kind == RERUN and target.build is not None and (denied := rerunnable(config, verb, target.build, language)):
         return denied
     if verb.kind == APPROVE:
         if target.requester and actor.id == target.requester:
-            return _deny("self", t(language, "不能批准自己发起的请求，需要另一位同事批准。",
-                                   "You cannot approve your own request: it needs someone else."))
+            return _deny(
+                "self",
+                t(
+                    language,
+                    "不能批准自己发起的请求，需要另一位同事批准。",
+                    "You cannot approve your own request: it needs someone else.",
+                ),
+            )
         if target.request_verb is not None:
-            inner = decide(config, actor, target.request_verb, Target(target.project, target.environment), arguments,
-                           language)
+            inner = decide(
+                config, actor, target.request_verb, Target(target.project, target.environment), arguments, language
+            )
             if inner.denied:
                 return inner
     return Decision(ALLOW)
 
 
-def authorize(config: Config, actor: Actor, verb: Verb, target: Target, record: audit.AuditRecord,
-              arguments: dict | None = None, language: str = "en") -> Decision:
+def authorize(
+    config: Config,
+    actor: Actor,
+    verb: Verb,
+    target: Target,
+    record: audit.AuditRecord,
+    arguments: dict | None = None,
+    language: str = "en",
+) -> Decision:
     """`decide`, written into the act's audit record; a denial finishes the record there and then."""
     decision = decide(config, actor, verb, target, arguments, language)
     record.via, record.target = actor.via, target.describe()[:300]

@@ -1,17 +1,18 @@
 """What a command gets (ChatRequest); what it gives back is a message.Reply."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
 from opsbot import audit
-from opsbot.i18n import t
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
 from opsbot.chat.registry import Command, UsageError
 from opsbot.config.model import Config, Person, Project
-from opsbot.markup import dingtalk as md
 from opsbot.drone.api import client_for
+from opsbot.i18n import t
+from opsbot.markup import dingtalk as md
 
 # A synchronous answer must beat DingTalk's callback timeout, so reads give Drone less time than the worker.
 SYNC_DRONE_TIMEOUT_SECONDS = 3.0
@@ -50,8 +51,12 @@ class ChatRequest:
         project = self.config.projects.get(name) or self.config.project_for_repo(name)
         if project is None:
             known = ", ".join(sorted(self.config.projects)) or "-"
-            raise UsageError(self.t(f"没有项目 `{md(name, 80)}`。已配置的项目：{known}",
-                                    f"no project `{md(name, 80)}`. Configured projects: {known}"))
+            raise UsageError(
+                self.t(
+                    f"没有项目 `{md(name, 80)}`。已配置的项目：{known}",
+                    f"no project `{md(name, 80)}`. Configured projects: {known}",
+                )
+            )
         return project
 
     def authorize(self, verb: authz.Verb, target: authz.Target) -> authz.Decision:

@@ -1,24 +1,24 @@
 """A verified DingTalk message → an answer. Reads are answered in the callback's response; acts are checked,
 queued once per msgId and acknowledged; everything is written to the audit log."""
+
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
 
 from opsbot import audit
-from opsbot.jobs import kinds
 from opsbot.authz import core as authz
 from opsbot.authz.actors import dingtalk_sender
 from opsbot.chat import dispatch
-from opsbot.chat.commands import faq
+from opsbot.chat.commands import all_commands, faq
 from opsbot.chat.context import ChatRequest
-from opsbot.message import Reply
 from opsbot.chat.parser import has_chinese, parse
-from opsbot.chat.commands import all_commands
 from opsbot.chat.registry import UsageError
 from opsbot.config import store
 from opsbot.ingress.accept import accept, job_id_for
 from opsbot.ingress.errors import Unauthorized
+from opsbot.jobs import kinds
+from opsbot.message import Reply
 
 EMPTY_REPLY = {"msgtype": "empty"}
 
@@ -26,8 +26,17 @@ EMPTY_REPLY = {"msgtype": "empty"}
 MAX_TEXT_CHARS = 2000  # longer than any command or question; a pasted log is cut, not parsed in full
 # What the worker needs of a callback to answer it: the job carries these, not the whole body.
 CLOCK_SLACK_MS = 86_400_000
-REPLY_FIELDS = ("msgId", "createAt", "senderStaffId", "senderId", "senderNick", "conversationId",
-                "conversationTitle", "sessionWebhook", "sessionWebhookExpiredTime")
+REPLY_FIELDS = (
+    "msgId",
+    "createAt",
+    "senderStaffId",
+    "senderId",
+    "senderNick",
+    "conversationId",
+    "conversationTitle",
+    "sessionWebhook",
+    "sessionWebhookExpiredTime",
+)
 
 
 def _text(message: dict) -> str:
@@ -47,10 +56,16 @@ def _record(request: ChatRequest, command: str, arguments: dict, project: str = 
     # The body is not signed: a createAt far from now would misplace the record (or not be a date at all).
     plausible = isinstance(created, int) and not isinstance(created, bool) and abs(created - now) < CLOCK_SLACK_MS
     return audit.AuditRecord(
-        id=request.job_id, at_ms=created if plausible else now, who=request.sender_id[:128],
-        who_name=request.sender[:64], where=_string(message, "conversationId")[:128],
-        where_title=_string(message, "conversationTitle")[:128], command=command,
-        arguments={k: str(v)[:100] for k, v in arguments.items()}, project=project)
+        id=request.job_id,
+        at_ms=created if plausible else now,
+        who=request.sender_id[:128],
+        who_name=request.sender[:64],
+        where=_string(message, "conversationId")[:128],
+        where_title=_string(message, "conversationTitle")[:128],
+        command=command,
+        arguments={k: str(v)[:100] for k, v in arguments.items()},
+        project=project,
+    )
 
 
 def _now_ms() -> int:
@@ -68,16 +83,21 @@ def answer(message: dict, msg_id: str) -> dict:
     language = "zh" if has_chinese(invocation.text) else ("en" if invocation.text else config.language)
     actor = dingtalk_sender(config, message)
     job_id = job_id_for("dingtalk", msg_id)
-    command, words = registry.resolve(invocation.word, invocation.arguments) if invocation.word else \
-        (registry.find("help"), [])
+    command, words = (
+        registry.resolve(invocation.word, invocation.arguments) if invocation.word else (registry.find("help"), [])
+    )
 
     if command is None:  # a mistyped command, or a free question for the FAQ
         request = ChatRequest(config, message, actor, registry.find("faq"), {}, language, job_id)
         reply = None if dispatch.close_commands(registry, invocation.word) else faq.answer(request, invocation.text)
         record = _record(request, "faq" if reply else "unknown", {"text": invocation.text})
         if reply is None:
-            reply = Reply(title="unknown command", ok=False, detail=f"no command {invocation.word[:40]}",
-                          text=dispatch.suggestion(registry, invocation.word, language, faq.not_found(request)))
+            reply = Reply(
+                title="unknown command",
+                ok=False,
+                detail=f"no command {invocation.word[:40]}",
+                text=dispatch.suggestion(registry, invocation.word, language, faq.not_found(request)),
+            )
         audit.finish(record, "answered" if reply.ok else "unknown", reply.detail or reply.title)
         return reply.message()
 
@@ -85,8 +105,9 @@ def answer(message: dict, msg_id: str) -> dict:
         arguments = command.bind(words)
     except UsageError as exc:
         request = ChatRequest(config, message, actor, command, {}, language, job_id)
-        reply = dispatch.failed(request, request.t(f"{exc}\n\n用法：`{command.usage()}`",
-                                                   f"{exc}\n\nUsage: `{command.usage()}`"))
+        reply = dispatch.failed(
+            request, request.t(f"{exc}\n\n用法：`{command.usage()}`", f"{exc}\n\nUsage: `{command.usage()}`")
+        )
         audit.finish(_record(request, command.name, {"text": invocation.text}), "usage", str(exc))
         return reply.message()
 
@@ -96,8 +117,9 @@ def answer(message: dict, msg_id: str) -> dict:
     request.record = record = _record(request, command.name, arguments, project)
     environment = str(arguments.get(command.environment_argument) or "") if command.environment_argument else ""
     # Who may, decided now with what is known here; an act is decided again in the worker with its build.
-    decision = authz.authorize(config, actor, command.verb, authz.Target(project, environment), record, arguments,
-                               language)
+    decision = authz.authorize(
+        config, actor, command.verb, authz.Target(project, environment), record, arguments, language
+    )
     if decision.denied:
         return Reply(title="denied", ok=False, text=f"⛔ {decision.reason}").message()
 
@@ -107,11 +129,24 @@ def answer(message: dict, msg_id: str) -> dict:
         return reply.message()
 
     audit.write_queued(record)
-    outcome = accept("dingtalk", msg_id, kinds.CHAT_COMMAND, {
-        "message": {k: message[k] for k in REPLY_FIELDS if k in message}, "command": command.name,
-        "arguments": arguments, "language": language, "audit": asdict(record),
-    })
+    outcome = accept(
+        "dingtalk",
+        msg_id,
+        kinds.CHAT_COMMAND,
+        {
+            "message": {k: message[k] for k in REPLY_FIELDS if k in message},
+            "command": command.name,
+            "arguments": arguments,
+            "language": language,
+            "audit": asdict(record),
+        },
+    )
     if outcome.status == "duplicate":
         return EMPTY_REPLY  # the first delivery was acknowledged; its result is on its way
-    return Reply(title="ok", text=request.t(f"收到 `{command.name}`，处理中，结果稍后发到本群。",
-                                           f"Got it: `{command.name}` is running; the result will be posted here.")).message()
+    return Reply(
+        title="ok",
+        text=request.t(
+            f"收到 `{command.name}`，处理中，结果稍后发到本群。",
+            f"Got it: `{command.name}` is running; the result will be posted here.",
+        ),
+    ).message()

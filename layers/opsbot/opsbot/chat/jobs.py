@@ -1,18 +1,20 @@
 """The worker's side of acting chat commands: the `chat.command` job, run once through acts.run_and_report,
 its result posted into the conversation it came from (or the project's group) and its audit record finished."""
+
 from __future__ import annotations
 
 from opsbot import audit
-from opsbot.jobs import kinds
 from opsbot.acts import run_and_report
 from opsbot.authz.actors import dingtalk_sender
 from opsbot.chat import dispatch
-from opsbot.chat.context import ChatRequest
 from opsbot.chat.commands import all_commands
+from opsbot.chat.context import ChatRequest
 from opsbot.config import store
+from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 from opsbot.message import Reply
+
 
 @handles(kinds.CHAT_COMMAND)
 def run_chat_command(job: Job) -> str:
@@ -22,13 +24,26 @@ def run_chat_command(job: Job) -> str:
     if command is None:
         raise PermanentFailure(f"chat command {job.payload['command']} no longer exists")
     record = audit.AuditRecord(**job.payload["audit"])
-    request = ChatRequest(config, message, dingtalk_sender(config, message), command, job.payload["arguments"],
-                          job.payload["language"], job.id, in_worker=True, record=record)
+    request = ChatRequest(
+        config,
+        message,
+        dingtalk_sender(config, message),
+        command,
+        job.payload["arguments"],
+        job.payload["language"],
+        job.id,
+        in_worker=True,
+        record=record,
+    )
 
     def gave_up(reason: str) -> Reply:
-        return dispatch.failed(request, request.t(
-            f"❌ `{command.name}` 没有完成：{reason}（已重试 {job.attempt} 次）。请稍后再试，或联系平台组。",
-            f"❌ `{command.name}` did not complete: {reason} (tried {job.attempt} times). Try again later, "
-            f"or ask the platform team."))
+        return dispatch.failed(
+            request,
+            request.t(
+                f"❌ `{command.name}` 没有完成：{reason}（已重试 {job.attempt} 次）。请稍后再试，或联系平台组。",
+                f"❌ `{command.name}` did not complete: {reason} (tried {job.attempt} times). Try again later, "
+                f"or ask the platform team.",
+            ),
+        )
 
     return run_and_report(job, config, record, lambda: dispatch.run(request), gave_up, message)

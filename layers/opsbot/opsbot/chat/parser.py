@@ -3,16 +3,33 @@
 DingTalk's text starts with a space and may still carry @mentions; people type full-width spaces and
 punctuation (`，` `：`) and quote arguments. All of that is tolerated here, once, before any command sees it.
 """
+
 from __future__ import annotations
 
 import re
 import shlex
 from dataclasses import dataclass
 
-_PUNCTUATION = str.maketrans({
-    "\u3000": " ", "，": " ", "：": " ", "；": " ", "、": " ", "。": " ", "！": " ", "？": " ", ",": " ",
-    ";": " ", "“": '"', "”": '"', "‘": "'", "’": "'", "（": "(", "）": ")",
-})
+_PUNCTUATION = str.maketrans(
+    {
+        "\u3000": " ",
+        "，": " ",
+        "：": " ",
+        "；": " ",
+        "、": " ",
+        "。": " ",
+        "！": " ",
+        "？": " ",
+        ",": " ",
+        ";": " ",
+        "“": '"',
+        "”": '"',
+        "‘": "'",
+        "’": "'",
+        "（": "(",
+        "）": ")",
+    }
+)
 _MENTION = re.compile(r"(^|\s)@\S+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_WORDS = 20  # no command takes more; a pasted log is not a command
@@ -55,5 +72,5 @@ def parse(text: str, known_words: list[str]) -> Invocation:
     if has_chinese(first) and first.lower() not in known_words:
         for known in sorted(known_words, key=len, reverse=True):
             if has_chinese(known) and first.startswith(known):
-                return Invocation(known, [first[len(known):], *words[1:]], cleaned)
+                return Invocation(known, [first[len(known) :], *words[1:]], cleaned)
     return Invocation(first, words[1:], cleaned)

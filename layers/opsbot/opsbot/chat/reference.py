@@ -1,8 +1,9 @@
 """The README's chat command reference, generated from the registry so it cannot drift from the bot.
 
-    python -m opsbot.chat.reference            # print it
-    python -m opsbot.chat.reference --write README.md   # replace the block between the markers
+python -m opsbot.chat.reference            # print it
+python -m opsbot.chat.reference --write README.md   # replace the block between the markers
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,10 @@ def markdown() -> str:
             kind += ", needs GitLab"
         aliases = ", ".join(f"`{a}`" for a in cmd.aliases) or "-"
         usage = cmd.usage().replace("|", "\\|")  # a bare | would end the table cell
-        lines.append(f"| `{cmd.name}` | {aliases} | `{usage}` | {cmd.summary['en']} · {cmd.summary['zh']} | "
-                     f"{cmd.role or 'anyone'} | {kind} |")
+        lines.append(
+            f"| `{cmd.name}` | {aliases} | `{usage}` | {cmd.summary['en']} · {cmd.summary['zh']} | "
+            f"{cmd.role or 'anyone'} | {kind} |"
+        )
         examples += [f"`@opsbot {e}`" for e in cmd.examples]
     lines += ["", "Examples: " + " · ".join(examples)]
     return "\n".join(lines)

@@ -8,10 +8,11 @@ A subcommand is a command whose name has two words ("config rollback"): it is fo
 and aliases plus its own last word, and it has its own arguments, role and kind. Its aliases are phrases too
 ("配置 回滚").
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from opsbot.authz import core as authz
 from opsbot.markup import dingtalk as md
@@ -66,11 +67,11 @@ class Command:
         if self.parse is not None:
             return self.parse(words)
         if len(words) > len(self.arguments):
-            raise UsageError(f"too many arguments: {md(' '.join(words[len(self.arguments):]), 80)}")
+            raise UsageError(f"too many arguments: {md(' '.join(words[len(self.arguments) :]), 80)}")
         bound: dict[str, str | int] = {}
-        for argument, word in zip(self.arguments, words):
+        for argument, word in zip(self.arguments, words, strict=False):
             bound[argument.name] = _number(argument.name, word) if argument.number else word
-        missing = [a.name for a in self.arguments[len(words):] if a.required]
+        missing = [a.name for a in self.arguments[len(words) :] if a.required]
         if missing:
             raise UsageError(f"missing {', '.join('<' + m + '>' for m in missing)}")
         return bound
@@ -142,19 +143,49 @@ class Registry:
 REGISTRY = Registry()
 
 
-def command(name: str, *, aliases: tuple[str, ...] = (), arguments: tuple[Argument, ...] = (),
-            zh: str, en: str, examples: tuple[str, ...] = (), acts: bool = False, role: str | None = None,
-            needs_drone: bool = False, needs_gitlab: bool = False, fillers: tuple[str, ...] = (),
-            environment_argument: str = "", parse: Callable | None = None, usage: str = "",
-            verb: authz.Verb | None = None):
+def command(
+    name: str,
+    *,
+    aliases: tuple[str, ...] = (),
+    arguments: tuple[Argument, ...] = (),
+    zh: str,
+    en: str,
+    examples: tuple[str, ...] = (),
+    acts: bool = False,
+    role: str | None = None,
+    needs_drone: bool = False,
+    needs_gitlab: bool = False,
+    fillers: tuple[str, ...] = (),
+    environment_argument: str = "",
+    parse: Callable | None = None,
+    usage: str = "",
+    verb: authz.Verb | None = None,
+):
     """Register the decorated function as the chat command `name`. An act with rules of its own (deploy,
     restart, approve) names its `verb`, whose default role is the command's."""
     if verb is not None:
         role = verb.default_roles[0] if verb.default_roles else None
+
     def register(run: Callable) -> Callable:
-        REGISTRY.add(Command(name=name, aliases=aliases, arguments=arguments, summary={"zh": zh, "en": en},
-                             examples=examples, run=run, acts=acts, role=role, needs_drone=needs_drone,
-                             needs_gitlab=needs_gitlab, fillers=fillers, environment_argument=environment_argument,
-                             parse=parse, usage_text=usage, rules=verb))
+        REGISTRY.add(
+            Command(
+                name=name,
+                aliases=aliases,
+                arguments=arguments,
+                summary={"zh": zh, "en": en},
+                examples=examples,
+                run=run,
+                acts=acts,
+                role=role,
+                needs_drone=needs_drone,
+                needs_gitlab=needs_gitlab,
+                fillers=fillers,
+                environment_argument=environment_argument,
+                parse=parse,
+                usage_text=usage,
+                rules=verb,
+            )
+        )
         return run
+
     return register

@@ -3,6 +3,7 @@
 Both work on the config's data, not its text: the store keeps what the YAML said, not its comments or layout.
 So an export is plain YAML in a stable order, and a diff shows differences of content only.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -27,8 +28,9 @@ def write_directory(documents: list[Document], directory: Path, version: str) ->
     for document in sorted(documents, key=lambda d: d.name):
         path = directory / document.name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# exported from opsbot's store, version {version}\n{as_yaml(document.data)}",
-                        encoding="utf-8")
+        path.write_text(
+            f"# exported from opsbot's store, version {version}\n{as_yaml(document.data)}", encoding="utf-8"
+        )
         written.append(path)
     return written
 
@@ -43,7 +45,9 @@ def diff(local: list[Document], stored: list[Document], stored_version: str) -> 
         if mine.get(name) == theirs.get(name):
             continue
         lines += difflib.unified_diff(
-            theirs.get(name, "").splitlines(keepends=True), mine.get(name, "").splitlines(keepends=True),
+            theirs.get(name, "").splitlines(keepends=True),
+            mine.get(name, "").splitlines(keepends=True),
             fromfile=f"store@{stored_version}/{name}" if name in theirs else "/dev/null",
-            tofile=f"local/{name}" if name in mine else "/dev/null")
+            tofile=f"local/{name}" if name in mine else "/dev/null",
+        )
     return [line if line.endswith("\n") else line + "\n" for line in lines]

@@ -3,6 +3,7 @@
 `validate()` takes the parsed documents (from YAML with line numbers, or from the stored JSON) and either
 returns a Config or raises ConfigError listing every problem as `file:line: message`.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -26,8 +27,7 @@ DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
 PERMISSION_KEYS = {"roles", "environments", "events"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
-PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline", "review",
-                "webhook_token"}
+PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline", "review", "webhook_token"}
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
 ENVIRONMENT_KEYS = {"branch", "approvals", "events"}
 PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
@@ -95,6 +95,7 @@ class Environment:
 @dataclass(frozen=True)
 class Pipeline:
     """How opsbot generates the project's .drone.yml (opsbot.gitops.pipelines)."""
+
     language: str = ""  # java, node or python; "" means: detect it from the repository's files
     image: str = ""  # the image repository to publish; "" means the project's repo path (on Docker Hub)
     build_image: str = ""  # the image the build and test steps run in; "" means the template's
@@ -134,6 +135,7 @@ class GitLab:
 class Permission:
     """Who may run one command: roles for every environment, and stricter lists for named environments; for a
     command that re-runs builds, which build events it may touch."""
+
     roles: tuple[str, ...]
     environments: dict[str, tuple[str, ...]] = field(default_factory=dict)
     events: tuple[str, ...] = ()  # () means every event it may touch by its nature
@@ -212,8 +214,9 @@ def _line(container, key=None) -> int:
 class _Checker:
     """Collects problems for one document so that a user sees all of them in one go."""
 
-    def __init__(self, document: Document, allow_literal_secrets: bool, stage: str = "",
-                 names: KnownNames | None = None):
+    def __init__(
+        self, document: Document, allow_literal_secrets: bool, stage: str = "", names: KnownNames | None = None
+    ):
         self.doc = document
         self.names = names  # the command names that exist, when declared (config/names.py)
         self.allow_literal_secrets = allow_literal_secrets  # the local stack: literal secrets, http:// peers
@@ -286,13 +289,21 @@ class _Checker:
         if not value or self.allow_literal_secrets:
             return value
         if not value.startswith(SSM_PREFIX):
-            self.problem(container, key, f"{where}.{key} is a secret: write it as ssm:/parameter/name "
-                                         "(literal values are for the local stack only)")
+            self.problem(
+                container,
+                key,
+                f"{where}.{key} is a secret: write it as ssm:/parameter/name "
+                "(literal values are for the local stack only)",
+            )
         elif self.stage and not value.startswith(f"{SSM_PREFIX}/opsbot/{self.stage}/{area}/"):
             # Each stage reads only its own secrets (a dev config must not point at prod's), and each function
             # only the area it needs.
-            self.problem(container, key, f"{where}.{key} must be a parameter under /opsbot/{self.stage}/{area}/ "
-                                         f"(this is the {self.stage} stage)")
+            self.problem(
+                container,
+                key,
+                f"{where}.{key} must be a parameter under /opsbot/{self.stage}/{area}/ "
+                f"(this is the {self.stage} stage)",
+            )
         return value
 
     def https_url(self, container: dict, key: str, where: str, example: str) -> str:
@@ -310,8 +321,12 @@ class _Checker:
         found = self.strings(container, key, where)
         for event in found:
             if event not in BUILD_EVENTS:
-                self.problem(container, key, f"{where}.{key}: '{event}' is not a Drone build event that may be "
-                                             f"deployed or re-run ({', '.join(BUILD_EVENTS)})")
+                self.problem(
+                    container,
+                    key,
+                    f"{where}.{key}: '{event}' is not a Drone build event that may be "
+                    f"deployed or re-run ({', '.join(BUILD_EVENTS)})",
+                )
         return found
 
 
@@ -358,22 +373,32 @@ def _global(checker: _Checker) -> dict:
         if person_id in seen:
             checker.problem(spec, "id", f"{where}: duplicate person id '{person_id}'")
         seen.add(person_id)
-        people.append(Person(
-            id=person_id,
-            name=checker.string(spec, "name", where, default=person_id),
-            dingtalk_user_id=checker.string(spec, "dingtalk_user_id", where),
-            dingtalk_sender_id=checker.string(spec, "dingtalk_sender_id", where),
-            mobile=checker.string(spec, "mobile", where),
-            git=checker.strings(spec, "git", where),
-            roles=checker.strings(spec, "roles", where),
-        ))
+        people.append(
+            Person(
+                id=person_id,
+                name=checker.string(spec, "name", where, default=person_id),
+                dingtalk_user_id=checker.string(spec, "dingtalk_user_id", where),
+                dingtalk_sender_id=checker.string(spec, "dingtalk_sender_id", where),
+                mobile=checker.string(spec, "mobile", where),
+                git=checker.strings(spec, "git", where),
+                roles=checker.strings(spec, "roles", where),
+            )
+        )
     known_people = {p.id for p in people}
     for contact in chat_settings["contacts"]:
         if contact not in known_people:
             checker.problem(settings, "contacts", f"settings.contacts: '{contact}' is not a person id")
-    return {"language": language, "ops_robot": ops_robot, "robots": robots, "people": tuple(people),
-            "drone": _drone(checker, root), "gitlab": _gitlab(checker, root), "permissions": _permissions(checker, root), "faq": _faq(checker, root),
-            **chat_settings}
+    return {
+        "language": language,
+        "ops_robot": ops_robot,
+        "robots": robots,
+        "people": tuple(people),
+        "drone": _drone(checker, root),
+        "gitlab": _gitlab(checker, root),
+        "permissions": _permissions(checker, root),
+        "faq": _faq(checker, root),
+        **chat_settings,
+    }
 
 
 def _drone(checker: _Checker, root: dict) -> Drone | None:
@@ -395,9 +420,13 @@ def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
     config_path = checker.string(spec, "config_path", "gitlab").strip("/")
     if config_path.startswith(".") or "/." in config_path:
         checker.problem(spec, "config_path", "gitlab.config_path is a directory inside the repo, like config")
-    return GitLab(url=url, token=checker.secret(spec, "token", "gitlab", "gitlab"), config_repo=config_repo,
-                  config_branch=checker.string(spec, "config_branch", "gitlab", default="main"),
-                  config_path=config_path)
+    return GitLab(
+        url=url,
+        token=checker.secret(spec, "token", "gitlab", "gitlab"),
+        config_repo=config_repo,
+        config_branch=checker.string(spec, "config_branch", "gitlab", default="main"),
+        config_path=config_path,
+    )
 
 
 def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
@@ -427,13 +456,15 @@ def _faq(checker: _Checker, root: dict) -> tuple[FaqEntry, ...]:
     for index, spec in enumerate(entries):
         where = f"faq[{index}]"
         spec = checker.mapping(spec, FAQ_KEYS, where, entries, index)
-        faq.append(FaqEntry(
-            id=checker.string(spec, "id", where, default=str(index + 1)),
-            question=checker.string(spec, "question", where, required=True),
-            answer=checker.string(spec, "answer", where, required=True),
-            keywords=checker.strings(spec, "keywords", where),
-            examples=checker.strings(spec, "examples", where),
-        ))
+        faq.append(
+            FaqEntry(
+                id=checker.string(spec, "id", where, default=str(index + 1)),
+                question=checker.string(spec, "question", where, required=True),
+                answer=checker.string(spec, "answer", where, required=True),
+                keywords=checker.strings(spec, "keywords", where),
+                examples=checker.strings(spec, "examples", where),
+            )
+        )
     return tuple(faq)
 
 
@@ -480,10 +511,17 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
             approvals=checker.integer(spec, "approvals", where, 0, 0, 5),
             events=checker.events(spec, "events", where, DEFAULT_DEPLOY_EVENTS),
         )
-    return Project(name=name, repo=repo, robot=checker.string(root, "robot", "project", required=True),
-                   language=language, notify=notify, environments=environments, pipeline=_pipeline(checker, root),
-                   review=review_section.parse(checker, root),
-                   webhook_token=checker.secret(root, "webhook_token", "project", WEBHOOK_TOKENS_AREA, required=False))
+    return Project(
+        name=name,
+        repo=repo,
+        robot=checker.string(root, "robot", "project", required=True),
+        language=language,
+        notify=notify,
+        environments=environments,
+        pipeline=_pipeline(checker, root),
+        review=review_section.parse(checker, root),
+        webhook_token=checker.secret(root, "webhook_token", "project", WEBHOOK_TOKENS_AREA, required=False),
+    )
 
 
 def _pipeline(checker: _Checker, root: dict) -> Pipeline:
@@ -493,15 +531,27 @@ def _pipeline(checker: _Checker, root: dict) -> Pipeline:
         checker.problem(spec, "language", f"pipeline.language must be one of {', '.join(PIPELINE_LANGUAGES)}")
     image = checker.string(spec, "image", "pipeline")
     if image and not _IMAGE.match(image):
-        checker.problem(spec, "image", f"pipeline.image '{image}' must be an image repository without a tag, "
-                                       "like registry.example.com/shop/api")
-    return Pipeline(language=language, image=image, build_image=checker.string(spec, "build_image", "pipeline"),
-                    test_command=checker.strings(spec, "test_command", "pipeline"),
-                    init_on_push=checker.boolean(spec, "init_on_push", "pipeline", False))
+        checker.problem(
+            spec,
+            "image",
+            f"pipeline.image '{image}' must be an image repository without a tag, like registry.example.com/shop/api",
+        )
+    return Pipeline(
+        language=language,
+        image=image,
+        build_image=checker.string(spec, "build_image", "pipeline"),
+        test_command=checker.strings(spec, "test_command", "pipeline"),
+        init_on_push=checker.boolean(spec, "init_on_push", "pipeline", False),
+    )
 
 
-def validate(documents: list[Document], allow_literal_secrets: bool, version: str = "", stage: str = "",
-             names: KnownNames | None = None) -> Config:
+def validate(
+    documents: list[Document],
+    allow_literal_secrets: bool,
+    version: str = "",
+    stage: str = "",
+    names: KnownNames | None = None,
+) -> Config:
     """The whole config from its documents, or ConfigError naming every problem with file and line.
 
     `allow_literal_secrets` is the local stack's leniency (literal secrets, http:// peers); `stage`, when given,
@@ -517,11 +567,17 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
         checker = _Checker(global_doc, allow_literal_secrets, stage, names)
         parts = _global(checker)
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
-            checker.problem(global_doc.data.get("settings"), "ops_robot",
-                            f"settings.ops_robot '{parts['ops_robot']}' is not a robot")
+            checker.problem(
+                global_doc.data.get("settings"),
+                "ops_robot",
+                f"settings.ops_robot '{parts['ops_robot']}' is not a robot",
+            )
         if parts["gitlab"] and parts["gitlab"].config_repo and not parts["ops_robot"]:
-            checker.problem(global_doc.data.get("gitlab"), "config_repo",
-                            "gitlab.config_repo needs settings.ops_robot: sync errors are posted to that group")
+            checker.problem(
+                global_doc.data.get("gitlab"),
+                "config_repo",
+                "gitlab.config_repo needs settings.ops_robot: sync errors are posted to that group",
+            )
         problems += checker.problems
     language, robots = parts["language"], parts["robots"]
 
@@ -534,18 +590,25 @@ def validate(documents: list[Document], allow_literal_secrets: bool, version: st
         project = _project(checker, language)
         if project:
             if project.pipeline.init_on_push and not parts.get("gitlab"):
-                checker.problem(document.data.get("pipeline"), "init_on_push",
-                                "pipeline.init_on_push needs a gitlab: section in opsbot.yaml")
+                checker.problem(
+                    document.data.get("pipeline"),
+                    "init_on_push",
+                    "pipeline.init_on_push needs a gitlab: section in opsbot.yaml",
+                )
             if project.review.enabled and not parts.get("gitlab"):
-                checker.problem(document.data.get("review"), "enabled",
-                                "review.enabled needs a gitlab: section in opsbot.yaml")
+                checker.problem(
+                    document.data.get("review"), "enabled", "review.enabled needs a gitlab: section in opsbot.yaml"
+                )
             if project.robot and project.robot not in robots:
                 checker.problem(document.data, "robot", f"project.robot '{project.robot}' is not defined under robots")
             if project.name in projects:
                 checker.problem(document.data, "project", f"project '{project.name}' is defined twice")
             if project.repo and project.repo.lower() in repos:
-                checker.problem(document.data, "repo", f"repo '{project.repo}' already belongs to project "
-                                                       f"'{repos[project.repo.lower()]}'")
+                checker.problem(
+                    document.data,
+                    "repo",
+                    f"repo '{project.repo}' already belongs to project '{repos[project.repo.lower()]}'",
+                )
             projects[project.name] = project
             repos[project.repo.lower()] = project.name
         problems += checker.problems

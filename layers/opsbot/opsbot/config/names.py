@@ -6,10 +6,11 @@ back; the config CLI; the local stack) declare what exists, with `declare(wiring
 checks the names. Where nothing was declared (an ingress function loading the stored, already checked config),
 names are not checked.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass(frozen=True)

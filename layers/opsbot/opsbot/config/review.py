@@ -3,13 +3,25 @@
 Kept apart from model.py so that the section's keys, defaults and checks read in one place; model.py calls
 `parse()` with its line-aware checker.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-REVIEW_KEYS = {"enabled", "reviewers", "generated", "path_labels", "labels", "merge_method", "notify_reviewers",
-               "fallback_reviewers", "approvers", "welcome", "roles"}
+REVIEW_KEYS = {
+    "enabled",
+    "reviewers",
+    "generated",
+    "path_labels",
+    "labels",
+    "merge_method",
+    "notify_reviewers",
+    "fallback_reviewers",
+    "approvers",
+    "welcome",
+    "roles",
+}
 MERGE_METHODS = ("merge", "squash")
 _LABEL = re.compile(r"^[^\s,][^,]{0,99}$")  # GitLab labels may hold spaces, but a comma splits add_labels
 
@@ -54,7 +66,9 @@ def parse(checker, root: dict) -> Review:
         enabled=checker.boolean(spec, "enabled", "review", False),
         reviewers=checker.integer(spec, "reviewers", "review", 2, 0, 10),
         generated=checker.strings(spec, "generated", "review"),
-        path_labels=path_labels, labels=labels, merge_method=method,
+        path_labels=path_labels,
+        labels=labels,
+        merge_method=method,
         notify_reviewers=checker.boolean(spec, "notify_reviewers", "review", False),
         fallback_reviewers=tuple(u.lstrip("@") for u in checker.strings(spec, "fallback_reviewers", "review")),
         approvers=tuple(u.lstrip("@") for u in checker.strings(spec, "approvers", "review")),
@@ -69,6 +83,7 @@ def _roles(checker, spec: dict) -> dict[str, tuple[str, ...]]:
     section = checker.named_sections(spec, "roles", "slash command")
     for name in section:
         if known is not None and str(name) not in known:
-            checker.problem(section, name, f"review.roles: no slash command '{name}' "
-                                           f"(commands: {', '.join(sorted(known))})")
+            checker.problem(
+                section, name, f"review.roles: no slash command '{name}' (commands: {', '.join(sorted(known))})"
+            )
     return {str(name): checker.strings(section, name, "review.roles") for name in section}

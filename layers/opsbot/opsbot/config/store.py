@@ -4,6 +4,7 @@ The whole validated config is one item (`pk=config, sk=current`), so replacing i
 reader never sees half of an update. Each save is also kept as a version item (`sk=version#<ts>#<version>`,
 <ts> in epoch seconds and microseconds), which `config history` lists and `config rollback` restores.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,7 @@ def save(documents: list[Document], version: str, source: str = "cli") -> Config
     body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
     moment = time.time()
     now = int(moment)
-    item = {"doc": {"S": body}, "version": {"S": version}, "saved_at": {"N": str(now)},
-            "source": {"S": source[:300]}}
+    item = {"doc": {"S": body}, "version": {"S": version}, "saved_at": {"N": str(now)}, "source": {"S": source[:300]}}
     ddb = client("dynamodb")
     table = settings().config_table
     # Microseconds after the seconds keep two saves in one second in order ("." sorts after "#").
@@ -54,8 +54,11 @@ def _documents(item: dict) -> list[Document]:
 
 
 def _current_item() -> dict:
-    item = client("dynamodb").get_item(TableName=settings().config_table, Key=_key("current"),
-                                       ConsistentRead=True).get("Item")
+    item = (
+        client("dynamodb")
+        .get_item(TableName=settings().config_table, Key=_key("current"), ConsistentRead=True)
+        .get("Item")
+    )
     if not item:
         raise LookupError("no config has been loaded yet: run `make config ARGS='load <dir> --stack <stack>'`")
     return item
@@ -82,13 +85,18 @@ def current_documents() -> tuple[str, list[Document]]:
 def history(limit: int = 10) -> list[Version]:
     """The latest saves, newest first."""
     response = client("dynamodb").query(
-        TableName=settings().config_table, KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        TableName=settings().config_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
         ExpressionAttributeValues={":pk": {"S": "config"}, ":v": {"S": VERSION_PREFIX}},
-        ProjectionExpression="version, saved_at, #source", ExpressionAttributeNames={"#source": "source"},
-        ScanIndexForward=False, Limit=max(1, min(limit, 100)),
+        ProjectionExpression="version, saved_at, #source",
+        ExpressionAttributeNames={"#source": "source"},
+        ScanIndexForward=False,
+        Limit=max(1, min(limit, 100)),
     )
-    return [Version(i["version"]["S"], int(i["saved_at"]["N"]), i.get("source", {}).get("S", ""))
-            for i in response.get("Items", [])]
+    return [
+        Version(i["version"]["S"], int(i["saved_at"]["N"]), i.get("source", {}).get("S", ""))
+        for i in response.get("Items", [])
+    ]
 
 
 def find_version(prefix: str) -> tuple[str, list[Document]]:
@@ -97,9 +105,13 @@ def find_version(prefix: str) -> tuple[str, list[Document]]:
     LookupError when there is none, or when the prefix fits more than one version."""
     ddb, table = client("dynamodb"), settings().config_table
     matches: dict[str, str] = {}  # version -> sk of its latest save
-    query = {"TableName": table, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :v)",
-             "ExpressionAttributeValues": {":pk": {"S": "config"}, ":v": {"S": VERSION_PREFIX}},
-             "ProjectionExpression": "sk, version", "ScanIndexForward": False}
+    query = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :v)",
+        "ExpressionAttributeValues": {":pk": {"S": "config"}, ":v": {"S": VERSION_PREFIX}},
+        "ProjectionExpression": "sk, version",
+        "ScanIndexForward": False,
+    }
     while True:
         response = ddb.query(**query)
         for item in response.get("Items", []):

@@ -3,6 +3,7 @@
 The files come from a directory (the CLI, the local stack) or from a commit in the config repo (GitOps sync,
 in the worker). Ingress Lambdas read the stored JSON and do not import this (nor PyYAML).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

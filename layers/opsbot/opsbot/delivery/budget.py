@@ -7,6 +7,7 @@ budget is spent, fold further news into `pending` until a digest flush sends it 
 Item `robot#<name>`: sends (list of epoch ms), version (optimistic lock for sends), pending (list of digest
 entries), pending_ids (set, so a retried job folds once), flush_at (a flush job is scheduled).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,9 @@ import math
 from dataclasses import dataclass, field
 
 from opsbot import metrics
-from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
+from opsbot.state import keys
 
 # A little wider than DingTalk's minute, so clock skew and network delay never put 21 sends in its window.
 WINDOW_MS = 62_000
@@ -49,8 +50,10 @@ def _key(robot: str) -> dict:
 
 
 def read(robot: str) -> RobotState:
-    item = client("dynamodb").get_item(TableName=settings().state_table, Key=_key(robot),
-                                       ConsistentRead=True).get("Item") or {}
+    item = (
+        client("dynamodb").get_item(TableName=settings().state_table, Key=_key(robot), ConsistentRead=True).get("Item")
+        or {}
+    )
     return RobotState(
         sends=[int(v["N"]) for v in item.get("sends", {}).get("L", [])],
         version=int(item.get("version", {}).get("N", 0)),
@@ -72,7 +75,8 @@ def try_take_slot(robot: str, limit: int, now_ms: int, for_digest: bool = False)
             return False
         try:
             ddb.update_item(
-                TableName=settings().state_table, Key=_key(robot),
+                TableName=settings().state_table,
+                Key=_key(robot),
                 UpdateExpression="SET sends = :sends, version = :next",
                 ConditionExpression="attribute_not_exists(version) OR version = :v",
                 ExpressionAttributeValues={
@@ -92,7 +96,8 @@ def fold(robot: str, entry: dict) -> None:
     ddb = client("dynamodb")
     try:
         ddb.update_item(
-            TableName=settings().state_table, Key=_key(robot),
+            TableName=settings().state_table,
+            Key=_key(robot),
             UpdateExpression="SET pending = list_append(if_not_exists(pending, :empty), :entry) ADD pending_ids :ids",
             ConditionExpression="NOT contains(pending_ids, :id)",
             ExpressionAttributeValues={
@@ -112,7 +117,8 @@ def claim_flush(robot: str, now_ms: int) -> bool:
     ddb = client("dynamodb")
     try:
         ddb.update_item(
-            TableName=settings().state_table, Key=_key(robot),
+            TableName=settings().state_table,
+            Key=_key(robot),
             UpdateExpression="SET flush_at = :now",
             ConditionExpression="attribute_not_exists(flush_at) OR flush_at < :stale",
             ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":stale": {"N": str(now_ms - FLUSH_LEASE_MS)}},
@@ -126,17 +132,24 @@ def abandon_flush_claim(robot: str, claimed_at_ms: int) -> None:
     """Give back a lease whose flush job could not be queued (only if it is still ours)."""
     ddb = client("dynamodb")
     try:
-        ddb.update_item(TableName=settings().state_table, Key=_key(robot), UpdateExpression="REMOVE flush_at",
-                        ConditionExpression="flush_at = :mine",
-                        ExpressionAttributeValues={":mine": {"N": str(claimed_at_ms)}})
+        ddb.update_item(
+            TableName=settings().state_table,
+            Key=_key(robot),
+            UpdateExpression="REMOVE flush_at",
+            ConditionExpression="flush_at = :mine",
+            ExpressionAttributeValues={":mine": {"N": str(claimed_at_ms)}},
+        )
     except ddb.exceptions.ConditionalCheckFailedException:
         pass
 
 
 def renew_flush(robot: str, now_ms: int) -> None:
-    client("dynamodb").update_item(TableName=settings().state_table, Key=_key(robot),
-                                   UpdateExpression="SET flush_at = :now",
-                                   ExpressionAttributeValues={":now": {"N": str(now_ms)}})
+    client("dynamodb").update_item(
+        TableName=settings().state_table,
+        Key=_key(robot),
+        UpdateExpression="SET flush_at = :now",
+        ExpressionAttributeValues={":now": {"N": str(now_ms)}},
+    )
 
 
 def drop_sent(robot: str, entries: list[dict]) -> None:
@@ -146,9 +159,11 @@ def drop_sent(robot: str, entries: list[dict]) -> None:
     ddb = client("dynamodb")
     try:
         ddb.update_item(
-            TableName=settings().state_table, Key=_key(robot),
-            UpdateExpression="REMOVE " + ", ".join(f"pending[{i}]" for i in range(len(entries)))
-                             + " DELETE pending_ids :ids",
+            TableName=settings().state_table,
+            Key=_key(robot),
+            UpdateExpression="REMOVE "
+            + ", ".join(f"pending[{i}]" for i in range(len(entries)))
+            + " DELETE pending_ids :ids",
             # Guards against a second flusher (a stale lease) having removed them already.
             ConditionExpression="pending[0] = :first",
             ExpressionAttributeValues={
@@ -165,7 +180,9 @@ def release_flush(robot: str) -> bool:
     ddb = client("dynamodb")
     try:
         ddb.update_item(
-            TableName=settings().state_table, Key=_key(robot), UpdateExpression="REMOVE flush_at",
+            TableName=settings().state_table,
+            Key=_key(robot),
+            UpdateExpression="REMOVE flush_at",
             ConditionExpression="attribute_not_exists(pending) OR size(pending) = :zero",
             ExpressionAttributeValues={":zero": {"N": "0"}},
         )

@@ -1,9 +1,10 @@
 """The worker's delivery job: a robot's digest flush, scheduled when a burst folded news into its digest."""
+
 from __future__ import annotations
 
-from opsbot.jobs import kinds
 from opsbot.config import store
 from opsbot.delivery import robot as budgeted
+from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 

@@ -6,6 +6,7 @@ A callback's body is not covered by DingTalk's sign, so a sessionWebhook is used
 DingTalk itself (DINGTALK_SESSION_WEBHOOK_PREFIX); anything else would let a forged body aim opsbot's
 replies at any URL.
 """
+
 from __future__ import annotations
 
 import time

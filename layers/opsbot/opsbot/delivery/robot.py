@@ -3,15 +3,16 @@
 Nothing is dropped: folded news waits in DynamoDB and a delayed flush job sends it as one message as soon as
 the window has room. Failures surface as RetryLater/PermanentFailure for the worker to handle.
 """
+
 from __future__ import annotations
 
 import time
 
-from opsbot.jobs import kinds
 from opsbot.config.model import Robot
 from opsbot.delivery import budget
 from opsbot.dingtalk import robot as robot_api
 from opsbot.i18n import t
+from opsbot.jobs import kinds
 from opsbot.jobs.model import Job
 from opsbot.jobs.queue import enqueue
 
@@ -50,8 +51,11 @@ def digest_message(entries: list[dict], language: str) -> dict:
     n = len(entries)
     mobiles = sorted({m for e in entries for m in e.get("mobiles", [])})
     user_ids = sorted({u for e in entries for u in e.get("user_ids", [])})
-    head = t(language, f"📦 {n} 条构建通知（合并发送，避免触发钉钉限流）",
-             f"📦 {n} build notifications (sent together to stay within DingTalk's rate limit)")
+    head = t(
+        language,
+        f"📦 {n} 条构建通知（合并发送，避免触发钉钉限流）",
+        f"📦 {n} build notifications (sent together to stay within DingTalk's rate limit)",
+    )
     text = "\n\n".join([f"#### {head}"] + [e["line"] for e in entries])
     return {
         "msgtype": "markdown",

@@ -13,6 +13,7 @@ bearer secrets: they are never logged, nor put in a reason.
 
 `requests` is imported on first use: only the login page pays for it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,8 +56,16 @@ def configured() -> bool:
 
 def authorize_url(redirect_uri: str, state: str) -> str:
     """Where the "sign in with DingTalk" button goes; DingTalk comes back to `redirect_uri` with the code."""
-    query = urlencode({"redirect_uri": redirect_uri, "response_type": "code", "client_id": settings().dingtalk_app_key,
-                       "scope": "openid", "state": state, "prompt": "consent"})
+    query = urlencode(
+        {
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "client_id": settings().dingtalk_app_key,
+            "scope": "openid",
+            "state": state,
+            "prompt": "consent",
+        }
+    )
     return f"{settings().dingtalk_login_url}/oauth2/auth?{query}"
 
 
@@ -79,6 +88,7 @@ def forget_app_token() -> None:
 
 # --- the calls ---------------------------------------------------------------------------------------------------
 
+
 def _http():
     global _session
     if _session is None:
@@ -88,8 +98,9 @@ def _http():
     return _session
 
 
-def _call(step: str, method: str, url: str, body: dict | None = None, headers: dict | None = None,
-          params: dict | None = None) -> tuple[int, dict]:
+def _call(
+    step: str, method: str, url: str, body: dict | None = None, headers: dict | None = None, params: dict | None = None
+) -> tuple[int, dict]:
     """(HTTP status, JSON object) of one call; LoginFailed(503) when DingTalk cannot be reached or answers
     nonsense. The URL's query may hold the app token: it is never logged."""
     import requests
@@ -99,12 +110,16 @@ def _call(step: str, method: str, url: str, body: dict | None = None, headers: d
         response = _http().request(method, url, json=body, headers=headers, params=params, timeout=timeout)
     except requests.RequestException as exc:
         logger.warning("DingTalk login call failed", extra={"step": step, "error": type(exc).__name__})
-        raise LoginFailed(f"DingTalk did not answer ({step}). Nothing was released; try again in a minute.",
-                          503) from None
+        raise LoginFailed(
+            f"DingTalk did not answer ({step}). Nothing was released; try again in a minute.", 503
+        ) from None
     if response.status_code >= 500 or response.status_code == 429:
         logger.warning("DingTalk login call failed", extra={"step": step, "status": response.status_code})
-        raise LoginFailed(f"DingTalk is unavailable (HTTP {response.status_code} on {step}). Nothing was released; "
-                          "try again in a minute.", 503)
+        raise LoginFailed(
+            f"DingTalk is unavailable (HTTP {response.status_code} on {step}). Nothing was released; "
+            "try again in a minute.",
+            503,
+        )
     try:
         document = response.json()
     except ValueError:
@@ -124,52 +139,84 @@ def _error(document: dict) -> str:
 
 def _user_access_token(auth_code: str) -> str:
     app = settings()
-    status, document = _call("sign-in code exchange", "POST", f"{app.dingtalk_api_url}/v1.0/oauth2/userAccessToken",
-                             {"clientId": app.dingtalk_app_key, "clientSecret": _app_secret(), "code": auth_code,
-                              "grantType": "authorization_code"})
+    status, document = _call(
+        "sign-in code exchange",
+        "POST",
+        f"{app.dingtalk_api_url}/v1.0/oauth2/userAccessToken",
+        {
+            "clientId": app.dingtalk_app_key,
+            "clientSecret": _app_secret(),
+            "code": auth_code,
+            "grantType": "authorization_code",
+        },
+    )
     token = document.get("accessToken")
     if status < 400 and isinstance(token, str) and token:
         return token
-    logger.info("DingTalk refused a sign-in code",
-                extra={"status": status, "error_code": str(document.get("code"))[:100]})
+    logger.info(
+        "DingTalk refused a sign-in code", extra={"status": status, "error_code": str(document.get("code"))[:100]}
+    )
     if "code" in str(document.get("code") or "").lower():  # invalidAuthCode, authCodeExpired, …
-        raise LoginFailed(f"DingTalk did not accept this sign-in ({_error(document)}). A sign-in works once and for "
-                          "a few minutes: open the release link again from the group.")
-    raise LoginFailed(f"DingTalk refused opsbot's app when signing you in ({_error(document)}). Tell the platform "
-                      "team: the app's AppKey (DingtalkAppKey) and AppSecret must be the same app's.", 503)
+        raise LoginFailed(
+            f"DingTalk did not accept this sign-in ({_error(document)}). A sign-in works once and for "
+            "a few minutes: open the release link again from the group."
+        )
+    raise LoginFailed(
+        f"DingTalk refused opsbot's app when signing you in ({_error(document)}). Tell the platform "
+        "team: the app's AppKey (DingtalkAppKey) and AppSecret must be the same app's.",
+        503,
+    )
 
 
 def _me(user_token: str) -> tuple[str, str]:
-    status, document = _call("who signed in", "GET", f"{settings().dingtalk_api_url}/v1.0/contact/users/me",
-                             headers={"x-acs-dingtalk-access-token": user_token})
+    status, document = _call(
+        "who signed in",
+        "GET",
+        f"{settings().dingtalk_api_url}/v1.0/contact/users/me",
+        headers={"x-acs-dingtalk-access-token": user_token},
+    )
     union_id, nick = document.get("unionId"), document.get("nick")
     if status < 400 and isinstance(union_id, str) and union_id:
         return union_id, nick if isinstance(nick, str) else ""
     if status == 401:
         raise LoginFailed(f"DingTalk did not say who you are ({_error(document)}). Open the release link again.")
-    raise LoginFailed(f"DingTalk did not say who you are ({_error(document)}). Tell the platform team: the app "
-                      "needs the permission to read personal info (Contact.User.Read).", 503)
+    raise LoginFailed(
+        f"DingTalk did not say who you are ({_error(document)}). Tell the platform team: the app "
+        "needs the permission to read personal info (Contact.User.Read).",
+        503,
+    )
 
 
 def _user_id(union_id: str, fresh_app_token: bool = False) -> str:
     app_token = _app_access_token(fresh_app_token)
-    status, document = _call("staff id lookup", "POST", f"{settings().dingtalk_oapi_url}/topapi/user/getbyunionid",
-                             {"unionid": union_id}, params={"access_token": app_token})
+    status, document = _call(
+        "staff id lookup",
+        "POST",
+        f"{settings().dingtalk_oapi_url}/topapi/user/getbyunionid",
+        {"unionid": union_id},
+        params={"access_token": app_token},
+    )
     errcode = document.get("errcode")
     result = document.get("result") if isinstance(document.get("result"), dict) else {}
     user_id = result.get("userid")
     if status < 400 and errcode == 0 and isinstance(user_id, str) and user_id:
         if result.get("contact_type", 0) != 0:
-            raise LoginFailed("DingTalk says you are an external contact of this organisation, not its staff: "
-                              "only staff may release.", 403)
+            raise LoginFailed(
+                "DingTalk says you are an external contact of this organisation, not its staff: "
+                "only staff may release.",
+                403,
+            )
         return user_id
     if errcode in STALE_APP_TOKEN and not fresh_app_token:
         forget_app_token()
         return _user_id(union_id, fresh_app_token=True)
     if errcode in NOT_IN_ORGANISATION:
         raise LoginFailed(f"DingTalk says you are not a member of this organisation ({_error(document)}).", 403)
-    raise LoginFailed(f"DingTalk did not give your staff id ({_error(document)}). Tell the platform team: the app "
-                      "needs the contacts read permission for members (通讯录只读 / 成员信息读权限).", 503)
+    raise LoginFailed(
+        f"DingTalk did not give your staff id ({_error(document)}). Tell the platform team: the app "
+        "needs the contacts read permission for members (通讯录只读 / 成员信息读权限).",
+        503,
+    )
 
 
 def _app_secret() -> str:
@@ -186,14 +233,23 @@ def _app_access_token(fresh: bool = False) -> str:
         cached = _app_token.get(app.dingtalk_app_key)
     if cached and not fresh and cached[1] > time.time():
         return cached[0]
-    status, document = _call("app token", "POST", f"{app.dingtalk_api_url}/v1.0/oauth2/accessToken",
-                             {"appKey": app.dingtalk_app_key, "appSecret": _app_secret()})
+    status, document = _call(
+        "app token",
+        "POST",
+        f"{app.dingtalk_api_url}/v1.0/oauth2/accessToken",
+        {"appKey": app.dingtalk_app_key, "appSecret": _app_secret()},
+    )
     token, expires_in = document.get("accessToken"), document.get("expireIn")
     if status >= 400 or not isinstance(token, str) or not token:
-        logger.error("DingTalk refused the app's credentials", extra={"status": status,
-                                                                      "error_code": str(document.get("code"))[:100]})
-        raise LoginFailed(f"DingTalk refused opsbot's app credentials ({_error(document)}). Tell the platform team: "
-                          "check the DingtalkAppKey parameter and the app secret in SSM.", 503)
+        logger.error(
+            "DingTalk refused the app's credentials",
+            extra={"status": status, "error_code": str(document.get("code"))[:100]},
+        )
+        raise LoginFailed(
+            f"DingTalk refused opsbot's app credentials ({_error(document)}). Tell the platform team: "
+            "check the DingtalkAppKey parameter and the app secret in SSM.",
+            503,
+        )
     lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else 7200
     with _lock:
         _app_token[app.dingtalk_app_key] = (token, time.time() + max(60, lifetime - APP_TOKEN_MARGIN_SECONDS))

@@ -1,5 +1,6 @@
 """Sending to a DingTalk group robot over its signed URL, with DingTalk's error codes sorted into
 "deliver later" and "retrying cannot help". The URL carries the access token and sign: never log it."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import logging
 from opsbot import metrics, secrets
 from opsbot.config.model import Robot
 from opsbot.dingtalk.signature import signed_robot_url
-from opsbot.log import logger
 from opsbot.jobs.model import PermanentFailure, RetryLater
+from opsbot.log import logger
 from opsbot.settings import settings
 
 # Sending too fast mutes the robot for 10 minutes; DingTalk's docs say 410100, the API answers 130101.

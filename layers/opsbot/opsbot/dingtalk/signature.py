@@ -4,6 +4,7 @@
 - Callback (inbound): the `timestamp` and `sign` headers, base64 and not URL-encoded.
 DingTalk refuses a timestamp more than an hour off; so do we for callbacks.
 """
+
 from __future__ import annotations
 
 import base64

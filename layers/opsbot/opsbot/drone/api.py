@@ -4,6 +4,7 @@ Errors are sorted the way the worker needs them: Drone saying no (4xx) is a Dron
 message, which retrying cannot change; Drone being down or slow (5xx, 429, timeouts) is a DroneUnavailable,
 a RetryLater, so the queue tries again. The token is a bearer secret: never log it or the headers.
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -78,4 +79,3 @@ def client_for(config: Config, timeout: float | None = None) -> DroneClient:
     if config.drone is None:
         raise DroneNotConfigured("Drone is not configured: add `drone: {server, token}` to opsbot.yaml")
     return DroneClient(config.drone.server, secrets.resolve(config.drone.token), timeout)
-

@@ -1,5 +1,6 @@
 """Facts about a Drone build that every capability reads the same way: its branch, its commit's title, and
 whether it is a deployment."""
+
 from __future__ import annotations
 
 from opsbot.config.model import DEPLOYMENT_EVENTS

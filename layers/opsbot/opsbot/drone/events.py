@@ -1,4 +1,5 @@
 """Drone webhook deliveries: which ones are finished builds, and the fields the notifier needs."""
+
 from __future__ import annotations
 
 from opsbot.ingress.errors import BadRequest

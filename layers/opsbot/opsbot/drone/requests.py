@@ -6,10 +6,11 @@ POST would deploy twice. So every start carries the request's id as a build para
 and a marker is written before the first POST. An attempt that finds the marker asks Drone first whether a child
 of the build carries the id, and posts again only if none does.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from opsbot.drone.api import DroneClient
 from opsbot.log import logger
@@ -32,13 +33,14 @@ def find_started(drone: DroneClient, slug: str, parent: int, request_id: str) ->
     return None
 
 
-def start_once(drone: DroneClient, slug: str, parent: int, request_id: str,
-               start: Callable[[dict], dict]) -> dict:
+def start_once(drone: DroneClient, slug: str, parent: int, request_id: str, start: Callable[[dict], dict]) -> dict:
     """`start(params)` for this request unless an earlier attempt already started it; the started build."""
     if not idempotency.claim(f"{keys.DRONE_REQUEST}{slug}#{request_id}"):
         # An earlier attempt got as far as the POST; whether Drone did it is Drone's to say.
         if found := find_started(drone, slug, parent, request_id):
-            logger.info("Drone already started this request; not posting again",
-                        extra={"repo": slug, "parent": parent, "build": found.get("number")})
+            logger.info(
+                "Drone already started this request; not posting again",
+                extra={"repo": slug, "parent": parent, "build": found.get("number")},
+            )
             return found
     return start({request_param(request_id): "1"})

@@ -4,6 +4,7 @@ Drone signs `date: <Date>\\ndigest: <Digest>` with the raw secret. Drone's own r
 Digest against the body; we do, or a captured signature could carry any body. A Date more than
 `MAX_SKEW_SECONDS` away from now is refused so that a captured request cannot be replayed later.
 """
+
 from __future__ import annotations
 
 import base64
@@ -11,8 +12,8 @@ import hashlib
 import hmac
 import re
 import time
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from datetime import datetime, timezone
 
 from opsbot.ingress.errors import Unauthorized
 
@@ -72,7 +73,7 @@ def verify(headers, body: bytes, secret: str, now: float | None = None) -> None:
 
 def sign(body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
     """Headers Drone would send with this body (used by `make send` and the tests)."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
     values = {"date": format_datetime(moment, usegmt=True), "digest": body_digest(body)}
     signature = _hmac_b64(secret, _signing_string(["date", "digest"], values))
     return {

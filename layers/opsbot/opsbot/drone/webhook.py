@@ -1,14 +1,14 @@
 """POST /webhooks/drone: verify the HTTP Signature, keep finished builds, enqueue one job each."""
+
 from __future__ import annotations
 
-from opsbot.jobs import kinds
 from opsbot.drone import events, signature
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest
 from opsbot.ingress.request import check_envelope, parse_json_object
+from opsbot.jobs import kinds
 from opsbot.secrets import get_parameter
 from opsbot.settings import settings
-
 
 
 def handle_delivery(http_event) -> Outcome:

@@ -7,6 +7,7 @@ GitLabRefused with GitLab's own message, which retrying cannot change; GitLab be
 python-gitlab's own retries and its sleeping on 429 are switched off: a Lambda must not wait out a rate limit.
 The token is a secret: never log it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,14 @@ class GitLabClient(MergeRequestCalls):
     def __init__(self, url: str, token: str, timeout: float | None = None):
         import gitlab  # python-gitlab takes ~0.25 s to import: only jobs that talk to GitLab pay for it
 
-        self._gl = gitlab.Gitlab(url, private_token=token, timeout=timeout or settings().http_timeout_seconds,
-                                 retry_transient_errors=False, per_page=100, keep_base_url=True)
+        self._gl = gitlab.Gitlab(
+            url,
+            private_token=token,
+            timeout=timeout or settings().http_timeout_seconds,
+            retry_transient_errors=False,
+            per_page=100,
+            keep_base_url=True,
+        )
 
     def _call(self, what: str, call):
         import requests
@@ -71,8 +78,12 @@ class GitLabClient(MergeRequestCalls):
     def tree(self, path: str, ref: str, folder: str = "") -> list[dict]:
         """The entries (name, path, type blob|tree) of one folder at `ref`; [] when the folder is not there."""
         try:
-            return self._call(f"tree {folder or '/'}@{ref[:12]}", lambda: self._project(path).repository_tree(
-                path=folder, ref=ref, get_all=True, per_page=100, **_NO_RETRIES))
+            return self._call(
+                f"tree {folder or '/'}@{ref[:12]}",
+                lambda: self._project(path).repository_tree(
+                    path=folder, ref=ref, get_all=True, per_page=100, **_NO_RETRIES
+                ),
+            )
         except GitLabRefused as exc:
             if exc.status == 404:
                 return []
@@ -81,8 +92,10 @@ class GitLabClient(MergeRequestCalls):
     def file_text(self, path: str, file_path: str, ref: str) -> str | None:
         """A file's text at `ref`, or None when there is no such file."""
         try:
-            raw = self._call(f"file {file_path}@{ref[:12]}", lambda: self._project(path).files.raw(
-                file_path=file_path, ref=ref, **_NO_RETRIES))
+            raw = self._call(
+                f"file {file_path}@{ref[:12]}",
+                lambda: self._project(path).files.raw(file_path=file_path, ref=ref, **_NO_RETRIES),
+            )
         except GitLabRefused as exc:
             if exc.status == 404:
                 return None
@@ -92,8 +105,10 @@ class GitLabClient(MergeRequestCalls):
     def changed_paths(self, path: str, before: str, after: str) -> set[str] | None:
         """Every path a push from `before` to `after` touched (renames count twice), through the compare API;
         None when GitLab gave up comparing (a huge push), meaning: it may have touched anything."""
-        result = self._call(f"compare {before[:8]}..{after[:8]}", lambda: self._project(path).repository_compare(
-            before, after, **_NO_RETRIES))
+        result = self._call(
+            f"compare {before[:8]}..{after[:8]}",
+            lambda: self._project(path).repository_compare(before, after, **_NO_RETRIES),
+        )
         if result.get("compare_timeout"):
             return None
         return {p for diff in result.get("diffs") or [] for p in (diff.get("old_path"), diff.get("new_path")) if p}
@@ -101,8 +116,10 @@ class GitLabClient(MergeRequestCalls):
     def create_branch(self, path: str, branch: str, ref: str) -> bool:
         """Create `branch` at `ref`; False when it exists already (a retried job made it)."""
         try:
-            self._call(f"create branch {branch}", lambda: self._project(path).branches.create(
-                {"branch": branch, "ref": ref}, **_NO_RETRIES))
+            self._call(
+                f"create branch {branch}",
+                lambda: self._project(path).branches.create({"branch": branch, "ref": ref}, **_NO_RETRIES),
+            )
         except GitLabRefused as exc:
             if exc.status == 400 and "already exists" in exc.message:
                 return False
@@ -111,19 +128,37 @@ class GitLabClient(MergeRequestCalls):
 
     def commit(self, path: str, branch: str, message: str, actions: list[dict]) -> str:
         """One commit of `actions` (create/update/delete) on `branch`, through the commits API; its sha."""
-        created = self._call(f"commit on {branch}", lambda: self._project(path).commits.create(
-            {"branch": branch, "commit_message": message, "actions": actions}, **_NO_RETRIES))
+        created = self._call(
+            f"commit on {branch}",
+            lambda: self._project(path).commits.create(
+                {"branch": branch, "commit_message": message, "actions": actions}, **_NO_RETRIES
+            ),
+        )
         return created.id
 
     def open_merge_request(self, path: str, source: str, target: str) -> dict | None:
-        found = self._call(f"merge requests of {source}", lambda: self._project(path).mergerequests.list(
-            source_branch=source, target_branch=target, state="opened", get_all=False, **_NO_RETRIES))
+        found = self._call(
+            f"merge requests of {source}",
+            lambda: self._project(path).mergerequests.list(
+                source_branch=source, target_branch=target, state="opened", get_all=False, **_NO_RETRIES
+            ),
+        )
         return found[0].asdict() if found else None
 
     def create_merge_request(self, path: str, source: str, target: str, title: str, description: str) -> dict:
-        created = self._call(f"open merge request {source}", lambda: self._project(path).mergerequests.create(
-            {"source_branch": source, "target_branch": target, "title": title, "description": description,
-             "remove_source_branch": True}, **_NO_RETRIES))
+        created = self._call(
+            f"open merge request {source}",
+            lambda: self._project(path).mergerequests.create(
+                {
+                    "source_branch": source,
+                    "target_branch": target,
+                    "title": title,
+                    "description": description,
+                    "remove_source_branch": True,
+                },
+                **_NO_RETRIES,
+            ),
+        )
         return created.asdict()
 
 

@@ -1,4 +1,5 @@
 """GitLab webhook payloads, as far as the worker reads them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ ZERO_SHA = "0" * 40  # `before` of a new branch, `after` of a deleted one
 @dataclass(frozen=True)
 class Push:
     """A `Push Hook`. GitLab lists at most 20 commits; `total` says how many the push had."""
+
     repo: str  # path_with_namespace
     branch: str  # "" for a tag ref
     before: str
@@ -22,7 +24,7 @@ class Push:
     default_branch: str
 
     @classmethod
-    def from_payload(cls, payload: dict) -> "Push":
+    def from_payload(cls, payload: dict) -> Push:
         """ValueError when the payload is not a push."""
         project = payload.get("project")
         before, after, ref = payload.get("before"), payload.get("after"), payload.get("ref")
@@ -34,11 +36,15 @@ class Push:
         total = payload.get("total_commits_count")
         return cls(
             repo=project["path_with_namespace"],
-            branch=ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else "",
-            before=before, after=after, commits=tuple(c for c in commits if isinstance(c, dict)),
+            branch=ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else "",
+            before=before,
+            after=after,
+            commits=tuple(c for c in commits if isinstance(c, dict)),
             total=total if isinstance(total, int) and not isinstance(total, bool) else len(commits),
-            user_name=str(payload.get("user_name") or ""), user_username=str(payload.get("user_username") or ""),
-            user_email=str(payload.get("user_email") or ""), web_url=str(project.get("web_url") or ""),
+            user_name=str(payload.get("user_name") or ""),
+            user_username=str(payload.get("user_username") or ""),
+            user_email=str(payload.get("user_email") or ""),
+            web_url=str(project.get("web_url") or ""),
             default_branch=str(project.get("default_branch") or ""),
         )
 
@@ -62,5 +68,10 @@ class Push:
 
     def listed_paths(self) -> set[str]:
         """The paths the listed commits added, modified or removed."""
-        return {p for c in self.commits for key in ("added", "modified", "removed")
-                for p in (c.get(key) or []) if isinstance(p, str)}
+        return {
+            p
+            for c in self.commits
+            for key in ("added", "modified", "removed")
+            for p in (c.get(key) or [])
+            if isinstance(p, str)
+        }

@@ -6,16 +6,17 @@ another project's hook settings cannot speak for it. Which project a delivery is
 (`project.path_with_namespace`) before the token is checked, only to choose the token; nothing else of an
 unverified body is used.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 
-from opsbot.jobs import kinds
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest, Unauthorized
 from opsbot.ingress.request import check_envelope, parse_json_object
+from opsbot.jobs import kinds
 from opsbot.secrets import get_parameter, resolve
 from opsbot.settings import settings
 
@@ -29,9 +30,21 @@ HANDLED_EVENTS = {
 }
 # Events GitLab may send that opsbot does not act on: acknowledged and ignored.
 OTHER_EVENTS = {
-    "Issue Hook", "Confidential Issue Hook", "Confidential Note Hook", "Job Hook", "Wiki Page Hook",
-    "Deployment Hook", "Feature Flag Hook", "Release Hook", "Emoji Hook", "Resource Access Token Hook",
-    "Member Hook", "Subgroup Hook", "Project Hook", "Vulnerability Hook", "System Hook",
+    "Issue Hook",
+    "Confidential Issue Hook",
+    "Confidential Note Hook",
+    "Job Hook",
+    "Wiki Page Hook",
+    "Deployment Hook",
+    "Feature Flag Hook",
+    "Release Hook",
+    "Emoji Hook",
+    "Resource Access Token Hook",
+    "Member Hook",
+    "Subgroup Hook",
+    "Project Hook",
+    "Vulnerability Hook",
+    "System Hook",
 }
 
 

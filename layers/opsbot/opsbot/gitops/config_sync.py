@@ -12,20 +12,21 @@ Push Hook; for a longer push the compare API (`before..after`) says what changed
 most once (state.effects), and a push that is no longer the branch's head is skipped: a job retried after a
 newer push synced must not put the older config back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opsbot.delivery.post import post, post_once
-from opsbot.message import Reply
 from opsbot.config import store
 from opsbot.config.model import GLOBAL_FILE, PROJECTS_DIR, Config, ConfigError
 from opsbot.config.yaml_source import is_config_file, parse_files
+from opsbot.delivery.post import post, post_once
 from opsbot.gitlab.api import GitLabClient, GitLabRefused, client_for
 from opsbot.gitlab.events import Push
 from opsbot.gitops import notices
 from opsbot.jobs.model import PermanentFailure
 from opsbot.log import logger
+from opsbot.message import Reply
 from opsbot.state import effects, keys
 
 
@@ -47,7 +48,7 @@ def _relative(config: Config, path: str) -> str | None:
     prefix = config.gitlab.config_path
     if not prefix:
         return path
-    return path[len(prefix) + 1:] if path.startswith(prefix + "/") else None
+    return path[len(prefix) + 1 :] if path.startswith(prefix + "/") else None
 
 
 def changed_paths(client: GitLabClient, push: Push) -> set[str] | None:
@@ -56,8 +57,10 @@ def changed_paths(client: GitLabClient, push: Push) -> set[str] | None:
         return None
     if push.complete:
         return push.listed_paths()
-    logger.info("push lists fewer commits than it has; asking the compare API",
-                extra={"listed": len(push.commits), "total": push.total})
+    logger.info(
+        "push lists fewer commits than it has; asking the compare API",
+        extra={"listed": len(push.commits), "total": push.total},
+    )
     return client.changed_paths(push.repo, push.before, push.after)
 
 
@@ -77,8 +80,11 @@ def read_config(client: GitLabClient, config: Config, ref: str) -> dict[str, str
 def sync(config: Config, push: Push) -> SyncResult:
     client = client_for(config)
     changed = changed_paths(client, push)
-    touched = None if changed is None else sorted(
-        p for p in (_relative(config, path) for path in changed) if p and is_config_file(p))
+    touched = (
+        None
+        if changed is None
+        else sorted(p for p in (_relative(config, path) for path in changed) if p and is_config_file(p))
+    )
     if touched == []:
         return SyncResult("no config file changed")
     head = client.branch_head(push.repo, push.branch)
@@ -91,14 +97,17 @@ def sync(config: Config, push: Push) -> SyncResult:
     try:
         if problems:
             raise ConfigError(problems)
-        synced = store.save(documents, push.after, source=f"push by {push.user_username or push.user_name}: "
-                                                          f"{push.title}"[:300])
+        synced = store.save(
+            documents, push.after, source=f"push by {push.user_username or push.user_name}: {push.title}"[:300]
+        )
     except ConfigError as exc:
         notice = notices.sync_failed(config, push, exc.problems, pusher, lambda n: _in_repo(config, n))
-        return SyncResult(f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays",
-                          notice.as_dict())
-    return SyncResult(f"synced version {push.after[:8]}",
-                      notices.synced(config, synced, push, touched, pusher).as_dict())
+        return SyncResult(
+            f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays", notice.as_dict()
+        )
+    return SyncResult(
+        f"synced version {push.after[:8]}", notices.synced(config, synced, push, touched, pusher).as_dict()
+    )
 
 
 def on_push(config: Config, push: Push) -> str:

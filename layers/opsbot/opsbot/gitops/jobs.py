@@ -1,20 +1,21 @@
 """The worker's `gitlab.push` job: a push to the config repo's branch is synced (config_sync); a push to the
 default branch of a project with `pipeline.init_on_push` and no .drone.yml opens a merge request with one;
 anything else is acknowledged and ignored (GitLab already has its 2xx)."""
+
 from __future__ import annotations
 
-from opsbot.i18n import t
-from opsbot.jobs import kinds
-from opsbot.delivery.post import post_once
-from opsbot.message import Reply
 from opsbot.config import store
 from opsbot.config.model import Config, Project
+from opsbot.delivery.post import post_once
 from opsbot.gitlab.events import Push
-from opsbot.jobs.model import Job, PermanentFailure
-from opsbot.jobs.registry import handles
-from opsbot.state import effects, keys
 from opsbot.gitops import config_sync, merge_requests
 from opsbot.gitops.pipelines import PipelineError
+from opsbot.i18n import t
+from opsbot.jobs import kinds
+from opsbot.jobs.model import Job, PermanentFailure
+from opsbot.jobs.registry import handles
+from opsbot.message import Reply
+from opsbot.state import effects, keys
 
 
 @handles(kinds.GITLAB_PUSH)
@@ -40,17 +41,31 @@ def init_on_push(config: Config, project: Project, push: Push) -> str:
     if push.deleted or not push.branch or push.branch != push.default_branch:
         return "ignored: not a push to the default branch"
     try:
-        proposal = effects.once(f"{keys.DRONE_INIT_ON_PUSH}{project.name}#{push.after}", lambda: merge_requests.init(
-            config, project, requested_by=f"a push by {push.user_name or push.user_username}").as_dict())
+        proposal = effects.once(
+            f"{keys.DRONE_INIT_ON_PUSH}{project.name}#{push.after}",
+            lambda: merge_requests.init(
+                config, project, requested_by=f"a push by {push.user_name or push.user_username}"
+            ).as_dict(),
+        )
     except PipelineError as exc:
         return f"no .drone.yml generated: {exc}"  # told once per push would be noise; the log has it
     if proposal["outcome"] != "opened":
         return f".drone.yml merge request: {proposal['outcome']}"
-    text = t(project.language,
-             f"### 🛠 {project.name} 还没有 .drone.yml\n\nopsbot 用 {proposal['language']} 模板生成了一个，"
-             f"请评审合并：[!{proposal['iid']}]({proposal['url']})",
-             f"### 🛠 {project.name} has no .drone.yml yet\n\nopsbot generated one from its {proposal['language']} "
-             f"template; please review and merge: [!{proposal['iid']}]({proposal['url']})")
-    post_once(config, Reply(title=f".drone.yml {project.name}", text=text, project=project.name,
-                                    detail=f"merge request !{proposal['iid']}"), f"drone-init#{project.name}#{push.after}")
+    text = t(
+        project.language,
+        f"### 🛠 {project.name} 还没有 .drone.yml\n\nopsbot 用 {proposal['language']} 模板生成了一个，"
+        f"请评审合并：[!{proposal['iid']}]({proposal['url']})",
+        f"### 🛠 {project.name} has no .drone.yml yet\n\nopsbot generated one from its {proposal['language']} "
+        f"template; please review and merge: [!{proposal['iid']}]({proposal['url']})",
+    )
+    post_once(
+        config,
+        Reply(
+            title=f".drone.yml {project.name}",
+            text=text,
+            project=project.name,
+            detail=f"merge request !{proposal['iid']}",
+        ),
+        f"drone-init#{project.name}#{push.after}",
+    )
     return f"opened merge request !{proposal['iid']}"

@@ -1,13 +1,14 @@
 """The single place where a verified webhook becomes a job: dedupe, then enqueue."""
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
 from opsbot import metrics
-from opsbot.log import logger
 from opsbot.jobs.model import Job
 from opsbot.jobs.queue import enqueue
+from opsbot.log import logger
 from opsbot.state import idempotency
 
 

@@ -1,4 +1,5 @@
 """Client errors of the ingress contract. Each maps to one 4xx status with a JSON `{"error": ...}` body."""
+
 from __future__ import annotations
 
 

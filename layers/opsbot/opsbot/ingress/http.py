@@ -1,4 +1,5 @@
 """The HTTP side every ingress function shares: one resolver shape, JSON errors, no stack traces."""
+
 from __future__ import annotations
 
 import json

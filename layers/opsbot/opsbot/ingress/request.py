@@ -1,4 +1,5 @@
 """Reading a webhook request: exact body bytes (for HMAC), content type, size and JSON shape."""
+
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,6 @@
 """Every kind of job, named once: ingress and the worker's producers put these on the queue, and each has exactly
 one handler (jobs.registry), which a unit test checks."""
+
 from __future__ import annotations
 
 DRONE_BUILD_FINISHED = "drone.build_finished"  # a finished Drone build: maybe a notification (notify/jobs.py)
@@ -12,5 +13,14 @@ CHAT_COMMAND = "chat.command"  # an acting chat command (chat/jobs.py)
 RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
 DIGEST_FLUSH = "dingtalk.digest_flush"  # a robot's folded news, sent as one message (delivery/jobs.py)
 
-ALL = (DRONE_BUILD_FINISHED, GITLAB_PUSH, GITLAB_TAG_PUSH, GITLAB_MERGE_REQUEST, GITLAB_NOTE, GITLAB_PIPELINE,
-       CHAT_COMMAND, RELEASE_LINK, DIGEST_FLUSH)
+ALL = (
+    DRONE_BUILD_FINISHED,
+    GITLAB_PUSH,
+    GITLAB_TAG_PUSH,
+    GITLAB_MERGE_REQUEST,
+    GITLAB_NOTE,
+    GITLAB_PIPELINE,
+    CHAT_COMMAND,
+    RELEASE_LINK,
+    DIGEST_FLUSH,
+)

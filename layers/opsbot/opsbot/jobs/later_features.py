@@ -1,12 +1,13 @@
 """Jobs that ingress already accepts but whose features have not landed yet (tag pushes). They
 are acknowledged and logged, so the queue and its DLQ alarm stay meaningful; the README lists these features
 as missing."""
+
 from __future__ import annotations
 
 from opsbot.jobs import kinds
-from opsbot.log import logger
 from opsbot.jobs.model import Job
 from opsbot.jobs.registry import handles
+from opsbot.log import logger
 
 NOT_YET_HANDLED = (kinds.GITLAB_TAG_PUSH,)
 

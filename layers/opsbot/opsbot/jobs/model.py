@@ -1,4 +1,5 @@
 """A Job is what ingress hands the worker: a kind that picks the handler, and its payload."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ class Job:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Job":
+    def from_json(cls, text: str) -> Job:
         data = json.loads(text)
         return cls(**{k: data[k] for k in ("kind", "payload", "id", "correlation_id", "created_at") if k in data})
 

@@ -1,4 +1,5 @@
 """Putting jobs on the work queue, and parking them on the dead-letter queue."""
+
 from __future__ import annotations
 
 from opsbot.aws import client

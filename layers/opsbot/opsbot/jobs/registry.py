@@ -1,7 +1,8 @@
 """Job kind → handler. Each capability registers its own kinds when its module is imported."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from opsbot.jobs.model import Job
 

@@ -3,16 +3,17 @@
 A retry is the same SQS message made visible again after a delay (ChangeMessageVisibility). SQS counts the
 receives, and its redrive policy moves the message to the DLQ after maxReceiveCount: nothing is dropped.
 """
+
 from __future__ import annotations
 
 import random
 
 from opsbot import metrics
 from opsbot.aws import client
-from opsbot.log import logger
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
 from opsbot.jobs.queue import park_in_dead_letter_queue
 from opsbot.jobs.registry import HANDLERS
+from opsbot.log import logger
 from opsbot.settings import settings
 
 
@@ -24,8 +25,9 @@ def backoff_seconds(receive_count: int) -> int:
 
 
 def _retry_later(receipt_handle: str, seconds: int) -> None:
-    client("sqs").change_message_visibility(QueueUrl=settings().work_queue_url, ReceiptHandle=receipt_handle,
-                                            VisibilityTimeout=min(max(0, seconds), 43_200))
+    client("sqs").change_message_visibility(
+        QueueUrl=settings().work_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(max(0, seconds), 43_200)
+    )
 
 
 def _count_parked(kind: str) -> None:
@@ -44,12 +46,14 @@ def run_record(body: str, receipt_handle: str, receive_count: int) -> None:
         _count_parked("unreadable")
         return
     job.attempt = receive_count
-    logger.append_keys(job_id=job.id, job_kind=job.kind, correlation_id=job.correlation_id or None,
-                       attempt=receive_count)
+    logger.append_keys(
+        job_id=job.id, job_kind=job.kind, correlation_id=job.correlation_id or None, attempt=receive_count
+    )
     handler = HANDLERS.get(job.kind)
     if handler is None:
-        logger.error("no handler for job kind; parked in the DLQ",
-                     extra={"reason": f"no handler for job kind {job.kind}"})
+        logger.error(
+            "no handler for job kind; parked in the DLQ", extra={"reason": f"no handler for job kind {job.kind}"}
+        )
         park_in_dead_letter_queue(body, job.kind, f"no handler for job kind {job.kind}")
         _count_parked(job.kind)
         return

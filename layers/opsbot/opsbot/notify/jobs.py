@@ -1,15 +1,16 @@
 """The worker's notification jobs: a finished Drone build, and a robot's digest flush."""
+
 from __future__ import annotations
 
-from opsbot.jobs import kinds
 from opsbot.config import store
+from opsbot.delivery import robot as budgeted
 from opsbot.drone.builds import build_branch, is_deployment
-from opsbot.log import logger
+from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
-from opsbot.delivery import robot as budgeted
-from opsbot.notify import policy, render, scan
+from opsbot.log import logger
 from opsbot.message import digest_entry
+from opsbot.notify import policy, render, scan
 from opsbot.release import links
 from opsbot.state import branch_status, effects, keys
 
@@ -23,8 +24,7 @@ def notify_build_finished(job: Job) -> str:
         return f"no project is configured for {repo['slug']}"
     previous = None
     if not is_deployment(build):
-        previous = branch_status.record_finish(repo["slug"], build_branch(build), build["number"],
-                                               build["status"])
+        previous = branch_status.record_finish(repo["slug"], build_branch(build), build["number"], build["status"])
     reason = policy.reason_to_notify(project.notify, build, previous)
     if reason is None:
         return "quiet: the project's notify policy skips this build"
@@ -47,6 +47,14 @@ def notify_build_finished(job: Job) -> str:
     outcome = effects.once(keys.NOTIFIED + job.id, notify)["outcome"]
     if not ran:
         return "already notified"  # SQS delivered this job twice
-    logger.info("build notification", extra={"project": project.name, "build": build["number"], "reason": reason,
-                                              "robot": robot.name, "outcome": outcome})
+    logger.info(
+        "build notification",
+        extra={
+            "project": project.name,
+            "build": build["number"],
+            "reason": reason,
+            "robot": robot.name,
+            "outcome": outcome,
+        },
+    )
     return outcome

@@ -1,4 +1,5 @@
 """Whether a finished build is worth a message for this project, and why."""
+
 from __future__ import annotations
 
 from opsbot.config.model import NotifyPolicy

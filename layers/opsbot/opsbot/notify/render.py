@@ -3,34 +3,70 @@
 Chinese by default, English per project. The @-mention must appear in the text as well as in `at`,
 or DingTalk does not highlight it.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from opsbot.i18n import t
 from opsbot.config.model import Person, Project
 from opsbot.drone.builds import build_branch, commit_title
-from opsbot.message import Mentions, digest_entry
+from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.markup import link_target
+from opsbot.message import Mentions
 
 STATUS_TEXT = {
-    "zh": {"success": "构建成功", "failure": "构建失败", "error": "构建出错", "killed": "构建已取消", "fixed": "构建已修复"},
-    "en": {"success": "Build succeeded", "failure": "Build failed", "error": "Build errored", "killed": "Build killed",
-           "fixed": "Build fixed"},
+    "zh": {
+        "success": "构建成功",
+        "failure": "构建失败",
+        "error": "构建出错",
+        "killed": "构建已取消",
+        "fixed": "构建已修复",
+    },
+    "en": {
+        "success": "Build succeeded",
+        "failure": "Build failed",
+        "error": "Build errored",
+        "killed": "Build killed",
+        "fixed": "Build fixed",
+    },
 }
 ICON = {"success": "✅", "fixed": "🎉", "failure": "❌", "error": "⚠️", "killed": "⛔", "promote": "🚀", "rollback": "↩️"}
 LABELS = {
-    "zh": {"branch": "分支", "commit": "提交", "author": "作者", "duration": "耗时", "failed_step": "失败步骤", "deployer": "发布人",
-           "scan": "镜像扫描", "scan_failed": "❌ 未通过（{where}）", "scan_passed": "✅ 通过",
-           "view": "查看构建", "promoted": "已发布到 {env}", "rolled_back": "已回滚 {env}",
-           "deploy_failed": "发布到 {env} 失败", "rollback_failed": "回滚 {env} 失败", "release": "发布到 {env}",
-           },
-    "en": {"branch": "Branch", "commit": "Commit", "author": "Author", "duration": "Duration",
-           "failed_step": "Failed step", "deployer": "Deployed by", "view": "View build", "promoted": "Deployed to {env}",
-           "scan": "Image scan", "scan_failed": "❌ failed ({where})", "scan_passed": "✅ passed",
-           "rolled_back": "Rolled back {env}", "deploy_failed": "Deploy to {env} failed",
-           "rollback_failed": "Rollback of {env} failed", "release": "Deploy to {env}"},
+    "zh": {
+        "branch": "分支",
+        "commit": "提交",
+        "author": "作者",
+        "duration": "耗时",
+        "failed_step": "失败步骤",
+        "deployer": "发布人",
+        "scan": "镜像扫描",
+        "scan_failed": "❌ 未通过（{where}）",
+        "scan_passed": "✅ 通过",
+        "view": "查看构建",
+        "promoted": "已发布到 {env}",
+        "rolled_back": "已回滚 {env}",
+        "deploy_failed": "发布到 {env} 失败",
+        "rollback_failed": "回滚 {env} 失败",
+        "release": "发布到 {env}",
+    },
+    "en": {
+        "branch": "Branch",
+        "commit": "Commit",
+        "author": "Author",
+        "duration": "Duration",
+        "failed_step": "Failed step",
+        "deployer": "Deployed by",
+        "view": "View build",
+        "promoted": "Deployed to {env}",
+        "scan": "Image scan",
+        "scan_failed": "❌ failed ({where})",
+        "scan_passed": "✅ passed",
+        "rolled_back": "Rolled back {env}",
+        "deploy_failed": "Deploy to {env} failed",
+        "rollback_failed": "Rollback of {env} failed",
+        "release": "Deploy to {env}",
+    },
 }
 
 
@@ -96,9 +132,16 @@ def scan_text(scan, language: str) -> str:
     return " · ".join(filter(None, [verdict, scan.counts_text()]))
 
 
-def build_message(project: Project, repo: dict, build: dict, system: dict, reason: str,
-                  author: Person | None, release_links: list[tuple[str, str]] | None = None,
-                  scan=None) -> Rendered:
+def build_message(
+    project: Project,
+    repo: dict,
+    build: dict,
+    system: dict,
+    reason: str,
+    author: Person | None,
+    release_links: list[tuple[str, str]] | None = None,
+    scan=None,
+) -> Rendered:
     """The card for one build. `release_links` are (environment, URL) pairs: with any, the card becomes an
     actionCard with a "发布到 <env>" button per environment (an actionCard cannot @-mention, but the text
     still names the author). `scan` (a notify.scan.ScanResult) adds the image scan's verdict and counts."""
@@ -106,8 +149,9 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
     labels = LABELS[language]
     mentions = Mentions.of(author)
     head = f"{icon(reason, build)} {headline(reason, build, language)} · {project.name} #{build['number']}"
-    author_text = " ".join(filter(None, [md(build.get("author_name") or build.get("author_login"), 60),
-                                         mentions.text()]))
+    author_text = " ".join(
+        filter(None, [md(build.get("author_name") or build.get("author_login"), 60), mentions.text()])
+    )
     lines = [
         f"### {head}",
         f"**{labels['branch']}**: {md(build_branch(build), 100)}",
@@ -128,14 +172,21 @@ def build_message(project: Project, repo: dict, build: dict, system: dict, reaso
         "at": mentions.at(),
     }
     if release_links:
-        message = {"msgtype": "actionCard", "actionCard": {
-            "title": head, "text": "\n\n".join(lines), "btnOrientation": "0",
-            "btns": [{"title": labels["release"].format(env=env), "actionURL": url} for env, url in release_links],
-        }}
-    digest_line = (f"- {icon(reason, build)} **{project.name}** "
-                   f"[#{build['number']}]({build_url(repo, build, system)}) {md(build_branch(build), 100)} · "
-                   f"{headline(reason, build, language)}"
-                   + (f" · {step}" if step else "")
-                   + (f" · {labels['scan']}: {scan_text(scan, language)}" if scan is not None else "")
-                   + (f" {mentions.text()}" if mentions.text() else ""))
+        message = {
+            "msgtype": "actionCard",
+            "actionCard": {
+                "title": head,
+                "text": "\n\n".join(lines),
+                "btnOrientation": "0",
+                "btns": [{"title": labels["release"].format(env=env), "actionURL": url} for env, url in release_links],
+            },
+        }
+    digest_line = (
+        f"- {icon(reason, build)} **{project.name}** "
+        f"[#{build['number']}]({build_url(repo, build, system)}) {md(build_branch(build), 100)} · "
+        f"{headline(reason, build, language)}"
+        + (f" · {step}" if step else "")
+        + (f" · {labels['scan']}: {scan_text(scan, language)}" if scan is not None else "")
+        + (f" {mentions.text()}" if mentions.text() else "")
+    )
     return Rendered(message, digest_line, mentions)

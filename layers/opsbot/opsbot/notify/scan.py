@@ -5,14 +5,15 @@ The counts are a bonus: when Drone cannot give the log, the notification goes ou
 waiting. Trivy writes one `Total: N (SEVERITY: n, …)` line per scanned target (the OS packages, each
 language's packages); the counts are their sum.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
 from opsbot.config.model import Config
-from opsbot.log import logger
 from opsbot.drone.api import DroneNotConfigured, DroneRefused, DroneUnavailable, client_for
+from opsbot.log import logger
 from opsbot.secrets import SecretError
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
@@ -69,6 +70,8 @@ def scan_result(config: Config, slug: str, build: dict) -> ScanResult | None:
         log = client_for(config, LOG_TIMEOUT_SECONDS).logs(slug, build["number"], stage["number"], step["number"])
         counts = parse_summary([str(line.get("out", "")) for line in log if isinstance(line, dict)])
     except (DroneNotConfigured, DroneRefused, DroneUnavailable, SecretError, KeyError, TypeError, ValueError) as exc:
-        logger.warning("scan log not read; the notification goes without counts",
-                       extra={"repo": slug, "build": build.get("number"), "reason": type(exc).__name__})
+        logger.warning(
+            "scan log not read; the notification goes without counts",
+            extra={"repo": slug, "build": build.get("number"), "reason": type(exc).__name__},
+        )
     return ScanResult(str(stage.get("name")), str(step.get("name")), step.get("status") != "success", counts)

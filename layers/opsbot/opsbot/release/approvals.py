@@ -2,15 +2,16 @@
 before the deadline. Every change is a conditional write, so two approvals racing each other, or the same
 approval delivered twice, count once, and exactly one of them sees the request become approved.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from opsbot.i18n import t
-from opsbot.state import keys
 from opsbot.aws import client
+from opsbot.i18n import t
 from opsbot.settings import settings
+from opsbot.state import keys
 
 KEEP_AFTER_DEADLINE_SECONDS = 7 * 86400  # decided or expired requests stay readable for a week
 
@@ -51,11 +52,20 @@ def _key(request_id: str) -> dict:
 
 def _from_item(item: dict) -> ApprovalRequest:
     return ApprovalRequest(
-        id=item["id"]["S"], action=item["action"]["S"], project=item["project"]["S"], target=item["target"]["S"],
-        build=int(item["build"]["N"]), commit=item["commit"]["S"], branch=item["branch"]["S"],
-        requester=item["requester"]["S"], requester_name=item["requester_name"]["S"], needed=int(item["needed"]["N"]),
-        deadline=int(item["deadline"]["N"]), approvers=sorted(item.get("approvers", {}).get("SS", [])),
-        status=item["status"]["S"], decided_by=item.get("decided_by", {}).get("S", ""),
+        id=item["id"]["S"],
+        action=item["action"]["S"],
+        project=item["project"]["S"],
+        target=item["target"]["S"],
+        build=int(item["build"]["N"]),
+        commit=item["commit"]["S"],
+        branch=item["branch"]["S"],
+        requester=item["requester"]["S"],
+        requester_name=item["requester_name"]["S"],
+        needed=int(item["needed"]["N"]),
+        deadline=int(item["deadline"]["N"]),
+        approvers=sorted(item.get("approvers", {}).get("SS", [])),
+        status=item["status"]["S"],
+        decided_by=item.get("decided_by", {}).get("S", ""),
         event=item.get("event", {}).get("S", ""),
     )
 
@@ -64,11 +74,20 @@ def create(request: ApprovalRequest) -> ApprovalRequest:
     """Store a new request; a retried job gets back the request it created the first time."""
     ddb, table = _table()
     item = {
-        **_key(request.id), "id": {"S": request.id}, "action": {"S": request.action},
-        "project": {"S": request.project}, "target": {"S": request.target}, "build": {"N": str(request.build)},
-        "commit": {"S": request.commit}, "branch": {"S": request.branch}, "requester": {"S": request.requester},
-        "requester_name": {"S": request.requester_name}, "needed": {"N": str(request.needed)},
-        "deadline": {"N": str(request.deadline)}, "status": {"S": "pending"}, "event": {"S": request.event},
+        **_key(request.id),
+        "id": {"S": request.id},
+        "action": {"S": request.action},
+        "project": {"S": request.project},
+        "target": {"S": request.target},
+        "build": {"N": str(request.build)},
+        "commit": {"S": request.commit},
+        "branch": {"S": request.branch},
+        "requester": {"S": request.requester},
+        "requester_name": {"S": request.requester_name},
+        "needed": {"N": str(request.needed)},
+        "deadline": {"N": str(request.deadline)},
+        "status": {"S": "pending"},
+        "event": {"S": request.event},
         "expires_at": {"N": str(request.deadline + KEEP_AFTER_DEADLINE_SECONDS)},
     }
     try:
@@ -94,8 +113,11 @@ def _refusal(request: ApprovalRequest | None, language: str) -> str | None:
     if request is None:
         return t(language, "没有这个审批请求。", "There is no such approval request.")
     if request.status != "pending":
-        return t(language, f"审批请求 {request.id} 已经是 {request.status} 状态。",
-                 f"Request {request.id} is already {request.status}.")
+        return t(
+            language,
+            f"审批请求 {request.id} 已经是 {request.status} 状态。",
+            f"Request {request.id} is already {request.status}.",
+        )
     if request.expired():
         return t(language, f"审批请求 {request.id} 已过期。", f"Request {request.id} has expired.")
     return None
@@ -107,20 +129,31 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
     if reason := _refusal(request, language):
         raise ApprovalRefused(reason)
     if approver == request.requester:
-        raise ApprovalRefused(t(language, "不能批准自己发起的请求，需要另一位同事批准。",
-                                "You cannot approve your own request: it needs someone else."))
+        raise ApprovalRefused(
+            t(
+                language,
+                "不能批准自己发起的请求，需要另一位同事批准。",
+                "You cannot approve your own request: it needs someone else.",
+            )
+        )
     if approver in request.approvers:
         raise ApprovalRefused(t(language, *ALREADY_APPROVED))
     ddb, table = _table()
     now = str(int(time.time()))
     try:
         updated = ddb.update_item(
-            TableName=table, Key=_key(request_id), UpdateExpression="ADD approvers :a",
+            TableName=table,
+            Key=_key(request_id),
+            UpdateExpression="ADD approvers :a",
             ConditionExpression="#s = :pending AND deadline >= :now AND requester <> :who "
-                                "AND NOT contains(approvers, :who)",
+            "AND NOT contains(approvers, :who)",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":a": {"SS": [approver]}, ":who": {"S": approver},
-                                       ":pending": {"S": "pending"}, ":now": {"N": now}},
+            ExpressionAttributeValues={
+                ":a": {"SS": [approver]},
+                ":who": {"S": approver},
+                ":pending": {"S": "pending"},
+                ":now": {"N": now},
+            },
             ReturnValues="ALL_NEW",
         )["Attributes"]
     except ddb.exceptions.ConditionalCheckFailedException:
@@ -145,8 +178,11 @@ def _decide(request: ApprovalRequest, status: str, who: str) -> bool:
     ddb, table = _table()
     try:
         ddb.update_item(
-            TableName=table, Key=_key(request.id), UpdateExpression="SET #s = :new, decided_by = :who",
-            ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
+            TableName=table,
+            Key=_key(request.id),
+            UpdateExpression="SET #s = :new, decided_by = :who",
+            ConditionExpression="#s = :pending",
+            ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":new": {"S": status}, ":who": {"S": who}, ":pending": {"S": "pending"}},
         )
     except ddb.exceptions.ConditionalCheckFailedException:

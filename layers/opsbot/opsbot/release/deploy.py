@@ -6,6 +6,7 @@ build events, approvals), then either starts the Drone promote/rollback or opens
 the exact build, commit and target. Every Drone start carries a request id and is looked up before it is
 retried (drone/requests.py), so a timeout never deploys twice.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,16 +15,16 @@ from dataclasses import dataclass
 from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
-from opsbot.message import Reply
-from opsbot.text import is_number
 from opsbot.config.model import Config, Project
 from opsbot.drone import requests as drone_requests
 from opsbot.drone.api import DroneClient, DroneRefused
 from opsbot.drone.builds import build_branch, is_deployment
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
+from opsbot.message import Reply
 from opsbot.release import approvals
 from opsbot.state import effects, keys
+from opsbot.text import is_number
 
 DEPLOY = authz.Verb("deploy", ("deployer",), authz.DEPLOY)
 ROLLBACK = authz.Verb("rollback", ("deployer",), authz.DEPLOY)
@@ -38,6 +39,7 @@ class ReleaseRefused(Exception):
 @dataclass
 class Ask:
     """Who asks, where their act is audited, and the id that makes the request one request across retries."""
+
     actor: Actor
     record: audit.AuditRecord
     language: str
@@ -51,33 +53,52 @@ def find_build(drone: DroneClient, project: Project, ref: str | int, language: s
             return drone.build(project.repo, int(str(ref).lstrip("#")))
         except DroneRefused as exc:
             if exc.status == 404:
-                raise ReleaseRefused(t(language, f"{project.name} 没有构建 #{ref}。",
-                                       f"{project.name} has no build #{ref}.")) from None
+                raise ReleaseRefused(
+                    t(language, f"{project.name} 没有构建 #{ref}。", f"{project.name} has no build #{ref}.")
+                ) from None
             raise
     for build in drone.builds(project.repo, branch=str(ref), per_page=50):
         if build.get("status") == "success" and not is_deployment(build):
             return build
-    raise ReleaseRefused(t(language, f"分支 {md(ref)} 最近没有成功的构建。",
-                           f"branch {md(ref)} has no recent successful build."))
+    raise ReleaseRefused(
+        t(language, f"分支 {md(ref)} 最近没有成功的构建。", f"branch {md(ref)} has no recent successful build.")
+    )
 
 
-def release(config: Config, drone: DroneClient, ask: Ask, project: Project, env_name: str, build: dict,
-            action: str) -> Reply:
+def release(
+    config: Config, drone: DroneClient, ask: Ask, project: Project, env_name: str, build: dict, action: str
+) -> Reply:
     """Deploy (or roll back to) `build` now, or open an approval request, as the core decides."""
-    decision = authz.authorize(config, ask.actor, VERBS[action], authz.Target(project.name, env_name,
-                                                                               authz.Build.of(build)),
-                               ask.record, {"build": build.get("number")}, ask.language)
+    decision = authz.authorize(
+        config,
+        ask.actor,
+        VERBS[action],
+        authz.Target(project.name, env_name, authz.Build.of(build)),
+        ask.record,
+        {"build": build.get("number")},
+        ask.language,
+    )
     if decision.denied:
         raise authz.Denied(decision)
     if decision.outcome == authz.NEEDS_APPROVAL:
-        opened = approvals.create(approvals.ApprovalRequest(
-            id=ask.request_id, action=action, project=project.name, target=env_name, build=int(build["number"]),
-            commit=str(build.get("after") or ""), branch=build_branch(build), event=str(build.get("event") or ""),
-            requester=ask.actor.id, requester_name=ask.actor.name, needed=decision.approvals,
-            deadline=int(time.time()) + config.approval_hours * 3600))
+        opened = approvals.create(
+            approvals.ApprovalRequest(
+                id=ask.request_id,
+                action=action,
+                project=project.name,
+                target=env_name,
+                build=int(build["number"]),
+                commit=str(build.get("after") or ""),
+                branch=build_branch(build),
+                event=str(build.get("event") or ""),
+                requester=ask.actor.id,
+                requester_name=ask.actor.name,
+                needed=decision.approvals,
+                deadline=int(time.time()) + config.approval_hours * 3600,
+            )
+        )
         return approval_opened(opened, ask.language)
-    return execute(drone, project, env_name, int(build["number"]), action, ask.actor.name, ask.language,
-                   ask.request_id)
+    return execute(drone, project, env_name, int(build["number"]), action, ask.actor.name, ask.language, ask.request_id)
 
 
 def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
@@ -95,12 +116,17 @@ def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
         f"Needs {request.needed} approval(s) from someone else: `@opsbot approve {request.id}`, or "
         f"`@opsbot reject {request.id}` (valid for {hours} h)",
     )
-    return Reply(title=t(language, f"审批请求 {request.id}", f"Approval request {request.id}"), text=text,
-                 project=request.project, detail=f"approval {request.id} opened for {request.target}")
+    return Reply(
+        title=t(language, f"审批请求 {request.id}", f"Approval request {request.id}"),
+        text=text,
+        project=request.project,
+        detail=f"approval {request.id} opened for {request.target}",
+    )
 
 
-def execute(drone: DroneClient, project: Project, target: str, number: int, action: str, by: str,
-            language: str, request_id: str) -> Reply:
+def execute(
+    drone: DroneClient, project: Project, target: str, number: int, action: str, by: str, language: str, request_id: str
+) -> Reply:
     """The Drone call itself, once per request id. Drone saying no becomes a failed Reply with Drone's reason."""
     verb = t(language, "发布" if action == "deploy" else "回滚", "deploy" if action == "deploy" else "rollback")
 
@@ -112,19 +138,29 @@ def execute(drone: DroneClient, project: Project, target: str, number: int, acti
     try:
         started = drone_requests.start_once(drone, project.repo, number, request_id, start)
     except DroneRefused as exc:
-        return Reply(title=t(language, f"{verb}失败", f"{verb} failed"), ok=False, project=project.name,
-                     text=t(language, f"### ❌ {project.name} #{number} {verb}到 {target} 失败\n\nDrone：{md(exc.message)}",
-                            f"### ❌ {verb.capitalize()} of {project.name} #{number} to {target} failed\n\n"
-                            f"Drone: {md(exc.message)}"),
-                     detail=f"Drone refused: {exc.message}")
+        return Reply(
+            title=t(language, f"{verb}失败", f"{verb} failed"),
+            ok=False,
+            project=project.name,
+            text=t(
+                language,
+                f"### ❌ {project.name} #{number} {verb}到 {target} 失败\n\nDrone：{md(exc.message)}",
+                f"### ❌ {verb.capitalize()} of {project.name} #{number} to {target} failed\n\n"
+                f"Drone: {md(exc.message)}",
+            ),
+            detail=f"Drone refused: {exc.message}",
+        )
     link = drone.ui_link(project.repo, started.get("number", number))
     return Reply(
-        title=t(language, f"已开始{verb} {project.name}", f"{verb} of {project.name} started"), project=project.name,
-        text=t(language,
-               f"### 🚀 已开始{verb} {project.name} #{number} → {target}\n\n"
-               f"Drone 构建 [#{started.get('number')}]({link})，发起人 {md(by)}。完成后会通知本群。",
-               f"### 🚀 {verb.capitalize()} of {project.name} #{number} → {target} started\n\n"
-               f"Drone build [#{started.get('number')}]({link}), by {md(by)}. The group hears when it finishes."),
+        title=t(language, f"已开始{verb} {project.name}", f"{verb} of {project.name} started"),
+        project=project.name,
+        text=t(
+            language,
+            f"### 🚀 已开始{verb} {project.name} #{number} → {target}\n\n"
+            f"Drone 构建 [#{started.get('number')}]({link})，发起人 {md(by)}。完成后会通知本群。",
+            f"### 🚀 {verb.capitalize()} of {project.name} #{number} → {target} started\n\n"
+            f"Drone build [#{started.get('number')}]({link}), by {md(by)}. The group hears when it finishes.",
+        ),
         detail=f"{action} #{number} to {target}: Drone build #{started.get('number')}",
     )
 
@@ -135,39 +171,59 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
     no longer take it, nothing is deployed."""
     project = config.projects.get(request.project)
     if project is None:
-        raise ReleaseRefused(t(language, f"项目 {request.project} 已不在配置中。",
-                               f"project {request.project} is no longer configured."))
+        raise ReleaseRefused(
+            t(language, f"项目 {request.project} 已不在配置中。", f"project {request.project} is no longer configured.")
+        )
     env = project.environments.get(request.target)
     if env is None:
-        raise ReleaseRefused(t(language, f"项目 {project.name} 已没有环境 {request.target}。",
-                               f"project {project.name} no longer has the environment {request.target}."))
+        raise ReleaseRefused(
+            t(
+                language,
+                f"项目 {project.name} 已没有环境 {request.target}。",
+                f"project {project.name} no longer has the environment {request.target}.",
+            )
+        )
 
     def run() -> dict:
         build = find_build(drone, project, request.build, language)
         if str(build.get("after") or "") != request.commit:
-            raise ReleaseRefused(t(language, f"#{request.build} 已不是审批时的提交 {request.commit[:8]}，不会发布。",
-                                   f"#{request.build} is no longer commit {request.commit[:8]}, which was approved; "
-                                   "nothing was deployed."))
+            raise ReleaseRefused(
+                t(
+                    language,
+                    f"#{request.build} 已不是审批时的提交 {request.commit[:8]}，不会发布。",
+                    f"#{request.build} is no longer commit {request.commit[:8]}, which was approved; "
+                    "nothing was deployed.",
+                )
+            )
         if denied := authz.deployable(project, env, authz.Build.of(build), language):
             raise authz.Denied(denied)
         by = f"{request.requester_name} ✔ {', '.join(request.approvers)}"
-        return execute(drone, project, request.target, request.build, request.action, by, language,
-                       request.id).as_dict()
+        return execute(
+            drone, project, request.target, request.build, request.action, by, language, request.id
+        ).as_dict()
 
     return Reply.from_dict(effects.once(keys.APPROVED + request.id, run))
 
 
 def previous_deploy(drone: DroneClient, project: Project, target: str, language: str) -> int:
     """The build that the environment ran before its current deployment."""
-    deploys = [b for b in drone.builds(project.repo, per_page=100)
-               if is_deployment(b) and b.get("deploy_to") == target and b.get("status") == "success"]
+    deploys = [
+        b
+        for b in drone.builds(project.repo, per_page=100)
+        if is_deployment(b) and b.get("deploy_to") == target and b.get("status") == "success"
+    ]
     deploys.sort(key=lambda b: int(b.get("number") or 0), reverse=True)
     origins = [int(b.get("parent") or b["number"]) for b in deploys]
     # The first origin that differs from what runs now: redeploying the same build is not a version to go back to.
     earlier = next((origin for origin in origins[1:] if origins and origin != origins[0]), None)
     if earlier is None:
-        raise ReleaseRefused(t(language, f"{target} 没有更早的成功发布可以回滚。",
-                               f"{target} has no earlier successful deployment to roll back to."))
+        raise ReleaseRefused(
+            t(
+                language,
+                f"{target} 没有更早的成功发布可以回滚。",
+                f"{target} has no earlier successful deployment to roll back to.",
+            )
+        )
     return earlier
 
 
@@ -179,13 +235,22 @@ def rollback_origin(drone: DroneClient, project: Project, number: int, language:
     return build
 
 
-def restart(config: Config, drone: DroneClient, ask: Ask, project: Project, build: dict,
-            verb: authz.Verb = RESTART) -> dict:
+def restart(
+    config: Config, drone: DroneClient, ask: Ask, project: Project, build: dict, verb: authz.Verb = RESTART
+) -> dict:
     """Run `build` again, as the core allows (never a deployment); the started build."""
-    decision = authz.authorize(config, ask.actor, verb, authz.Target(project.name, build=authz.Build.of(build)),
-                               ask.record, {"build": build.get("number")}, ask.language)
+    decision = authz.authorize(
+        config,
+        ask.actor,
+        verb,
+        authz.Target(project.name, build=authz.Build.of(build)),
+        ask.record,
+        {"build": build.get("number")},
+        ask.language,
+    )
     if decision.denied:
         raise authz.Denied(decision)
     number = int(build["number"])
-    return drone_requests.start_once(drone, project.repo, number, ask.request_id,
-                                     lambda params: drone.restart(project.repo, number, params))
+    return drone_requests.start_once(
+        drone, project.repo, number, ask.request_id, lambda params: drone.restart(project.repo, number, params)
+    )

@@ -10,6 +10,7 @@ Reading a token checks the MAC before anything else (garbage costs no DynamoDB r
 ours, 410 when its grant is gone or expired. Single use is enforced where the link is used (actions/handler.py
 claims the nonce through ingress.accept).
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,6 @@ import secrets as random_source
 import time
 from dataclasses import asdict, dataclass
 
-from opsbot.state import keys
 from opsbot.authz import core as authz
 from opsbot.aws import client
 from opsbot.config.model import Config, Project
@@ -29,6 +29,7 @@ from opsbot.drone.builds import commit_title
 from opsbot.log import logger
 from opsbot.secrets import SecretError, get_parameter
 from opsbot.settings import settings
+from opsbot.state import keys
 
 NONCE = re.compile(r"[0-9a-f]{16}")
 MAC_CHARS = 43  # base64url of 32 bytes, unpadded
@@ -78,14 +79,32 @@ def _grant_key(nonce: str) -> dict:
     return {"pk": {"S": keys.LINK_GRANT + nonce}}
 
 
-def issue(project: str, build: int, target: str, commit: str, branch: str, title: str, event: str,
-          hours: int, key: bytes | None = None, now: float | None = None) -> str:
+def issue(
+    project: str,
+    build: int,
+    target: str,
+    commit: str,
+    branch: str,
+    title: str,
+    event: str,
+    hours: int,
+    key: bytes | None = None,
+    now: float | None = None,
+) -> str:
     """Store a grant for one project, build and target, and return the token that names it."""
     key = key or signing_key()  # first: without a key there is no link, and nothing is stored
     now = now or time.time()
-    grant = ReleaseGrant(project=project, build=int(build), target=target, commit=commit, branch=branch,
-                         title=title[:TITLE_CHARS], event=event, expires=int(now + hours * 3600),
-                         nonce=random_source.token_hex(8))
+    grant = ReleaseGrant(
+        project=project,
+        build=int(build),
+        target=target,
+        commit=commit,
+        branch=branch,
+        title=title[:TITLE_CHARS],
+        event=event,
+        expires=int(now + hours * 3600),
+        nonce=random_source.token_hex(8),
+    )
     store(grant)
     return token_for(grant.nonce, key)
 
@@ -93,9 +112,13 @@ def issue(project: str, build: int, target: str, commit: str, branch: str, title
 def store(grant: ReleaseGrant) -> None:
     client("dynamodb").put_item(
         TableName=settings().state_table,
-        Item={**_grant_key(grant.nonce), "grant": {"S": json.dumps(asdict(grant), ensure_ascii=False)},
-              "expires_at": {"N": str(grant.expires + GRANT_GRACE_SECONDS)}},
-        ConditionExpression="attribute_not_exists(pk)")  # a nonce is never handed out twice
+        Item={
+            **_grant_key(grant.nonce),
+            "grant": {"S": json.dumps(asdict(grant), ensure_ascii=False)},
+            "expires_at": {"N": str(grant.expires + GRANT_GRACE_SECONDS)},
+        },
+        ConditionExpression="attribute_not_exists(pk)",
+    )  # a nonce is never handed out twice
 
 
 def token_for(nonce: str, key: bytes) -> str:
@@ -121,8 +144,11 @@ def read(token: str, key: bytes | None = None, now: float | None = None) -> Rele
 
 
 def grant(nonce: str, now: float | None = None) -> ReleaseGrant:
-    item = client("dynamodb").get_item(TableName=settings().state_table, Key=_grant_key(nonce),
-                                       ConsistentRead=True).get("Item")
+    item = (
+        client("dynamodb")
+        .get_item(TableName=settings().state_table, Key=_grant_key(nonce), ConsistentRead=True)
+        .get("Item")
+    )
     gone = TokenRefused(410, "this release link has expired; ask in the group for a fresh build notification")
     if not item:
         raise gone
@@ -148,12 +174,22 @@ def buttons(config: Config, project: Project, build: dict) -> list[tuple[str, st
         if authz.deployable(project, env, facts, project.language) is not None:
             continue
         try:
-            token = issue(project.name, facts.number, env.name, facts.commit, facts.branch, commit_title(build),
-                          facts.event, config.action_link_hours)
+            token = issue(
+                project.name,
+                facts.number,
+                env.name,
+                facts.commit,
+                facts.branch,
+                commit_title(build),
+                facts.event,
+                config.action_link_hours,
+            )
         except SecretError:
             # No signing key yet: the news matters more than the button, so send it without one.
-            logger.warning("release links are off: the signing key cannot be read",
-                           extra={"parameter": settings().action_signing_key_param})
+            logger.warning(
+                "release links are off: the signing key cannot be read",
+                extra={"parameter": settings().action_signing_key_param},
+            )
             return []
         found.append((env.name, f"{base}/actions/{token}"))
     return found

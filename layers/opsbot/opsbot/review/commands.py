@@ -13,23 +13,24 @@ Refusal reasons are opsbot's own GitLab markdown: any outsider's text put in one
 username, what Drone said) goes through `markup.gitlab` there, and stands as plain text, not in a code span
 (where its escapes would show).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor, gitlab_user
+from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
+from opsbot.drone.builds import is_deployment
 from opsbot.markup import gitlab as md
+from opsbot.release import deploy
 from opsbot.review import store
 from opsbot.review.comments import Comment
 from opsbot.review.session import Session
 from opsbot.state import effects, keys
-from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
-from opsbot.drone.builds import is_deployment
-from opsbot.release import deploy
 
 LGTM, APPROVED, HOLD = "lgtm", "approved", "do-not-merge/hold"
 _LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*))?$")
@@ -42,6 +43,7 @@ RETEST_LOOKBACK = 25  # the source branch's newest builds /retest looks through 
 @dataclass
 class Call:
     """One command of one comment, as it runs."""
+
     actor: Actor  # the comment's author, from GitLab's API
     argument: str
     record: audit.AuditRecord
@@ -73,6 +75,7 @@ def command(name: str, usage: str, does: str, who: str = "anyone who can comment
     def register(run):
         COMMANDS[name] = SlashCommand(name, usage, does, who, verb, run)
         return run
+
     return register
 
 
@@ -92,12 +95,24 @@ def run(session: Session, comment: Comment, index: int, name: str, argument: str
     actor = gitlab_user(session.config, comment.author, comment.author_name)
     where = f"{session.repo}!{session.iid}"
     record = audit.AuditRecord(
-        id=f"gitlab#{session.repo.lower()}!{session.iid}#{comment.id}#{index}", at_ms=comment.at_ms,
-        who=actor.id[:128], who_name=actor.name[:64], where="gitlab", where_title=where[:128],
-        command=command.verb.name, arguments={"argument": argument[:100]} if argument else {},
-        project=session.project.name)
-    decision = authz.authorize(session.config, actor, command.verb,
-                               authz.Target(session.project.name, merge_request=where), record, record.arguments)
+        id=f"gitlab#{session.repo.lower()}!{session.iid}#{comment.id}#{index}",
+        at_ms=comment.at_ms,
+        who=actor.id[:128],
+        who_name=actor.name[:64],
+        where="gitlab",
+        where_title=where[:128],
+        command=command.verb.name,
+        arguments={"argument": argument[:100]} if argument else {},
+        project=session.project.name,
+    )
+    decision = authz.authorize(
+        session.config,
+        actor,
+        command.verb,
+        authz.Target(session.project.name, merge_request=where),
+        record,
+        record.arguments,
+    )
     if decision.denied:
         return decision.reason  # the record is finished as denied
     call = Call(actor, argument, record, request_id=f"note{comment.id}")
@@ -125,8 +140,12 @@ def _cancel(argument: str) -> bool:
     return argument.lower() == "cancel"
 
 
-@command("lgtm", "/lgtm [cancel]", "adds (or with cancel removes) the `lgtm` label; it holds for the head "
-         "commit it was given on", "anyone but the author; the author may cancel")
+@command(
+    "lgtm",
+    "/lgtm [cancel]",
+    "adds (or with cancel removes) the `lgtm` label; it holds for the head commit it was given on",
+    "anyone but the author; the author may cancel",
+)
 def lgtm(session: Session, call: Call) -> str | None:
     if _cancel(call.argument):
         store.drop_lgtm(session.repo, session.iid)
@@ -153,9 +172,12 @@ def approval_labels(session: Session, approving: set[str]) -> None:
         session.change_labels(add=[APPROVED])
 
 
-@command("approve", "/approve [cancel]", "records an approval of the head commit; `approved` is set once "
-         "approvers of every changed file have approved it", "OWNERS approvers of the changed files (else "
-         "`review.approvers`)")
+@command(
+    "approve",
+    "/approve [cancel]",
+    "records an approval of the head commit; `approved` is set once approvers of every changed file have approved it",
+    "OWNERS approvers of the changed files (else `review.approvers`)",
+)
 def approve(session: Session, call: Call) -> str | None:
     if not session.owners.may_approve(call.user, session.review.approvers):
         return "only an OWNERS approver of the changed files may approve"
@@ -188,6 +210,7 @@ def _people(session: Session, call: Call) -> tuple[dict[str, int], str | None]:
 
 def _people_changer(field: str, adds: bool, needs_names: bool = False):
     """A command that adds people to, or removes them from, the merge request's assignees or reviewers."""
+
     def run(session: Session, call: Call) -> str | None:
         if needs_names and not call.argument.strip("@ "):
             return "name who should review: `/cc @user`"
@@ -200,26 +223,32 @@ def _people_changer(field: str, adds: bool, needs_names: bool = False):
         key = "assignee_ids" if field == "assignees" else "reviewer_ids"
         session.refresh(session.gitlab.update_merge_request(session.repo, session.iid, **{key: ids}))
         return None
+
     return run
 
 
 command("assign", "/assign [@user …]", "adds assignees (yourself when no one is named)")(
-    _people_changer("assignees", adds=True))
+    _people_changer("assignees", adds=True)
+)
 command("unassign", "/unassign [@user …]", "removes assignees (yourself when no one is named)")(
-    _people_changer("assignees", adds=False))
+    _people_changer("assignees", adds=False)
+)
 command("cc", "/cc @user …", "requests a review: adds reviewers")(
-    _people_changer("reviewers", adds=True, needs_names=True))
+    _people_changer("reviewers", adds=True, needs_names=True)
+)
 
 
 def _labeller(adds: bool):
     """/label or /remove-label: only the labels `review.labels` lists, so that commands cannot fake
     `lgtm`, `approved` or a size."""
+
     def run(session: Session, call: Call) -> str | None:
         if call.argument not in session.review.labels:
-            allowed = ", ".join(f"`{l}`" for l in session.review.labels) or "none"
+            allowed = ", ".join(f"`{label}`" for label in session.review.labels) or "none"
             return f"'{md(call.argument, 100)}' is not a label this project lets commands set (allowed: {allowed})"
         session.change_labels(**{"add" if adds else "remove": [call.argument]})
         return None
+
     return run
 
 
@@ -227,8 +256,13 @@ command("label", "/label <label>", "adds a label that `review.labels` allows")(_
 command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")(_labeller(adds=False))
 
 
-@command("retest", "/retest", "restarts the newest Drone build of the source branch that is not a deployment "
-         "(promotes and rollbacks are never run again)", kind=authz.RERUN)
+@command(
+    "retest",
+    "/retest",
+    "restarts the newest Drone build of the source branch that is not a deployment "
+    "(promotes and rollbacks are never run again)",
+    kind=authz.RERUN,
+)
 def retest(session: Session, call: Call) -> str | None:
     branch, repo = str(session.mr.get("source_branch") or ""), session.project.repo
     if not branch:
@@ -238,8 +272,9 @@ def retest(session: Session, call: Call) -> str | None:
 
         def newest_build() -> dict:
             # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
-            found = next((b for b in drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK)
-                          if not is_deployment(b)), None)
+            found = next(
+                (b for b in drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK) if not is_deployment(b)), None
+            )
             return {"number": int(found["number"]) if found else 0}
 
         # Chosen once per comment: a retry after a lost answer would otherwise see the restart itself as the

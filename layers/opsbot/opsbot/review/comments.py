@@ -5,6 +5,7 @@ nobody: it names the note to read (`NoteEvent`), and the author (the actor of it
 the commands are parsed from) are read from `GET …/merge_requests/:iid/notes/:note_id`. A note GitLab does not
 have there, a system note, or one on another merge request runs nothing.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,5 +47,10 @@ def read(gitlab, repo: str, iid: int, note_id: int) -> Comment:
     if not isinstance(username, str) or not username or not isinstance(body, str):
         raise NoComment(f"note {note_id} has no author or no text")
     name = author.get("name")
-    return Comment(id=note_id, author=username, author_name=name if isinstance(name, str) else "", body=body,
-                   at_ms=_at_ms(note.get("created_at")))
+    return Comment(
+        id=note_id,
+        author=username,
+        author_name=name if isinstance(name, str) else "",
+        body=body,
+        at_ms=_at_ms(note.get("created_at")),
+    )

@@ -1,6 +1,7 @@
 """Path globs as config writes them: `*` stays within a directory, `**` crosses directories, and a glob with
 no slash (`*.md`) matches a file name in any directory, as .gitignore does; a leading `/` anchors a glob at
 the root (`/pom.xml`)."""
+
 from __future__ import annotations
 
 import re

@@ -1,18 +1,18 @@
 """The worker's review jobs: GitLab's Merge Request, Note and Pipeline hooks for projects with
 `review.enabled`. Each effect happens once however often GitLab (or SQS) delivers: a merge request's triage
 is keyed on its head commit, a comment's commands on the note id, a merge on the sha."""
+
 from __future__ import annotations
 
-from opsbot.jobs import kinds
 from opsbot.config import store as config_store
+from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
 from opsbot.log import logger
-from opsbot.review import events
-from opsbot.state import effects, keys
-from opsbot.review import commands, comments, tide
+from opsbot.review import commands, comments, events, tide
 from opsbot.review.session import Session
 from opsbot.review.triage import triage
+from opsbot.state import effects, keys
 
 
 def _parsed(parse, payload: dict, what: str):
@@ -39,8 +39,10 @@ def on_merge_request(job: Job) -> str:
         return f"ignored: review automation is off for {event.repo}"
     if event.new_commits:
         head = event.head or job.id
-        done = effects.once(f"{keys.REVIEW_TRIAGE}{event.repo.lower()}!{event.iid}#{event.action}#{head}",
-                            lambda: triage(session, event))
+        done = effects.once(
+            f"{keys.REVIEW_TRIAGE}{event.repo.lower()}!{event.iid}#{event.action}#{head}",
+            lambda: triage(session, event),
+        )
         triaged = f"triaged: {done['size']}, reviewers {', '.join(done['reviewers']) or '-'}"
         return f"{triaged}; {tide.merge_if_ready(session)}"
     if event.action in ("close", "merge"):
@@ -63,20 +65,26 @@ def on_note(job: Job) -> str:
         comment = comments.read(session.gitlab, note.repo, note.iid, note.note_id)
     except comments.NoComment as exc:
         # GitLab sends hooks only for notes it has: this one may be forged with a leaked webhook token
-        logger.warning("Note Hook for a note GitLab does not show; nothing done",
-                       extra={"repo": note.repo, "iid": note.iid, "note_id": note.note_id, "reason": str(exc)})
+        logger.warning(
+            "Note Hook for a note GitLab does not show; nothing done",
+            extra={"repo": note.repo, "iid": note.iid, "note_id": note.note_id, "reason": str(exc)},
+        )
         return f"ignored: {exc}"
     found = commands.parse(comment.body)
     if not found:
         return "ignored: no commands"
+
     def run() -> dict:
         refused = []
         for index, (name, argument) in enumerate(found):
             # each command once as well: a job retried after its third command failed must not /retest twice
             key = f"{comment.id}#{index}"
-            outcome = effects.once(f"{keys.REVIEW_COMMAND}{note.repo.lower()}!{note.iid}#{key}",
-                                   lambda index=index, name=name, argument=argument: {
-                                       "refused": commands.run(session, comment, index, name, argument)})
+            outcome = effects.once(
+                f"{keys.REVIEW_COMMAND}{note.repo.lower()}!{note.iid}#{key}",
+                lambda index=index, name=name, argument=argument: {
+                    "refused": commands.run(session, comment, index, name, argument)
+                },
+            )
             if outcome["refused"]:
                 refused.append(name)
                 session.note(key, commands.refusal_note(comment.author, name, outcome["refused"]))
@@ -93,9 +101,15 @@ def on_pipeline(job: Job) -> str:
     first = _session(event.repo, event.iid or 0)  # iid 0 until the branch's merge requests are known
     if first is None:
         return f"ignored: review automation is off for {event.repo}"
-    iids = [event.iid] if event.iid is not None else [
-        mr["iid"] for mr in first.gitlab.open_merge_requests_from(event.repo, event.ref)
-        if event.ref and mr.get("sha") == event.sha]
+    iids = (
+        [event.iid]
+        if event.iid is not None
+        else [
+            mr["iid"]
+            for mr in first.gitlab.open_merge_requests_from(event.repo, event.ref)
+            if event.ref and mr.get("sha") == event.sha
+        ]
+    )
     if not iids:
         return "ignored: a pipeline of no open merge request's head"
     return "; ".join(f"!{iid} " + tide.merge_if_ready(_session(event.repo, iid, first.gitlab)) for iid in iids)

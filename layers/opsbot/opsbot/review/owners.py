@@ -4,10 +4,11 @@ directory; a file is owned by the OWNERS of its directory and of every directory
 An approver covers every file below their OWNERS file. Paths with no approver anywhere above them are
 covered by config's `review.approvers` instead.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import yaml
 

@@ -1,5 +1,6 @@
 """The README's merge-request command table, made from the slash-command registry (commands.py) so that the two
 cannot drift: `make mr-reference` rewrites it, and a unit test fails when it is stale."""
+
 from __future__ import annotations
 
 import sys

@@ -1,16 +1,17 @@
 """One merge request under review: its GitLab data, read lazily and once per job, and the writes review
 automation makes to it. Every note goes through `note()`: once per key (a retried job does not post twice)
 and within the notes budget."""
+
 from __future__ import annotations
 
 from functools import cached_property
 
 from opsbot.config.model import Config, Project
+from opsbot.gitlab.api import client_for
 from opsbot.review import labels as size_labels
 from opsbot.review import store
 from opsbot.review.owners import OwnersTree
 from opsbot.state import effects, keys
-from opsbot.gitlab.api import client_for
 
 
 class Session:
@@ -40,7 +41,9 @@ class Session:
 
     @property
     def labels(self) -> list[str]:
-        return [l if isinstance(l, str) else str(l.get("name", "")) for l in self.mr.get("labels") or []]
+        return [
+            label if isinstance(label, str) else str(label.get("name", "")) for label in self.mr.get("labels") or []
+        ]
 
     @property
     def author(self) -> str:
@@ -64,8 +67,8 @@ class Session:
         return OwnersTree(self.paths, lambda path: self.gitlab.file_text(self.repo, path, ref))
 
     def change_labels(self, add=(), remove=()) -> None:
-        add = [l for l in add if l not in self.labels]
-        remove = [l for l in remove if l in self.labels]
+        add = [label for label in add if label not in self.labels]
+        remove = [label for label in remove if label in self.labels]
         if add or remove:
             fields = {**({"add_labels": add} if add else {}), **({"remove_labels": remove} if remove else {})}
             self.refresh(self.gitlab.update_merge_request(self.repo, self.iid, **fields))

@@ -3,6 +3,7 @@ the head commit, and not a draft; and beyond the labels, which a person can set 
 while its triage is retried, an lgtm given on the head commit and approvals at the head that cover every
 changed file (review/store.py). The merge names the head sha, so GitLab refuses it (409) if someone pushed in
 between; that is no error: the push brings its own event, and the rule is checked again then."""
+
 from __future__ import annotations
 
 from opsbot.gitlab.api import GitLabRefused
@@ -21,8 +22,8 @@ def blockers(mr: dict, labels: list[str], lgtm_sha: str | None) -> list[str]:
     found = []
     if mr.get("state") != "opened":
         found.append(f"it is {mr.get('state')}")
-    found += [f"no `{l}` label" for l in (LGTM, APPROVED) if l not in labels]
-    found += [f"`{l}` is set" for l in labels if l.startswith("do-not-merge/")]
+    found += [f"no `{label}` label" for label in (LGTM, APPROVED) if label not in labels]
+    found += [f"`{label}` is set" for label in labels if label.startswith("do-not-merge/")]
     if mr.get("draft") or mr.get("work_in_progress"):
         found.append("it is a draft")
     head = str(mr.get("sha") or "")
@@ -54,13 +55,22 @@ def merge_if_ready(session: Session) -> str:
     waiting = blockers(mr, labels, store.lgtm_sha(session.repo, session.iid))
     if not waiting:  # only now read the changed files and their OWNERS
         approving = store.approvers(session.repo, session.iid, head)
-        waiting = approval_blockers(session.owners.uncovered(approving, session.review.approvers), head,
-                                    bool(session.paths))
+        waiting = approval_blockers(
+            session.owners.uncovered(approving, session.review.approvers), head, bool(session.paths)
+        )
     if waiting:
         return "not merged: " + "; ".join(waiting)
     try:
-        effects.once(f"{keys.REVIEW_MERGE}{session.repo.lower()}!{session.iid}#{head}", lambda: {"merged": bool(
-            session.gitlab.merge(session.repo, session.iid, head, squash=session.review.merge_method == "squash"))})
+        effects.once(
+            f"{keys.REVIEW_MERGE}{session.repo.lower()}!{session.iid}#{head}",
+            lambda: {
+                "merged": bool(
+                    session.gitlab.merge(
+                        session.repo, session.iid, head, squash=session.review.merge_method == "squash"
+                    )
+                )
+            },
+        )
     except GitLabRefused as exc:
         # 409: the head moved; 405/406/422: GitLab will not merge yet. The next event tries again.
         logger.info("merge refused; waiting for the next event", extra={"status": exc.status})

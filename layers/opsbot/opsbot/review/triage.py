@@ -1,6 +1,7 @@
 """What a merge request gets when it opens or its commits change: its size and path labels, `lgtm` and
 `approved` dropped on a new push (both were given on an earlier head commit, which is not what would merge now),
 reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers told in DingTalk."""
+
 from __future__ import annotations
 
 from opsbot.delivery.post import post_once
@@ -13,9 +14,11 @@ from opsbot.review.commands import APPROVED, LGTM, approval_labels, mention
 from opsbot.review.events import MergeRequestEvent
 from opsbot.review.session import Session
 
-WELCOME = ("Welcome, {author}, and thank you for your first merge request here! Reviewers are assigned from "
-           "the OWNERS files. Comment `/retest` to rerun the build, and see the project's README for the "
-           "commands reviewers use (`/lgtm`, `/approve`, `/hold`).")
+WELCOME = (
+    "Welcome, {author}, and thank you for your first merge request here! Reviewers are assigned from "
+    "the OWNERS files. Comment `/retest` to rerun the build, and see the project's README for the "
+    "commands reviewers use (`/lgtm`, `/approve`, `/hold`)."
+)
 
 
 def triage(session: Session, event: MergeRequestEvent) -> dict:
@@ -47,13 +50,20 @@ def assign_reviewers(session: Session) -> list[str]:
             loads[name] = session.gitlab.open_reviews(session.repo, name)
         return loads[name]
 
-    chosen = reviewers.choose(session.owners.reviewer_levels(), session.review.fallback_reviewers,
-                              session.author, already, session.review.reviewers, load)
+    chosen = reviewers.choose(
+        session.owners.reviewer_levels(),
+        session.review.fallback_reviewers,
+        session.author,
+        already,
+        session.review.reviewers,
+        load,
+    )
     ids = {name: i for name, i in session.user_ids(chosen).items() if i is not None}
     if ids:
         current = [u["id"] for u in session.mr.get("reviewers") or [] if isinstance(u, dict) and "id" in u]
-        session.refresh(session.gitlab.update_merge_request(session.repo, session.iid,
-                                                            reviewer_ids=current + list(ids.values())))
+        session.refresh(
+            session.gitlab.update_merge_request(session.repo, session.iid, reviewer_ids=current + list(ids.values()))
+        )
     return list(ids)
 
 
@@ -66,8 +76,16 @@ def tell_reviewers(session: Session, assigned: list[str]) -> None:
     url = link_target(mr.get("web_url"))
     link = f"[!{session.iid} {title}]({url})" if url else f"!{session.iid} {title}"
     names = dingtalk_text(", ".join(assigned))  # OWNERS files' text, like the title: shown, never markup
-    text = t(session.project.language, f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{names}",
-             f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {names}")
-    reply = Reply(title=f"review !{session.iid}", text=text, project=session.project.name, mentions=mentions,
-                  detail=f"reviewers of !{session.iid}: {', '.join(assigned)}")
+    text = t(
+        session.project.language,
+        f"### 👀 请评审 {link}\n\n{session.project.name} · 评审人：{names}",
+        f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {names}",
+    )
+    reply = Reply(
+        title=f"review !{session.iid}",
+        text=text,
+        project=session.project.name,
+        mentions=mentions,
+        detail=f"reviewers of !{session.iid}: {', '.join(assigned)}",
+    )
     post_once(session.config, reply, f"review-told#{session.repo.lower()}!{session.iid}#{','.join(sorted(assigned))}")

@@ -1,11 +1,12 @@
 """The last finished status per repo branch, so that a success right after a failure reads as "fixed"."""
+
 from __future__ import annotations
 
 import time
 
-from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
+from opsbot.state import keys
 
 NO_STATUS = "none"  # stored for a branch's first build: DynamoDB has no null-in-string
 
@@ -41,12 +42,16 @@ def record_finish(repo_slug: str, branch: str, number: int, status: str) -> str 
             return None
         try:
             ddb.update_item(
-                TableName=table, Key=key,
+                TableName=table,
+                Key=key,
                 UpdateExpression="SET #n = :n, #s = :s, previous_status = :p",
                 ConditionExpression="attribute_not_exists(pk) OR #n < :n",
                 ExpressionAttributeNames={"#n": "number", "#s": "status"},
-                ExpressionAttributeValues={":n": {"N": str(number)}, ":s": {"S": status},
-                                           ":p": {"S": stored_status or NO_STATUS}},
+                ExpressionAttributeValues={
+                    ":n": {"N": str(number)},
+                    ":s": {"S": status},
+                    ":p": {"S": stored_status or NO_STATUS},
+                },
             )
             previous = stored_status
             break
@@ -54,8 +59,12 @@ def record_finish(repo_slug: str, branch: str, number: int, status: str) -> str 
             continue  # a newer build landed in between; read again
     else:
         return None
-    ddb.put_item(TableName=table, Item={
-        **memo_key, "previous_status": {"S": previous or NO_STATUS},
-        "expires_at": {"N": str(int(time.time()) + settings().idempotency_ttl_seconds)},
-    })
+    ddb.put_item(
+        TableName=table,
+        Item={
+            **memo_key,
+            "previous_status": {"S": previous or NO_STATUS},
+            "expires_at": {"N": str(int(time.time()) + settings().idempotency_ttl_seconds)},
+        },
+    )
     return previous

@@ -4,16 +4,17 @@
 the promote went through but posting the result to DingTalk failed) reuses the result instead of
 promoting twice. If the effect raises, the claim is dropped so that the retry runs it again.
 """
+
 from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.jobs.model import RetryLater
 from opsbot.settings import settings
+from opsbot.state import keys
 
 RUNNING_LEASE_SECONDS = 300  # longer than any one effect; a worker killed mid-effect frees the key after it
 
@@ -28,8 +29,11 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
     try:
         ddb.put_item(
             TableName=table,
-            Item={**pk, "lease_until": {"N": str(now + RUNNING_LEASE_SECONDS)},
-                  "expires_at": {"N": str(now + settings().idempotency_ttl_seconds)}},
+            Item={
+                **pk,
+                "lease_until": {"N": str(now + RUNNING_LEASE_SECONDS)},
+                "expires_at": {"N": str(now + settings().idempotency_ttl_seconds)},
+            },
             ConditionExpression="attribute_not_exists(pk) OR (attribute_not_exists(#result) AND lease_until < :now)",
             ExpressionAttributeNames={"#result": "result"},
             ExpressionAttributeValues={":now": {"N": str(now)}},
@@ -41,7 +45,11 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
     except BaseException:
         ddb.delete_item(TableName=table, Key=pk)
         raise
-    ddb.update_item(TableName=table, Key=pk, UpdateExpression="SET #result = :r",
-                    ExpressionAttributeNames={"#result": "result"},
-                    ExpressionAttributeValues={":r": {"S": json.dumps(result, ensure_ascii=False)}})
+    ddb.update_item(
+        TableName=table,
+        Key=pk,
+        UpdateExpression="SET #result = :r",
+        ExpressionAttributeNames={"#result": "result"},
+        ExpressionAttributeValues={":r": {"S": json.dumps(result, ensure_ascii=False)}},
+    )
     return result

@@ -2,13 +2,14 @@
 
 Records carry `expires_at`, the state table's TTL attribute, so they clean themselves up.
 """
+
 from __future__ import annotations
 
 import time
 
-from opsbot.state import keys
 from opsbot.aws import client
 from opsbot.settings import settings
+from opsbot.state import keys
 
 
 def claim(key: str, ttl_seconds: int | None = None) -> bool:
@@ -52,7 +53,9 @@ def release(key: str) -> None:
 
 
 def seen(key: str) -> bool:
-    item = client("dynamodb").get_item(
-        TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}}, ConsistentRead=True
-    ).get("Item")
+    item = (
+        client("dynamodb")
+        .get_item(TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}}, ConsistentRead=True)
+        .get("Item")
+    )
     return bool(item) and int(item["expires_at"]["N"]) > time.time()

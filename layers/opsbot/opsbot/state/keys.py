@@ -2,6 +2,7 @@
 test checks that no prefix is another's). An item's key is a prefix and the parts that make it unique.
 
 The table's own partitions (the first part of every key):"""
+
 from __future__ import annotations
 
 IDEMPOTENCY = "idem#"  # deliveries and claims already seen (state/idempotency.py), namespaced below
@@ -16,8 +17,19 @@ REVIEW_LGTM = "review-lgtm#"  # a merge request's /lgtm and the head it was give
 REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one head (review/store.py)
 GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
 
-PARTITIONS = (IDEMPOTENCY, EFFECT, SIGNATURE, ROBOT, APPROVAL, LINK_GRANT, BRANCH, BUILD_PREVIOUS, REVIEW_LGTM,
-              REVIEW_APPROVALS, GITLAB_NOTES)
+PARTITIONS = (
+    IDEMPOTENCY,
+    EFFECT,
+    SIGNATURE,
+    ROBOT,
+    APPROVAL,
+    LINK_GRANT,
+    BRANCH,
+    BUILD_PREVIOUS,
+    REVIEW_LGTM,
+    REVIEW_APPROVALS,
+    GITLAB_NOTES,
+)
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
 LINK_USED = "action#"  # a release link's nonce, once used
@@ -39,5 +51,16 @@ REVIEW_NOTE = "review-note#"  # a note opsbot posts (review/session.py)
 REVIEW_MERGE = "review-merge#"  # a merge at one head (review/tide.py)
 RETEST_BUILD = "retest-build#"  # the build one /retest chose (review/commands.py)
 
-EFFECTS = (NOTIFIED, TOLD, CONFIG_SYNC, DRONE_INIT_ON_PUSH, APPROVED, REVIEW_TRIAGE, REVIEW_COMMANDS, REVIEW_COMMAND,
-           REVIEW_NOTE, REVIEW_MERGE, RETEST_BUILD)
+EFFECTS = (
+    NOTIFIED,
+    TOLD,
+    CONFIG_SYNC,
+    DRONE_INIT_ON_PUSH,
+    APPROVED,
+    REVIEW_TRIAGE,
+    REVIEW_COMMANDS,
+    REVIEW_COMMAND,
+    REVIEW_NOTE,
+    REVIEW_MERGE,
+    RETEST_BUILD,
+)

@@ -1,17 +1,29 @@
 """Every chat command module; importing this package registers them all (see chat.registry). `help` and the
 README's reference list the commands in HELP_ORDER, whatever order the modules happen to be imported in."""
+
 from __future__ import annotations
 
 from opsbot.chat.commands import approvals, builds, config, faq, help, history, pipelines, release, whoami  # noqa: F401
 from opsbot.chat.registry import REGISTRY, Registry
 
 HELP_ORDER = (
-    "help", "whoami",  # about the bot and you
-    "status", "builds",  # what Drone says
-    "deploy", "rollback", "restart", "approve", "reject",  # what changes what runs
-    "config", "config history", "config rollback",  # opsbot's own config
-    "drone", "drone init", "drone sync",  # .drone.yml
-    "history", "faq",  # the audit log, the team's questions
+    "help",
+    "whoami",  # about the bot and you
+    "status",
+    "builds",  # what Drone says
+    "deploy",
+    "rollback",
+    "restart",
+    "approve",
+    "reject",  # what changes what runs
+    "config",
+    "config history",
+    "config rollback",  # opsbot's own config
+    "drone",
+    "drone init",
+    "drone sync",  # .drone.yml
+    "history",
+    "faq",  # the audit log, the team's questions
 )
 
 

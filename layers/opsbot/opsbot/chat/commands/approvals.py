@@ -4,12 +4,13 @@ Whether this person may approve is the authorization core's to decide: never the
 who may run the request's act in its environment themselves. The approval that completes a request starts the
 deploy, for exactly the build and commit that were asked for (release.deploy.execute_approved).
 """
+
 from __future__ import annotations
 
 from opsbot.authz import core as authz
 from opsbot.chat.context import ChatRequest
-from opsbot.message import Reply
 from opsbot.chat.registry import Argument, command
+from opsbot.message import Reply
 from opsbot.release import approvals
 from opsbot.release import deploy as release
 
@@ -18,14 +19,25 @@ REJECT = authz.Verb("reject", ("deployer",), authz.APPROVE)
 
 
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
-    return authz.Target(pending.project, pending.target, requester=pending.requester,
-                        request_verb=release.VERBS.get(pending.action, release.DEPLOY))
+    return authz.Target(
+        pending.project,
+        pending.target,
+        requester=pending.requester,
+        request_verb=release.VERBS.get(pending.action, release.DEPLOY),
+    )
 
 
-@command("approve", aliases=("批准", "同意"), acts=True, verb=APPROVE, needs_drone=True,
-         arguments=(Argument("request"),),
-         zh="批准一个发布请求；够人数后立即发布", en="Approve a release request; the last approval needed starts it",
-         examples=("approve 3f9a2c1b", "批准 3f9a2c1b"))
+@command(
+    "approve",
+    aliases=("批准", "同意"),
+    acts=True,
+    verb=APPROVE,
+    needs_drone=True,
+    arguments=(Argument("request"),),
+    zh="批准一个发布请求；够人数后立即发布",
+    en="Approve a release request; the last approval needed starts it",
+    examples=("approve 3f9a2c1b", "批准 3f9a2c1b"),
+)
 def approve(request: ChatRequest) -> Reply:
     request_id = str(request.arguments["request"]).lower()
     pending = approvals.get(request_id)
@@ -41,19 +53,34 @@ def approve(request: ChatRequest) -> Reply:
         pending, completed = current, True
     if not completed:
         left = pending.needed - len(pending.approvers)
-        return Reply(title=f"approval {pending.id}", project=pending.project,
-                     detail=f"approved {pending.id}; {left} more needed",
-                     text=request.t(f"✔ {request.sender} 批准了 `{pending.id}`，还需要 {left} 人批准。",
-                                    f"✔ {request.sender} approved `{pending.id}`; {left} more approval(s) needed."))
+        return Reply(
+            title=f"approval {pending.id}",
+            project=pending.project,
+            detail=f"approved {pending.id}; {left} more needed",
+            text=request.t(
+                f"✔ {request.sender} 批准了 `{pending.id}`，还需要 {left} 人批准。",
+                f"✔ {request.sender} approved `{pending.id}`; {left} more approval(s) needed.",
+            ),
+        )
     result = release.execute_approved(request.config, request.drone(), pending, request.language)
-    note = request.t(f"✔ {request.sender} 批准了 `{pending.id}`（{pending.requester_name} 发起）。",
-                     f"✔ {request.sender} approved `{pending.id}` (asked by {pending.requester_name}).")
+    note = request.t(
+        f"✔ {request.sender} 批准了 `{pending.id}`（{pending.requester_name} 发起）。",
+        f"✔ {request.sender} approved `{pending.id}` (asked by {pending.requester_name}).",
+    )
     result.text = f"{note}\n\n{result.text}"
     return result
 
 
-@command("reject", aliases=("拒绝", "驳回"), acts=True, verb=REJECT, arguments=(Argument("request"),),
-         zh="拒绝一个发布请求", en="Reject a release request", examples=("reject 3f9a2c1b", "拒绝 3f9a2c1b"))
+@command(
+    "reject",
+    aliases=("拒绝", "驳回"),
+    acts=True,
+    verb=REJECT,
+    arguments=(Argument("request"),),
+    zh="拒绝一个发布请求",
+    en="Reject a release request",
+    examples=("reject 3f9a2c1b", "拒绝 3f9a2c1b"),
+)
 def reject(request: ChatRequest) -> Reply:
     request_id = str(request.arguments["request"]).lower()
     pending = approvals.get(request_id)
@@ -61,8 +88,14 @@ def reject(request: ChatRequest) -> Reply:
     if pending is not None and pending.requester != request.sender_id:
         request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
-    return Reply(title=f"rejected {decided.id}", project=decided.project, detail=f"rejected {decided.id}",
-                 text=request.t(f"✖ {request.sender} 拒绝了 `{decided.id}`：{decided.project} #{decided.build} → "
-                                f"{decided.target} 不会发布。",
-                                f"✖ {request.sender} rejected `{decided.id}`: {decided.project} #{decided.build} → "
-                                f"{decided.target} will not be deployed."))
+    return Reply(
+        title=f"rejected {decided.id}",
+        project=decided.project,
+        detail=f"rejected {decided.id}",
+        text=request.t(
+            f"✖ {request.sender} 拒绝了 `{decided.id}`：{decided.project} #{decided.build} → "
+            f"{decided.target} 不会发布。",
+            f"✖ {request.sender} rejected `{decided.id}`: {decided.project} #{decided.build} → "
+            f"{decided.target} will not be deployed.",
+        ),
+    )

@@ -1,17 +1,18 @@
 """status / 状态 and builds / 构建: what Drone says about a project, with links."""
+
 from __future__ import annotations
 
 import time
 
-from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
-from opsbot.message import Reply
-from opsbot.markup import dingtalk as md
 from opsbot.chat.registry import Argument, UsageError, command
-from opsbot.text import is_number
 from opsbot.drone.api import DroneRefused
 from opsbot.drone.builds import build_branch, commit_title, is_deployment
+from opsbot.i18n import t
+from opsbot.markup import dingtalk as md
+from opsbot.message import Reply
 from opsbot.notify.render import ICON
+from opsbot.text import is_number
 
 MAX_BRANCHES = 8
 
@@ -34,16 +35,26 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
     where = md(build_branch(build), 80)
     if is_deployment(build):
         where = f"{build.get('event')} → {md(build.get('deploy_to'), 40)}"
-    parts = [f"{icon} [#{build.get('number')}]({link})", where if with_branch else "", md(status, 20),
-             md(commit_title(build)), md(build.get("author_login") or "", 40),
-             _ago(time.time() - float(when), request.language)]
+    parts = [
+        f"{icon} [#{build.get('number')}]({link})",
+        where if with_branch else "",
+        md(status, 20),
+        md(commit_title(build)),
+        md(build.get("author_login") or "", 40),
+        _ago(time.time() - float(when), request.language),
+    ]
     return "- " + " · ".join(p for p in parts if p)
 
 
-@command("status", aliases=("状态",), needs_drone=True,
-         arguments=(Argument("project"), Argument("branch", required=False)),
-         zh="每个分支最新的构建，以及各环境最近的发布", en="The latest build of each branch, and the latest deployments",
-         examples=("status shop-api", "状态 shop-api main"))
+@command(
+    "status",
+    aliases=("状态",),
+    needs_drone=True,
+    arguments=(Argument("project"), Argument("branch", required=False)),
+    zh="每个分支最新的构建，以及各环境最近的发布",
+    en="The latest build of each branch, and the latest deployments",
+    examples=("status shop-api", "状态 shop-api main"),
+)
 def status(request: ChatRequest) -> Reply:
     project = request.project()
     drone = request.drone()
@@ -58,14 +69,22 @@ def status(request: ChatRequest) -> Reply:
     else:
         latest: dict[str, dict] = {}
         for build in drone.builds(project.repo, per_page=50):
-            key = (f"{build.get('event')}:{build.get('deploy_to')}" if build.get("event") in ("promote", "rollback")
-                   else build_branch(build))
+            key = (
+                f"{build.get('event')}:{build.get('deploy_to')}"
+                if build.get("event") in ("promote", "rollback")
+                else build_branch(build)
+            )
             latest.setdefault(key, build)
         builds = list(latest.values())[:MAX_BRANCHES]
     if not builds:
-        return Reply(title=f"status {project.name}", project=project.name,
-                     text=request.t(f"{project.name} {md(branch, 80)} 还没有构建。".replace("  ", " "),
-                                    f"{project.name} {md(branch, 80)} has no builds yet.".replace("  ", " ")))
+        return Reply(
+            title=f"status {project.name}",
+            project=project.name,
+            text=request.t(
+                f"{project.name} {md(branch, 80)} 还没有构建。".replace("  ", " "),
+                f"{project.name} {md(branch, 80)} has no builds yet.".replace("  ", " "),
+            ),
+        )
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
     return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
@@ -87,10 +106,16 @@ def _parse_builds(words: list[str]) -> dict:
     return found
 
 
-@command("builds", aliases=("构建", "构建列表"), needs_drone=True, parse=_parse_builds,
-         arguments=(Argument("project"), Argument("branch", required=False), Argument("n", required=False, number=True)),
-         zh="最近的构建（默认 10 个）", en="Recent builds (10 unless you say n)",
-         examples=("builds shop-api", "builds shop-api main 5", "构建 shop-api 20"))
+@command(
+    "builds",
+    aliases=("构建", "构建列表"),
+    needs_drone=True,
+    parse=_parse_builds,
+    arguments=(Argument("project"), Argument("branch", required=False), Argument("n", required=False, number=True)),
+    zh="最近的构建（默认 10 个）",
+    en="Recent builds (10 unless you say n)",
+    examples=("builds shop-api", "builds shop-api main 5", "构建 shop-api 20"),
+)
 def builds(request: ChatRequest) -> Reply:
     project = request.project()
     n = max(1, min(int(request.arguments.get("n") or 10), 30))
@@ -101,5 +126,8 @@ def builds(request: ChatRequest) -> Reply:
         return Reply(title=title, project=project.name, text=request.t("没有找到构建。", "No builds found."))
     head = request.t(f"### {project.name} 最近 {len(found)} 个构建", f"### {project.name}: last {len(found)} builds")
     lines = [build_line(request, project.repo, b, with_branch=not branch) for b in found]
-    return Reply(title=title, project=project.name,
-                 text="\n".join([head + (f" ({md(branch, 80)})" if branch else ""), ""] + lines))
+    return Reply(
+        title=title,
+        project=project.name,
+        text="\n".join([head + (f" ({md(branch, 80)})" if branch else ""), ""] + lines),
+    )

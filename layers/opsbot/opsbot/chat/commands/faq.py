@@ -4,16 +4,17 @@ Matching is fuzzy and works for Chinese and English alike: text is cut into Engl
 character pairs, and a question scores by how much of an entry's question or examples it shares, plus a
 bonus for each keyword it contains. Below the threshold the bot says it does not know and names who to ask.
 """
+
 from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
 
-from opsbot.i18n import t
 from opsbot.chat.context import ChatRequest
-from opsbot.message import Reply
 from opsbot.chat.registry import Argument, command
 from opsbot.config.model import Config, FaqEntry
+from opsbot.i18n import t
+from opsbot.message import Reply
 
 MATCH_THRESHOLD = 0.45
 KEYWORD_BONUS = 0.35
@@ -24,7 +25,7 @@ def tokens(text: str) -> set[str]:
     found: set[str] = set()
     for part in _WORD.findall(text.lower()):
         if "\u4e00" <= part[0] <= "\u9fff":
-            found.update(part[i:i + 2] for i in range(max(1, len(part) - 1)))  # Chinese has no spaces: use pairs
+            found.update(part[i : i + 2] for i in range(max(1, len(part) - 1)))  # Chinese has no spaces: use pairs
         else:
             found.add(part)
     return found
@@ -66,22 +67,32 @@ def answer(request: ChatRequest, question: str) -> Reply | None:
 
 
 def not_found(request: ChatRequest) -> str:
-    return request.t(f"这个问题我还答不上来，请问 {who_to_ask(request)}。", f"I don't know that one yet; please ask "
-                                                                       f"{who_to_ask(request)}.")
+    return request.t(
+        f"这个问题我还答不上来，请问 {who_to_ask(request)}。",
+        f"I don't know that one yet; please ask {who_to_ask(request)}.",
+    )
 
 
-@command("faq", aliases=("常见问题", "问"), arguments=(Argument("question", required=False),),
-         parse=lambda words: {"question": " ".join(words)} if words else {},
-         zh="常见问题列表，或回答一个问题", en="The FAQ list, or the answer to a question",
-         examples=("faq", "faq 怎么申请 VPN", "问 测试环境地址是什么"))
+@command(
+    "faq",
+    aliases=("常见问题", "问"),
+    arguments=(Argument("question", required=False),),
+    parse=lambda words: {"question": " ".join(words)} if words else {},
+    zh="常见问题列表，或回答一个问题",
+    en="The FAQ list, or the answer to a question",
+    examples=("faq", "faq 怎么申请 VPN", "问 测试环境地址是什么"),
+)
 def faq(request: ChatRequest) -> Reply:
     question = str(request.arguments.get("question") or "")
     if question:
         return answer(request, question) or Reply(title="faq", ok=False, text=not_found(request), detail="no match")
     if not request.config.faq:
-        return Reply(title="faq", text=request.t("还没有配置常见问题。", "No FAQ is configured yet.") + " "
-                     + not_found(request))
+        return Reply(
+            title="faq", text=request.t("还没有配置常见问题。", "No FAQ is configured yet.") + " " + not_found(request)
+        )
     lines = [request.t("### 常见问题", "### FAQ")] + [f"- {e.question}" for e in request.config.faq]
-    lines.append(request.t("直接 @opsbot 提问即可，比如：", "Just @opsbot your question, for example: ")
-                 + f"`{request.config.faq[0].examples[0] if request.config.faq[0].examples else request.config.faq[0].question}`")
+    lines.append(
+        request.t("直接 @opsbot 提问即可，比如：", "Just @opsbot your question, for example: ")
+        + f"`{request.config.faq[0].examples[0] if request.config.faq[0].examples else request.config.faq[0].question}`"
+    )
     return Reply(title="FAQ", text="\n".join(lines))

@@ -1,13 +1,14 @@
 """history / 历史: the audit log, read back from chat."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 from opsbot import audit
 from opsbot.chat.context import ChatRequest
-from opsbot.message import Reply
-from opsbot.markup import dingtalk as md
 from opsbot.chat.registry import Argument, UsageError, command
+from opsbot.markup import dingtalk as md
+from opsbot.message import Reply
 from opsbot.text import is_number
 
 TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Standard Time)
@@ -27,10 +28,15 @@ def _parse(words: list[str]) -> dict:
     return found
 
 
-@command("history", aliases=("历史", "审计"), parse=_parse,
-         arguments=(Argument("project", required=False), Argument("n", required=False, number=True)),
-         zh="最近的命令记录（审计日志）", en="Recent commands from the audit log",
-         examples=("history", "history shop-api 20", "历史 shop-api"))
+@command(
+    "history",
+    aliases=("历史", "审计"),
+    parse=_parse,
+    arguments=(Argument("project", required=False), Argument("n", required=False, number=True)),
+    zh="最近的命令记录（审计日志）",
+    en="Recent commands from the audit log",
+    examples=("history", "history shop-api 20", "历史 shop-api"),
+)
 def history(request: ChatRequest) -> Reply:
     name = ""
     if request.arguments.get("project"):
@@ -40,7 +46,10 @@ def history(request: ChatRequest) -> Reply:
     title = f"history {name}".strip()
     if not records:
         return Reply(title=title, project=name, text=request.t("还没有记录。", "Nothing recorded yet."))
-    lines = [request.t(f"### 最近 {len(records)} 条记录", f"### Last {len(records)} records") + (f" · {name}" if name else "")]
+    lines = [
+        request.t(f"### 最近 {len(records)} 条记录", f"### Last {len(records)} records")
+        + (f" · {name}" if name else "")
+    ]
     for record in records:
         when = datetime.fromtimestamp(record.at_ms / 1000, TEAM_TIME).strftime("%m-%d %H:%M")
         said = md(" ".join([record.command, *(str(v) for v in record.arguments.values())]), 120)

@@ -6,6 +6,7 @@ only: the first callback that carries it binds it to its msgId, and the same pai
 act once. What remains is the limit the README states: whoever can see a callback before DingTalk delivers it
 could race it with a forged body.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,7 @@ def claim_signature(timestamp: str, sign: str, msg_id: str) -> None:
 def handle_callback(http_event) -> dict:
     """The response body DingTalk shows in the conversation (`{"msgtype": "empty"}` shows nothing)."""
     body = check_envelope(http_event)
-    timestamp, sign = signature.verify_callback(http_event.headers,
-                                                get_parameter(settings().dingtalk_app_secret_param))
+    timestamp, sign = signature.verify_callback(http_event.headers, get_parameter(settings().dingtalk_app_secret_param))
     message = parse_json_object(body)
     msg_id = message.get("msgId")
     if not isinstance(msg_id, str) or not msg_id:

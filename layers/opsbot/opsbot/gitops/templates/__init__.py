@@ -1,6 +1,7 @@
 """The .drone.yml templates, one module per language. A template knows the files that give a repository away
 as written in its language, and, from the repository's top-level files, the image and commands of the build
 and test steps. gitops/pipelines.py adds what every pipeline has (publish, scan, promote)."""
+
 from __future__ import annotations
 
 from opsbot.gitops.templates import java, node, python

@@ -1,8 +1,9 @@
 """What a .drone.yml template is: the files that give its language away, and its toolchain."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

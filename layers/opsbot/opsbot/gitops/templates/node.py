@@ -1,4 +1,5 @@
 """Node: npm. `npm ci` when the lock file is committed (reproducible), `npm install` otherwise."""
+
 from __future__ import annotations
 
 from opsbot.gitops.templates.base import Template, Toolchain

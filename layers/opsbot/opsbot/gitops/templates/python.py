@@ -1,5 +1,6 @@
 """Python: pip and pytest. Each Drone step is a new container that shares only the workspace, so the
 dependencies go into a virtualenv in the workspace, which the test step activates."""
+
 from __future__ import annotations
 
 from opsbot.gitops.templates.base import Template, Toolchain
