@@ -295,3 +295,46 @@ def test_a_digest_fold_counts_once_per_entry(aws, capsys):
     budget.fold("team", {"id": "job-1", "line": "build 1"})  # a retried job: already folded
     budget.fold("team", {"id": "job-2", "line": "build 2"})
     assert counted(capsys) == [("DigestFolds", {}), ("DigestFolds", {})]
+
+
+# --- chat commands, deploys and config syncs ---------------------------------------------------------------------
+
+
+def test_chat_commands_count_how_they_end(chat_config, capsys):
+    from chat_support import ask
+
+    capsys.readouterr()
+    ask("whoami")
+    ask("deploy shop-api 128 staging", who="bob")  # a developer: denied at once
+    ask("nosuchcommand")
+    assert [c for c in counted(capsys) if c[0] == metrics.CHAT_COMMANDS] == [
+        ("ChatCommands", {"Command": "whoami", "Outcome": "answered"}),
+        ("ChatCommands", {"Command": "deploy", "Outcome": "denied"}),
+        ("ChatCommands", {"Command": "unknown", "Outcome": "unknown"}),
+    ]
+
+
+def test_deploys_and_finished_chat_acts_count_in_the_worker(
+    chat_config, fake_drone, aws, handlers, lambda_context, capsys
+):
+    from chat_support import ask
+
+    ask("deploy shop-api 128 staging")
+    ask("deploy shop-api 124 staging")  # a feature-branch build: the core denies it in the worker
+    capsys.readouterr()
+    handlers.worker.lambda_handler(sqs_event(aws.receive()), lambda_context)
+    found = counted(capsys)
+    assert sorted(d["Outcome"] for name, d in found if name == metrics.DEPLOYS) == ["denied", "started"]
+    assert all(d["Environment"] == "staging" for name, d in found if name == metrics.DEPLOYS)
+    assert sorted(d["Outcome"] for name, d in found if name == metrics.CHAT_COMMANDS) == ["denied", "succeeded"]
+
+
+def test_config_syncs_count_their_outcome(gitops_config, fake_gitlab, capsys):
+    from opsbot.gitlab.events import Push
+    from opsbot.gitops import config_sync
+
+    head = fake_gitlab.fake.push("platform/opsbot-config", "main", [{"message": "docs", "files": {"README.md": "x"}}])
+    capsys.readouterr()
+    push = Push.from_payload(head)
+    config_sync.on_push(gitops_config, push)
+    assert counted(capsys) == [("ConfigSyncs", {"Outcome": "no config change"})]

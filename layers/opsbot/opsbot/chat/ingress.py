@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from opsbot import audit
+from opsbot import audit, metrics
 from opsbot.authz import core as authz
 from opsbot.authz.actors import dingtalk_sender
 from opsbot.chat import dispatch
@@ -72,6 +72,12 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def counted(record: audit.AuditRecord, response: dict) -> dict:
+    """The response, once the command's outcome is counted (ChatCommands: how commands end, by command)."""
+    metrics.count(metrics.CHAT_COMMANDS, Command=record.command, Outcome=record.result or "queued")
+    return response
+
+
 def answer(message: dict, msg_id: str) -> dict:
     """The callback's response body for one @opsbot message."""
     config = store.load()
@@ -99,7 +105,7 @@ def answer(message: dict, msg_id: str) -> dict:
                 text=dispatch.suggestion(registry, invocation.word, language, faq.not_found(request)),
             )
         audit.finish(record, "answered" if reply.ok else "unknown", reply.detail or reply.title)
-        return reply.message()
+        return counted(record, reply.message())
 
     try:
         arguments = command.bind(words)
@@ -108,8 +114,9 @@ def answer(message: dict, msg_id: str) -> dict:
         reply = dispatch.failed(
             request, request.t(f"{exc}\n\n用法：`{command.usage()}`", f"{exc}\n\nUsage: `{command.usage()}`")
         )
-        audit.finish(_record(request, command.name, {"text": invocation.text}), "usage", str(exc))
-        return reply.message()
+        record = _record(request, command.name, {"text": invocation.text})
+        audit.finish(record, "usage", str(exc))
+        return counted(record, reply.message())
 
     request = ChatRequest(config, message, actor, command, arguments, language, job_id)
     project = str(arguments.get("project") or "")
@@ -121,12 +128,12 @@ def answer(message: dict, msg_id: str) -> dict:
         config, actor, command.verb, authz.Target(project, environment), record, arguments, language
     )
     if decision.denied:
-        return Reply(title="denied", ok=False, text=f"⛔ {decision.reason}").message()
+        return counted(record, Reply(title="denied", ok=False, text=f"⛔ {decision.reason}").message())
 
     if not command.acts:
         reply = dispatch.run(request)
         audit.finish(record, "answered" if reply.ok else "failed", reply.detail or reply.title)
-        return reply.message()
+        return counted(record, reply.message())
 
     audit.write_queued(record)
     outcome = accept(

@@ -3,7 +3,7 @@ its result posted into the conversation it came from (or the project's group) an
 
 from __future__ import annotations
 
-from opsbot import audit
+from opsbot import audit, metrics
 from opsbot.acts import run_and_report
 from opsbot.authz.actors import dingtalk_sender
 from opsbot.chat import dispatch
@@ -46,4 +46,8 @@ def run_chat_command(job: Job) -> str:
             ),
         )
 
-    return run_and_report(job, config, record, lambda: dispatch.run(request), gave_up, message)
+    try:
+        return run_and_report(job, config, record, lambda: dispatch.run(request), gave_up, message)
+    finally:
+        if record.result != "queued":  # finished: succeeded, failed or denied (a retry to come leaves it queued)
+            metrics.count(metrics.CHAT_COMMANDS, Command=record.command, Outcome=record.result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opsbot import metrics
 from opsbot.config import store
 from opsbot.config.model import GLOBAL_FILE, PROJECTS_DIR, Config, ConfigError
 from opsbot.config.yaml_source import is_config_file, parse_files
@@ -77,6 +78,11 @@ def read_config(client: GitLabClient, config: Config, ref: str) -> dict[str, str
     return texts
 
 
+def _counted(kind: str, result: SyncResult) -> SyncResult:
+    metrics.count(metrics.CONFIG_SYNCS, Outcome=kind)
+    return result
+
+
 def sync(config: Config, push: Push) -> SyncResult:
     client = client_for(config)
     changed = changed_paths(client, push)
@@ -86,12 +92,12 @@ def sync(config: Config, push: Push) -> SyncResult:
         else sorted(p for p in (_relative(config, path) for path in changed) if p and is_config_file(p))
     )
     if touched == []:
-        return SyncResult("no config file changed")
+        return _counted("no config change", SyncResult("no config file changed"))
     head = client.branch_head(push.repo, push.branch)
     if head != push.after:
-        return SyncResult(f"superseded: {push.branch} is now at {(head or 'nothing')[:8]}")
+        return _counted("superseded", SyncResult(f"superseded: {push.branch} is now at {(head or 'nothing')[:8]}"))
     if config.version == push.after:
-        return SyncResult("already the stored version")
+        return _counted("already stored", SyncResult("already the stored version"))
     documents, problems = parse_files(read_config(client, config, push.after))
     pusher = config.person_for_git(push.user_username, push.user_email)
     try:
@@ -102,11 +108,15 @@ def sync(config: Config, push: Push) -> SyncResult:
         )
     except ConfigError as exc:
         notice = notices.sync_failed(config, push, exc.problems, pusher, lambda n: _in_repo(config, n))
-        return SyncResult(
-            f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays", notice.as_dict()
+        return _counted(
+            "invalid",
+            SyncResult(
+                f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays", notice.as_dict()
+            ),
         )
-    return SyncResult(
-        f"synced version {push.after[:8]}", notices.synced(config, synced, push, touched, pusher).as_dict()
+    return _counted(
+        "synced",
+        SyncResult(f"synced version {push.after[:8]}", notices.synced(config, synced, push, touched, pusher).as_dict()),
     )
 
 
@@ -118,6 +128,7 @@ def on_push(config: Config, push: Push) -> str:
         result = effects.once(f"{keys.CONFIG_SYNC}{push.repo}#{push.after}", lambda: sync(config, push).as_dict())
     except GitLabRefused as exc:
         # A wrong token or a missing repo: retrying cannot help. Say so, and park the job for a redrive.
+        metrics.count(metrics.CONFIG_SYNCS, Outcome="refused by GitLab")
         post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
         raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
     if result["notice"]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from opsbot import audit
+from opsbot import audit, metrics
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
 from opsbot.config.model import Config, Project
@@ -79,8 +79,10 @@ def release(
         ask.language,
     )
     if decision.denied:
+        metrics.count(metrics.DEPLOYS, Environment=env_name, Outcome="denied")
         raise authz.Denied(decision)
     if decision.outcome == authz.NEEDS_APPROVAL:
+        metrics.count(metrics.DEPLOYS, Environment=env_name, Outcome="approval requested")
         opened = approvals.create(
             approvals.ApprovalRequest(
                 id=ask.request_id,
@@ -138,6 +140,7 @@ def execute(
     try:
         started = drone_requests.start_once(drone, project.repo, number, request_id, start)
     except DroneRefused as exc:
+        metrics.count(metrics.DEPLOYS, Environment=target, Outcome="refused by Drone")
         return Reply(
             title=t(language, f"{verb}失败", f"{verb} failed"),
             ok=False,
@@ -150,6 +153,7 @@ def execute(
             ),
             detail=f"Drone refused: {exc.message}",
         )
+    metrics.count(metrics.DEPLOYS, Environment=target, Outcome="started")
     link = drone.ui_link(project.repo, started.get("number", number))
     return Reply(
         title=t(language, f"已开始{verb} {project.name}", f"{verb} of {project.name} started"),
