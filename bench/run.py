@@ -14,6 +14,9 @@
 
     .venv/bin/python -m bench.run [--pairs 15] [--requests 300] [--warmup 20] [--skip-cold] [--skip-ingress]
 
+(c) The layer's size, unzipped: what `sam build` puts in .aws-sam/build/OpsbotLayer, or, without a build, the
+    hashed lock installed for arm64 beside the opsbot package. Target: 15 MB (boto3 is the runtime's).
+
 It is a measurement, not a test: it exits 0 when a target is missed, and non-zero only when something crashed.
 """
 
@@ -51,6 +54,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 COLD_TARGET = 1.2
 INGRESS_TARGET = 2.0
+LAYER_TARGET_MB = 15.0
 SAMPLE_TIMEOUT = 60  # seconds, one cold-start subprocess
 STACK_START_TIMEOUT = 90
 HTTP_TIMEOUT = 10
@@ -595,6 +599,44 @@ def bench_chat(requests_n: int, warmup: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------------
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1_000_000
+
+
+def bench_layer_size() -> dict:
+    """The shared layer unzipped: sam build's output when there is one, else the lock installed for arm64."""
+    built = ROOT / ".aws-sam" / "build" / "OpsbotLayer"
+    if built.is_dir():
+        return {"mb": _size_mb(built), "how": ".aws-sam/build/OpsbotLayer"}
+    with tempfile.TemporaryDirectory() as target:
+        subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux2014_aarch64",
+                "--python-version",
+                "3.12",
+                "--target",
+                target,
+                "-r",
+                str(LAYER / "requirements.txt"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        shutil.copytree(LAYER / "opsbot", Path(target) / "opsbot")
+        return {"mb": _size_mb(Path(target)), "how": "the lock installed for arm64 (no sam build yet)"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -617,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         say()
     ingress = None if args.skip_ingress else bench_ingress(args.requests, args.warmup)
     chat = None if args.skip_ingress else bench_chat(max(50, args.requests // 2), args.warmup)
+    layer = bench_layer_size()
 
     say()
     say("=" * 100)
@@ -655,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{'chat read p50 (whoami)':28} {chat['p50'] * 1000:9.2f} ms {chat['floor_p50'] * 1000:9.2f} ms "
             f"{chat['ratio']:7.2f}x {'':>10} {'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}"
         )
+    say(
+        f"{'layer size, unzipped':28} {layer['mb']:9.1f} MB {'':>12} {'':>8} {'':>11} "
+        f"{'<=' + str(LAYER_TARGET_MB) + ' MB':>8}  {'ok' if layer['mb'] <= LAYER_TARGET_MB else 'MISS'}"
+        f"  ({layer['how']})"
+    )
     say("=" * 100)
     say(
         "cold start: medians of fresh-interpreter samples; ingress: p50/p99 of wall time per request. "
