@@ -609,30 +609,11 @@ def bench_layer_size() -> dict:
     if built.is_dir():
         return {"mb": _size_mb(built), "how": ".aws-sam/build/OpsbotLayer"}
     with tempfile.TemporaryDirectory() as target:
-        subprocess.run(
-            [
-                PYTHON,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--platform",
-                "manylinux2014_aarch64",
-                "--python-version",
-                "3.12",
-                "--target",
-                target,
-                "-r",
-                str(LAYER / "requirements.txt"),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        # As sam build does: the hashed lock for arm64 wheels, no bytecode.
+        options = "--quiet --disable-pip-version-check --no-deps --require-hashes --no-compile --only-binary=:all:"
+        command = [PYTHON, "-m", "pip", "install", *options.split(), "--platform", "manylinux2014_aarch64"]
+        command += ["--python-version", "3.12", "--target", target, "-r", str(LAYER / "requirements.txt")]
+        subprocess.run(command, check=True, capture_output=True, timeout=600)
         shutil.copytree(LAYER / "opsbot", Path(target) / "opsbot")
         return {"mb": _size_mb(Path(target)), "how": "the lock installed for arm64 (no sam build yet)"}
 
