@@ -395,11 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
     from opsbot import wiring
-    from opsbot.config import names, store
+    from opsbot.config import names as config_names
+    from opsbot.config import store
     from opsbot.config.model import ConfigError, validate
     from opsbot.config.yaml_source import read_directory
 
-    names.declare(wiring.known_names)  # as the worker does: the loaded config's command names are checked
+    config_names.declare(wiring.known_names)  # as the worker does: the loaded config's command names are checked
 
     from local import fake_gitlab
 
