@@ -19,9 +19,10 @@ API_REPO = "shop/shop-api"
 
 @pytest.fixture
 def drone(stack):
+    """The fake Drone at its seed; builds a test added are gone again afterwards."""
     stack.drone_reset()
     yield stack
-    stack.drone_fault(statuses=[], down=False)
+    stack.drone_reset()
 
 
 def _changes(stack) -> list[dict]:

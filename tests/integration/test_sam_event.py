@@ -125,6 +125,7 @@ def test_a_drone_sample_signed_now_is_queued_and_reaches_the_group(stack, make_e
 
 
 def test_a_dingtalk_sample_signed_now_is_answered_from_the_local_stack(stack, make_event):
+    stack.drone_reset()  # the seeded builds, whatever other tests added
     function, event_file, env_file = make_event("events/dingtalk/status.json")
     answer = invoke_as_sam_would(function, event_file, env_file)
     assert answer["statusCode"] == 200
