@@ -10,8 +10,6 @@ from __future__ import annotations
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import REGISTRY, Argument, UsageError, command
 from opsbot.config.model import PIPELINE_LANGUAGES
-from opsbot.gitops import merge_requests
-from opsbot.gitops.pipelines import PipelineError
 from opsbot.message import Reply
 
 
@@ -86,7 +84,16 @@ def _reply(request: ChatRequest, project, proposal) -> Reply:
     )
 
 
+def _merge_requests():
+    from opsbot.gitops import merge_requests  # with _run: off the cold path
+
+    return merge_requests
+
+
 def _run(request: ChatRequest, deliver) -> Reply:
+    # GitOps (and yaml, ~10 ms) loads when a drone command runs, not at the worker's or chat's cold start.
+    from opsbot.gitops.pipelines import PipelineError
+
     project = request.project()
     try:
         return _reply(request, project, deliver(project))
@@ -116,7 +123,8 @@ def _run(request: ChatRequest, deliver) -> Reply:
 def drone_init(request: ChatRequest) -> Reply:
     language = _language(request)
     return _run(
-        request, lambda project: merge_requests.init(request.config, project, language, f"{request.sender} (DingTalk)")
+        request,
+        lambda project: _merge_requests().init(request.config, project, language, f"{request.sender} (DingTalk)"),
     )
 
 
@@ -132,4 +140,6 @@ def drone_init(request: ChatRequest) -> Reply:
     examples=("drone sync shop-api", "流水线 同步 shop-api"),
 )
 def drone_sync(request: ChatRequest) -> Reply:
-    return _run(request, lambda project: merge_requests.sync(request.config, project, f"{request.sender} (DingTalk)"))
+    return _run(
+        request, lambda project: _merge_requests().sync(request.config, project, f"{request.sender} (DingTalk)")
+    )
