@@ -196,3 +196,19 @@ def full_output(request_id: str, command_id: str, instances: list[tuple[str, str
             body += invocation.get("StandardErrorContent", "")
         parts.append(f"=== {instance_id}: {status}\n{body}")
     return "\n\n".join(parts)
+
+
+def plan(runbook: Runbook, group: VmGroup, chosen: dict[str, str]) -> dict:
+    """What a `vm run` (or a service's restart on VMs) will send, fixed at its preview."""
+    return {
+        "kind": "vm-run",
+        "runbook": runbook.name,
+        "group": group.name,
+        "document": runbook.document,
+        "values": chosen,
+        "parameters": document_parameters(runbook, chosen),
+        "targets": targets(group),
+        "max_concurrency": group.max_concurrency,
+        "max_errors": group.max_errors,
+        "instances": instances(group),
+    }
