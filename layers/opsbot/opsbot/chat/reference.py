@@ -21,7 +21,7 @@ def markdown() -> str:
     for cmd in all_commands().commands.values():
         kind = "acts (queued; result posted)" if cmd.acts else "reads (answered at once)"
         if cmd.acts and cmd.verb.kind == "read":
-            kind = "reads in the worker (queued; result posted)"
+            kind = "reads, queued as acts are (result posted)"
         if cmd.needs_drone:
             kind += ", needs Drone"
         if cmd.needs_gitlab:

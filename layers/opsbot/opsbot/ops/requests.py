@@ -30,7 +30,9 @@ VM_RUN = authz.Verb("vm run", ("ops",), authz.OPS)
 DNS_SHOW = authz.Verb("dns show", ("developer",), authz.READ)
 DNS_SET = authz.Verb("dns set", ("ops",), authz.OPS)
 DNS_UNDO = authz.Verb("dns undo", ("ops",), authz.OPS)
-CONFIRM = authz.Verb("confirm", (), authz.ACT)  # the requester's own; the request's verb is decided again
+# The requester's own go-ahead (anyone with a role may confirm what they asked for); the request's verb is decided
+# again when it is confirmed.
+CONFIRM = authz.Verb("confirm", ("developer", "deployer", "ops"), authz.ACT)
 CHANGES = {v.name: v for v in (K8S_RESTART, K8S_SCALE, SERVICE_RESTART, VM_RUN, DNS_SET, DNS_UNDO)}
 
 KEEP_SECONDS = 14 * 86400  # a request stays readable (undo, history) for two weeks
