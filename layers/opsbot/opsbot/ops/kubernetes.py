@@ -100,8 +100,8 @@ def _apis(cluster: Cluster):
     endpoint, ca, token = _connection(cluster)
     configuration = k8s.Configuration()
     configuration.host = endpoint.rstrip("/")
-    configuration.api_key = {"authorization": token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
+    configuration.api_key = {"BearerToken": token}  # the client's own name for it since 36
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
     configuration.retries = 0  # the queue retries, not a Lambda waiting
     if endpoint.startswith("https://"):
         configuration.verify_ssl = True
@@ -217,8 +217,16 @@ def pod_logs(cluster: Cluster, namespace: str, target: str, lines: int) -> tuple
         if not pods:
             raise KubernetesRefused(404, f"deployment {found['name']} has no pods")
         pod = pods[0]["name"]
-    text = _call(core.read_namespaced_pod_log, pod, namespace, tail_lines=lines, limit_bytes=MAX_LOG_BYTES)
-    return pod, text if isinstance(text, str) else str(text or "")
+    # The raw response: the client's own decoding of a text body gives the repr of its bytes.
+    response = _call(
+        core.read_namespaced_pod_log,
+        pod,
+        namespace,
+        tail_lines=lines,
+        limit_bytes=MAX_LOG_BYTES,
+        _preload_content=False,
+    )
+    return pod, response.data.decode("utf-8", "replace")
 
 
 def rfc3339_now() -> str:

@@ -15,8 +15,10 @@ from opsbot.ops import run as ops_run
 from opsbot.release import approvals
 from opsbot.release import deploy as release
 
-APPROVE = authz.Verb("approve", ("deployer",), authz.APPROVE)
-REJECT = authz.Verb("reject", ("deployer",), authz.APPROVE)
+# Deployers approve releases, ops people approve ops changes; either way the core also checks that the approver may
+# do the requested act themselves, where it is asked for.
+APPROVE = authz.Verb("approve", ("deployer", "ops"), authz.APPROVE)
+REJECT = authz.Verb("reject", ("deployer", "ops"), authz.APPROVE)
 
 
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
