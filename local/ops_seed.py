@@ -1,13 +1,13 @@
 """What the ops commands find in the local stack's AWS (moto, in the same process): the example config's EKS
 cluster (its endpoint the fake Kubernetes API), VM instances for its VM group (one that fails its runbook, one without
-the opt-in tag), its Route 53 zone under the config's zone id with a few records, and the ops output bucket. The unit
+the opt-in tag, and a batch group whose every instance fails), its Route 53 zone under the config's zone id with a
+few records. The unit
 tests seed moto's in-process mock the same way."""
 
 from __future__ import annotations
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-OUTPUT_BUCKET = "opsbot-local-ops-output"
 ZONE = ("shop.example", "Z0SHOPEXAMPLE")
 EKS_CLUSTER = "shop"
 RECORDS = (
@@ -24,18 +24,21 @@ WEB_VMS = (  # (Name, extra tags): the shop-web-vms group is tag app=shop-web, a
     ("shop-web-4", {"opsbot-ops": "enabled"}),
     ("shop-web-legacy", {}),  # not opted in: never targeted
 )
+BATCH_VMS = (  # the shop-batch-vms group (app=shop-batch): every one fails, so a strict batch stops after the first
+    ("shop-batch-1", {"opsbot-ops": "enabled", "fake-ssm:outcome": "Failed", "fake-ssm:seconds": "1"}),
+    ("shop-batch-2", {"opsbot-ops": "enabled", "fake-ssm:outcome": "Failed", "fake-ssm:seconds": "1"}),
+    ("shop-batch-3", {"opsbot-ops": "enabled", "fake-ssm:outcome": "Failed", "fake-ssm:seconds": "1"}),
+)
 
 
 def seed(session_clients, kubernetes_url: str) -> dict:
     """Create it all through `session_clients(service)` (boto3 clients on moto); returns what was made."""
-    s3 = session_clients("s3")
-    s3.create_bucket(Bucket=OUTPUT_BUCKET)
-
     ec2 = session_clients("ec2")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instances = []
-    for name, extra in WEB_VMS:
-        tags = [{"Key": "Name", "Value": name}, {"Key": "app", "Value": "shop-web"}]
+    for name, extra in (*WEB_VMS, *BATCH_VMS):
+        app = "shop-batch" if name.startswith("shop-batch") else "shop-web"
+        tags = [{"Key": "Name", "Value": name}, {"Key": "app", "Value": app}]
         tags += [{"Key": k, "Value": v} for k, v in extra.items()]
         made = ec2.run_instances(
             ImageId=image,
@@ -58,7 +61,8 @@ def seed(session_clients, kubernetes_url: str) -> dict:
     from moto.route53.models import HostedZoneIdentifier
     from moto.utilities.id_generator import moto_id_manager
 
-    moto_id_manager.set_custom_id(HostedZoneIdentifier(ACCOUNT, ZONE[0], None), ZONE[1])
+    # moto names a zone's id after "<name>." (the dot it adds) joined with its delegation set: the config's id
+    moto_id_manager.set_custom_id(HostedZoneIdentifier(ACCOUNT, ZONE[0] + ".", None), ZONE[1])
     zone_id = route53.create_hosted_zone(Name=ZONE[0], CallerReference="opsbot-local-seed")["HostedZone"]["Id"]
     changes = [
         {

@@ -7,7 +7,6 @@ from opsbot.config import store
 from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure
 from opsbot.jobs.registry import handles
-from opsbot.ops import run
 
 
 @handles(kinds.OPS_FOLLOW_UP)
@@ -17,4 +16,6 @@ def follow_up(job: Job) -> str:
         request_id, step, state = str(payload["request"]), int(payload["step"]), dict(payload["state"])
     except (KeyError, TypeError, ValueError):
         raise PermanentFailure("an ops follow-up without its request, step or state") from None
+    from opsbot.ops import run  # late: the worker's cold start does not load the ops logic
+
     return run.follow_up(store.load(), request_id, step, state)

@@ -26,11 +26,10 @@ from opsbot.message import Reply
 from opsbot.ops import changes
 from opsbot.ops import requests as ops_requests
 from opsbot.ops.requests import OpsRefused, OpsRequest
+from opsbot.ops.verbs import OPS_EVENT
 from opsbot.release import approvals
 from opsbot.settings import settings
 from opsbot.state import effects, keys
-
-OPS_EVENT = "ops"  # an approval request's `event` when it is for an ops change
 
 
 def preview(
@@ -111,14 +110,6 @@ def approval_opened(request: OpsRequest, approval: approvals.ApprovalRequest, la
         f"`@opsbot approve {request.id}`, or `@opsbot reject {request.id}` (valid for {hours} h)",
     )
     return Reply(title=f"approval {request.id}", text=text, detail=f"approval {request.id} opened: {request.summary}")
-
-
-def is_ops_approval(approval: approvals.ApprovalRequest) -> bool:
-    return approval.event == OPS_EVENT
-
-
-def verb_of(approval: approvals.ApprovalRequest) -> authz.Verb | None:
-    return ops_requests.CHANGES.get(approval.action) if is_ops_approval(approval) else None
 
 
 def execute_approved(config: Config, approval: approvals.ApprovalRequest, message: dict, language: str) -> Reply:

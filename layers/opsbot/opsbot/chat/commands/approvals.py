@@ -11,7 +11,8 @@ from opsbot.authz import core as authz
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, command
 from opsbot.message import Reply
-from opsbot.ops import run as ops_run
+from opsbot.ops.verbs import CHANGES as OPS_CHANGES
+from opsbot.ops.verbs import OPS_EVENT
 from opsbot.release import approvals
 from opsbot.release import deploy as release
 
@@ -21,13 +22,19 @@ APPROVE = authz.Verb("approve", ("deployer", "ops"), authz.APPROVE)
 REJECT = authz.Verb("reject", ("deployer", "ops"), authz.APPROVE)
 
 
+def _is_ops(pending: approvals.ApprovalRequest) -> bool:
+    return pending.event == OPS_EVENT and pending.action in OPS_CHANGES
+
+
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
     return authz.Target(
         pending.project,
         pending.target,
         requester=pending.requester,
-        request_verb=ops_run.verb_of(pending) or release.VERBS.get(pending.action, release.DEPLOY),
-        scope=pending.branch if ops_run.is_ops_approval(pending) else "",
+        request_verb=OPS_CHANGES[pending.action]
+        if _is_ops(pending)
+        else release.VERBS.get(pending.action, release.DEPLOY),
+        scope=pending.branch if _is_ops(pending) else "",
     )
 
 
@@ -66,7 +73,9 @@ def approve(request: ChatRequest) -> Reply:
                 f"✔ {request.sender} approved `{pending.id}`; {left} more approval(s) needed.",
             ),
         )
-    if ops_run.is_ops_approval(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
+    if _is_ops(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
+        from opsbot.ops import run as ops_run  # late: the registry, loaded at every cold start, needs only the verbs
+
         result = ops_run.execute_approved(request.config, pending, request.message, request.language)
     else:
         result = release.execute_approved(request.config, request.drone(), pending, request.language)
@@ -95,7 +104,7 @@ def reject(request: ChatRequest) -> Reply:
     if pending is not None and pending.requester != request.sender_id:
         request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
-    if ops_run.is_ops_approval(decided):
+    if _is_ops(decided):
         return Reply(
             title=f"rejected {decided.id}",
             detail=f"rejected {decided.id}",

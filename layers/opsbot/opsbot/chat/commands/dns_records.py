@@ -11,8 +11,7 @@ from opsbot.chat.registry import REGISTRY, Argument, UsageError, command
 from opsbot.config.ops import DnsZone
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
-from opsbot.ops import dns, run
-from opsbot.ops import requests as ops_requests
+from opsbot.ops import verbs
 
 
 def _zone(request: ChatRequest, name: str) -> DnsZone:
@@ -25,10 +24,6 @@ def _zone(request: ChatRequest, name: str) -> DnsZone:
             )
         )
     return zone
-
-
-def _record_error(request: ChatRequest, exc: dns.RecordError) -> UsageError:
-    return UsageError(md(str(exc), 300))
 
 
 @command(
@@ -59,17 +54,19 @@ def dns_help(request: ChatRequest) -> Reply:
     "dns show",
     aliases=("域名 查看",),
     acts=True,
-    verb=ops_requests.DNS_SHOW,
+    verb=verbs.DNS_SHOW,
     arguments=(Argument("name"), Argument("type", required=False)),
     zh="一个域名在 Route 53 里的记录",
     en="A name's records in Route 53",
     examples=("dns show api.shop.example", "域名 查看 www.shop.example CNAME"),
 )
 def dns_show(request: ChatRequest) -> Reply:
+    from opsbot.ops import dns  # late: the registry, loaded at every cold start, needs only the verbs
+
     name = dns.normalise(str(request.arguments["name"]))
     zone = _zone(request, name)
     kind = str(request.arguments.get("type") or "").upper()
-    request.authorize(ops_requests.DNS_SHOW, Target(environment=zone.environment, scope=f"zone {zone.name}"))
+    request.authorize(verbs.DNS_SHOW, Target(environment=zone.environment, scope=f"zone {zone.name}"))
     records = [r for r in dns.record_sets(zone, name) if not kind or r["Type"] == kind]
     lines = [f"### 🌐 `{name}` ({zone.name})"]
     for record in records:
@@ -84,13 +81,18 @@ def dns_show(request: ChatRequest) -> Reply:
     "dns set",
     aliases=("域名 修改",),
     acts=True,
-    verb=ops_requests.DNS_SET,
+    verb=verbs.DNS_SET,
     arguments=(Argument("name"), Argument("type"), Argument("value"), Argument("ttl", required=False, number=True)),
     zh="设置一条记录（UPSERT）：先预览旧值 → 新值，确认后修改，等 INSYNC 后用真实 DNS 验证",
     en="Set a record (UPSERT): a preview of old → new, your confirm, then INSYNC and a check by real DNS",
     examples=("dns set api.shop.example A 192.0.2.10", "域名 修改 www.shop.example CNAME shop-lb.example.net 300"),
 )
 def dns_set(request: ChatRequest) -> Reply:
+    from opsbot.ops import (
+        dns,  # late: the registry, loaded at every cold start, needs only the verbs
+        run,
+    )
+
     name = dns.normalise(str(request.arguments["name"]))
     zone = _zone(request, name)
     kind = str(request.arguments["type"]).upper()
@@ -98,13 +100,13 @@ def dns_set(request: ChatRequest) -> Reply:
     try:
         plan = dns.plan_set(zone, name, kind, str(request.arguments["value"]), int(ttl) if ttl is not None else None)
     except dns.RecordError as exc:
-        raise _record_error(request, exc) from None
+        raise UsageError(md(str(exc), 300)) from None
     shown = ", ".join(dns.values_of(plan["after"]))
     return run.preview(
         request.config,
         request.actor,
         request.record,
-        ops_requests.DNS_SET,
+        verbs.DNS_SET,
         request.job_id[:8],
         zone.environment,
         f"zone {zone.name} {plan['name']} {kind}",
@@ -118,15 +120,20 @@ def dns_set(request: ChatRequest) -> Reply:
     "dns undo",
     aliases=("域名 撤销",),
     acts=True,
-    verb=ops_requests.DNS_UNDO,
+    verb=verbs.DNS_UNDO,
     arguments=(Argument("request"),),
     zh="撤销一次 `dns set`：恢复修改前的快照（同样先预览、再确认）",
     en="Undo a `dns set`: put back the snapshot taken before it (a preview and your confirm, too)",
     examples=("dns undo 3f9a2c1b", "域名 撤销 3f9a2c1b"),
 )
 def dns_undo(request: ChatRequest) -> Reply:
+    from opsbot.ops import (
+        dns,  # late: the registry, loaded at every cold start, needs only the verbs
+        run,
+    )
+
     request_id = str(request.arguments["request"]).lower()
-    done = ops_requests.get(request_id)
+    done = verbs.get(request_id)
     if done is None or done.plan.get("kind") != "dns-change" or "change_id" not in done.result:
         raise UsageError(
             request.t(
@@ -142,7 +149,7 @@ def dns_undo(request: ChatRequest) -> Reply:
         request.config,
         request.actor,
         request.record,
-        ops_requests.DNS_UNDO,
+        verbs.DNS_UNDO,
         request.job_id[:8],
         zone.environment,
         f"zone {zone.name} {plan['name']} {plan['type']}",

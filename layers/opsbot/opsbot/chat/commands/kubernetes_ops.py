@@ -15,9 +15,7 @@ from opsbot.chat.registry import REGISTRY, Argument, UsageError, command
 from opsbot.config.ops import Cluster
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
-from opsbot.ops import kubernetes as k8s
-from opsbot.ops import output, run
-from opsbot.ops import requests as ops_requests
+from opsbot.ops import verbs
 
 LOG_LINES, MAX_LOG_LINES = 100, 2000
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -85,16 +83,18 @@ def k8s_help(request: ChatRequest) -> Reply:
     "k8s pods",
     aliases=("集群 状态",),
     acts=True,
-    verb=ops_requests.K8S_PODS,
+    verb=verbs.K8S_PODS,
     arguments=(Argument("cluster"), Argument("namespace"), Argument("app", required=False)),
     zh="命名空间（或某个 app 标签）的 Deployment 和 pod：就绪数、重启次数",
     en="Deployments and pods of a namespace (or of one app label): readiness and restarts",
     examples=("k8s pods shop-eks shop", "集群 状态 shop-eks shop shop-api"),
 )
 def k8s_pods(request: ChatRequest) -> Reply:
+    from opsbot.ops import kubernetes as k8s  # late: the registry, loaded at every cold start, needs only the verbs
+
     cluster, namespace = cluster_of(request)
     app = k8s_name(request, request.arguments["app"], "app") if request.arguments.get("app") else ""
-    request.authorize(ops_requests.K8S_PODS, run_target(cluster, namespace))
+    request.authorize(verbs.K8S_PODS, run_target(cluster, namespace))
     found = k8s.workloads(cluster, namespace, app)
     where = f"{cluster.name}/{namespace}" + (f" app={app}" if app else "")
     lines = [request.t(f"### ☸️ {where}", f"### ☸️ {where}")]
@@ -123,7 +123,7 @@ def run_target(cluster: Cluster, namespace: str) -> Target:
     "k8s logs",
     aliases=("集群 日志",),
     acts=True,
-    verb=ops_requests.K8S_LOGS,
+    verb=verbs.K8S_LOGS,
     arguments=(
         Argument("cluster"),
         Argument("namespace"),
@@ -136,6 +136,9 @@ def run_target(cluster: Cluster, namespace: str) -> Target:
     examples=("k8s logs shop-eks shop deployment/shop-api", "集群 日志 shop-eks shop shop-api-7d4b9c-x2k8p 200"),
 )
 def k8s_logs(request: ChatRequest) -> Reply:
+    from opsbot.ops import kubernetes as k8s  # late: the registry, loaded at every cold start, needs only the verbs
+    from opsbot.ops import output
+
     cluster, namespace = cluster_of(request)
     target = str(request.arguments["pod|deployment/name"])
     kind, _, name = target.rpartition("/")
@@ -143,7 +146,7 @@ def k8s_logs(request: ChatRequest) -> Reply:
         raise UsageError(request.t("只能看 pod 或 deployment/<名称> 的日志", "logs are of a pod or deployment/<name>"))
     k8s_name(request, name, "pod" if not kind else "deployment")
     lines = max(1, min(int(request.arguments.get("lines") or LOG_LINES), MAX_LOG_LINES))
-    request.authorize(ops_requests.K8S_LOGS, run_target(cluster, namespace))
+    request.authorize(verbs.K8S_LOGS, run_target(cluster, namespace))
     pod, text = k8s.pod_logs(cluster, namespace, target, lines)
     facts = output.summary(text)
     kept, left_out = output.plain_lines(text)
@@ -164,11 +167,15 @@ def k8s_logs(request: ChatRequest) -> Reply:
 
 
 def _deployment(request: ChatRequest, cluster: Cluster, namespace: str) -> dict:
+    from opsbot.ops import kubernetes as k8s  # late: the registry, loaded at every cold start, needs only the verbs
+
     name = k8s_name(request, request.arguments["deployment"], "deployment")
     return k8s.deployment(cluster, namespace, name)
 
 
 def preview_restart(request: ChatRequest, verb, cluster: Cluster, namespace: str, facts: dict, environment: str):
+    from opsbot.ops import run  # late: the registry, loaded at every cold start, needs only the verbs
+
     if facts["paused"]:
         raise UsageError(
             request.t(
@@ -202,7 +209,7 @@ def preview_restart(request: ChatRequest, verb, cluster: Cluster, namespace: str
     "k8s restart",
     aliases=("集群 重启",),
     acts=True,
-    verb=ops_requests.K8S_RESTART,
+    verb=verbs.K8S_RESTART,
     arguments=(Argument("cluster"), Argument("namespace"), Argument("deployment")),
     zh="滚动重启一个 Deployment（同 kubectl rollout restart）：先预览，确认后执行，之后报告 rollout 结果",
     en="Rollout restart of a Deployment (as kubectl rollout restart): a preview, your confirm, then the rollout's "
@@ -212,20 +219,22 @@ def preview_restart(request: ChatRequest, verb, cluster: Cluster, namespace: str
 def k8s_restart(request: ChatRequest) -> Reply:
     cluster, namespace = cluster_of(request)
     facts = _deployment(request, cluster, namespace)
-    return preview_restart(request, ops_requests.K8S_RESTART, cluster, namespace, facts, cluster.environment)
+    return preview_restart(request, verbs.K8S_RESTART, cluster, namespace, facts, cluster.environment)
 
 
 @command(
     "k8s scale",
     aliases=("集群 扩缩容",),
     acts=True,
-    verb=ops_requests.K8S_SCALE,
+    verb=verbs.K8S_SCALE,
     arguments=(Argument("cluster"), Argument("namespace"), Argument("deployment"), Argument("replicas", number=True)),
     zh="调整 Deployment 的副本数（在集群配置的上下限之内）：先预览，确认后执行",
     en="Scale a Deployment within the cluster's configured limits: a preview, your confirm, then the rollout",
     examples=("k8s scale shop-eks shop shop-api 4", "集群 扩缩容 shop-eks shop shop-api 2"),
 )
 def k8s_scale(request: ChatRequest) -> Reply:
+    from opsbot.ops import run  # late: the registry, loaded at every cold start, needs only the verbs
+
     cluster, namespace = cluster_of(request)
     replicas = int(request.arguments["replicas"])
     if not cluster.min_replicas <= replicas <= cluster.max_replicas:
@@ -248,7 +257,7 @@ def k8s_scale(request: ChatRequest) -> Reply:
         request.config,
         request.actor,
         request.record,
-        ops_requests.K8S_SCALE,
+        verbs.K8S_SCALE,
         request.job_id[:8],
         cluster.environment,
         f"cluster {cluster.name}/{namespace} deployment/{facts['name']}",

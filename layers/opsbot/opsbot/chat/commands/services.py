@@ -9,16 +9,14 @@ from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
-from opsbot.ops import kubernetes as k8s
-from opsbot.ops import requests as ops_requests
-from opsbot.ops import run, vm
+from opsbot.ops import verbs
 
 
 @command(
     "restart service",
     aliases=("重启 服务",),
     acts=True,
-    verb=ops_requests.SERVICE_RESTART,
+    verb=verbs.SERVICE_RESTART,
     environment_argument="env",
     arguments=(Argument("service"), Argument("env")),
     zh="按服务名重启一个服务（Kubernetes 上滚动重启，VM 上执行它的 runbook）：先预览，确认后执行",
@@ -27,6 +25,9 @@ from opsbot.ops import run, vm
     examples=("restart service shop-api production", "重启 服务 shop-web production"),
 )
 def restart_service(request: ChatRequest) -> Reply:
+    from opsbot.ops import kubernetes as k8s  # late: the registry, loaded at every cold start, needs only the verbs
+    from opsbot.ops import run, vm
+
     ops = request.config.ops
     name, env = str(request.arguments["service"]), str(request.arguments["env"])
     service = ops.services.get(name)
@@ -46,7 +47,7 @@ def restart_service(request: ChatRequest) -> Reply:
     if target.on_kubernetes:
         cluster = ops.clusters[target.cluster]
         facts = k8s.deployment(cluster, target.namespace, target.deployment)
-        return preview_restart(request, ops_requests.SERVICE_RESTART, cluster, target.namespace, facts, env)
+        return preview_restart(request, verbs.SERVICE_RESTART, cluster, target.namespace, facts, env)
     runbook, group = ops.runbooks[target.runbook], ops.vm_groups[target.group]
     chosen = vm.values(runbook, {})
     plan = vm.plan(runbook, group, chosen)
@@ -54,7 +55,7 @@ def restart_service(request: ChatRequest) -> Reply:
         request.config,
         request.actor,
         request.record,
-        ops_requests.SERVICE_RESTART,
+        verbs.SERVICE_RESTART,
         request.job_id[:8],
         env,
         f"service {name}: vm group {group.name}",

@@ -9,8 +9,7 @@ from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import REGISTRY, Argument, UsageError, command
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
-from opsbot.ops import requests as ops_requests
-from opsbot.ops import run, vm
+from opsbot.ops import verbs
 
 
 def _parse(words: list[str]) -> dict:
@@ -61,7 +60,7 @@ def vm_help(request: ChatRequest) -> Reply:
     "vm run",
     aliases=("主机 执行",),
     acts=True,
-    verb=ops_requests.VM_RUN,
+    verb=verbs.VM_RUN,
     parse=_parse,
     arguments=(Argument("runbook"), Argument("group")),
     usage="vm run <runbook> <group> [name=value …]",
@@ -71,6 +70,11 @@ def vm_help(request: ChatRequest) -> Reply:
     examples=("vm run restart-nginx shop-web-vms", "主机 执行 tail-log shop-web-vms lines=100 file=access.log"),
 )
 def vm_run(request: ChatRequest) -> Reply:
+    from opsbot.ops import (
+        run,
+        vm,  # late: the registry, loaded at every cold start, needs only the verbs
+    )
+
     ops = request.config.ops
     arguments = dict(request.arguments)
     runbook_name, group_name = str(arguments.pop("runbook")), str(arguments.pop("group"))
@@ -107,7 +111,7 @@ def vm_run(request: ChatRequest) -> Reply:
         request.config,
         request.actor,
         request.record,
-        ops_requests.VM_RUN,
+        verbs.VM_RUN,
         request.job_id[:8],
         group.environment,
         f"vm group {group.name}",
