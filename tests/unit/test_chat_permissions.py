@@ -77,7 +77,7 @@ def test_default_roles_come_from_the_registry():
         "config rollback": ("ops",),
         "drone init": ("deployer",),
         "drone sync": ("deployer",),
-        "restart service": ("developer",),
+        "restart service": ("developer", "ops"),
         "k8s": (),
         "k8s pods": ("developer",),
         "k8s logs": ("developer",),

@@ -133,7 +133,9 @@ def dns_undo(request: ChatRequest) -> Reply:
     )
 
     request_id = str(request.arguments["request"]).lower()
-    done = verbs.get(request_id)
+    from opsbot.ops import requests as ops_requests  # late, as above
+
+    done = ops_requests.get(request_id)
     if done is None or done.plan.get("kind") != "dns-change" or "change_id" not in done.result:
         raise UsageError(
             request.t(
