@@ -9,6 +9,9 @@ PORT ?= 3000
 SINK_PORT ?= 3001
 DRONE_PORT ?= 3002
 GITLAB_PORT ?= 3003
+KUBE_PORT ?= 3004
+SSM_PORT ?= 3005
+DNS_PORT ?= 3053
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -22,7 +25,7 @@ help:
 		printf "  %-16s %s\n", name, $$0; next } \
 		/^##   / { sub(/^## +/, ""); printf "  %-16s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
-$(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt functions/worker/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r layers/opsbot/requirements.txt
@@ -35,10 +38,12 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone and GitLab
+## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone, GitLab,
+##   Kubernetes, SSM Run Command and DNS
 run: $(VENV)/.installed
 	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
-		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT)
+		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT) --kube-port $(KUBE_PORT) --ssm-port $(SSM_PORT) \
+		--dns-port $(DNS_PORT)
 
 ## send: sign and send a sample event to the running stack, e.g. make send EVENT=events/drone/build_failure.json
 send: $(VENV)/.installed

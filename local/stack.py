@@ -256,6 +256,7 @@ def local_names(template, endpoint: str) -> dict[str, str]:
     `endpoint`), by logical id."""
     names = {lid: f"opsbot-local-{lid}" for lid in template.resources_of("AWS::DynamoDB::Table")}
     names.update({lid: f"{endpoint}/{ACCOUNT}/opsbot-local-{lid}" for lid in template.resources_of("AWS::SQS::Queue")})
+    names.update({lid: f"opsbot-local-{lid.lower()}" for lid in template.resources_of("AWS::S3::Bucket")})
     return names
 
 
@@ -305,6 +306,24 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=int(os.environ.get("GITLAB_PORT", 3003)),
         help="port of the fake GitLab API, seeded with the config repo and the example projects",
+    )
+    parser.add_argument(
+        "--kube-port",
+        type=int,
+        default=int(os.environ.get("KUBE_PORT", 3004)),
+        help="port of the fake Kubernetes API server (the EKS cluster's endpoint)",
+    )
+    parser.add_argument(
+        "--ssm-port",
+        type=int,
+        default=int(os.environ.get("SSM_PORT", 3005)),
+        help="port of the fake SSM Run Command in front of moto (AWS_ENDPOINT_URL_SSM)",
+    )
+    parser.add_argument(
+        "--dns-port",
+        type=int,
+        default=int(os.environ.get("DNS_PORT", 3053)),
+        help="UDP port of the authoritative DNS server that serves moto's Route 53 zones",
     )
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
@@ -386,9 +405,21 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3 = boto3.client("s3")
+    for logical_id in template.resources_of("AWS::S3::Bucket"):
+        s3.create_bucket(Bucket=names[logical_id])
     # The functions' environment: what the template's Globals declare, as the local stack sets it. They share this
     # process, so each also sees what the template gives only another (PUBLIC_BASE_URL, DINGTALK_APP_KEY).
     os.environ.update(local_environment(template, endpoint, args.host, args.port, args.sink_port))
+    # Ops: the worker's output bucket, quick follow-ups, and SSM's Run Command calls through the fake in front of moto.
+    worker_environment = local_environment(template, endpoint, args.host, args.port, args.sink_port, "WorkerFunction")
+    os.environ.update(
+        {
+            "OPS_OUTPUT_BUCKET": worker_environment.get("OPS_OUTPUT_BUCKET", ""),
+            "OPS_POLL_SECONDS": "1",
+            "OPS_PROGRESS_SECONDS": "2",
+        }
+    )
     for variable, secret in LOCAL_SECRETS.items():
         ssm.put_parameter(Name=os.environ[variable], Value=secret, Type="SecureString", Overwrite=True)
     if args.quiet:
@@ -416,6 +447,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config in {args.config} is invalid:\n  " + "\n  ".join(exc.lines()), file=sys.stderr)
         moto.stop()
         return 1
+
+    from local import fake_dns, fake_kubernetes, fake_ssm, ops_seed
+
+    kube = fake_kubernetes.FakeKubernetes(eks_cluster=ops_seed.EKS_CLUSTER, echo=not args.quiet)
+    kube_server = fake_kubernetes.make_server(kube, args.host, args.kube_port)
+    threading.Thread(target=kube_server.serve_forever, daemon=True, name="fake-kubernetes").start()
+    ops_seed.seed(boto3.client, kube.url)
+    ssm_fake = fake_ssm.FakeSsm(endpoint, echo=not args.quiet)
+    ssm_server = fake_ssm.make_server(ssm_fake, args.host, args.ssm_port)
+    threading.Thread(target=ssm_server.serve_forever, daemon=True, name="fake-ssm").start()
+    os.environ["AWS_ENDPOINT_URL_SSM"] = ssm_fake.url  # Parameter Store calls pass through it to moto
+    dns_server = fake_dns.make_server(endpoint, args.host, args.dns_port)
+    threading.Thread(target=dns_server.serve_forever, daemon=True, name="fake-dns").start()
 
     from opsbot.release import links as tokens
 
@@ -469,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"opsbot local stack ready: API http://{args.host}:{args.port}  "
         f"DingTalk sink http://{args.host}:{args.sink_port}  Drone http://{args.host}:{args.drone_port}  "
-        f"GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}",
+        f"GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}  Kubernetes {kube.url}  "
+        f"SSM Run Command {ssm_fake.url}  DNS udp://{args.host}:{args.dns_port}",
         flush=True,
     )
     for route in template.routes:
@@ -478,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  talk to the bot: make chat MSG='status shop-api' WHO=alice", flush=True)
     print("  follow a release link from a card: make click LINK=<the button's URL> WHO=alice", flush=True)
     print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
+    print("  ops: make chat MSG='k8s pods shop-eks shop', MSG='restart service shop-api production'", flush=True)
 
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())
@@ -490,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     sink.shutdown()
     drone_server.shutdown()
     gitlab_server.shutdown()
+    kube_server.shutdown()
+    ssm_server.shutdown()
+    dns_server.shutdown()
     moto.stop()
     return 0
 

@@ -9,6 +9,7 @@ import opsbot.delivery.jobs  # noqa: F401  (registers job handlers)
 import opsbot.gitops.jobs  # noqa: F401  (registers job handlers)
 import opsbot.jobs.later_features  # noqa: F401  (registers job handlers)
 import opsbot.notify.jobs  # noqa: F401  (registers job handlers)
+import opsbot.ops.jobs  # noqa: F401  (registers job handlers; the Kubernetes client and dnspython load only in jobs)
 import opsbot.review.jobs  # noqa: F401  (registers job handlers)
 from opsbot import wiring
 from opsbot.config import names

@@ -47,7 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port: int) -> None:
+def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port: int, dns_port: int = 3053) -> None:
     shutil.copytree(ROOT / "config" / "example", directory)
     global_file = directory / "opsbot.yaml"
     config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
@@ -58,6 +58,15 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
     config["drone"]["server"] = urlunsplit(server._replace(netloc=f"{server.hostname}:{drone_port}"))
     gitlab = urlsplit(config["gitlab"]["url"])  # and the fake GitLab, whose config repo holds this directory
     config["gitlab"]["url"] = urlunsplit(gitlab._replace(netloc=f"{gitlab.hostname}:{gitlab_port}"))
+    # The zone's check asks this stack's DNS server; a zone Route 53 does not have shows Route 53 refusing.
+    for zone in config["ops"]["dns_zones"].values():
+        zone["nameservers"] = [f"127.0.0.1:{dns_port}"]
+    config["ops"]["dns_zones"]["gone"] = {
+        "zone_id": "Z0GONEZONE",
+        "name": "gone.example",
+        "environment": "staging",
+        "nameservers": [f"127.0.0.1:{dns_port}"],
+    }
     template = next(iter(config["robots"].values()))
     for robot, project in TEST_ROBOTS.items():
         config["robots"][robot] = {
@@ -91,8 +100,11 @@ class Stack:
         config_dir: Path | None = None,
         log_path: Path | None = None,
         gitlab: str = "",
+        kube: str = "",
+        ssm: str = "",
     ):
         self.api, self.sink, self.moto, self.drone, self.gitlab = api, sink, moto, drone, gitlab
+        self.kube, self.ssm = kube, ssm
         self.config_dir, self.log_path = config_dir, log_path
         self.http = requests.Session()
         self._numbers = itertools.count(1000 + os.getpid() % 1000 * 100)
@@ -351,9 +363,11 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    api_port, sink_port, moto_port, drone_port, gitlab_port = (free_port() for _ in range(5))
+    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port = (
+        free_port() for _ in range(8)
+    )
     config_dir = tmp_path_factory.mktemp("config") / "config"
-    _write_config(config_dir, sink_port, drone_port, gitlab_port)
+    _write_config(config_dir, sink_port, drone_port, gitlab_port, dns_port)
     log_path = tmp_path_factory.mktemp("logs") / "stack.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
@@ -371,6 +385,12 @@ def stack(tmp_path_factory):
             str(drone_port),
             "--gitlab-port",
             str(gitlab_port),
+            "--kube-port",
+            str(kube_port),
+            "--ssm-port",
+            str(ssm_port),
+            "--dns-port",
+            str(dns_port),
             "--config",
             str(config_dir),
             "--retry-base-seconds",
@@ -403,6 +423,8 @@ def stack(tmp_path_factory):
             config_dir,
             log_path,
             f"http://127.0.0.1:{gitlab_port}",
+            f"http://127.0.0.1:{kube_port}",
+            f"http://127.0.0.1:{ssm_port}",
         )
     finally:
         process.terminate()

@@ -312,7 +312,7 @@ def test_an_approval_whose_drone_call_failed_is_finished_by_its_retry(worker, fa
 def test_a_developer_cannot_approve(worker, fake_drone, session):
     pending = request_production(worker, session)
     denied = say(f"approve {pending.id}", who="bob", session_webhook=session)
-    assert denied["markdown"]["text"] == "⛔ `approve` needs the role deployer; your roles: developer."
+    assert denied["markdown"]["text"] == "⛔ `approve` needs the role deployer or ops; your roles: developer."
     assert [m for m in worker.aws.receive(visibility=0) if m["MessageId"] not in worker.done] == []
     assert approvals.get(pending.id).status == "pending" and drone_changes(fake_drone) == []
 

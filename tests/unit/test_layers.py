@@ -20,7 +20,7 @@ LAYERS = (
     ("drone", "gitlab", "dingtalk"),  # the integrations
     ("authz", "delivery"),  # the authorization core; posting messages
     ("release", "gitops"),  # capabilities
-    ("notify", "review", "acts"),  # capabilities that use release
+    ("notify", "review", "acts", "ops"),  # capabilities that use release; ops from chat
     ("actions", "chat"),  # what people drive: release links and chat
     ("wiring", "config_cli"),  # what entry points hand down; the config CLI
 )

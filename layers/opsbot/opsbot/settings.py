@@ -36,6 +36,10 @@ class Settings:
     retry_max_seconds: int
     config_cache_seconds: int
     secret_cache_seconds: int
+    ops_output_bucket: str
+    ops_output_link_seconds: int
+    ops_poll_seconds: int
+    ops_progress_seconds: int
 
     @property
     def allows_literal_secrets(self) -> bool:
@@ -101,6 +105,14 @@ ENVIRONMENT = {
     "RETRY_MAX_SECONDS": ("Largest retry delay.", "900"),
     "CONFIG_CACHE_SECONDS": ("How long a Lambda keeps config in memory before re-reading DynamoDB.", "60"),
     "SECRET_CACHE_SECONDS": ("How long a Lambda keeps an SSM secret in memory.", "300"),
+    # Ops commands (opsbot.ops): where long output goes, and how often follow-ups look and speak.
+    "OPS_OUTPUT_BUCKET": (
+        "S3 bucket for ops output too long for a message (logs, VM batch output); SSM writes command output there.",
+        "",
+    ),
+    "OPS_OUTPUT_LINK_SECONDS": ("How long a presigned link to ops output stays valid.", "3600"),
+    "OPS_POLL_SECONDS": ("Delay between follow-up checks of an ops change (rollout, VM batch, DNS change).", "15"),
+    "OPS_PROGRESS_SECONDS": ("Least time between two progress posts about one VM batch.", "60"),
 }
 
 
@@ -134,4 +146,8 @@ def settings() -> Settings:
         retry_max_seconds=int(_env("RETRY_MAX_SECONDS")),
         config_cache_seconds=int(_env("CONFIG_CACHE_SECONDS")),
         secret_cache_seconds=int(_env("SECRET_CACHE_SECONDS")),
+        ops_output_bucket=_env("OPS_OUTPUT_BUCKET"),
+        ops_output_link_seconds=int(_env("OPS_OUTPUT_LINK_SECONDS")),
+        ops_poll_seconds=int(_env("OPS_POLL_SECONDS")),
+        ops_progress_seconds=int(_env("OPS_PROGRESS_SECONDS")),
     )

@@ -36,6 +36,7 @@ ACT = "act"  # changes something: needs an identified person in people (or an op
 DEPLOY = "deploy"  # deploy or roll back a build to an environment: the environment's rules and approvals
 RERUN = "rerun"  # run a build again: never a deployment
 APPROVE = "approve"  # approve or reject a request: never the requester; the approver must be allowed the act
+OPS = "ops"  # change a cluster, VM group or DNS zone: roles per environment, `ops.environments.<env>.approvals`
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,10 @@ class Target:
     merge_request: str = ""  # group/name!iid
     requester: str = ""  # for APPROVE: the actor id of who asked
     request_verb: Verb | None = None  # for APPROVE: the verb of the request being approved
+    scope: str = ""  # for ops: what is touched, e.g. `cluster shop-eks/shop deployment/shop-api`, `zone shop`
 
     def describe(self) -> str:
-        parts = [self.project]
+        parts = [self.project, self.scope]
         if self.build is not None:
             parts.append(f"#{self.build.number} ({self.build.event or '?'} · {self.build.branch or '?'})")
         if self.environment:
@@ -285,6 +287,17 @@ def decide(
         return Decision(ALLOW)
     if denied := _who_may(config, actor, verb, target, language):
         return denied
+    if verb.kind == OPS and (needed := config.ops.approvals.get(target.environment, 0)):
+        return Decision(
+            NEEDS_APPROVAL,
+            t(
+                language,
+                f"{target.environment} 的运维操作需要 {needed} 位其他同事批准。",
+                f"ops changes in {target.environment} need {needed} approval(s) from someone else.",
+            ),
+            "approvals",
+            needed,
+        )
     if verb.kind == RERUN and target.build is not None and (denied := rerunnable(config, verb, target.build, language)):
         return denied
     if verb.kind == APPROVE:
@@ -299,7 +312,12 @@ def decide(
             )
         if target.request_verb is not None:
             inner = decide(
-                config, actor, target.request_verb, Target(target.project, target.environment), arguments, language
+                config,
+                actor,
+                target.request_verb,
+                Target(target.project, target.environment, scope=target.scope),
+                arguments,
+                language,
             )
             if inner.denied:
                 return inner

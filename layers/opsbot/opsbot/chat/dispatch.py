@@ -15,6 +15,7 @@ from opsbot.i18n import t
 from opsbot.log import logger
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
+from opsbot.ops.requests import OpsRefused
 from opsbot.peers import PeerNotConfigured, PeerRefused, PeerUnavailable
 from opsbot.release.approvals import ApprovalRefused
 from opsbot.release.deploy import ReleaseRefused
@@ -43,7 +44,7 @@ def run(request: ChatRequest) -> Reply:
             ),
             detail=f"usage: {exc}",
         )
-    except (ReleaseRefused, ApprovalRefused, Denied) as exc:
+    except (ReleaseRefused, ApprovalRefused, OpsRefused, Denied) as exc:
         return failed(request, f"⛔ {exc}")
     except PeerNotConfigured as exc:
         return failed(

@@ -20,6 +20,8 @@ def markdown() -> str:
     examples = []
     for cmd in all_commands().commands.values():
         kind = "acts (queued; result posted)" if cmd.acts else "reads (answered at once)"
+        if cmd.acts and cmd.verb.kind == "read":
+            kind = "reads, queued as acts are (result posted)"
         if cmd.needs_drone:
             kind += ", needs Drone"
         if cmd.needs_gitlab:

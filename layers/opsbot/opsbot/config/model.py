@@ -10,16 +10,18 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
+from opsbot.config import ops as ops_section
 from opsbot.config import review as review_section
 from opsbot.config.names import KnownNames
 from opsbot.config.names import declared as declared_names
+from opsbot.config.ops import Ops
 from opsbot.config.review import Review
 from opsbot.secrets import SSM_PREFIX
 
 GLOBAL_FILE = "opsbot.yaml"
 PROJECTS_DIR = "projects"
 LANGUAGES = ("zh", "en")
-GLOBAL_KEYS = {"settings", "robots", "people", "drone", "gitlab", "permissions", "faq"}
+GLOBAL_KEYS = {"settings", "robots", "people", "drone", "gitlab", "permissions", "faq", "ops"}
 SETTINGS_KEYS = {"language", "ops_robot", "contacts", "action_link_hours", "approval_hours", "dingtalk_robot_code"}
 ROBOT_KEYS = {"webhook", "secret", "rate_limit_per_minute"}
 PERSON_KEYS = {"id", "name", "dingtalk_user_id", "dingtalk_sender_id", "mobile", "git", "roles"}
@@ -166,6 +168,7 @@ class Config:
     action_link_hours: int = 24
     approval_hours: int = 24
     dingtalk_robot_code: str = ""
+    ops: Ops = field(default_factory=Ops)  # what ops commands may touch (config/ops.py)
 
     def project_for_repo(self, slug: str) -> Project | None:
         for project in self.projects.values():
@@ -397,6 +400,7 @@ def _global(checker: _Checker) -> dict:
         "gitlab": _gitlab(checker, root),
         "permissions": _permissions(checker, root),
         "faq": _faq(checker, root),
+        "ops": ops_section.parse(checker, root),
         **chat_settings,
     }
 

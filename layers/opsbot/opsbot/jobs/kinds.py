@@ -12,6 +12,7 @@ GITLAB_PIPELINE = "gitlab.pipeline"  # Tide, when a pipeline goes green (review/
 CHAT_COMMAND = "chat.command"  # an acting chat command (chat/jobs.py)
 RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
 DIGEST_FLUSH = "dingtalk.digest_flush"  # a robot's folded news, sent as one message (delivery/jobs.py)
+OPS_FOLLOW_UP = "ops.follow_up"  # a delayed check of an ops change: rollout, VM batch, DNS change (ops/jobs.py)
 
 ALL = (
     DRONE_BUILD_FINISHED,
@@ -23,4 +24,5 @@ ALL = (
     CHAT_COMMAND,
     RELEASE_LINK,
     DIGEST_FLUSH,
+    OPS_FOLLOW_UP,
 )

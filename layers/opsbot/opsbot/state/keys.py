@@ -16,6 +16,7 @@ BUILD_PREVIOUS = "buildprev#"  # the status before a given build, remembered for
 REVIEW_LGTM = "review-lgtm#"  # a merge request's /lgtm and the head it was given on (review/store.py)
 REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one head (review/store.py)
 GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
+OPS_REQUEST = "ops-request#"  # an ops command's preview, its plan and how it went (ops/requests.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -29,6 +30,7 @@ PARTITIONS = (
     REVIEW_LGTM,
     REVIEW_APPROVALS,
     GITLAB_NOTES,
+    OPS_REQUEST,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
@@ -50,6 +52,8 @@ REVIEW_COMMAND = "review-command#"  # one command of one comment (review/jobs.py
 REVIEW_NOTE = "review-note#"  # a note opsbot posts (review/session.py)
 REVIEW_MERGE = "review-merge#"  # a merge at one head (review/tide.py)
 RETEST_BUILD = "retest-build#"  # the build one /retest chose (review/commands.py)
+OPS_RUN = "ops-run#"  # an ops request's change, made once however it is confirmed or approved (ops/run.py)
+OPS_FOLLOW = "ops-follow#"  # one step of an ops request's follow-up: a check, a progress post (ops/jobs.py)
 
 EFFECTS = (
     NOTIFIED,
@@ -63,4 +67,6 @@ EFFECTS = (
     REVIEW_NOTE,
     REVIEW_MERGE,
     RETEST_BUILD,
+    OPS_RUN,
+    OPS_FOLLOW,
 )

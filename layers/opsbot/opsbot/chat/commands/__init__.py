@@ -3,7 +3,22 @@ README's reference list the commands in HELP_ORDER, whatever order the modules h
 
 from __future__ import annotations
 
-from opsbot.chat.commands import approvals, builds, config, faq, help, history, pipelines, release, whoami  # noqa: F401
+from opsbot.chat.commands import (  # noqa: F401
+    approvals,
+    builds,
+    config,
+    confirm,
+    dns_records,
+    faq,
+    help,
+    history,
+    kubernetes_ops,
+    pipelines,
+    release,
+    services,  # after release: `restart service` is a subcommand of `restart`
+    vm_batches,
+    whoami,
+)
 from opsbot.chat.registry import REGISTRY, Registry
 
 HELP_ORDER = (
@@ -22,6 +37,19 @@ HELP_ORDER = (
     "drone",
     "drone init",
     "drone sync",  # .drone.yml
+    "restart service",
+    "k8s",
+    "k8s pods",
+    "k8s logs",
+    "k8s restart",
+    "k8s scale",
+    "vm",
+    "vm run",
+    "dns",
+    "dns show",
+    "dns set",
+    "dns undo",
+    "confirm",  # ops: Kubernetes, VM batches, DNS, and the requester's go-ahead
     "history",
     "faq",  # the audit log, the team's questions
 )

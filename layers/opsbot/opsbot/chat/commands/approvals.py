@@ -11,11 +11,19 @@ from opsbot.authz import core as authz
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, command
 from opsbot.message import Reply
+from opsbot.ops.verbs import CHANGES as OPS_CHANGES
+from opsbot.ops.verbs import OPS_EVENT
 from opsbot.release import approvals
 from opsbot.release import deploy as release
 
-APPROVE = authz.Verb("approve", ("deployer",), authz.APPROVE)
-REJECT = authz.Verb("reject", ("deployer",), authz.APPROVE)
+# Deployers approve releases, ops people approve ops changes; either way the core also checks that the approver may
+# do the requested act themselves, where it is asked for.
+APPROVE = authz.Verb("approve", ("deployer", "ops"), authz.APPROVE)
+REJECT = authz.Verb("reject", ("deployer", "ops"), authz.APPROVE)
+
+
+def _is_ops(pending: approvals.ApprovalRequest) -> bool:
+    return pending.event == OPS_EVENT and pending.action in OPS_CHANGES
 
 
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
@@ -23,7 +31,10 @@ def _target(pending: approvals.ApprovalRequest) -> authz.Target:
         pending.project,
         pending.target,
         requester=pending.requester,
-        request_verb=release.VERBS.get(pending.action, release.DEPLOY),
+        request_verb=OPS_CHANGES[pending.action]
+        if _is_ops(pending)
+        else release.VERBS.get(pending.action, release.DEPLOY),
+        scope=pending.branch if _is_ops(pending) else "",
     )
 
 
@@ -34,8 +45,8 @@ def _target(pending: approvals.ApprovalRequest) -> authz.Target:
     verb=APPROVE,
     needs_drone=True,
     arguments=(Argument("request"),),
-    zh="批准一个发布请求；够人数后立即发布",
-    en="Approve a release request; the last approval needed starts it",
+    zh="批准一个发布或运维请求；够人数后立即执行",
+    en="Approve a release or ops request; the last approval needed starts it",
     examples=("approve 3f9a2c1b", "批准 3f9a2c1b"),
 )
 def approve(request: ChatRequest) -> Reply:
@@ -62,7 +73,12 @@ def approve(request: ChatRequest) -> Reply:
                 f"✔ {request.sender} approved `{pending.id}`; {left} more approval(s) needed.",
             ),
         )
-    result = release.execute_approved(request.config, request.drone(), pending, request.language)
+    if _is_ops(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
+        from opsbot.ops import run as ops_run  # late: the registry, loaded at every cold start, needs only the verbs
+
+        result = ops_run.execute_approved(request.config, pending, request.message, request.language)
+    else:
+        result = release.execute_approved(request.config, request.drone(), pending, request.language)
     note = request.t(
         f"✔ {request.sender} 批准了 `{pending.id}`（{pending.requester_name} 发起）。",
         f"✔ {request.sender} approved `{pending.id}` (asked by {pending.requester_name}).",
@@ -77,8 +93,8 @@ def approve(request: ChatRequest) -> Reply:
     acts=True,
     verb=REJECT,
     arguments=(Argument("request"),),
-    zh="拒绝一个发布请求",
-    en="Reject a release request",
+    zh="拒绝一个发布或运维请求",
+    en="Reject a release or ops request",
     examples=("reject 3f9a2c1b", "拒绝 3f9a2c1b"),
 )
 def reject(request: ChatRequest) -> Reply:
@@ -88,6 +104,15 @@ def reject(request: ChatRequest) -> Reply:
     if pending is not None and pending.requester != request.sender_id:
         request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
+    if _is_ops(decided):
+        return Reply(
+            title=f"rejected {decided.id}",
+            detail=f"rejected {decided.id}",
+            text=request.t(
+                f"✖ {request.sender} 拒绝了 `{decided.id}`（{decided.action}，{decided.target}），不会执行。",
+                f"✖ {request.sender} rejected `{decided.id}` ({decided.action} in {decided.target}): it will not run.",
+            ),
+        )
     return Reply(
         title=f"rejected {decided.id}",
         project=decided.project,

@@ -75,7 +75,7 @@ def rollback(request: ChatRequest) -> Reply:
 
 @command(
     "restart",
-    aliases=("重试", "重新构建"),
+    aliases=("重试", "重新构建", "重启"),
     acts=True,
     verb=release.RESTART,
     needs_drone=True,
