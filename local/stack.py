@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-worker", action="store_true", help="do not drain the queue (for benchmarks)")
     parser.add_argument("--quiet", action="store_true", help="do not print chat messages or INFO logs")
+    parser.add_argument("--metrics", action="store_true", help="print the functions' metric lines (EMF), as on AWS")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
@@ -359,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.quiet:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    # CloudWatch's metric lines (EMF) mean nothing on a laptop and drown the chat messages; --metrics shows them.
+    if not args.metrics:
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
     import logging
 
