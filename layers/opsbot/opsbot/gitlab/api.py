@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from opsbot import secrets
 from opsbot.config.model import Config
 from opsbot.gitlab.merge_request_api import MergeRequestCalls
-from opsbot.peers import errors
+from opsbot.jobs import deadline
+from opsbot.peers import answer_lost, errors
 from opsbot.settings import settings
 
 # GitLabNotConfigured: the config has no `gitlab:` section, so nothing that needs GitLab can run.
@@ -48,10 +49,13 @@ class GitLabClient(MergeRequestCalls):
         import requests
         from gitlab.exceptions import GitlabError
 
+        deadline.check(f"GitLab {what}")  # a job out of its time budget stops before the call, not in it
         try:
             return call()
         except requests.RequestException as exc:
-            raise GitLabUnavailable(f"GitLab did not answer ({what}): {type(exc).__name__}") from None
+            raise GitLabUnavailable(
+                f"GitLab did not answer ({what}): {type(exc).__name__}", in_doubt=answer_lost(exc)
+            ) from None
         except GitlabError as exc:
             status = exc.response_code
             if status is None or status >= 500 or status == 429:

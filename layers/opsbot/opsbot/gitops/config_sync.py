@@ -21,7 +21,7 @@ from opsbot import metrics
 from opsbot.config import store
 from opsbot.config.model import GLOBAL_FILE, PROJECTS_DIR, Config, ConfigError
 from opsbot.config.yaml_source import is_config_file, parse_files
-from opsbot.delivery.post import post, post_once
+from opsbot.delivery.post import post_once
 from opsbot.gitlab.api import GitLabClient, GitLabRefused, client_for
 from opsbot.gitlab.events import Push
 from opsbot.gitops import notices
@@ -129,7 +129,8 @@ def on_push(config: Config, push: Push) -> str:
     except GitLabRefused as exc:
         # A wrong token or a missing repo: retrying cannot help. Say so, and park the job for a redrive.
         metrics.count(metrics.CONFIG_SYNCS, Outcome="refused by GitLab")
-        post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
+        refused = notices.gitlab_refused(config, push, exc)
+        post_once(config, refused, f"{keys.CONFIG_SYNC}{push.repo}#{push.after}#refused")
         raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
     if result["notice"]:
         post_once(store.load(), Reply.from_dict(result["notice"]), f"{keys.CONFIG_SYNC}{push.repo}#{push.after}")

@@ -50,6 +50,7 @@ REVIEW_COMMAND = "review-command#"  # one command of one comment (review/jobs.py
 REVIEW_NOTE = "review-note#"  # a note opsbot posts (review/session.py)
 REVIEW_MERGE = "review-merge#"  # a merge at one head (review/tide.py)
 RETEST_BUILD = "retest-build#"  # the build one /retest chose (review/commands.py)
+DIGEST_SENT = "digest-sent#"  # one digest message of a robot, named by its first entry (delivery/robot.py)
 
 EFFECTS = (
     NOTIFIED,
@@ -63,4 +64,5 @@ EFFECTS = (
     REVIEW_NOTE,
     REVIEW_MERGE,
     RETEST_BUILD,
+    DIGEST_SENT,
 )
