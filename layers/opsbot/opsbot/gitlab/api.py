@@ -18,6 +18,7 @@ from opsbot.gitlab.merge_request_api import MergeRequestCalls
 from opsbot.jobs import deadline
 from opsbot.peers import answer_lost, errors
 from opsbot.settings import settings
+from opsbot.state import reads
 
 # GitLabNotConfigured: the config has no `gitlab:` section, so nothing that needs GitLab can run.
 GitLabNotConfigured, GitLabRefused, GitLabUnavailable = errors("GitLab", "gitlab: {url, token}", __name__)
@@ -94,7 +95,11 @@ class GitLabClient(MergeRequestCalls):
             raise
 
     def file_text(self, path: str, file_path: str, ref: str) -> str | None:
-        """A file's text at `ref`, or None when there is no such file."""
+        """A file's text at `ref`, or None when there is no such file. Kept for the job's continuation, should it
+        run out of time (state.reads): a sync's config files, a review's OWNERS files, one call each."""
+        return reads.read(f"file#{path}#{file_path}@{ref}", lambda: self._file_text(path, file_path, ref))
+
+    def _file_text(self, path: str, file_path: str, ref: str) -> str | None:
         try:
             raw = self._call(
                 f"file {file_path}@{ref[:12]}",

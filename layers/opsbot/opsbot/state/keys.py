@@ -16,6 +16,7 @@ BUILD_PREVIOUS = "buildprev#"  # the status before a given build, remembered for
 REVIEW_LGTM = "review-lgtm#"  # a merge request's /lgtm and the head it was given on (review/store.py)
 REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one head (review/store.py)
 GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
+READS = "reads#"  # what a job that ran out of time had read, for its continuation (state/reads.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -29,6 +30,7 @@ PARTITIONS = (
     REVIEW_LGTM,
     REVIEW_APPROVALS,
     GITLAB_NOTES,
+    READS,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
