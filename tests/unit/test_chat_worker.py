@@ -306,6 +306,56 @@ def test_an_approval_whose_drone_call_failed_is_finished_by_its_retry(worker, fa
     assert "→ production" in posted(fake_dingtalk)[-1][1]
 
 
+def cut_off_before_the_decision(monkeypatch) -> None:
+    """The first approval's worker stops after the approver was added, before the request was decided."""
+    real, calls = approvals._decide, []
+
+    def cut_off(request, status, who):
+        calls.append(who)
+        if len(calls) == 1:
+            raise RuntimeError("the worker stopped here")
+        return real(request, status, who)
+
+    monkeypatch.setattr(approvals, "_decide", cut_off)
+
+
+PRODUCTION_PROMOTE = (
+    "POST",
+    "/api/repos/shop/shop-api/builds/128/promote",
+    {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]},
+)
+
+
+def test_an_approval_cut_off_before_its_decision_is_decided_by_its_retry(
+    worker, fake_drone, fake_dingtalk, session, monkeypatch
+):
+    pending = request_production(worker, session)
+    cut_off_before_the_decision(monkeypatch)
+    say(f"approve {pending.id}", who="carol", session_webhook=session)
+    messages = worker.take()
+    assert len(worker.run(messages)["batchItemFailures"]) == 1
+    stuck = approvals.get(pending.id)
+    assert (stuck.status, stuck.approvers) == ("pending", ["carol"])  # enough approvals, no decision
+    assert worker.run(messages, attempt=2)["batchItemFailures"] == []
+    decided = approvals.get(pending.id)
+    assert (decided.status, decided.decided_by) == ("approved", "carol")
+    assert drone_changes(fake_drone) == [PRODUCTION_PROMOTE]
+    assert "→ production" in posted(fake_dingtalk)[-1][1]
+
+
+def test_an_approval_left_undecided_is_decided_by_the_next_approver(
+    worker, fake_drone, fake_dingtalk, session, monkeypatch
+):
+    pending = request_production(worker, session)
+    cut_off_before_the_decision(monkeypatch)
+    say(f"approve {pending.id}", who="carol", session_webhook=session)
+    assert len(worker.run()["batchItemFailures"]) == 1  # carol's job will be retried later
+    act(worker, f"approve {pending.id}", who="xiaoming", session_webhook=session)
+    decided = approvals.get(pending.id)
+    assert (decided.status, decided.approvers, decided.decided_by) == ("approved", ["carol", "xiaoming"], "xiaoming")
+    assert [path for _, path, _ in drone_changes(fake_drone)] == ["/api/repos/shop/shop-api/builds/128/promote"]
+
+
 def test_a_developer_cannot_approve(worker, fake_drone, session):
     pending = request_production(worker, session)
     denied = say(f"approve {pending.id}", who="bob", session_webhook=session)
