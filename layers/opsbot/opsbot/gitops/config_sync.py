@@ -10,7 +10,8 @@ tree at the commit is the truth.
 Which files a push touched decides whether it concerns the config at all. GitLab lists at most 20 commits in a
 Push Hook; for a longer push the compare API (`before..after`) says what changed. Each pushed commit is synced at
 most once (state.effects), and a push that is no longer the branch's head is skipped: a job retried after a
-newer push synced must not put the older config back.
+newer push synced must not put the older config back. The save is conditional on the stored config the job saw
+before it checked the head (config.store's seq), so a slow job cannot overwrite a newer push saved meanwhile.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from opsbot.delivery.post import post_once
 from opsbot.gitlab.api import GitLabClient, GitLabRefused, client_for
 from opsbot.gitlab.events import Push
 from opsbot.gitops import notices
-from opsbot.jobs.model import PermanentFailure
+from opsbot.jobs.model import PermanentFailure, RetryLater
 from opsbot.log import logger
 from opsbot.message import Reply
 from opsbot.state import effects, keys
@@ -93,10 +94,13 @@ def sync(config: Config, push: Push) -> SyncResult:
     )
     if touched == []:
         return _counted("no config change", SyncResult("no config file changed"))
+    # Read before the head check, and saved on condition that it is still current: a newer push saved after this
+    # check makes the save fail (and the job's retry then finds itself superseded), whatever the timing.
+    stored = store.current()
     head = client.branch_head(push.repo, push.branch)
     if head != push.after:
         return _counted("superseded", SyncResult(f"superseded: {push.branch} is now at {(head or 'nothing')[:8]}"))
-    if config.version == push.after:
+    if stored.version == push.after:
         return _counted("already stored", SyncResult("already the stored version"))
     documents, problems = parse_files(read_config(client, config, push.after))
     pusher = config.person_for_git(push.user_username, push.user_email)
@@ -104,8 +108,13 @@ def sync(config: Config, push: Push) -> SyncResult:
         if problems:
             raise ConfigError(problems)
         synced = store.save(
-            documents, push.after, source=f"push by {push.user_username or push.user_name}: {push.title}"[:300]
+            documents,
+            push.after,
+            source=f"push by {push.user_username or push.user_name}: {push.title}"[:300],
+            based_on=stored.seq,
         )
+    except store.ConfigChanged:
+        raise RetryLater(f"the stored config changed while {push.after[:8]} was synced; checking again") from None
     except ConfigError as exc:
         notice = notices.sync_failed(config, push, exc.problems, pusher, lambda n: _in_repo(config, n))
         return _counted(
