@@ -97,6 +97,14 @@ def test_fold_keeps_unicode_and_order(aws):
     assert budget.read("team").pending == entries
 
 
+def test_a_claim_whose_answer_was_lost_is_the_claimants_again_on_its_retry(aws):
+    assert budget.claim_flush("team", NOW, by="job-1") is True  # went through; the answer did not come back
+    assert budget.claim_flush("team", NOW + 30_000, by="job-1") is True  # so its retry schedules the flush
+    assert budget.claim_flush("team", NOW + 30_000, by="job-2") is False
+    budget.renew_flush("team", NOW + 60_000)  # the flush holds the lease from here
+    assert budget.claim_flush("team", NOW + 90_000, by="job-1") is False
+
+
 def test_claim_flush_only_once_until_the_lease_is_stale(aws):
     assert budget.claim_flush("team", NOW) is True
     assert budget.claim_flush("team", NOW + 1000) is False

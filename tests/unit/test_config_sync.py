@@ -311,3 +311,33 @@ def test_a_config_too_large_to_store_is_refused_and_the_ops_group_told(gitops_co
     # the size, DynamoDB's limit, and where most of it is
     assert re.search(r"opsbot\.yaml\]\([^)]*\): the config takes 4\d\d KB stored, over the 400 KB", text)
     assert aws.dead_letters() == []
+
+
+def test_a_save_whose_answer_was_lost_is_still_told_by_the_retry(gitops_config, fake_gitlab, sent, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+
+    import opsbot.config.store as store_module
+
+    real_client, lost = store_module.client, []
+
+    class AnswerLost:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def transact_write_items(self, **kwargs):
+            answer = self.inner.transact_write_items(**kwargs)
+            if not lost:
+                lost.append(True)
+                raise ReadTimeoutError(endpoint_url="https://dynamodb")
+            return answer
+
+    monkeypatch.setattr(store_module, "client", lambda service: AnswerLost(real_client(service)))
+    hook = push(fake_gitlab, {"projects/new-api.yaml": NEW_PROJECT})
+    with pytest.raises(ReadTimeoutError):
+        run(hook)
+    assert store.current().version == hook["after"] and sent == []  # saved; the job does not know it
+    assert run(hook) == f"synced version {hook['after'][:8]}"  # its retry
+    assert len(sent) == 1 and "配置已同步" in texts(sent)[0]

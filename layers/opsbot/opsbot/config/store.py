@@ -51,17 +51,38 @@ def _key(sk: str) -> dict:
     return {"pk": {"S": "config"}, "sk": {"S": sk}}
 
 
-def save(documents: list[Document], version: str, source: str = "cli", based_on: int | None = None) -> Config:
-    """Validate the documents and, only if they are valid and fit in one item, make them the current config:
-    with `based_on` (a `current().seq`), only if no other save came since."""
+def check(documents: list[Document], version: str) -> Config:
+    """The config the documents make, if they are valid and fit in one item; ConfigError otherwise."""
     config = validate(documents, settings().allows_literal_secrets, version, settings().stage)
+    # The version item is the larger of the two: the same attributes under a longer key.
+    _check_size(documents, {**_key(f"{VERSION_PREFIX}{0:012d}.000000#{version}"), **_item(documents, version, "", 0)})
+    return config
+
+
+def _item(documents: list[Document], version: str, source: str, now: int) -> dict:
     # Key order is kept: environments listed first in a project file get their release buttons first, and an
     # export reads like the files did.
     body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
+    return {
+        "doc": {"S": body},
+        "version": {"S": version},
+        "saved_at": {"N": str(now)},
+        "source": {"S": source[:300]},
+        "seq": {"N": str(now)},  # room for the current item's seq
+    }
+
+
+def save(
+    documents: list[Document], version: str, source: str = "cli", based_on: int | None = None, also: tuple = ()
+) -> Config:
+    """Validate the documents and, only if they are valid and fit in one item, make them the current config:
+    with `based_on` (a `current().seq`), only if no other save came since. `also`: more writes of the same
+    transaction (state.effects.recorded_with: a sync's result, recorded with the save)."""
+    config = check(documents, version)
     moment = time.time()
     now = int(moment)
-    item = {"doc": {"S": body}, "version": {"S": version}, "saved_at": {"N": str(now)}, "source": {"S": source[:300]}}
-    _check_size(documents, {**_key(f"{VERSION_PREFIX}{now:012d}.000000#{version}"), **item, "seq": {"N": "0"}})
+    item = _item(documents, version, source, now)
+    del item["seq"]
     ddb = client("dynamodb")
     table = settings().config_table
     # Microseconds after the seconds keep two saves in one second in order ("." sorts after "#").
@@ -74,13 +95,12 @@ def save(documents: list[Document], version: str, source: str = "cli", based_on:
             current["ExpressionAttributeValues"] = {":seen": {"N": str(based_on)}}
     else:
         current["Item"]["seq"] = {"N": str(_current(ddb).seq + 1)}
+    writes = [{"Put": {"TableName": table, "Item": {**_key(sort_key), **item}}}, {"Put": current}, *also]
     try:
-        ddb.transact_write_items(
-            TransactItems=[{"Put": {"TableName": table, "Item": {**_key(sort_key), **item}}}, {"Put": current}]
-        )
+        ddb.transact_write_items(TransactItems=writes)
     except ddb.exceptions.TransactionCanceledException as exc:
         reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        if "ConditionalCheckFailed" in reasons:
+        if reasons[1:2] == ["ConditionalCheckFailed"]:  # the current item's condition, not one of `also`'s
             raise ConfigChanged(f"the stored config changed since save {based_on}") from None
         raise
     invalidate()

@@ -35,16 +35,17 @@ def deliver(robot: Robot, message: dict, entry: dict) -> str:
         robot_api.send(robot, message)
         return "sent"
     # The flush is scheduled before the fold, so that a failure to schedule it leaves nothing folded (the retry
-    # folds); after the fold, one more claim covers a flush that emptied the digest and ended in between.
-    _ensure_flush(robot, now)
+    # folds, and claims again a lease its first claim took); after the fold, one more claim covers a flush that
+    # emptied the digest and ended in between.
+    _ensure_flush(robot, now, entry["id"])
     effects.commit()  # once its digest is sent, the entry is no longer there to show that it was folded
     budget.fold(robot.name, entry)
     _ensure_flush(robot, now)
     return "folded"
 
 
-def _ensure_flush(robot: Robot, now: int) -> None:
-    if budget.claim_flush(robot.name, now):
+def _ensure_flush(robot: Robot, now: int, by: str = "") -> None:
+    if budget.claim_flush(robot.name, now, by):
         try:
             _schedule_flush(robot, budget.read(robot.name), now)
         except Exception:

@@ -107,11 +107,18 @@ def sync(config: Config, push: Push) -> SyncResult:
     try:
         if problems:
             raise ConfigError(problems)
-        synced = store.save(
+        new = store.check(documents, push.after)
+        synced = SyncResult(
+            f"synced version {push.after[:8]}", notices.synced(config, new, push, touched, pusher).as_dict()
+        )
+        # The save and this job's record of it are one transaction: a retry after it finds the sync done and its
+        # notice still to tell, not a stored version to skip in silence.
+        store.save(
             documents,
             push.after,
             source=f"push by {push.user_username or push.user_name}: {push.title}"[:300],
             based_on=stored.seq,
+            also=(effects.recorded_with(synced.as_dict()),),
         )
     except store.ConfigChanged:
         raise RetryLater(f"the stored config changed while {push.after[:8]} was synced; checking again") from None
@@ -123,10 +130,7 @@ def sync(config: Config, push: Push) -> SyncResult:
                 f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays", notice.as_dict()
             ),
         )
-    return _counted(
-        "synced",
-        SyncResult(f"synced version {push.after[:8]}", notices.synced(config, synced, push, touched, pusher).as_dict()),
-    )
+    return _counted("synced", synced)
 
 
 def on_push(config: Config, push: Push) -> str:

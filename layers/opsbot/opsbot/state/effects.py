@@ -54,6 +54,7 @@ class _Claim:
     key: str
     owner: str
     committed: bool = False
+    recorded: dict | None = None  # a result written with the effect's own write (`recorded_with`)
 
 
 _running: ContextVar[tuple[_Claim, ...]] = ContextVar("running_effects", default=())
@@ -112,6 +113,8 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
         raise
     finally:
         _running.reset(token)
+    if claim.recorded is not None:
+        return claim.recorded
     ddb.update_item(
         TableName=table,
         Key=_pk(key),
@@ -121,6 +124,30 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
         ExpressionAttributeValues={":r": {"S": json.dumps(result, ensure_ascii=False)}, ":me": {"S": claim.owner}},
     )
     return result
+
+
+def recorded_with(result: dict) -> dict:
+    """For an effect that is itself one DynamoDB transaction: an item for that transaction that records `result`
+    as the innermost running effect's, so that the effect and its result land together (a retry after it finds
+    the result, not an effect that seems not to have happened). The effect then returns; its result is this one."""
+    running = _running.get()
+    if not running:
+        raise RuntimeError("recorded_with() outside effects.once")
+    claim = running[-1]
+    claim.recorded = result
+    return {
+        "Update": {
+            "TableName": settings().state_table,
+            "Key": _pk(claim.key),
+            "UpdateExpression": "SET #result = :r REMOVE committed",
+            "ConditionExpression": "#owner = :me",
+            "ExpressionAttributeNames": {"#result": "result", "#owner": "owner"},
+            "ExpressionAttributeValues": {
+                ":r": {"S": json.dumps(result, ensure_ascii=False)},
+                ":me": {"S": claim.owner},
+            },
+        }
+    }
 
 
 def commit() -> None:
@@ -155,14 +182,15 @@ def _end_lease(claim: _Claim, now: int) -> None:
 
 
 def _release(claim: _Claim) -> None:
-    """Drop a claim whose effect did not happen, so that the retry runs it (only our own claim)."""
+    """Drop a claim whose effect did not happen, so that the retry runs it: only our own, and never one whose result
+    was recorded (`recorded_with`: the write went through although its answer was lost)."""
     ddb = client("dynamodb")
     try:
         ddb.delete_item(
             TableName=settings().state_table,
             Key=_pk(claim.key),
-            ConditionExpression="#owner = :me",
-            ExpressionAttributeNames={"#owner": "owner"},
+            ConditionExpression="#owner = :me AND attribute_not_exists(#result)",
+            ExpressionAttributeNames={"#owner": "owner", "#result": "result"},
             ExpressionAttributeValues={":me": {"S": claim.owner}},
         )
     except ddb.exceptions.ConditionalCheckFailedException:

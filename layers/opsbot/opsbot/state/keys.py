@@ -47,6 +47,7 @@ CONFIG_SYNC = "config-sync#"  # a pushed config commit synced (gitops/config_syn
 DRONE_INIT_ON_PUSH = "drone-init-on-push#"  # a .drone.yml merge request opened on a first push (gitops/jobs.py)
 APPROVED = "approved#"  # an approved request's Drone call (release/deploy.py)
 REVIEW_TRIAGE = "review-triage#"  # a merge request's labels and reviewers at one head (review/jobs.py)
+REVIEW_CHOSEN = "review-chosen#"  # the reviewers one triage chose, to assign and tell (review/triage.py)
 REVIEW_COMMANDS = "review-commands#"  # one comment's commands (review/jobs.py)
 REVIEW_COMMAND = "review-command#"  # one command of one comment (review/jobs.py)
 REVIEW_NOTE = "review-note#"  # a note opsbot posts (review/session.py)
@@ -61,6 +62,7 @@ EFFECTS = (
     DRONE_INIT_ON_PUSH,
     APPROVED,
     REVIEW_TRIAGE,
+    REVIEW_CHOSEN,
     REVIEW_COMMANDS,
     REVIEW_COMMAND,
     REVIEW_NOTE,
