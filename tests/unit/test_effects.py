@@ -226,3 +226,20 @@ def test_a_failure_before_the_commit_point_is_simply_retried(aws):
     assert effects.once("test#flaky", flaky) == {"n": 2}
     assert effects.once("test#flaky", flaky) == {"n": 2} and len(runs) == 2
     assert json.loads(aws.state_item("effect#test#flaky")["result"]["S"]) == {"n": 2}
+
+
+def test_a_peers_definite_answer_after_the_commit_point_is_not_in_doubt(aws):
+    from opsbot.gitlab.api import GitLabRefused
+
+    runs = []
+
+    def refused_then_done() -> dict:
+        runs.append(1)
+        effects.commit()
+        if len(runs) == 1:
+            raise GitLabRefused(403, "forbidden")  # GitLab said no: nothing was posted
+        return {"posted": True}
+
+    with pytest.raises(GitLabRefused):
+        effects.once("test#refused", refused_then_done)
+    assert effects.once("test#refused", refused_then_done) == {"posted": True} and len(runs) == 2

@@ -54,7 +54,7 @@ def _continue(job: Job, reason: str) -> str:
         raise PermanentFailure(f"{reason}, {job.continued + 1} runs in a row: the job needs more time than it gets")
     for keep in ON_OUT_OF_TIME:
         keep(job)
-    enqueue(dataclasses.replace(job, continued=job.continued + 1, retake=[]))
+    enqueue(dataclasses.replace(job, continued=job.continued + 1))
     logger.info("job ran out of time; queued to go on", extra={"reason": reason, "continued": job.continued + 1})
     return "continued"
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from opsbot.aws import client
 from opsbot.jobs.model import PermanentFailure, RetryLater, current_job
+from opsbot.peers import PeerRefused
 from opsbot.settings import settings
 from opsbot.state import keys
 
@@ -66,7 +67,7 @@ def _pk(key: str) -> dict:
 
 def _definitely_not_done(exc: BaseException) -> bool:
     """A peer's own answer that it did not do it (refused, busy), or our own check before the call."""
-    return isinstance(exc, PermanentFailure | RetryLater) and not getattr(exc, "in_doubt", False)
+    return isinstance(exc, PermanentFailure | RetryLater | PeerRefused) and not getattr(exc, "in_doubt", False)
 
 
 def once(key: str, effect: Callable[[], dict]) -> dict:
