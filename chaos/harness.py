@@ -18,6 +18,9 @@ The queue model is SQS's with Lambda's event source: a message is handed to the 
 failed record comes back after the visibility its worker asked for (ChangeMessageVisibility) or else after the
 queue's visibility timeout; after maxReceiveCount receives it moves to the DLQ without a reason; DelaySeconds is
 kept. Time is virtual: `time.time()` is moved to the next thing due, so leases and retries take no wall time.
+
+A flow is one function registered with `@flow(name)`: it sets up, triggers, and returns a counter of its effects
+(the package's docstring, chaos/__init__.py, has an example and what a World offers).
 """
 
 from __future__ import annotations
