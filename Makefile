@@ -15,7 +15,7 @@ DNS_PORT ?= 3053
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -111,6 +111,11 @@ lock: $(TOOLS)/.installed
 ## bench: cold-start and ingress-latency ratios against floors measured in the same run
 bench: $(VENV)/.installed
 	$(PY) -m bench.run
+
+## chaos: every flow crashed at each of its external calls (boto3, HTTP) in turn; nothing may be lost or doubled
+##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow)
+chaos: $(VENV)/.installed
+	$(PY) -m chaos.run $(if $(FLOW),--flow "$(FLOW)")
 
 ## config-validate: check a config directory (DIR=config/example, STAGE=local allows literal secrets)
 config-validate: $(VENV)/.installed

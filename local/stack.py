@@ -56,7 +56,7 @@ SAMPLE_RELEASE_GRANT = {
 
 
 class LambdaContext:
-    def __init__(self, name: str):
+    def __init__(self, name: str, timeout_seconds: int = 15):
         self.function_name = name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = 256
@@ -64,26 +64,28 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{name}"
         self.log_stream_name = "local"
+        self.ends_at = time.monotonic() + timeout_seconds  # as Lambda counts: from the invocation's start
 
     def get_remaining_time_in_millis(self) -> int:
-        return 15000
+        return max(0, int((self.ends_at - time.monotonic()) * 1000))
 
 
 class LocalFunction:
     """One Lambda: its handler, loaded from its CodeUri, run one event at a time like a single container."""
 
-    def __init__(self, logical_id: str, code_uri: str, handler: str):
+    def __init__(self, logical_id: str, code_uri: str, handler: str, timeout_seconds: int = 15):
         module_name, self.attr = handler.rsplit(".", 1)
         path = ROOT / code_uri / f"{module_name}.py"
         spec = importlib.util.spec_from_file_location(f"opsbot_fn_{logical_id}", path)
         self.module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(self.module)
         self.name = logical_id
+        self.timeout_seconds = timeout_seconds
         self.lock = threading.Lock()
 
     def invoke(self, event: dict) -> dict:
         with self.lock:
-            return getattr(self.module, self.attr)(event, LambdaContext(self.name))
+            return getattr(self.module, self.attr)(event, LambdaContext(self.name, self.timeout_seconds))
 
 
 def request_time(now: float) -> dict:
@@ -499,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     gitlab_server = fake_gitlab.make_server(gitlab, args.host, args.gitlab_port)
     threading.Thread(target=gitlab_server.serve_forever, daemon=True, name="fake-gitlab").start()
 
-    functions = {fid: LocalFunction(fid, f.code_uri, f.handler) for fid, f in template.functions.items()}
+    functions = {
+        fid: LocalFunction(fid, f.code_uri, f.handler, template.timeout_seconds(fid))
+        for fid, f in template.functions.items()
+    }
     api = serve_api(template, functions, args.host, args.port)
     threading.Thread(target=api.serve_forever, daemon=True, name="http-api").start()
 

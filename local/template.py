@@ -75,6 +75,11 @@ class Template:
     def global_environment(self) -> dict:
         return self.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
 
+    def timeout_seconds(self, logical_id: str) -> int:
+        """A function's timeout: its own, else the Globals' (Lambda's default is 3 s)."""
+        own = self.raw["Resources"][logical_id]["Properties"].get("Timeout")
+        return int(own or self.raw.get("Globals", {}).get("Function", {}).get("Timeout") or 3)
+
     def function_environment(self, logical_id: str) -> dict:
         """The variables a function gets: the Globals', then its own (which win)."""
         own = (self.raw["Resources"][logical_id]["Properties"].get("Environment") or {}).get("Variables") or {}

@@ -24,8 +24,10 @@ names.declare(wiring.known_names)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord) -> None:
-    run_record(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count or 1))
+def record_handler(record: SQSRecord, lambda_context=None) -> None:
+    # The batch's time left decides whether this job starts, and how long it may run (jobs.deadline).
+    remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
+    run_record(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count or 1), remaining_ms)
 
 
 @logger.inject_lambda_context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from unit_support import deliver_once
 
 from opsbot.config.model import Robot
 from opsbot.delivery import budget
@@ -96,6 +97,14 @@ def test_fold_keeps_unicode_and_order(aws):
     assert budget.read("team").pending == entries
 
 
+def test_a_claim_whose_answer_was_lost_is_the_claimants_again_on_its_retry(aws):
+    assert budget.claim_flush("team", NOW, by="job-1") is True  # went through; the answer did not come back
+    assert budget.claim_flush("team", NOW + 30_000, by="job-1") is True  # so its retry schedules the flush
+    assert budget.claim_flush("team", NOW + 30_000, by="job-2") is False
+    budget.renew_flush("team", NOW + 60_000)  # the flush holds the lease from here
+    assert budget.claim_flush("team", NOW + 90_000, by="job-1") is False
+
+
 def test_claim_flush_only_once_until_the_lease_is_stale(aws):
     assert budget.claim_flush("team", NOW) is True
     assert budget.claim_flush("team", NOW + 1000) is False
@@ -150,7 +159,7 @@ def flush_jobs(aws) -> list[dict]:
 
 def test_deliver_sends_while_the_budget_lasts(aws, sent, clock):
     for n in range(20):
-        assert delivery.deliver(ROBOT, {"n": n}, entry(n)) == "sent"
+        assert deliver_once(ROBOT, {"n": n}, entry(n)) == "sent"
         clock["now"] += 50
     assert [m["n"] for _, m in sent] == list(range(20))
     assert aws.queue_attribute("ApproximateNumberOfMessages") == 0
@@ -167,9 +176,9 @@ def test_deliver_folds_once_the_budget_is_spent_and_schedules_one_flush(aws, sen
 
     monkeypatch.setattr(delivery, "enqueue", spy)
     for n in range(20):
-        delivery.deliver(ROBOT, {"n": n}, entry(n))
+        deliver_once(ROBOT, {"n": n}, entry(n))
     clock["now"] += 2000
-    outcomes = [delivery.deliver(ROBOT, {"n": n}, entry(n)) for n in range(20, 25)]
+    outcomes = [deliver_once(ROBOT, {"n": n}, entry(n)) for n in range(20, 25)]
 
     assert outcomes == ["folded"] * 5
     assert len(sent) == 20
@@ -181,7 +190,7 @@ def test_deliver_folds_once_the_budget_is_spent_and_schedules_one_flush(aws, sen
 
 def test_deliver_folds_behind_pending_news_even_with_room(aws, sent, clock):
     budget.fold("team", entry(1))
-    assert delivery.deliver(ROBOT, {"n": 2}, entry(2)) == "folded"
+    assert deliver_once(ROBOT, {"n": 2}, entry(2)) == "folded"
     assert sent == []
     assert [e["id"] for e in budget.read("team").pending] == ["job-1", "job-2"]
     # The window has room, so the flush is due at once.
@@ -190,17 +199,17 @@ def test_deliver_folds_behind_pending_news_even_with_room(aws, sent, clock):
 
 def test_deliver_retried_job_folds_once(aws, sent, clock):
     for n in range(20):
-        delivery.deliver(ROBOT, {"n": n}, entry(n))
-    delivery.deliver(ROBOT, {"n": 99}, entry(99))
-    delivery.deliver(ROBOT, {"n": 99}, entry(99))
+        deliver_once(ROBOT, {"n": n}, entry(n))
+    deliver_once(ROBOT, {"n": 99}, entry(99))
+    deliver_once(ROBOT, {"n": 99}, entry(99))
     assert [e["id"] for e in budget.read("team").pending] == ["job-99"]
 
 
 def test_flush_digest_sends_all_pending_lines_as_one_message(aws, sent, clock):
     for n in range(20):
-        delivery.deliver(ROBOT, {"n": n}, entry(n))
+        deliver_once(ROBOT, {"n": n}, entry(n))
     for n in range(20, 26):
-        delivery.deliver(ROBOT, {"n": n}, entry(n))
+        deliver_once(ROBOT, {"n": n}, entry(n))
     sent.clear()
 
     clock["now"] = NOW + budget.WINDOW_MS + 1
@@ -219,7 +228,7 @@ def test_flush_digest_sends_all_pending_lines_as_one_message(aws, sent, clock):
 
 def test_flush_digest_waits_while_the_window_is_full(aws, sent, clock):
     for n in range(21):
-        delivery.deliver(ROBOT, {"n": n}, entry(n))
+        deliver_once(ROBOT, {"n": n}, entry(n))
     flush_jobs(aws)  # the flush scheduled by the fold
     sent.clear()
     clock["now"] = NOW + 1000

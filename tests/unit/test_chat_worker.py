@@ -127,15 +127,12 @@ def test_deploy_to_staging_promotes_once_and_posts_the_result_to_the_conversatio
     assert record.detail == "deploy #128 to staging: Drone build #130" and record.finished_ms > 0
 
 
-def test_a_redelivered_deploy_job_promotes_once_and_posts_the_same_result_again(
-    worker, fake_drone, fake_dingtalk, session
-):
+def test_a_redelivered_deploy_job_promotes_once_and_posts_its_result_once(worker, fake_drone, fake_dingtalk, session):
     messages = act(worker, "部署 shop-api 128 到 staging", session_webhook=session)
     assert worker.run(messages, attempt=2)["batchItemFailures"] == []  # SQS delivered it twice
     assert len(drone_changes(fake_drone)) == 1
-    texts = [text for _, text in posted(fake_dingtalk)]
-    assert len(texts) == 2 and texts[0] == texts[1]
-    assert texts[0].startswith("### 🚀 已开始发布 shop-api #128 → staging")
+    [(where, text)] = posted(fake_dingtalk)  # a worker stopped before SQS heard must not post it again
+    assert where == "session" and text.startswith("### 🚀 已开始发布 shop-api #128 → staging")
 
 
 def test_deploy_by_branch_takes_its_newest_successful_build(worker, fake_drone, fake_dingtalk, session):
@@ -307,6 +304,56 @@ def test_an_approval_whose_drone_call_failed_is_finished_by_its_retry(worker, fa
     # the refused call and the one that went through, after asking Drone whether the first had
     assert len(drone_changes(fake_drone)) == 2
     assert "→ production" in posted(fake_dingtalk)[-1][1]
+
+
+def cut_off_before_the_decision(monkeypatch) -> None:
+    """The first approval's worker stops after the approver was added, before the request was decided."""
+    real, calls = approvals._decide, []
+
+    def cut_off(request, status, who):
+        calls.append(who)
+        if len(calls) == 1:
+            raise RuntimeError("the worker stopped here")
+        return real(request, status, who)
+
+    monkeypatch.setattr(approvals, "_decide", cut_off)
+
+
+PRODUCTION_PROMOTE = (
+    "POST",
+    "/api/repos/shop/shop-api/builds/128/promote",
+    {"target": ["production"], "OPSBOT_REQUESTED_BY": ["Alice Wang ✔ carol"]},
+)
+
+
+def test_an_approval_cut_off_before_its_decision_is_decided_by_its_retry(
+    worker, fake_drone, fake_dingtalk, session, monkeypatch
+):
+    pending = request_production(worker, session)
+    cut_off_before_the_decision(monkeypatch)
+    say(f"approve {pending.id}", who="carol", session_webhook=session)
+    messages = worker.take()
+    assert len(worker.run(messages)["batchItemFailures"]) == 1
+    stuck = approvals.get(pending.id)
+    assert (stuck.status, stuck.approvers) == ("pending", ["carol"])  # enough approvals, no decision
+    assert worker.run(messages, attempt=2)["batchItemFailures"] == []
+    decided = approvals.get(pending.id)
+    assert (decided.status, decided.decided_by) == ("approved", "carol")
+    assert drone_changes(fake_drone) == [PRODUCTION_PROMOTE]
+    assert "→ production" in posted(fake_dingtalk)[-1][1]
+
+
+def test_an_approval_left_undecided_is_decided_by_the_next_approver(
+    worker, fake_drone, fake_dingtalk, session, monkeypatch
+):
+    pending = request_production(worker, session)
+    cut_off_before_the_decision(monkeypatch)
+    say(f"approve {pending.id}", who="carol", session_webhook=session)
+    assert len(worker.run()["batchItemFailures"]) == 1  # carol's job will be retried later
+    act(worker, f"approve {pending.id}", who="xiaoming", session_webhook=session)
+    decided = approvals.get(pending.id)
+    assert (decided.status, decided.approvers, decided.decided_by) == ("approved", ["carol", "xiaoming"], "xiaoming")
+    assert [path for _, path, _ in drone_changes(fake_drone)] == ["/api/repos/shop/shop-api/builds/128/promote"]
 
 
 def test_a_developer_cannot_approve(worker, fake_drone, session):

@@ -4,6 +4,7 @@ stored with the commit sha as version; broken pushes change nothing and are repo
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from unit_support import fixture_json, sqs_event
@@ -258,3 +259,85 @@ def test_the_fake_push_hook_has_every_field_of_gitlabs(fake_gitlab):
     assert set(fixture["project"]) <= set(hook["project"])
     assert set(fixture["commits"][0]) <= set(hook["commits"][0])
     assert json.loads(json.dumps(hook)) == hook
+
+
+# --- crash windows: a slow older job, and a config too large to store -------------------------------------------
+
+
+def test_a_slow_older_sync_that_checked_the_head_before_a_newer_one_synced_does_not_overwrite_it(
+    gitops_config, fake_gitlab, sent, monkeypatch
+):
+    from opsbot.gitlab.api import GitLabClient
+
+    older = push(fake_gitlab, {"projects/new-api.yaml": NEW_PROJECT})
+    real_head, newer = GitLabClient.branch_head, {}
+
+    def meanwhile(client, path, branch):
+        head = real_head(client, path, branch)  # the older job sees itself at the head ...
+        if not newer:  # ... and before it saves, a newer push is synced by another worker
+            newer.update(
+                push(fake_gitlab, {"projects/new-api.yaml": NEW_PROJECT.replace("language: en", "language: zh")})
+            )
+            assert run(newer, "newer").startswith("synced")
+        return head
+
+    monkeypatch.setattr(GitLabClient, "branch_head", meanwhile)
+    with pytest.raises(RetryLater, match="changed"):
+        run(older, "older")
+    assert store.load().version == newer["after"] and store.load().projects["new-api"].language == "zh"
+    assert run(older, "older") == f"superseded: main is now at {newer['after'][:8]}"  # its retry
+    assert [v.version for v in store.history()][:2] == [newer["after"], gitops_config.version]
+
+
+def test_saves_are_conditional_on_the_stored_sequence(gitops_config):
+    _version, documents = store.current_documents()
+    seq = store.current().seq
+    store.save(documents, "first", based_on=seq)
+    with pytest.raises(store.ConfigChanged):
+        store.save(documents, "second", based_on=seq)  # what it was based on is no longer current
+    assert store.load().version == "first" and [v.version for v in store.history()].count("second") == 0
+
+
+def test_a_config_too_large_to_store_is_refused_and_the_ops_group_told(gitops_config, fake_gitlab, sent, aws):
+    faq = "".join(f"  - {{id: q{n}, question: 'question {n}?', answer: '{'答' * 600}'}}\n" for n in range(250))
+    global_file = fake_gitlab.file(CONFIG_REPO, "opsbot.yaml")
+    hook = push(fake_gitlab, {"opsbot.yaml": global_file + "faq:\n" + faq})
+    outcome = run(hook)
+    assert outcome.startswith("invalid: 1 problem(s)")
+    assert store.load().version == gitops_config.version
+    [(robot, message)] = sent
+    text = message["markdown"]["text"]
+    assert robot == "shop-backend" and "opsbot.yaml" in text
+    # the size, DynamoDB's limit, and where most of it is
+    assert re.search(r"opsbot\.yaml\]\([^)]*\): the config takes 4\d\d KB stored, over the 400 KB", text)
+    assert aws.dead_letters() == []
+
+
+def test_a_save_whose_answer_was_lost_is_still_told_by_the_retry(gitops_config, fake_gitlab, sent, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+
+    import opsbot.config.store as store_module
+
+    real_client, lost = store_module.client, []
+
+    class AnswerLost:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def transact_write_items(self, **kwargs):
+            answer = self.inner.transact_write_items(**kwargs)
+            if not lost:
+                lost.append(True)
+                raise ReadTimeoutError(endpoint_url="https://dynamodb")
+            return answer
+
+    monkeypatch.setattr(store_module, "client", lambda service: AnswerLost(real_client(service)))
+    hook = push(fake_gitlab, {"projects/new-api.yaml": NEW_PROJECT})
+    with pytest.raises(ReadTimeoutError):
+        run(hook)
+    assert store.current().version == hook["after"] and sent == []  # saved; the job does not know it
+    assert run(hook) == f"synced version {hook['after'][:8]}"  # its retry
+    assert len(sent) == 1 and "配置已同步" in texts(sent)[0]

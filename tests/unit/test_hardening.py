@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from unit_support import dingtalk_event, drone_event, fixture_bytes, json_body
+from unit_support import deliver_once, dingtalk_event, drone_event, fixture_bytes, json_body
 
 from opsbot.config.model import Robot
 from opsbot.delivery import budget
@@ -96,18 +96,18 @@ def test_a_flush_that_cannot_be_queued_gives_its_lease_back(aws, monkeypatch):
     )
     monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: None)
     entry = {"id": "job-1", "line": "- build 1", "mobiles": [], "user_ids": []}
-    assert delivery.deliver(robot, {"msgtype": "text", "text": {"content": "first"}}, dict(entry, id="job-0")) == "sent"
+    assert deliver_once(robot, {"msgtype": "text", "text": {"content": "first"}}, dict(entry, id="job-0")) == "sent"
 
     def queue_down(job, delay_seconds=0):
         raise RuntimeError("SQS is unavailable")
 
     monkeypatch.setattr(delivery, "enqueue", queue_down)
     with pytest.raises(RuntimeError):
-        delivery.deliver(robot, {"msgtype": "text", "text": {"content": "second"}}, entry)
+        deliver_once(robot, {"msgtype": "text", "text": {"content": "second"}}, entry)
     assert budget.read("team").flush_at is None  # released: the retry schedules the flush
 
     scheduled = []
     monkeypatch.setattr(delivery, "enqueue", lambda job, delay_seconds=0: scheduled.append((job, delay_seconds)))
-    assert delivery.deliver(robot, {"msgtype": "text", "text": {"content": "second"}}, entry) == "folded"
+    assert deliver_once(robot, {"msgtype": "text", "text": {"content": "second"}}, entry) == "folded"
     assert len(scheduled) == 1 and scheduled[0][0].payload == {"robot": "team"}
     assert [e["id"] for e in budget.read("team").pending] == ["job-1"]

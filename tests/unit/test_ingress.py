@@ -546,10 +546,10 @@ def test_expired_claim_counts_as_new(aws):
 def test_release_forgets_a_claim(aws):
     from opsbot.state import idempotency
 
-    idempotency.claim("k")
-    idempotency.release("k")
+    claim = idempotency.claim_delivery("k", None, 20)
+    idempotency.release_claim(claim)
     assert idempotency.seen("k") is False
-    assert idempotency.claim("k") is True
+    assert isinstance(idempotency.claim_delivery("k", None, 20), idempotency.Claim)
 
 
 def test_drone_body_at_the_default_limit_fits_on_the_queue(aws, drone):

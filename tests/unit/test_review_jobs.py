@@ -590,3 +590,52 @@ def test_refusal_notes_carry_no_link_mention_or_markup_from_the_comment(review_c
     assert (
         cc == "@bob `/cc` was not done: no GitLab user all, \\*\\*＠carol\\*\\*, \\!［］(http：//evil.example/i.png)."
     )
+
+
+# --- crash windows -----------------------------------------------------------------------------------------------
+
+
+def test_a_triage_stopped_after_assigning_reviewers_still_tells_them_on_its_retry(
+    review_config, fake_gitlab, sent, monkeypatch
+):
+    from opsbot.gitlab.merge_request_api import MergeRequestCalls
+
+    real, stopped = MergeRequestCalls.update_merge_request, []
+
+    def assigned_then_stopped(client, path, iid, **fields):
+        answer = real(client, path, iid, **fields)
+        if "reviewer_ids" in fields and not stopped:
+            stopped.append(True)
+            raise RuntimeError("the worker stopped here")
+        return answer
+
+    monkeypatch.setattr(MergeRequestCalls, "update_merge_request", assigned_then_stopped)
+    hook = open_mr(fake_gitlab, {"src/a.java": code(3)})
+    with pytest.raises(RuntimeError):
+        mr_job(hook, "delivery-1")
+    assert [u["username"] for u in mr(fake_gitlab)["reviewers"]] == ["bob", "carol"] and sent == []
+    mr_job(hook, "delivery-1")  # the queue's retry: GitLab lists them already, and they were this triage's choice
+    [(robot, message)] = sent
+    assert robot == "shop-backend" and message["at"]["atUserIds"] == ["bob.li", "carol.zhang"]
+
+
+def test_a_note_whose_answer_was_lost_is_not_posted_again(review_config, fake_gitlab, sent, monkeypatch):
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from opsbot.state.effects import EffectInDoubt
+
+    real = HTTPAdapter.send
+
+    def posted_then_timed_out(adapter, request, **kwargs):
+        answer = real(adapter, request, **kwargs)
+        if request.method == "POST" and request.url.endswith("/notes"):
+            raise requests.ReadTimeout("the answer was lost")
+        return answer
+
+    monkeypatch.setattr(HTTPAdapter, "send", posted_then_timed_out)
+    hook = open_mr(fake_gitlab, {"src/a.java": code(3)})  # alice's first: a welcome note
+    for _ in range(2):  # the job, then a redelivery of it
+        with pytest.raises(EffectInDoubt, match="may have happened"):
+            mr_job(hook, "delivery-1")
+    assert len([n for n in mr(fake_gitlab)["notes"] if "Welcome" in n["body"]]) == 1

@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import itertools
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -180,12 +181,12 @@ class FakeLambdaContext:
     log_group_name = "/aws/lambda/opsbot-unit-test"
     log_stream_name = "2024/11/25/[$LATEST]unit"
 
-    def __init__(self):
+    def __init__(self, timeout_seconds: float = 60.0):
         self.aws_request_id = uuid.uuid4().hex
+        self.ends_at = time.monotonic() + timeout_seconds  # the worker's timeout, counted from the fixture's start
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 15_000
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends_at - time.monotonic()) * 1000))
 
 
 class Handlers:
@@ -289,3 +290,12 @@ def example_staff() -> list[dict]:
         for p in root["people"]
         if p.get("dingtalk_user_id")
     ]
+
+
+def deliver_once(robot, message: dict, entry: dict) -> str:
+    """delivery.robot.deliver as its callers run it: inside a run-once effect (state.effects), each call its own."""
+    from opsbot.delivery import robot as delivery
+    from opsbot.state import effects
+
+    key = f"test-deliver#{uuid.uuid4().hex}"
+    return effects.once(key, lambda: {"outcome": delivery.deliver(robot, message, entry)})["outcome"]

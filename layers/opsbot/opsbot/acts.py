@@ -1,9 +1,9 @@
 """Running an act in the worker: once, its result posted, its audit record finished.
 
-"Once" holds across SQS redeliveries (state.effects keeps the result). A peer being unavailable is retried
-through the queue; after REPORT_AFTER_ATTEMPTS the person is told it failed and the job goes to the DLQ, so the
-outcome is always reported and never silently lost. Chat commands (chat/jobs.py) and release links
-(actions/jobs.py) run their acts through here.
+"Once" holds across SQS redeliveries (state.effects keeps the result), for the act and for posting its result. A
+peer being unavailable is retried through the queue; after REPORT_AFTER_ATTEMPTS the person is told it failed and
+the job goes to the DLQ, so the outcome is always reported and never silently lost. Chat commands (chat/jobs.py)
+and release links (actions/jobs.py) run their acts through here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Callable
 from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.config.model import Config
-from opsbot.delivery.post import post
+from opsbot.delivery.post import post_once
+from opsbot.jobs import deadline
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
 from opsbot.log import logger
 from opsbot.message import Reply
@@ -44,19 +45,20 @@ def run_and_report(
         for key, value in (stored.get("audit") or {}).items():
             setattr(record, key, value)
         reply = Reply.from_dict(stored)
-    except PermanentFailure:
-        raise
+    except (PermanentFailure, deadline.OutOfTime):
+        raise  # parked as it is, or continued in a job of its own: neither is a failure to report
     except Exception as exc:  # a peer that stays down, or a bug: either way the person hears of it in the end
         if job.attempt < REPORT_AFTER_ATTEMPTS:
             raise
         reason = exc.reason if isinstance(exc, RetryLater) else f"internal error ({type(exc).__name__})"
         reply = gave_up(reason)
-        post(config, reply, message, job.id)
+        post_once(config, reply, f"{job.id}#gave-up", message)
         audit.finish(record, "failed", reason)
         logger.exception("command gave up", extra={"command": record.command, "attempts": job.attempt})
         raise PermanentFailure(f"{record.command} gave up after {job.attempt} attempts: {reason}") from None
     reply.project = reply.project or record.project
-    where = post(config, reply, message, job.id)
+    # Once: a job redelivered after it posted (its worker stopped before SQS heard) does not post again.
+    where = post_once(config, reply, job.id, message)
     result = "denied" if record.decision == authz.DENY else "succeeded" if reply.ok else "failed"
     audit.finish(record, result, reply.detail or reply.title)
     logger.info("command done", extra={"command": record.command, "ok": reply.ok, "posted_to": where})

@@ -24,7 +24,8 @@ from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
 from opsbot.config import store
 from opsbot.config.model import Config, Environment
 from opsbot.dingtalk import login as dingtalk_login
-from opsbot.ingress.accept import accept
+from opsbot.ingress.accept import TAKEOVER_AFTER_SECONDS, accept
+from opsbot.ingress.errors import InProgress
 from opsbot.jobs import kinds
 from opsbot.release import links
 from opsbot.release.links import Refused, ReleaseGrant, TokenRefused
@@ -61,7 +62,7 @@ def _login_url(base: str, token: str) -> str | None:
 
 
 def _unused(grant: ReleaseGrant) -> ReleaseGrant:
-    if idempotency.seen(f"{SOURCE}#{grant.nonce}"):
+    if idempotency.seen(f"{SOURCE}#{grant.nonce}", TAKEOVER_AFTER_SECONDS):  # a click stopped mid-way: not used
         raise TokenRefused(410, "this release link has already been used")
     return grant
 
@@ -185,19 +186,22 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
         return 401, pages.refused(401, f"{exc}. Nothing was queued.", login_url)
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     now = int(time.time())
-    outcome = accept(
-        SOURCE,
-        grant.nonce,
-        kinds.RELEASE_LINK,
-        {
-            "grant": asdict(grant),
-            "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
-            "clicked_at": now,
-            "source_ip": visit.source_ip,
-            "user_agent": visit.user_agent[:200],
-        },
-        ttl_seconds=max(60, grant.expires - now) + USED_GRACE_SECONDS,
-    )
+    try:
+        outcome = accept(
+            SOURCE,
+            grant.nonce,
+            kinds.RELEASE_LINK,
+            {
+                "grant": asdict(grant),
+                "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
+                "clicked_at": now,
+                "source_ip": visit.source_ip,
+                "user_agent": visit.user_agent[:200],
+            },
+            ttl_seconds=max(60, grant.expires - now) + USED_GRACE_SECONDS,
+        )
+    except InProgress:  # an earlier click stopped before its release was queued, a moment ago
+        return 503, pages.refused(503, "this release is being queued by an earlier click; look again in a minute")
     if outcome.status == "duplicate":
         return 410, pages.refused(410, "this release link has already been used")
     return 202, pages.submitted(grant, actor.name, env.approvals > 0)

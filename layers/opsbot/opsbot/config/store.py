@@ -2,7 +2,15 @@
 
 The whole validated config is one item (`pk=config, sk=current`), so replacing it is one atomic put and a
 reader never sees half of an update. Each save is also kept as a version item (`sk=version#<ts>#<version>`,
-<ts> in epoch seconds and microseconds), which `config history` lists and `config rollback` restores.
+<ts> in epoch seconds and microseconds), which `config history` lists and `config rollback` restores; the two are
+written in one transaction, so no crash leaves one without the other.
+
+The current item carries `seq`, which every save increments. A save `based_on` the seq it read replaces the
+config only if no other save came in between (ConfigChanged otherwise): a sync that checked that its push is the
+branch's head cannot then overwrite a newer push's config that was saved after its check.
+
+One DynamoDB item holds 400 KB: a config that would not fit is refused as a ConfigError naming its size, before
+anything is written.
 """
 
 from __future__ import annotations
@@ -12,11 +20,24 @@ import time
 from dataclasses import dataclass
 
 from opsbot.aws import client
-from opsbot.config.model import Config, Document, validate
+from opsbot.config.model import Config, ConfigError, Document, validate
 from opsbot.settings import settings
 
 _cached: tuple[float, Config] | None = None
 VERSION_PREFIX = "version#"
+
+
+ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's item size limit, attribute names included
+
+
+class ConfigChanged(Exception):
+    """Another save replaced the current config after the one this save was based on."""
+
+
+@dataclass(frozen=True)
+class Current:
+    version: str
+    seq: int  # how many saves made it current; 0 before the first (or one older than seqs)
 
 
 @dataclass(frozen=True)
@@ -30,23 +51,108 @@ def _key(sk: str) -> dict:
     return {"pk": {"S": "config"}, "sk": {"S": sk}}
 
 
-def save(documents: list[Document], version: str, source: str = "cli") -> Config:
-    """Validate the documents and, only if they are valid, make them the current config."""
+def check(documents: list[Document], version: str) -> Config:
+    """The config the documents make, if they are valid and fit in one item; ConfigError otherwise."""
     config = validate(documents, settings().allows_literal_secrets, version, settings().stage)
+    # The version item is the larger of the two: the same attributes under a longer key.
+    _check_size(documents, {**_key(f"{VERSION_PREFIX}{0:012d}.000000#{version}"), **_item(documents, version, "", 0)})
+    return config
+
+
+def _item(documents: list[Document], version: str, source: str, now: int) -> dict:
     # Key order is kept: environments listed first in a project file get their release buttons first, and an
     # export reads like the files did.
     body = json.dumps({d.name: d.data for d in documents}, ensure_ascii=False)
+    return {
+        "doc": {"S": body},
+        "version": {"S": version},
+        "saved_at": {"N": str(now)},
+        "source": {"S": source[:300]},
+        "seq": {"N": str(now)},  # room for the current item's seq
+    }
+
+
+def save(
+    documents: list[Document], version: str, source: str = "cli", based_on: int | None = None, also: tuple = ()
+) -> Config:
+    """Validate the documents and, only if they are valid and fit in one item, make them the current config:
+    with `based_on` (a `current().seq`), only if no other save came since. `also`: more writes of the same
+    transaction (state.effects.recorded_with: a sync's result, recorded with the save)."""
+    config = check(documents, version)
     moment = time.time()
     now = int(moment)
-    item = {"doc": {"S": body}, "version": {"S": version}, "saved_at": {"N": str(now)}, "source": {"S": source[:300]}}
+    item = _item(documents, version, source, now)
+    del item["seq"]
     ddb = client("dynamodb")
     table = settings().config_table
     # Microseconds after the seconds keep two saves in one second in order ("." sorts after "#").
     sort_key = f"{VERSION_PREFIX}{now:012d}.{int(moment * 1_000_000) % 1_000_000:06d}#{version}"
-    ddb.put_item(TableName=table, Item={**_key(sort_key), **item})
-    ddb.put_item(TableName=table, Item={**_key("current"), **item})
+    current = {"TableName": table, "Item": {**_key("current"), **item}}
+    if based_on is not None:
+        current["Item"]["seq"] = {"N": str(based_on + 1)}
+        current["ConditionExpression"] = "attribute_not_exists(seq)" if based_on == 0 else "seq = :seen"
+        if based_on:
+            current["ExpressionAttributeValues"] = {":seen": {"N": str(based_on)}}
+    else:
+        current["Item"]["seq"] = {"N": str(_current(ddb).seq + 1)}
+    writes = [{"Put": {"TableName": table, "Item": {**_key(sort_key), **item}}}, {"Put": current}, *also]
+    try:
+        ddb.transact_write_items(TransactItems=writes)
+    except ddb.exceptions.TransactionCanceledException as exc:
+        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        if reasons[1:2] == ["ConditionalCheckFailed"]:  # the current item's condition, not one of `also`'s
+            raise ConfigChanged(f"the stored config changed since save {based_on}") from None
+        raise
     invalidate()
     return config
+
+
+def _item_bytes(item: dict) -> int:
+    """An item's size as DynamoDB counts it: names and values, strings in UTF-8, numbers about a byte per two digits."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        elif "N" in value:
+            size += len(value["N"]) // 2 + 2
+    return size
+
+
+def _check_size(documents: list[Document], item: dict) -> None:
+    size = _item_bytes(item)
+    if size <= ITEM_LIMIT_BYTES:
+        return
+    sizes = {d.name: len(json.dumps(d.data, ensure_ascii=False).encode()) for d in documents}
+    largest = max(sizes, key=sizes.get)
+    raise ConfigError(
+        [
+            (
+                largest,
+                0,
+                f"the config takes {size // 1024} KB stored, over the 400 KB DynamoDB holds in one item; "
+                f"this file is the largest part ({sizes[largest] // 1024} KB)",
+            )
+        ]
+    )
+
+
+def _current(ddb) -> Current:
+    item = (
+        ddb.get_item(
+            TableName=settings().config_table,
+            Key=_key("current"),
+            ConsistentRead=True,
+            ProjectionExpression="version, seq",
+        ).get("Item")
+        or {}
+    )
+    return Current(item.get("version", {}).get("S", ""), int(item.get("seq", {}).get("N", 0)))
+
+
+def current() -> Current:
+    """The stored config's version and seq, read now (not from the cache): what a conditional save is based on."""
+    return _current(client("dynamodb"))
 
 
 def _documents(item: dict) -> list[Document]:

@@ -112,16 +112,21 @@ def fold(robot: str, entry: dict) -> None:
     metrics.count(metrics.DIGEST_FOLDS)
 
 
-def claim_flush(robot: str, now_ms: int) -> bool:
-    """True for the one caller that should schedule the digest flush."""
+def claim_flush(robot: str, now_ms: int, by: str = "") -> bool:
+    """True for the one caller that should schedule the digest flush. `by` names the caller (the news it folds):
+    its retry gets the lease again, should the first claim have gone through with its answer lost."""
     ddb = client("dynamodb")
     try:
         ddb.update_item(
             TableName=settings().state_table,
             Key=_key(robot),
-            UpdateExpression="SET flush_at = :now",
-            ConditionExpression="attribute_not_exists(flush_at) OR flush_at < :stale",
-            ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":stale": {"N": str(now_ms - FLUSH_LEASE_MS)}},
+            UpdateExpression="SET flush_at = :now, flush_by = :by",
+            ConditionExpression="attribute_not_exists(flush_at) OR flush_at < :stale OR flush_by = :by",
+            ExpressionAttributeValues={
+                ":now": {"N": str(now_ms)},
+                ":stale": {"N": str(now_ms - FLUSH_LEASE_MS)},
+                ":by": {"S": by or f"at {now_ms}"},
+            },
         )
         return True
     except ddb.exceptions.ConditionalCheckFailedException:
@@ -147,7 +152,7 @@ def renew_flush(robot: str, now_ms: int) -> None:
     client("dynamodb").update_item(
         TableName=settings().state_table,
         Key=_key(robot),
-        UpdateExpression="SET flush_at = :now",
+        UpdateExpression="SET flush_at = :now REMOVE flush_by",  # the flush's lease now, no longer its claimant's
         ExpressionAttributeValues={":now": {"N": str(now_ms)}},
     )
 

@@ -15,4 +15,6 @@ def flush_robot_digest(job: Job) -> str:
     robot = config.robots.get(job.payload["robot"])
     if robot is None:
         raise PermanentFailure(f"robot {job.payload['robot']} is no longer configured; its digest is kept")
+    if "entries" in job.payload:  # a digest that was in doubt, redriven from the DLQ
+        return budgeted.send_parked(robot, job.payload["entries"], config.language, job.id)
     return budgeted.flush_digest(robot, config.language)

@@ -1,6 +1,7 @@
 """Posting a Reply: back into the conversation it answers (a DingTalk callback's sessionWebhook, while that is
 still valid), otherwise to the project's group robot, or the ops robot when no project is involved; and
-`post_once`, which posts a reply once per key however often its job runs.
+`post_once`, which posts a reply once per key however often its job runs. Every post runs inside a run-once
+effect (state.effects), and commits it just before the send.
 
 A callback's body is not covered by DingTalk's sign, so a sessionWebhook is used only when it points at
 DingTalk itself (DINGTALK_SESSION_WEBHOOK_PREFIX); anything else would let a forged body aim opsbot's
@@ -38,6 +39,7 @@ def post(config: Config, reply: Reply, message: dict | None = None, key: str = "
     `key` identifies it in a digest if the robot's budget is spent."""
     url = session_webhook(message or {})
     if url:
+        effects.commit()  # DingTalk cannot be asked afterwards whether the reply arrived
         robot_api.send_by_session(url, reply.message())
         return "conversation"
     project = config.projects.get(reply.project)
@@ -48,7 +50,8 @@ def post(config: Config, reply: Reply, message: dict | None = None, key: str = "
     return f"robot {robot.name}: " + budgeted.deliver(robot, reply.message(), reply.digest_entry(key or reply.title))
 
 
-def post_once(config: Config, reply: Reply, key: str) -> str:
-    """Post `reply` unless a delivery with this key already did; where it went. A job retried because posting
-    failed posts it; the same news delivered again (new delivery ids, same key) does not."""
-    return effects.once(keys.TOLD + key, lambda: {"where": post(config, reply, None, key)})["where"]
+def post_once(config: Config, reply: Reply, key: str, message: dict | None = None) -> str:
+    """Post `reply` (into the conversation of `message`, while open) unless a delivery with this key already did;
+    where it went. A job retried because posting failed posts it; the same news delivered again (new delivery ids,
+    same key), or a job redelivered after it posted, does not."""
+    return effects.once(keys.TOLD + key, lambda: {"where": post(config, reply, message, key)})["where"]

@@ -9,8 +9,10 @@ import logging
 from opsbot import metrics, secrets
 from opsbot.config.model import Robot
 from opsbot.dingtalk.signature import signed_robot_url
+from opsbot.jobs import deadline
 from opsbot.jobs.model import PermanentFailure, RetryLater
 from opsbot.log import logger
+from opsbot.peers import answer_lost
 from opsbot.settings import settings
 
 # Sending too fast mutes the robot for 10 minutes; DingTalk's docs say 410100, the API answers 130101.
@@ -60,10 +62,12 @@ def send_by_session(session_webhook: str, message: dict) -> None:
 def _post(url: str, message: dict, label: str) -> None:
     import requests
 
+    deadline.check(label)  # a job out of its time budget stops before the send, not in it
     try:
         response = _http().post(url, data=encode(message), headers=_JSON, timeout=settings().http_timeout_seconds)
     except requests.RequestException as exc:
-        raise RetryLater(f"{label}: {type(exc).__name__}") from None
+        # A read timeout may come after DingTalk took the message: the sender must not just send it again.
+        raise RetryLater(f"{label}: {type(exc).__name__}", in_doubt=answer_lost(exc)) from None
     if response.status_code >= 500 or response.status_code == 429:
         raise RetryLater(f"{label}: HTTP {response.status_code}")
     try:

@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from opsbot import secrets
 from opsbot.config.model import Config
-from opsbot.peers import errors
+from opsbot.jobs import deadline
+from opsbot.peers import answer_lost, errors
 from opsbot.settings import settings
 
 # DroneNotConfigured: the config has no `drone:` section, so commands that need Drone cannot run.
@@ -34,10 +35,11 @@ class DroneClient:
         import requests
 
         url = f"{self.server}/api/repos/{quote(slug, safe='/')}{path}"
+        deadline.check(f"Drone {method} {path}")  # a job out of its time budget stops before the call, not in it
         try:
             response = self.session.request(method, url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise DroneUnavailable(f"Drone did not answer: {type(exc).__name__}") from None
+            raise DroneUnavailable(f"Drone did not answer: {type(exc).__name__}", in_doubt=answer_lost(exc)) from None
         if response.status_code >= 500 or response.status_code == 429:
             raise DroneUnavailable(f"Drone answered HTTP {response.status_code}")
         try:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from opsbot import secrets
 from opsbot.config.model import Config
 from opsbot.gitlab.merge_request_api import MergeRequestCalls
-from opsbot.peers import errors
+from opsbot.jobs import deadline
+from opsbot.peers import answer_lost, errors
 from opsbot.settings import settings
+from opsbot.state import reads
 
 # GitLabNotConfigured: the config has no `gitlab:` section, so nothing that needs GitLab can run.
 GitLabNotConfigured, GitLabRefused, GitLabUnavailable = errors("GitLab", "gitlab: {url, token}", __name__)
@@ -48,10 +50,13 @@ class GitLabClient(MergeRequestCalls):
         import requests
         from gitlab.exceptions import GitlabError
 
+        deadline.check(f"GitLab {what}")  # a job out of its time budget stops before the call, not in it
         try:
             return call()
         except requests.RequestException as exc:
-            raise GitLabUnavailable(f"GitLab did not answer ({what}): {type(exc).__name__}") from None
+            raise GitLabUnavailable(
+                f"GitLab did not answer ({what}): {type(exc).__name__}", in_doubt=answer_lost(exc)
+            ) from None
         except GitlabError as exc:
             status = exc.response_code
             if status is None or status >= 500 or status == 429:
@@ -90,7 +95,11 @@ class GitLabClient(MergeRequestCalls):
             raise
 
     def file_text(self, path: str, file_path: str, ref: str) -> str | None:
-        """A file's text at `ref`, or None when there is no such file."""
+        """A file's text at `ref`, or None when there is no such file. Kept for the job's continuation, should it
+        run out of time (state.reads): a sync's config files, a review's OWNERS files, one call each."""
+        return reads.read(f"file#{path}#{file_path}@{ref}", lambda: self._file_text(path, file_path, ref))
+
+    def _file_text(self, path: str, file_path: str, ref: str) -> str | None:
         try:
             raw = self._call(
                 f"file {file_path}@{ref[:12]}",

@@ -10,7 +10,8 @@ tree at the commit is the truth.
 Which files a push touched decides whether it concerns the config at all. GitLab lists at most 20 commits in a
 Push Hook; for a longer push the compare API (`before..after`) says what changed. Each pushed commit is synced at
 most once (state.effects), and a push that is no longer the branch's head is skipped: a job retried after a
-newer push synced must not put the older config back.
+newer push synced must not put the older config back. The save is conditional on the stored config the job saw
+before it checked the head (config.store's seq), so a slow job cannot overwrite a newer push saved meanwhile.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from opsbot import metrics
 from opsbot.config import store
 from opsbot.config.model import GLOBAL_FILE, PROJECTS_DIR, Config, ConfigError
 from opsbot.config.yaml_source import is_config_file, parse_files
-from opsbot.delivery.post import post, post_once
+from opsbot.delivery.post import post_once
 from opsbot.gitlab.api import GitLabClient, GitLabRefused, client_for
 from opsbot.gitlab.events import Push
 from opsbot.gitops import notices
-from opsbot.jobs.model import PermanentFailure
+from opsbot.jobs.model import PermanentFailure, RetryLater
 from opsbot.log import logger
 from opsbot.message import Reply
 from opsbot.state import effects, keys
@@ -93,19 +94,34 @@ def sync(config: Config, push: Push) -> SyncResult:
     )
     if touched == []:
         return _counted("no config change", SyncResult("no config file changed"))
+    # Read before the head check, and saved on condition that it is still current: a newer push saved after this
+    # check makes the save fail (and the job's retry then finds itself superseded), whatever the timing.
+    stored = store.current()
     head = client.branch_head(push.repo, push.branch)
     if head != push.after:
         return _counted("superseded", SyncResult(f"superseded: {push.branch} is now at {(head or 'nothing')[:8]}"))
-    if config.version == push.after:
+    if stored.version == push.after:
         return _counted("already stored", SyncResult("already the stored version"))
     documents, problems = parse_files(read_config(client, config, push.after))
     pusher = config.person_for_git(push.user_username, push.user_email)
     try:
         if problems:
             raise ConfigError(problems)
-        synced = store.save(
-            documents, push.after, source=f"push by {push.user_username or push.user_name}: {push.title}"[:300]
+        new = store.check(documents, push.after)
+        synced = SyncResult(
+            f"synced version {push.after[:8]}", notices.synced(config, new, push, touched, pusher).as_dict()
         )
+        # The save and this job's record of it are one transaction: a retry after it finds the sync done and its
+        # notice still to tell, not a stored version to skip in silence.
+        store.save(
+            documents,
+            push.after,
+            source=f"push by {push.user_username or push.user_name}: {push.title}"[:300],
+            based_on=stored.seq,
+            also=(effects.recorded_with(synced.as_dict()),),
+        )
+    except store.ConfigChanged:
+        raise RetryLater(f"the stored config changed while {push.after[:8]} was synced; checking again") from None
     except ConfigError as exc:
         notice = notices.sync_failed(config, push, exc.problems, pusher, lambda n: _in_repo(config, n))
         return _counted(
@@ -114,10 +130,7 @@ def sync(config: Config, push: Push) -> SyncResult:
                 f"invalid: {len(exc.problems)} problem(s); version {config.version[:8]} stays", notice.as_dict()
             ),
         )
-    return _counted(
-        "synced",
-        SyncResult(f"synced version {push.after[:8]}", notices.synced(config, synced, push, touched, pusher).as_dict()),
-    )
+    return _counted("synced", synced)
 
 
 def on_push(config: Config, push: Push) -> str:
@@ -129,7 +142,8 @@ def on_push(config: Config, push: Push) -> str:
     except GitLabRefused as exc:
         # A wrong token or a missing repo: retrying cannot help. Say so, and park the job for a redrive.
         metrics.count(metrics.CONFIG_SYNCS, Outcome="refused by GitLab")
-        post(config, notices.gitlab_refused(config, push, exc), None, f"config-sync#{push.after}")
+        refused = notices.gitlab_refused(config, push, exc)
+        post_once(config, refused, f"{keys.CONFIG_SYNC}{push.repo}#{push.after}#refused")
         raise PermanentFailure(f"config sync of {push.after[:8]}: {exc}") from None
     if result["notice"]:
         post_once(store.load(), Reply.from_dict(result["notice"]), f"{keys.CONFIG_SYNC}{push.repo}#{push.after}")

@@ -1,4 +1,5 @@
-"""Client errors of the ingress contract. Each maps to one 4xx status with a JSON `{"error": ...}` body."""
+"""Errors of the ingress contract the sender is told about. Each maps to one status with a JSON `{"error": ...}`
+body: 4xx for the sender's own mistakes, 503 when the sender should retry."""
 
 from __future__ import annotations
 
@@ -25,3 +26,9 @@ class PayloadTooLarge(IngressError):
 
 class UnsupportedMediaType(IngressError):
     status = 415
+
+
+class InProgress(IngressError):
+    """The same delivery is being queued by an earlier request that may still be running: retry later."""
+
+    status = 503

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 
@@ -16,27 +17,44 @@ class Job:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     correlation_id: str = ""
     created_at: float = field(default_factory=time.time)
+    # Effects (state.effects keys) an operator's redrive may run again although an earlier attempt may have done
+    # them: set on the copy the worker parks when an effect is in doubt, so that only a redrive retakes it.
+    retake: list[str] = field(default_factory=list)
+    # How many times this job ran out of time and was queued again to go on where it stopped (jobs.deadline).
+    continued: int = 0
     # Which delivery of the SQS message this is (1 for the first); set by the worker, not serialised.
     attempt: int = field(default=1, compare=False)
 
     def to_json(self) -> str:
         body = asdict(self)
         body.pop("attempt")
+        for name in ("retake", "continued"):  # left out while unset: most jobs never carry them
+            if not body[name]:
+                body.pop(name)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
-        return cls(**{k: data[k] for k in ("kind", "payload", "id", "correlation_id", "created_at") if k in data})
+        names = ("kind", "payload", "id", "correlation_id", "created_at", "retake", "continued")
+        return cls(**{k: data[k] for k in names if k in data})
+
+
+# The job the worker is running now: state.effects reads its `retake`.
+current_job: ContextVar[Job | None] = ContextVar("current_job", default=None)
 
 
 class RetryLater(Exception):
-    """The peer is busy or down; try the job again after `delay` seconds (None: exponential backoff)."""
+    """The peer is busy or down; try the job again after `delay` seconds (None: exponential backoff).
 
-    def __init__(self, reason: str, delay: int | None = None):
+    `in_doubt`: the peer may have done what it was asked (its answer was lost, e.g. a read timeout), so an effect
+    that made this call must not simply run again (state.effects)."""
+
+    def __init__(self, reason: str, delay: int | None = None, in_doubt: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
+        self.in_doubt = in_doubt
 
 
 class PermanentFailure(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opsbot import metrics
 from opsbot.aws import client
 from opsbot.jobs.model import Job
 from opsbot.settings import settings
@@ -28,3 +29,6 @@ def park_in_dead_letter_queue(body: str, kind: str, reason: str) -> None:
             "reason": {"DataType": "String", "StringValue": reason[:1000]},
         },
     )
+    metrics.count(metrics.JOBS_PARKED, Kind=kind)
+    # Once more without Kind: the one series the parked-jobs alarm watches (an alarm cannot sum a SEARCH).
+    metrics.count(metrics.JOBS_PARKED)

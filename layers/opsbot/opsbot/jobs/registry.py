@@ -17,3 +17,7 @@ def handles(kind: str):
         return handler
 
     return register
+
+
+# Called with a job that ran out of time, before it is queued again to go on (state.reads keeps what it read).
+ON_OUT_OF_TIME: list[Callable[[Job], None]] = []

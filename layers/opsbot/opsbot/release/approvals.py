@@ -124,8 +124,15 @@ def _refusal(request: ApprovalRequest | None, language: str) -> str | None:
 
 
 def approve(request_id: str, approver: str, language: str = "en") -> tuple[ApprovalRequest, bool]:
-    """Count `approver` in. Returns the request and whether this approval is the one that completed it."""
+    """Count `approver` in, and decide the request once it has enough approvals. Returns the request and whether
+    this approval is the one that decided it.
+
+    The decision follows from the stored request (enough approvers, still pending), not from this call having
+    added the approver: a retry of an approval whose worker stopped between the two steps decides it (and one
+    that comes after the decision finds it decided by this approver), so an approval never sticks undecided."""
     request = get(request_id)
+    if request is not None and request.status == "approved" and request.decided_by == approver:
+        return request, True  # this approval's own retry, after it decided
     if reason := _refusal(request, language):
         raise ApprovalRefused(reason)
     if approver == request.requester:
@@ -136,8 +143,21 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
                 "You cannot approve your own request: it needs someone else.",
             )
         )
-    if approver in request.approvers:
+    if approver not in request.approvers:
+        request = _add_approver(request_id, approver, language)
+    elif len(request.approvers) < request.needed:
         raise ApprovalRefused(t(language, *ALREADY_APPROVED))
+    if len(request.approvers) < request.needed:
+        return request, False
+    if _decide(request, "approved", approver):
+        return request, True
+    decided = get(request_id)
+    if decided is not None and decided.status == "approved" and decided.decided_by == approver:
+        return decided, True
+    raise ApprovalRefused(_refusal(decided, language) or t(language, *ALREADY_APPROVED))
+
+
+def _add_approver(request_id: str, approver: str, language: str) -> ApprovalRequest:
     ddb, table = _table()
     now = str(int(time.time()))
     try:
@@ -158,10 +178,7 @@ def approve(request_id: str, approver: str, language: str = "en") -> tuple[Appro
         )["Attributes"]
     except ddb.exceptions.ConditionalCheckFailedException:
         raise ApprovalRefused(_refusal(get(request_id), language) or t(language, *ALREADY_APPROVED)) from None
-    request = _from_item(updated)
-    if len(request.approvers) < request.needed:
-        return request, False
-    return request, _decide(request, "approved", approver)
+    return _from_item(updated)
 
 
 def reject(request_id: str, who: str, language: str = "en") -> ApprovalRequest:

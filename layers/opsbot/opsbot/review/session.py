@@ -76,6 +76,7 @@ class Session:
     def note(self, key: str, text: str) -> None:
         def post() -> dict:
             store.take_note_slot()
+            effects.commit()  # a note posted twice cannot be taken back, and its answer may be lost
             posted = self.gitlab.post_note(self.repo, self.iid, text)
             return {"id": posted.get("id") if isinstance(posted, dict) else None}
 

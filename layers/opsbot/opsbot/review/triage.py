@@ -13,6 +13,7 @@ from opsbot.review import labels, reviewers, store
 from opsbot.review.commands import APPROVED, LGTM, approval_labels, mention
 from opsbot.review.events import MergeRequestEvent
 from opsbot.review.session import Session
+from opsbot.state import effects, keys
 
 WELCOME = (
     "Welcome, {author}, and thank you for your first merge request here! Reviewers are assigned from "
@@ -33,7 +34,7 @@ def triage(session: Session, event: MergeRequestEvent) -> dict:
     approving = store.approvers(session.repo, session.iid, head)
     if approving or APPROVED in session.labels:
         approval_labels(session, approving)
-    assigned = assign_reviewers(session)
+    assigned = assign_reviewers(session, f"{session.repo.lower()}!{session.iid}#{event.action}#{head}")
     if event.first_contribution and session.review.welcome:
         session.note("welcome", WELCOME.format(author=mention(session.author)))
     if assigned and session.review.notify_reviewers:
@@ -41,28 +42,37 @@ def triage(session: Session, event: MergeRequestEvent) -> dict:
     return {"size": size, "labels": add, "reviewers": assigned}
 
 
-def assign_reviewers(session: Session) -> list[str]:
-    already = set(session.usernames("reviewers"))
-    loads: dict[str, int] = {}
+def assign_reviewers(session: Session, key: str) -> list[str]:
+    """The reviewers this triage assigns (and tells). Chosen once per triage: a retry after the assignment finds
+    them among the merge request's reviewers, and must still know they were its own choice, to tell them."""
 
-    def load(name: str) -> int:
-        if name not in loads:
-            loads[name] = session.gitlab.open_reviews(session.repo, name)
-        return loads[name]
+    def choose() -> dict:
+        already = set(session.usernames("reviewers"))
+        loads: dict[str, int] = {}
 
-    chosen = reviewers.choose(
-        session.owners.reviewer_levels(),
-        session.review.fallback_reviewers,
-        session.author,
-        already,
-        session.review.reviewers,
-        load,
-    )
-    ids = {name: i for name, i in session.user_ids(chosen).items() if i is not None}
-    if ids:
-        current = [u["id"] for u in session.mr.get("reviewers") or [] if isinstance(u, dict) and "id" in u]
+        def load(name: str) -> int:
+            if name not in loads:
+                loads[name] = session.gitlab.open_reviews(session.repo, name)
+            return loads[name]
+
+        chosen = reviewers.choose(
+            session.owners.reviewer_levels(),
+            session.review.fallback_reviewers,
+            session.author,
+            already,
+            session.review.reviewers,
+            load,
+        )
+        ids = {name: i for name, i in session.user_ids(chosen).items() if i is not None}
+        return {"reviewers": ids}
+
+    ids = effects.once(keys.REVIEW_CHOSEN + key, choose)["reviewers"]
+    current = [u["id"] for u in session.mr.get("reviewers") or [] if isinstance(u, dict) and "id" in u]
+    if set(ids.values()) - set(current):
         session.refresh(
-            session.gitlab.update_merge_request(session.repo, session.iid, reviewer_ids=current + list(ids.values()))
+            session.gitlab.update_merge_request(
+                session.repo, session.iid, reviewer_ids=current + [i for i in ids.values() if i not in current]
+            )
         )
     return list(ids)
 

@@ -1,15 +1,101 @@
 """Exactly-once effects: a delivery claims its dedupe key with a conditional put; a second claim fails.
 
 Records carry `expires_at`, the state table's TTL attribute, so they clean themselves up.
+
+A delivery's claim has two phases (`claim_delivery`, `confirm`): `pending` while its job is being queued, `queued`
+once it is. A request that stops in between (its Lambda's timeout) leaves a pending claim and no job; a retry that
+finds it answers "in progress" while the request that made it could still be running, and takes it over after
+that, so the delivery is neither lost (a claim with no job, answered "duplicate" for days) nor queued twice by two
+living requests.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from opsbot.aws import client
 from opsbot.settings import settings
 from opsbot.state import keys
+
+PENDING, QUEUED = "pending", "queued"
+DUPLICATE, IN_PROGRESS = "duplicate", "in progress"  # why a delivery's claim was not ours
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery's claim, ours: only its maker confirms or releases it (`claimed_at` tells it from a takeover)."""
+
+    key: str
+    claimed_at: int  # epoch ms
+    expires_at: int
+
+
+def claim_delivery(key: str, ttl_seconds: int | None, takeover_after_seconds: float) -> Claim | str:
+    """Our pending claim of `key`, or why not: DUPLICATE (its job is queued, or was), IN_PROGRESS (a request that
+    may still be running is queueing it). A pending claim older than `takeover_after_seconds` is taken over."""
+    ddb = client("dynamodb")
+    ttl = settings().idempotency_ttl_seconds if ttl_seconds is None else ttl_seconds
+    now_ms = int(time.time() * 1000)
+    claim = Claim(key, now_ms, now_ms // 1000 + ttl)
+    try:
+        # TTL deletion is lazy (up to days late), so an expired record must not count as a claim.
+        ddb.put_item(
+            TableName=settings().state_table,
+            Item={
+                "pk": {"S": keys.IDEMPOTENCY + key},
+                "expires_at": {"N": str(claim.expires_at)},
+                "state": {"S": PENDING},
+                "claimed_at": {"N": str(now_ms)},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now "
+            "OR (#state = :pending AND claimed_at < :stale)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":now": {"N": str(now_ms // 1000)},
+                ":pending": {"S": PENDING},
+                ":stale": {"N": str(now_ms - int(takeover_after_seconds * 1000))},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ddb.exceptions.ConditionalCheckFailedException as exc:
+        held = exc.response.get("Item") or {}
+        # A claim written before claims had a state was written with its job queued.
+        return IN_PROGRESS if held.get("state", {}).get("S") == PENDING else DUPLICATE
+    return claim
+
+
+def confirm(claim: Claim) -> None:
+    """The claim's job is on the queue. A PutItem (what ingress may call), and only while the claim is still ours."""
+    ddb = client("dynamodb")
+    try:
+        ddb.put_item(
+            TableName=settings().state_table,
+            Item={
+                "pk": {"S": keys.IDEMPOTENCY + claim.key},
+                "expires_at": {"N": str(claim.expires_at)},
+                "state": {"S": QUEUED},
+                "claimed_at": {"N": str(claim.claimed_at)},
+            },
+            ConditionExpression="claimed_at = :mine",
+            ExpressionAttributeValues={":mine": {"N": str(claim.claimed_at)}},
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        pass  # taken over by a retry after this request took too long: that one queues the job as well
+
+
+def release_claim(claim: Claim) -> None:
+    """Forget our claim, whose job could not be queued, so that the sender's retry is not a duplicate."""
+    ddb = client("dynamodb")
+    try:
+        ddb.delete_item(
+            TableName=settings().state_table,
+            Key={"pk": {"S": keys.IDEMPOTENCY + claim.key}},
+            ConditionExpression="claimed_at = :mine",
+            ExpressionAttributeValues={":mine": {"N": str(claim.claimed_at)}},
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        pass
 
 
 def claim(key: str, ttl_seconds: int | None = None) -> bool:
@@ -47,15 +133,15 @@ def bind(key: str, value: str, expires_at: int) -> bool:
     return True
 
 
-def release(key: str) -> None:
-    """Forget a claim whose effect did not happen, so the sender's retry is not taken for a duplicate."""
-    client("dynamodb").delete_item(TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}})
-
-
-def seen(key: str) -> bool:
+def seen(key: str, takeover_after_seconds: float | None = None) -> bool:
+    """Whether `key` is claimed: a delivery's pending claim counts until it may be taken over."""
     item = (
         client("dynamodb")
         .get_item(TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}}, ConsistentRead=True)
         .get("Item")
     )
-    return bool(item) and int(item["expires_at"]["N"]) > time.time()
+    if not item or int(item["expires_at"]["N"]) <= time.time():
+        return False
+    if takeover_after_seconds is not None and item.get("state", {}).get("S") == PENDING:
+        return int(item["claimed_at"]["N"]) >= (time.time() - takeover_after_seconds) * 1000
+    return True

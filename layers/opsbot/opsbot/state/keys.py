@@ -17,6 +17,7 @@ REVIEW_LGTM = "review-lgtm#"  # a merge request's /lgtm and the head it was give
 REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one head (review/store.py)
 GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
 OPS_REQUEST = "ops-request#"  # an ops command's preview, its plan and how it went (ops/requests.py)
+READS = "reads#"  # what a job that ran out of time had read, for its continuation (state/reads.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -31,6 +32,7 @@ PARTITIONS = (
     REVIEW_APPROVALS,
     GITLAB_NOTES,
     OPS_REQUEST,
+    READS,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
@@ -47,6 +49,7 @@ CONFIG_SYNC = "config-sync#"  # a pushed config commit synced (gitops/config_syn
 DRONE_INIT_ON_PUSH = "drone-init-on-push#"  # a .drone.yml merge request opened on a first push (gitops/jobs.py)
 APPROVED = "approved#"  # an approved request's Drone call (release/deploy.py)
 REVIEW_TRIAGE = "review-triage#"  # a merge request's labels and reviewers at one head (review/jobs.py)
+REVIEW_CHOSEN = "review-chosen#"  # the reviewers one triage chose, to assign and tell (review/triage.py)
 REVIEW_COMMANDS = "review-commands#"  # one comment's commands (review/jobs.py)
 REVIEW_COMMAND = "review-command#"  # one command of one comment (review/jobs.py)
 REVIEW_NOTE = "review-note#"  # a note opsbot posts (review/session.py)
@@ -54,6 +57,7 @@ REVIEW_MERGE = "review-merge#"  # a merge at one head (review/tide.py)
 RETEST_BUILD = "retest-build#"  # the build one /retest chose (review/commands.py)
 OPS_RUN = "ops-run#"  # an ops request's change, made once however it is confirmed or approved (ops/run.py)
 OPS_FOLLOW = "ops-follow#"  # one step of an ops request's follow-up: a check, a progress post (ops/jobs.py)
+DIGEST_SENT = "digest-sent#"  # one digest message of a robot, named by its first entry (delivery/robot.py)
 
 EFFECTS = (
     NOTIFIED,
@@ -62,6 +66,7 @@ EFFECTS = (
     DRONE_INIT_ON_PUSH,
     APPROVED,
     REVIEW_TRIAGE,
+    REVIEW_CHOSEN,
     REVIEW_COMMANDS,
     REVIEW_COMMAND,
     REVIEW_NOTE,
@@ -69,4 +74,5 @@ EFFECTS = (
     RETEST_BUILD,
     OPS_RUN,
     OPS_FOLLOW,
+    DIGEST_SENT,
 )

@@ -1,0 +1,229 @@
+"""The flows `make chaos` crashes. Each sets itself up in a fresh world, triggers itself (a job on the work queue as
+ingress would have queued it, or a GitLab delivery through the real webhook function), and returns how to count
+its effects, each of which must come to exactly 1. See chaos/__init__.py for how to add one."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict
+
+from chaos.harness import ROOT, World, flow
+
+API = "shop/shop-api"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def drone_build(world: World, number: int) -> dict:
+    return next(b for b in world.drone.builds[API] if b["number"] == number)
+
+
+def promotes(world: World, number: int, target: str) -> int:
+    """Builds Drone started to deploy build `number` to `target`."""
+    return sum(
+        1
+        for b in world.drone.builds[API]
+        if b.get("event") == "promote" and b.get("parent") == number and b.get("deploy_to") == target
+    )
+
+
+def callback(world: World, text: str, staff_id: str, nick: str) -> dict:
+    """A DingTalk @opsbot message with a session webhook on the fake DingTalk, open for hours of virtual time."""
+    now = int(time.time() * 1000)
+    return {
+        "msgtype": "text",
+        "text": {"content": f" {text}"},
+        "msgId": f"msg{uuid.uuid4().hex}",
+        "createAt": now,
+        "conversationType": "2",
+        "conversationId": "cid-shop-backend",
+        "conversationTitle": "商城后端研发群",
+        "senderId": f"$:LWCP_v1:${staff_id}",
+        "senderNick": nick,
+        "senderStaffId": staff_id,
+        "sessionWebhook": f"{world.dingtalk_url}/robot/sendBySession?session=local-session-chaos",
+        "sessionWebhookExpiredTime": now + 24 * 3600 * 1000,
+    }
+
+
+def chat(world: World, text: str, staff_id: str, nick: str) -> None:
+    """Say `text` to the bot: the DingTalk function acknowledges the act and queues its job (set up, not crashed)."""
+    from opsbot.chat.ingress import answer
+
+    message = callback(world, text, staff_id, nick)
+    reply = answer(message, message["msgId"])
+    assert reply.get("markdown", {}).get("title") == "ok", reply
+
+
+def build_job(world: World, fixture_name: str) -> str:
+    """A finished build's job, as the Drone function queues it."""
+    from opsbot.drone import events
+    from opsbot.ingress.accept import job_id_for
+    from opsbot.jobs import kinds
+
+    delivery = fixture(fixture_name)
+    repo, build = delivery["repo"], delivery["build"]
+    return world.enqueue(
+        kinds.DRONE_BUILD_FINISHED,
+        {"repo": repo, "build": build, "system": delivery["system"]},
+        job_id_for("drone", events.dedupe_key(repo, build)),
+    )
+
+
+@flow("drone notification")
+def drone_notification(world: World):
+    build_job(world, "drone/build_failure.json")
+    return lambda: {"message": world.messages("shop-api #128")}
+
+
+@flow("digest flush")
+def digest_flush(world: World):
+    from opsbot.delivery import budget
+
+    robot = world.config().robots["shop-backend"]
+    now_ms = int(time.time() * 1000)
+    for n in range(robot.rate_limit_per_minute):  # this minute's budget is spent: the news waits for a digest
+        assert budget.try_take_slot(robot.name, robot.rate_limit_per_minute, now_ms - 1000 + n)
+    build_job(world, "drone/build_failure.json")
+    return lambda: {"digest entry": world.messages("](https://drone.example.com/shop/shop-api/128)")}
+
+
+@flow("chat deploy")
+def chat_deploy(world: World):
+    chat(world, "deploy shop-api 128 to staging", "alice.wang", "Alice Wang")
+    return lambda: {"promote": promotes(world, 128, "staging"), "reply": world.messages("→ staging")}
+
+
+@flow("release link")
+def release_link(world: World):
+    from opsbot.authz.actors import DINGTALK_LOGIN
+    from opsbot.ingress.accept import job_id_for
+    from opsbot.jobs import kinds
+    from opsbot.release.links import ReleaseGrant
+
+    build, now = drone_build(world, 128), int(time.time())
+    grant = ReleaseGrant(
+        project="shop-api",
+        build=128,
+        target="staging",
+        commit=build["after"],
+        branch="main",
+        title="chaos",
+        event=build["event"],
+        expires=now + 86400,
+        nonce=uuid.uuid4().hex[:16],
+    )
+    world.enqueue(
+        kinds.RELEASE_LINK,
+        {
+            "grant": asdict(grant),
+            "actor": {"via": DINGTALK_LOGIN, "handle": "alice.wang", "name": "Alice Wang"},
+            "clicked_at": now,
+            "source_ip": "10.0.0.1",
+            "user_agent": "chaos",
+        },
+        job_id_for("action", grant.nonce),
+    )
+    return lambda: {"promote": promotes(world, 128, "staging"), "message": world.messages("→ staging")}
+
+
+@flow("approval")
+def approval(world: World):
+    from opsbot.release import approvals
+
+    build = drone_build(world, 128)
+    approvals.create(
+        approvals.ApprovalRequest(
+            id="c4a05e11",
+            action="deploy",
+            project="shop-api",
+            target="production",
+            build=128,
+            commit=build["after"],
+            branch="main",
+            event=build["event"],
+            requester="alice",
+            requester_name="Alice Wang",
+            needed=1,
+            deadline=int(time.time()) + 86400,
+        )
+    )
+    chat(world, "approve c4a05e11", "carol.zhang", "Carol Zhang")
+    return lambda: {"promote": promotes(world, 128, "production"), "reply": world.messages("→ production")}
+
+
+@flow("config sync")
+def config_sync(world: World):
+    from opsbot.config import store
+
+    hook = world.gitlab.push(
+        "platform/opsbot-config",
+        "main",
+        [
+            {
+                "message": "config: add new-api",
+                "files": {"projects/new-api.yaml": "repo: shop/new-api\nrobot: shop-backend\n"},
+            }
+        ],
+    )
+    world.gitlab_hook("Push Hook", hook)
+    after = hook["after"]
+    return lambda: {
+        "saved": [v.version for v in store.history(50)].count(after),
+        "told": world.messages(f"配置已同步 · {after[:8]}"),
+    }
+
+
+def open_merge_request(world: World) -> dict:
+    return {
+        **fixture("gitlab/merge_request.json"),
+        **world.gitlab.open_merge_request(
+            {
+                "project": API,
+                "source_branch": "feature/refund",
+                "author": "alice",
+                "title": "Refunds",
+                "commits": [{"message": "refunds", "files": {"src/main/java/Refund.java": "class Refund {}\n"}}],
+            }
+        ),
+    }
+
+
+def notes(world: World, containing: str, iid: int = 1) -> int:
+    return sum(1 for n in world.gitlab.notes.get((API, iid), []) if containing in n["body"])
+
+
+@flow("merge request triage")
+def merge_request_triage(world: World):
+    world.gitlab_hook("Merge Request Hook", open_merge_request(world))
+    return lambda: {"welcome note": notes(world, "Welcome, @alice"), "reviewers told": world.messages("!1 Refunds")}
+
+
+@flow("merge request merge")
+def merge_request_merge(world: World):
+    from opsbot.jobs.model import Job
+    from opsbot.review import jobs as review_jobs
+
+    # Set up, not crashed: the merge request triaged, approved by carol, its pipeline green.
+    review_jobs.on_merge_request(Job(kind="gitlab.merge_request", payload=open_merge_request(world)))
+    approve = world.gitlab.merge_request_control(
+        "POST", "/_control/note", {}, {"project": API, "iid": 1, "author": "carol", "body": "/approve"}
+    )[1]
+    review_jobs.on_note(Job(kind="gitlab.note", payload={**fixture("gitlab/note_merge_request.json"), **approve}))
+    world.gitlab.pipeline_hook({"project": API, "iid": 1, "status": "success"})
+    # The trigger: bob's /lgtm, delivered by GitLab.
+    lgtm = world.gitlab.merge_request_control(
+        "POST", "/_control/note", {}, {"project": API, "iid": 1, "author": "bob", "body": "/lgtm"}
+    )[1]
+    world.gitlab_hook("Note Hook", {**fixture("gitlab/note_merge_request.json"), **lgtm})
+
+    def merged() -> int:
+        mr = world.gitlab._mr(world.gitlab._repo(API), 1)
+        return 1 if mr["state"] == "merged" else 0
+
+    return lambda: {"merge": merged()}
