@@ -13,9 +13,18 @@
     SQS send_message. Target: p50(ingress) / p50(floor) <= 2.
 
     .venv/bin/python -m bench.run [--pairs 15] [--requests 300] [--warmup 20] [--skip-cold] [--skip-ingress]
+                                  [--skip-load]
 
 (c) The layer's size, unzipped: what `sam build` puts in .aws-sam/build/OpsbotLayer, or, without a build, the
     hashed lock installed for arm64 beside the opsbot package. Target: 15 MB (boto3 is the runtime's).
+
+(d) Load. The local stack with its worker, and 5 robots and 10 projects (two per robot) added to the bench's copy
+    of the config. 1,000 signed Drone failures, paced evenly over one minute and spread over the 10 projects, each
+    notifies its project's group; the fake DingTalk enforces DingTalk's 20 messages a minute per robot and mutes a
+    robot for 10 minutes past it (errcode 130101). Reported: ingress p50 and p99 under that load, how long until the
+    work queue is empty, whether every build reached its group (sent alone or folded into a digest: builds are
+    counted, not messages), and whether any robot was ever muted. Takes about 75 seconds (the minute of sending,
+    then the last digests); --skip-load leaves it out.
 
 It is a measurement, not a test: it exits 0 when a target is missed, and non-zero only when something crashed.
 """
@@ -26,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +45,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 # No .pyc next to the layer's sources: the cold-start samples compile them from source, as Lambda does with a
@@ -289,7 +300,8 @@ def bench_cold_start(pairs: int) -> list[dict]:
 class LocalStack:
     """The local stack in a subprocess, on free ports, with the example config pointed at its own sink."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, worker: bool = False):
+        self.worker = worker
         ports = [free_port() for _ in range(8)]
         while len(set(ports)) < 8:
             ports = [free_port() for _ in range(8)]
@@ -338,7 +350,7 @@ class LocalStack:
             str(self.dns_port),
             "--config",
             str(self.config),
-            "--no-worker",
+            *([] if self.worker else ["--no-worker"]),
             "--quiet",
         ]
         with open(self.log_path, "wb") as log:
@@ -618,6 +630,150 @@ def bench_chat(requests_n: int, warmup: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# (d) load: 1,000 Drone webhooks in a minute, with the worker, into 5 rate-limited robots
+# --------------------------------------------------------------------------------------------------------------
+LOAD_BUILDS = 1_000
+LOAD_SECONDS = 60.0
+LOAD_ROBOTS = ("load-a", "load-b", "load-c", "load-d", "load-e")
+LOAD_PROJECTS = tuple(f"load-{i:02d}" for i in range(10))  # load-00 and load-01 on load-a, and so on
+LOAD_FIRST_NUMBER = 100_001  # six digits, so that "#<number>" in a message names one build of this run
+DRAIN_TIMEOUT = 900.0
+
+
+def load_robot(project: str) -> str:
+    return LOAD_ROBOTS[LOAD_PROJECTS.index(project) // 2]
+
+
+def add_load_projects(config: Path, sink_port: int) -> None:
+    """The bench's copy of the config gets the load run's robots and projects, as the integration tests add theirs
+    (tests/integration/conftest.py): each robot its own group (access token) on the stack's fake DingTalk."""
+    import yaml
+
+    global_file = config / "opsbot.yaml"
+    document = yaml.safe_load(global_file.read_text(encoding="utf-8"))
+    for robot in LOAD_ROBOTS:
+        document["robots"][robot] = {
+            "webhook": f"http://127.0.0.1:{sink_port}/robot/send?access_token=local-{robot}",
+            "secret": f"SEC-local-{robot}-secret",
+            "rate_limit_per_minute": 20,
+        }
+    global_file.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    for project in LOAD_PROJECTS:
+        spec = {"repo": f"load/{project}", "robot": load_robot(project), "notify": {"on_failure": True}}
+        (config / "projects" / f"{project}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+
+
+def bench_load() -> dict:
+    import boto3
+    import requests
+
+    from local.signing import sign_for
+
+    delivery = json.loads((ROOT / "tests" / "fixtures" / "drone" / "build_failure.json").read_text(encoding="utf-8"))
+    path = "/webhooks/drone"
+    with tempfile.TemporaryDirectory(prefix="opsbot-bench-") as workdir:
+        stack = LocalStack(Path(workdir), worker=True)
+        add_load_projects(stack.config, stack.sink_port)
+        try:
+            stack.start()
+            sink = f"http://127.0.0.1:{stack.sink_port}"
+            local = dict(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")
+            sqs = boto3.client("sqs", endpoint_url=stack.moto, **local)
+            queue_url = sqs.get_queue_url(QueueName="opsbot-local-WorkQueue")["QueueUrl"]
+
+            def queue_depth() -> int:
+                names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+                names.append("ApproximateNumberOfMessagesDelayed")
+                found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+                return sum(int(v) for v in found.values())
+
+            say(
+                f"(d) load: {LOAD_BUILDS} Drone failures over {LOAD_SECONDS:.0f}s into {len(LOAD_PROJECTS)} projects "
+                f"and {len(LOAD_ROBOTS)} robots (20 messages a minute each), with the worker"
+            )
+            session = requests.Session()
+            latencies, statuses = [], Counter()
+            expected: dict[int, str] = {}  # build number -> the access token of its project's robot
+            started = time.monotonic()
+            for i in range(LOAD_BUILDS):
+                due = started + i * LOAD_SECONDS / LOAD_BUILDS
+                if (wait := due - time.monotonic()) > 0:
+                    time.sleep(wait)
+                project, number = LOAD_PROJECTS[i % len(LOAD_PROJECTS)], LOAD_FIRST_NUMBER + i
+                delivery["repo"]["slug"], delivery["build"]["number"] = f"load/{project}", number
+                expected[number] = f"local-{load_robot(project)}"
+                body = json.dumps(delivery, ensure_ascii=False).encode()
+                headers = {"Content-Type": "application/json", "X-Drone-Event": "build", **sign_for(path, body)}
+                start = time.perf_counter()
+                response = session.post(stack.api + path, data=body, headers=headers, timeout=HTTP_TIMEOUT)
+                latencies.append(time.perf_counter() - start)
+                statuses[response.status_code] += 1
+            sent = time.monotonic() - started
+            say(f"  sent in {sent:.1f}s: {dict(statuses)}; waiting for the worker to drain the queue")
+
+            def delivered() -> tuple[dict[int, set[str]], list[dict]]:
+                messages = session.get(sink + "/_control/messages", timeout=HTTP_TIMEOUT).json()["messages"]
+                found: dict[int, set[str]] = {}
+                ours = [m for m in messages if m["access_token"] in expected.values()]
+                for message in ours:
+                    text = json.dumps(message["message"], ensure_ascii=False)
+                    for number in {int(n) for n in re.findall(r"#(1\d{5})(?!\d)", text)}:
+                        found.setdefault(number, set()).add(message["access_token"])
+                return found, ours
+
+            drained_at = None
+            while time.monotonic() - started < DRAIN_TIMEOUT:
+                if queue_depth() == 0 and len(delivered()[0]) >= len(expected):
+                    drained_at = time.monotonic() - started
+                    break
+                time.sleep(1.0)
+            found, messages = delivered()
+            rejections = session.get(sink + "/_control/rejections", timeout=HTTP_TIMEOUT).json()["rejections"]
+            session.close()
+        finally:
+            stack.stop()
+    in_their_group = sum(1 for number, token in expected.items() if token in found.get(number, set()))
+    digests = sum(1 for m in messages if "📦" in json.dumps(m["message"], ensure_ascii=False))
+    per_minute = max_per_minute(messages)
+    result = {
+        "sent_seconds": sent,
+        "p50": statistics.median(latencies),
+        "p99": percentile(latencies, 99),
+        "non_202": sum(n for status, n in statuses.items() if status != 202),
+        "drained": drained_at,
+        "builds": LOAD_BUILDS,
+        "reached": in_their_group,
+        "messages": len(messages),
+        "digests": digests,
+        "muted": sum(1 for r in rejections if r["errcode"] in (130101, 410100)),
+        "rejected": len(rejections),
+        "max_per_minute": per_minute,
+    }
+    say(
+        f"  ingress p50 {result['p50'] * 1000:.1f} ms, p99 {result['p99'] * 1000:.1f} ms; "
+        f"{result['non_202']} answers were not 202"
+    )
+    drained = f"after {drained_at:.0f}s" if drained_at is not None else "NOT within the timeout"
+    say(
+        f"  queue drained {drained} "
+        f"(from the first webhook); {in_their_group}/{LOAD_BUILDS} builds reached their group in "
+        f"{len(messages)} messages ({digests} digests); at most {per_minute} messages to one robot in any minute; "
+        f"{result['muted']} mutes (130101), {len(rejections)} rejections in all"
+    )
+    return result
+
+
+def max_per_minute(messages: list[dict]) -> int:
+    """The most messages one robot received within any 60 seconds."""
+    most = 0
+    for token in {m["access_token"] for m in messages}:
+        times = sorted(m["at"] for m in messages if m["access_token"] == token)
+        for i, start in enumerate(times):
+            most = max(most, sum(1 for t in times[i:] if t < start + 60))
+    return most
+
+
+# --------------------------------------------------------------------------------------------------------------
 def _size_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1_000_000
 
@@ -646,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20, help="ingress warm-up requests of each kind (default 20)")
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-ingress", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="leave out (d), the load run (about 75 s)")
     args = parser.parse_args(argv)
 
     # A SIGTERM to the bench must still stop the stack (the finally blocks run on SystemExit).
@@ -659,6 +816,7 @@ def main(argv: list[str] | None = None) -> int:
         say()
     ingress = None if args.skip_ingress else bench_ingress(args.requests, args.warmup)
     chat = None if args.skip_ingress else bench_chat(max(50, args.requests // 2), args.warmup)
+    load = None if args.skip_load else bench_load()
     layer = bench_layer_size()
 
     say()
@@ -702,6 +860,23 @@ def main(argv: list[str] | None = None) -> int:
         say(
             f"{'chat read p50 (whoami)':28} {chat['p50'] * 1000:9.2f} ms {chat['floor_p50'] * 1000:9.2f} ms "
             f"{chat['ratio']:7.2f}x {'':>10} {'<=' + str(INGRESS_TARGET) + 'x':>8}  {result}"
+        )
+    if load:
+        say(
+            f"{'load: ingress p50 (p99)':28} {load['p50'] * 1000:9.2f} ms ({load['p99'] * 1000:.1f} ms p99, "
+            f"{LOAD_BUILDS} Drone webhooks in {load['sent_seconds']:.0f}s, worker running; {load['non_202']} not 202)"
+        )
+        drained = f"{load['drained']:9.0f} s " if load["drained"] is not None else "  NOT drained "
+        say(f"{'load: queue drained after':28} {drained}  (from the first webhook)")
+        whole = load["reached"] == load["builds"]
+        say(
+            f"{'load: builds in their group':28} {load['reached']:6d}/{load['builds']}  "
+            f"({load['messages']} messages, {load['digests']} of them digests)  {'ok' if whole else 'MISS'}"
+        )
+        muted = "ok" if not load["muted"] else "MISS"
+        say(
+            f"{'load: robots muted (130101)':28} {load['muted']:9d}    "
+            f"(most messages to one robot in a minute: {load['max_per_minute']})  {muted}"
         )
     say(
         f"{'layer size, unzipped':28} {layer['mb']:9.1f} MB {'':>12} {'':>8} {'':>11} "

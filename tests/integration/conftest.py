@@ -31,12 +31,16 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # fuzz_support.py, shared with the unit tests
 
 from local.chat import callback  # noqa: E402
 from local.signing import sign_for  # noqa: E402
 
-# Robots the tests add to the example config, each with its own group (access token) and project.
-TEST_ROBOTS = {"burst": "burst-api", "flaky": "flaky-api"}
+# Robots the tests add to the example config, each with its own group (access token) and project. The fuzz
+# tests send their few well-formed builds and releases to fuzz-api, and the real build after them to canary-api.
+TEST_ROBOTS = {"burst": "burst-api", "flaky": "flaky-api", "fuzz": "fuzz-api", "canary": "canary-api"}
+# Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py).
+TEST_ENVIRONMENTS = {"fuzz-api": {"staging": {"branch": "main"}}}
 # A project the tests add with a GitLab webhook token of its own (a literal: the local stack allows one).
 OWN_TOKEN_REPO, OWN_WEBHOOK_TOKEN = "shop/tokened-api", "local-tokened-api-webhook-token"
 
@@ -80,6 +84,7 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
                     "repo": f"shop/{project}",
                     "robot": robot,
                     "notify": {"on_failure": True, "on_fixed": True, "on_success": ["main"]},
+                    **({"environments": TEST_ENVIRONMENTS[project]} if project in TEST_ENVIRONMENTS else {}),
                 }
             ),
             encoding="utf-8",

@@ -9,6 +9,10 @@ Bodies come from local.chat.callback (the realistic shape), with command words a
 registry's names and aliases. About 80% are reads or unknown words; acts always keep their sessionWebhook,
 so their results go to the conversation on the local sink, which is not rate limited.
 
+The cases are drawn from the run's seed (tests/fuzz_support.py): each run takes a fresh one and the report
+prints it; FUZZ_SEED=<seed> replays it. The unit tests send 10,000 callbacks in-process
+(tests/unit/test_fuzz_ingress.py).
+
 The first tests are the failures the fuzzing found, each pinned down on its own.
 """
 
@@ -23,10 +27,10 @@ import uuid
 from collections import Counter, defaultdict
 
 import pytest
+from fuzz_support import replay, rng_for, run_seed
 
 from local.chat import callback
 
-SEED = 20261125
 CASES = 2000
 SHOP_TOKEN = "local-shop-backend"
 SESSION_FIELDS = ("sessionWebhook", "sessionWebhookExpiredTime")
@@ -353,7 +357,7 @@ class Fuzzer:
 
 
 def test_two_thousand_mutated_callbacks_never_get_a_5xx(stack):
-    rng = random.Random(SEED)
+    rng = rng_for("http-dingtalk")  # the run's seed: FUZZ_SEED=<seed> replays it
     fuzzer = Fuzzer(stack, rng)
     log_offset = len(stack.log_text())
     robot_before = len(stack.messages(SHOP_TOKEN))
@@ -403,6 +407,7 @@ def test_two_thousand_mutated_callbacks_never_get_a_5xx(stack):
     robot_after = len(stack.messages(SHOP_TOKEN))
 
     report = (
+        f"seed {run_seed()} ({replay('tests/integration/test_chat_fuzz.py')}): "
         f"{CASES} callbacks in {sent_seconds:.1f}s (+{drain_seconds:.1f}s for the queue to drain): "
         f"status counts {dict(sorted(statuses.items()))}; per category "
         + "; ".join(f"{c} {dict(sorted(n.items()))}" for c, n in sorted(by_category.items()))

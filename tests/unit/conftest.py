@@ -12,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "opsbot"
-for _path in (str(ROOT), str(LAYER), str(Path(__file__).resolve().parent)):
+# tests/ too: fuzz_support.py serves the unit and the integration tests alike
+for _path in (str(ROOT), str(LAYER), str(Path(__file__).resolve().parent), str(ROOT / "tests")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 

@@ -239,7 +239,7 @@ def test_a_config_in_a_folder_of_a_bigger_repo(gitops_config, fake_gitlab, sent,
 
 
 def test_a_body_that_is_not_a_push_is_parked(gitops_config):
-    with pytest.raises(PermanentFailure, match="not a push"):
+    with pytest.raises(PermanentFailure, match="Push Hook job that ingress should have refused"):
         run({"object_kind": "push", "project": {}})
 
 

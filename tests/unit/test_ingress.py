@@ -573,8 +573,8 @@ def test_drone_body_at_the_default_limit_fits_on_the_queue(aws, drone):
 def test_gitlab_body_at_the_default_limit_fits_on_the_queue(aws, gitlab):
     from opsbot.settings import settings
 
-    body = to_body({"object_kind": "push", "pad": ""})
-    body = to_body({"object_kind": "push", "pad": "y" * (settings().max_body_bytes - len(body))})
+    push = {**fixture_json("gitlab/push.json"), "pad": ""}
+    body = to_body({**push, "pad": "y" * (settings().max_body_bytes - len(to_body(push)))})
     assert len(body) == settings().max_body_bytes
     assert gitlab(gitlab_event(body))["statusCode"] == 202
     assert len(aws.receive()) == 1

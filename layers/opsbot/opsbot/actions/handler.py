@@ -163,6 +163,8 @@ def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str,
         raise Refused(400, "this form is malformed") from None
     form: dict[str, str] = {}
     for name, value in pairs:
+        if name not in tickets.FORM_FIELDS:
+            raise Refused(400, f"this form has a field {name[:20]!r} that the confirmation page does not send")
         if name in form:
             raise Refused(400, f"this form gives {name[:20]!r} twice")
         form[name] = value

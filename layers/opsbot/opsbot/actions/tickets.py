@@ -17,6 +17,7 @@ from opsbot.release.links import mac
 
 TICKET_SECONDS = 600
 MAX_FIELD_CHARS = 64
+FORM_FIELDS = ("user", "nick", "expires", "ticket")  # the confirmation form's hidden fields, and all it sends
 
 
 class TicketRefused(Exception):
@@ -31,12 +32,8 @@ class SignedIn:
 
     def form(self, nonce: str, key: bytes) -> dict[str, str]:
         """The hidden fields of the confirmation form."""
-        return {
-            "user": self.user_id,
-            "nick": self.nick,
-            "expires": str(self.expires),
-            "ticket": mac(_message(nonce, self.user_id, self.expires, self.nick), key),
-        }
+        ticket = mac(_message(nonce, self.user_id, self.expires, self.nick), key)
+        return dict(zip(FORM_FIELDS, (self.user_id, self.nick, str(self.expires), ticket), strict=True))
 
 
 def _message(nonce: str, user_id: str, expires: int, nick: str) -> str:
@@ -64,7 +61,7 @@ def signed_in(user_id: str, nick: str, now: float | None = None) -> SignedIn:
 
 def check(nonce: str, form: dict[str, str], key: bytes, now: float | None = None) -> SignedIn:
     """Who the form's ticket says signed in for this link, or TicketRefused."""
-    user_id, nick, expires, ticket = (form.get(name, "") for name in ("user", "nick", "expires", "ticket"))
+    user_id, nick, expires, ticket = (form.get(name, "") for name in FORM_FIELDS)
     if not ticket:
         raise TicketRefused("confirming a release needs you to sign in with DingTalk first")
     if not (expires.isascii() and expires.isdigit() and len(expires) <= 12) or not _usable(user_id, nick):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from opsbot.drone import events, signature
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest
-from opsbot.ingress.request import check_envelope, parse_json_object
+from opsbot.ingress.request import check_envelope, checked_shape, parse_json_object
+from opsbot.ingress.shape import shown
 from opsbot.jobs import kinds
 from opsbot.secrets import get_parameter
 from opsbot.settings import settings
@@ -17,10 +18,10 @@ def handle_delivery(http_event) -> Outcome:
     delivery = parse_json_object(body)
     event_type = http_event.headers.get("x-drone-event") or delivery.get("event")
     if not isinstance(event_type, str) or event_type not in events.KNOWN_EVENTS:
-        raise BadRequest(f"unknown Drone event {event_type!r}")
+        raise BadRequest(f"unknown Drone event {shown(event_type)}")
     if event_type != "build":
         return ignored(f"Drone {event_type} events are not handled")
-    finished = events.finished_build(delivery)
+    finished = checked_shape(events.finished_build, delivery, "Drone build event")
     if finished is None:
         return ignored("build is not finished")
     repo, build = finished

@@ -13,20 +13,22 @@ import hashlib
 import hmac
 import json
 
+from opsbot.gitlab import events
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest, Unauthorized
-from opsbot.ingress.request import check_envelope, parse_json_object
+from opsbot.ingress.request import check_envelope, checked_shape, parse_json_object
+from opsbot.ingress.shape import shown
 from opsbot.jobs import kinds
 from opsbot.secrets import get_parameter, resolve
 from opsbot.settings import settings
 
-# Events later features act on, and the job kind each becomes.
+# Events opsbot acts on: the job kind each becomes, and the parser of its shape, the worker's own.
 HANDLED_EVENTS = {
-    "Push Hook": kinds.GITLAB_PUSH,
-    "Tag Push Hook": kinds.GITLAB_TAG_PUSH,
-    "Merge Request Hook": kinds.GITLAB_MERGE_REQUEST,
-    "Note Hook": kinds.GITLAB_NOTE,
-    "Pipeline Hook": kinds.GITLAB_PIPELINE,
+    "Push Hook": (kinds.GITLAB_PUSH, events.Push.from_payload),
+    "Tag Push Hook": (kinds.GITLAB_TAG_PUSH, events.Push.from_tag_payload),
+    "Merge Request Hook": (kinds.GITLAB_MERGE_REQUEST, events.MergeRequestEvent.from_payload),
+    "Note Hook": (kinds.GITLAB_NOTE, events.NoteEvent.from_payload),
+    "Pipeline Hook": (kinds.GITLAB_PIPELINE, events.PipelineEvent.from_payload),
 }
 # Events GitLab may send that opsbot does not act on: acknowledged and ignored.
 OTHER_EVENTS = {
@@ -115,5 +117,10 @@ def handle_delivery(http_event) -> Outcome:
     if event_name in OTHER_EVENTS:
         return ignored(f"GitLab {event_name} is not handled")
     if event_name not in HANDLED_EVENTS:
-        raise BadRequest(f"unknown GitLab event {event_name!r}")
-    return accept("gitlab", dedupe_key(http_event.headers, body), HANDLED_EVENTS[event_name], payload)
+        raise BadRequest(f"unknown GitLab event {shown(event_name)}")
+    kind, parse = HANDLED_EVENTS[event_name]
+    try:
+        checked_shape(parse, payload, event_name)
+    except events.NotHandled as exc:
+        return ignored(f"GitLab {event_name}: {exc}")
+    return accept("gitlab", dedupe_key(http_event.headers, body), kind, payload)

@@ -12,7 +12,7 @@ from opsbot.gitops import config_sync, merge_requests
 from opsbot.gitops.pipelines import PipelineError
 from opsbot.i18n import t
 from opsbot.jobs import kinds
-from opsbot.jobs.model import Job, PermanentFailure
+from opsbot.jobs.model import Job, read_payload
 from opsbot.jobs.registry import handles
 from opsbot.message import Reply
 from opsbot.state import effects, keys
@@ -20,10 +20,7 @@ from opsbot.state import effects, keys
 
 @handles(kinds.GITLAB_PUSH)
 def on_push(job: Job) -> str:
-    try:
-        push = Push.from_payload(job.payload)
-    except ValueError as exc:
-        raise PermanentFailure(f"not a push: {exc}") from None
+    push = read_payload(Push.from_payload, job.payload, "Push Hook")
     config = store.load()
     gitlab = config.gitlab
     if gitlab and gitlab.config_repo and push.repo.lower() == gitlab.config_repo.lower():

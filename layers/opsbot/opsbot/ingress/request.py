@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 
 from opsbot.ingress.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from opsbot.settings import settings
+
+# Real payloads nest 6 levels at most (tests/fixtures); far deeper documents only cost recursion later, when the
+# job is serialised (a RecursionError there would be a 5xx for a body that can never succeed).
+MAX_JSON_DEPTH = 32
 
 
 def raw_body(event) -> bytes:
@@ -44,6 +49,8 @@ def parse_json_object(body: bytes) -> dict:
         raise BadRequest("body is not valid JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object")
+    if not _nested_within(document, MAX_JSON_DEPTH):
+        raise BadRequest(f"body is nested more than {MAX_JSON_DEPTH} levels deep")
     if b"\\u" in body:
         # JSON may escape a lone surrogate (\ud800), which no UTF-8 store or queue will take later.
         try:
@@ -53,3 +60,24 @@ def parse_json_object(body: bytes) -> dict:
         except RecursionError:
             raise BadRequest("body is not valid JSON: nested too deeply") from None
     return document
+
+
+def _nested_within(document: dict, limit: int) -> bool:
+    """Whether no array or object lies more than `limit` levels deep; walked without recursion."""
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return False
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
+
+
+def checked_shape[Parsed](parse: Callable[[dict], Parsed], document: dict, what: str) -> Parsed:
+    """`parse(document)` at ingress, with the parser the worker reads the job with: a shape it refuses
+    (ValueError, naming the field) is the sender's fault, a 400, and nothing is queued."""
+    try:
+        return parse(document)
+    except ValueError as exc:
+        raise BadRequest(f"{what}: {exc}") from None

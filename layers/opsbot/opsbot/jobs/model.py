@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
@@ -63,3 +64,13 @@ class PermanentFailure(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def read_payload[Parsed](parse: Callable[[dict], Parsed], payload: dict, what: str) -> Parsed:
+    """`parse(payload)` in the worker, with the parser ingress checked the body with. Ingress answers a malformed
+    body with a 400, so a refusal here is a bug (an ingress older than this worker, or a job made elsewhere): the
+    job is parked with the reason, since retrying cannot help."""
+    try:
+        return parse(payload)
+    except ValueError as exc:
+        raise PermanentFailure(f"bug: a {what} job that ingress should have refused: {exc}") from None

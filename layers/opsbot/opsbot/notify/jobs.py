@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from opsbot.config import store
 from opsbot.delivery import robot as budgeted
+from opsbot.drone import events
 from opsbot.drone.builds import build_branch, is_deployment
 from opsbot.jobs import kinds
-from opsbot.jobs.model import Job, PermanentFailure
+from opsbot.jobs.model import Job, PermanentFailure, read_payload
 from opsbot.jobs.registry import handles
 from opsbot.log import logger
 from opsbot.message import digest_entry
@@ -17,8 +18,11 @@ from opsbot.state import branch_status, effects, keys
 
 @handles(kinds.DRONE_BUILD_FINISHED)
 def notify_build_finished(job: Job) -> str:
+    finished = read_payload(events.finished_build, job.payload, "Drone build")
+    if finished is None:
+        raise PermanentFailure("bug: a Drone build job for a build that is not finished")
+    (repo, build), system = finished, job.payload.get("system") or {}
     config = store.load()
-    repo, build, system = job.payload["repo"], job.payload["build"], job.payload.get("system") or {}
     project = config.project_for_repo(repo["slug"])
     if project is None:
         return f"no project is configured for {repo['slug']}"

@@ -5,21 +5,15 @@ is keyed on its head commit, a comment's commands on the note id, a merge on the
 from __future__ import annotations
 
 from opsbot.config import store as config_store
+from opsbot.gitlab import events
 from opsbot.jobs import kinds
-from opsbot.jobs.model import Job, PermanentFailure
+from opsbot.jobs.model import Job, read_payload
 from opsbot.jobs.registry import handles
 from opsbot.log import logger
-from opsbot.review import commands, comments, events, tide
+from opsbot.review import commands, comments, tide
 from opsbot.review.session import Session
 from opsbot.review.triage import triage
 from opsbot.state import effects, keys
-
-
-def _parsed(parse, payload: dict, what: str):
-    try:
-        return parse(payload)
-    except ValueError as exc:
-        raise PermanentFailure(f"not a {what} hook: {exc}") from None
 
 
 def _session(repo: str, iid: int, gitlab=None):
@@ -33,7 +27,10 @@ def _session(repo: str, iid: int, gitlab=None):
 
 @handles(kinds.GITLAB_MERGE_REQUEST)
 def on_merge_request(job: Job) -> str:
-    event = _parsed(events.MergeRequestEvent.from_payload, job.payload, "merge request")
+    try:
+        event = read_payload(events.MergeRequestEvent.from_payload, job.payload, "Merge Request Hook")
+    except events.NotHandled as exc:  # ingress ignores these; a job queued before it did still ends here
+        return f"ignored: {exc}"
     session = _session(event.repo, event.iid)
     if session is None:
         return f"ignored: review automation is off for {event.repo}"
@@ -45,18 +42,15 @@ def on_merge_request(job: Job) -> str:
         )
         triaged = f"triaged: {done['size']}, reviewers {', '.join(done['reviewers']) or '-'}"
         return f"{triaged}; {tide.merge_if_ready(session)}"
-    if event.action in ("close", "merge"):
-        return f"ignored: merge request {event.action}"
     return tide.merge_if_ready(session)
 
 
 @handles(kinds.GITLAB_NOTE)
 def on_note(job: Job) -> str:
-    note = _parsed(events.NoteEvent.from_payload, job.payload, "note")
-    if note is None:
-        return "ignored: not a comment on a merge request"
-    if note.action != "create":
-        return "ignored: an edited comment"  # GitLab 16.11+ sends edits as notes too; commands run once
+    try:
+        note = read_payload(events.NoteEvent.from_payload, job.payload, "Note Hook")
+    except events.NotHandled as exc:  # ingress ignores these; a job queued before it did still ends here
+        return f"ignored: {exc}"
     session = _session(note.repo, note.iid)
     if session is None:
         return f"ignored: review automation is off for {note.repo}"
@@ -97,7 +91,7 @@ def on_note(job: Job) -> str:
 
 @handles(kinds.GITLAB_PIPELINE)
 def on_pipeline(job: Job) -> str:
-    event = _parsed(events.PipelineEvent.from_payload, job.payload, "pipeline")
+    event = read_payload(events.PipelineEvent.from_payload, job.payload, "Pipeline Hook")
     first = _session(event.repo, event.iid or 0)  # iid 0 until the branch's merge requests are known
     if first is None:
         return f"ignored: review automation is off for {event.repo}"

@@ -5,13 +5,13 @@ reviewers from OWNERS, a welcome for a first-time contributor, and the reviewers
 from __future__ import annotations
 
 from opsbot.delivery.post import post_once
+from opsbot.gitlab.events import MergeRequestEvent
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as dingtalk_text
 from opsbot.markup import link_target
 from opsbot.message import Mentions, Reply
 from opsbot.review import labels, reviewers, store
 from opsbot.review.commands import APPROVED, LGTM, approval_labels, mention
-from opsbot.review.events import MergeRequestEvent
 from opsbot.review.session import Session
 from opsbot.state import effects, keys
 
