@@ -32,14 +32,33 @@ def test_the_state_table_keys_are_built_from_the_declared_prefixes():
     assert offenders == []
 
 
-def test_every_job_kind_has_exactly_one_handler():
-    from unit_support import Handlers
+def test_every_job_kind_has_exactly_one_handler_in_the_module_named_for_it():
+    from opsbot.jobs.registry import HANDLERS, import_every_handler
 
-    from opsbot.jobs.registry import HANDLERS
-
-    assert Handlers().worker  # loading the worker function registers every handler it has
-    assert set(HANDLERS) == set(kinds.ALL)
+    import_every_handler()
+    assert set(HANDLERS) == set(kinds.ALL) == set(kinds.HANDLED_IN)
     assert len(set(kinds.ALL)) == len(kinds.ALL)
+    for kind, module in kinds.HANDLED_IN.items():  # the handler lives where the worker will import it from
+        assert HANDLERS[kind].__module__ == module, kind
+
+
+def test_the_worker_imports_a_capability_with_its_first_job():
+    import subprocess
+    import sys
+
+    from unit_support import FUNCTIONS, LAYER_PATH
+
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('app', r'{FUNCTIONS}/worker/app.py')\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in "
+        "('chat', 'review', 'gitops', 'ops', 'notify', 'actions', 'release')))\n"
+    )
+    env = {"PYTHONPATH": str(LAYER_PATH), "POWERTOOLS_SERVICE_NAME": "opsbot", "PATH": "/usr/bin:/bin"}
+    loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_jobs_are_made_and_handled_only_by_their_named_kinds():

@@ -172,7 +172,7 @@ def test_chat_messages_are_no_later_feature_any_more(handlers):
     assert handlers.worker.lambda_handler
 
     assert "dingtalk.message" not in later_features.NOT_YET_HANDLED
-    assert "chat.command" in registry.HANDLERS and "release.link" in registry.HANDLERS
+    assert registry.handler_for("chat.command") and registry.handler_for("release.link")
 
 
 def test_enqueue_caps_the_delay_at_sqs_maximum(aws, monkeypatch):

@@ -1,5 +1,6 @@
 """Every kind of job, named once: ingress and the worker's producers put these on the queue, and each has exactly
-one handler (jobs.registry), which a unit test checks."""
+one handler (jobs.registry), which a unit test checks. HANDLED_IN names the module whose import registers it: the
+worker imports it with the first job of that kind, so its cold start pays for no capability it does not run."""
 
 from __future__ import annotations
 
@@ -26,3 +27,16 @@ ALL = (
     DIGEST_FLUSH,
     OPS_FOLLOW_UP,
 )
+
+HANDLED_IN = {
+    DRONE_BUILD_FINISHED: "opsbot.notify.jobs",
+    GITLAB_PUSH: "opsbot.gitops.jobs",
+    GITLAB_TAG_PUSH: "opsbot.jobs.later_features",
+    GITLAB_MERGE_REQUEST: "opsbot.review.jobs",
+    GITLAB_NOTE: "opsbot.review.jobs",
+    GITLAB_PIPELINE: "opsbot.review.jobs",
+    CHAT_COMMAND: "opsbot.chat.jobs",
+    RELEASE_LINK: "opsbot.actions.jobs",
+    DIGEST_FLUSH: "opsbot.delivery.jobs",
+    OPS_FOLLOW_UP: "opsbot.ops.jobs",
+}

@@ -18,7 +18,7 @@ from opsbot.aws import client
 from opsbot.jobs import deadline
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater, current_job
 from opsbot.jobs.queue import enqueue, park_in_dead_letter_queue
-from opsbot.jobs.registry import HANDLERS, ON_OUT_OF_TIME
+from opsbot.jobs.registry import ON_OUT_OF_TIME, handler_for
 from opsbot.log import logger
 from opsbot.settings import settings
 
@@ -75,7 +75,7 @@ def run_record(body: str, receipt_handle: str, receive_count: int, remaining_ms:
     logger.append_keys(
         job_id=job.id, job_kind=job.kind, correlation_id=job.correlation_id or None, attempt=receive_count
     )
-    handler = HANDLERS.get(job.kind)
+    handler = handler_for(job.kind)
     if handler is None:
         logger.error(
             "no handler for job kind; parked in the DLQ", extra={"reason": f"no handler for job kind {job.kind}"}
@@ -112,3 +112,18 @@ def run_record(body: str, receipt_handle: str, receive_count: int, remaining_ms:
             deadline.finish(budget)
         current_job.reset(running)
         logger.remove_keys(["job_id", "job_kind", "correlation_id", "attempt"])
+
+
+def run_batch(event: dict, context) -> dict:
+    """Lambda's SQS event: each record is one job, run in turn. The records that failed are reported
+    (ReportBatchItemFailures), so SQS deletes the rest; a batch whose every record failed is reported the same way,
+    not as a Lambda error: its messages are already hidden for their retry delay."""
+    failures = []
+    for record in event.get("Records") or []:
+        try:
+            receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+            remaining_ms = context.get_remaining_time_in_millis() if context is not None else None
+            run_record(record["body"], record["receiptHandle"], receives, remaining_ms)
+        except Exception:  # logged where it happened; SQS hands the record over again after its delay
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
