@@ -40,9 +40,9 @@ def _reset_process_caches() -> None:
     from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
     import opsbot.aws
+    import opsbot.channels.http
     import opsbot.config.store
     import opsbot.dingtalk.login
-    import opsbot.dingtalk.robot
     import opsbot.secrets
     import opsbot.settings
 
@@ -56,10 +56,7 @@ def _reset_process_caches() -> None:
     if hasattr(opsbot.secrets, "clear_cache"):  # a provider of opsbot's own, when secrets.py keeps one
         opsbot.secrets.clear_cache()
     opsbot.dingtalk.login.forget_app_token()  # the fake DingTalk forgets its app tokens between tests too
-    session = opsbot.dingtalk.robot._session
-    opsbot.dingtalk.robot._session = None
-    if session is not None:
-        session.close()
+    opsbot.channels.http.close()
 
 
 class Aws:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 import yaml
-from unit_support import EXAMPLE_CONFIG, dingtalk_event, fixture_bytes, json_body
+from unit_support import EXAMPLE_CONFIG, DingTalkCard, dingtalk_event, fixture_bytes, json_body
 
 from opsbot import markup
 from opsbot.config.model import ConfigError, Document, validate
@@ -76,8 +76,11 @@ def test_a_hostile_commit_message_stays_text_in_the_bots_own_card(example_config
         "target": "main<img src=x>",
         "author_name": "[Bob](http://evil.example)",
     }
-    rendered = render.build_message(
-        example_config.projects["shop-api"], delivery["repo"], build, delivery["system"], "failure", None
+    rendered = DingTalkCard(
+        render.build_message(
+            example_config.projects["shop-api"], delivery["repo"], build, delivery["system"], "failure", None
+        ),
+        example_config,
     )
     text = rendered.message["markdown"]["text"]
     links = re.findall(r"\]\(([^)]*)\)", text)

@@ -289,3 +289,19 @@ def example_staff() -> list[dict]:
         for p in root["people"]
         if p.get("dingtalk_user_id")
     ]
+
+
+class DingTalkCard:
+    """A message (opsbot.message.Message) as DingTalk's robot receives it: the body, its digest line, and whom it
+    @-mentions, with people resolved against `config`."""
+
+    def __init__(self, message, config):
+        from types import SimpleNamespace
+
+        from opsbot.channels import dingtalk, markdown
+
+        self.built = message
+        self.message = dingtalk.render(message, config.person)
+        self.digest_line = markdown.dingtalk(message.one_line(), config.person, dingtalk.handle)
+        at = self.message.get("at") or {}
+        self.mentions = SimpleNamespace(user_ids=at.get("atUserIds", []), people=message.mentions.people)

@@ -15,4 +15,4 @@ def flush_robot_digest(job: Job) -> str:
     robot = config.robots.get(job.payload["robot"])
     if robot is None:
         raise PermanentFailure(f"robot {job.payload['robot']} is no longer configured; its digest is kept")
-    return budgeted.flush_digest(robot, config.language)
+    return budgeted.flush_digest(config, robot)
