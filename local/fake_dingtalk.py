@@ -149,8 +149,15 @@ def render_for_terminal(robot: str, message: dict) -> str:
     return f"\n{rule}\n💬 DingTalk robot '{robot}' ({kind}){' @ ' + mentions if mentions else ''}\n{text}\n{rule}"
 
 
-def make_server(fake: FakeDingTalk, host: str, port: int) -> ThreadingHTTPServer:
+def make_server(fake: FakeDingTalk, host: str, port: int, channels: tuple = ()) -> ThreadingHTTPServer:
+    """The sink: DingTalk (robots, sessions, the web login), and the other chat channels' fakes on the same port
+    (local/fake_feishu.py, fake_wecom.py, fake_slack.py, fake_ses.py), each on its own paths."""
+
     def handle(method, url, headers, body):
+        for channel in channels:
+            answer = channel.control(method, url.path, body) or channel.handle(method, url, headers, body)
+            if answer is not None:
+                return answer
         if url.path.startswith("/_control/"):
             return fake.login.control(method, url.path, body) or fake.control(method, url.path, body)
         if method == "GET" and url.path == "/oauth2/auth":

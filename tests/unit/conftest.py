@@ -223,14 +223,12 @@ def lambda_context():
 
 
 @pytest.fixture
-def example_config(aws):
-    """The example config (config/example) saved in the config table, as the worker reads it."""
+def example_config(aws, _dingtalk_server):
+    """The example config (config/example) saved in the config table, as the worker reads it, its robots' webhooks
+    on the session's chat sink (a test replaces what it watches: `opsbot.channels.dingtalk.send`)."""
     from opsbot.config import store
-    from opsbot.config.yaml_source import read_directory
 
-    documents, problems = read_directory(unit_support.EXAMPLE_CONFIG)
-    assert problems == []
-    return store.save(documents, "test-version")
+    return store.save(unit_support.example_documents(dingtalk=_dingtalk_server.url), "test-version")
 
 
 @pytest.fixture
@@ -290,6 +288,7 @@ def fake_drone(_drone_server):
 @pytest.fixture(scope="session")
 def _dingtalk_server():
     from local.fake_dingtalk import FakeDingTalk, make_server
+    from local.fake_feishu import FakeFeishu
 
     fake = FakeDingTalk(
         unit_support.example_robots(),
@@ -298,7 +297,9 @@ def _dingtalk_server():
         app_secret=unit_support.DINGTALK_APP_SECRET,
         staff=unit_support.example_staff(),
     )
-    yield from _running(fake, make_server)
+    # The example's Feishu group (shop-api posts to DingTalk and Feishu), on the same sink as in the local stack.
+    fake.feishu = FakeFeishu(unit_support.example_robots("feishu"), echo=False)
+    yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=(fake.feishu,)))
 
 
 @pytest.fixture
@@ -308,6 +309,8 @@ def fake_dingtalk(_dingtalk_server, env):
     API (`.login`), which opsbot's DingTalk app (DINGTALK_APP_KEY) signs release-link clickers in through."""
     with _dingtalk_server.lock:
         _dingtalk_server.reset()
+    with _dingtalk_server.feishu.lock:
+        _dingtalk_server.feishu.reset()
     env("DINGTALK_SESSION_WEBHOOK_PREFIX", f"{_dingtalk_server.url}/robot/sendBySession?")
     env("DINGTALK_APP_KEY", unit_support.DINGTALK_APP_KEY)
     for variable in ("DINGTALK_LOGIN_URL", "DINGTALK_API_URL", "DINGTALK_OAPI_URL"):

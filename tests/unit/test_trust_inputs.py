@@ -152,10 +152,10 @@ def _prod_documents(**changes) -> list[Document]:
     documents = _documents(**{**base, **changes})
     for document in documents:
         if document.name == "opsbot.yaml":
-            document.data["robots"]["shop-backend"].update(
-                webhook="ssm:/opsbot/prod/robots/shop-backend/webhook",
-                secret="ssm:/opsbot/prod/robots/shop-backend/secret",
-            )
+            for robot in ("shop-backend", "shop-feishu"):
+                document.data["robots"][robot].update(
+                    webhook=f"ssm:/opsbot/prod/robots/{robot}/webhook", secret=f"ssm:/opsbot/prod/robots/{robot}/secret"
+                )
     return documents
 
 

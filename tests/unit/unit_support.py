@@ -270,15 +270,12 @@ def example_documents(drone: str | None = None, dingtalk: str | None = None) -> 
     return documents
 
 
-def example_robots() -> dict[str, tuple[str, str]]:
-    """access_token -> (robot name, signing secret) of the example's robots, as the fake DingTalk takes them."""
-    from urllib.parse import parse_qs, urlsplit
+def example_robots(kind: str = "dingtalk") -> dict[str, tuple[str, str]]:
+    """The example's robots of one kind as its fake takes them: key in the URL -> (robot name, signing secret)."""
+    from local.stack import robot_keys
+    from opsbot.config.model import validate
 
-    root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
-    return {
-        parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
-        for name, spec in root["robots"].items()
-    }
+    return robot_keys(validate(example_documents(), allow_literal_secrets=True), kind)
 
 
 def example_staff() -> list[dict]:
