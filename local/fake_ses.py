@@ -36,8 +36,8 @@ def error_xml(code: str, message: str, sender_fault: bool = True) -> str:
 class FakeSes(FakeChannel):
     name, title = "email", "E-mail (SES)"
 
-    def __init__(self, moto_endpoint: str, echo: bool = True):
-        super().__init__({}, echo)
+    def __init__(self, moto_endpoint: str, senders: dict[str, tuple[str, str]] | None = None, echo: bool = True):
+        super().__init__(senders or {}, echo)  # a robot's sender -> (robot name, "")
         self.moto_endpoint = moto_endpoint.rstrip("/")
 
     def handle(self, method: str, url, headers, body: bytes) -> tuple | None:

@@ -318,7 +318,7 @@ def channel_fakes(config, moto_endpoint: str, echo: bool) -> tuple:
         FakeFeishu(robot_keys(config, "feishu"), echo),
         FakeWeCom(robot_keys(config, "wecom"), echo),
         FakeSlack(robot_keys(config, "slack"), echo),
-        FakeSes(moto_endpoint, echo),
+        FakeSes(moto_endpoint, {r.sender: (r.name, "") for r in config.robots.values() if r.kind == "email"}, echo),
     )
 
 

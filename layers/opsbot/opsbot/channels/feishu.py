@@ -53,6 +53,9 @@ def sign(timestamp_s: str, secret: str) -> str:
 
 
 def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
+    # The card's header shows the message's heading (its first line, when that is one) or its title; the body
+    # does not repeat it.
+    title, lines = markdown.leading_heading(lines, message.title)
     if message.links:
         lines = [*lines, "", " · ".join(f"[{link.label}]({link.url})" for link in message.links)]
     text = markdown.lark_md("\n".join(markdown.with_mention_line(lines, message.mentions.people)), people, handle)
@@ -77,7 +80,7 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
         "card": {
             "config": {"wide_screen_mode": True},
             "header": {
-                "title": {"tag": "plain_text", "content": message.title[:100]},
+                "title": {"tag": "plain_text", "content": title[:100]},
                 "template": TEMPLATES.get(message.severity, "blue"),
             },
             "elements": elements,

@@ -69,6 +69,17 @@ def with_mention_line(lines: list[str], person_ids: list[str]) -> list[str]:
     return [*lines, "", mention(missing)] if missing else list(lines)
 
 
+def leading_heading(lines: list[str], title: str) -> tuple[str, list[str]]:
+    """A card's title: the heading the lines start with (taken off them, with the blank line after it), else
+    `title` with the lines as they are."""
+    heading = _HEADING.match(lines[0]) if lines else None
+    # A header is plain text: a heading with a link or a mention stays in the body.
+    if not heading or not heading.group(2).strip() or MENTION_OPEN in lines[0] or "](" in lines[0]:
+        return title, list(lines)
+    rest = lines[1:]
+    return heading.group(2).strip(), rest[1:] if rest and not rest[0].strip() else rest
+
+
 # --- the dialects ----------------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,8 @@
 429 with `Retry-After` (seconds) when a webhook sends faster than about one message a second; 400
 `invalid_payload`, 403 `invalid_token` or `action_prohibited`, 404 `no_service` or `channel_not_found`, 410
 `channel_is_archived` mean the webhook or the message needs fixing. A section's text holds at most 3,000
-characters, so a body is split into sections, and summarised past MAX_SECTIONS. The text goes with `verbatim`,
+characters, so a body is split into sections; past 4,000 characters in all (Slack's advice for a readable
+message) it is summarised. The text goes with `verbatim`,
 so Slack links no URL and expands no `@channel` by itself: only `<…>` that opsbot writes is a link or mention
 (`<@U…>`, by the person's member id).
 """
@@ -19,7 +20,7 @@ from opsbot.message import Message
 
 KIND = "slack"
 SECTION_CHARS = 3_000
-MAX_SECTIONS = 10
+MAX_CHARS = 4_000
 MAX_BUTTONS = 5
 BUTTON_LABEL_CHARS = 75
 SECOND_MS = 1_200  # about one message a second per webhook, with a margin
@@ -81,19 +82,17 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
     return {"text": title[:150], "blocks": blocks}
 
 
-def _sections_used(body: dict) -> int:
-    return sum(1 for block in body["blocks"] if block["type"] == "section")
+def _chars(body: dict) -> int:
+    return sum(len(block["text"]["text"]) for block in body["blocks"] if block["type"] == "section")
 
 
 def render(message: Message, people: markdown.People) -> dict:
-    return markdown.fit(
-        message.lines, lambda lines: _body(message, lines, people), _sections_used, MAX_SECTIONS, message.language
-    )
+    return markdown.fit(message.lines, lambda lines: _body(message, lines, people), _chars, MAX_CHARS, message.language)
 
 
 def fits(message: Message, people: markdown.People, limit: int | None = None) -> bool:
     """Whether the whole message fits (within `limit`, else the channel's own)."""
-    return _sections_used(_body(message, message.lines, people)) <= (limit or MAX_SECTIONS)
+    return _chars(_body(message, message.lines, people)) <= (limit or MAX_CHARS)
 
 
 def _retry_after(headers: dict) -> int:
