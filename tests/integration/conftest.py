@@ -3,10 +3,11 @@
 The stack runs the real handlers against moto's server, with the fake DingTalk (signatures, error codes,
 rate limits) from local/fake_dingtalk.py and, on the same port, the fake Feishu, WeCom and Slack webhooks and the
 SES front (local/fake_feishu.py, fake_wecom.py, fake_slack.py, fake_ses.py), the fake Drone API from
-local/fake_drone.py and the fake GitLab API from local/fake_gitlab.py, each on its own free port. Each test talks to its own robot or uses fresh build numbers,
-so tests do not see each other's messages or budgets. The fake Drone's builds and recorded calls are shared by the
-session: a test that counts Drone calls resets it first (`stack.drone_reset()`). Chat tests reply through session
-webhooks, which the fake DingTalk does not rate limit, to keep off the shop-backend robot's 20/min budget.
+local/fake_drone.py and the fake GitLab API from local/fake_gitlab.py, each on its own free port. Each test talks
+to its own robot or uses fresh build numbers, so tests do not see each other's messages or budgets. The fake
+Drone's builds and recorded calls are shared by the session: a test that counts Drone calls resets it first
+(`stack.drone_reset()`). Chat tests reply through session webhooks, which the fake DingTalk does not rate limit,
+to keep off the shop-backend robot's 20/min budget.
 """
 
 from __future__ import annotations
