@@ -241,3 +241,27 @@ def test_each_function_may_read_only_the_secrets_it_uses():
             "/opsbot/${Stage}/robots/*",
         ],
     }
+
+
+def test_only_the_worker_may_send_email_and_only_from_the_stacks_senders():
+    """E-mail robots use the worker's IAM role: SendEmail only with a From the stack's EmailSenders parameter names,
+    so a config push (which names a robot's `from`) cannot widen whom opsbot sends as."""
+    from unit_support import ROOT
+
+    from local import template as local_template
+
+    raw = local_template.load(ROOT / "template.yaml").raw
+    sending = {}
+    for name, resource in raw["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []):
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.startswith("ses:") for a in actions):
+                    sending[name] = statement
+    assert list(sending) == ["WorkerFunction"]
+    statement = sending["WorkerFunction"]
+    assert statement["Action"] == "ses:SendEmail"
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "EmailSenders"}}}
+    assert raw["Parameters"]["EmailSenders"]["Type"] == "CommaDelimitedList"
