@@ -178,3 +178,45 @@ def test_a_projects_robots_are_checked_with_file_and_line():
     assert any(
         "project.robots names a robot twice" in p for p in problems(robots, {"repo": "shop/api", "robots": ["a", "a"]})
     )
+
+
+# --- what older jobs and records hold -----------------------------------------------------------------------------
+
+
+def test_a_reply_stored_before_mentions_named_people_still_mentions_on_dingtalk(example_config):
+    """state.effects keeps a Reply's dict; one written before mentions named people holds DingTalk's handles."""
+    from opsbot.channels import dingtalk
+
+    stored = {
+        "title": "deploy",
+        "text": "### ✅ done",
+        "ok": True,
+        "project": "shop-api",
+        "user_ids": ["u1"],
+        "mobiles": [],
+    }
+    reply = Reply.from_dict(stored)
+    body = dingtalk.render(reply.as_message(), example_config.person)
+    assert body["at"] == {"atMobiles": [], "atUserIds": ["u1"], "isAtAll": False}
+    assert Reply.from_dict(reply.as_dict()).mentions.stored_user_ids == ["u1"]  # and kept when stored again
+
+
+def test_a_chat_job_queued_before_there_were_channels_is_read_as_dingtalks(example_config, fake_dingtalk):
+    from opsbot.chat import inbound
+
+    fields = {
+        "msgId": "msg-old",
+        "senderStaffId": "alice.wang",
+        "senderNick": "Alice Wang",
+        "conversationId": "cid",
+        "conversationTitle": "商城后端研发群",
+        "sessionWebhook": f"{fake_dingtalk.url}/robot/sendBySession?session=local-session-1",
+        "sessionWebhookExpiredTime": 4_102_444_800_000,
+    }
+    said = inbound.from_job(example_config, {"message": fields, "command": "deploy"})  # no "channel": an older job
+    assert (said.channel, said.msg_id, said.actor.id) == ("dingtalk", "msg-old", "alice")
+    assert said.conversation.open_reply_url() == fields["sessionWebhook"]
+    evil = dict(fields, sessionWebhook="https://evil.example/robot/sendBySession?session=x")
+    assert (
+        inbound.from_job(example_config, {"channel": "dingtalk", "message": evil}).conversation.open_reply_url() == ""
+    )

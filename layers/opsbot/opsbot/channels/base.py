@@ -10,6 +10,9 @@ An adapter module (dingtalk, feishu, wecom, slack, email) provides:
 - `render(message, people)`: the message in its dialect, within its size limit (summarised or cut, never refused);
 - `fits(message, people)`: whether it fits whole, so a digest can take as many entries as fit;
 - `send(robot, body)`: signs and sends it, or raises RetryLater (with the peer's delay) or PermanentFailure.
+
+A channel that chat comes in from also answers into a conversation: `send_by_session(url, body)` (DingTalk's
+sessionWebhook), which delivery uses while the conversation (opsbot.message.Conversation) is open.
 """
 
 from __future__ import annotations

@@ -40,26 +40,21 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 LINE_CHARS = 300  # a line longer than this is cut first when a message is over its channel's size
 
 
+def _handles(ids: str, people: People, handle: Handle) -> list[str]:
+    """The channel's handles of the people a mark names (person ids, comma-separated); unknown ones are left out."""
+    found = [handle(person) for person in map(people, filter(None, ids.split(","))) if person is not None]
+    return [value for value in found if value]
+
+
 def mentioned(text: str, people: People, handle: Handle) -> list[str]:
     """The handles the marks in `text` stand for, in order, each once."""
-    found: list[str] = []
-    for match in _MARK.finditer(text):
-        for person_id in filter(None, match.group(1).split(",")):
-            person = people(person_id)
-            value = handle(person) if person else ""
-            if value and value not in found:
-                found.append(value)
-    return found
+    found = [value for match in _MARK.finditer(text) for value in _handles(match.group(1), people, handle)]
+    return list(dict.fromkeys(found))
 
 
 def _mark_text(ids: str, people: People, handle: Handle, form: Callable[[str], str]) -> str:
-    handles = []
-    for person_id in filter(None, ids.split(",")):
-        person = people(person_id)
-        value = handle(person) if person else ""
-        if value:
-            handles.append(form(value))
-    return "".join(f" {h}" for h in handles)
+    """A mark as the channel writes it: each handle after a space (nothing for nobody the channel knows)."""
+    return "".join(f" {form(value)}" for value in _handles(ids, people, handle))
 
 
 def with_mention_line(lines: list[str], person_ids: list[str]) -> list[str]:

@@ -2,11 +2,11 @@
 robots, or the ops robot when no project is involved; `post_once` for news that must be told once however often
 its job runs.
 
-Each robot is delivered on its own (delivery/robot.py), and once per key: a project with a DingTalk and a Feishu
-robot whose Feishu send fails hears the DingTalk message once, and the retry only sends to Feishu. The effect
-key of a project's first robot is the key itself, as it was when a project had one robot; the others' add
-`#<robot>`. When every robot that failed failed for good, the job is parked with their reasons (each names its
-robot); when any can be retried, it is retried, and those that succeeded are not sent again.
+Each robot is delivered on its own, in delivery/robot.py's one pass, and once per key: a project with a
+DingTalk and a Feishu robot whose Feishu send fails hears the DingTalk message once, and the retry only sends to
+Feishu. The effect key of a project's first robot is the key itself, as it was when a project had one robot; the
+others' add `#<robot>`. When every robot that failed failed for good, the job is parked with their reasons (each
+names its robot); when any can be retried, it is retried, and those that succeeded are not sent again.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from opsbot.config.model import Config
 from opsbot.delivery import robot as budgeted
 from opsbot.jobs.model import PermanentFailure, RetryLater
 from opsbot.message import Conversation, Message, Reply
-from opsbot.state import effects, keys
+from opsbot.state import keys
 
 
 def _robot_effect(effect_key: str, robot: str, first: bool) -> str:
@@ -46,19 +46,14 @@ def to_robots(
             refused.append(f"robot {name} is not configured")
             continue
 
-        def deliver(robot=robot) -> dict:
-            return {"outcome": budgeted.deliver(config, robot, message(), key)}
-
+        once = _robot_effect(effect_key, name, index == 0) if effect_key else ""
         try:
-            done = effects.once(_robot_effect(effect_key, name, index == 0), deliver) if effect_key else deliver()
+            told[name] = budgeted.deliver_once(config, robot, message, key, once)
         except RetryLater as exc:
             retry.append(exc)
             continue
         except PermanentFailure as exc:
             refused.append(exc.reason)
-            continue
-        # post_once's records from before several robots kept where it went: "robot <name>: <outcome>".
-        told[name] = done.get("outcome") or str(done.get("where", "sent")).rsplit(": ", 1)[-1]
     if retry:
         delays = [exc.delay for exc in retry if exc.delay is not None]
         raise RetryLater("; ".join([exc.reason for exc in retry] + refused), delay=max(delays) if delays else None)

@@ -1,6 +1,6 @@
 """Delivering one message to one robot, in one pass that this module owns: render it in the robot's dialect (within
 its size), take a send slot from the robot's budget or fold it into the robot's digest, send it through the robot's
-channel adapter, and say what happened.
+channel adapter, and record what happened (once per effect key: a retried job does not send again).
 
 Nothing is dropped: folded news waits in DynamoDB and a delayed flush job sends it as one message as soon as every
 window of the robot's budget has room. Failures surface as RetryLater/PermanentFailure for the worker to handle.
@@ -9,6 +9,7 @@ window of the robot's budget has room. Failures surface as RetryLater/PermanentF
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import ModuleType
 
 from opsbot.channels import adapters
@@ -19,6 +20,7 @@ from opsbot.jobs import kinds
 from opsbot.jobs.model import Job
 from opsbot.jobs.queue import enqueue
 from opsbot.message import Mentions, Message, digest_entry
+from opsbot.state import effects
 
 
 def _now_ms() -> int:
@@ -43,6 +45,16 @@ def deliver(config: Config, robot: Robot, message: Message, key: str) -> str:
             budget.abandon_flush_claim(robot.name, now)
             raise
     return "folded"
+
+
+def deliver_once(config: Config, robot: Robot, build: Callable[[], Message], key: str, effect_key: str) -> str:
+    """`deliver` the message `build` makes, unless this effect key already did (then `build` is not called); what
+    happened. Without an effect key it is delivered every time it is asked."""
+    if not effect_key:
+        return deliver(config, robot, build(), key)
+    done = effects.once(effect_key, lambda: {"outcome": deliver(config, robot, build(), key)})
+    # post_once's records from before projects had several robots kept where it went: "robot <name>: <outcome>".
+    return done.get("outcome") or str(done.get("where", "sent")).rsplit(": ", 1)[-1]
 
 
 def _schedule_flush(adapter: ModuleType, robot: Robot, state: budget.RobotState, now_ms: int) -> None:
