@@ -8,7 +8,8 @@
 - It prints every accepted message, so `make run` shows the chat.
 - DingTalk's web login and the user endpoints that release links use (local/fake_dingtalk_login.py): the
   authorize page, the code exchange, the signed-in user, the app token and a user's staff id by unionId.
-- `/_control/…` lets tests read what arrived and inject faults (HTTP 500s, or down for good).
+- `/_control/…` lets tests read what arrived, inject faults (HTTP 500s, or down for good) and reset a robot's
+  secret (`/_control/rotate`), as the group's admin would.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ class FakeDingTalk:
                 return 200, {"rejections": self.rejected}
             if method == "POST" and path == "/_control/reset":
                 self.reset()
+                return 200, {"ok": True}
+            if method == "POST" and path == "/_control/rotate":  # the group's admin reset the robot's 加签 secret
+                spec = json.loads(body or b"{}")
+                name, _ = self.robots[spec["access_token"]]
+                self.robots[spec["access_token"]] = (name, spec["secret"])
                 return 200, {"ok": True}
             if method == "POST" and path == "/_control/faults":
                 spec = json.loads(body or b"{}")

@@ -38,7 +38,7 @@ from local.chat import callback  # noqa: E402
 from local.signing import sign_for  # noqa: E402
 
 # Robots the tests add to the example config, each with its own group (access token) and project.
-TEST_ROBOTS = {"burst": "burst-api", "flaky": "flaky-api"}
+TEST_ROBOTS = {"burst": "burst-api", "flaky": "flaky-api", "bad": "bad-api", "ops": "ops-api"}
 # The other channels' robots the tests add: `<kind>-<role>`, each but `ops` with its project `<kind>-<role>-api`.
 CHANNELS = ("feishu", "wecom", "slack", "email")
 CHANNEL_ROLES = ("burst", "flaky", "bad", "ops")
@@ -65,9 +65,11 @@ def channel_robot(kind: str, role: str, sink: str) -> tuple[str, dict]:
 
 
 def robot_key(kind: str, role: str) -> str:
-    """How the channel's fake (and its /_control/<kind>/… endpoints) names the robot `<kind>-<role>`."""
+    """How the channel's fake (and its /_control/<kind>/… endpoints) names the robot `<kind>-<role>` (DingTalk's
+    test robots are TEST_ROBOTS', named by their role)."""
     name = f"{kind}-{role}"
     return {
+        "dingtalk": f"local-{role}",
         "feishu": f"local-{name}",
         "wecom": f"local-{name}",
         "slack": f"TLOCAL/B{role}/local-{name}",

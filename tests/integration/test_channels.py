@@ -1,6 +1,7 @@
 """Every channel through the local stack: a build failure for shop-recommend reaches its DingTalk and its Feishu
 group, signed and rendered; and for Feishu, WeCom, Slack and e-mail each: a burst of 60 builds in a minute all
-delivered within the channel's limits, the channel failing twice then working delivered once, a reset secret
+delivered within the channel's limits, the channel failing twice then working delivered once (DingTalk's own are
+in test_rate_limit.py and test_drone_to_dingtalk.py); and for every channel, DingTalk's too: a reset secret
 parked with a reason naming the robot, and an over-size message summarised to the channel's size.
 
 The fakes (local/fake_feishu.py, fake_wecom.py, fake_slack.py, and SES on moto behind local/fake_ses.py) check
@@ -15,6 +16,8 @@ import time
 import boto3
 import pytest
 from conftest import CHANNELS, robot_key
+
+from opsbot.channels.http import encode
 
 QUIET_PERIOD = 2.0
 # What each channel's fake answers when a robot sends too fast (the budget should never let it).
@@ -34,6 +37,8 @@ def text_of(kind: str, message: dict) -> str:
 
 
 def arrived(stack, kind: str, role: str) -> list[dict]:
+    if kind == "dingtalk":
+        return stack.messages(robot_key(kind, role))
     return stack.channel_messages(kind, robot_key(kind, role))
 
 
@@ -122,6 +127,10 @@ def _reset_secret(stack, kind: str):
     """The group's admin resets the robot (its secret, its key, its URL; for e-mail the identity is no longer
     verified). Returns how to put it back."""
     key = robot_key(kind, "bad")
+    if kind == "dingtalk":
+        rotate = f"{stack.sink}/_control/rotate"
+        stack.http.post(rotate, json={"access_token": key, "secret": "SEC-reset-in-the-group"}, timeout=5)
+        return lambda: stack.http.post(rotate, json={"access_token": key, "secret": "SEC-local-bad-secret"}, timeout=5)
     if kind == "feishu":
         stack.channel_rotate(kind, key, secret="a-secret-opsbot-does-not-have")
         return lambda: stack.channel_rotate(kind, key, secret="feishu-bad-secret")
@@ -143,6 +152,7 @@ def _reset_secret(stack, kind: str):
 @pytest.mark.parametrize(
     "kind, reason",
     [
+        ("dingtalk", "robot bad: errcode 310000 sign not match"),
         ("feishu", "robot feishu-bad: Feishu code 19021 sign match fail"),
         ("wecom", "robot wecom-bad: WeCom errcode 93000 invalid webhook url"),
         ("slack", "robot slack-bad: Slack HTTP 403 invalid_token"),
@@ -153,7 +163,8 @@ def test_a_reset_secret_parks_the_job_with_a_reason_naming_the_robot(stack, kind
     put_back = _reset_secret(stack, kind)
     try:
         number = stack.next_number()
-        assert stack.post_drone(stack.drone_body("build_failure", number, repo=f"{kind}-bad-api")).status_code == 202
+        repo = "bad-api" if kind == "dingtalk" else f"{kind}-bad-api"
+        assert stack.post_drone(stack.drone_body("build_failure", number, repo=repo)).status_code == 202
 
         def parked():
             return stack.take_parked(
@@ -162,7 +173,7 @@ def test_a_reset_secret_parks_the_job_with_a_reason_naming_the_robot(stack, kind
 
         [(job, why)] = stack.wait_for(parked, timeout=30, interval=0.5)
         assert why.startswith(reason), why
-        assert mentioning(stack, kind, "bad", f"/shop/{kind}-bad-api/{number}") == []
+        assert mentioning(stack, kind, "bad", f"/shop/{repo}/{number}") == []
     finally:
         put_back()
 
@@ -189,6 +200,7 @@ BROKEN = "repo: shop/oversize-api\nrobot: shop-backend\n" + "".join(
     f"未知的键{i:03d}{'很长' * 140}: 1\n" for i in range(200)
 )
 SIZES = {
+    "dingtalk": lambda m: len(encode(m["message"])) <= 20_000,
     "feishu": lambda m: len(json.dumps(m["message"], ensure_ascii=False, separators=(",", ":")).encode()) <= 20_000,
     "wecom": lambda m: len(m["message"]["markdown"]["content"].encode()) <= 4096,
     "slack": lambda m: sum(len(b["text"]["text"]) for b in m["message"]["blocks"] if b["type"] == "section") <= 4000,
@@ -196,10 +208,10 @@ SIZES = {
 }
 
 
-@pytest.mark.parametrize("kind", CHANNELS)
+@pytest.mark.parametrize("kind", ("dingtalk", *CHANNELS))
 def test_an_over_size_message_is_summarised_to_the_channels_size(stack, kind):
     original = stack.gitlab_file(stack.config_repo, "opsbot.yaml")
-    switched = _switch_ops_robot(stack, f"{kind}-ops")
+    switched = _switch_ops_robot(stack, "ops" if kind == "dingtalk" else f"{kind}-ops")
     try:
         _told_synced(stack, kind, switched)
         broken = stack.push({"projects/oversize-api.yaml": BROKEN}, message="config: a file with 200 problems")
@@ -211,7 +223,10 @@ def test_an_over_size_message_is_summarised_to_the_channels_size(stack, kind):
         hidden = int(re.search(r"还有 (\d+) 行，未显示", text).group(1))
         assert 0 < hidden < 200 and "projects/oversize-api.yaml:3" in text
         assert SIZES[kind](told)
-        assert stack.channel_rejections(kind, robot_key(kind, "ops")) == []
+        if kind == "dingtalk":
+            assert [r for r in stack.rejections() if r["access_token"] == robot_key(kind, "ops")] == []
+        else:
+            assert stack.channel_rejections(kind, robot_key(kind, "ops")) == []
     finally:
         fix = stack.push({"opsbot.yaml": original, "projects/oversize-api.yaml": None}, message="config: put back")
         assert stack.post_gitlab(fix).status_code == 202
