@@ -23,8 +23,10 @@ counts the effects, each of which must come to 1:
 
 What a World offers: `config()` (the stored config, the example's, pointing at the fakes), `enqueue(kind, payload,
 job_id)` (a job as ingress queues it), `gitlab_hook(event, hook)` (a delivery through the GitLab function, sent again
-by "GitLab" while it fails: its calls are crash points too), `messages(containing)` (what reached DingTalk), and the
-fakes themselves: `drone`, `gitlab`, `dingtalk` (local/fake_*.py). A flow for another peer (Kubernetes, SSM, Route
-53, another chat channel) needs its calls to go through boto3 or requests, as every peer client here does, and a
-fake to count on, as the local stack's are.
+by "GitLab" while it fails: its calls are crash points too), `messages(containing)` and `feishu_messages(containing)`
+(what reached DingTalk, Feishu), `run()` (in a flow's set-up: runs what is queued with no crash planned, e.g. an
+ops preview before the confirm that is the trigger), and the fakes themselves: `drone`, `gitlab`, `dingtalk`,
+`feishu`, `kubernetes` (local/fake_*.py). A flow for another peer (SSM, Route 53, another chat channel) needs its
+calls to go through boto3, requests or the Kubernetes client, the three wrapped call paths, and a fake to count on,
+as the local stack's are.
 """

@@ -53,10 +53,9 @@ def callback(world: World, text: str, staff_id: str, nick: str) -> dict:
 
 def chat(world: World, text: str, staff_id: str, nick: str) -> None:
     """Say `text` to the bot: the DingTalk function acknowledges the act and queues its job (set up, not crashed)."""
-    from opsbot.chat.ingress import answer
+    from opsbot.chat.inbound.dingtalk import answer_callback
 
-    message = callback(world, text, staff_id, nick)
-    reply = answer(message, message["msgId"])
+    reply = answer_callback(callback(world, text, staff_id, nick))
     assert reply.get("markdown", {}).get("title") == "ok", reply
 
 
@@ -83,12 +82,13 @@ def drone_notification(world: World):
 
 @flow("digest flush")
 def digest_flush(world: World):
+    from opsbot.channels import adapters
     from opsbot.delivery import budget
 
     robot = world.config().robots["shop-backend"]
-    now_ms = int(time.time() * 1000)
+    windows, now_ms = adapters.for_robot(robot).windows(robot), int(time.time() * 1000)
     for n in range(robot.rate_limit_per_minute):  # this minute's budget is spent: the news waits for a digest
-        assert budget.try_take_slot(robot.name, robot.rate_limit_per_minute, now_ms - 1000 + n)
+        assert budget.try_take_slot(robot.name, windows, now_ms - 1000 + n)
     build_job(world, "drone/build_failure.json")
     return lambda: {"digest entry": world.messages("](https://drone.example.com/shop/shop-api/128)")}
 
@@ -227,3 +227,58 @@ def merge_request_merge(world: World):
         return 1 if mr["state"] == "merged" else 0
 
     return lambda: {"merge": merged()}
+
+
+@flow("two chats")
+def two_chats(world: World):
+    """shop-recommend's news goes to a DingTalk and a Feishu group: each hears it once, whichever send fails."""
+    from opsbot.drone import events
+    from opsbot.ingress.accept import job_id_for
+    from opsbot.jobs import kinds
+
+    delivery = fixture("drone/build_failure.json")
+    repo = {**delivery["repo"], "slug": "shop/shop-recommend", "name": "shop-recommend"}
+    world.enqueue(
+        kinds.DRONE_BUILD_FINISHED,
+        {"repo": repo, "build": delivery["build"], "system": delivery["system"]},
+        job_id_for("drone", events.dedupe_key(repo, delivery["build"])),
+    )
+    return lambda: {
+        "dingtalk": world.messages("shop-recommend #128"),
+        "feishu": world.feishu_messages("shop-recommend #128"),
+    }
+
+
+@flow("ops restart")
+def ops_restart(world: World):
+    """`restart service shop-api production`, previewed and confirmed by 王小明, approved by dave (the trigger): the
+    Deployment restarted once, the start and the rollout's end told once each."""
+    import boto3
+
+    from local import ops_seed
+    from opsbot.state import keys
+
+    boto3.client("eks", region_name="us-east-1").create_cluster(
+        name="shop",
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"], "securityGroupIds": []},
+    )
+    ops_seed.point_eks_cluster_at(world.kubernetes_url)
+    # Set up, not crashed: the preview and the confirm, run by the worker with no crash planned.
+    chat(world, "restart service shop-api production", "manager4321", "王小明")
+    world.run()
+    [item] = world.state_items(keys.OPS_REQUEST)
+    request_id = item["pk"]["S"].removeprefix(keys.OPS_REQUEST)
+    chat(world, f"confirm {request_id}", "manager4321", "王小明")
+    world.run()
+    assert world.state_items(keys.OPS_REQUEST)[0]["status"]["S"] == "approval"
+    chat(world, f"approve {request_id}", "dave.chen", "Dave Chen")
+
+    def restarts() -> int:
+        return world.kubernetes.deployments[("shop", "shop-api")]["revision"] - 1
+
+    return lambda: {
+        "restart": restarts(),
+        "started told": world.messages("♻️"),
+        "rolled out told": world.messages("✅ deployment/shop-api"),
+    }

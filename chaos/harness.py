@@ -1,14 +1,16 @@
-"""The crash harness's machinery: one world (moto in-process, the fakes of DingTalk, Drone and GitLab on loopback,
-the real Lambda handlers), a queue that redelivers as SQS does, a virtual clock, and the one place every external
-call passes, where a crash is injected.
+"""The crash harness's machinery: one world (moto in-process, the fakes of DingTalk, Feishu, Drone, GitLab and a
+Kubernetes API on loopback, the real Lambda handlers), a queue that redelivers as SQS does, a virtual clock, and
+the one place every external call passes, where a crash is injected.
 
-Every boto3 call goes through botocore's `BaseClient._make_api_call` and every HTTP call to a peer (requests, and
-python-gitlab, which uses it) through `HTTPAdapter.send`; both are wrapped here. A crash point is (the n-th such
+Every boto3 call goes through botocore's `BaseClient._make_api_call`, every HTTP call to a peer (requests, and
+python-gitlab, which uses it) through `HTTPAdapter.send`, and every Kubernetes API call through the client's
+`RESTClientObject.request`; the three are wrapped here. A crash point is (the n-th such
 call of a run, before it or after it returned, exception or kill):
 
 - an exception: before the call, the call never happens (boto3: EndpointConnectionError; HTTP: ConnectTimeout);
-  after it, the call happened and its answer is lost (boto3: ReadTimeoutError; HTTP: ReadTimeout). The code under
-  test handles it as it would on AWS.
+  after it, the call happened and its answer is lost (boto3: ReadTimeoutError; HTTP: ReadTimeout; Kubernetes:
+  urllib3's NewConnectionError before, ReadTimeoutError after). The code under test handles it as it would on
+  AWS.
 - a kill: the process stops there. `Killed` is a BaseException, which no `except Exception` catches, and every
   external call after it raises it again, so nothing after the kill point reaches DynamoDB, SQS or a peer. The
   message the dead worker held becomes visible again after the queue's visibility timeout (template.yaml); the
@@ -202,8 +204,25 @@ def _install() -> Callable[[], None]:
 
     BaseClient._make_api_call, HTTPAdapter.send = api_call, send
 
+    # The Kubernetes client calls urllib3 itself, through its one REST call: wrapped like the others.
+    from kubernetes.client import rest
+    from urllib3 import exceptions as urllib3_errors
+
+    real_request = rest.RESTClientObject.request
+
+    def kubernetes_request(client, method, url, *args, **kwargs):
+        return FAULTS.call(
+            f"{WORLD_PEERS.get(url.split('/')[2], 'kubernetes')} {method} {_path(url)}",
+            lambda: real_request(client, method, url, *args, **kwargs),
+            lambda: urllib3_errors.NewConnectionError(None, "chaos: the connection was never made"),
+            lambda: urllib3_errors.ReadTimeoutError(None, url, "chaos: the answer was lost"),
+        )
+
+    rest.RESTClientObject.request = kubernetes_request
+
     def uninstall() -> None:
         BaseClient._make_api_call, HTTPAdapter.send = real_api_call, real_send
+        rest.RESTClientObject.request = real_request
 
     return uninstall
 
@@ -337,7 +356,7 @@ class World:
         settings.cache_clear()
         self.restart_process()
 
-    def _serve(self, fake, make_server) -> str:
+    def _serve(self, fake, make_server, peer: str = "") -> str:
         server = make_server(fake, "127.0.0.1", 0)
         threading.Thread(
             target=server.serve_forever,
@@ -347,16 +366,26 @@ class World:
         ).start()
         self._servers.append(server)
         host = f"127.0.0.1:{server.server_address[1]}"
-        WORLD_PEERS[host] = type(fake).__name__.removeprefix("Fake").lower()
+        WORLD_PEERS[host] = peer or type(fake).__name__.removeprefix("Fake").lower()
         return f"http://{host}"
 
     def _start_fakes(self) -> None:
-        from local import fake_dingtalk, fake_drone, fake_gitlab
+        from local import fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
+        from local.fake_feishu import FakeFeishu
         from local.gitlab_seed import PROJECTS, config_repo_files
         from opsbot.config.yaml_source import parse_files
 
         self.dingtalk = fake_dingtalk.FakeDingTalk({}, echo=False)
         self.dingtalk_url = self._serve(self.dingtalk, fake_dingtalk.make_server)
+        # Feishu on a port of its own, so that its calls are named as Feishu's at the crash points.
+        self.feishu = FakeFeishu({}, echo=False)
+        self.feishu_url = self._serve(
+            fake_dingtalk.FakeDingTalk({}, echo=False),
+            lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(self.feishu,)),
+            peer="feishu",
+        )
+        self.kubernetes = fake_kubernetes.FakeKubernetes(eks_cluster="shop", echo=False)
+        self.kubernetes_url = self._serve(self.kubernetes, fake_kubernetes.make_server)
         self.drone = fake_drone.FakeDrone("local-drone-token", echo=False, login="opsbot")
         for slug, builds in fake_drone.default_seed().items():
             self.drone.seed(slug, builds)
@@ -376,15 +405,23 @@ class World:
         root = next(d for d in self.documents if d.name == "opsbot.yaml").data
         from urllib.parse import parse_qs, urlsplit
 
+        robots = root["robots"].items()
         self.dingtalk.robots = {
             parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
-            for name, spec in root["robots"].items()
+            for name, spec in robots
+            if spec.get("kind", "dingtalk") == "dingtalk"
+        }
+        self.feishu.robots = {
+            urlsplit(spec["webhook"]).path.rsplit("/hook/", 1)[-1]: (name, spec["secret"])
+            for name, spec in robots
+            if spec.get("kind") == "feishu"
         }
         os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"{self.dingtalk_url}/robot/sendBySession?"
 
     def point_at_fakes(self, text: str) -> str:
         return (
-            text.replace("http://127.0.0.1:3001", self.dingtalk_url if hasattr(self, "dingtalk_url") else "")
+            text.replace("http://127.0.0.1:3001/open-apis/", f"{self.feishu_url}/open-apis/")
+            .replace("http://127.0.0.1:3001", self.dingtalk_url if hasattr(self, "dingtalk_url") else "")
             .replace("http://127.0.0.1:3002", self.drone_url)
             .replace("http://127.0.0.1:3003", self.gitlab_url)
         )
@@ -431,8 +468,9 @@ class World:
         self._sqs = sqs
         for fake in (self.drone, self.gitlab):
             fake.reset()
-        with self.dingtalk.lock:
-            self.dingtalk.reset()
+        for fake in (self.dingtalk, self.feishu, self.kubernetes):
+            with fake.lock:
+                fake.reset()
         self.restart_process()
         from opsbot.config import store
 
@@ -450,9 +488,9 @@ class World:
         from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
         import opsbot.aws
+        import opsbot.channels.http
         import opsbot.config.store
         import opsbot.dingtalk.login
-        import opsbot.dingtalk.robot
         import opsbot.secrets
         import opsbot.settings
 
@@ -464,7 +502,9 @@ class World:
         if hasattr(opsbot.secrets, "clear_cache"):
             opsbot.secrets.clear_cache()
         opsbot.dingtalk.login.forget_app_token()
-        opsbot.dingtalk.robot._session = None
+        opsbot.channels.http.close()
+        if "opsbot.ops.kubernetes" in sys.modules:  # loaded by the first Kubernetes job, as in a worker
+            sys.modules["opsbot.ops.kubernetes"].forget_clients()
 
     # --- what flows use to set up and trigger ---
     def config(self):
@@ -510,6 +550,12 @@ class World:
             if containing in str(part.get("text") or part.get("content") or ""):
                 found += 1
         return found
+
+    def feishu_messages(self, containing: str) -> int:
+        """Feishu messages (a card, or text) whose JSON has `containing`."""
+        return sum(
+            1 for sent in list(self.feishu.accepted) if containing in json.dumps(sent["message"], ensure_ascii=False)
+        )
 
     # --- running ---
     def run(self) -> None:

@@ -8,7 +8,8 @@
 - It prints every accepted message, so `make run` shows the chat.
 - DingTalk's web login and the user endpoints that release links use (local/fake_dingtalk_login.py): the
   authorize page, the code exchange, the signed-in user, the app token and a user's staff id by unionId.
-- `/_control/…` lets tests read what arrived and inject faults (HTTP 500s, or down for good).
+- `/_control/…` lets tests read what arrived, inject faults (HTTP 500s, or down for good) and reset a robot's
+  secret (`/_control/rotate`), as the group's admin would.
 """
 
 from __future__ import annotations
@@ -128,6 +129,11 @@ class FakeDingTalk:
             if method == "POST" and path == "/_control/reset":
                 self.reset()
                 return 200, {"ok": True}
+            if method == "POST" and path == "/_control/rotate":  # the group's admin reset the robot's 加签 secret
+                spec = json.loads(body or b"{}")
+                name, _ = self.robots[spec["access_token"]]
+                self.robots[spec["access_token"]] = (name, spec["secret"])
+                return 200, {"ok": True}
             if method == "POST" and path == "/_control/faults":
                 spec = json.loads(body or b"{}")
                 token = spec["access_token"]
@@ -149,8 +155,15 @@ def render_for_terminal(robot: str, message: dict) -> str:
     return f"\n{rule}\n💬 DingTalk robot '{robot}' ({kind}){' @ ' + mentions if mentions else ''}\n{text}\n{rule}"
 
 
-def make_server(fake: FakeDingTalk, host: str, port: int) -> ThreadingHTTPServer:
+def make_server(fake: FakeDingTalk, host: str, port: int, channels: tuple = ()) -> ThreadingHTTPServer:
+    """The sink: DingTalk (robots, sessions, the web login), and the other chat channels' fakes on the same port
+    (local/fake_feishu.py, fake_wecom.py, fake_slack.py, fake_ses.py), each on its own paths."""
+
     def handle(method, url, headers, body):
+        for channel in channels:
+            answer = channel.control(method, url.path, body) or channel.handle(method, url, headers, body)
+            if answer is not None:
+                return answer
         if url.path.startswith("/_control/"):
             return fake.login.control(method, url.path, body) or fake.control(method, url.path, body)
         if method == "GET" and url.path == "/oauth2/auth":

@@ -76,6 +76,16 @@ def main() -> None:
     samples["drone/build_failure_authorization_header.json"] = _event(
         "/webhooks/drone", {**DRONE_HEADERS, "x-drone-event": "build", **authorization_form}, body
     )
+    # The same failure for shop-recommend, whose news goes to a DingTalk and a Feishu group (config/example).
+    two_groups = json.loads(body)
+    two_groups["repo"].update(slug="shop/shop-recommend", name="shop-recommend")
+    two_groups["repo"]["link"] = two_groups["repo"]["link"].replace("shop-api", "shop-recommend")
+    recommend = json.dumps(two_groups, ensure_ascii=False, indent=2).encode()
+    samples["drone/build_failure_two_groups.json"] = _event(
+        "/webhooks/drone",
+        {**DRONE_HEADERS, "x-drone-event": "build", **sign_for("/webhooks/drone", recommend, SIGNED_AT)},
+        recommend,
+    )
 
     for name, event_name in GITLAB_EVENTS.items():
         body = (FIXTURES / "gitlab" / f"{name}.json").read_bytes()

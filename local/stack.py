@@ -3,8 +3,9 @@
 It starts moto's server (DynamoDB, SQS, SSM) on loopback, creates the tables and queues that template.yaml
 declares, seeds the local secrets, loads a config directory, serves the template's HTTP API routes on
 127.0.0.1:$PORT with API Gateway v2 events, drains the work queue into the worker like Lambda's SQS event
-source, and runs a fake DingTalk that verifies signatures and prints every message, a fake Drone, and a fake GitLab
-whose config repo holds the loaded config directory.
+source, and runs fake chat channels that verify signatures and limits and print every message (DingTalk, Feishu,
+WeCom and Slack on one port, and SES on moto behind a small front), a fake Drone, and a fake GitLab whose config
+repo holds the loaded config directory.
 
     python -m local.stack [--port 3000] [--config config/example]
 """
@@ -278,6 +279,8 @@ def local_environment(
             "AWS_ENDPOINT_URL": endpoint,  # every AWS call goes to moto
             "PUBLIC_BASE_URL": f"http://{host}:{port}",  # release links point at this stack's API
             "DINGTALK_SESSION_WEBHOOK_PREFIX": f"{sink}/robot/sendBySession?",  # replies go to the sink
+            # E-mail robots' SES goes through the sink's front (throttling, faults) to moto (local/fake_ses.py).
+            "AWS_ENDPOINT_URL_SES": f"{sink}/ses",
             # Release links sign the clicker in through the sink's fake DingTalk login, with this app key and the local
             # app secret (LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"]).
             "DINGTALK_APP_KEY": LOCAL_APP_KEY,
@@ -287,6 +290,50 @@ def local_environment(
         }
     )
     return environment
+
+
+def robot_keys(config, kind: str) -> dict[str, tuple[str, str]]:
+    """The config's robots of one kind, by the key their fake knows them by (in the webhook URL): DingTalk's
+    access_token, Feishu's hook token, WeCom's key, Slack's path after /services/."""
+    found = {}
+    for robot in config.robots.values():
+        if robot.kind != kind:
+            continue
+        url = urlparse(robot.webhook)
+        key = {
+            "dingtalk": parse_qs(url.query).get("access_token", [""])[0],
+            "feishu": url.path.rsplit("/hook/", 1)[-1],
+            "wecom": parse_qs(url.query).get("key", [""])[0],
+            "slack": url.path.split("/services/", 1)[-1],
+        }[kind]
+        found[key] = (robot.name, robot.secret)
+    return found
+
+
+def channel_fakes(config, moto_endpoint: str, echo: bool) -> tuple:
+    """The fakes of the chat channels beside DingTalk, knowing the config's robots (local/fake_*.py)."""
+    from local.fake_feishu import FakeFeishu
+    from local.fake_ses import FakeSes
+    from local.fake_slack import FakeSlack
+    from local.fake_wecom import FakeWeCom
+
+    return (
+        FakeFeishu(robot_keys(config, "feishu"), echo),
+        FakeWeCom(robot_keys(config, "wecom"), echo),
+        FakeSlack(robot_keys(config, "slack"), echo),
+        FakeSes(moto_endpoint, {r.sender: (r.name, "") for r in config.robots.values() if r.kind == "email"}, echo),
+    )
+
+
+def verify_email_senders(config, moto_endpoint: str) -> None:
+    """SES sends only from a verified identity: the stack verifies each e-mail robot's sender on moto, as an admin
+    does once per account (README, "Wire up e-mail")."""
+    import boto3
+
+    for robot in config.robots.values():
+        if robot.kind == "email":
+            ses = boto3.client("ses", region_name=robot.region, endpoint_url=moto_endpoint)
+            ses.verify_email_identity(EmailAddress=robot.sender)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -474,13 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     from local.fake_dingtalk import FakeDingTalk, make_server
     from local.fake_dingtalk_login import staff_from_config
 
-    robots = {}
-    for robot in config.robots.values():
-        token = parse_qs(urlparse(robot.webhook).query).get("access_token", [""])[0]
-        robots[token] = (robot.name, robot.secret)
+    verify_email_senders(config, endpoint)
     sink = make_server(
         FakeDingTalk(
-            robots,
+            robot_keys(config, "dingtalk"),
             echo=not args.quiet,
             app_key=LOCAL_APP_KEY,
             app_secret=LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"],
@@ -488,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         args.host,
         args.sink_port,
+        channels=channel_fakes(config, endpoint, echo=not args.quiet),
     )
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
 
@@ -521,9 +566,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"opsbot local stack ready: API http://{args.host}:{args.port}  "
-        f"DingTalk sink http://{args.host}:{args.sink_port}  Drone http://{args.host}:{args.drone_port}  "
-        f"GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}  Kubernetes {kube.url}  "
-        f"SSM Run Command {ssm_fake.url}  DNS udp://{args.host}:{args.dns_port}",
+        f"chat sink (DingTalk, Feishu, WeCom, Slack, SES) http://{args.host}:{args.sink_port}  "
+        f"Drone http://{args.host}:{args.drone_port}  GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}  "
+        f"Kubernetes {kube.url}  SSM Run Command {ssm_fake.url}  DNS udp://{args.host}:{args.dns_port}",
         flush=True,
     )
     for route in template.routes:

@@ -1,11 +1,13 @@
 """Integration tests: start the local stack in a subprocess and drive it over real HTTP on loopback.
 
 The stack runs the real handlers against moto's server, with the fake DingTalk (signatures, error codes,
-rate limits) from local/fake_dingtalk.py, the fake Drone API from local/fake_drone.py and the fake GitLab API
-from local/fake_gitlab.py, each on its own free port. Each test talks to its own robot or uses fresh build numbers,
-so tests do not see each other's messages or budgets. The fake Drone's builds and recorded calls are shared by the
-session: a test that counts Drone calls resets it first (`stack.drone_reset()`). Chat tests reply through session
-webhooks, which the fake DingTalk does not rate limit, to keep off the shop-backend robot's 20/min budget.
+rate limits) from local/fake_dingtalk.py and, on the same port, the fake Feishu, WeCom and Slack webhooks and the
+SES front (local/fake_feishu.py, fake_wecom.py, fake_slack.py, fake_ses.py), the fake Drone API from
+local/fake_drone.py and the fake GitLab API from local/fake_gitlab.py, each on its own free port. Each test talks
+to its own robot or uses fresh build numbers, so tests do not see each other's messages or budgets. The fake
+Drone's builds and recorded calls are shared by the session: a test that counts Drone calls resets it first
+(`stack.drone_reset()`). Chat tests reply through session webhooks, which the fake DingTalk does not rate limit,
+to keep off the shop-backend robot's 20/min budget.
 """
 
 from __future__ import annotations
@@ -38,9 +40,54 @@ from local.signing import sign_for  # noqa: E402
 
 # Robots the tests add to the example config, each with its own group (access token) and project. The fuzz
 # tests send their few well-formed builds and releases to fuzz-api, and the real build after them to canary-api.
-TEST_ROBOTS = {"burst": "burst-api", "flaky": "flaky-api", "fuzz": "fuzz-api", "canary": "canary-api"}
+TEST_ROBOTS = {
+    "burst": "burst-api",
+    "flaky": "flaky-api",
+    "bad": "bad-api",
+    "ops": "ops-api",
+    "fuzz": "fuzz-api",
+    "canary": "canary-api",
+}
 # Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py).
 TEST_ENVIRONMENTS = {"fuzz-api": {"staging": {"branch": "main"}}}
+# The other channels' robots the tests add: `<kind>-<role>`, each but `ops` with its project `<kind>-<role>-api`.
+CHANNELS = ("feishu", "wecom", "slack", "email")
+CHANNEL_ROLES = ("burst", "flaky", "bad", "ops")
+
+
+def channel_robot(kind: str, role: str, sink: str) -> tuple[str, dict]:
+    """The robot `<kind>-<role>` and its config, and the key its fake knows it by (`robot_key`)."""
+    name = f"{kind}-{role}"
+    return name, {
+        "feishu": {
+            "kind": "feishu",
+            "webhook": f"{sink}/open-apis/bot/v2/hook/local-{name}",
+            "secret": f"{name}-secret",
+        },
+        "wecom": {"kind": "wecom", "webhook": f"{sink}/cgi-bin/webhook/send?key=local-{name}"},
+        "slack": {"kind": "slack", "webhook": f"{sink}/services/TLOCAL/B{role}/local-{name}"},
+        "email": {
+            "kind": "email",
+            "from": f"{name}@opsbot.example",
+            "to": [f"{role}-team@example.com"],
+            "region": "us-east-1",
+        },
+    }[kind]
+
+
+def robot_key(kind: str, role: str) -> str:
+    """How the channel's fake (and its /_control/<kind>/… endpoints) names the robot `<kind>-<role>` (DingTalk's
+    test robots are TEST_ROBOTS', named by their role)."""
+    name = f"{kind}-{role}"
+    return {
+        "dingtalk": f"local-{role}",
+        "feishu": f"local-{name}",
+        "wecom": f"local-{name}",
+        "slack": f"TLOCAL/B{role}/local-{name}",
+        "email": f"{name}@opsbot.example",
+    }[kind]
+
+
 # A project the tests add with a GitLab webhook token of its own (a literal: the local stack allows one).
 OWN_TOKEN_REPO, OWN_WEBHOOK_TOKEN = "shop/tokened-api", "local-tokened-api-webhook-token"
 
@@ -89,6 +136,18 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
             ),
             encoding="utf-8",
         )
+    sink = f"http://127.0.0.1:{sink_port}"
+    for kind in CHANNELS:
+        for role in CHANNEL_ROLES:
+            name, spec = channel_robot(kind, role, sink)
+            config["robots"][name] = spec
+            if role != "ops":
+                (directory / "projects" / f"{name}-api.yaml").write_text(
+                    yaml.safe_dump({"repo": f"shop/{name}-api", "robot": name, "notify": {"on_failure": True}}),
+                    encoding="utf-8",
+                )
+    alice = next(p for p in config["people"] if p["id"] == "alice")
+    alice.update(wecom_user_id="alice.wang", slack_user_id="U0ALICE")
     (directory / "projects" / "tokened-api.yaml").write_text(
         yaml.safe_dump({"repo": OWN_TOKEN_REPO, "robot": "burst", "webhook_token": OWN_WEBHOOK_TOKEN}), encoding="utf-8"
     )
@@ -167,6 +226,27 @@ class Stack:
             json={"access_token": access_token, "statuses": statuses or [], "down": down},
             timeout=5,
         )
+
+    # --- the other channels' fakes (on the sink's port) and SES on moto --------------------------------------------
+    def channel_messages(self, kind: str, key: str | None = None) -> list[dict]:
+        found = self.http.get(f"{self.sink}/_control/{kind}/messages", timeout=5).json()["messages"]
+        return [m for m in found if key is None or m["robot"] == key]
+
+    def channel_rejections(self, kind: str, key: str | None = None) -> list[dict]:
+        found = self.http.get(f"{self.sink}/_control/{kind}/rejections", timeout=5).json()["rejections"]
+        return [r for r in found if key is None or r["robot"] == key]
+
+    def channel_fault(self, kind: str, key: str, statuses: list[int] | None = None, down: bool = False) -> None:
+        spec = {"robot": key, "statuses": statuses or [], "down": down}
+        self.http.post(f"{self.sink}/_control/{kind}/faults", json=spec, timeout=5).raise_for_status()
+
+    def channel_rotate(self, kind: str, key: str, **spec) -> None:
+        """The group's admin resets the robot's secret (`secret=`) or its webhook (`to=` a new key)."""
+        self.http.post(f"{self.sink}/_control/{kind}/rotate", json={"robot": key, **spec}, timeout=5).raise_for_status()
+
+    def ses_messages(self) -> list[dict]:
+        """What moto's SES keeps of every e-mail sent (its API: /moto-api/data.json)."""
+        return self.http.get(f"{self.moto}/moto-api/data.json", timeout=10).json()["ses"]["Message"]
 
     def messages_mentioning(self, text: str, access_token: str | None = None) -> list[dict]:
         return [m for m in self.messages(access_token) if text in json.dumps(m["message"], ensure_ascii=False)]
@@ -350,6 +430,34 @@ class Stack:
                 if isinstance(job, dict) and predicate(job):
                     self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
                     taken.append(job)
+                else:
+                    others.append(message["ReceiptHandle"])
+        for handle in others:
+            self.sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return taken
+
+    def take_parked(self, predicate) -> list[tuple[dict, str]]:
+        """Like take_dead_letters, with the reason the worker parked each job for (its `reason` attribute)."""
+        taken, others = [], []
+        while True:
+            received = self.sqs.receive_message(
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                break
+            for message in received:
+                try:
+                    job = json.loads(message["Body"])
+                except ValueError:
+                    job = None
+                if isinstance(job, dict) and predicate(job):
+                    self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                    reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "")
+                    taken.append((job, reason))
                 else:
                     others.append(message["ReceiptHandle"])
         for handle in others:

@@ -60,10 +60,9 @@ def callback(
 
 def ask(text: str, who: str = "alice", **kwargs) -> dict:
     """The callback response body for `text` from `who`, through chat.ingress as the DingTalk function calls it."""
-    from opsbot.chat.ingress import answer
+    from opsbot.chat.inbound.dingtalk import answer_callback
 
-    message = callback(text, who, **kwargs)
-    return answer(message, message["msgId"])
+    return answer_callback(callback(text, who, **kwargs))
 
 
 def text_of(reply: dict) -> str:

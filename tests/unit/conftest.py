@@ -41,9 +41,9 @@ def _reset_process_caches() -> None:
     from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
     import opsbot.aws
+    import opsbot.channels.http
     import opsbot.config.store
     import opsbot.dingtalk.login
-    import opsbot.dingtalk.robot
     import opsbot.secrets
     import opsbot.settings
 
@@ -57,10 +57,7 @@ def _reset_process_caches() -> None:
     if hasattr(opsbot.secrets, "clear_cache"):  # a provider of opsbot's own, when secrets.py keeps one
         opsbot.secrets.clear_cache()
     opsbot.dingtalk.login.forget_app_token()  # the fake DingTalk forgets its app tokens between tests too
-    session = opsbot.dingtalk.robot._session
-    opsbot.dingtalk.robot._session = None
-    if session is not None:
-        session.close()
+    opsbot.channels.http.close()
 
 
 class Aws:
@@ -227,14 +224,12 @@ def lambda_context():
 
 
 @pytest.fixture
-def example_config(aws):
-    """The example config (config/example) saved in the config table, as the worker reads it."""
+def example_config(aws, _dingtalk_server):
+    """The example config (config/example) saved in the config table, as the worker reads it, its robots' webhooks
+    on the session's chat sink (a test replaces what it watches: `opsbot.channels.dingtalk.send`)."""
     from opsbot.config import store
-    from opsbot.config.yaml_source import read_directory
 
-    documents, problems = read_directory(unit_support.EXAMPLE_CONFIG)
-    assert problems == []
-    return store.save(documents, "test-version")
+    return store.save(unit_support.example_documents(dingtalk=_dingtalk_server.url), "test-version")
 
 
 @pytest.fixture
@@ -294,6 +289,7 @@ def fake_drone(_drone_server):
 @pytest.fixture(scope="session")
 def _dingtalk_server():
     from local.fake_dingtalk import FakeDingTalk, make_server
+    from local.fake_feishu import FakeFeishu
 
     fake = FakeDingTalk(
         unit_support.example_robots(),
@@ -302,7 +298,9 @@ def _dingtalk_server():
         app_secret=unit_support.DINGTALK_APP_SECRET,
         staff=unit_support.example_staff(),
     )
-    yield from _running(fake, make_server)
+    # The example's Feishu group (shop-api posts to DingTalk and Feishu), on the same sink as in the local stack.
+    fake.feishu = FakeFeishu(unit_support.example_robots("feishu"), echo=False)
+    yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=(fake.feishu,)))
 
 
 @pytest.fixture
@@ -312,6 +310,8 @@ def fake_dingtalk(_dingtalk_server, env):
     API (`.login`), which opsbot's DingTalk app (DINGTALK_APP_KEY) signs release-link clickers in through."""
     with _dingtalk_server.lock:
         _dingtalk_server.reset()
+    with _dingtalk_server.feishu.lock:
+        _dingtalk_server.feishu.reset()
     env("DINGTALK_SESSION_WEBHOOK_PREFIX", f"{_dingtalk_server.url}/robot/sendBySession?")
     env("DINGTALK_APP_KEY", unit_support.DINGTALK_APP_KEY)
     for variable in ("DINGTALK_LOGIN_URL", "DINGTALK_API_URL", "DINGTALK_OAPI_URL"):

@@ -7,24 +7,46 @@ import json
 import pytest
 from unit_support import deliver_once
 
-from opsbot.config.model import Robot
+from opsbot.channels.base import per_minute
+from opsbot.config.model import Config, Robot
 from opsbot.delivery import budget
 from opsbot.delivery import robot as delivery
 from opsbot.jobs import kinds
+from opsbot.message import Mentions, Message
 
 NOW = 1_732_521_600_000  # epoch ms
 ROBOT = Robot(name="team", webhook="http://127.0.0.1:9/robot/send?access_token=t", secret="SECx")
+CONFIG = Config(language="zh", robots={"team": ROBOT}, people=(), projects={})
+CONFIG_EN = Config(language="en", robots={"team": ROBOT}, people=(), projects={})
 
 
 def entry(n: int) -> dict:
     return {"id": f"job-{n}", "line": f"- build #{n}", "mobiles": [], "user_ids": [f"u{n % 2}"]}
 
 
+def news(n: int) -> Message:
+    """Build n's message, whose digest line and DingTalk mention are entry(n)'s."""
+    return Message(
+        title=f"build {n}",
+        lines=[f"build #{n}"],
+        digest_line=f"- build #{n}",
+        mentions=Mentions(stored_user_ids=[f"u{n % 2}"]),
+    )
+
+
+def deliver(n: int) -> str:
+    return deliver_once(CONFIG, ROBOT, news(n), f"job-{n}")
+
+
+def number(message: dict) -> int:
+    return int(message["markdown"]["text"].split("#")[1].split()[0])
+
+
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     """Every robot send, recorded instead of going over HTTP."""
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: calls.append((robot.name, message)))
     return calls
 
 
@@ -40,43 +62,43 @@ def clock(monkeypatch):
 
 
 def test_twenty_slots_then_refusal(aws):
-    taken = [budget.try_take_slot("team", 20, NOW + i * 100) for i in range(21)]
+    taken = [budget.try_take_slot("team", per_minute(20), NOW + i * 100) for i in range(21)]
     assert taken == [True] * 20 + [False]
     assert len(budget.read("team").sends) == 20
 
 
 def test_window_slides_rather_than_resetting_each_minute(aws):
     for i in range(20):
-        assert budget.try_take_slot("team", 20, NOW + i * 1000)
+        assert budget.try_take_slot("team", per_minute(20), NOW + i * 1000)
     # 61.999 s after the first send it is still inside the 62 s window.
-    assert not budget.try_take_slot("team", 20, NOW + budget.WINDOW_MS - 1)
+    assert not budget.try_take_slot("team", per_minute(20), NOW + budget.WINDOW_MS - 1)
     # Once the first send leaves the window exactly one slot opens.
-    assert budget.try_take_slot("team", 20, NOW + budget.WINDOW_MS + 1)
-    assert not budget.try_take_slot("team", 20, NOW + budget.WINDOW_MS + 2)
+    assert budget.try_take_slot("team", per_minute(20), NOW + budget.WINDOW_MS + 1)
+    assert not budget.try_take_slot("team", per_minute(20), NOW + budget.WINDOW_MS + 2)
     assert len(budget.read("team").sends) == 20  # old sends are dropped as the window moves
 
 
 def test_budgets_are_per_robot(aws):
     for i in range(3):
-        assert budget.try_take_slot("a", 3, NOW + i)
-    assert not budget.try_take_slot("a", 3, NOW + 10)
-    assert budget.try_take_slot("b", 3, NOW + 10)
+        assert budget.try_take_slot("a", per_minute(3), NOW + i)
+    assert not budget.try_take_slot("a", per_minute(3), NOW + 10)
+    assert budget.try_take_slot("b", per_minute(3), NOW + 10)
 
 
 def test_seconds_until_slot(aws):
     state = budget.RobotState(sends=[NOW + i * 1000 for i in range(20)])
-    assert state.seconds_until_slot(20, NOW + 19_000) == 43  # the first send leaves at NOW + 62 s
-    assert state.seconds_until_slot(20, NOW + 61_500) == 1
-    assert state.seconds_until_slot(20, NOW + budget.WINDOW_MS + 1) == 0
-    assert state.seconds_until_slot(21, NOW + 19_000) == 0
-    assert budget.RobotState(sends=[NOW] * 20).seconds_until_slot(20, NOW) == 62
-    assert budget.RobotState().seconds_until_slot(20, NOW) == 0
+    assert state.seconds_until_slot(per_minute(20), NOW + 19_000) == 43  # the first send leaves at NOW + 62 s
+    assert state.seconds_until_slot(per_minute(20), NOW + 61_500) == 1
+    assert state.seconds_until_slot(per_minute(20), NOW + budget.WINDOW_MS + 1) == 0
+    assert state.seconds_until_slot(per_minute(21), NOW + 19_000) == 0
+    assert budget.RobotState(sends=[NOW] * 20).seconds_until_slot(per_minute(20), NOW) == 62
+    assert budget.RobotState().seconds_until_slot(per_minute(20), NOW) == 0
 
 
 def test_only_the_digest_may_send_while_news_is_pending(aws):
     budget.fold("team", entry(1))
-    assert not budget.try_take_slot("team", 20, NOW)
-    assert budget.try_take_slot("team", 20, NOW, for_digest=True)
+    assert not budget.try_take_slot("team", per_minute(20), NOW)
+    assert budget.try_take_slot("team", per_minute(20), NOW, for_digest=True)
 
 
 # --- the digest buffer ---------------------------------------------------------------------------------------
@@ -159,9 +181,9 @@ def flush_jobs(aws) -> list[dict]:
 
 def test_deliver_sends_while_the_budget_lasts(aws, sent, clock):
     for n in range(20):
-        assert deliver_once(ROBOT, {"n": n}, entry(n)) == "sent"
+        assert deliver(n) == "sent"
         clock["now"] += 50
-    assert [m["n"] for _, m in sent] == list(range(20))
+    assert [number(m) for _, m in sent] == list(range(20))
     assert aws.queue_attribute("ApproximateNumberOfMessages") == 0
     assert aws.queue_attribute("ApproximateNumberOfMessagesDelayed") == 0
 
@@ -176,9 +198,9 @@ def test_deliver_folds_once_the_budget_is_spent_and_schedules_one_flush(aws, sen
 
     monkeypatch.setattr(delivery, "enqueue", spy)
     for n in range(20):
-        deliver_once(ROBOT, {"n": n}, entry(n))
+        deliver(n)
     clock["now"] += 2000
-    outcomes = [deliver_once(ROBOT, {"n": n}, entry(n)) for n in range(20, 25)]
+    outcomes = [deliver(n) for n in range(20, 25)]
 
     assert outcomes == ["folded"] * 5
     assert len(sent) == 20
@@ -190,7 +212,7 @@ def test_deliver_folds_once_the_budget_is_spent_and_schedules_one_flush(aws, sen
 
 def test_deliver_folds_behind_pending_news_even_with_room(aws, sent, clock):
     budget.fold("team", entry(1))
-    assert deliver_once(ROBOT, {"n": 2}, entry(2)) == "folded"
+    assert deliver(2) == "folded"
     assert sent == []
     assert [e["id"] for e in budget.read("team").pending] == ["job-1", "job-2"]
     # The window has room, so the flush is due at once.
@@ -199,21 +221,21 @@ def test_deliver_folds_behind_pending_news_even_with_room(aws, sent, clock):
 
 def test_deliver_retried_job_folds_once(aws, sent, clock):
     for n in range(20):
-        deliver_once(ROBOT, {"n": n}, entry(n))
-    deliver_once(ROBOT, {"n": 99}, entry(99))
-    deliver_once(ROBOT, {"n": 99}, entry(99))
+        deliver(n)
+    deliver(99)
+    deliver(99)
     assert [e["id"] for e in budget.read("team").pending] == ["job-99"]
 
 
 def test_flush_digest_sends_all_pending_lines_as_one_message(aws, sent, clock):
     for n in range(20):
-        deliver_once(ROBOT, {"n": n}, entry(n))
+        deliver(n)
     for n in range(20, 26):
-        deliver_once(ROBOT, {"n": n}, entry(n))
+        deliver(n)
     sent.clear()
 
     clock["now"] = NOW + budget.WINDOW_MS + 1
-    assert delivery.flush_digest(ROBOT, "zh") == "digest of 6"
+    assert delivery.flush_digest(CONFIG, ROBOT) == "digest of 6"
 
     assert len(sent) == 1
     robot_name, message = sent[0]
@@ -228,11 +250,11 @@ def test_flush_digest_sends_all_pending_lines_as_one_message(aws, sent, clock):
 
 def test_flush_digest_waits_while_the_window_is_full(aws, sent, clock):
     for n in range(21):
-        deliver_once(ROBOT, {"n": n}, entry(n))
+        deliver(n)
     flush_jobs(aws)  # the flush scheduled by the fold
     sent.clear()
     clock["now"] = NOW + 1000
-    assert delivery.flush_digest(ROBOT, "en") == "waiting"
+    assert delivery.flush_digest(CONFIG_EN, ROBOT) == "waiting"
     assert sent == []
     assert budget.read("team").flush_at == NOW + 1000  # lease renewed
     assert [e["id"] for e in budget.read("team").pending] == ["job-20"]
@@ -240,21 +262,23 @@ def test_flush_digest_waits_while_the_window_is_full(aws, sent, clock):
 
 def test_flush_digest_with_nothing_pending_ends_the_lease(aws, sent, clock):
     budget.claim_flush("team", NOW)
-    assert delivery.flush_digest(ROBOT, "zh") == "empty"
+    assert delivery.flush_digest(CONFIG, ROBOT) == "empty"
     assert sent == []
     assert budget.read("team").flush_at is None
 
 
 def test_flush_digest_sends_a_large_backlog_in_batches(aws, sent, clock, monkeypatch):
-    from opsbot.dingtalk import robot
+    from opsbot.channels import dingtalk as robot
+    from opsbot.channels.http import encode
 
     lines = [dict(entry(n), line=f"- {'x' * 30} {n}") for n in range(10)]
     # room for exactly two entries, measured on the body as sent
-    monkeypatch.setattr(delivery, "DIGEST_BYTE_BUDGET", len(robot.encode(delivery.digest_message(lines[:2], "en"))))
+    two = robot.render(delivery.digest_message(lines[:2], "en"), CONFIG_EN.person)
+    monkeypatch.setattr(robot, "MAX_BYTES", len(encode(two)))
     budget.claim_flush("team", NOW)
     for line in lines:
         budget.fold("team", line)
-    assert delivery.flush_digest(ROBOT, "en") == "digest of 2"
+    assert delivery.flush_digest(CONFIG_EN, ROBOT) == "digest of 2"
     assert [e["id"] for e in budget.read("team").pending] == [f"job-{n}" for n in range(2, 10)]
     assert budget.read("team").flush_at is not None  # still leased, and the next flush is queued
     assert [j["payload"] for j in flush_jobs(aws)] == [{"robot": "team"}]
@@ -266,17 +290,17 @@ def test_flush_digest_failure_keeps_the_news(aws, clock, monkeypatch):
     def refuse(robot, message):
         raise RetryLater("robot team: HTTP 503")
 
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", refuse)
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", refuse)
     budget.claim_flush("team", NOW)
     budget.fold("team", entry(1))
     with pytest.raises(RetryLater):
-        delivery.flush_digest(ROBOT, "zh")
+        delivery.flush_digest(CONFIG, ROBOT)
     assert [e["id"] for e in budget.read("team").pending] == ["job-1"]
 
 
 def test_a_full_chinese_digest_fits_dingtalks_body_limit_as_sent(aws, sent, clock):
     """requests' json= would escape each CJK character as \\uXXXX; the body as sent must stay under 20,000 bytes."""
-    from opsbot.dingtalk import robot
+    from opsbot.channels.http import encode
 
     budget.claim_flush("team", NOW)
     for n in range(150):
@@ -289,7 +313,7 @@ def test_a_full_chinese_digest_fits_dingtalks_body_limit_as_sent(aws, sent, cloc
                 user_ids=["alice.wang"],
             ),
         )
-    assert delivery.flush_digest(ROBOT, "zh").startswith("digest of ")
-    body = robot.encode(sent[0][1])
+    assert delivery.flush_digest(CONFIG, ROBOT).startswith("digest of ")
+    body = encode(sent[0][1])
     assert len(body) <= 20_000
     assert len(budget.read("team").pending) < 150  # the rest waits for the next flush

@@ -278,9 +278,9 @@ def test_history_when_nothing_happened_yet():
 
 def test_an_act_is_acknowledged_queued_once_and_audited_as_queued(aws, fake_drone):
     message = callback("deploy shop-api 128 to staging")
-    from opsbot.chat.ingress import answer
+    from opsbot.chat.inbound.dingtalk import answer_callback
 
-    reply = answer(message, message["msgId"])
+    reply = answer_callback(message)
     assert text_of(reply) == "Got it: `deploy` is running; the result will be posted here."
     jobs = jobs_on_queue(aws)
     assert len(jobs) == 1 and jobs[0]["kind"] == "chat.command"
@@ -299,11 +299,11 @@ def test_an_act_is_acknowledged_queued_once_and_audited_as_queued(aws, fake_dron
 
 
 def test_the_same_msg_id_twice_is_one_job(aws):
-    from opsbot.chat.ingress import EMPTY_REPLY, answer
+    from opsbot.chat.inbound.dingtalk import EMPTY_REPLY, answer_callback
 
     message = callback("部署 shop-api 128 到 staging", who="carol")
-    first = answer(message, message["msgId"])
-    second = answer(dict(message), message["msgId"])  # DingTalk's retry of the same callback
+    first = answer_callback(message)
+    second = answer_callback(dict(message))  # DingTalk's retry of the same callback
     assert "收到 `deploy`" in text_of(first)
     assert second == EMPTY_REPLY  # the first delivery was acknowledged; nothing more to say
     assert len(jobs_on_queue(aws)) == 1

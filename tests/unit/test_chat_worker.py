@@ -11,7 +11,7 @@ import pytest
 from chat_support import audit_log, callback
 from unit_support import sqs_event
 
-from opsbot.delivery import post as replies
+from opsbot.chat.inbound import dingtalk as replies
 from opsbot.release import approvals
 
 
@@ -56,10 +56,10 @@ def session(fake_dingtalk) -> str:
 
 def say(text: str, who: str = "alice", **kwargs) -> dict:
     """Post `text` from `who` to the bot and return its immediate answer."""
-    from opsbot.chat.ingress import answer
+    from opsbot.chat.inbound.dingtalk import answer_callback
 
     message = callback(text, who, **kwargs)
-    return answer(message, message["msgId"])
+    return answer_callback(message)
 
 
 def act(worker: Worker, text: str, who: str = "alice", **kwargs) -> list[dict]:
@@ -489,21 +489,36 @@ def test_session_webhook_checks(env):
     env("DINGTALK_SESSION_WEBHOOK_PREFIX", "https://oapi.dingtalk.com/robot/sendBySession?")
     url = "https://oapi.dingtalk.com/robot/sendBySession?session=abc"
     now = 1_732_521_600_000
-    assert replies.session_webhook({"sessionWebhook": url, "sessionWebhookExpiredTime": now + 120_000}, now) == url
-    assert replies.session_webhook({"sessionWebhook": url, "sessionWebhookExpiredTime": now + 30_000}, now) == ""
-    assert replies.session_webhook({"sessionWebhook": url, "sessionWebhookExpiredTime": now - 1}, now) == ""
-    assert replies.session_webhook({"sessionWebhook": url}, now) == ""
-    assert replies.session_webhook({"sessionWebhook": url, "sessionWebhookExpiredTime": str(now + 10**7)}, now) == ""
-    assert replies.session_webhook({"sessionWebhook": url, "sessionWebhookExpiredTime": True}, now) == ""
-    assert replies.session_webhook({"sessionWebhook": ["x"], "sessionWebhookExpiredTime": now + 10**7}, now) == ""
+    assert (
+        replies.conversation({"sessionWebhook": url, "sessionWebhookExpiredTime": now + 120_000}).open_reply_url(now)
+        == url
+    )
+    assert (
+        replies.conversation({"sessionWebhook": url, "sessionWebhookExpiredTime": now + 30_000}).open_reply_url(now)
+        == ""
+    )
+    assert replies.conversation({"sessionWebhook": url, "sessionWebhookExpiredTime": now - 1}).open_reply_url(now) == ""
+    assert replies.conversation({"sessionWebhook": url}).open_reply_url(now) == ""
+    assert (
+        replies.conversation({"sessionWebhook": url, "sessionWebhookExpiredTime": str(now + 10**7)}).open_reply_url(now)
+        == ""
+    )
+    assert replies.conversation({"sessionWebhook": url, "sessionWebhookExpiredTime": True}).open_reply_url(now) == ""
+    assert (
+        replies.conversation({"sessionWebhook": ["x"], "sessionWebhookExpiredTime": now + 10**7}).open_reply_url(now)
+        == ""
+    )
     evil = "https://oapi.dingtalk.com.evil.example/robot/sendBySession?session=abc"
-    assert replies.session_webhook({"sessionWebhook": evil, "sessionWebhookExpiredTime": now + 10**7}, now) == ""
+    assert (
+        replies.conversation({"sessionWebhook": evil, "sessionWebhookExpiredTime": now + 10**7}).open_reply_url(now)
+        == ""
+    )
 
 
 def test_dingtalk_down_is_retried_without_running_the_command_again(
     worker, fake_drone, fake_dingtalk, session, monkeypatch
 ):
-    from opsbot.dingtalk import robot
+    from opsbot.channels import dingtalk as robot
     from opsbot.jobs.model import RetryLater
 
     real, calls = robot.send_by_session, []

@@ -76,8 +76,10 @@ def test_example_config_is_valid():
     config = validate(documents, allow_literal_secrets=True)
 
     assert config.language == "zh" and config.ops_robot == "shop-backend"
-    assert set(config.robots) == {"shop-backend"}
+    assert set(config.robots) == {"shop-backend", "shop-feishu"}
     assert config.robots["shop-backend"].rate_limit_per_minute == 20
+    assert config.robots["shop-backend"].kind == "dingtalk" and config.robots["shop-feishu"].kind == "feishu"
+    assert config.projects["shop-recommend"].robots == ("shop-backend", "shop-feishu")
     assert [p.id for p in config.people] == ["alice", "bob", "carol", "xiaoming", "dave"]
     assert set(config.projects) == {"shop-api", "shop-recommend", "shop-web"}
 
@@ -412,7 +414,7 @@ def run_cli(*args: str, stage: str = "local") -> subprocess.CompletedProcess:
 def test_cli_validates_the_example():
     result = run_cli("validate", "config/example")
     assert result.returncode == 0, result.stderr
-    assert "config valid: 3 projects, 1 robots, 5 people" in result.stdout
+    assert "config valid: 3 projects, 2 robots, 5 people" in result.stdout
 
 
 def test_cli_exits_1_on_a_broken_directory_naming_file_and_line(tmp_path):

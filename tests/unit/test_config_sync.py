@@ -21,7 +21,7 @@ NEW_PROJECT = "repo: shop/new-api\nrobot: shop-backend\nlanguage: en\n"
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: calls.append((robot.name, message)))
     return calls
 
 
@@ -79,9 +79,12 @@ def test_the_whole_config_is_validated_not_only_the_changed_file(gitops_config, 
     assert store.load().version == gitops_config.version
     text = texts(sent)[0]
     for project in ("shop-api", "shop-recommend", "shop-web"):
-        line = fake_gitlab.file(CONFIG_REPO, f"projects/{project}.yaml").splitlines().index("robot: shop-backend") + 1
-        assert f"[projects/{project}.yaml:{line}](" in text
-    assert text.count("project.robot 'shop-backend' is not defined under robots") == 3
+        lines = fake_gitlab.file(CONFIG_REPO, f"projects/{project}.yaml").splitlines()
+        line = next(
+            i for i, text in enumerate(lines) if text.startswith(("robot: shop-backend", "robots: [shop-backend"))
+        )
+        assert f"[projects/{project}.yaml:{line + 1}](" in text
+    assert text.count("'shop-backend' is not defined under robots") == 3
 
 
 def test_an_invalid_file_changes_nothing_and_the_pusher_hears_file_and_line(gitops_config, fake_gitlab, sent):

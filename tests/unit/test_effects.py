@@ -14,6 +14,7 @@ from unit_support import ROOT, fixture_json, sqs_event
 from local import template as template_module
 from opsbot.jobs import queue
 from opsbot.jobs.model import Job, RetryLater
+from opsbot.message import Message
 from opsbot.notify.jobs import notify_build_finished
 from opsbot.state import effects
 
@@ -83,7 +84,7 @@ def _swallow(target) -> None:
 
 def after_send(monkeypatch, stalled: Stalled) -> None:
     """Stall every robot send right after DingTalk took the message."""
-    from opsbot.dingtalk import robot
+    from opsbot.channels import dingtalk as robot
 
     real = robot.send
 
@@ -100,7 +101,7 @@ def test_the_lease_outlasts_the_visibility_timeout_which_outlasts_the_worker():
 
 
 def test_a_worker_killed_after_the_send_is_not_repeated_by_the_redelivery(chat_config, messages, monkeypatch, clock):
-    from opsbot.dingtalk import robot
+    from opsbot.channels import dingtalk as robot
 
     job, stalled, real = build_job(), Stalled(), robot.send
     after_send(monkeypatch, stalled)
@@ -193,7 +194,7 @@ def test_a_plain_redelivery_of_an_effect_in_doubt_parks_again(chat_config, messa
     job, stalled = build_job(), Stalled()
     after_send(monkeypatch, stalled)
     thread = stalled.run(lambda: notify_build_finished(job))
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: pytest.fail("sent again"))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: pytest.fail("sent again"))
     try:
         clock.advance(effects.LEASE_SECONDS + 1)
         for _ in range(2):
@@ -208,7 +209,7 @@ def test_a_send_outside_any_effect_is_refused_before_it_happens(chat_config, mes
 
     config = chat_config
     with pytest.raises(RuntimeError, match="outside effects.once"):
-        delivery.deliver(config.robots["shop-backend"], {"msgtype": "text", "text": {"content": "x"}}, {"id": "x"})
+        delivery.deliver(config, config.robots["shop-backend"], Message(title="x", lines=["x"]), "x")
     assert messages() == []
 
 

@@ -20,7 +20,7 @@ ALICE, BOB, XIAOMING = "alice.wang", "bob.li", "manager4321"  # deployer, develo
 def replies(monkeypatch) -> list[dict]:
     """What the worker posts back into the conversation (its session webhook)."""
     found: list[dict] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send_by_session", lambda url, message: found.append(message))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send_by_session", lambda url, message: found.append(message))
     return found
 
 

@@ -7,9 +7,10 @@ import json
 import pytest
 from unit_support import deliver_once, dingtalk_event, drone_event, fixture_bytes, json_body
 
-from opsbot.config.model import Robot
+from opsbot.config.model import Config, Robot
 from opsbot.delivery import budget
 from opsbot.delivery import robot as delivery
+from opsbot.message import Message
 from opsbot.state import branch_status
 
 DRONE_FAILURE = fixture_bytes("drone/build_failure.json")
@@ -94,20 +95,21 @@ def test_a_flush_that_cannot_be_queued_gives_its_lease_back(aws, monkeypatch):
     robot = Robot(
         name="team", webhook="http://127.0.0.1:9/robot/send?access_token=t", secret="SECx", rate_limit_per_minute=1
     )
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: None)
-    entry = {"id": "job-1", "line": "- build 1", "mobiles": [], "user_ids": []}
-    assert deliver_once(robot, {"msgtype": "text", "text": {"content": "first"}}, dict(entry, id="job-0")) == "sent"
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: None)
+    config = Config(language="zh", robots={"team": robot}, people=(), projects={})
+    first, second = Message("first", ["first"]), Message("second", ["second"])
+    assert deliver_once(config, robot, first, "job-0") == "sent"
 
     def queue_down(job, delay_seconds=0):
         raise RuntimeError("SQS is unavailable")
 
     monkeypatch.setattr(delivery, "enqueue", queue_down)
     with pytest.raises(RuntimeError):
-        deliver_once(robot, {"msgtype": "text", "text": {"content": "second"}}, entry)
+        deliver_once(config, robot, second, "job-1")
     assert budget.read("team").flush_at is None  # released: the retry schedules the flush
 
     scheduled = []
     monkeypatch.setattr(delivery, "enqueue", lambda job, delay_seconds=0: scheduled.append((job, delay_seconds)))
-    assert deliver_once(robot, {"msgtype": "text", "text": {"content": "second"}}, entry) == "folded"
+    assert deliver_once(config, robot, second, "job-1") == "folded"
     assert len(scheduled) == 1 and scheduled[0][0].payload == {"robot": "team"}
     assert [e["id"] for e in budget.read("team").pending] == ["job-1"]

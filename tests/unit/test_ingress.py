@@ -440,7 +440,7 @@ def test_dingtalk_act_is_acknowledged_and_queued(aws, dingtalk, chat_config, fak
     assert jobs[0]["payload"]["command"] == "deploy"
     assert jobs[0]["payload"]["arguments"] == {"project": "shop-api", "build|branch": "128", "env": "staging"}
     # The job carries the callback fields the worker needs to answer, not the whole body.
-    from opsbot.chat.ingress import REPLY_FIELDS
+    from opsbot.chat.inbound.dingtalk import JOB_FIELDS as REPLY_FIELDS
 
     carried = jobs[0]["payload"]["message"]
     assert set(carried) <= set(REPLY_FIELDS) and carried["senderStaffId"] == "manager4321"

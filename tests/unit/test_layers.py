@@ -17,7 +17,7 @@ LAYERS = (
     ("state",),  # idempotency, run-once effects, branch status, the key prefixes
     ("config",),  # the config model, validation and store
     ("ingress", "message"),  # the shared request checks and accept; the message model
-    ("drone", "gitlab", "dingtalk"),  # the integrations
+    ("drone", "gitlab", "dingtalk", "channels"),  # the integrations; the chat channels' adapters
     ("authz", "delivery"),  # the authorization core; posting messages
     ("release", "gitops"),  # capabilities
     ("notify", "review", "acts", "ops"),  # capabilities that use release; ops from chat

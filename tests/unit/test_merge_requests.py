@@ -19,7 +19,7 @@ GOLDEN = ROOT / "tests" / "golden" / "drone"
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: calls.append((robot.name, message)))
     return calls
 
 

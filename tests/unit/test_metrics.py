@@ -10,8 +10,9 @@ import pytest
 from unit_support import drone_event, fixture_bytes, sqs_event
 
 from opsbot import metrics
+from opsbot.channels import dingtalk as robot_api
+from opsbot.channels import http as channel_http
 from opsbot.delivery import budget
-from opsbot.dingtalk import robot as robot_api
 from opsbot.ingress import accept
 from opsbot.jobs import queue, registry
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
@@ -246,7 +247,7 @@ def test_a_failing_metric_does_not_fail_the_job(run_one, monkeypatch, aws):
 
 class _Answer:
     def __init__(self, body: dict):
-        self.status_code, self.ok, self._body = 200, True, body
+        self.status_code, self.ok, self._body, self.headers = 200, True, body, {}
 
     def json(self) -> dict:
         return self._body
@@ -267,7 +268,7 @@ class _Session:
 
 @pytest.mark.parametrize("errcode", [130101, 410100])
 def test_dingtalk_rate_limit_answers_count_as_rate_limited(monkeypatch, capsys, errcode):
-    monkeypatch.setattr(robot_api, "_session", _Session({"errcode": errcode, "errmsg": "send too fast"}))
+    monkeypatch.setattr(channel_http, "_session", _Session({"errcode": errcode, "errmsg": "send too fast"}))
     capsys.readouterr()
     with pytest.raises(RetryLater):
         robot_api.send_by_session("https://oapi.dingtalk.com/robot/sendBySession?session=x", {"msgtype": "text"})
@@ -279,7 +280,7 @@ def test_dingtalk_rate_limit_answers_count_as_rate_limited(monkeypatch, capsys, 
     [({"errcode": 310000, "errmsg": "keywords"}, PermanentFailure), ({"errcode": 0, "errmsg": "ok"}, None)],
 )
 def test_other_dingtalk_answers_are_not_rate_limits(monkeypatch, capsys, answer, raised):
-    monkeypatch.setattr(robot_api, "_session", _Session(answer))
+    monkeypatch.setattr(channel_http, "_session", _Session(answer))
     capsys.readouterr()
     if raised:
         with pytest.raises(raised):

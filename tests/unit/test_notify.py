@@ -7,12 +7,13 @@ import copy
 from dataclasses import replace
 
 import pytest
-from unit_support import EXAMPLE_CONFIG, fixture_json
+from unit_support import EXAMPLE_CONFIG, DingTalkCard, fixture_json
 
+from opsbot.channels import dingtalk
 from opsbot.config.model import NotifyPolicy, Person, validate
 from opsbot.config.yaml_source import read_directory
 from opsbot.delivery.robot import digest_message
-from opsbot.message import Mentions
+from opsbot.message import Mentions, Message
 from opsbot.notify import policy, render
 from opsbot.state import branch_status
 
@@ -23,6 +24,11 @@ SHOP_WEB = EXAMPLE.projects["shop-web"]  # en, on_success false
 
 def delivery(name: str) -> dict:
     return fixture_json(f"drone/{name}.json")
+
+
+def card(*args, config=EXAMPLE, **kwargs) -> DingTalkCard:
+    """render.build_message's card, as the project's DingTalk robot receives it."""
+    return DingTalkCard(render.build_message(*args, **kwargs), config)
 
 
 def build_of(name: str, **changes) -> dict:
@@ -115,7 +121,7 @@ def render_failure(project=SHOP_API, config=EXAMPLE, **changes):
     d = delivery("build_failure")
     build = dict(d["build"], **changes)
     author = config.person_for_git(build.get("author_login", ""), build.get("author_email", ""))
-    return render.build_message(project, d["repo"], build, d["system"], "failure", author)
+    return card(project, d["repo"], build, d["system"], "failure", author, config=config)
 
 
 # The example's bob has a DingTalk user id and a mobile; this config knows him by his mobile only.
@@ -241,20 +247,18 @@ def test_headlines(reason, status, zh, en):
     d = delivery("build_success")
     build = dict(d["build"], status=status)
     for project, expected in ((SHOP_API, zh), (SHOP_WEB, en)):
-        rendered = render.build_message(project, d["repo"], build, d["system"], reason, None)
+        rendered = card(project, d["repo"], build, d["system"], reason, None)
         assert rendered.message["markdown"]["title"] == f"{expected} · {project.name} #128"
 
 
 def test_promote_message_names_the_environment():
     d = delivery("promote_success")
-    zh = render.build_message(SHOP_API, d["repo"], d["build"], d["system"], "promote", None)
+    zh = card(SHOP_API, d["repo"], d["build"], d["system"], "promote", None)
     assert zh.message["markdown"]["title"] == "🚀 已发布到 production · shop-api #129"
     failed = dict(d["build"], status="failure")
-    en = render.build_message(SHOP_WEB, d["repo"], failed, d["system"], "promote", None)
+    en = card(SHOP_WEB, d["repo"], failed, d["system"], "promote", None)
     assert en.message["markdown"]["title"] == "❌ Deploy to production failed · shop-web #129"
-    rollback = render.build_message(
-        SHOP_WEB, d["repo"], dict(d["build"], event="rollback"), d["system"], "rollback", None
-    )
+    rollback = card(SHOP_WEB, d["repo"], dict(d["build"], event="rollback"), d["system"], "rollback", None)
     assert rollback.message["markdown"]["title"] == "↩️ Rolled back production · shop-web #129"
 
 
@@ -273,16 +277,21 @@ def test_digest_message_merges_mentions():
         {"id": "2", "line": "- b", "mobiles": ["138"], "user_ids": []},
         {"id": "3", "line": "- c", "mobiles": [], "user_ids": ["u2", "u1"]},
     ]
-    message = digest_message(entries, "en")
+    message = dingtalk.render(digest_message(entries, "en"), EXAMPLE.person)
     assert message["markdown"]["title"] == "opsbot: 3 build notifications"
     assert message["markdown"]["text"].split("\n\n")[1:] == ["- a", "- b", "- c"]
     assert message["at"] == {"atMobiles": ["138"], "atUserIds": ["u1", "u2"], "isAtAll": False}
-    assert digest_message(entries[:1], "zh")["markdown"]["title"] == "opsbot：1 条构建通知"
+    assert digest_message(entries[:1], "zh").title == "opsbot：1 条构建通知"
 
 
 def test_mentions_of_nobody():
-    assert Mentions.of(None).text() == ""
-    assert Mentions.of(Person(id="x", name="X")).at() == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
+    nobody = dingtalk.render(Message("t", ["text"], mentions=Mentions.of(None)), EXAMPLE.person)
+    assert nobody["markdown"]["text"] == "text"
+    unreachable = Person(id="x", name="X")  # no DingTalk user id, no mobile
+    message = Message("t", ["text"], mentions=Mentions.of(unreachable))
+    rendered = dingtalk.render(message, lambda pid: unreachable if pid == "x" else None)
+    assert "@" not in rendered["markdown"]["text"]
+    assert rendered["at"] == {"atMobiles": [], "atUserIds": [], "isAtAll": False}
 
 
 # --- branch status -------------------------------------------------------------------------------------------
@@ -344,9 +353,9 @@ def test_fixed_follows_a_failure_on_the_same_branch_only(aws):
 
 def test_promote_and_rollback_cards_name_the_deployer():
     d = delivery("promote_success")
-    zh = render.build_message(SHOP_API, d["repo"], d["build"], d["system"], "promote", None)
+    zh = card(SHOP_API, d["repo"], d["build"], d["system"], "promote", None)
     assert "**发布人**: alice" in zh.message["markdown"]["text"]
-    en = render.build_message(SHOP_WEB, d["repo"], dict(d["build"], event="rollback"), d["system"], "rollback", None)
+    en = card(SHOP_WEB, d["repo"], dict(d["build"], event="rollback"), d["system"], "rollback", None)
     assert "**Deployed by**: alice" in en.message["markdown"]["text"]
     # An ordinary build card has no deployer line.
     failure = render_failure()

@@ -193,9 +193,12 @@ def test_a_dns_change_refuses_a_record_that_moved_since_the_preview(zone):
     from opsbot.ops.peers import Route53Refused
 
     plan = dns.plan_set(zone, "api.shop.example", "A", "192.0.2.77", 120)
+    other = dns.plan_set(zone, "api.shop.example", "A", "192.0.2.88", 120)
     assert dns.change(zone, plan, "opsbot ab12cd34 by Alice Wang")
+    # A retry of the same change (its answer lost) finds the record as planned: done, not refused, not sent again.
+    assert dns.change(zone, plan, "again") == ""
     with pytest.raises(Route53Refused, match="changed since the preview"):
-        dns.change(zone, plan, "again")  # the record is no longer what the preview showed
+        dns.change(zone, other, "other")  # the record is no longer what that preview showed
     undo = dns.plan_undo(zone, plan)
     dns.change(zone, undo, "undo")
     assert dns.values_of(dns.current(zone, "api.shop.example", "A")) == ["192.0.2.10"]
@@ -235,6 +238,7 @@ def test_long_logs_are_cut_to_fit_dingtalk_with_the_rest_behind_a_link(aws, kube
     k8s.forget_clients()
     person = config.person("alice")
     from opsbot.audit import AuditRecord
+    from opsbot.channels import dingtalk
 
     command = all_commands().commands["k8s logs"]
     request = ChatRequest(
@@ -251,7 +255,7 @@ def test_long_logs_are_cut_to_fit_dingtalk_with_the_rest_behind_a_link(aws, kube
         ),
     )
     reply = command.run(request)
-    body = json.dumps(reply.message(), ensure_ascii=False).encode()
+    body = json.dumps(dingtalk.render(reply.as_message("en"), config.person), ensure_ascii=False).encode()
     assert len(body) < 20_000
     assert "the whole log" in reply.text and "error lines" in reply.text
     assert "<b>" not in reply.text and "](http://evil" not in reply.text and "@all" not in reply.text
@@ -286,3 +290,24 @@ def test_kubernetes_and_dnspython_stay_off_every_cold_start():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_retried_restart_or_scale_finds_its_own_change_instead_of_making_a_second(kube, env):
+    """An attempt whose answer was lost (or that stopped before its record) already changed the Deployment: the
+    retry reads this request's own note on it and reports that change."""
+    from opsbot.config.ops import Cluster
+    from opsbot.ops import kubernetes as k8s
+
+    cluster = Cluster("shop-eks", "production", api_server=kube.url, token="unit-k8s-token", namespaces=("shop",))
+    k8s.forget_clients()
+    by = "Alice Wang (ab12cd34)"
+    first = k8s.rollout_restart(cluster, "shop", "shop-api", by)
+    again = k8s.rollout_restart(cluster, "shop", "shop-api", by)
+    assert again["restarted_at"] == first["restarted_at"]
+    assert kube.deployments[("shop", "shop-api")]["revision"] == 2  # one restart
+    k8s.rollout_restart(cluster, "shop", "shop-api", "Bob Li (cd34ef56)")  # another request restarts again
+    assert kube.deployments[("shop", "shop-api")]["revision"] == 3
+
+    assert k8s.scale(cluster, "shop", "shop-api", 5, by)["from"] == 3
+    assert k8s.scale(cluster, "shop", "shop-api", 5, by) == {"from": 3, "to": 5, "generation": 4}
+    assert kube.deployments[("shop", "shop-api")]["replicas"] == 5

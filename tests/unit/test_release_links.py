@@ -746,7 +746,7 @@ def test_a_developer_clicking_staging_is_denied_a_deployer_is_needed(click, fake
 def test_production_opens_an_approval_in_the_clickers_name_that_only_someone_else_can_approve(
     aws, click, fake_drone, fake_dingtalk, handlers, lambda_context
 ):
-    from opsbot.chat.ingress import answer
+    from opsbot.chat.inbound.dingtalk import answer_callback
     from opsbot.release import approvals
 
     click("production")  # alice clicks; alice is not the build's author here: she is the one who asked
@@ -765,7 +765,7 @@ def test_production_opens_an_approval_in_the_clickers_name_that_only_someone_els
 
     def say(text: str, who: str) -> None:
         message = callback(text, who)
-        answer(message, message["msgId"])
+        answer_callback(message)
         assert run_jobs(aws, handlers, lambda_context)["batchItemFailures"] == []
 
     say(f"approve {request_id}", "alice")  # the requester cannot approve her own request

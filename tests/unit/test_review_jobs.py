@@ -31,7 +31,7 @@ def review_config(aws, fake_gitlab, fake_drone):
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: calls.append((robot.name, message)))
     return calls
 
 

@@ -1,4 +1,4 @@
-"""opsbot.dingtalk.robot.send against a real HTTP server on 127.0.0.1: DingTalk's answers sorted into success,
+"""opsbot.channels.dingtalk.send against a real HTTP server on 127.0.0.1: DingTalk's answers sorted into success,
 "deliver later" and "retrying cannot help", the signed URL, and no access token in the logs."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from opsbot import secrets
+from opsbot.channels import dingtalk as robot_api
 from opsbot.config.model import Robot
-from opsbot.dingtalk import robot as robot_api
 from opsbot.dingtalk.signature import sign
 from opsbot.jobs.model import PermanentFailure, RetryLater
 

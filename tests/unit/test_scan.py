@@ -8,7 +8,7 @@ import threading
 from dataclasses import replace
 
 import pytest
-from unit_support import EXAMPLE_CONFIG, fixture_json
+from unit_support import EXAMPLE_CONFIG, DingTalkCard, fixture_json
 
 from local.fake_drone import FakeDrone, make_server
 from opsbot.config.model import Drone, validate
@@ -106,14 +106,17 @@ def test_no_drone_section_gives_the_verdict_without_counts():
 def test_the_card_says_the_scan_failed_names_the_step_and_counts():
     delivery = fixture_json("drone/build_failure.json")
     result = scan.ScanResult("default", "scan", True, {"UNKNOWN": 0, "LOW": 5, "MEDIUM": 4, "HIGH": 2, "CRITICAL": 1})
-    rendered = render.build_message(
-        EXAMPLE.projects["shop-api"],
-        delivery["repo"],
-        build_with_scan(),
-        delivery["system"],
-        "failure",
-        None,
-        scan=result,
+    rendered = DingTalkCard(
+        render.build_message(
+            EXAMPLE.projects["shop-api"],
+            delivery["repo"],
+            build_with_scan(),
+            delivery["system"],
+            "failure",
+            None,
+            scan=result,
+        ),
+        EXAMPLE,
     )
     text = rendered.message["markdown"]["text"]
     assert "**失败步骤**: default › scan" in text
@@ -124,14 +127,17 @@ def test_the_card_says_the_scan_failed_names_the_step_and_counts():
 def test_a_passed_scan_in_english():
     delivery = fixture_json("drone/build_success.json")
     result = scan.ScanResult("default", "scan", False, {"HIGH": 0, "CRITICAL": 0})
-    rendered = render.build_message(
-        EXAMPLE.projects["shop-web"],
-        delivery["repo"],
-        delivery["build"],
-        delivery["system"],
-        "success",
-        None,
-        scan=result,
+    rendered = DingTalkCard(
+        render.build_message(
+            EXAMPLE.projects["shop-web"],
+            delivery["repo"],
+            delivery["build"],
+            delivery["system"],
+            "success",
+            None,
+            scan=result,
+        ),
+        EXAMPLE,
     )
     assert "**Image scan**: ✅ passed · CRITICAL 0 · HIGH 0" in rendered.message["markdown"]["text"]
 
@@ -144,7 +150,7 @@ def test_the_notification_job_carries_the_scan(drone_api, aws, monkeypatch):
     fake, config = drone_api
     fake.set_log(SLUG, 128, 1, 4, TRIVY_LOG)
     sent = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: sent.append(message))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: sent.append(message))
     monkeypatch.setattr(store, "load", lambda: config)
     delivery = fixture_json("drone/build_failure.json")
     jobs.notify_build_finished(

@@ -20,7 +20,7 @@ NEW_PROJECT = "repo: shop/new-api\nrobot: shop-backend\nlanguage: en\n"
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: calls.append((robot.name, message)))
     return calls
 
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 import yaml
-from unit_support import EXAMPLE_CONFIG, dingtalk_event, fixture_bytes, json_body
+from unit_support import EXAMPLE_CONFIG, DingTalkCard, dingtalk_event, fixture_bytes, json_body
 
 from opsbot import markup
 from opsbot.config.model import ConfigError, Document, validate
@@ -76,8 +76,11 @@ def test_a_hostile_commit_message_stays_text_in_the_bots_own_card(example_config
         "target": "main<img src=x>",
         "author_name": "[Bob](http://evil.example)",
     }
-    rendered = render.build_message(
-        example_config.projects["shop-api"], delivery["repo"], build, delivery["system"], "failure", None
+    rendered = DingTalkCard(
+        render.build_message(
+            example_config.projects["shop-api"], delivery["repo"], build, delivery["system"], "failure", None
+        ),
+        example_config,
     )
     text = rendered.message["markdown"]["text"]
     links = re.findall(r"\]\(([^)]*)\)", text)
@@ -149,10 +152,10 @@ def _prod_documents(**changes) -> list[Document]:
     documents = _documents(**{**base, **changes})
     for document in documents:
         if document.name == "opsbot.yaml":
-            document.data["robots"]["shop-backend"].update(
-                webhook="ssm:/opsbot/prod/robots/shop-backend/webhook",
-                secret="ssm:/opsbot/prod/robots/shop-backend/secret",
-            )
+            for robot in ("shop-backend", "shop-feishu"):
+                document.data["robots"][robot].update(
+                    webhook=f"ssm:/opsbot/prod/robots/{robot}/webhook", secret=f"ssm:/opsbot/prod/robots/{robot}/secret"
+                )
     return documents
 
 
@@ -239,3 +242,28 @@ def test_each_function_may_read_only_the_secrets_it_uses():
             "/opsbot/${Stage}/robots/*",
         ],
     }
+
+
+def test_only_the_worker_may_send_email_and_only_from_the_stacks_senders():
+    """E-mail robots use the worker's IAM role: SendEmail only with a From the stack's EmailSenders parameter names,
+    so a config push (which names a robot's `from`) cannot widen whom opsbot sends as."""
+    from unit_support import ROOT
+
+    from local import template as local_template
+
+    raw = local_template.load(ROOT / "template.yaml").raw
+    sending = {}
+    for name, resource in raw["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []):
+                statement = statement["Fn::If"][1] if "Fn::If" in statement else statement  # granted when … holds
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.startswith("ses:") for a in actions):
+                    sending[name] = statement
+    assert list(sending) == ["WorkerFunction"]
+    statement = sending["WorkerFunction"]
+    assert statement["Action"] == "ses:SendEmail"
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "EmailSenders"}}}
+    assert raw["Parameters"]["EmailSenders"]["Type"] == "CommaDelimitedList"

@@ -37,7 +37,7 @@ def test_handlers(monkeypatch):
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", lambda robot, message: calls.append((robot.name, message)))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: calls.append((robot.name, message)))
     return calls
 
 
@@ -291,7 +291,7 @@ def test_robot_refusal_parks_the_build_job(aws, example_config, run_worker, monk
     def refuse(robot, message):
         raise PermanentFailure(f"robot {robot.name}: errcode 310000 keywords not in content")
 
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", refuse)
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", refuse)
     job = build_job()
     response, _ = run_worker()
     assert response["batchItemFailures"] == []
@@ -305,7 +305,7 @@ def test_robot_rate_limit_retries_the_build_job(aws, example_config, run_worker,
     def muted(robot, message):
         raise RetryLater(f"robot {robot.name}: errcode 130101", delay=600)
 
-    monkeypatch.setattr("opsbot.dingtalk.robot.send", muted)
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", muted)
     test_handlers("test.ok", lambda job: "done")
     job = build_job()
     put("test.ok")

@@ -271,15 +271,12 @@ def example_documents(drone: str | None = None, dingtalk: str | None = None) -> 
     return documents
 
 
-def example_robots() -> dict[str, tuple[str, str]]:
-    """access_token -> (robot name, signing secret) of the example's robots, as the fake DingTalk takes them."""
-    from urllib.parse import parse_qs, urlsplit
+def example_robots(kind: str = "dingtalk") -> dict[str, tuple[str, str]]:
+    """The example's robots of one kind as its fake takes them: key in the URL -> (robot name, signing secret)."""
+    from local.stack import robot_keys
+    from opsbot.config.model import validate
 
-    root = next(d for d in example_documents() if d.name == "opsbot.yaml").data
-    return {
-        parse_qs(urlsplit(spec["webhook"]).query)["access_token"][0]: (name, spec["secret"])
-        for name, spec in root["robots"].items()
-    }
+    return robot_keys(validate(example_documents(), allow_literal_secrets=True), kind)
 
 
 def example_staff() -> list[dict]:
@@ -292,10 +289,26 @@ def example_staff() -> list[dict]:
     ]
 
 
-def deliver_once(robot, message: dict, entry: dict) -> str:
+def deliver_once(config, robot, message, key: str) -> str:
     """delivery.robot.deliver as its callers run it: inside a run-once effect (state.effects), each call its own."""
     from opsbot.delivery import robot as delivery
     from opsbot.state import effects
 
-    key = f"test-deliver#{uuid.uuid4().hex}"
-    return effects.once(key, lambda: {"outcome": delivery.deliver(robot, message, entry)})["outcome"]
+    once = f"test-deliver#{uuid.uuid4().hex}"
+    return effects.once(once, lambda: {"outcome": delivery.deliver(config, robot, message, key)})["outcome"]
+
+
+class DingTalkCard:
+    """A message (opsbot.message.Message) as DingTalk's robot receives it: the body, its digest line, and whom it
+    @-mentions, with people resolved against `config`."""
+
+    def __init__(self, message, config):
+        from types import SimpleNamespace
+
+        from opsbot.channels import dingtalk, markdown
+
+        self.built = message
+        self.message = dingtalk.render(message, config.person)
+        self.digest_line = markdown.dingtalk(message.one_line(), config.person, dingtalk.handle)
+        at = self.message.get("at") or {}
+        self.mentions = SimpleNamespace(user_ids=at.get("atUserIds", []), people=message.mentions.people)

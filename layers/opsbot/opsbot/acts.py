@@ -13,11 +13,11 @@ from collections.abc import Callable
 from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.config.model import Config
-from opsbot.delivery.post import post_once
+from opsbot.delivery.post import post
 from opsbot.jobs import deadline
 from opsbot.jobs.model import Job, PermanentFailure, RetryLater
 from opsbot.log import logger
-from opsbot.message import Reply
+from opsbot.message import Conversation, Reply
 from opsbot.state import effects
 
 REPORT_AFTER_ATTEMPTS = 3
@@ -29,10 +29,10 @@ def run_and_report(
     record: audit.AuditRecord,
     effect: Callable[[], Reply],
     gave_up: Callable[[str], Reply],
-    message: dict | None = None,
+    conversation: Conversation | None = None,
 ) -> str:
-    """Run `effect` once for this job, post its Reply (to the conversation of `message` if still open) and
-    audit it. Retries while the peer is unavailable; after REPORT_AFTER_ATTEMPTS reports `gave_up`."""
+    """Run `effect` once for this job, post its Reply (into `conversation` while it is still open) and audit it.
+    Retries while the peer is unavailable; after REPORT_AFTER_ATTEMPTS reports `gave_up`."""
 
     def effect_and_decision() -> dict:
         # The core's decision is written into `record` while the effect runs; kept with the result, so that a
@@ -52,13 +52,13 @@ def run_and_report(
             raise
         reason = exc.reason if isinstance(exc, RetryLater) else f"internal error ({type(exc).__name__})"
         reply = gave_up(reason)
-        post_once(config, reply, f"{job.id}#gave-up", message)
+        post(config, reply, conversation, f"{job.id}#gave-up")
         audit.finish(record, "failed", reason)
         logger.exception("command gave up", extra={"command": record.command, "attempts": job.attempt})
         raise PermanentFailure(f"{record.command} gave up after {job.attempt} attempts: {reason}") from None
     reply.project = reply.project or record.project
     # Once: a job redelivered after it posted (its worker stopped before SQS heard) does not post again.
-    where = post_once(config, reply, job.id, message)
+    where = post(config, reply, conversation, job.id)
     result = "denied" if record.decision == authz.DENY else "succeeded" if reply.ok else "failed"
     audit.finish(record, result, reply.detail or reply.title)
     logger.info("command done", extra={"command": record.command, "ok": reply.ok, "posted_to": where})

@@ -18,5 +18,6 @@ _CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "sta
 
 @cache
 def client(service: str, region: str | None = None):
-    """The service's client, in the function's own region unless `region` names another (an EKS cluster's)."""
+    """The service's client, in the function's own region unless `region` names another (an EKS cluster's, an
+    e-mail robot's SES)."""
     return boto3.client(service, region_name=region, config=_CLIENT_CONFIG)

@@ -4,13 +4,21 @@ Commit titles, branch names, merge-request titles, step names, usernames and cha
 people opsbot does not vouch for. Shown raw in the bot's own card they could carry a live link ("click here to
 release"), an image, an HTML tag (`<font color=red>`), an @all, or a GitLab quick action (`/merge` at the start
 of a line of a note the bot posts). Every such value passes through the helper of its dialect, once, where the
-message is built:
+message is built.
+
+A chat message is built once for every channel (opsbot.message), so its outsiders' text goes through `plain`, the
+neutral form: it holds none of the characters any chat dialect builds markup from (DingTalk's and WeCom's
+markdown, Feishu's lark_md with `<at>`, Slack's mrkdwn with `<url|text>` and `<!channel>`, HTML in e-mail). Each
+channel then converts opsbot's own small markdown into its dialect (opsbot.channels.markdown, one converter per
+dialect), escaping what its dialect still treats as markup (Slack's `&`, HTML's `&` and quotes). `plain`:
 
 - no link and no image: `[` and `]` become their full-width forms, so `[text](url)` and `![](url)` never form;
 - no bare URL: `://` becomes `：//`, which no autolinker takes for a scheme;
 - no HTML tag, quote or heading: `<`, `>` and `#` become full-width;
 - no mention: `@` becomes `＠`, so `@all`, `@所有人` and `@someone` stay words;
-- one line: newlines and tabs become spaces, so nothing starts a line of its own (a heading, a list, a quick action).
+- one line: newlines and tabs become spaces, so nothing starts a line of its own (a heading, a list, a quick action);
+- no control or private-use character: opsbot marks where a person is @-mentioned with private-use characters
+  (opsbot.message.mention), so text from outsiders can never name someone to mention.
 
 The full-width forms read the same to a person and mean nothing to a renderer.
 """
@@ -20,14 +28,17 @@ from __future__ import annotations
 import re
 
 _WHITESPACE = re.compile(r"\s+")
+# C0 and C1 controls, and the private-use area where opsbot.message keeps its mention marks.
+_UNSEEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]")
 _COMMON = {"[": "［", "]": "］", "<": "＜", ">": "＞", "#": "＃", "@": "＠", "`": "ˋ", "|": "｜"}
-# DingTalk's markdown also takes * for emphasis and lists; GitLab's is CommonMark, where a backslash escapes.
-_DINGTALK = str.maketrans({**_COMMON, "*": "＊"})
+# Chat markdowns also take * for emphasis and lists (and Slack's ~ for strike-through, _ for italics: harmless
+# words); GitLab's is CommonMark, where a backslash escapes.
+_PLAIN = str.maketrans({**_COMMON, "*": "＊"})
 _GITLAB = str.maketrans({**_COMMON, "*": "\\*", "_": "\\_", "~": "\\~", "!": "\\!", "\\": "\\\\"})
 
 
 def _one_line(text: object, limit: int) -> str:
-    flat = _WHITESPACE.sub(" ", str(text if text is not None else "")).strip()
+    flat = _WHITESPACE.sub(" ", _UNSEEN.sub("", str(text if text is not None else ""))).strip()
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -35,9 +46,13 @@ def _no_scheme(text: str) -> str:
     return text.replace("://", "：//")
 
 
-def dingtalk(text: object, limit: int = 200) -> str:
-    """Plain text inside DingTalk markdown (robot markdown and actionCard)."""
-    return _no_scheme(_one_line(text, limit).translate(_DINGTALK))
+def plain(text: object, limit: int = 200) -> str:
+    """Plain text inside a chat message, whichever channel renders it (opsbot.message)."""
+    return _no_scheme(_one_line(text, limit).translate(_PLAIN))
+
+
+# DingTalk's was the first chat dialect; the neutral form is what it always needed, under the name its callers use.
+dingtalk = plain
 
 
 def gitlab(text: object, limit: int = 200) -> str:

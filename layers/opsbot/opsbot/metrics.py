@@ -27,7 +27,7 @@ JOBS_RETRIED = "JobsRetried"  # a job failed and is made visible again after its
 JOBS_PARKED = "JobsParked"  # the worker sent a job to the DLQ itself, reason in its log; Kind, and again without
 
 # DingTalk and the robots' budgets.
-RATE_LIMITED = "RateLimited"  # DingTalk answered 130101/410100 (robot muted for 10 minutes); Channel
+RATE_LIMITED = "RateLimited"  # a chat said too fast (DingTalk 130101/410100, Feishu 11232, WeCom 45009, …); Channel
 DIGEST_FOLDS = "DigestFolds"  # an entry was folded into a robot's digest because its send budget was spent
 
 # Declared here so names stay in one place; the modules that emit them add the calls as they are restructured.

@@ -8,6 +8,7 @@ from functools import cached_property
 from opsbot import audit
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
+from opsbot.chat.inbound.message import InboundMessage
 from opsbot.chat.registry import Command, UsageError
 from opsbot.config.model import Config, Person, Project
 from opsbot.drone.api import client_for
@@ -21,8 +22,8 @@ SYNC_DRONE_TIMEOUT_SECONDS = 3.0
 @dataclass
 class ChatRequest:
     config: Config
-    message: dict  # the DingTalk callback
-    actor: Actor  # authz.actors.dingtalk_sender of the message, the same at ingress and in the worker
+    inbound: InboundMessage  # what was said, where, by whom: built by its channel's inbound adapter
+    actor: Actor  # the inbound message's actor, the same at ingress and in the worker
     command: Command
     arguments: dict
     language: str
@@ -43,7 +44,7 @@ class ChatRequest:
 
     @property
     def sender_id(self) -> str:
-        """The person id, or the DingTalk id of a sender not in config, for records and comparisons."""
+        """The person id, or the channel's id of a sender not in config, for records and comparisons."""
         return self.actor.id
 
     def project(self, name: str | None = None) -> Project:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from opsbot import audit, metrics
 from opsbot.acts import run_and_report
-from opsbot.authz.actors import dingtalk_sender
-from opsbot.chat import dispatch
+from opsbot.chat import dispatch, inbound
 from opsbot.chat.commands import all_commands
 from opsbot.chat.context import ChatRequest
 from opsbot.config import store
@@ -19,15 +18,15 @@ from opsbot.message import Reply
 @handles(kinds.CHAT_COMMAND)
 def run_chat_command(job: Job) -> str:
     config = store.load()
-    message = job.payload["message"]
+    said = inbound.from_job(config, job.payload)
     command = all_commands().commands.get(job.payload["command"])
     if command is None:
         raise PermanentFailure(f"chat command {job.payload['command']} no longer exists")
     record = audit.AuditRecord(**job.payload["audit"])
     request = ChatRequest(
         config,
-        message,
-        dingtalk_sender(config, message),
+        said,
+        said.actor,
         command,
         job.payload["arguments"],
         job.payload["language"],
@@ -47,7 +46,7 @@ def run_chat_command(job: Job) -> str:
         )
 
     try:
-        return run_and_report(job, config, record, lambda: dispatch.run(request), gave_up, message)
+        return run_and_report(job, config, record, lambda: dispatch.run(request), gave_up, said.conversation)
     finally:
         if record.result != "queued":  # finished: succeeded, failed or denied (a retry to come leaves it queued)
             metrics.count(metrics.CHAT_COMMANDS, Command=record.command, Outcome=record.result)

@@ -23,13 +23,47 @@ PROJECTS_DIR = "projects"
 LANGUAGES = ("zh", "en")
 GLOBAL_KEYS = {"settings", "robots", "people", "drone", "gitlab", "permissions", "faq", "ops"}
 SETTINGS_KEYS = {"language", "ops_robot", "contacts", "action_link_hours", "approval_hours", "dingtalk_robot_code"}
-ROBOT_KEYS = {"webhook", "secret", "rate_limit_per_minute"}
-PERSON_KEYS = {"id", "name", "dingtalk_user_id", "dingtalk_sender_id", "mobile", "git", "roles"}
+# A robot is one group on one chat channel (opsbot.channels has an adapter for each kind). Named here, with each
+# kind's keys and its channel's own rate limit (a minute's sends), so that validating config needs no channel code.
+ROBOT_KINDS = ("dingtalk", "feishu", "wecom", "slack", "email")
+ROBOT_KEYS = {
+    "dingtalk": {"kind", "webhook", "secret", "rate_limit_per_minute"},
+    "feishu": {"kind", "webhook", "secret", "rate_limit_per_minute"},
+    "wecom": {"kind", "webhook", "rate_limit_per_minute"},  # the webhook's key is the secret
+    "slack": {"kind", "webhook", "rate_limit_per_minute"},  # the webhook URL is the secret
+    "email": {"kind", "from", "to", "region", "rate_limit_per_minute"},  # SES, through the worker's IAM role
+}
+CHANNEL_RATE_LIMITS = {"dingtalk": 20, "feishu": 100, "wecom": 20, "slack": 60, "email": 60}
+MAX_EMAIL_RECIPIENTS = 50  # SES's limit per message
+PERSON_KEYS = {
+    "id",
+    "name",
+    "dingtalk_user_id",
+    "dingtalk_sender_id",
+    "mobile",
+    "feishu_open_id",
+    "wecom_user_id",
+    "slack_user_id",
+    "email",
+    "git",
+    "roles",
+}
 DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
 PERMISSION_KEYS = {"roles", "environments", "events"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
-PROJECT_KEYS = {"project", "repo", "robot", "language", "notify", "environments", "pipeline", "review", "webhook_token"}
+PROJECT_KEYS = {
+    "project",
+    "repo",
+    "robot",
+    "robots",
+    "language",
+    "notify",
+    "environments",
+    "pipeline",
+    "review",
+    "webhook_token",
+}
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
 ENVIRONMENT_KEYS = {"branch", "approvals", "events"}
 PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
@@ -44,6 +78,8 @@ DEFAULT_DEPLOY_EVENTS = ("push",)
 # Where a project's own GitLab webhook token lives in SSM (under /opsbot/<stage>/): the GitLab function reads it.
 WEBHOOK_TOKENS_AREA = "webhooks/gitlab-projects"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _REPO = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
 # A Docker image repository without tag or digest: [registry[:port]/]path, lowercase.
 _IMAGE = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -58,9 +94,13 @@ class Document:
 @dataclass(frozen=True)
 class Robot:
     name: str
-    webhook: str  # secret: carries the access_token; `ssm:` reference outside the local stack
-    secret: str  # 加签 secret; `ssm:` reference outside the local stack
+    webhook: str = ""  # secret: DingTalk's access_token, Feishu's hook, WeCom's key, Slack's URL; `ssm:` outside local
+    secret: str = ""  # DingTalk's 加签 and Feishu's 签名校验 secret; `ssm:` reference outside the local stack
     rate_limit_per_minute: int = 20
+    kind: str = "dingtalk"  # which channel: one of ROBOT_KINDS
+    sender: str = ""  # email: the SES identity it is sent from
+    recipients: tuple[str, ...] = ()  # email: who it is sent to
+    region: str = ""  # email: the SES region
 
 
 @dataclass(frozen=True)
@@ -70,6 +110,10 @@ class Person:
     dingtalk_user_id: str = ""  # the staff id (senderStaffId, atUserIds)
     dingtalk_sender_id: str = ""  # senderId, for robots not yet published to the organisation
     mobile: str = ""
+    feishu_open_id: str = ""  # Feishu's open_id (ou_…): @-mentions in Feishu cards
+    wecom_user_id: str = ""  # WeCom's userid: @-mentions in WeCom markdown
+    slack_user_id: str = ""  # Slack's member id (U…): @-mentions in Slack
+    email: str = ""  # copied on e-mail a message @-mentions them in
     git: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
 
@@ -109,13 +153,18 @@ class Pipeline:
 class Project:
     name: str
     repo: str
-    robot: str
+    robots: tuple[str, ...]  # the groups its news goes to, each delivered on its own
     language: str
     notify: NotifyPolicy
     environments: dict[str, Environment] = field(default_factory=dict)
     pipeline: Pipeline = field(default_factory=Pipeline)
     review: Review = field(default_factory=Review)
     webhook_token: str = ""  # secret: this project's own GitLab webhook token; "" means the shared one
+
+    @property
+    def robot(self) -> str:
+        """The project's first robot: where a single answer about it goes."""
+        return self.robots[0] if self.robots else ""
 
 
 @dataclass(frozen=True)
@@ -352,16 +401,9 @@ def _global(checker: _Checker) -> dict:
     robots: dict[str, Robot] = {}
     robot_map = checker.named_sections(root, "robots", "robot")
     for name, spec in robot_map.items():
-        where = f"robots.{name}"
-        spec = checker.mapping(spec, ROBOT_KEYS, where, robot_map, name)
         if not _NAME.match(str(name)):
-            checker.problem(robot_map, name, f"{where}: a robot name is lowercase letters, digits, . _ -")
-        robots[str(name)] = Robot(
-            name=str(name),
-            webhook=checker.secret(spec, "webhook", where, "robots"),
-            secret=checker.secret(spec, "secret", where, "robots"),
-            rate_limit_per_minute=checker.integer(spec, "rate_limit_per_minute", where, 20, 1, 20),
-        )
+            checker.problem(robot_map, name, f"robots.{name}: a robot name is lowercase letters, digits, . _ -")
+        robots[str(name)] = _robot(checker, robot_map, str(name), spec)
 
     people: list[Person] = []
     people_list = root.get("people") or []
@@ -383,6 +425,10 @@ def _global(checker: _Checker) -> dict:
                 dingtalk_user_id=checker.string(spec, "dingtalk_user_id", where),
                 dingtalk_sender_id=checker.string(spec, "dingtalk_sender_id", where),
                 mobile=checker.string(spec, "mobile", where),
+                feishu_open_id=checker.string(spec, "feishu_open_id", where),
+                wecom_user_id=checker.string(spec, "wecom_user_id", where),
+                slack_user_id=checker.string(spec, "slack_user_id", where),
+                email=_email(checker, spec, "email", where),
                 git=checker.strings(spec, "git", where),
                 roles=checker.strings(spec, "roles", where),
             )
@@ -403,6 +449,71 @@ def _global(checker: _Checker) -> dict:
         "ops": ops_section.parse(checker, root),
         **chat_settings,
     }
+
+
+def _robot(checker: _Checker, robot_map: dict, name: str, spec) -> Robot:
+    """One robot, its keys checked against its kind's: DingTalk and Feishu a webhook and a signing secret, WeCom and
+    Slack a webhook (their secret), e-mail a sender, recipients and an SES region."""
+    where = f"robots.{name}"
+    kind = spec.get("kind", "dingtalk") if isinstance(spec, dict) else "dingtalk"
+    if kind not in ROBOT_KINDS:
+        checker.problem(spec, "kind", f"{where}.kind must be one of {', '.join(ROBOT_KINDS)}")
+        kind = "dingtalk"
+    spec = checker.mapping(spec, ROBOT_KEYS[kind], f"{where} ({kind})", robot_map, name)
+    limit = CHANNEL_RATE_LIMITS[kind]
+    robot = {
+        "name": name,
+        "kind": kind,
+        "rate_limit_per_minute": checker.integer(spec, "rate_limit_per_minute", where, limit, 1, limit),
+    }
+    if kind == "email":
+        recipients = checker.strings(spec, "to", where)
+        if not recipients:
+            checker.problem(spec, None if "to" not in spec else "to", f"{where}: 'to' is required: a list of addresses")
+        if len(recipients) > MAX_EMAIL_RECIPIENTS:
+            checker.problem(spec, "to", f"{where}.to: at most {MAX_EMAIL_RECIPIENTS} addresses (SES's limit)")
+        for address in recipients:
+            if not _EMAIL.match(address):
+                checker.problem(spec, "to", f"{where}.to: '{address}' is not an e-mail address")
+        region = checker.string(spec, "region", where, required=True)
+        if region and not _AWS_REGION.match(region):
+            checker.problem(spec, "region", f"{where}.region '{region}' is not an AWS region like us-east-1")
+        return Robot(
+            **robot,
+            sender=_email(checker, spec, "from", where, required=True),
+            recipients=recipients,
+            region=region,
+        )
+    signed = kind in ("dingtalk", "feishu")
+    return Robot(
+        **robot,
+        webhook=checker.secret(spec, "webhook", where, "robots"),
+        secret=checker.secret(spec, "secret", where, "robots") if signed else "",
+    )
+
+
+def _email(checker: _Checker, spec: dict, key: str, where: str, required: bool = False) -> str:
+    address = checker.string(spec, key, where, required=required)
+    if address and not _EMAIL.match(address):
+        checker.problem(spec, key, f"{where}.{key} '{address}' is not an e-mail address")
+    return address
+
+
+def _project_robots(checker: _Checker, root: dict) -> tuple[str, ...]:
+    """`robot: a` or `robots: [a, b]` (not both): each robot gets the project's news on its own."""
+    if root.get("robot") is not None and root.get("robots") is not None:
+        checker.problem(root, "robots", "project: name its robots with either 'robot' or 'robots', not both")
+    if root.get("robots") is not None:
+        names = checker.strings(root, "robots", "project")
+        if not names:
+            checker.problem(root, "robots", "project.robots must name at least one robot")
+        if len(set(names)) != len(names):
+            checker.problem(root, "robots", "project.robots names a robot twice")
+        return tuple(dict.fromkeys(names))
+    robot = checker.string(root, "robot", "project")
+    if not robot:
+        checker.problem(root, None, "project: 'robot' (or 'robots') is required")
+    return (robot,) if robot else ()
 
 
 def _drone(checker: _Checker, root: dict) -> Drone | None:
@@ -518,7 +629,7 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
     return Project(
         name=name,
         repo=repo,
-        robot=checker.string(root, "robot", "project", required=True),
+        robots=_project_robots(checker, root),
         language=language,
         notify=notify,
         environments=environments,
@@ -603,8 +714,10 @@ def validate(
                 checker.problem(
                     document.data.get("review"), "enabled", "review.enabled needs a gitlab: section in opsbot.yaml"
                 )
-            if project.robot and project.robot not in robots:
-                checker.problem(document.data, "robot", f"project.robot '{project.robot}' is not defined under robots")
+            key = "robots" if document.data.get("robots") is not None else "robot"
+            for robot in project.robots:
+                if robot not in robots:
+                    checker.problem(document.data, key, f"project.{key} '{robot}' is not defined under robots")
             if project.name in projects:
                 checker.problem(document.data, "project", f"project '{project.name}' is defined twice")
             if project.repo and project.repo.lower() in repos:

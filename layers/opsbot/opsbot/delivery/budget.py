@@ -1,8 +1,11 @@
 """Each robot's send budget and its digest buffer, kept in one state-table item per robot.
 
-DingTalk mutes a robot for 10 minutes past 20 messages a minute. We keep the send times of the last
-window (a sliding log, not a fixed-minute counter, so no 60-second span ever exceeds the limit) and, once the
-budget is spent, fold further news into `pending` until a digest flush sends it as one message.
+Every channel limits how fast a robot may send: DingTalk mutes a robot for 10 minutes past 20 messages a minute,
+Feishu takes 100 a minute and 5 a second, WeCom 20 a minute, Slack about one a second, SES one a second in its
+sandbox. A channel states its limits as windows (at most `count` sends in any `ms` milliseconds: its adapter's
+`windows`). We keep the send times of the longest window (a sliding log, not a fixed-minute counter, so no span
+ever exceeds a limit), take a send only when every window has room, and, once the budget is spent, fold further
+news into `pending` until a digest flush sends it as one message.
 
 Item `robot#<name>`: sends (list of epoch ms), version (optimistic lock for sends), pending (list of digest
 entries), pending_ids (set, so a retried job folds once), flush_at (a flush job is scheduled).
@@ -16,11 +19,11 @@ from dataclasses import dataclass, field
 
 from opsbot import metrics
 from opsbot.aws import client
+from opsbot.channels.base import MINUTE_MS, Window
 from opsbot.settings import settings
 from opsbot.state import keys
 
-# A little wider than DingTalk's minute, so clock skew and network delay never put 21 sends in its window.
-WINDOW_MS = 62_000
+WINDOW_MS = MINUTE_MS
 # A flush job older than this is presumed lost, and another may be scheduled. It outlives a flush job's whole
 # retry life (6 receives, at most 15 minutes apart, or 10 minutes while DingTalk mutes the robot), so two
 # flush chains, which would send the same digest twice, do not run side by side.
@@ -34,15 +37,20 @@ class RobotState:
     pending: list[dict] = field(default_factory=list)
     flush_at: int | None = None
 
-    def recent_sends(self, now_ms: int) -> list[int]:
-        return sorted(s for s in self.sends if s > now_ms - WINDOW_MS)
+    def recent_sends(self, now_ms: int, within_ms: int = WINDOW_MS) -> list[int]:
+        return sorted(s for s in self.sends if s > now_ms - within_ms)
 
-    def seconds_until_slot(self, limit: int, now_ms: int) -> int:
-        recent = self.recent_sends(now_ms)
-        if len(recent) < limit:
-            return 0
-        frees_at = recent[len(recent) - limit] + WINDOW_MS
-        return max(1, math.ceil((frees_at - now_ms) / 1000))
+    def seconds_until_slot(self, windows: tuple[Window, ...], now_ms: int) -> int:
+        """How long until every window has room for one more send (0: now)."""
+        wait_ms = 0
+        for window in windows:
+            recent = self.recent_sends(now_ms, window.ms)
+            if len(recent) >= window.count:
+                wait_ms = max(wait_ms, recent[len(recent) - window.count] + window.ms - now_ms)
+        return max(1, math.ceil(wait_ms / 1000)) if wait_ms > 0 else 0
+
+    def has_room(self, windows: tuple[Window, ...], now_ms: int) -> bool:
+        return all(len(self.recent_sends(now_ms, w.ms)) < w.count for w in windows)
 
 
 def _key(robot: str) -> dict:
@@ -62,17 +70,17 @@ def read(robot: str) -> RobotState:
     )
 
 
-def try_take_slot(robot: str, limit: int, now_ms: int, for_digest: bool = False) -> bool:
-    """Record a send if the window has room. While a digest is pending, only the flush may send, so that
+def try_take_slot(robot: str, windows: tuple[Window, ...], now_ms: int, for_digest: bool = False) -> bool:
+    """Record a send if every window has room. While a digest is pending, only the flush may send, so that
     news keeps its order and a burst cannot starve the digest."""
     ddb = client("dynamodb")
     for _ in range(8):
         state = read(robot)
         if state.pending and not for_digest:
             return False
-        recent = state.recent_sends(now_ms)
-        if len(recent) >= limit:
+        if not state.has_room(windows, now_ms):
             return False
+        recent = state.recent_sends(now_ms, max(w.ms for w in windows))
         try:
             ddb.update_item(
                 TableName=settings().state_table,

@@ -16,5 +16,5 @@ def flush_robot_digest(job: Job) -> str:
     if robot is None:
         raise PermanentFailure(f"robot {job.payload['robot']} is no longer configured; its digest is kept")
     if "entries" in job.payload:  # a digest that was in doubt, redriven from the DLQ
-        return budgeted.send_parked(robot, job.payload["entries"], config.language, job.id)
-    return budgeted.flush_digest(robot, config.language)
+        return budgeted.send_parked(config, robot, job.payload["entries"], job.id)
+    return budgeted.flush_digest(config, robot)

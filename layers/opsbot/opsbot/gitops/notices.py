@@ -12,7 +12,9 @@ from opsbot.markup import dingtalk as md
 from opsbot.markup import link_target
 from opsbot.message import Mentions, Reply
 
-MAX_PROBLEMS = 20  # the rest is counted; a DingTalk message has room for about this many lines
+# Every problem up to this many (the rest is counted): each channel shows what fits its size and summarises the rest
+# (opsbot.channels.markdown.fit); the cap keeps the stored notice well inside a DynamoDB item.
+MAX_PROBLEMS = 200
 
 
 def _who(push: Push, person: Person | None) -> str:

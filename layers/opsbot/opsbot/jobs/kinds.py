@@ -12,7 +12,8 @@ GITLAB_NOTE = "gitlab.note"  # slash commands (review/jobs.py)
 GITLAB_PIPELINE = "gitlab.pipeline"  # Tide, when a pipeline goes green (review/jobs.py)
 CHAT_COMMAND = "chat.command"  # an acting chat command (chat/jobs.py)
 RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
-DIGEST_FLUSH = "dingtalk.digest_flush"  # a robot's folded news, sent as one message (delivery/jobs.py)
+# a robot's folded news, sent when its budget has room (delivery/jobs.py); any channel's, though named for the first
+DIGEST_FLUSH = "dingtalk.digest_flush"
 OPS_FOLLOW_UP = "ops.follow_up"  # a delayed check of an ops change: rollout, VM batch, DNS change (ops/jobs.py)
 
 ALL = (

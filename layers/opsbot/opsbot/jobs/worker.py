@@ -92,9 +92,9 @@ def run_record(body: str, receipt_handle: str, receive_count: int, remaining_ms:
         logger.info("job done", extra={"result": str(result)})
         metrics.count(metrics.JOBS_DONE, Kind=job.kind)
     except PermanentFailure as exc:
-        key = getattr(exc, "key", None)  # state.effects.EffectInDoubt: the parked copy may retake that effect
-        parked = dataclasses.replace(job, retake=sorted({*job.retake, key})).to_json() if key else body
-        _park(job, parked, exc.reason + (" — check, then redrive to run it again" if key else ""))
+        doubts = getattr(exc, "keys", ())  # state.effects.EffectInDoubt: the parked copy may retake those effects
+        parked = dataclasses.replace(job, retake=sorted({*job.retake, *doubts})).to_json() if doubts else body
+        _park(job, parked, exc.reason + (" — check, then redrive to run it again" if doubts else ""))
     except RetryLater as exc:
         delay = exc.delay if exc.delay is not None else backoff_seconds(receive_count)
         logger.warning("job will be retried", extra={"reason": exc.reason, "delay_seconds": delay})

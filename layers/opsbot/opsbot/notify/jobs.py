@@ -1,19 +1,19 @@
-"""The worker's notification jobs: a finished Drone build, and a robot's digest flush."""
+"""The worker's notification job: a finished Drone build, told to each of the project's robots once."""
 
 from __future__ import annotations
 
 from opsbot.config import store
-from opsbot.delivery import robot as budgeted
+from opsbot.delivery.post import to_robots
 from opsbot.drone import events
 from opsbot.drone.builds import build_branch, is_deployment
 from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure, read_payload
 from opsbot.jobs.registry import handles
 from opsbot.log import logger
-from opsbot.message import digest_entry
+from opsbot.message import Message
 from opsbot.notify import policy, render, scan
 from opsbot.release import links
-from opsbot.state import branch_status, effects, keys
+from opsbot.state import branch_status, keys
 
 
 @handles(kinds.DRONE_BUILD_FINISHED)
@@ -32,23 +32,19 @@ def notify_build_finished(job: Job) -> str:
     reason = policy.reason_to_notify(project.notify, build, previous)
     if reason is None:
         return "quiet: the project's notify policy skips this build"
-    robot = config.robots.get(project.robot)
-    if robot is None:
-        raise PermanentFailure(f"project {project.name} names robot {project.robot}, which is not configured")
-
     ran = []
 
-    def notify() -> dict:
+    def card() -> Message:
         ran.append(True)
         author = config.person_for_git(build.get("author_login", ""), build.get("author_email", ""))
         buttons = links.buttons(config, project, build) if reason in ("success", "fixed") else []
         image_scan = scan.scan_result(config, repo["slug"], build) if reason not in ("promote", "rollback") else None
-        rendered = render.build_message(project, repo, build, system, reason, author, buttons, image_scan)
-        entry = digest_entry(job.id, rendered.digest_line, rendered.mentions)
-        return {"outcome": budgeted.deliver(robot, rendered.message, entry)}
+        return render.build_message(project, repo, build, system, reason, author, buttons, image_scan)
 
-    # Once per delivery, however often SQS hands the job over, and even when two copies run at the same time.
-    outcome = effects.once(keys.NOTIFIED + job.id, notify)["outcome"]
+    # Once per delivery and robot, however often SQS hands the job over, and even when two copies run at the same
+    # time; the card is built only while some robot still needs it.
+    told = to_robots(config, card, project.robots, job.id, keys.NOTIFIED + job.id)
+    outcome = next(iter(told.values())) if len(told) == 1 else ", ".join(f"{r}: {o}" for r, o in told.items())
     if not ran:
         return "already notified"  # SQS delivered this job twice
     logger.info(
@@ -57,7 +53,7 @@ def notify_build_finished(job: Job) -> str:
             "project": project.name,
             "build": build["number"],
             "reason": reason,
-            "robot": robot.name,
+            "robot": ", ".join(project.robots),
             "outcome": outcome,
         },
     )

@@ -1,19 +1,18 @@
-"""DingTalk messages for finished builds: one markdown card per build, and a digest line per build.
+"""Cards for finished builds: one message per build (opsbot.message, rendered by each of the project's robots in
+its own dialect), and its digest line.
 
-Chinese by default, English per project. The @-mention must appear in the text as well as in `at`,
-or DingTalk does not highlight it.
+Chinese by default, English per project. The author's @-mention stands in the author line (a mention mark), where
+each channel writes its own handle: DingTalk highlights an @ only when it is in the text as well as in `at`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from opsbot.config.model import Person, Project
 from opsbot.drone.builds import build_branch, commit_title
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.markup import link_target
-from opsbot.message import Mentions
+from opsbot.message import Button, Mentions, Message
 
 STATUS_TEXT = {
     "zh": {
@@ -112,17 +111,16 @@ def headline(reason: str, build: dict, language: str) -> str:
     return STATUS_TEXT[language]["fixed" if reason == "fixed" else build.get("status", "failure")]
 
 
+def severity(reason: str, build: dict) -> str:
+    if build.get("status") != "success":
+        return "warning" if build.get("status") == "killed" else "failure"
+    return "warning" if reason == "rollback" else "success"
+
+
 def icon(reason: str, build: dict) -> str:
     if reason in ("promote", "rollback") and build.get("status") != "success":
         return ICON["failure"]
     return ICON.get(reason if reason in ("fixed", "promote", "rollback") else build.get("status"), "ℹ️")
-
-
-@dataclass
-class Rendered:
-    message: dict  # the robot API body
-    digest_line: str  # the same news in one line, for folding into a digest
-    mentions: Mentions
 
 
 def scan_text(scan, language: str) -> str:
@@ -141,22 +139,20 @@ def build_message(
     author: Person | None,
     release_links: list[tuple[str, str]] | None = None,
     scan=None,
-) -> Rendered:
-    """The card for one build. `release_links` are (environment, URL) pairs: with any, the card becomes an
-    actionCard with a "发布到 <env>" button per environment (an actionCard cannot @-mention, but the text
-    still names the author). `scan` (a notify.scan.ScanResult) adds the image scan's verdict and counts."""
+) -> Message:
+    """The card for one build. `release_links` are (environment, URL) pairs: a "发布到 <env>" button each (DingTalk
+    makes the card an actionCard, which cannot @-mention, but the text still names the author). `scan` (a
+    notify.scan.ScanResult) adds the image scan's verdict and counts."""
     language = project.language
     labels = LABELS[language]
     mentions = Mentions.of(author)
     head = f"{icon(reason, build)} {headline(reason, build, language)} · {project.name} #{build['number']}"
-    author_text = " ".join(
-        filter(None, [md(build.get("author_name") or build.get("author_login"), 60), mentions.text()])
-    )
+    author_name = md(build.get("author_name") or build.get("author_login"), 60)
     lines = [
         f"### {head}",
         f"**{labels['branch']}**: {md(build_branch(build), 100)}",
         f"**{labels['commit']}**: [{md(commit_title(build))}]({commit_url(repo, build)})",
-        f"**{labels['author']}**: {author_text}",
+        f"**{labels['author']}**: {author_name}{mentions.mark()}",
         f"**{labels['duration']}**: {_duration(build, language)}",
     ]
     if reason in ("promote", "rollback") and build.get("sender"):
@@ -165,28 +161,21 @@ def build_message(
         lines.append(f"**{labels['failed_step']}**: {step}")
     if scan is not None:
         lines.append(f"**{labels['scan']}**: {scan_text(scan, language)}")
-    lines.append(f"[{labels['view']}]({build_url(repo, build, system)})")
-    message = {
-        "msgtype": "markdown",
-        "markdown": {"title": head, "text": "\n\n".join(lines)},
-        "at": mentions.at(),
-    }
-    if release_links:
-        message = {
-            "msgtype": "actionCard",
-            "actionCard": {
-                "title": head,
-                "text": "\n\n".join(lines),
-                "btnOrientation": "0",
-                "btns": [{"title": labels["release"].format(env=env), "actionURL": url} for env, url in release_links],
-            },
-        }
     digest_line = (
         f"- {icon(reason, build)} **{project.name}** "
         f"[#{build['number']}]({build_url(repo, build, system)}) {md(build_branch(build), 100)} · "
         f"{headline(reason, build, language)}"
         + (f" · {step}" if step else "")
         + (f" · {labels['scan']}: {scan_text(scan, language)}" if scan is not None else "")
-        + (f" {mentions.text()}" if mentions.text() else "")
+        + mentions.mark()
     )
-    return Rendered(message, digest_line, mentions)
+    return Message(
+        title=head,
+        lines=[part for line in lines for part in ("", line)][1:],  # a paragraph each
+        severity=severity(reason, build),
+        links=[Button(labels["view"], build_url(repo, build, system))],
+        buttons=[Button(labels["release"].format(env=env), url) for env, url in release_links or []],
+        mentions=mentions,
+        language=language,
+        digest_line=digest_line,
+    )

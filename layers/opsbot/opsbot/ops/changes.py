@@ -105,7 +105,8 @@ def preview_reply(request: OpsRequest, needs_approval: int, confirm_minutes: int
 
 def execute(config: Config, request: OpsRequest) -> tuple[Reply, dict, dict | None]:
     """Make the change: (the reply, what it did, the first follow-up's state or None)."""
-    plan, language, by = request.plan, request.language, f"{request.requester_name} ({request.id})"
+    plan, language = request.plan, request.language
+    by = f"{request.requester_name[:40]} ({request.id})"  # kept whole on the Deployment: a retry finds it there
     kind = plan["kind"]
     if kind in ("k8s-restart", "k8s-scale"):
         cluster = config.ops.clusters.get(plan["cluster"])
@@ -272,7 +273,8 @@ def _follow_dns(config: Config, request: OpsRequest, state: dict) -> Step:
     name = f"`{plan['name']}` {plan['type']} (`{request.id}`)"
     if zone is None:
         return _finished(request, False, "❓", f"{name}：zone 已不在配置中。", f"{name}: the zone is gone from config.")
-    if dns.change_status(request.result["change_id"]) != "INSYNC":
+    change_id = request.result.get("change_id", "")
+    if change_id and dns.change_status(change_id) != "INSYNC":  # none: the record was already as planned
         if time.time() > state["deadline"]:
             return _finished(
                 request, False, "⚠️", f"{name}：Route 53 迟迟没有 INSYNC。", f"{name}: Route 53 never said INSYNC."

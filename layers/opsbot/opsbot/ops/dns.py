@@ -145,8 +145,11 @@ def same(a: dict | None, b: dict | None) -> bool:
 
 
 def change(zone: DnsZone, plan: dict, note: str) -> str:
-    """Make the planned change, if the record is still what the preview showed; Route 53's change id."""
+    """Make the planned change, if the record is still what the preview showed; Route 53's change id, or "" when
+    the record already is as planned."""
     now = current(zone, plan["name"], plan["type"])
+    if plan["before"] != plan["after"] and same(now, plan["after"]):
+        return ""  # already as planned: an earlier attempt made the change and lost Route 53's answer
     if not same(now, plan["before"]):
         raise Route53Refused(
             409, f"{plan['name']} {plan['type']} changed since the preview ({values_of(now) or 'none'}); ask again"

@@ -237,7 +237,14 @@ def rollout_restart(cluster: Cluster, namespace: str, name: str, by: str) -> dic
     """`kubectl rollout restart`: a merge patch of the pod template's restartedAt annotation, with who asked beside
     it. A paused Deployment is refused, as kubectl refuses it."""
     _core, apps = _apis(cluster)
-    current = deployment(cluster, namespace, name)
+    found = _call(apps.read_namespaced_deployment, name, namespace)
+    current = _deployment_facts(found)
+    annotations = (found.spec.template.metadata.annotations if found.spec.template.metadata else None) or {}
+    if annotations.get(RESTARTED_BY) == by[:63] and annotations.get(RESTARTED_AT):
+        # An attempt whose answer was lost (or that stopped before its record) already restarted it: `by` names
+        # the request, so the retry finds that restart instead of starting a second one.
+        at = annotations[RESTARTED_AT]
+        return {"restarted_at": at, "generation": current["generation"], "replicas": current["replicas"]}
     if current["paused"]:
         raise KubernetesRefused(409, f"deployment {name} is paused; resume it before restarting")
     at = rfc3339_now()
@@ -249,7 +256,14 @@ def rollout_restart(cluster: Cluster, namespace: str, name: str, by: str) -> dic
 def scale(cluster: Cluster, namespace: str, name: str, replicas: int, by: str) -> dict:
     """Set the replicas through the scale subresource, and note who asked on the Deployment."""
     _core, apps = _apis(cluster)
-    before = deployment(cluster, namespace, name)
+    found = _call(apps.read_namespaced_deployment, name, namespace)
+    before = _deployment_facts(found)
+    noted = ((found.metadata.annotations or {}) if found.metadata else {}).get(SCALED_BY, "")
+    if noted.startswith(f"{by} (") and noted.endswith(f"→{replicas})"):
+        # This request's own note: an earlier attempt scaled it and lost the answer; report what it did.
+        earlier = noted[len(by) + 2 : -len(f"→{replicas})")]
+        if earlier.isdigit():
+            return {"from": int(earlier), "to": replicas, "generation": before["generation"]}
     _call(
         apps.patch_namespaced_deployment_scale,
         name,

@@ -42,7 +42,7 @@ class OpsRequest:
     created: int
     expires: int  # the confirm deadline
     status: str = PREVIEWED
-    message: dict = field(default_factory=dict)  # where results go: the callback's reply fields
+    conversation: dict = field(default_factory=dict)  # where results go: message.Conversation.fields()
     result: dict = field(default_factory=dict)  # what the change did (ids, snapshots), for follow-ups and undo
 
     @property
@@ -102,13 +102,13 @@ def get(request_id: str) -> OpsRequest | None:
     found.status = item["status"]["S"]
     if "result" in item:
         found.result = json.loads(item["result"]["S"])
-    if "message" in item:
-        found.message = json.loads(item["message"]["S"])
+    if "conversation" in item:
+        found.conversation = json.loads(item["conversation"]["S"])
     return found
 
 
 def move(request: OpsRequest, new: str, allowed_from: tuple[str, ...], **changes: dict) -> bool:
-    """Set the status (and `message`/`result`) if it is one of `allowed_from`; True for the one caller that did."""
+    """Set the status (and `conversation`/`result`) if it is one of `allowed_from`; True for the one caller that did."""
     ddb, table = _table()
     names, values = {"#s": "status"}, {":new": {"S": new}}
     sets = ["#s = :new"]

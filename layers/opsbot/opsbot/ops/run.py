@@ -22,7 +22,7 @@ from opsbot.jobs import kinds
 from opsbot.jobs.model import Job
 from opsbot.jobs.queue import enqueue
 from opsbot.markup import dingtalk as md
-from opsbot.message import Reply
+from opsbot.message import Conversation, Reply
 from opsbot.ops import changes
 from opsbot.ops import requests as ops_requests
 from opsbot.ops.requests import OpsRefused, OpsRequest
@@ -56,7 +56,9 @@ def preview(
     return changes.preview_reply(request, needed, config.ops.confirm_minutes)
 
 
-def confirm(config: Config, actor, record: audit.AuditRecord, request_id: str, message: dict, language: str) -> Reply:
+def confirm(
+    config: Config, actor, record: audit.AuditRecord, request_id: str, conversation: Conversation, language: str
+) -> Reply:
     """The requester's go-ahead: the change runs now, or an approval request opens."""
     request = ops_requests.for_confirmation(request_id, actor.id, language)
     record.arguments = {**record.arguments, "verb": request.verb, "summary": request.summary[:100]}
@@ -68,7 +70,7 @@ def confirm(config: Config, actor, record: audit.AuditRecord, request_id: str, m
     if decision.outcome == authz.NEEDS_APPROVAL:
         if request.status not in (ops_requests.PREVIEWED, ops_requests.APPROVAL):
             raise _already(request, language)
-        ops_requests.move(request, ops_requests.APPROVAL, (ops_requests.PREVIEWED,), message=message)
+        ops_requests.move(request, ops_requests.APPROVAL, (ops_requests.PREVIEWED,), conversation=conversation.fields())
         opened = approvals.create(
             approvals.ApprovalRequest(
                 id=request.id,
@@ -86,7 +88,9 @@ def confirm(config: Config, actor, record: audit.AuditRecord, request_id: str, m
             )
         )
         return approval_opened(request, opened, language)
-    if not ops_requests.move(request, ops_requests.CONFIRMED, (ops_requests.PREVIEWED,), message=message):
+    if not ops_requests.move(
+        request, ops_requests.CONFIRMED, (ops_requests.PREVIEWED,), conversation=conversation.fields()
+    ):
         if request.status != ops_requests.CONFIRMED:  # a retry of this same confirm finds it confirmed
             raise _already(request, language)
     return execute(config, request)
@@ -112,7 +116,9 @@ def approval_opened(request: OpsRequest, approval: approvals.ApprovalRequest, la
     return Reply(title=f"approval {request.id}", text=text, detail=f"approval {request.id} opened: {request.summary}")
 
 
-def execute_approved(config: Config, approval: approvals.ApprovalRequest, message: dict, language: str) -> Reply:
+def execute_approved(
+    config: Config, approval: approvals.ApprovalRequest, conversation: Conversation, language: str
+) -> Reply:
     """The change an approval completed: exactly the plan that was approved, once."""
     request = ops_requests.get(approval.id)
     if request is None or request.fingerprint != approval.commit:
@@ -123,7 +129,7 @@ def execute_approved(config: Config, approval: approvals.ApprovalRequest, messag
                 f"The plan of `{approval.id}` is not the one approved; nothing was run. Ask again.",
             )
         )
-    ops_requests.move(request, ops_requests.CONFIRMED, (ops_requests.APPROVAL,), message=message)
+    ops_requests.move(request, ops_requests.CONFIRMED, (ops_requests.APPROVAL,), conversation=conversation.fields())
     by = ", ".join(approval.approvers)
     reply = execute(config, request)
     reply.text = t(language, f"✔ 已由 {md(by)} 批准。\n\n", f"✔ Approved by {md(by)}.\n\n") + reply.text
@@ -160,7 +166,8 @@ def follow_up(config: Config, request_id: str, step: int, state: dict) -> str:
         found = changes.follow(config, request, state)
         where = ""
         if found.reply is not None:
-            where = post(config, found.reply, request.message, f"ops#{request.id}#{step}")
+            conversation = Conversation.from_fields(request.conversation)
+            where = post(config, found.reply, conversation, f"ops#{request.id}#{step}")
         if found.next_state is not None:
             schedule(request.id, step + 1, found.next_state)
             return {"result": f"step {step}: {'posted' if where else 'checked'}; next check queued"}
@@ -177,14 +184,14 @@ def follow_up(config: Config, request_id: str, step: int, state: dict) -> str:
 
 def _audit_result(request: OpsRequest, found: changes.Step) -> None:
     """The change's outcome, beside its preview and its confirm in the audit log that `history` reads."""
-    message = request.message or {}
+    conversation = request.conversation or {}
     record = audit.AuditRecord(
         id=f"{request.id}-result",
         at_ms=int(time.time() * 1000),
         who=request.requester[:128],
         who_name=request.requester_name[:64],
-        where=str(message.get("conversationId") or "ops")[:128],
-        where_title=str(message.get("conversationTitle") or "")[:128],
+        where=str(conversation.get("id") or "ops")[:128],
+        where_title=str(conversation.get("title") or "")[:128],
         command=request.verb,
         arguments={"request": request.id},
         target=request.target().describe()[:300],

@@ -45,9 +45,10 @@ LEASE_SECONDS = 420
 class EffectInDoubt(PermanentFailure):
     """An effect may or may not have happened; it is not repeated without an operator (see the module's doc)."""
 
-    def __init__(self, key: str, reason: str):
+    def __init__(self, key: str, reason: str, also: tuple[str, ...] = ()):
         super().__init__(reason)
         self.key = key
+        self.keys = (key, *also)  # every effect in doubt: one per robot when a post to several robots stopped
 
 
 @dataclass

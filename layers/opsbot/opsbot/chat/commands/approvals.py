@@ -70,7 +70,7 @@ def approve(request: ChatRequest) -> Reply:
     if _is_ops(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
         from opsbot.ops import run as ops_run  # late: the registry, loaded at every cold start, needs only the verbs
 
-        result = ops_run.execute_approved(request.config, pending, request.message, request.language)
+        result = ops_run.execute_approved(request.config, pending, request.inbound.conversation, request.language)
     else:
         result = release.execute_approved(request.config, request.drone(), pending, request.language)
     note = request.t(

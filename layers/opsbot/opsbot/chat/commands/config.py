@@ -32,7 +32,8 @@ def show_config(request: ChatRequest) -> Reply:
             f"### {project.name} config (version {request.config.version})",
         ),
         f"- repo: `{project.repo}`",
-        f"- robot: `{project.robot}` · language: {project.language}",
+        f"- robot{'s' if len(project.robots) > 1 else ''}: {', '.join(f'`{r}`' for r in project.robots)}"
+        f" · language: {project.language}",
         f"- notify: on_failure={notify.on_failure}, on_fixed={notify.on_fixed}, on_success=[{success}], "
         f"on_promote={notify.on_promote}, on_rollback={notify.on_rollback}",
     ]

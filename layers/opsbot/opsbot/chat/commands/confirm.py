@@ -24,4 +24,6 @@ def confirm(request: ChatRequest) -> Reply:
     from opsbot.ops import run  # late: the registry, loaded at every cold start, needs only the verbs
 
     request_id = str(request.arguments["request"]).lower()
-    return run.confirm(request.config, request.actor, request.record, request_id, request.message, request.language)
+    return run.confirm(
+        request.config, request.actor, request.record, request_id, request.inbound.conversation, request.language
+    )
