@@ -267,7 +267,10 @@ def ops_restart(world: World):
     # Set up, not crashed: the preview and the confirm, run by the worker with no crash planned.
     chat(world, "restart service shop-api production", "manager4321", "王小明")
     world.run()
-    [item] = world.state_items(keys.OPS_REQUEST)
+    requests = world.state_items(keys.OPS_REQUEST)
+    said = [sent["message"] for sent in world.dingtalk.accepted]
+    assert len(requests) == 1, f"the preview made {len(requests)} requests; DingTalk heard {said}"
+    [item] = requests
     request_id = item["pk"]["S"].removeprefix(keys.OPS_REQUEST)
     chat(world, f"confirm {request_id}", "manager4321", "王小明")
     world.run()

@@ -649,3 +649,28 @@ def test_an_approval_is_bound_to_the_commit_it_was_asked_for(worker, fake_drone,
     act(worker, f"approve {pending.id}", who="carol", session_webhook=session)
     assert drone_changes(fake_drone) == []
     assert "is no longer commit" in posted(fake_dingtalk)[-1][1]
+
+
+def test_an_act_whose_lease_another_attempt_holds_waits_past_the_report_attempt(
+    aws, worker, fake_drone, fake_dingtalk, session, monkeypatch
+):
+    """A worker stopped mid-act holds the act's lease until it ends; the redeliveries wait for it rather than tell
+    the person the deploy failed (found by `make chaos`: an approval told "gave up" a second before the lease
+    ended, and never run)."""
+    from opsbot.state import effects
+
+    say("deploy shop-api 128 to staging", session_webhook=session)
+    messages = worker.take()
+    real_once = effects.once
+
+    def busy(key, effect):
+        raise effects.EffectBusy(f"effect {key} is running in another worker", delay=5)
+
+    monkeypatch.setattr(effects, "once", busy)
+    for attempt in (1, 2, 3, 4, 5):
+        response = worker.run(messages, attempt=attempt)
+        assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [messages[0]["MessageId"]]
+    assert posted(fake_dingtalk) == [] and aws.dead_letters() == []
+    monkeypatch.setattr(effects, "once", real_once)
+    assert worker.run(messages, attempt=5)["batchItemFailures"] == []  # the lease ended: it runs, once
+    assert "→ staging" in posted(fake_dingtalk)[-1][1] and len(drone_changes(fake_drone)) == 1

@@ -67,6 +67,24 @@ def test_a_robot_that_refuses_is_parked_by_name_while_the_others_hear(example_co
     assert len(dingtalk_sent) == 1 and fake.accepted == []
 
 
+def test_sends_cut_off_at_both_robots_park_the_job_naming_both_effects(example_config, fake_dingtalk, monkeypatch):
+    """Both chats took the message and lost the answer: neither is sent again, and the parked job names both
+    effects, so that a redrive (after someone looked in the groups) retakes each of them."""
+    import requests
+
+    from opsbot.state import effects
+
+    def lost(*args, **kwargs):
+        raise requests.ReadTimeout("read timed out")
+
+    monkeypatch.setattr("opsbot.channels.http._http", lambda: type("S", (), {"post": staticmethod(lost)})())
+    job = failure_job(304)
+    with pytest.raises(effects.EffectInDoubt) as raised:
+        notify_build_finished(job)
+    assert raised.value.keys == (f"notified#{job.id}", f"notified#{job.id}#shop-feishu")
+    assert "shop-backend" in raised.value.reason and "shop-feishu" in raised.value.reason
+
+
 def test_a_reply_whose_session_expired_goes_to_each_robot_once(example_config, fake_dingtalk, dingtalk_sent):
     reply = Reply(title="drone init", text="### ✅ merge request opened", project="shop-recommend")
     expired = Conversation("dingtalk", "cid", "group", f"{fake_dingtalk.url}/robot/sendBySession?session=x", 1)

@@ -13,7 +13,7 @@ from unit_support import ROOT, fixture_json, sqs_event
 
 from local import template as template_module
 from opsbot.jobs import queue
-from opsbot.jobs.model import Job, RetryLater
+from opsbot.jobs.model import MAX_RECEIVES, Job, RetryLater
 from opsbot.message import Message
 from opsbot.notify.jobs import notify_build_finished
 from opsbot.state import effects
@@ -96,8 +96,10 @@ def after_send(monkeypatch, stalled: Stalled) -> None:
 
 
 def test_the_lease_outlasts_the_visibility_timeout_which_outlasts_the_worker():
-    visibility = TEMPLATE.resources_of("AWS::SQS::Queue")["WorkQueue"]["Properties"]["VisibilityTimeout"]
+    queue = TEMPLATE.resources_of("AWS::SQS::Queue")["WorkQueue"]["Properties"]
+    visibility = queue["VisibilityTimeout"]
     assert effects.LEASE_SECONDS > visibility >= 6 * TEMPLATE.timeout_seconds("WorkerFunction")
+    assert int(queue["RedrivePolicy"]["maxReceiveCount"]) == MAX_RECEIVES
 
 
 def test_a_worker_killed_after_the_send_is_not_repeated_by_the_redelivery(chat_config, messages, monkeypatch, clock):

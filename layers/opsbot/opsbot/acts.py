@@ -2,8 +2,9 @@
 
 "Once" holds across SQS redeliveries (state.effects keeps the result), for the act and for posting its result. A
 peer being unavailable is retried through the queue; after REPORT_AFTER_ATTEMPTS the person is told it failed and
-the job goes to the DLQ, so the outcome is always reported and never silently lost. Chat commands (chat/jobs.py)
-and release links (actions/jobs.py) run their acts through here.
+the job goes to the DLQ, so the outcome is always reported and never silently lost. Waiting for another attempt's
+lease on the act (a worker that stopped mid-act) is not a failure: it waits up to the queue's last receive. Chat
+commands (chat/jobs.py) and release links (actions/jobs.py) run their acts through here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from opsbot.authz import core as authz
 from opsbot.config.model import Config
 from opsbot.delivery.post import post
 from opsbot.jobs import deadline
-from opsbot.jobs.model import Job, PermanentFailure, RetryLater
+from opsbot.jobs.model import MAX_RECEIVES, Job, PermanentFailure, RetryLater
 from opsbot.log import logger
 from opsbot.message import Conversation, Reply
 from opsbot.state import effects
@@ -48,7 +49,7 @@ def run_and_report(
     except (PermanentFailure, deadline.OutOfTime):
         raise  # parked as it is, or continued in a job of its own: neither is a failure to report
     except Exception as exc:  # a peer that stays down, or a bug: either way the person hears of it in the end
-        if job.attempt < REPORT_AFTER_ATTEMPTS:
+        if job.attempt < (MAX_RECEIVES if isinstance(exc, effects.EffectBusy) else REPORT_AFTER_ATTEMPTS):
             raise
         reason = exc.reason if isinstance(exc, RetryLater) else f"internal error ({type(exc).__name__})"
         reply = gave_up(reason)

@@ -45,6 +45,9 @@ class Job:
 current_job: ContextVar[Job | None] = ContextVar("current_job", default=None)
 
 
+MAX_RECEIVES = 6  # the work queue's maxReceiveCount (template.yaml): SQS moves a job to the DLQ after this many
+
+
 class RetryLater(Exception):
     """The peer is busy or down; try the job again after `delay` seconds (None: exponential backoff).
 

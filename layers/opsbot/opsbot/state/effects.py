@@ -42,6 +42,10 @@ from opsbot.state import keys
 LEASE_SECONDS = 420
 
 
+class EffectBusy(RetryLater):
+    """Another attempt holds the effect's lease: this one waits for it to end, which is not a failure."""
+
+
 class EffectInDoubt(PermanentFailure):
     """An effect may or may not have happened; it is not repeated without an operator (see the module's doc)."""
 
@@ -82,7 +86,7 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
         if lease_until >= now:
             # Not before its lease ends: then the attempt that holds it is surely over.
             delay = min(lease_until - now + 1, settings().retry_max_seconds)
-            raise RetryLater(f"effect {key} is running in another worker", delay=delay)
+            raise EffectBusy(f"effect {key} is running in another worker", delay=delay)
         job = current_job.get()
         if "committed" in item and not (job and key in job.retake):
             raise EffectInDoubt(key, f"effect {key} may have happened: an attempt stopped during it; not repeated")
@@ -101,7 +105,7 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
             ExpressionAttributeValues={":now": {"N": str(now)}},
         )
     except ddb.exceptions.ConditionalCheckFailedException:
-        raise RetryLater(f"effect {key} is running in another worker", delay=30) from None
+        raise EffectBusy(f"effect {key} is running in another worker", delay=30) from None
     token = _running.set((*_running.get(), claim))
     try:
         result = effect()
