@@ -703,7 +703,7 @@ def bench_load() -> dict:
             session = requests.Session()
             latencies, statuses = [], Counter()
             expected: dict[int, str] = {}  # build number -> the access token of its project's robot
-            started = time.monotonic()
+            started, started_wall = time.monotonic(), time.time()
             for i in range(LOAD_BUILDS):
                 due = started + i * LOAD_SECONDS / LOAD_BUILDS
                 if (wait := due - time.monotonic()) > 0:
@@ -769,7 +769,23 @@ def bench_load() -> dict:
         f"{len(messages)} messages ({digests} digests); at most {per_minute} messages to one robot in any minute; "
         f"{result['muted']} mutes (130101), {len(rejections)} rejections in all"
     )
+    for token in sorted({m["access_token"] for m in messages}):
+        say(f"    {token.removeprefix('local-')}: {robot_timeline(messages, token, started_wall)}")
     return result
+
+
+def robot_timeline(messages: list[dict], token: str, started_wall: float) -> str:
+    """When one robot's messages went out, seconds from the first webhook: builds sent alone, then each digest."""
+    alone, digests = [], []
+    for message in sorted((m for m in messages if m["access_token"] == token), key=lambda m: m["at"]):
+        text = json.dumps(message["message"], ensure_ascii=False)
+        at = message["at"] - started_wall
+        if "📦" in text:
+            digests.append(f"{at:.0f} s ({len(set(re.findall(r'#(1\d{5})(?!\d)', text)))} builds)")
+        else:
+            alone.append(at)
+    span = f"{min(alone):.0f}–{max(alone):.0f} s" if alone else "-"
+    return f"{len(alone)} alone ({span}); digests at {', '.join(digests) or '-'}"
 
 
 def max_per_minute(messages: list[dict]) -> int:

@@ -248,6 +248,24 @@ def test_flush_digest_sends_all_pending_lines_as_one_message(aws, sent, clock):
     assert state.pending == [] and state.flush_at is None
 
 
+def test_news_right_after_a_digest_folds_into_the_next_digest_so_a_burst_tail_does_not_wait_a_window(aws, sent, clock):
+    """The load run found it: after a burst's digest, news sent alone spent the room the next digest needed, and the
+    burst's tail waited a whole minute. Within a window of the last digest, news folds; the next digest goes as
+    soon as the window has room; a window after it, news goes alone again."""
+    for n in range(21):
+        deliver(n)  # 20 sent alone, one folded
+    flush_jobs(aws)
+    clock["now"] = NOW + budget.WINDOW_MS + 1
+    assert delivery.flush_digest(CONFIG, ROBOT) == "digest of 1"
+    clock["now"] += 1000
+    assert deliver(21) == "folded"  # the window has room, but the burst is not over
+    assert [j["payload"] for j in flush_jobs(aws)] == [{"robot": "team"}]  # due at once: there is room
+    assert delivery.flush_digest(CONFIG, ROBOT) == "digest of 1"
+    clock["now"] += budget.WINDOW_MS
+    assert deliver(22) == "sent"
+    assert sent[-1][1]["markdown"]["title"] == "build 22"
+
+
 def test_flush_digest_waits_while_the_window_is_full(aws, sent, clock):
     for n in range(21):
         deliver(n)

@@ -5,10 +5,13 @@ Feishu takes 100 a minute and 5 a second, WeCom 20 a minute, Slack about one a s
 sandbox. A channel states its limits as windows (at most `count` sends in any `ms` milliseconds: its adapter's
 `windows`). We keep the send times of the longest window (a sliding log, not a fixed-minute counter, so no span
 ever exceeds a limit), take a send only when every window has room, and, once the budget is spent, fold further
-news into `pending` until a digest flush sends it as one message.
+news into `pending` until a digest flush sends it as one message. A burst stays in digests until a whole window
+has passed since its last digest: news sent alone right after a digest would spend the room the burst's next
+digest needs, and that digest would wait a whole window more.
 
-Item `robot#<name>`: sends (list of epoch ms), version (optimistic lock for sends), pending (list of digest
-entries), pending_ids (set, so a retried job folds once), flush_at (a flush job is scheduled).
+Item `robot#<name>`: sends (list of epoch ms), version (optimistic lock for sends), digest_at (when the last
+digest took its slot), pending (list of digest entries), pending_ids (set, so a retried job folds once), flush_at
+(a flush job is scheduled).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class RobotState:
     version: int = 0
     pending: list[dict] = field(default_factory=list)
     flush_at: int | None = None
+    digest_at: int | None = None
 
     def recent_sends(self, now_ms: int, within_ms: int = WINDOW_MS) -> list[int]:
         return sorted(s for s in self.sends if s > now_ms - within_ms)
@@ -67,31 +71,37 @@ def read(robot: str) -> RobotState:
         version=int(item.get("version", {}).get("N", 0)),
         pending=[json.loads(v["S"]) for v in item.get("pending", {}).get("L", [])],
         flush_at=int(item["flush_at"]["N"]) if "flush_at" in item else None,
+        digest_at=int(item["digest_at"]["N"]) if "digest_at" in item else None,
     )
 
 
 def try_take_slot(robot: str, windows: tuple[Window, ...], now_ms: int, for_digest: bool = False) -> bool:
-    """Record a send if every window has room. While a digest is pending, only the flush may send, so that
-    news keeps its order and a burst cannot starve the digest."""
+    """Record a send if every window has room. While a digest is pending, or within a window of the last digest,
+    only the flush may send, so that news keeps its order and a burst cannot starve the digest."""
     ddb = client("dynamodb")
     for _ in range(8):
         state = read(robot)
-        if state.pending and not for_digest:
+        longest = max(w.ms for w in windows)
+        in_burst = state.digest_at is not None and now_ms - state.digest_at < longest
+        if (state.pending or in_burst) and not for_digest:
             return False
         if not state.has_room(windows, now_ms):
             return False
-        recent = state.recent_sends(now_ms, max(w.ms for w in windows))
+        recent = state.recent_sends(now_ms, longest)
+        values = {
+            ":sends": {"L": [{"N": str(s)} for s in recent + [now_ms]]},
+            ":next": {"N": str(state.version + 1)},
+            ":v": {"N": str(state.version)},
+        }
+        if for_digest:
+            values[":now"] = {"N": str(now_ms)}
         try:
             ddb.update_item(
                 TableName=settings().state_table,
                 Key=_key(robot),
-                UpdateExpression="SET sends = :sends, version = :next",
+                UpdateExpression="SET sends = :sends, version = :next" + (", digest_at = :now" if for_digest else ""),
                 ConditionExpression="attribute_not_exists(version) OR version = :v",
-                ExpressionAttributeValues={
-                    ":sends": {"L": [{"N": str(s)} for s in recent + [now_ms]]},
-                    ":next": {"N": str(state.version + 1)},
-                    ":v": {"N": str(state.version)},
-                },
+                ExpressionAttributeValues=values,
             )
             return True
         except ddb.exceptions.ConditionalCheckFailedException:
