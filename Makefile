@@ -50,10 +50,10 @@ send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
-## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice
+## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
 chat: $(VENV)/.installed
 	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice]" && exit 2)
-	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
+	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
 ##   make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)

@@ -5,6 +5,22 @@ be JSON with `timestamp` (seconds, within an hour) and `sign` (base64 of HMAC-SH
 `timestamp\\nsecret` over nothing), else code 19021; a body over 20 KB, or a message that is not a text, post or
 interactive card with a header and elements, is code 9499 (Bad Request); past 5 messages in a second or 100 in a
 minute it is code 11232 (frequency limited). Accepted: `{"code": 0, "msg": "success", "data": {}}`.
+
+The app bot that takes chat (opsbot's chat/inbound/feishu.py), as Feishu's open API answers it:
+
+- `POST /open-apis/auth/v3/tenant_access_token/internal` `{app_id, app_secret}`: a token (`t-…`, 7200 s), or code
+  10014 (app secret invalid);
+- `GET /open-apis/im/v1/messages/<id>`: the message as Feishu keeps it, with the sender's open_id; HTTP 400 code
+  230001 for an id it does not have, 99991663 for a token it did not issue;
+- `POST /open-apis/im/v1/messages/<id>/reply` `{msg_type, content (a JSON string), uuid}`: one message per uuid
+  (the same uuid again answers the first reply and sends nothing), 230025 over 30 KB, 230011 for a recalled
+  message; past 50 calls a second, HTTP 429 code 99991400 with `x-ogw-ratelimit-reset`.
+
+`POST /_control/feishu/say` `{"open_id", "text", "chat_type": "group"}` is a person writing to the bot: the fake
+keeps the message and answers `{"message_id", "event"}`, the `im.message.receive_v1` callback Feishu would post
+(signed with nothing: the caller adds the verification token). `GET /_control/feishu/replies` lists the bot's
+replies; `POST /_control/feishu/recall` `{"message_id"}` recalls a message. Faults for `"robot": "app"` apply to
+the app's API.
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 
 from local.fake_channel import FakeChannel
@@ -20,6 +37,10 @@ from local.fake_channel import FakeChannel
 PATH = "/open-apis/bot/v2/hook/"
 MAX_BODY_BYTES = 20_000
 LIMITS = ((5, 1.0), (100, 60.0))
+APP = "app"  # the key the app's API is known by in faults and the rate log
+APP_LIMITS = ((50, 1.0), (1000, 60.0))
+MAX_CARD_BYTES = 30_000
+LOCAL_CHAT = "oc_localshopbackend"
 
 
 def expected_sign(timestamp: str, secret: str) -> str:
@@ -39,8 +60,156 @@ def _card_ok(message: dict) -> bool:
 class FakeFeishu(FakeChannel):
     name, title = "feishu", "Feishu"
 
+    def __init__(self, robots, echo: bool = True, app: tuple[str, str] = ("", ""), open_ids: dict | None = None):
+        self.app_id, self.app_secret = app
+        self.open_ids = open_ids or {}  # open_id -> name, for the terminal
+        super().__init__(robots, echo)
+
+    def reset(self) -> None:
+        super().reset()
+        self.tokens: set[str] = set()
+        self.user_messages: dict[str, dict] = {}
+        self.replies: list[dict] = []
+        self.recalled: set[str] = set()
+
+    # --- the app bot's API -------------------------------------------------------------------------------------
+    def _app(self, method: str, path: str, headers, body: bytes) -> tuple | None:
+        api = "/open-apis/"
+        if not path.startswith(api) or path.startswith(PATH):
+            return None
+        route = path[len(api) :]
+        with self.lock:
+            if (status := self.fault(APP)) is not None:
+                return self.refuse(APP, status, {"code": -1, "msg": "internal error"}, f"HTTP {status}")
+            if self.over_limit(APP, APP_LIMITS, time.time()):
+                self.refuse(APP, 429, {}, "99991400")
+                return 429, {"code": 99991400, "msg": "request trigger frequency limit"}, {"x-ogw-ratelimit-reset": "1"}
+            if method == "POST" and route == "auth/v3/tenant_access_token/internal":
+                return self._token(body)
+            token = (headers.get("Authorization") or "").removeprefix("Bearer ")
+            if token not in self.tokens:
+                return 400, {
+                    "code": 99991663,
+                    "msg": "Invalid access token for authorization.",
+                }
+            parts = route.split("/")
+            if len(parts) < 4 or parts[:3] != ["im", "v1", "messages"]:
+                return 404, {"code": 404, "msg": "404 page not found"}
+            found = self.user_messages.get(parts[3])
+            if found is None:
+                return 400, {
+                    "code": 230001,
+                    "msg": "invalid request parameter, ext=message not found",
+                }
+            if method == "GET" and len(parts) == 4:
+                return 200, {"code": 0, "msg": "success", "data": {"items": [found]}}
+            if method == "POST" and len(parts) == 5 and parts[4] == "reply":
+                return self._reply(found, body)
+        return 404, {"code": 404, "msg": "404 page not found"}
+
+    def _token(self, body: bytes) -> tuple:
+        try:
+            asked = json.loads(body)
+        except ValueError:
+            asked = {}
+        if not self.app_id or asked.get("app_id") != self.app_id or asked.get("app_secret") != self.app_secret:
+            return 200, {"code": 10014, "msg": "app secret invalid"}
+        token = f"t-{secrets.token_hex(16)}"
+        self.tokens.add(token)
+        return 200, {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": 7200}
+
+    def _reply(self, found: dict, body: bytes) -> tuple:
+        message_id = found["message_id"]
+        if message_id in self.recalled:
+            return 400, {"code": 230011, "msg": "The message was withdrawn."}
+        if len(body) > MAX_CARD_BYTES:
+            return 400, {"code": 230025, "msg": "The length of the message content reaches its limit."}
+        try:
+            asked = json.loads(body)
+            content = json.loads(asked["content"])
+            assert asked.get("msg_type") in ("text", "interactive") and isinstance(content, dict)
+            assert asked["msg_type"] == "text" or _card_ok({"msg_type": "interactive", "card": content})
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return 400, {"code": 230001, "msg": "Your request contains an invalid request parameter."}
+        uuid = str(asked.get("uuid") or "")
+        earlier = next((r for r in self.replies if uuid and r["uuid"] == uuid and r["at"] > time.time() - 3600), None)
+        if earlier is None:
+            earlier = {"at": time.time(), "uuid": uuid, "to": message_id, "id": f"om_{secrets.token_hex(12)}"}
+            earlier.update({"msg_type": asked["msg_type"], "content": content})
+            self.replies.append(earlier)
+            if self.echo:
+                rule = "─" * 60
+                shown = self.for_terminal({"card": content}) if asked["msg_type"] == "interactive" else content
+                print(f"\n{rule}\n💬 Feishu reply in {found['chat_id']}\n{shown}\n{rule}", flush=True)
+        return 200, {"code": 0, "msg": "success", "data": {"message_id": earlier["id"], "chat_id": found["chat_id"]}}
+
+    def say(self, spec: dict) -> dict:
+        """A person's message to the bot: kept as Feishu keeps it, and the event callback Feishu would post."""
+        now_ms = str(int(time.time() * 1000))
+        message_id = f"om_{secrets.token_hex(12)}"
+        chat_type = spec.get("chat_type", "group")
+        text = f"@_user_1 {spec['text']}" if chat_type == "group" else spec["text"]
+        content = json.dumps({"text": text}, ensure_ascii=False)
+        mentions = [{"key": "@_user_1", "id": "ou_opsbotlocal", "id_type": "open_id", "name": "opsbot"}]
+        mentions = mentions if chat_type == "group" else []
+        chat_id = spec.get("chat_id", LOCAL_CHAT)
+        self.user_messages[message_id] = {
+            "message_id": message_id,
+            "msg_type": spec.get("msg_type", "text"),
+            "create_time": now_ms,
+            "chat_id": chat_id,
+            "sender": {"id": spec["open_id"], "id_type": "open_id", "sender_type": "user", "tenant_key": "local"},
+            "body": {"content": content},
+            "mentions": mentions,
+        }
+        event = {
+            "schema": "2.0",
+            "header": {
+                "event_id": secrets.token_hex(16),
+                "event_type": "im.message.receive_v1",
+                "create_time": now_ms,
+                "token": "",
+                "app_id": self.app_id,
+                "tenant_key": "local",
+            },
+            "event": {
+                "sender": {"sender_id": {"open_id": spec["open_id"]}, "sender_type": "user", "tenant_key": "local"},
+                "message": {
+                    "message_id": message_id,
+                    "create_time": now_ms,
+                    "chat_id": chat_id,
+                    "chat_type": chat_type,
+                    "message_type": spec.get("msg_type", "text"),
+                    "content": content,
+                    "mentions": [
+                        {"key": m["key"], "id": {"open_id": m["id"]}, "name": m["name"], "tenant_key": "local"}
+                        for m in mentions
+                    ],
+                },
+            },
+        }
+        if self.echo:
+            who = self.open_ids.get(spec["open_id"], spec["open_id"])
+            print(f"\n🗨  Feishu: {who} in {chat_id}: {spec['text']}", flush=True)
+        return {"message_id": message_id, "event": event}
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict] | None:
+        prefix = f"/_control/{self.name}/"
+        action = path[len(prefix) :] if path.startswith(prefix) else ""
+        with self.lock:
+            if method == "POST" and action == "say":
+                return 200, self.say(json.loads(body or b"{}"))
+            if method == "GET" and action == "replies":
+                return 200, {"replies": self.replies}
+            if method == "POST" and action == "recall":
+                self.recalled.add(json.loads(body or b"{}").get("message_id", ""))
+                return 200, {"ok": True}
+        return super().control(method, path, body)
+
     def handle(self, method: str, url, headers, body: bytes) -> tuple[int, dict] | None:
         path = url.path
+        if (answer := self._app(method, path, headers, body)) is not None:
+            return answer
         if not (method == "POST" and path.startswith(PATH)):
             return None
         token = path[len(PATH) :]

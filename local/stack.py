@@ -39,8 +39,11 @@ LOCAL_SECRETS = {
     "GITLAB_WEBHOOK_TOKEN_PARAM": "local-gitlab-webhook-token",
     "DINGTALK_APP_SECRET_PARAM": "local-dingtalk-app-secret",
     "ACTION_SIGNING_KEY_PARAM": "local-release-link-signing-key-0123456789abcdef",
+    "FEISHU_APP_SECRET_PARAM": "local-feishu-app-secret",
+    "FEISHU_VERIFICATION_TOKEN_PARAM": "local-feishu-verification-token",
 }
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
+LOCAL_FEISHU_APP_ID = "cli_local0psb0t"  # the Feishu app whose bot takes chat, which the fake Feishu knows
 # The grant that the release-link samples in events/actions name (local/make_events.py): the stack holds it, so
 # `make send EVENT=events/actions/show.json` shows a page. Build 128 of shop-api, valid until 2034.
 SAMPLE_RELEASE_GRANT = {
@@ -287,6 +290,9 @@ def local_environment(
             "DINGTALK_LOGIN_URL": sink,
             "DINGTALK_API_URL": sink,
             "DINGTALK_OAPI_URL": sink,
+            # Feishu chat: the app's events come from `make chat CHANNEL=feishu`; its API is the sink's fake Feishu.
+            "FEISHU_APP_ID": LOCAL_FEISHU_APP_ID,
+            "FEISHU_API_URL": sink,
         }
     )
     return environment
@@ -318,7 +324,12 @@ def channel_fakes(config, moto_endpoint: str, echo: bool) -> tuple:
     from local.fake_wecom import FakeWeCom
 
     return (
-        FakeFeishu(robot_keys(config, "feishu"), echo),
+        FakeFeishu(
+            robot_keys(config, "feishu"),
+            echo,
+            app=(LOCAL_FEISHU_APP_ID, LOCAL_SECRETS["FEISHU_APP_SECRET_PARAM"]),
+            open_ids={p.feishu_open_id: p.name for p in config.people if p.feishu_open_id},
+        ),
         FakeWeCom(robot_keys(config, "wecom"), echo),
         FakeSlack(robot_keys(config, "slack"), echo),
         FakeSes(moto_endpoint, {r.sender: (r.name, "") for r in config.robots.values() if r.kind == "email"}, echo),

@@ -29,6 +29,10 @@ class Settings:
     dingtalk_login_url: str
     dingtalk_api_url: str
     dingtalk_oapi_url: str
+    feishu_app_id: str
+    feishu_app_secret_param: str
+    feishu_verification_token_param: str
+    feishu_api_url: str
     max_body_bytes: int
     idempotency_ttl_seconds: int
     http_timeout_seconds: float
@@ -97,6 +101,23 @@ ENVIRONMENT = {
         "https://api.dingtalk.com",
     ),
     "DINGTALK_OAPI_URL": ("DingTalk's old API (a user's staff id from their unionId).", "https://oapi.dingtalk.com"),
+    # Chat in Feishu/Lark: the app bot's event callback (POST /webhooks/feishu) and its replies through the app's API.
+    "FEISHU_APP_ID": (
+        "App ID (cli_…) of the Feishu/Lark app whose bot takes chat; empty means `/webhooks/feishu` takes nothing.",
+        "",
+    ),
+    "FEISHU_APP_SECRET_PARAM": (
+        "SSM parameter name holding the Feishu app's App Secret (its tenant access token, for reading and replying).",
+        "/opsbot/dev/feishu/app-secret",
+    ),
+    "FEISHU_VERIFICATION_TOKEN_PARAM": (
+        "SSM parameter name holding the Feishu app's event Verification Token.",
+        "/opsbot/dev/feishu/verification-token",
+    ),
+    "FEISHU_API_URL": (
+        "Feishu's open API (`https://open.larksuite.com` for Lark).",
+        "https://open.feishu.cn",
+    ),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
     "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
@@ -139,6 +160,10 @@ def settings() -> Settings:
         dingtalk_login_url=_env("DINGTALK_LOGIN_URL").rstrip("/"),
         dingtalk_api_url=_env("DINGTALK_API_URL").rstrip("/"),
         dingtalk_oapi_url=_env("DINGTALK_OAPI_URL").rstrip("/"),
+        feishu_app_id=_env("FEISHU_APP_ID").strip(),
+        feishu_app_secret_param=_env("FEISHU_APP_SECRET_PARAM"),
+        feishu_verification_token_param=_env("FEISHU_VERIFICATION_TOKEN_PARAM"),
+        feishu_api_url=_env("FEISHU_API_URL").rstrip("/"),
         max_body_bytes=int(_env("MAX_BODY_BYTES")),
         idempotency_ttl_seconds=int(_env("IDEMPOTENCY_TTL_SECONDS")),
         http_timeout_seconds=float(_env("HTTP_TIMEOUT_SECONDS")),

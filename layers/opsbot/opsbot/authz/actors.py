@@ -3,6 +3,8 @@
 - `dingtalk`: a DingTalk callback whose (timestamp, sign) pair was used once, bound to its msgId
   (chat/inbound/dingtalk.py); the sender is read from it by `dingtalk_sender`, the one reader of those fields;
 - `dingtalk-login`: DingTalk's own web login (OAuth 2.0 authorization code), for release links (dingtalk/login.py);
+- `feishu`: the sender of a Feishu message as Feishu's API reports it, read by the message's id with the app's own
+  token (chat/inbound/feishu.py), never as the event callback's body says (`feishu_user`);
 - `gitlab`: the author of a merge-request note as GitLab's API reports it, never as a hook body says.
 
 A link or a hook body alone identifies nobody.
@@ -14,13 +16,13 @@ from dataclasses import dataclass
 
 from opsbot.config.model import Config, Person
 
-DINGTALK, DINGTALK_LOGIN, GITLAB = "dingtalk", "dingtalk-login", "gitlab"
+DINGTALK, DINGTALK_LOGIN, FEISHU, GITLAB = "dingtalk", "dingtalk-login", "feishu", "gitlab"
 
 
 @dataclass(frozen=True)
 class Actor:
-    via: str  # how the actor was identified: DINGTALK, DINGTALK_LOGIN or GITLAB
-    handle: str  # the id that source gives: a DingTalk staff or sender id, a DingTalk user id, a GitLab username
+    via: str  # how the actor was identified: DINGTALK, DINGTALK_LOGIN, FEISHU or GITLAB
+    handle: str  # the id that source gives: DingTalk staff, sender or user id, Feishu open_id, GitLab username
     name: str  # for people to read
     person: Person | None = None  # opsbot's person, when the config maps the handle to one
 
@@ -64,6 +66,12 @@ def dingtalk_user(config: Config, user_id: str, nick: str = "") -> Actor:
     """Someone DingTalk's web login vouched for, by their user id (the staff id, `people[].dingtalk_user_id`)."""
     person = config.person_for_dingtalk(user_id, "")
     return Actor(DINGTALK_LOGIN, user_id, person.name if person else (nick or user_id), person)
+
+
+def feishu_user(config: Config, open_id: str) -> Actor:
+    """The sender of a Feishu message, by the open_id Feishu's API gives (people are matched by `feishu_open_id`)."""
+    person = config.person_for_feishu(open_id)
+    return Actor(FEISHU, open_id, person.name if person else (open_id or "?"), person)
 
 
 def gitlab_user(config: Config, username: str, name: str = "") -> Actor:

@@ -22,7 +22,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from opsbot import audit
-from opsbot.authz.actors import GITLAB, Actor
+from opsbot.authz.actors import FEISHU, GITLAB, Actor
 from opsbot.config.model import DEPLOYMENT_EVENTS, Config, Environment, Project
 from opsbot.drone.builds import build_branch
 from opsbot.i18n import t
@@ -139,13 +139,14 @@ def _who_may(config: Config, actor: Actor, verb: Verb, target: Target, language:
     project = config.projects.get(target.project)
     needed = required_roles(config, verb, target.environment, project)
     if not actor.known and verb.kind != READ and not verb.open_to_strangers:
+        zh_id, en_id = ("飞书 open_id", "Feishu open_id") if actor.via == FEISHU else ("钉钉 ID", "DingTalk id")
         return _deny(
             "stranger",
             t(
                 language,
-                "你还不在 opsbot 的人员配置里，只能使用查询类命令。请联系管理员把你的钉钉 ID 加入 people。",
+                f"你还不在 opsbot 的人员配置里，只能使用查询类命令。请联系管理员把你的{zh_id}加入 people。",
                 "You are not in opsbot's people config, so you may only run commands that read. "
-                "Ask an admin to add your DingTalk id to `people`.",
+                f"Ask an admin to add your {en_id} to `people` (`whoami` shows it).",
             ),
         )
     if not actor.known and needed and actor.via == GITLAB:

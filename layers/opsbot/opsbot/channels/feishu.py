@@ -7,6 +7,9 @@ milliseconds). Feishu answers `{"code": 0}`; 19021 is a bad sign or a stale time
 19024 a keyword missing, 9499 a bad request: fix the robot, don't retry. 11232 is "too frequent": 100 messages a
 minute and 5 a second per bot. A body holds at most 20 KB. Mentions are `<at id=ou_…></at>` in lark_md, by the
 person's open_id.
+
+A conversation opsbot's Feishu app bot takes chat in (chat/inbound/feishu.py) is answered with the same card, as a
+reply through the app's API (channels/feishu_app.py): `send_by_session`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import hmac
 import time
 
 from opsbot import secrets
-from opsbot.channels import base, markdown
+from opsbot.channels import base, feishu_app, markdown
 from opsbot.channels.http import encode, post_json
 from opsbot.config.model import Person, Robot
 from opsbot.jobs.model import RetryLater
@@ -124,3 +127,10 @@ def send(robot: Robot, body: dict) -> None:
     # 19021 (sign or timestamp), 19022 (IP), 19024 (keyword), 9499 (bad request), a wrong hook token: the robot's
     # settings or the SSM values need fixing.
     raise base.refused(KIND, target, reason)
+
+
+def send_by_session(reply_url: str, body: dict) -> None:
+    """Reply into the Feishu conversation a message came from. The uuid is the reply's own hash, so a reply sent
+    again within the hour (a redrive after an answer was lost) is one message."""
+    uuid = hashlib.sha256(reply_url.encode() + encode(body)).hexdigest()[:50]
+    feishu_app.reply(reply_url, "interactive", body["card"], uuid)

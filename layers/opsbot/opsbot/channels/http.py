@@ -52,16 +52,27 @@ class Answer:
     headers: dict  # lower-case names
 
 
-def post_json(url: str, body: dict, label: str) -> Answer:
+def post_json(url: str, body: dict, label: str, headers: dict | None = None) -> Answer:
     """POST `body`; a connection failure, a timeout or a 5xx raise RetryLater naming `label` (never the URL)."""
+    return _call("POST", url, label, data=encode(body), headers={**_JSON, **(headers or {})})
+
+
+def get_json(url: str, label: str, headers: dict | None = None) -> Answer:
+    """GET `url`, failing as post_json does (a lost answer to a GET is never in doubt: nothing was done)."""
+    return _call("GET", url, label, headers=headers or {})
+
+
+def _call(method: str, url: str, label: str, **kwargs) -> Answer:
     import requests
 
     deadline.check(label)  # a job out of its time budget stops before the send, not in it
     try:
-        response = _http().post(url, data=encode(body), headers=_JSON, timeout=settings().http_timeout_seconds)
+        send = _http().post if method == "POST" else _http().get
+        response = send(url, timeout=settings().http_timeout_seconds, **kwargs)
     except requests.RequestException as exc:
         # A read timeout may come after the channel took the message: the sender must not just send it again.
-        raise RetryLater(f"{label}: {type(exc).__name__}", in_doubt=answer_lost(exc)) from None
+        lost = method == "POST" and answer_lost(exc)
+        raise RetryLater(f"{label}: {type(exc).__name__}", in_doubt=lost) from None
     if response.status_code >= 500:
         raise RetryLater(f"{label}: HTTP {response.status_code}")
     headers = {k.lower(): v for k, v in response.headers.items()}

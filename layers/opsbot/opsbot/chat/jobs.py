@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from opsbot import audit, metrics
 from opsbot.acts import run_and_report
+from opsbot.channels import feishu_app
 from opsbot.chat import dispatch, inbound
 from opsbot.chat.commands import all_commands
 from opsbot.chat.context import ChatRequest
+from opsbot.chat.inbound import feishu
+from opsbot.chat.ingress import answer
 from opsbot.config import store
+from opsbot.delivery.post import post
+from opsbot.ingress import shape
 from opsbot.jobs import kinds
-from opsbot.jobs.model import Job, PermanentFailure
+from opsbot.jobs.model import Job, PermanentFailure, read_payload
 from opsbot.jobs.registry import handles
 from opsbot.message import Reply
 
@@ -50,3 +55,26 @@ def run_chat_command(job: Job) -> str:
     finally:
         if record.result != "queued":  # finished: succeeded, failed or denied (a retry to come leaves it queued)
             metrics.count(metrics.CHAT_COMMANDS, Command=record.command, Outcome=record.result)
+
+
+def _feishu_message_id(payload: dict) -> str:
+    return shape.text(payload, "message_id", required=True, max_chars=200)
+
+
+@handles(kinds.FEISHU_MESSAGE)
+def answer_feishu_message(job: Job) -> str:
+    """A message the Feishu app bot was told of: read it from Feishu's API (the callback is only a pointer), answer
+    it as chat does, and reply to it once; an act is queued as its own chat.command job, as from DingTalk."""
+    message_id = read_payload(_feishu_message_id, job.payload, "Feishu message")
+    found = feishu_app.message(message_id)
+    if found is None:
+        return f"ignored: Feishu has no message {message_id[:60]} this app may read"
+    fields, why_not = feishu.fields_from_api(message_id, found)
+    if fields is None:
+        return f"ignored: {why_not}"
+    config = store.load()
+    said = feishu.inbound_message(config, fields)
+    reply = answer(config, said)
+    if reply is None:  # an act an earlier attempt queued and acknowledged
+        return "acknowledged before"
+    return f"answered: {post(config, reply, said.conversation, job.id)}"

@@ -238,6 +238,10 @@ class Config:
             return next((p for p in self.people if p.dingtalk_sender_id == sender_id), None)
         return None
 
+    def person_for_feishu(self, open_id: str) -> Person | None:
+        """Feishu identifies a user by an open_id, which is per app: the one the chat app's API reports."""
+        return next((p for p in self.people if p.feishu_open_id == open_id), None) if open_id else None
+
     def person_for_git(self, *identities: str) -> Person | None:
         wanted = {i.lower() for i in identities if i}
         for person in self.people:

@@ -11,6 +11,7 @@ GITLAB_MERGE_REQUEST = "gitlab.merge_request"  # review triage and Tide (review/
 GITLAB_NOTE = "gitlab.note"  # slash commands (review/jobs.py)
 GITLAB_PIPELINE = "gitlab.pipeline"  # Tide, when a pipeline goes green (review/jobs.py)
 CHAT_COMMAND = "chat.command"  # an acting chat command (chat/jobs.py)
+FEISHU_MESSAGE = "chat.feishu_message"  # a Feishu message to read from Feishu's API and answer (chat/jobs.py)
 RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
 # a robot's folded news, sent when its budget has room (delivery/jobs.py); any channel's, though named for the first
 DIGEST_FLUSH = "dingtalk.digest_flush"
@@ -24,6 +25,7 @@ ALL = (
     GITLAB_NOTE,
     GITLAB_PIPELINE,
     CHAT_COMMAND,
+    FEISHU_MESSAGE,
     RELEASE_LINK,
     DIGEST_FLUSH,
     OPS_FOLLOW_UP,
@@ -37,6 +39,7 @@ HANDLED_IN = {
     GITLAB_NOTE: "opsbot.review.jobs",
     GITLAB_PIPELINE: "opsbot.review.jobs",
     CHAT_COMMAND: "opsbot.chat.jobs",
+    FEISHU_MESSAGE: "opsbot.chat.jobs",
     RELEASE_LINK: "opsbot.actions.jobs",
     DIGEST_FLUSH: "opsbot.delivery.jobs",
     OPS_FOLLOW_UP: "opsbot.ops.jobs",

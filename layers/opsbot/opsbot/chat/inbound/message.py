@@ -10,12 +10,12 @@ from opsbot.authz.actors import Actor
 from opsbot.message import Conversation
 
 # How the chat layer names each inbound channel to a person (whoami).
-CHANNEL_NAMES = {"dingtalk": ("钉钉", "DingTalk")}
+CHANNEL_NAMES = {"dingtalk": ("钉钉", "DingTalk"), "feishu": ("飞书", "Feishu")}
 
 
 @dataclass(frozen=True)
 class InboundMessage:
-    channel: str  # the adapter that built it: "dingtalk"
+    channel: str  # the adapter that built it: "dingtalk" or "feishu"
     msg_id: str  # the channel's id of this message: acts are deduplicated by it
     text: str  # what was said, the @-mention of the bot taken off by the platform
     actor: Actor
