@@ -41,6 +41,7 @@ def _reset_process_caches() -> None:
     from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
     import opsbot.aws
+    import opsbot.channels.feishu_app
     import opsbot.channels.http
     import opsbot.config.store
     import opsbot.dingtalk.login
@@ -58,6 +59,7 @@ def _reset_process_caches() -> None:
         opsbot.secrets.clear_cache()
     opsbot.dingtalk.login.forget_app_token()  # the fake DingTalk forgets its app tokens between tests too
     opsbot.channels.http.close()
+    opsbot.channels.feishu_app.forget_token()
 
 
 class Aws:
@@ -299,7 +301,11 @@ def _dingtalk_server():
         staff=unit_support.example_staff(),
     )
     # The example's Feishu group (shop-api posts to DingTalk and Feishu), on the same sink as in the local stack.
-    fake.feishu = FakeFeishu(unit_support.example_robots("feishu"), echo=False)
+    fake.feishu = FakeFeishu(
+        unit_support.example_robots("feishu"),
+        echo=False,
+        app=(unit_support.FEISHU_APP_ID, unit_support.FEISHU_APP_SECRET),
+    )
     yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=(fake.feishu,)))
 
 

@@ -84,7 +84,14 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
     assert (
         set(env_json)
         == set(TEMPLATE.functions)
-        == {"DroneWebhookFunction", "GitlabWebhookFunction", "DingtalkBotFunction", "ActionsFunction", "WorkerFunction"}
+        == {
+            "DroneWebhookFunction",
+            "GitlabWebhookFunction",
+            "DingtalkBotFunction",
+            "FeishuBotFunction",
+            "ActionsFunction",
+            "WorkerFunction",
+        }
     )
     names = local_names(TEMPLATE, MOTO)
     for function, variables in env_json.items():
@@ -104,6 +111,8 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
             "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/local/webhooks/gitlab",
             "DINGTALK_APP_SECRET_PARAM": "/opsbot/local/dingtalk/app-secret",
             "ACTION_SIGNING_KEY_PARAM": "/opsbot/local/actions/signing-key",
+            "FEISHU_APP_SECRET_PARAM": "/opsbot/local/feishu/app-secret",
+            "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/local/feishu/verification-token",
         }
     assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"

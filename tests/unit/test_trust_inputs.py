@@ -233,11 +233,14 @@ def test_each_function_may_read_only_the_secrets_it_uses():
         "DroneWebhookFunction": ["/opsbot/${Stage}/webhooks/drone"],
         "GitlabWebhookFunction": ["/opsbot/${Stage}/webhooks/gitlab", "/opsbot/${Stage}/webhooks/gitlab-projects/*"],
         "DingtalkBotFunction": ["/opsbot/${Stage}/dingtalk/app-secret", "/opsbot/${Stage}/drone/*"],
+        # Feishu's callback only queues: the token that checks it, not the app secret that reads and replies.
+        "FeishuBotFunction": ["/opsbot/${Stage}/feishu/verification-token"],
         "ActionsFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/dingtalk/app-secret"],
         "WorkerFunction": [
             "/opsbot/${Stage}/actions/signing-key",
             "/opsbot/${Stage}/clusters/*",
             "/opsbot/${Stage}/drone/*",
+            "/opsbot/${Stage}/feishu/app-secret",
             "/opsbot/${Stage}/gitlab/*",
             "/opsbot/${Stage}/robots/*",
         ],

@@ -32,6 +32,8 @@ STACK_OVERRIDES = {
     "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/test/gitlab/webhook-token",
     "DINGTALK_APP_SECRET_PARAM": "/opsbot/test/dingtalk/app-secret",
     "ACTION_SIGNING_KEY_PARAM": "/opsbot/test/actions/signing-key",
+    "FEISHU_APP_SECRET_PARAM": "/opsbot/test/feishu/app-secret",
+    "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/test/feishu/verification-token",
     "IDEMPOTENCY_TTL_SECONDS": "172800",
     "HTTP_TIMEOUT_SECONDS": "2",
     "RETRY_BASE_SECONDS": "30",
@@ -55,6 +57,8 @@ SECRETS = {
     "GITLAB_WEBHOOK_TOKEN_PARAM": "gitlab-webhook-token-for-unit-tests",
     "DINGTALK_APP_SECRET_PARAM": SIGNATURE_VECTORS["dingtalk_outgoing_callback"]["app_secret"],
     "ACTION_SIGNING_KEY_PARAM": "release-link-signing-key-for-unit-tests",
+    "FEISHU_APP_SECRET_PARAM": "feishu-app-secret-for-unit-tests",
+    "FEISHU_VERIFICATION_TOKEN_PARAM": "feishu-verification-token-for-unit-tests",
 }
 DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
 GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
@@ -62,6 +66,9 @@ DINGTALK_APP_SECRET = SECRETS["DINGTALK_APP_SECRET_PARAM"]
 DINGTALK_APP_KEY = "dingunittestappkey"  # the app's AppKey (Client ID) for DingTalk's login; its secret is the above
 GITLAB_API_TOKEN = "local-gitlab-token"  # the example config's gitlab.token, which the fake GitLab checks
 ACTION_SIGNING_KEY = SECRETS["ACTION_SIGNING_KEY_PARAM"]
+FEISHU_APP_ID = "cli_unittest0psb0t"  # the Feishu app whose bot takes chat; its secret and token are the above
+FEISHU_APP_SECRET = SECRETS["FEISHU_APP_SECRET_PARAM"]
+FEISHU_VERIFICATION_TOKEN = SECRETS["FEISHU_VERIFICATION_TOKEN_PARAM"]
 
 _request_ids = itertools.count(1)
 
