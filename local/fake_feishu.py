@@ -62,6 +62,7 @@ class FakeFeishu(FakeChannel):
 
     def __init__(self, robots, echo: bool = True, app: tuple[str, str] = ("", ""), open_ids: dict | None = None):
         self.app_id, self.app_secret = app
+        self.app_limits = APP_LIMITS  # the app API's (calls, seconds) windows
         self.open_ids = open_ids or {}  # open_id -> name, for the terminal
         super().__init__(robots, echo)
 
@@ -81,7 +82,7 @@ class FakeFeishu(FakeChannel):
         with self.lock:
             if (status := self.fault(APP)) is not None:
                 return self.refuse(APP, status, {"code": -1, "msg": "internal error"}, f"HTTP {status}")
-            if self.over_limit(APP, APP_LIMITS, time.time()):
+            if self.app_limits and self.over_limit(APP, self.app_limits, time.time()):
                 self.refuse(APP, 429, {}, "99991400")
                 return 429, {"code": 99991400, "msg": "request trigger frequency limit"}, {"x-ogw-ratelimit-reset": "1"}
             if method == "POST" and route == "auth/v3/tenant_access_token/internal":
@@ -148,7 +149,8 @@ class FakeFeishu(FakeChannel):
         now_ms = str(int(time.time() * 1000))
         message_id = f"om_{secrets.token_hex(12)}"
         chat_type = spec.get("chat_type", "group")
-        text = f"@_user_1 {spec['text']}" if chat_type == "group" else spec["text"]
+        said = spec["text"].encode("utf-8", "replace").decode("utf-8")  # Feishu keeps text, never a lone surrogate
+        text = f"@_user_1 {said}" if chat_type == "group" else said
         content = json.dumps({"text": text}, ensure_ascii=False)
         mentions = [{"key": "@_user_1", "id": "ou_opsbotlocal", "id_type": "open_id", "name": "opsbot"}]
         mentions = mentions if chat_type == "group" else []

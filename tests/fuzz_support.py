@@ -422,6 +422,44 @@ def dingtalk_case(rng: random.Random, mutator: Mutator, make_callback, people: t
     return ("act:" if act else "") + kinds, raw
 
 
+# --- Feishu ----------------------------------------------------------------------------------------------------
+
+FEISHU_TOKEN = (("header", "token"),)
+FEISHU_HOT = (
+    ("schema",),
+    ("type",),
+    ("header",),
+    ("header", "event_type"),
+    ("header", "app_id"),
+    ("event",),
+    ("event", "sender"),
+    ("event", "message"),
+    ("event", "message", "message_id"),
+    ("event", "message", "message_type"),
+    ("event", "message", "chat_type"),
+    ("event", "message", "content"),
+    ("event", "message", "mentions"),
+)
+
+
+def feishu_case(rng: random.Random, mutator: Mutator, make_event, people: tuple[str, ...]) -> tuple[str, bytes]:
+    """(category, body) of one Feishu event callback; `make_event(text, open_id)` has the fake Feishu keep the
+    message and returns the event it would post, with the verification token in. The token itself is kept, so that
+    the body's shape is what is tried (a wrong token is test_feishu_chat.py's)."""
+    act = rng.random() < 0.05
+    text = rng.choice(CHAT_ACTS if act else CHAT_READS)
+    if not act and rng.random() < 0.2:
+        text = mutator.odd(text)
+    body = make_event(text, rng.choice(people))
+    roll = rng.random()
+    if roll < 0.12:
+        return "valid-act" if act else "valid", encode(body)
+    if roll < 0.19 and not act:
+        return mutator.whole_body(encode(body))
+    kinds, raw = mutator.mutate(body, FEISHU_HOT, protect=FEISHU_TOKEN)
+    return ("act:" if act else "") + kinds, raw
+
+
 # --- the release link's form -----------------------------------------------------------------------------------
 
 FORM_MUTATIONS = (

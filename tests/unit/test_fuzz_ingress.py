@@ -22,6 +22,7 @@ from fuzz_support import (
     Mutator,
     dingtalk_case,
     drone_case,
+    feishu_case,
     fixture,
     form_case,
     gitlab_case,
@@ -29,7 +30,17 @@ from fuzz_support import (
     rng_for,
     run_seed,
 )
-from unit_support import ACTION_SIGNING_KEY, dingtalk_event, drone_event, gitlab_event, http_event, sqs_event
+from unit_support import (
+    ACTION_SIGNING_KEY,
+    FEISHU_APP_ID,
+    FEISHU_VERIFICATION_TOKEN,
+    FakeLambdaContext,
+    dingtalk_event,
+    drone_event,
+    gitlab_event,
+    http_event,
+    sqs_event,
+)
 
 CASES = int(os.environ.get("FUZZ_CASES", "10000"))
 # The worker runs the queued jobs every so many cases, as it would alongside ingress; a short queue also keeps
@@ -123,7 +134,8 @@ def drain(aws, handlers, lambda_context):
                 return
             failed = {
                 f["itemIdentifier"]
-                for f in handlers.worker.lambda_handler(sqs_event(batch), lambda_context)["batchItemFailures"]
+                # each batch is its own invocation, with the worker's whole timeout before it
+                for f in handlers.worker.lambda_handler(sqs_event(batch), FakeLambdaContext())["batchItemFailures"]
             }
             tally.jobs_failed += [m["Body"][:300] for m in batch if m["MessageId"] in failed]
             done = [m for m in batch if m["MessageId"] not in failed]
@@ -216,6 +228,41 @@ def test_dingtalk_callback_fuzz(aws, handlers, lambda_context, chat_config, fake
     asked = callback("whoami", "alice")
     answer = checked(handlers.dingtalk_bot.lambda_handler(dingtalk_event(json.dumps(asked).encode()), lambda_context))
     assert answer["msgtype"] == "markdown" and "Alice Wang" in answer["markdown"]["text"]
+
+
+def test_feishu_event_fuzz(aws, handlers, lambda_context, chat_config, fake_dingtalk, drain, env, monkeypatch):
+    env("FEISHU_APP_ID", FEISHU_APP_ID)
+    env("FEISHU_API_URL", fake_dingtalk.url)
+    feishu = fake_dingtalk.feishu
+    monkeypatch.setattr(feishu, "app_limits", ())  # in-process, the worker replies far faster than a person reads
+    rng = rng_for("unit-feishu")
+    mutator, tally = Mutator(rng), Tally("POST /webhooks/feishu")
+    open_ids = ("ou_alice0local", "ou_bob0local", "ou_xiaoming0local", "ou_stranger")
+
+    def make_event(text: str, open_id: str) -> dict:
+        with feishu.lock:
+            event = feishu.say({"open_id": open_id, "text": text})["event"]
+        event["header"]["token"] = FEISHU_VERIFICATION_TOKEN
+        return event
+
+    for index in range(CASES):
+        category, body = feishu_case(rng, mutator, make_event, open_ids)
+        event = http_event("/webhooks/feishu", body, **api_body(body))
+        response = handlers.feishu_bot.lambda_handler(event, lambda_context)
+        checked(response)
+        tally.add(index, category, response, body)
+        if index % DRAIN_EVERY == DRAIN_EVERY - 1:
+            drain(tally)
+    drain(tally)
+    tally.check(aws)
+
+    asked = make_event("whoami", "ou_alice0local")
+    assert checked(
+        handlers.feishu_bot.lambda_handler(http_event("/webhooks/feishu", json.dumps(asked)), lambda_context)
+    )
+    drain(tally)
+    answered = [r for r in feishu.replies if r["to"] == asked["event"]["message"]["message_id"]]
+    assert not tally.jobs_failed and "Alice Wang" in json.dumps(answered, ensure_ascii=False)
 
 
 def test_release_link_form_fuzz(aws, handlers, lambda_context, chat_config, fake_dingtalk, drain):

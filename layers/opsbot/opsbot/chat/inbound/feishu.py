@@ -129,7 +129,8 @@ def _text(content: str, mentions: list) -> str:
         return ""
     if not isinstance(text, str):
         return ""
-    text = _LEADING_MENTIONS.sub("", text)
+    # JSON may escape a lone surrogate, which no reply could carry: made a "?" here, once.
+    text = _LEADING_MENTIONS.sub("", text.encode("utf-8", "replace").decode("utf-8"))
     for mention in mentions if isinstance(mentions, list) else []:
         if isinstance(mention, dict) and isinstance(mention.get("key"), str) and mention["key"]:
             text = text.replace(mention["key"], f"@{mention.get('name') or '?'}")
