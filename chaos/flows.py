@@ -285,3 +285,22 @@ def ops_restart(world: World):
         "started told": world.messages("♻️"),
         "rolled out told": world.messages("✅ deployment/shop-api"),
     }
+
+
+@flow("feishu chat")
+def feishu_chat(world: World):
+    """alice deploys from Feishu: the callback queued her message (as the Feishu function does); the worker reads it
+    from Feishu's API, acknowledges it and queues the act, which promotes once and replies with the result."""
+    from opsbot.chat.inbound.feishu import EVENT_SOURCE
+    from opsbot.ingress.accept import job_id_for
+    from opsbot.jobs import kinds
+
+    with world.feishu.lock:
+        said = world.feishu.say({"open_id": "ou_alice0local", "text": "deploy shop-api 128 to staging"})
+    message_id = said["message_id"]
+    world.enqueue(kinds.FEISHU_MESSAGE, {"message_id": message_id}, job_id_for(EVENT_SOURCE, message_id))
+    return lambda: {
+        "promote": promotes(world, 128, "staging"),
+        "acknowledged": world.feishu_replies("Got it: `deploy` is running"),
+        "result": world.feishu_replies("→ staging"),
+    }

@@ -57,7 +57,10 @@ SECRETS = {
     "GITLAB_WEBHOOK_TOKEN_PARAM": "chaos-gitlab-webhook-token",
     "DINGTALK_APP_SECRET_PARAM": "chaos-dingtalk-app-secret",
     "ACTION_SIGNING_KEY_PARAM": "chaos-action-signing-key",
+    "FEISHU_APP_SECRET_PARAM": "chaos-feishu-app-secret",
+    "FEISHU_VERIFICATION_TOKEN_PARAM": "chaos-feishu-verification-token",
 }
+FEISHU_APP_ID = "cli_chaos0psb0t"
 STACK = {
     "OPSBOT_STAGE": "local",  # the example config's literal secrets
     "CONFIG_TABLE": "chaos-config",
@@ -68,6 +71,9 @@ STACK = {
     "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/chaos/webhooks/gitlab",
     "DINGTALK_APP_SECRET_PARAM": "/opsbot/chaos/dingtalk/app-secret",
     "ACTION_SIGNING_KEY_PARAM": "/opsbot/chaos/actions/signing-key",
+    "FEISHU_APP_ID": FEISHU_APP_ID,
+    "FEISHU_APP_SECRET_PARAM": "/opsbot/chaos/feishu/app-secret",
+    "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/chaos/feishu/verification-token",
     "AWS_ACCESS_KEY_ID": "chaos",
     "AWS_SECRET_ACCESS_KEY": "chaos",
     "AWS_DEFAULT_REGION": REGION,
@@ -378,7 +384,7 @@ class World:
         self.dingtalk = fake_dingtalk.FakeDingTalk({}, echo=False)
         self.dingtalk_url = self._serve(self.dingtalk, fake_dingtalk.make_server)
         # Feishu on a port of its own, so that its calls are named as Feishu's at the crash points.
-        self.feishu = FakeFeishu({}, echo=False)
+        self.feishu = FakeFeishu({}, echo=False, app=(FEISHU_APP_ID, SECRETS["FEISHU_APP_SECRET_PARAM"]))
         self.feishu_url = self._serve(
             fake_dingtalk.FakeDingTalk({}, echo=False),
             lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(self.feishu,)),
@@ -417,6 +423,7 @@ class World:
             if spec.get("kind") == "feishu"
         }
         os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"{self.dingtalk_url}/robot/sendBySession?"
+        os.environ["FEISHU_API_URL"] = self.feishu_url  # the app bot's API: its calls are Feishu's crash points
 
     def point_at_fakes(self, text: str) -> str:
         return (
@@ -488,6 +495,7 @@ class World:
         from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
         import opsbot.aws
+        import opsbot.channels.feishu_app
         import opsbot.channels.http
         import opsbot.config.store
         import opsbot.dingtalk.login
@@ -503,6 +511,7 @@ class World:
             opsbot.secrets.clear_cache()
         opsbot.dingtalk.login.forget_app_token()
         opsbot.channels.http.close()
+        opsbot.channels.feishu_app.forget_token()
         if "opsbot.ops.kubernetes" in sys.modules:  # loaded by the first Kubernetes job, as in a worker
             sys.modules["opsbot.ops.kubernetes"].forget_clients()
 
@@ -555,6 +564,12 @@ class World:
         """Feishu messages (a card, or text) whose JSON has `containing`."""
         return sum(
             1 for sent in list(self.feishu.accepted) if containing in json.dumps(sent["message"], ensure_ascii=False)
+        )
+
+    def feishu_replies(self, containing: str) -> int:
+        """Replies of the Feishu app bot (to a message someone wrote to it) whose card has `containing`."""
+        return sum(
+            1 for sent in list(self.feishu.replies) if containing in json.dumps(sent["content"], ensure_ascii=False)
         )
 
     # --- running ---

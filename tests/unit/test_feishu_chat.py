@@ -274,3 +274,32 @@ def feishu_url(feishu) -> str:
     from opsbot.settings import settings
 
     return settings().feishu_api_url
+
+
+def test_an_act_whose_acknowledgement_failed_is_acknowledged_once_by_the_retry(
+    feishu, handlers, lambda_context, aws, fake_drone, monkeypatch
+):
+    """The first attempt queued the act and then could not reply: the retry finds the act queued (a duplicate)
+    and still acknowledges it, once; the act itself runs once."""
+    from opsbot.jobs.model import RetryLater
+
+    said = say(feishu, "deploy shop-api 128 staging", open_id=ALICE)
+    post_event(handlers, lambda_context, said["event"])
+    [message] = aws.receive(visibility=0)
+    real_reply, failures = feishu_app.reply, []
+
+    def reply_failing_once(*args):
+        if not failures:
+            failures.append(args)
+            raise RetryLater("Feishu app reply: HTTP 503")
+        return real_reply(*args)
+
+    monkeypatch.setattr(feishu_app, "reply", reply_failing_once)
+    assert handlers.worker.lambda_handler(sqs_event([message]), lambda_context)["batchItemFailures"]
+    assert replies(feishu) == []
+    assert handlers.worker.lambda_handler(sqs_event([message]), lambda_context)["batchItemFailures"] == []
+    assert handlers.worker.lambda_handler(sqs_event([message]), lambda_context)["batchItemFailures"] == []
+    [(_, _, ack)] = replies(feishu)
+    assert ack.startswith("Got it: `deploy` is running")
+    act = [m for m in aws.receive(visibility=0) if json.loads(m["Body"])["kind"] == "chat.command"]
+    assert len(act) == 1

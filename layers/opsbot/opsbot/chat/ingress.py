@@ -51,8 +51,10 @@ def counted(record: audit.AuditRecord, reply: Reply) -> Reply:
     return reply
 
 
-def answer(config: Config, inbound: InboundMessage) -> Reply | None:
-    """The answer to one @opsbot message, shown at once; None when an act was already acknowledged."""
+def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = False) -> Reply | None:
+    """The answer to one @opsbot message, shown at once; None when an act was already acknowledged, unless
+    `acknowledge_again`: a caller that posts the answer once per message itself (Feishu's, from the worker, whose
+    first attempt may have queued the act and stopped before its acknowledgement went out) gets it again."""
     registry = all_commands()
     invocation = parse(inbound.text, registry.names())
     language = "zh" if has_chinese(invocation.text) else ("en" if invocation.text else config.language)
@@ -118,7 +120,7 @@ def answer(config: Config, inbound: InboundMessage) -> Reply | None:
             "audit": asdict(record),
         },
     )
-    if outcome.status == "duplicate":
+    if outcome.status == "duplicate" and not acknowledge_again:
         return None  # the first delivery was acknowledged; its result is on its way
     return Reply(
         title="ok",

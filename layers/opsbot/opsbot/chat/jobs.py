@@ -74,7 +74,6 @@ def answer_feishu_message(job: Job) -> str:
         return f"ignored: {why_not}"
     config = store.load()
     said = feishu.inbound_message(config, fields)
-    reply = answer(config, said)
-    if reply is None:  # an act an earlier attempt queued and acknowledged
-        return "acknowledged before"
+    # Posted once per job (post's run-once effect): a retry after the act was queued still acknowledges it, once.
+    reply = answer(config, said, acknowledge_again=True)
     return f"answered: {post(config, reply, said.conversation, job.id)}"
