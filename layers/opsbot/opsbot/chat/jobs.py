@@ -1,5 +1,6 @@
-"""The worker's side of acting chat commands: the `chat.command` job, run once through acts.run_and_report,
-its result posted into the conversation it came from (or the project's group) and its audit record finished."""
+"""The worker's side of chat: the `chat.command` job (an acting command, run once through acts.run_and_report, its
+result posted into the conversation it came from, or the project's group, and its audit record finished), and the
+`chat.feishu_message` job (a Feishu message, read from Feishu's API and answered as DingTalk's are at ingress)."""
 
 from __future__ import annotations
 
