@@ -147,6 +147,19 @@ def drain(aws, handlers, lambda_context):
     return run
 
 
+def fuzz_route(aws, tally: Tally, drain, send) -> None:
+    """CASES bodies through a route: `send(index)` posts one and returns (category, body, response); the worker
+    runs what they queued every DRAIN_EVERY cases, and at the end the tally's rules are checked."""
+    for index in range(CASES):
+        category, body, response = send(index)
+        checked(response)
+        tally.add(index, category, response, body)
+        if index % DRAIN_EVERY == DRAIN_EVERY - 1:
+            drain(tally)
+    drain(tally)
+    tally.check(aws)
+
+
 def reached_the_group(fake_dingtalk, number: int) -> bool:
     """Whether build #number was sent to shop-backend's group, or folded into its pending digest."""
     from opsbot.delivery import budget
@@ -162,18 +175,15 @@ def test_drone_webhook_fuzz(aws, handlers, lambda_context, chat_config, fake_din
     # a few builds of configured projects, which the worker renders and sends (or folds into the digest); most
     # of a repo it does not know, which it reads and drops: the read is what this test is about
     slugs = ("shop/shop-api", "shop/shop-web") + ("shop/not-configured",) * 48
-    for index in range(CASES):
+
+    def send(index: int):
         # mostly a new build; sometimes one already seen, which dedupe answers
         number = 10_000 + (index if rng.random() < 0.9 else rng.randrange(index + 1))
         category, headers, body = drone_case(rng, mutator, number, slugs)
         event = drone_event(body, event=None, headers=headers, **api_body(body))
-        response = handlers.drone_webhook.lambda_handler(event, lambda_context)
-        checked(response)
-        tally.add(index, category, response, body)
-        if index % DRAIN_EVERY == DRAIN_EVERY - 1:
-            drain(tally)
-    drain(tally)
-    tally.check(aws)
+        return category, body, handlers.drone_webhook.lambda_handler(event, lambda_context)
+
+    fuzz_route(aws, tally, drain, send)
 
     real = fixture("drone/build_failure.json")
     real["build"]["number"] = 99_999
@@ -186,16 +196,13 @@ def test_drone_webhook_fuzz(aws, handlers, lambda_context, chat_config, fake_din
 def test_gitlab_webhook_fuzz(aws, handlers, lambda_context, example_config, drain):
     rng = rng_for("unit-gitlab")
     mutator, tally, uuids = Mutator(rng), Tally("POST /webhooks/gitlab"), []
-    for index in range(CASES):
+
+    def send(index: int):
         category, headers, body = gitlab_case(rng, mutator, uuids)
         event = gitlab_event(body, event=None, headers=headers, **api_body(body))
-        response = handlers.gitlab_webhook.lambda_handler(event, lambda_context)
-        checked(response)
-        tally.add(index, category, response, body)
-        if index % DRAIN_EVERY == DRAIN_EVERY - 1:
-            drain(tally)
-    drain(tally)
-    tally.check(aws)
+        return category, body, handlers.gitlab_webhook.lambda_handler(event, lambda_context)
+
+    fuzz_route(aws, tally, drain, send)
 
     push = gitlab_event(json.dumps(fixture("gitlab/push.json")).encode(), headers={"Idempotency-Key": "after-fuzz"})
     assert handlers.gitlab_webhook.lambda_handler(push, lambda_context)["statusCode"] == 202
@@ -213,17 +220,14 @@ def test_dingtalk_callback_fuzz(aws, handlers, lambda_context, chat_config, fake
 
     now_ms = int(time.time() * 1000)
     people = ("alice", "bob", "carol", "xiaoming", "stranger")
-    for index in range(CASES):
+
+    def send(index: int):
         category, body = dingtalk_case(rng, mutator, make_callback, people)
         # each callback has its own timestamp and sign, as DingTalk's have (a pair is bound to one msgId)
         event = dingtalk_event(body, now_ms=now_ms - index, **api_body(body))
-        response = handlers.dingtalk_bot.lambda_handler(event, lambda_context)
-        checked(response)
-        tally.add(index, category, response, body)
-        if index % DRAIN_EVERY == DRAIN_EVERY - 1:
-            drain(tally)
-    drain(tally)
-    tally.check(aws)
+        return category, body, handlers.dingtalk_bot.lambda_handler(event, lambda_context)
+
+    fuzz_route(aws, tally, drain, send)
 
     asked = callback("whoami", "alice")
     answer = checked(handlers.dingtalk_bot.lambda_handler(dingtalk_event(json.dumps(asked).encode()), lambda_context))
@@ -245,16 +249,12 @@ def test_feishu_event_fuzz(aws, handlers, lambda_context, chat_config, fake_ding
         event["header"]["token"] = FEISHU_VERIFICATION_TOKEN
         return event
 
-    for index in range(CASES):
+    def send(index: int):
         category, body = feishu_case(rng, mutator, make_event, open_ids)
         event = http_event("/webhooks/feishu", body, **api_body(body))
-        response = handlers.feishu_bot.lambda_handler(event, lambda_context)
-        checked(response)
-        tally.add(index, category, response, body)
-        if index % DRAIN_EVERY == DRAIN_EVERY - 1:
-            drain(tally)
-    drain(tally)
-    tally.check(aws)
+        return category, body, handlers.feishu_bot.lambda_handler(event, lambda_context)
+
+    fuzz_route(aws, tally, drain, send)
 
     asked = make_event("whoami", "ou_alice0local")
     assert checked(
