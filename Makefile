@@ -52,7 +52,7 @@ send: $(VENV)/.installed
 
 ## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
 chat: $(VENV)/.installed
-	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice]" && exit 2)
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu]" && exit 2)
 	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) --sink-port $(SINK_PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.

@@ -77,16 +77,23 @@ def message_event(document: dict) -> tuple[str, dict]:
     return event_type, fields
 
 
+def _content_text(content: str) -> str:
+    """The text of a text message's `content` (a JSON string: `{"text": "@_user_1 status shop-api"}`)."""
+    try:
+        text = json.loads(content).get("text", "")
+    except (ValueError, AttributeError):
+        return ""
+    return text if isinstance(text, str) else ""
+
+
 def _addressed(fields: dict) -> bool:
     """A group message opsbot answers starts with an @-mention (of the bot: an app without the scope to read all
     group messages only gets those); in a one-to-one chat, every message is for it."""
-    if fields["chat_type"] != "group":
-        return True
-    try:
-        text = json.loads(fields["content"]).get("text", "")
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(text, str) and bool(_LEADING_MENTIONS.match(text))
+    return fields["chat_type"] != "group" or bool(_LEADING_MENTIONS.match(_content_text(fields["content"])))
+
+
+def _url_check(document: dict) -> tuple[str, str]:
+    return shape.text(document, "token", required=True, max_chars=200), shape.text(document, "challenge", required=True)
 
 
 def handle_event(http_event) -> dict:
@@ -96,8 +103,7 @@ def handle_event(http_event) -> dict:
     if "encrypt" in document:
         raise BadRequest("encrypted Feishu events are not read: clear the app's Encrypt Key (README: Wire up Feishu)")
     if document.get("type") == "url_verification":
-        token = checked_shape(lambda d: shape.text(d, "token", required=True, max_chars=200), document, "Feishu")
-        challenge = checked_shape(lambda d: shape.text(d, "challenge", required=True), document, "Feishu")
+        token, challenge = checked_shape(_url_check, document, "Feishu URL check")
         _check_token(token)
         return {"challenge": challenge}
     event_type, fields = checked_shape(message_event, document, "Feishu event")
@@ -123,12 +129,7 @@ def _queued(event_type: str, fields: dict) -> Outcome:
 
 def _text(content: str, mentions: list) -> str:
     """What was said: the leading @-mentions (the bot) taken off, later ones as `@name`."""
-    try:
-        text = json.loads(content).get("text", "")
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(text, str):
-        return ""
+    text = _content_text(content)
     # JSON may escape a lone surrogate, which no reply could carry: made a "?" here, once.
     text = _LEADING_MENTIONS.sub("", text.encode("utf-8", "replace").decode("utf-8"))
     for mention in mentions if isinstance(mentions, list) else []:
