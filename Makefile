@@ -4,15 +4,11 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
-# The local stack's ports (make run, and the commands that talk to it): PORT=… SINK_PORT=… to change them.
+# The local stack's API port. The stack owns the others: each follows from PORT (local/ports.py: the chat sink PORT+1,
+# Drone +2, GitLab +3, Kubernetes +4, SSM +5, DNS +53, moto +2005) unless set alone in the environment (SINK_PORT,
+# DRONE_PORT, GITLAB_PORT, KUBE_PORT, SSM_PORT, DNS_PORT, MOTO_PORT), and the local commands ask the running stack.
 PORT ?= 3000
-SINK_PORT ?= 3001
-DRONE_PORT ?= 3002
-GITLAB_PORT ?= 3003
-KUBE_PORT ?= 3004
-SSM_PORT ?= 3005
-DNS_PORT ?= 3053
-MOTO_PORT ?= 5005
+CHROMEDRIVER := /usr/bin/chromedriver
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench chaos config-validate config-load events clean
@@ -38,34 +34,31 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone, GitLab,
-##   Kubernetes, SSM Run Command and DNS
+## run: the local stack on 127.0.0.1:3000 (PORT=…; CONFIG=dir for another config; VERBOSE=1 prints JSON logs):
+##   moto, the config, fake DingTalk, Feishu, Drone, GitLab, Kubernetes, SSM Run Command and DNS
 run: $(VENV)/.installed
-	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
-		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT) --kube-port $(KUBE_PORT) --ssm-port $(SSM_PORT) \
-		--dns-port $(DNS_PORT)
+	$(PY) -m local.stack --port $(PORT) $(if $(CONFIG),--config "$(CONFIG)") $(if $(VERBOSE),--verbose)
 
 ## send: sign and send a sample event to the running stack, e.g. make send EVENT=events/drone/build_failure.json
 send: $(VENV)/.installed
-	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json" && exit 2)
+	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json [PORT=3000]" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
 ## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
 chat: $(VENV)/.installed
-	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu]" && exit 2)
-	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) --sink-port $(SINK_PORT)
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu] [PORT=3000]" && exit 2)
+	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
 ##   make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
 click: $(VENV)/.installed
-	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice]" && exit 2)
-	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT) --sink-port $(SINK_PORT)
+	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice] [PORT=3000]" && exit 2)
+	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT)
 
 ## config-push: push a file of the config directory to the running stack's config repo and send the Push Hook
 config-push: $(VENV)/.installed
-	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [WHO=alice]" && exit 2)
-	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as "$(or $(WHO),alice)" --port $(PORT) \
-		--sink-port $(SINK_PORT) --gitlab-port $(GITLAB_PORT)
+	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=the stack's config] [WHO=alice]" && exit 2)
+	$(PY) -m local.config_push $(FILE) $(if $(DIR),--config "$(DIR)") --as "$(or $(WHO),alice)" --port $(PORT)
 
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed
@@ -91,9 +84,15 @@ lint: $(VENV)/.installed
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
 
-## integration: the integration tests (each file starts the local stack on free ports)
-integration: $(VENV)/.installed
+## integration: the integration tests (each file starts the local stack on free ports), the browser tests too
+integration: $(VENV)/.installed $(CHROMEDRIVER)
 	$(PY) -m pytest -q tests/integration
+
+# The browser tests drive Debian's chromium through its chromedriver (no browser download at run time), with a
+# Chinese and an emoji font for what the pages say: installed with apt-get (as root) where missing.
+$(CHROMEDRIVER):
+	apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-wqy-microhei fonts-noto-color-emoji \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-wqy-microhei fonts-noto-color-emoji)
 
 ## validate: sam validate --lint on template.yaml
 validate: $(TOOLS)/.installed
@@ -121,11 +120,9 @@ chaos: $(VENV)/.installed
 config-validate: $(VENV)/.installed
 	OPSBOT_STAGE=$(or $(STAGE),local) PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli validate $(or $(DIR),config/example)
 
-## config-load: reload a config directory into the running local stack (for AWS, see the README's Deploy)
+## config-load: reload a config directory into the running local stack (DIR=…, default the one it loaded)
 config-load: $(VENV)/.installed
-	OPSBOT_STAGE=local CONFIG_TABLE=opsbot-local-ConfigTable AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) \
-	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
-	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli load $(or $(DIR),config/example)
+	$(PY) -m local.config_load $(DIR) --port $(PORT)
 
 ## config: the config CLI against a deployed stack, e.g. make config ARGS='diff path/to/config --stack opsbot-prod'
 config: $(VENV)/.installed
@@ -136,7 +133,7 @@ config: $(VENV)/.installed
 ##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
 event: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)
-	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT)
+	$(PY) -m local.sam_event $(EVENT) --port $(PORT)
 
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed

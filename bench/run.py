@@ -298,7 +298,8 @@ def bench_cold_start(pairs: int) -> list[dict]:
 # (b) ingress latency
 # --------------------------------------------------------------------------------------------------------------
 class LocalStack:
-    """The local stack in a subprocess, on free ports, with the example config pointed at its own sink."""
+    """The local stack in a subprocess, on free ports, with the example config (whose `local://` peers it
+    resolves to its own fakes)."""
 
     def __init__(self, workdir: Path, worker: bool = False):
         self.worker = worker
@@ -307,18 +308,8 @@ class LocalStack:
             ports = [free_port() for _ in range(8)]
         self.port, self.moto_port, self.sink_port, self.drone_port, self.gitlab_port = ports[:5]
         self.kube_port, self.ssm_port, self.dns_port = ports[5:]
-        self.config = workdir / "config"
-        shutil.copytree(ROOT / "config" / "example", self.config)
-        for path in self.config.rglob("*"):
-            if path.is_file() and path.suffix in (".yaml", ".yml"):
-                text = path.read_text(encoding="utf-8")
-                moved = (
-                    text.replace("127.0.0.1:3001", f"127.0.0.1:{self.sink_port}")
-                    .replace("127.0.0.1:3002", f"127.0.0.1:{self.drone_port}")
-                    .replace("127.0.0.1:3003", f"127.0.0.1:{self.gitlab_port}")
-                )
-                if moved != text:
-                    path.write_text(moved, encoding="utf-8")
+        self.config = ROOT / "config" / "example"
+        self.workdir = workdir
         self.log_path = workdir / "stack.log"
         self.proc: subprocess.Popen | None = None
         self.api = f"http://127.0.0.1:{self.port}"
@@ -352,6 +343,8 @@ class LocalStack:
             str(self.config),
             *([] if self.worker else ["--no-worker"]),
             "--quiet",
+            "--workdir",
+            str(self.workdir / "stack"),
         ]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(

@@ -379,6 +379,7 @@ class World:
         from local import fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
         from local.fake_feishu import FakeFeishu
         from local.gitlab_seed import PROJECTS, config_repo_files
+        from local.ports import peers_variable
         from opsbot.config.yaml_source import parse_files
 
         self.dingtalk = fake_dingtalk.FakeDingTalk({}, echo=False)
@@ -401,10 +402,17 @@ class World:
         self.gitlab.base_url = self.gitlab_url
         for path, files in PROJECTS.items():
             self.gitlab.seed(path, files)
-        # The config repo's files point at these fakes, so a synced config still does.
-        self.config_files = {
-            name: self.point_at_fakes(text) for name, text in config_repo_files(ROOT / "config" / "example").items()
-        }
+        # The example config names its peers by role (local://drone): these fakes are where they run, so the
+        # config (and a synced one) points at them as it does at a local stack's.
+        os.environ["LOCAL_PEERS"] = peers_variable(
+            {
+                "dingtalk": self.dingtalk_url,
+                "feishu": self.feishu_url,
+                "drone": self.drone_url,
+                "gitlab": self.gitlab_url,
+            }
+        )
+        self.config_files = config_repo_files(ROOT / "config" / "example")
         self.config_sha = self.gitlab.seed("platform/opsbot-config", self.config_files)
         self.documents, problems = parse_files(self.config_files)
         assert problems == [], problems
@@ -424,14 +432,6 @@ class World:
         }
         os.environ["DINGTALK_SESSION_WEBHOOK_PREFIX"] = f"{self.dingtalk_url}/robot/sendBySession?"
         os.environ["FEISHU_API_URL"] = self.feishu_url  # the app bot's API: its calls are Feishu's crash points
-
-    def point_at_fakes(self, text: str) -> str:
-        return (
-            text.replace("http://127.0.0.1:3001/open-apis/", f"{self.feishu_url}/open-apis/")
-            .replace("http://127.0.0.1:3001", self.dingtalk_url if hasattr(self, "dingtalk_url") else "")
-            .replace("http://127.0.0.1:3002", self.drone_url)
-            .replace("http://127.0.0.1:3003", self.gitlab_url)
-        )
 
     def handler(self, name: str):
         """functions/<name>/app.py's lambda_handler, loaded once."""

@@ -1,14 +1,18 @@
 """Talk to the bot on the local stack as a configured person, without DingTalk.
 
-    python -m local.chat "status shop-api" [--as alice] [--channel dingtalk|feishu] [--port 3000] [--sink-port 3001]
+    python -m local.chat "status shop-api" [--as alice] [--channel dingtalk|feishu] [--port 3000] [--wait 20]
+
+It asks the stack on --port (PORT) where its sink and config are (local/ports.py), then:
 
 DingTalk (the default): it builds the callback DingTalk would send for an @opsbot message from that person (their
-staff id, a fresh msgId and a session webhook on the local sink), signs it with the local app secret, posts it,
-prints the bot's answer, then prints whatever the bot posts to the sink in the next seconds (results of acts).
+staff id, a fresh msgId and a session webhook on the local sink), signs it with the local app secret, posts it and
+prints the bot's answer. For an act (the answer is the acknowledgement) it prints what the bot posts until the act's
+result has arrived, at most --wait seconds; later news (a rollout's end) shows in the `make run` terminal.
 
 Feishu: the person (their `feishu_open_id`) writes to the bot in the fake Feishu, which keeps the message and
 hands back the im.message.receive_v1 callback; that is posted with the local verification token, and the bot's
-replies (read from Feishu's API by the worker, answered through it) are printed as they arrive.
+replies (read from Feishu's API by the worker, answered through it) are printed until one that is not an
+acknowledgement has arrived.
 `--as stranger` sends as someone who is not in the config.
 """
 
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -30,6 +33,7 @@ import requests  # noqa: E402
 import yaml  # noqa: E402
 
 from local.fake_dingtalk import SESSION_PREFIX, render_for_terminal  # noqa: E402
+from local.ports import NotRunning, running  # noqa: E402
 from local.signing import sign_for  # noqa: E402
 from local.stack import LOCAL_SECRETS  # noqa: E402
 
@@ -66,6 +70,27 @@ def find_person(config_dir: Path, person_id: str) -> dict | None:
     return next((p for p in people if p.get("id") == person_id), None)
 
 
+def acknowledgements(message: str) -> set[str]:
+    """The texts of the bot's at-once answer to an act (opsbot.chat.ingress.acknowledgement), in both languages, for
+    the command `message` names; empty when it names no act."""
+    from opsbot.chat.commands import all_commands
+    from opsbot.chat.ingress import acknowledgement
+    from opsbot.chat.parser import parse
+
+    registry = all_commands()
+    invocation = parse(message, registry.names())
+    command, _ = registry.resolve(invocation.word, invocation.arguments) if invocation.word else (None, [])
+    if command is None or not command.acts:
+        return set()
+    return {acknowledgement(command.name, language).text for language in ("zh", "en")}
+
+
+def text_of(message: dict) -> str:
+    """The text of a DingTalk message body (markdown, text or actionCard)."""
+    part = message.get(message.get("msgtype") or "") or {}
+    return str(part.get("text") or part.get("content") or "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local.chat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -73,32 +98,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("message")
     parser.add_argument("--as", dest="person", default="alice", help="a person id from the config, or stranger")
     parser.add_argument("--channel", default="dingtalk", choices=("dingtalk", "feishu"), help="where the person writes")
-    parser.add_argument("--config", default=str(ROOT / "config" / "example"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
-    parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
-    parser.add_argument("--wait", type=float, default=6.0, help="seconds to watch the sink for posted results")
+    parser.add_argument("--config", default="", help="the config directory (default: the one the stack loaded)")
+    parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
+    parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for an act's result")
     args = parser.parse_args(argv)
 
+    try:
+        stack = running(args.port)
+    except NotRunning as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    args.config = args.config or stack["config"]
     person = None if args.person == "stranger" else find_person(Path(args.config), args.person)
     if args.person != "stranger" and person is None:
         print(f"no person '{args.person}' in {args.config}/opsbot.yaml (or use --as stranger)", file=sys.stderr)
         return 2
-    sink = f"http://127.0.0.1:{args.sink_port}"
+    sink, api = stack["urls"]["sink"], stack["urls"]["api"]
+    acks = acknowledgements(args.message)
     if args.channel == "feishu":
-        return feishu(args, person, sink)
-    body = json.dumps(callback(args.message, person, sink), ensure_ascii=False).encode()
-    api = f"http://127.0.0.1:{args.port}/webhooks/dingtalk"
-    try:
-        before = len(requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
-        response = requests.post(
-            api,
-            data=body,
-            timeout=15,
-            headers={"Content-Type": "application/json", **sign_for("/webhooks/dingtalk", body)},
-        )
-    except requests.ConnectionError:
-        print(f"the local stack is not running on port {args.port}: start it with `make run`", file=sys.stderr)
-        return 2
+        return feishu(args, person, sink, api, acks)
+    body = callback(args.message, person, sink)
+    session = "session:" + body["sessionWebhook"].rsplit("session=", 1)[1]
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    seen = len(requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
+    response = requests.post(
+        f"{api}/webhooks/dingtalk",
+        data=raw,
+        timeout=15,
+        headers={"Content-Type": "application/json", **sign_for("/webhooks/dingtalk", raw)},
+    )
     print(f"you ({args.person}): {args.message}")
     answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
     if response.status_code != 200:
@@ -106,24 +134,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if answer.get("msgtype") != "empty":
         print(render_for_terminal("opsbot (reply)", answer))
-    watch(sink, before, args.wait)
+    if answer.get("msgtype") != "empty" and text_of(answer) not in acks:
+        return 0  # the answer itself: nothing follows
+    arrived = watch(sink, seen, args.wait, until=lambda posted: posted["access_token"] == session)
+    if not arrived:
+        print(f"(no result within {args.wait:g} s: it will show in the `make run` terminal)")
     return 0
 
 
-def feishu(args, person: dict | None, sink: str) -> int:
-    """Write to the Feishu app bot as `person` and print its replies."""
+def feishu(args, person: dict | None, sink: str, api: str, acks: set[str]) -> int:
+    """Write to the Feishu app bot as `person` and print its replies, until one that is not an acknowledgement."""
     open_id = (person or {}).get("feishu_open_id") or "ou_stranger0local"
     if person is not None and not person.get("feishu_open_id"):
         print(f"{args.person} has no feishu_open_id in {args.config}/opsbot.yaml; Feishu will not know them")
-    try:
-        seen = len(requests.get(f"{sink}/_control/feishu/replies", timeout=5).json()["replies"])
-        said = requests.post(f"{sink}/_control/feishu/say", json={"open_id": open_id, "text": args.message}, timeout=5)
-        event = said.json()["event"]
-        event["header"]["token"] = LOCAL_SECRETS["FEISHU_VERIFICATION_TOKEN_PARAM"]
-        response = requests.post(f"http://127.0.0.1:{args.port}/webhooks/feishu", json=event, timeout=15)
-    except requests.ConnectionError:
-        print(f"the local stack is not running on port {args.port}: start it with `make run`", file=sys.stderr)
-        return 2
+    seen = len(requests.get(f"{sink}/_control/feishu/replies", timeout=5).json()["replies"])
+    said = requests.post(f"{sink}/_control/feishu/say", json={"open_id": open_id, "text": args.message}, timeout=5)
+    event = said.json()["event"]
+    event["header"]["token"] = LOCAL_SECRETS["FEISHU_VERIFICATION_TOKEN_PARAM"]
+    response = requests.post(f"{api}/webhooks/feishu", json=event, timeout=15)
     print(f"you ({args.person}, Feishu): {args.message}")
     if response.status_code != 200:
         print(f"HTTP {response.status_code}: {response.text}")
@@ -133,9 +161,20 @@ def feishu(args, person: dict | None, sink: str) -> int:
         replies = requests.get(f"{sink}/_control/feishu/replies", timeout=5).json()["replies"]
         for reply in replies[seen:]:
             print(render_feishu(reply))
+            if feishu_text(reply) not in acks:
+                return 0
         seen = max(seen, len(replies))
-        time.sleep(0.3)
+        time.sleep(POLL_SECONDS)
+    print(f"(no answer within {args.wait:g} s: it will show in the `make run` terminal)")
     return 0
+
+
+def feishu_text(reply: dict) -> str:
+    """The body text of a Feishu reply (a text message, or an interactive card's markdown)."""
+    content = reply["content"]
+    if reply["msg_type"] != "interactive":
+        return str(content.get("text", ""))
+    return "\n".join(e["text"]["content"] for e in content.get("elements") or [] if e.get("tag") == "div")
 
 
 def render_feishu(reply: dict) -> str:
@@ -152,15 +191,24 @@ def render_feishu(reply: dict) -> str:
     return "\n".join(parts)
 
 
-def watch(sink: str, seen: int, seconds: float) -> None:
-    """Print what the bot posts to the sink in the next `seconds`, after the first `seen` messages."""
+POLL_SECONDS = 0.2
+SETTLE_SECONDS = 0.6  # what is posted in the same breath as the awaited message (an approval and its deploy)
+
+
+def watch(sink: str, seen: int, seconds: float, until=lambda posted: True) -> bool:
+    """Print what the bot posts to the sink after the first `seen` messages, until one for which `until(posted)` is
+    true has arrived (and whatever follows within SETTLE_SECONDS), at most `seconds`. Whether it arrived."""
     deadline = time.monotonic() + seconds
+    arrived = False
     while time.monotonic() < deadline:
         messages = requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"]
         for posted in messages[seen:]:
             print(render_for_terminal(posted["robot"], posted["message"]))
+            if not arrived and until(posted):
+                arrived, deadline = True, min(deadline, time.monotonic() + SETTLE_SECONDS)
         seen = max(seen, len(messages))
-        time.sleep(0.3)
+        time.sleep(POLL_SECONDS)
+    return arrived
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Follow a release link on the local stack as a person, the way DingTalk's in-app browser would, printing each step.
 
-    python -m local.click <link> [--as alice] [--port 3000] [--sink-port 3001]
+    python -m local.click <link> [--as alice] [--port 3000]
 
 1. opens the link (`GET /actions/<token>`): the facts and the "sign in with DingTalk" button;
 2. follows the button to the fake DingTalk login as that person (`/oauth2/auth?…&as=<their DingTalk user id>`),
@@ -16,7 +16,6 @@ organisation that opsbot's config does not list), or a DingTalk user id as it is
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from html import unescape
@@ -32,6 +31,7 @@ import requests  # noqa: E402
 
 from local.chat import find_person, watch  # noqa: E402
 from local.fake_dingtalk_login import OUTSIDER  # noqa: E402
+from local.ports import NotRunning, running  # noqa: E402
 
 
 class Page(HTMLParser):
@@ -103,24 +103,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("link", help="a release link from a card, http://127.0.0.1:3000/actions/<token>")
     parser.add_argument("--as", dest="who", default="alice", help="a person id from the config, or stranger")
-    parser.add_argument("--config", default=str(ROOT / "config" / "example"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
-    parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
-    parser.add_argument("--wait", type=float, default=6.0, help="seconds to watch the sink for the result")
+    parser.add_argument("--config", default="", help="the config directory (default: the one the stack loaded)")
+    parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
+    parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for what the group hears")
     args = parser.parse_args(argv)
 
-    sink = f"http://127.0.0.1:{args.sink_port}"
-    user_id = user_id_for(args.who, Path(args.config))
+    try:
+        stack = running(args.port)
+    except NotRunning as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    sink = stack["urls"]["sink"]
+    user_id = user_id_for(args.who, Path(args.config or stack["config"]))
     browser = requests.Session()
     browser.headers["User-Agent"] = "Mozilla/5.0 (local.click) DingTalk/7.6.0"
+    seen = len(browser.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
     try:
-        seen = len(browser.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
         page = show(f"1. open the link ({args.link[:60]}…)", browser.get(args.link, timeout=10))
     except requests.ConnectionError:
-        print(
-            f"the local stack is not running (port {args.port}, sink {args.sink_port}): start it with `make run`",
-            file=sys.stderr,
-        )
+        print(f"nothing answers at {args.link[:60]}…: is it a link of the stack on port {stack['ports']['api']}?")
         return 2
     if not page.buttons:
         print("\nno sign-in button on the page: nothing to follow")
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     show("4. confirm", browser.post(urljoin(location, page.form_action), data=page.fields, timeout=10))
     print("\n── what the group hears")
-    watch(sink, seen, args.wait)
+    if not watch(sink, seen, args.wait):
+        print(f"(nothing within {args.wait:g} s: it will show in the `make run` terminal)")
     return 0
 
 

@@ -2,7 +2,7 @@
 and deliver GitLab's Push Hook for it; then show what opsbot posts. The way to watch GitOps sync locally:
 
     edit config/example/projects/shop-web.yaml, then
-    python -m local.config_push projects/shop-web.yaml [--config config/example] [--as alice]
+    python -m local.config_push projects/shop-web.yaml [--config <the stack's config>] [--as alice] [--port 3000]
 
 A file that is not in the directory is deleted from the repo (its project is removed).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -19,7 +18,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from local.chat import ROOT, find_person, watch
+from local.chat import find_person, watch
+from local.ports import NotRunning, running
 from local.signing import sign_for
 
 
@@ -28,14 +28,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m local.config_push", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("file", help="a path inside the config directory, e.g. projects/shop-web.yaml")
-    parser.add_argument("--config", default=str(ROOT / "config" / "example"))
+    parser.add_argument("--config", default="", help="the config directory (default: the one the stack loaded)")
     parser.add_argument("--as", dest="person", default="alice", help="who pushes: a person id from the config")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
-    parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
-    parser.add_argument("--gitlab-port", type=int, default=int(os.environ.get("GITLAB_PORT", 3003)))
-    parser.add_argument("--wait", type=float, default=6.0, help="seconds to watch the sink for what opsbot posts")
+    parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
+    parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for what opsbot posts")
     args = parser.parse_args(argv)
 
+    try:
+        stack = running(args.port)
+    except NotRunning as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    args.config = args.config or stack["config"]
     config_dir = Path(args.config)
     gitlab = (yaml.safe_load((config_dir / "opsbot.yaml").read_text(encoding="utf-8")) or {}).get("gitlab") or {}
     if not gitlab.get("config_repo"):
@@ -51,44 +55,49 @@ def main(argv: list[str] | None = None) -> int:
         "username": git[0] if git else args.person,
         "email": next((g for g in person.get("git", []) if "@" in g), f"{args.person}@example.com"),
     }
-    sink = f"http://127.0.0.1:{args.sink_port}"
-    try:
-        hook = requests.post(
-            f"http://127.0.0.1:{args.gitlab_port}/_control/push",
-            timeout=10,
-            json={
-                "project": gitlab["config_repo"],
-                "branch": gitlab.get("config_branch", "main"),
-                "user": user,
-                "commits": [
-                    {
-                        "message": f"config: {'update' if text is not None else 'remove'} {args.file}",
-                        "files": {path: text},
-                    }
-                ],
-            },
-        ).json()
-        seen = len(requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
-        body = json.dumps(hook, ensure_ascii=False).encode()
-        response = requests.post(
-            f"http://127.0.0.1:{args.port}/webhooks/gitlab",
-            data=body,
-            timeout=10,
-            headers={
-                "Content-Type": "application/json",
-                "X-Gitlab-Event": "Push Hook",
-                "Idempotency-Key": str(uuid.uuid4()),
-                **sign_for("/webhooks/gitlab", body),
-            },
-        )
-    except requests.ConnectionError:
-        print("the local stack is not running: start it with `make run`", file=sys.stderr)
-        return 2
+    sink, urls = stack["urls"]["sink"], stack["urls"]
+    pushed = requests.get(
+        f"{urls['gitlab']}/_control/file",
+        params={"project": gitlab["config_repo"], "path": path, "ref": gitlab.get("config_branch", "main")},
+        timeout=5,
+    )
+    if (pushed.json().get("content") if pushed.ok else None) == text:
+        print(f"{config_dir / args.file} is the same as in {gitlab['config_repo']}: edit it first (nothing pushed)")
+        return 1
+    hook = requests.post(
+        f"{urls['gitlab']}/_control/push",
+        timeout=10,
+        json={
+            "project": gitlab["config_repo"],
+            "branch": gitlab.get("config_branch", "main"),
+            "user": user,
+            "commits": [
+                {
+                    "message": f"config: {'update' if text is not None else 'remove'} {args.file}",
+                    "files": {path: text},
+                }
+            ],
+        },
+    ).json()
+    seen = len(requests.get(f"{sink}/_control/messages", timeout=5).json()["messages"])
+    body = json.dumps(hook, ensure_ascii=False).encode()
+    response = requests.post(
+        f"{urls['api']}/webhooks/gitlab",
+        data=body,
+        timeout=10,
+        headers={
+            "Content-Type": "application/json",
+            "X-Gitlab-Event": "Push Hook",
+            "Idempotency-Key": str(uuid.uuid4()),
+            **sign_for("/webhooks/gitlab", body),
+        },
+    )
     print(
         f"pushed {path} to {gitlab['config_repo']} as {hook['after'][:8]}; "
         f"POST /webhooks/gitlab -> {response.status_code} {response.text}"
     )
-    watch(sink, seen, args.wait)
+    if not watch(sink, seen, args.wait):
+        print(f"(nothing posted within {args.wait:g} s: it will show in the `make run` terminal)")
     return 0
 
 

@@ -1,13 +1,14 @@
 """A sample event for `sam local invoke`, signed now, and the functions' environment pointing at the local stack.
 
-    python -m local.sam_event events/drone/build_failure.json [--port 3000] [--sink-port 3001] [--moto-port 5005]
+    python -m local.sam_event events/drone/build_failure.json [--port 3000]
 
 The samples under events/ were signed when `make events` wrote them, so Drone's Date and DingTalk's timestamp are
 long stale and every signed route would answer 401. This writes a copy signed now (Drone: Date, Digest and
 Signature; DingTalk: timestamp and sign; GitLab: the token) under .aws-sam/events/, exactly as `make send` would
 send it; bad_* and stale_* samples and the release-link samples are copied as they are. It also writes
 .aws-sam/env.json, each function's variables as the local stack sets them (its tables, queues and
-/opsbot/local/... parameters on moto, AWS_ENDPOINT_URL), for `sam local invoke --env-vars`. With `make run` going
+/opsbot/local/... parameters on moto, AWS_ENDPOINT_URL, LOCAL_PEERS), for `sam local invoke --env-vars`, with the
+ports of the stack running on --port (PORT), else the ports that PORT gives (local/ports.py). With `make run` going
 (it provides moto, the tables, the secrets and the config), invoke with the command it prints; that needs Docker.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,21 +25,21 @@ sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
 sys.path.insert(0, str(ROOT))
 
 from local import template as template_module  # noqa: E402
+from local.ports import NotRunning, Ports, running  # noqa: E402
 from local.signing import kept_as_stored, signed_afresh, signs  # noqa: E402
 from local.stack import REGION, local_environment  # noqa: E402
 
 OUT = ROOT / ".aws-sam"
 
 
-def env_vars(
-    template, endpoint: str, host: str = "127.0.0.1", port: int = 3000, sink_port: int = 3001
-) -> dict[str, dict[str, str]]:
+def env_vars(template, ports: Ports, host: str = "127.0.0.1") -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars`' file: for every function of the template, each variable it declares with the
     value the local stack gives it. Only those: SAM ignores a variable the template does not declare for the
     function (so under SAM, DingTalk's login and API URLs stay DingTalk's own)."""
     environments = {}
+    endpoint = ports.url("moto", host)
     for fid in template.functions:
-        local = local_environment(template, endpoint, host, port, sink_port, function_id=fid)
+        local = local_environment(template, endpoint, host, ports.api, ports.sink, fid, peers=ports.peers(host))
         environments[fid] = {name: local[name] for name in template.function_environment(fid)}
     return environments
 
@@ -84,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("event", help="an API Gateway v2 event file under events/")
     parser.add_argument("--host", default="127.0.0.1", help="where the local stack listens, as the function sees it")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
-    parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
-    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
+    parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
     parser.add_argument("--out", default=str(OUT), help="where events/ and env.json go (default: .aws-sam)")
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     args = parser.parse_args(argv)
@@ -105,19 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(event, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     env_file = out / "env.json"
-    endpoint = f"http://{args.host}:{args.moto_port}"
-    env_file.write_text(
-        json.dumps(env_vars(template, endpoint, args.host, args.port, args.sink_port), indent=2) + "\n",
-        encoding="utf-8",
-    )
+    try:  # the running stack's ports, whatever set them; else the ones PORT gives
+        ports = Ports(**running(args.port, timeout=1)["ports"])
+    except NotRunning:
+        ports = Ports.from_environment(args.port)
+    endpoint = ports.url("moto", args.host)
+    env_file.write_text(json.dumps(env_vars(template, ports, args.host), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {shown(path)} ({how})")
     print(
         f"wrote {shown(env_file)} (every function's variables: moto at {endpoint}, the local stack's tables, "
         "queues and /opsbot/local/... parameters)"
     )
     print("with `make run` going in another terminal, Docker, and `make build` done once:")
+    sam = shown(ROOT / ".venv-tools" / "bin" / "sam")
     print(
-        f"  {shown(ROOT / '.venv-tools' / 'bin' / 'sam')} local invoke {found[0].function} -e {shown(path)} "
+        f"  SAM_CLI_TELEMETRY=0 {sam} local invoke {found[0].function} -e {shown(path)} "
         f"--env-vars {shown(env_file)} --region {REGION} --docker-network host"
     )
     return 0

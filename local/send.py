@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,26 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from local.ports import NotRunning, running  # noqa: E402
 from local.signing import event_body, kept_as_stored, signed_afresh  # noqa: E402
+
+
+def links_to_the_stack(event: dict, urls: dict) -> dict:
+    """A Drone sample as the stack's own Drone would send it: its web links (the build's, the commit's, the
+    compare) on the stack's fake Drone and GitLab, which show them as pages, not on drone.example.com."""
+    if event.get("rawPath") != "/webhooks/drone" or event.get("isBase64Encoded"):
+        return event
+    try:
+        delivery = json.loads(event.get("body") or "")
+        repo, build = delivery["repo"], delivery["build"]
+        web = f"{urls['gitlab']}/{repo['slug']}"
+    except (ValueError, KeyError, TypeError):
+        return event  # not a build delivery: sent as it is
+    delivery.setdefault("system", {})["link"] = urls["drone"]
+    repo["link"] = web
+    if build.get("before") and build.get("after"):
+        build["link"] = f"{web}/-/compare/{build['before']}...{build['after']}"
+    return {**event, "body": json.dumps(delivery, ensure_ascii=False)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,23 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("event", help="an API Gateway v2 event file under events/")
     parser.add_argument("--raw", action="store_true", help="send the stored headers unchanged")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
+    parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
     args = parser.parse_args(argv)
 
     event = json.loads(Path(args.event).read_text(encoding="utf-8"))
     raw = args.raw or kept_as_stored(args.event)
+    try:
+        urls = running(args.port)["urls"]
+    except NotRunning as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if not raw:
-        event = signed_afresh(event)
+        event = signed_afresh(links_to_the_stack(event, urls))
     body, path, headers = event_body(event), event["rawPath"], dict(event["headers"])
     headers.pop("content-length", None)
     headers.pop("host", None)
-    url = f"http://127.0.0.1:{args.port}{path}"
-    try:
-        method = event["requestContext"]["http"]["method"]
-        response = requests.request(method, url, data=body or None, headers=headers, timeout=10)
-    except requests.ConnectionError:
-        print(f"nothing is listening on {url}: start the local stack first with `make run`", file=sys.stderr)
-        return 2
+    url = urls["api"] + path
+    method = event["requestContext"]["http"]["method"]
+    response = requests.request(method, url, data=body or None, headers=headers, timeout=10)
     content_type = response.headers.get("content-type", "")
     shown = response.text if "json" in content_type else f"{len(response.content)} bytes of {content_type}"
     print(f"{method} {path[:60]} ({'as stored' if raw else 'signed now'}) -> {response.status_code} {shown}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from local.loopback import LoopbackHandler, serve
+from local.ports import INFO_PATH, OFFSETS, VARIABLES, Ports, peers_variable
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -88,8 +89,14 @@ class LocalFunction:
         self.lock = threading.Lock()
 
     def invoke(self, event: dict) -> dict:
+        from local.stack_log import RUNNING
+
         with self.lock:
-            return getattr(self.module, self.attr)(event, LambdaContext(self.name, self.timeout_seconds))
+            RUNNING.function = self.name  # the terminal's one-line events name it
+            try:
+                return getattr(self.module, self.attr)(event, LambdaContext(self.name, self.timeout_seconds))
+            finally:
+                RUNNING.function = ""
 
 
 def request_time(now: float) -> dict:
@@ -145,7 +152,13 @@ def http_api_event(
     return event
 
 
-def serve_api(template, functions: dict[str, LocalFunction], host: str, port: int) -> ThreadingHTTPServer:
+def serve_api(
+    template, functions: dict[str, LocalFunction], host: str, port: int, info: dict | None = None
+) -> ThreadingHTTPServer:
+    """The template's HTTP API routes on host:port; `GET /_local/stack` answers `info` (where everything runs), which
+    the local commands read (local/ports.py)."""
+    about = json.dumps(info or {}, ensure_ascii=False).encode()
+
     class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"
 
@@ -162,6 +175,8 @@ def serve_api(template, functions: dict[str, LocalFunction], host: str, port: in
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if url.path == "/_local/health":
                 return self._respond(200, {"Content-Type": "application/json"}, b'{"ok":true}')
+            if url.path == INFO_PATH and self.command == "GET":
+                return self._respond(200, {"Content-Type": "application/json"}, about)
             found = template.route_for(self.command, url.path)
             if found is None:
                 return self._respond(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
@@ -267,11 +282,18 @@ def local_names(template, endpoint: str) -> dict[str, str]:
 
 
 def local_environment(
-    template, endpoint: str, host: str, port: int, sink_port: int, function_id: str | None = None
+    template,
+    endpoint: str,
+    host: str,
+    port: int,
+    sink_port: int,
+    function_id: str | None = None,
+    peers: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The variables the template gives every function (and `function_id`'s own), as the local stack sets them:
-    the stage `local`, its tables, queues and /opsbot/local/... parameter names on moto at `endpoint`, and the
-    local stack's own API, DingTalk (the sink and its web login) and app key instead of the real ones."""
+    the stage `local`, its tables, queues and /opsbot/local/... parameter names on moto at `endpoint`, the local
+    stack's own API, DingTalk (the sink and its web login) and app key instead of the real ones, and where the
+    config's `local://<role>` peers run (`peers`: local.ports.Ports.peers)."""
     declared = template.function_environment(function_id) if function_id else template.global_environment()
     names = local_names(template, endpoint)
     environment = {name: _resolve(value, names, template, {"Stage": "local"}) for name, value in declared.items()}
@@ -293,6 +315,8 @@ def local_environment(
             # Feishu chat: the app's events come from `make chat CHANNEL=feishu`; its API is the sink's fake Feishu.
             "FEISHU_APP_ID": LOCAL_FEISHU_APP_ID,
             "FEISHU_API_URL": sink,
+            # The config names its peers by role (local://drone); these are the fakes of this stack (local/ports.py).
+            "LOCAL_PEERS": peers_variable(peers or Ports.derive(port, sink=sink_port).peers(host)),
         }
     )
     return environment
@@ -352,40 +376,38 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
-    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
-    parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
     parser.add_argument(
-        "--drone-port",
+        "--port",
         type=int,
-        default=int(os.environ.get("DRONE_PORT", 3002)),
-        help="port of the fake Drone API, seeded with sample builds",
+        default=int(os.environ.get("PORT") or 3000),
+        help="the HTTP API's port (PORT); every other port follows from it unless given (local/ports.py)",
+    )
+    for name, what in (
+        ("sink", "the chat sink: fake DingTalk (robots, login, API), Feishu, WeCom, Slack and the SES front"),
+        ("drone", "the fake Drone API, seeded with sample builds"),
+        ("gitlab", "the fake GitLab API, seeded with the config repo and the example projects"),
+        ("kube", "the fake Kubernetes API server (the EKS cluster's endpoint)"),
+        ("ssm", "the fake SSM Run Command in front of moto (AWS_ENDPOINT_URL_SSM)"),
+        ("dns", "the UDP port of the authoritative DNS server that serves moto's Route 53 zones"),
+        ("moto", "moto's server (DynamoDB, SQS, SSM, S3, SES, EC2, EKS, Route 53)"),
+    ):
+        variable = VARIABLES[name]
+        parser.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=int(os.environ[variable]) if os.environ.get(variable) else None,
+            help=f"{what} ({variable}; default: from --port, local/ports.py)",
+        )
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("CONFIG") or str(ROOT / "config" / "example"),
+        help="the config directory to load (CONFIG; default: config/example)",
     )
     parser.add_argument(
-        "--gitlab-port",
-        type=int,
-        default=int(os.environ.get("GITLAB_PORT", 3003)),
-        help="port of the fake GitLab API, seeded with the config repo and the example projects",
+        "--workdir",
+        default="",
+        help="where the stack keeps its files: the JSON log, stack.log (default: .local/stack-<port>)",
     )
-    parser.add_argument(
-        "--kube-port",
-        type=int,
-        default=int(os.environ.get("KUBE_PORT", 3004)),
-        help="port of the fake Kubernetes API server (the EKS cluster's endpoint)",
-    )
-    parser.add_argument(
-        "--ssm-port",
-        type=int,
-        default=int(os.environ.get("SSM_PORT", 3005)),
-        help="port of the fake SSM Run Command in front of moto (AWS_ENDPOINT_URL_SSM)",
-    )
-    parser.add_argument(
-        "--dns-port",
-        type=int,
-        default=int(os.environ.get("DNS_PORT", 3053)),
-        help="UDP port of the authoritative DNS server that serves moto's Route 53 zones",
-    )
-    parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     parser.add_argument(
         "--retry-base-seconds", type=int, default=2, help="first retry delay of a failed job (AWS default: 30)"
@@ -398,15 +420,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-worker", action="store_true", help="do not drain the queue (for benchmarks)")
     parser.add_argument("--quiet", action="store_true", help="do not print chat messages or INFO logs")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print the functions' JSON log lines, not one line per event"
+    )
     parser.add_argument("--metrics", action="store_true", help="print the functions' metric lines (EMF), as on AWS")
     args = parser.parse_args(argv)
+    ports = Ports.derive(args.port, **{name: getattr(args, f"{name}_port") for name in OFFSETS})
+    workdir = Path(args.workdir or ROOT / ".local" / f"stack-{ports.api}")
+    if taken := ports.taken(args.host):
+        print(
+            f"cannot start the local stack: {'ports' if len(taken) > 1 else 'port'} {', '.join(taken)} "
+            f"{'are' if len(taken) > 1 else 'is'} in use. Stop what holds it, or choose "
+            "another PORT (make run PORT=3100: every port follows it)",
+            file=sys.stderr,
+        )
+        return 1
 
     sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
     sys.path.insert(0, str(ROOT))
     from local import template as template_module
 
     template = template_module.load(args.template)
-    endpoint = f"http://{args.host}:{args.moto_port}"
+    endpoint = f"http://{args.host}:{ports.moto}"
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "local",
@@ -423,6 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     # CloudWatch's metric lines (EMF) mean nothing on a laptop and drown the chat messages; --metrics shows them.
     if not args.metrics:
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from local import stack_log
+    from opsbot.log import logger
+
+    # The functions' JSON log lines: all of them to a file, one short line each on the terminal (--verbose: the JSON).
+    log_path = workdir / "stack.log"
+    logger.logger_handler.setStream(stack_log.Tee(log_path, verbose=args.verbose))
 
     import logging
 
@@ -430,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
-    moto = ThreadedMotoServer(ip_address=args.host, port=args.moto_port, verbose=False)
+    moto = ThreadedMotoServer(ip_address=args.host, port=ports.moto, verbose=False)
     moto.start()
 
     import boto3
@@ -474,9 +515,13 @@ def main(argv: list[str] | None = None) -> int:
         s3.create_bucket(Bucket=names[logical_id])
     # The functions' environment: what the template's Globals declare, as the local stack sets it. They share this
     # process, so each also sees what the template gives only another (PUBLIC_BASE_URL, DINGTALK_APP_KEY).
-    os.environ.update(local_environment(template, endpoint, args.host, args.port, args.sink_port))
+    os.environ.update(
+        local_environment(template, endpoint, args.host, ports.api, ports.sink, peers=ports.peers(args.host))
+    )
     # Ops: the worker's output bucket, quick follow-ups, and SSM's Run Command calls through the fake in front of moto.
-    worker_environment = local_environment(template, endpoint, args.host, args.port, args.sink_port, "WorkerFunction")
+    worker_environment = local_environment(
+        template, endpoint, args.host, ports.api, ports.sink, "WorkerFunction", peers=ports.peers(args.host)
+    )
     os.environ.update(
         {
             "OPS_OUTPUT_BUCKET": worker_environment.get("OPS_OUTPUT_BUCKET", ""),
@@ -515,14 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     from local import fake_dns, fake_kubernetes, fake_ssm, ops_seed
 
     kube = fake_kubernetes.FakeKubernetes(eks_cluster=ops_seed.EKS_CLUSTER, echo=not args.quiet)
-    kube_server = fake_kubernetes.make_server(kube, args.host, args.kube_port)
+    kube_server = fake_kubernetes.make_server(kube, args.host, ports.kube)
     threading.Thread(target=kube_server.serve_forever, daemon=True, name="fake-kubernetes").start()
     ops_seed.seed(boto3.client, kube.url)
     ssm_fake = fake_ssm.FakeSsm(endpoint, echo=not args.quiet)
-    ssm_server = fake_ssm.make_server(ssm_fake, args.host, args.ssm_port)
+    ssm_server = fake_ssm.make_server(ssm_fake, args.host, ports.ssm)
     threading.Thread(target=ssm_server.serve_forever, daemon=True, name="fake-ssm").start()
     os.environ["AWS_ENDPOINT_URL_SSM"] = ssm_fake.url  # Parameter Store calls pass through it to moto
-    dns_server = fake_dns.make_server(endpoint, args.host, args.dns_port)
+    dns_server = fake_dns.make_server(endpoint, args.host, ports.dns)
     threading.Thread(target=dns_server.serve_forever, daemon=True, name="fake-dns").start()
 
     from opsbot.release import links as tokens
@@ -542,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             staff=staff_from_config(config.people),
         ),
         args.host,
-        args.sink_port,
+        ports.sink,
         channels=channel_fakes(config, endpoint, echo=not args.quiet),
     )
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
@@ -552,16 +597,37 @@ def main(argv: list[str] | None = None) -> int:
     drone = fake_drone.FakeDrone(config.drone.token if config.drone else "local-drone-token", echo=not args.quiet)
     for slug, builds in fake_drone.default_seed().items():
         drone.seed(slug, builds)
-    drone_server = fake_drone.make_server(drone, args.host, args.drone_port)
+    drone_server = fake_drone.make_server(drone, args.host, ports.drone)
     threading.Thread(target=drone_server.serve_forever, daemon=True, name="fake-drone").start()
-    gitlab_server = fake_gitlab.make_server(gitlab, args.host, args.gitlab_port)
+    gitlab.known_commits = {  # a card's commit link opens a page for the fake Drone's builds too
+        build["after"]: {"message": build["message"], "author": f"{build['author_name']} <{build['author_email']}>"}
+        for builds in drone.builds.values()
+        for build in builds
+    }
+    gitlab_server = fake_gitlab.make_server(gitlab, args.host, ports.gitlab)
     threading.Thread(target=gitlab_server.serve_forever, daemon=True, name="fake-gitlab").start()
 
     functions = {
         fid: LocalFunction(fid, f.code_uri, f.handler, template.timeout_seconds(fid))
         for fid, f in template.functions.items()
     }
-    api = serve_api(template, functions, args.host, args.port)
+    about = {
+        "ports": ports.as_dict(),
+        "urls": {
+            "api": ports.url("api", args.host),
+            "sink": ports.url("sink", args.host),
+            "drone": ports.url("drone", args.host),
+            "gitlab": ports.url("gitlab", args.host),
+            "kube": kube.url,
+            "ssm": ssm_fake.url,
+            "dns": f"udp://{args.host}:{ports.dns}",
+            "moto": endpoint,
+        },
+        "config": str(Path(args.config).resolve()),
+        "workdir": str(workdir.resolve()),
+        "log": str(log_path.resolve()),
+    }
+    api = serve_api(template, functions, args.host, ports.api, about)
     threading.Thread(target=api.serve_forever, daemon=True, name="http-api").start()
 
     stop = threading.Event()
@@ -575,20 +641,26 @@ def main(argv: list[str] | None = None) -> int:
                     args=(functions[fid], names[function.sqs_queue], arns[function.sqs_queue], stop),
                 ).start()
 
+    urls = about["urls"]
     print(
-        f"opsbot local stack ready: API http://{args.host}:{args.port}  "
-        f"chat sink (DingTalk, Feishu, WeCom, Slack, SES) http://{args.host}:{args.sink_port}  "
-        f"Drone http://{args.host}:{args.drone_port}  GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}  "
-        f"Kubernetes {kube.url}  SSM Run Command {ssm_fake.url}  DNS udp://{args.host}:{args.dns_port}",
+        f"opsbot local stack ready on port {ports.api} (PORT; the other ports follow from it):\n"
+        f"  API {urls['api']}   chat sink (DingTalk, Feishu, WeCom, Slack, SES) {urls['sink']}\n"
+        f"  Drone {urls['drone']}   GitLab {urls['gitlab']}   Kubernetes {urls['kube']}   "
+        f"SSM Run Command {urls['ssm']}   DNS {urls['dns']}   moto {urls['moto']}\n"
+        f"  config {args.config}   JSON log {log_path}",
         flush=True,
     )
     for route in template.routes:
         print(f"  {route.method:5} {route.path} -> {route.function}", flush=True)
-    print("  send a sample: make send EVENT=events/drone/build_failure.json", flush=True)
-    print("  talk to the bot: make chat MSG='status shop-api' WHO=alice", flush=True)
-    print("  follow a release link from a card: make click LINK=<the button's URL> WHO=alice", flush=True)
-    print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
-    print("  ops: make chat MSG='k8s pods shop-eks shop', MSG='restart service shop-api production'", flush=True)
+    port = "" if ports.api == 3000 else f" PORT={ports.api}"
+    for what, example in (
+        ("send a sample", f"make send EVENT=events/drone/build_failure.json{port}"),
+        ("talk to the bot", f"make chat MSG='status shop-api' WHO=alice{port}"),
+        ("follow a release link from a card", f"make click LINK=<the button's URL> WHO=alice{port}"),
+        ("push to the config repo", f"make config-push FILE=projects/shop-web.yaml{port}"),
+        ("ops", f"make chat MSG='k8s pods shop-eks shop'{port}"),
+    ):
+        print(f"  {what}: {example}", flush=True)
 
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -47,25 +47,30 @@ TEST_ROBOTS = {
     "ops": "ops-api",
     "fuzz": "fuzz-api",
     "canary": "canary-api",
+    "pages": "pages-api",
 }
-# Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py).
-TEST_ENVIRONMENTS = {"fuzz-api": {"staging": {"branch": "main"}}}
+# Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py), pages-api's
+# (tests/integration/test_pages_in_a_browser.py).
+TEST_ENVIRONMENTS = {
+    "fuzz-api": {"staging": {"branch": "main"}},
+    "pages-api": {"staging": {"branch": "main"}, "production": {"branch": "main", "approvals": 1}},  # browser tests
+}
 # The other channels' robots the tests add: `<kind>-<role>`, each but `ops` with its project `<kind>-<role>-api`.
 CHANNELS = ("feishu", "wecom", "slack", "email")
 CHANNEL_ROLES = ("burst", "flaky", "bad", "ops")
 
 
-def channel_robot(kind: str, role: str, sink: str) -> tuple[str, dict]:
+def channel_robot(kind: str, role: str) -> tuple[str, dict]:
     """The robot `<kind>-<role>` and its config, and the key its fake knows it by (`robot_key`)."""
     name = f"{kind}-{role}"
     return name, {
         "feishu": {
             "kind": "feishu",
-            "webhook": f"{sink}/open-apis/bot/v2/hook/local-{name}",
+            "webhook": f"local://feishu/open-apis/bot/v2/hook/local-{name}",
             "secret": f"{name}-secret",
         },
-        "wecom": {"kind": "wecom", "webhook": f"{sink}/cgi-bin/webhook/send?key=local-{name}"},
-        "slack": {"kind": "slack", "webhook": f"{sink}/services/TLOCAL/B{role}/local-{name}"},
+        "wecom": {"kind": "wecom", "webhook": f"local://wecom/cgi-bin/webhook/send?key=local-{name}"},
+        "slack": {"kind": "slack", "webhook": f"local://slack/services/TLOCAL/B{role}/local-{name}"},
         "email": {
             "kind": "email",
             "from": f"{name}@opsbot.example",
@@ -98,25 +103,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port: int, dns_port: int = 3053) -> None:
+def _write_config(directory: Path) -> None:
+    """The example config and the tests' robots and projects. It names no port of the example's: the stack resolves
+    its `local://` peers to its own fakes, on whatever ports it runs them."""
     shutil.copytree(ROOT / "config" / "example", directory)
     global_file = directory / "opsbot.yaml"
     config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
-    for robot in config["robots"].values():
-        robot["webhook"] = robot["webhook"].replace("127.0.0.1:3001", f"127.0.0.1:{sink_port}")
-    # The fake Drone listens on this stack's own port, whatever port the example names.
-    server = urlsplit(config["drone"]["server"])
-    config["drone"]["server"] = urlunsplit(server._replace(netloc=f"{server.hostname}:{drone_port}"))
-    gitlab = urlsplit(config["gitlab"]["url"])  # and the fake GitLab, whose config repo holds this directory
-    config["gitlab"]["url"] = urlunsplit(gitlab._replace(netloc=f"{gitlab.hostname}:{gitlab_port}"))
-    # The zone's check asks this stack's DNS server; a zone Route 53 does not have shows Route 53 refusing.
-    for zone in config["ops"]["dns_zones"].values():
-        zone["nameservers"] = [f"127.0.0.1:{dns_port}"]
+    # A zone Route 53 does not have shows Route 53 refusing.
     config["ops"]["dns_zones"]["gone"] = {
         "zone_id": "Z0GONEZONE",
         "name": "gone.example",
         "environment": "staging",
-        "nameservers": [f"127.0.0.1:{dns_port}"],
+        "nameservers": ["local://dns"],
     }
     template = next(iter(config["robots"].values()))
     for robot, project in TEST_ROBOTS.items():
@@ -136,10 +134,9 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
             ),
             encoding="utf-8",
         )
-    sink = f"http://127.0.0.1:{sink_port}"
     for kind in CHANNELS:
         for role in CHANNEL_ROLES:
-            name, spec = channel_robot(kind, role, sink)
+            name, spec = channel_robot(kind, role)
             config["robots"][name] = spec
             if role != "ops":
                 (directory / "projects" / f"{name}-api.yaml").write_text(
@@ -480,7 +477,7 @@ def stack(tmp_path_factory):
         free_port() for _ in range(8)
     )
     config_dir = tmp_path_factory.mktemp("config") / "config"
-    _write_config(config_dir, sink_port, drone_port, gitlab_port, dns_port)
+    _write_config(config_dir)
     log_path = tmp_path_factory.mktemp("logs") / "stack.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
@@ -511,6 +508,9 @@ def stack(tmp_path_factory):
             "--max-receive-count",
             "3",
             "--quiet",
+            "--verbose",  # the JSON log lines (warnings and worse, with --quiet) in the output the tests read
+            "--workdir",
+            str(log_path.parent / "workdir"),
         ],
         cwd=ROOT,
         stdout=log,

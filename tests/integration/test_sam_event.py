@@ -84,19 +84,14 @@ def invoke_as_sam_would(function: str, event_file: Path, env_file: Path) -> dict
 @pytest.fixture
 def make_event(stack, tmp_path):
     def run(sample: str) -> tuple[str, Path, Path]:
-        ports = [str(urlsplit(url).port) for url in (stack.api, stack.sink, stack.moto)]
         done = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "local.sam_event",
                 str(ROOT / sample),
-                "--port",
-                ports[0],
-                "--sink-port",
-                ports[1],
-                "--moto-port",
-                ports[2],
+                "--port",  # the rest it asks the stack
+                str(urlsplit(stack.api).port),
                 "--out",
                 str(tmp_path),
             ],

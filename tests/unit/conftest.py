@@ -357,7 +357,7 @@ class GitLabFake:
         _serve(self.server)
 
     def point_at_me(self, text: str) -> str:
-        return text.replace("http://127.0.0.1:3003", self.url)
+        return text.replace("local://gitlab", self.url)
 
     def calls(self, method: str | None = None, suffix: str = "") -> list[dict]:
         return [c for c in self.fake.calls if (method is None or c["method"] == method) and c["path"].endswith(suffix)]

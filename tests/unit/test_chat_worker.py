@@ -65,7 +65,7 @@ def say(text: str, who: str = "alice", **kwargs) -> dict:
 def act(worker: Worker, text: str, who: str = "alice", **kwargs) -> list[dict]:
     """An acting command from chat, run by the worker; returns the messages that carried its job."""
     reply = say(text, who, **kwargs)
-    assert reply["msgtype"] == "markdown" and reply["markdown"]["title"] == "ok", reply
+    assert reply["msgtype"] == "markdown" and reply["markdown"]["title"].startswith(("Got it: ", "收到：")), reply
     messages = worker.take()
     assert len(messages) == 1
     response = worker.run(messages)
@@ -215,11 +215,28 @@ def test_restart_and_rollback(worker, fake_drone, fake_dingtalk, session):
     assert [(r.command, r.result) for r in audit_log()] == [("rollback", "succeeded"), ("restart", "succeeded")]
 
 
-def test_a_rollback_obeys_the_environments_rules(worker, fake_drone, fake_dingtalk, session):
-    # staging runs #123 (deployed as #126) and ran #124 before (#125); but #124 is a feature/refund build, which
-    # staging (branch main) does not take: rolling back to it is refused like deploying it would be.
+def test_rollback_without_a_build_goes_back_to_the_previous_deployment(worker, fake_drone, fake_dingtalk, session):
+    # staging runs main's #123 (deployed as #126) and ran main's #120 before it (#125): help's own example works
     act(worker, "rollback shop-api staging", who="alice", session_webhook=session)
-    act(worker, "rollback shop-api staging 125", who="alice", session_webhook=session)  # #124's deployment
+    assert drone_changes(fake_drone) == [
+        (
+            "POST",
+            "/api/repos/shop/shop-api/builds/120/rollback",
+            {"target": ["staging"], "OPSBOT_REQUESTED_BY": ["Alice Wang"]},
+        )
+    ]
+    assert posted(fake_dingtalk)[0][1].startswith("### 🚀 Rollback of shop-api #120 → staging started")
+
+
+def test_a_rollback_obeys_the_environments_rules(worker, fake_drone, fake_dingtalk, session):
+    # QA once ran feature/refund's #124 on staging (a promote made in Drone itself); staging (branch main) does not
+    # take feature/refund builds: rolling back to it, by the build or by its deployment, is refused as deploying is.
+    [qa] = fake_drone.add_builds(
+        "shop/shop-api",
+        [{"target": "feature/refund", "event": "promote", "deploy_to": "staging", "parent": 124, "status": "success"}],
+    )
+    act(worker, "rollback shop-api staging 124", who="alice", session_webhook=session)
+    act(worker, f"rollback shop-api staging {qa}", who="alice", session_webhook=session)  # #124's deployment
     assert drone_changes(fake_drone) == []
     reason = "⛔ staging takes builds of main; #124 is from feature/refund."
     assert [text for _, text in posted(fake_dingtalk)] == [reason, reason]
@@ -277,6 +294,7 @@ def test_another_deployers_approval_deploys_once_even_when_its_job_runs_twice(
     text = posted(fake_dingtalk)[-1][1]
     assert text.startswith(f"✔ Carol Zhang 批准了 `{pending.id}`（Alice Wang 发起）。")
     assert "已开始发布 shop-api #128 → production" in text
+    assert text.count("✔") == 1 and "发起人 Alice Wang。" in text  # the approval is said once, by its note
 
     assert worker.run(messages, attempt=2)["batchItemFailures"] == []  # the same approve job, redelivered
     assert drone_changes(fake_drone) == [promote]
@@ -405,7 +423,7 @@ def test_an_expired_request_cannot_be_approved(worker, fake_drone, fake_dingtalk
 
 def test_an_unknown_request_cannot_be_approved(worker, fake_dingtalk, session):
     act(worker, "approve deadbeef", who="carol", session_webhook=session)
-    assert posted(fake_dingtalk)[-1][1] == "⛔ There is no such approval request."
+    assert posted(fake_dingtalk)[-1][1].startswith("⛔ There is no such approval request: use the id in")
 
 
 # --- Drone unavailable: retried, then reported and dead-lettered -------------------------------------------------
@@ -620,7 +638,7 @@ def test_a_promote_whose_answer_was_lost_is_looked_up_not_posted_again(worker, f
     """Drone promoted, but its answer timed out (504): the retry asks Drone before posting again."""
     fake_drone.statuses, fake_drone.fault_methods, fake_drone.fault_after = [504], {"POST"}, True
     reply = say("deploy shop-api 128 to staging", session_webhook=session)
-    assert reply["markdown"]["title"] == "ok"
+    assert reply["markdown"]["title"] == "Got it: deploy"
     messages = worker.take()
     assert len(worker.run(messages)["batchItemFailures"]) == 1  # 504: try again later
     assert worker.run(messages, attempt=2)["batchItemFailures"] == []

@@ -498,3 +498,32 @@ def test_cli_prints_aws_errors_as_one_line_with_the_remedy(aws, capsys, monkeypa
     assert main(["load", str(EXAMPLE_CONFIG), "--stack", "no-such-stack"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: AWS said ValidationError") and "check --stack" in line
+
+
+def test_cli_takes_the_region_from_aws_region_as_the_aws_cli_does(aws, capsys, monkeypatch):
+    """boto3 reads only AWS_DEFAULT_REGION; someone who set AWS_REGION (as the AWS CLI and Lambda read it) is not
+    told "no AWS region"."""
+    import json
+
+    import boto3
+    from unit_support import STACK_ENV
+
+    from opsbot import aws as opsbot_aws
+    from opsbot.config_cli import main
+
+    boto3.client("cloudformation", region_name="eu-west-1").create_stack(
+        StackName="opsbot-eu",
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"ConfigTableName": {"Value": STACK_ENV["CONFIG_TABLE"]}},
+            }
+        ),
+    )
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    opsbot_aws.client.cache_clear()
+    assert opsbot_aws.client("cloudformation").meta.region_name == "eu-west-1"
+    main(["diff", str(EXAMPLE_CONFIG), "--stack", "opsbot-eu"])
+    captured = capsys.readouterr()
+    assert "no AWS region" not in captured.err and "no such stack" not in captured.err, captured.err

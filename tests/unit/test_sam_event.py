@@ -11,6 +11,7 @@ import pytest
 
 from local import sam_event
 from local import template as local_template
+from local.ports import NotRunning, Ports
 from local.signing import event_body, kept_as_stored
 from local.stack import LOCAL_SECRETS, local_names
 from opsbot.dingtalk.signature import verify_callback
@@ -27,7 +28,7 @@ MOTO = "http://127.0.0.1:5005"
 
 @pytest.fixture
 def env_json() -> dict:
-    return sam_event.env_vars(TEMPLATE, MOTO)
+    return sam_event.env_vars(TEMPLATE, Ports.derive(3000))
 
 
 @pytest.fixture
@@ -120,21 +121,31 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
 
 def test_the_template_declares_an_empty_endpoint_so_sam_can_override_it():
     assert TEMPLATE.global_environment()["AWS_ENDPOINT_URL"] == ""  # empty on AWS: boto3's own endpoints
+    assert TEMPLATE.global_environment()["LOCAL_PEERS"] == ""  # no local:// peer resolves on AWS
 
 
-def test_make_event_writes_both_files_and_prints_the_invoke_command(tmp_path, capsys):
+def not_running(port=None, timeout=3.0):
+    raise NotRunning(f"nothing on {port}")
+
+
+def test_make_event_writes_both_files_and_prints_the_invoke_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sam_event, "running", not_running)  # no stack: the ports follow from PORT
     sample = ROOT / "events" / "dingtalk" / "status.json"
-    assert sam_event.main([str(sample), "--moto-port", "5123", "--port", "3100", "--out", str(tmp_path)]) == 0
+    assert sam_event.main([str(sample), "--port", "3100", "--out", str(tmp_path)]) == 0
     written = json.loads((tmp_path / "events" / "dingtalk" / "status.json").read_text(encoding="utf-8"))
     verify_callback(written["headers"], LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"])
     env_json = json.loads((tmp_path / "env.json").read_text(encoding="utf-8"))
-    assert env_json["DingtalkBotFunction"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5123"
+    assert env_json["DingtalkBotFunction"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5105"  # PORT + 2005
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3100"
+    peers = dict(pair.split("=", 1) for pair in env_json["WorkerFunction"]["LOCAL_PEERS"].split())
+    assert peers["drone"] == "http://127.0.0.1:3102" and peers["dingtalk"] == "http://127.0.0.1:3101"
     printed = capsys.readouterr().out
+    assert "SAM_CLI_TELEMETRY=0 " in printed  # the command as printed sends nothing home
     assert f"local invoke DingtalkBotFunction -e {tmp_path}/events/dingtalk/status.json" in printed
     assert f"--env-vars {tmp_path}/env.json --region us-east-1" in printed
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: f"{s.parent.name}/{s.stem}")
-def test_every_sample_has_a_function_to_invoke(sample, tmp_path):
+def test_every_sample_has_a_function_to_invoke(sample, tmp_path, monkeypatch):
+    monkeypatch.setattr(sam_event, "running", not_running)
     assert sam_event.main([str(sample), "--out", str(tmp_path)]) == 0

@@ -156,6 +156,8 @@ def _prod_documents(**changes) -> list[Document]:
                 document.data["robots"][robot].update(
                     webhook=f"ssm:/opsbot/prod/robots/{robot}/webhook", secret=f"ssm:/opsbot/prod/robots/{robot}/secret"
                 )
+            for zone in document.data["ops"]["dns_zones"].values():
+                zone.pop("nameservers", None)  # the zone's own name servers, as on AWS
     return documents
 
 
@@ -184,8 +186,10 @@ def test_a_prod_config_may_not_reach_other_stages_or_send_tokens_in_clear(change
 
 
 def test_the_local_stack_may_use_http_and_literal_secrets():
-    config = validate(_documents(), allow_literal_secrets=True, stage="local")
-    assert config.drone.server.startswith("http://127.0.0.1")
+    config = validate(
+        _documents(), allow_literal_secrets=True, stage="local", local_peers={"drone": "http://127.0.0.1:9"}
+    )
+    assert config.drone.server == "http://127.0.0.1:9"  # local://drone, where the running stack has its fake
 
 
 def test_an_environment_lists_the_build_events_it_takes(tmp_path):

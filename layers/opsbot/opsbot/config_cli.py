@@ -55,9 +55,9 @@ def _git_version(directory: str) -> str:
 
 def use_stack(stack: str) -> None:
     """Point this process at a deployed stack's config table and stage."""
-    import boto3
+    from opsbot import aws
 
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    described = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described.get("Parameters", [])}
     if "ConfigTableName" not in outputs:
@@ -122,7 +122,7 @@ def _aws_error(exc: Exception) -> int:
             "error: no AWS credentials: set AWS_PROFILE (or the access keys) for the stack's account", file=sys.stderr
         )
     elif isinstance(exc, NoRegionError):
-        print("error: no AWS region: set AWS_REGION to the stack's region", file=sys.stderr)
+        print("error: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) to the stack's region", file=sys.stderr)
     elif isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "")

@@ -44,6 +44,7 @@ class Settings:
     ops_output_link_seconds: int
     ops_poll_seconds: int
     ops_progress_seconds: int
+    local_peers: dict[str, str]
 
     @property
     def allows_literal_secrets(self) -> bool:
@@ -134,11 +135,23 @@ ENVIRONMENT = {
     "OPS_OUTPUT_LINK_SECONDS": ("How long a presigned link to ops output stays valid.", "3600"),
     "OPS_POLL_SECONDS": ("Delay between follow-up checks of an ops change (rollout, VM batch, DNS change).", "15"),
     "OPS_PROGRESS_SECONDS": ("Least time between two progress posts about one VM batch.", "60"),
+    # The local stack's config names its fakes by role (`local://drone`), never by port: the stack says where each runs.
+    "LOCAL_PEERS": (
+        "The local stack only: where `local://<peer>` in config points, `peer=address` pairs separated by spaces "
+        "(set by the local stack itself); empty elsewhere.",
+        "",
+    ),
 }
 
 
 def _env(name: str) -> str:
     return os.environ.get(name, ENVIRONMENT[name][1])
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """`a=x b=y` (spaces or commas between pairs) as {a: x, b: y}."""
+    pairs = (item.partition("=") for item in text.replace(",", " ").split())
+    return {name.strip(): value.strip().rstrip("/") for name, _, value in pairs if name.strip() and value.strip()}
 
 
 @cache
@@ -175,4 +188,5 @@ def settings() -> Settings:
         ops_output_link_seconds=int(_env("OPS_OUTPUT_LINK_SECONDS")),
         ops_poll_seconds=int(_env("OPS_POLL_SECONDS")),
         ops_progress_seconds=int(_env("OPS_PROGRESS_SECONDS")),
+        local_peers=_pairs(_env("LOCAL_PEERS")),
     )

@@ -16,6 +16,7 @@ from opsbot.chat.inbound.message import InboundMessage
 from opsbot.chat.parser import has_chinese, parse
 from opsbot.chat.registry import UsageError
 from opsbot.config.model import Config
+from opsbot.i18n import t
 from opsbot.ingress.accept import accept, job_id_for
 from opsbot.jobs import kinds
 from opsbot.message import Reply
@@ -70,7 +71,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
         record = _record(request, "faq" if reply else "unknown", {"text": invocation.text})
         if reply is None:
             reply = Reply(
-                title="unknown command",
+                title=t(language, "未知命令", "unknown command"),
                 ok=False,
                 detail=f"no command {invocation.word[:40]}",
                 text=dispatch.suggestion(registry, invocation.word, language, faq.not_found(request)),
@@ -99,7 +100,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
         config, actor, command.verb, authz.Target(project, environment), record, arguments, language
     )
     if decision.denied:
-        return counted(record, Reply(title="denied", ok=False, text=f"⛔ {decision.reason}"))
+        return counted(record, Reply(title=t(language, "不允许", "denied"), ok=False, text=f"⛔ {decision.reason}"))
 
     if not command.acts:
         reply = dispatch.run(request)
@@ -122,10 +123,16 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
     )
     if outcome.status == "duplicate" and not acknowledge_again:
         return None  # the first delivery was acknowledged; its result is on its way
+    return acknowledgement(command.name, language)
+
+
+def acknowledgement(command: str, language: str) -> Reply:
+    """The answer to an act at once: it is queued, and its result follows in the conversation."""
     return Reply(
-        title="ok",
-        text=request.t(
-            f"收到 `{command.name}`，处理中，结果稍后发到本群。",
-            f"Got it: `{command.name}` is running; the result will be posted here.",
+        title=t(language, f"收到：{command}", f"Got it: {command}"),
+        text=t(
+            language,
+            f"收到 `{command}`，处理中，结果稍后发到本群。",
+            f"Got it: `{command}` is running; the result will be posted here.",
         ),
     )

@@ -77,6 +77,10 @@ DEPLOYMENT_EVENTS = ("promote", "rollback")
 DEFAULT_DEPLOY_EVENTS = ("push",)
 # Where a project's own GitLab webhook token lives in SSM (under /opsbot/<stage>/): the GitLab function reads it.
 WEBHOOK_TOKENS_AREA = "webhooks/gitlab-projects"
+# The local stack's fakes, which its config names by role (`local://drone`, `local://dingtalk/robot/send?…`) so that
+# no config holds a port: the stack that loads it says where each runs (LOCAL_PEERS). No other stage accepts them.
+LOCAL_PEER_ROLES = ("dingtalk", "feishu", "wecom", "slack", "drone", "gitlab", "dns")
+_LOCAL_PEER = re.compile(r"^local://([a-z]*)(.*)$", re.S)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -271,12 +275,18 @@ class _Checker:
     """Collects problems for one document so that a user sees all of them in one go."""
 
     def __init__(
-        self, document: Document, allow_literal_secrets: bool, stage: str = "", names: KnownNames | None = None
+        self,
+        document: Document,
+        allow_literal_secrets: bool,
+        stage: str = "",
+        names: KnownNames | None = None,
+        local_peers: dict[str, str] | None = None,
     ):
         self.doc = document
         self.names = names  # the command names that exist, when declared (config/names.py)
         self.allow_literal_secrets = allow_literal_secrets  # the local stack: literal secrets, http:// peers
         self.stage = stage
+        self.local_peers = local_peers or {}  # role -> address, where the running local stack has its fakes
         self.problems: list[tuple[str, int, str]] = []
 
     def problem(self, container, key, message: str) -> None:
@@ -362,9 +372,35 @@ class _Checker:
             )
         return value
 
+    def local_peer(self, container, key, where: str, value: str) -> str:
+        """`local://<role>…` as the address of the local stack's fake for that role; anything else as it is. Left
+        as written where no stack is running (validating a directory): it is checked, never called."""
+        match = _LOCAL_PEER.match(value)
+        if not match:
+            return value
+        role, rest = match.groups()
+        if not self.allow_literal_secrets:
+            self.problem(
+                container, key, f"{where}.{key}: local://{role[:20]} names a fake of the local stack, not a real peer"
+            )
+        elif role not in LOCAL_PEER_ROLES:
+            self.problem(
+                container,
+                key,
+                f"{where}.{key}: local://{role[:20]} is no peer of the local stack "
+                f"(it has local://{', local://'.join(LOCAL_PEER_ROLES)})",
+            )
+        elif role in self.local_peers:
+            return self.local_peers[role] + rest
+        return value
+
     def https_url(self, container: dict, key: str, where: str, example: str) -> str:
         """A peer's base URL. Tokens travel with every call, so only https:// outside the local stack."""
         url = self.string(container, key, where, required=True)
+        if url.startswith("local://"):
+            url = self.local_peer(container, key, where, url)
+            if url.startswith("local://"):
+                return url
         schemes = "https?" if self.allow_literal_secrets else "https"
         if url and not re.match(rf"^{schemes}://[^/\s]+", url):
             needs = "a URL" if self.allow_literal_secrets else "an https:// URL"
@@ -491,7 +527,7 @@ def _robot(checker: _Checker, robot_map: dict, name: str, spec) -> Robot:
     signed = kind in ("dingtalk", "feishu")
     return Robot(
         **robot,
-        webhook=checker.secret(spec, "webhook", where, "robots"),
+        webhook=checker.local_peer(spec, "webhook", where, checker.secret(spec, "webhook", where, "robots")),
         secret=checker.secret(spec, "secret", where, "robots") if signed else "",
     )
 
@@ -670,12 +706,14 @@ def validate(
     version: str = "",
     stage: str = "",
     names: KnownNames | None = None,
+    local_peers: dict[str, str] | None = None,
 ) -> Config:
     """The whole config from its documents, or ConfigError naming every problem with file and line.
 
     `allow_literal_secrets` is the local stack's leniency (literal secrets, http:// peers); `stage`, when given,
     is the only stage whose `ssm:` parameters the config may name. `names` are the commands that exist (default:
-    what the entry point declared, config/names.py); without any, command names are not checked."""
+    what the entry point declared, config/names.py); without any, command names are not checked. `local_peers`
+    (the local stack's LOCAL_PEERS) resolves `local://<role>` addresses to where its fakes run."""
     names = names or declared_names()
     problems: list[tuple[str, int, str]] = []
     global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
@@ -683,7 +721,7 @@ def validate(
     if global_doc is None:
         problems.append((GLOBAL_FILE, 0, "missing global config file"))
     else:
-        checker = _Checker(global_doc, allow_literal_secrets, stage, names)
+        checker = _Checker(global_doc, allow_literal_secrets, stage, names, local_peers)
         parts = _global(checker)
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
             checker.problem(
@@ -705,7 +743,7 @@ def validate(
     for document in documents:
         if document is global_doc:
             continue
-        checker = _Checker(document, allow_literal_secrets, stage, names)
+        checker = _Checker(document, allow_literal_secrets, stage, names, local_peers)
         project = _project(checker, language)
         if project:
             if project.pipeline.init_on_push and not parts.get("gitlab"):

@@ -369,9 +369,11 @@ def _zone(checker, name: str, item: dict, where: str) -> DnsZone:
     for entry in protected:
         if entry != domain and not entry.endswith("." + domain):
             checker.problem(item, "protected", f"{where}.protected: '{entry}' is not in {domain}")
-    nameservers = checker.strings(item, "nameservers", where)
+    nameservers = tuple(
+        checker.local_peer(item, "nameservers", where, s) for s in checker.strings(item, "nameservers", where)
+    )
     for server in nameservers:
-        if not _NAMESERVER.match(server):
+        if not _NAMESERVER.match(server) and not server.startswith("local://"):
             checker.problem(item, "nameservers", f"{where}.nameservers: '{server}' is not host[:port]")
     return DnsZone(
         name=name,

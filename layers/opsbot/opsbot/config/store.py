@@ -53,7 +53,9 @@ def _key(sk: str) -> dict:
 
 def check(documents: list[Document], version: str) -> Config:
     """The config the documents make, if they are valid and fit in one item; ConfigError otherwise."""
-    config = validate(documents, settings().allows_literal_secrets, version, settings().stage)
+    config = validate(
+        documents, settings().allows_literal_secrets, version, settings().stage, local_peers=settings().local_peers
+    )
     # The version item is the larger of the two: the same attributes under a longer key.
     _check_size(documents, {**_key(f"{VERSION_PREFIX}{0:012d}.000000#{version}"), **_item(documents, version, "", 0)})
     return config
@@ -177,7 +179,13 @@ def load() -> Config:
     if _cached and _cached[0] > now:
         return _cached[1]
     item = _current_item()
-    config = validate(_documents(item), settings().allows_literal_secrets, item["version"]["S"], settings().stage)
+    config = validate(
+        _documents(item),
+        settings().allows_literal_secrets,
+        item["version"]["S"],
+        settings().stage,
+        local_peers=settings().local_peers,
+    )
     _cached = (now + settings().config_cache_seconds, config)
     return config
 
@@ -227,12 +235,16 @@ def find_version(prefix: str) -> tuple[str, list[Document]]:
             break
         query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     if not matches:
-        raise LookupError(f"no saved config version starts with {prefix}")
+        raise VersionNotFound(f"no saved config version starts with {prefix}")
     if len(matches) > 1:
         raise LookupError(f"{prefix} fits {len(matches)} versions: {', '.join(sorted(v[:12] for v in matches))}")
     version, sk = next(iter(matches.items()))
     item = ddb.get_item(TableName=table, Key=_key(sk), ConsistentRead=True)["Item"]
     return version, _documents(item)
+
+
+class VersionNotFound(LookupError):
+    """No saved version starts with the prefix asked for."""
 
 
 def invalidate() -> None:
