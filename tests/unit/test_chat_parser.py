@@ -343,24 +343,53 @@ def help_reply(arguments: dict, language: str):
     return REGISTRY.commands["help"].run(ChatRequest(EXAMPLE, {}, None, REGISTRY.commands["help"], arguments, language))
 
 
+def _lines_of(text: str, cmd, language: str) -> list[str]:
+    from opsbot.chat.commands.help import names
+
+    return [row for row in text.splitlines() if row.startswith(f"- {names(cmd, language)} — ")]
+
+
 @pytest.mark.parametrize("language", ["zh", "en"])
-def test_help_lists_every_command_with_its_names_and_both_summaries(language):
+def test_help_lists_every_command_once_in_one_language_grouped_by_area(language):
+    from opsbot.chat.registry import AREAS
+
     text = help_reply({}, language).text
+    other = "en" if language == "zh" else "zh"
     for cmd in REGISTRY.commands.values():
-        line = next(row for row in text.splitlines() if row.startswith(f"- `{cmd.name}`"))
-        for alias in cmd.aliases:
-            assert f"`{alias}`" in line
-        assert cmd.summary["zh"] in line and cmd.summary["en"] in line
+        [line] = _lines_of(text, cmd, language)
+        assert cmd.summary[language] in line and cmd.summary[other] not in line
+        assert (f"`{cmd.called('zh')}`" in line) == (language == "zh" or cmd.called("zh") == cmd.name)
+    headings = [h[0 if language == "zh" else 1] for h in AREAS.values()]
+    found = [row.strip("*") for row in text.splitlines() if row.startswith("**")]
+    assert found == headings  # every area, in order: 常用 / 发布 / 评审 / 运维 / 配置
+    by_area = REGISTRY.by_area()
+    assert [c.name for c in by_area["release"]] == ["status", "builds", "deploy", "rollback", "restart"]
+    assert {c.name for c in by_area["review"]} == {"approve", "reject"}
+    assert "restart service" in {c.name for c in by_area["ops"]} and "drone init" in {c.name for c in by_area["config"]}
+
+
+def test_chinese_help_has_no_english_summary_and_english_help_no_chinese():
+    from opsbot.chat.parser import has_chinese
+
+    english = help_reply({}, "en").text
+    assert not has_chinese(english)
+    chinese = help_reply({}, "zh").text
+    assert "List every command" not in chinese and "帮助 <命令>" in chinese
 
 
 @pytest.mark.parametrize("asked", ["deploy", "部署", "发布", "DEPLOY"])
-def test_help_for_one_command_shows_usage_role_and_examples(asked):
-    reply = help_reply({"command": asked}, "zh")
-    assert reply.title == "help deploy"
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_help_for_one_command_shows_usage_role_and_examples_in_one_language(asked, language):
+    reply = help_reply({"command": asked}, language)
+    assert reply.title == ("帮助：部署" if language == "zh" else "help: deploy")
     assert "`deploy <project> <build|branch> [to] <env>`" in reply.text
     assert "deployer" in reply.text
-    for example in REGISTRY.commands["deploy"].examples:
-        assert f"`@opsbot {example}`" in reply.text
+    deploy = REGISTRY.commands["deploy"]
+    assert (
+        deploy.summary[language] in reply.text and deploy.summary["en" if language == "zh" else "zh"] not in reply.text
+    )
+    shown = [e for e in deploy.examples if f"`@opsbot {e}`" in reply.text]
+    assert shown and all(("部署" in e) == (language == "zh") for e in shown)  # the examples in its language
 
 
 def test_help_for_an_unknown_command_is_a_usage_error():

@@ -8,6 +8,7 @@ from unit_support import ROOT
 
 from opsbot.chat import reference
 from opsbot.chat.commands import all_commands
+from opsbot.chat.registry import AREAS
 
 README = ROOT / "README.md"
 
@@ -31,16 +32,18 @@ def test_the_readme_command_reference_is_up_to_date():
 
 def test_the_reference_has_a_row_and_the_examples_of_every_command():
     generated = reference.markdown()
-    rows = [line for line in generated.splitlines() if line.startswith("| `")]
-    assert [row.split("`")[1] for row in rows] == list(all_commands().commands)
+    rows = [line for line in generated.splitlines() if line.startswith("| ") and " | `" in line]
+    by_area = [cmd.name for commands in all_commands().by_area().values() for cmd in commands]
+    assert [row.split("`")[1] for row in rows] == by_area and sorted(by_area) == sorted(all_commands().commands)
     for cmd in all_commands().commands.values():
-        row = next(r for r in rows if r.startswith(f"| `{cmd.name}` |"))
+        row = next(r for r in rows if f" | `{cmd.name}` | " in r)
+        assert row.startswith(f"| {AREAS[cmd.area][1]} · {AREAS[cmd.area][0]} |")
         assert cmd.summary["en"] in row and cmd.summary["zh"] in row
         assert (cmd.role or "anyone") in row
         assert ("acts" if cmd.acts else "reads") in row
         assert all(f"`@opsbot {example}`" in generated for example in cmd.examples)
     # a usage with | (deploy's <build|branch>) must not split its table cell
-    assert all(row.count(" | ") == 5 for row in rows)
+    assert all(row.count(" | ") == 6 for row in rows)
 
 
 def test_replace_block_rewrites_only_between_the_markers():

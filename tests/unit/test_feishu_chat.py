@@ -148,7 +148,7 @@ def test_a_read_is_answered_as_a_reply_in_the_senders_language(feishu, handlers,
     said = say(feishu, "我是谁", open_id=BOB)
     post_event(handlers, lambda_context, said["event"])
     assert run_jobs(aws, handlers, lambda_context) == []
-    assert replies(feishu) == [(said["message_id"], "whoami", "你是 **Bob Li**（`bob`），角色：developer。")]
+    assert replies(feishu) == [(said["message_id"], "我是谁", "你是 **Bob Li**（`bob`），角色：developer。")]
     [record] = audit_log()
     assert (record.who, record.command, record.result, record.where) == (
         "bob",
@@ -221,7 +221,7 @@ def test_a_stranger_is_told_which_id_to_add(feishu, handlers, lambda_context, aw
     post_event(handlers, lambda_context, said["event"])
     run_jobs(aws, handlers, lambda_context)
     [(_, _, text)] = replies(feishu)
-    assert "Ask an admin to add your Feishu open_id to `people`" in text
+    assert "Your Feishu open_id is `ou_newhire`: ask an admin to add it to `people`" in text
 
 
 def test_a_token_feishu_no_longer_takes_is_replaced(feishu, handlers, lambda_context, aws):

@@ -178,7 +178,7 @@ def test_config_rollback_to_an_unknown_or_ambiguous_version_says_so(gitops_confi
     store.save(store.current_documents()[1], "abcd1" + "0" * 35)
     store.save(store.current_documents()[1], "abcd2" + "0" * 35)
     _, posted = chat("config rollback ffff", staff_id=XIAOMING)
-    assert "no saved config version starts with ffff" in posted[0]
+    assert "no saved config version starts with `ffff`: `config history` lists them" in posted[0]
     _, posted = chat("config rollback abcd", staff_id=XIAOMING)
     assert "abcd fits 2 versions" in posted[0]
 

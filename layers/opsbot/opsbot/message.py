@@ -173,6 +173,7 @@ class Conversation:
         )
 
 
-def digest_entry(key: str, line: str, mentions: Mentions) -> dict:
-    """One digest line, its @-mentions, and the id that folds it once however often it is retried."""
-    return {"id": key, "line": line, **mentions.fields()}
+def digest_entry(key: str, line: str, mentions: Mentions, language: str = "") -> dict:
+    """One digest line, its @-mentions, its language (its project's), and the id that folds it once however often
+    it is retried."""
+    return {"id": key, "line": line, **mentions.fields(), **({"language": language} if language else {})}

@@ -26,6 +26,7 @@ from opsbot.authz.actors import FEISHU, GITLAB, Actor
 from opsbot.config.model import DEPLOYMENT_EVENTS, Config, Environment, Project
 from opsbot.drone.builds import build_branch
 from opsbot.i18n import t
+from opsbot.markup import dingtalk as md
 
 ADMIN = "admin"  # may do everything; the one place this role is named
 ALLOW, DENY, NEEDS_APPROVAL = "allow", "deny", "needs approval"
@@ -140,13 +141,15 @@ def _who_may(config: Config, actor: Actor, verb: Verb, target: Target, language:
     needed = required_roles(config, verb, target.environment, project)
     if not actor.known and verb.kind != READ and not verb.open_to_strangers:
         zh_id, en_id = ("飞书 open_id", "Feishu open_id") if actor.via == FEISHU else ("钉钉 ID", "DingTalk id")
+        handle = md(actor.handle or "?", 80)  # what to tell the admin: the id the channel vouched for
         return _deny(
             "stranger",
             t(
                 language,
-                f"你还不在 opsbot 的人员配置里，只能使用查询类命令。请联系管理员把你的{zh_id}加入 people。",
+                f"你还不在 opsbot 的人员配置里，只能使用查询类命令。你的{zh_id} 是 `{handle}`："
+                "请联系管理员把它加入 people。",
                 "You are not in opsbot's people config, so you may only run commands that read. "
-                f"Ask an admin to add your {en_id} to `people` (`whoami` shows it).",
+                f"Your {en_id} is `{handle}`: ask an admin to add it to `people`.",
             ),
         )
     if not actor.known and needed and actor.via == GITLAB:

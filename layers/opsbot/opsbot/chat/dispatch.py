@@ -23,7 +23,7 @@ from opsbot.release.deploy import ReleaseRefused
 
 def failed(request: ChatRequest, text: str, detail: str = "") -> Reply:
     return Reply(
-        title=f"{request.command.name} failed",
+        title=request.t(f"{request.command.called('zh')}失败", f"{request.command.name} failed"),
         text=text,
         ok=False,
         detail=detail or text[:200],

@@ -15,8 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opsbot.authz import core as authz
+from opsbot.chat.parser import has_chinese
 from opsbot.markup import dingtalk as md
 from opsbot.text import is_number
+
+# Where a command belongs in `help` (and the README's reference), in this order, with its heading in each language.
+AREAS = {
+    "general": ("常用", "General"),
+    "release": ("发布", "Release"),
+    "review": ("评审", "Review"),
+    "ops": ("运维", "Ops"),
+    "config": ("配置", "Config"),
+}
 
 
 class UsageError(Exception):
@@ -38,6 +48,7 @@ class Command:
     summary: dict[str, str]  # language -> one line
     examples: tuple[str, ...]
     run: Callable  # (ChatRequest) -> Reply; for acts it runs in the worker
+    area: str = "general"  # one of AREAS: where help lists it
     acts: bool = False
     role: str | None = None  # the default role; None: anyone, even a sender not in config
     needs_drone: bool = False
@@ -54,6 +65,12 @@ class Command:
         if self.rules is not None:
             return self.rules
         return authz.Verb(self.name, (self.role,) if self.role else (), authz.ACT if self.acts else authz.READ)
+
+    def called(self, language: str) -> str:
+        """What a reader of `language` calls it: its first Chinese name for a Chinese reader (`回滚`), else its name."""
+        if language == "zh":
+            return next((alias for alias in self.aliases if has_chinese(alias)), self.name)
+        return self.name
 
     def usage(self) -> str:
         if self.usage_text:
@@ -132,6 +149,10 @@ class Registry:
     def names(self) -> list[str]:
         return list(self.by_alias)
 
+    def by_area(self) -> dict[str, list[Command]]:
+        """The commands of each area (AREAS' order), each area in the help order."""
+        return {area: [c for c in self.commands.values() if c.area == area] for area in AREAS}
+
     def order(self, names: tuple[str, ...]) -> None:
         """List the commands in this order (help, the README); every command must be named exactly once."""
         if sorted(names) != sorted(self.commands):
@@ -146,6 +167,7 @@ REGISTRY = Registry()
 def command(
     name: str,
     *,
+    area: str,
     aliases: tuple[str, ...] = (),
     arguments: tuple[Argument, ...] = (),
     zh: str,
@@ -165,6 +187,8 @@ def command(
     restart, approve) names its `verb`, whose default role is the command's."""
     if verb is not None:
         role = verb.default_roles[0] if verb.default_roles else None
+    if area not in AREAS:
+        raise ValueError(f"chat command '{name}': area '{area}' is not one of {', '.join(AREAS)}")
 
     def register(run: Callable) -> Callable:
         REGISTRY.add(
@@ -175,6 +199,7 @@ def command(
                 summary={"zh": zh, "en": en},
                 examples=examples,
                 run=run,
+                area=area,
                 acts=acts,
                 role=role,
                 needs_drone=needs_drone,

@@ -16,7 +16,7 @@ from types import ModuleType
 from opsbot.channels import adapters
 from opsbot.config.model import Config, Robot
 from opsbot.delivery import budget
-from opsbot.i18n import t
+from opsbot.i18n import LANGUAGES, t
 from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, RetryLater
 from opsbot.jobs.queue import enqueue, park_in_dead_letter_queue
@@ -44,7 +44,7 @@ def deliver(config: Config, robot: Robot, message: Message, key: str) -> str:
     # emptied the digest and ended in between.
     _ensure_flush(adapter, robot, now, key)
     effects.commit()  # once its digest is sent, the entry is no longer there to show that it was folded
-    budget.fold(robot.name, digest_entry(key, message.one_line(), message.mentions))
+    budget.fold(robot.name, digest_entry(key, message.one_line(), message.mentions, message.language))
     _ensure_flush(adapter, robot, now)
     return "folded"
 
@@ -75,7 +75,11 @@ def _schedule_flush(adapter: ModuleType, robot: Robot, state: budget.RobotState,
 
 
 def digest_message(entries: list[dict], language: str) -> Message:
-    """The folded news (message.digest_entry each) as one message, every @-mention kept."""
+    """The folded news (message.digest_entry each) as one message, every @-mention kept: in the language its
+    entries share (their projects'), else in `language` (the config's)."""
+    shared = {entry.get("language") for entry in entries}
+    if len(shared) == 1 and (only := shared.pop()) in LANGUAGES:
+        language = only
     n = len(entries)
     mentions = Mentions()
     for entry in entries:

@@ -31,11 +31,21 @@ class Step:
     outcome: str = ""  # for the audit log when finished: succeeded or failed
 
 
-def _k(language: str, zh: str, en: str) -> str:
-    return t(language, zh, en)
-
-
 # --- previews ------------------------------------------------------------------------------------------------------
+
+
+# A change's messages are titled by its kind, in the requester's language: DingTalk shows the title in its notification.
+KIND_TITLES = {
+    "k8s-restart": ("滚动重启", "rollout restart"),
+    "k8s-scale": ("扩缩容", "scale"),
+    "vm-run": ("主机执行", "vm run"),
+    "dns-change": ("域名修改", "dns change"),
+}
+
+
+def title(request: OpsRequest) -> str:
+    zh, en = KIND_TITLES.get(request.plan.get("kind", ""), (request.verb, request.verb))
+    return t(request.language, f"{zh} {request.id}", f"{en} {request.id}")
 
 
 def describe(plan: dict, language: str) -> str:
@@ -43,7 +53,7 @@ def describe(plan: dict, language: str) -> str:
     kind = plan["kind"]
     where = f"{plan.get('cluster', '')}/{plan.get('namespace', '')}"
     if kind == "k8s-restart":
-        return _k(
+        return t(
             language,
             f"滚动重启 **{where}** 的 `deployment/{plan['deployment']}`（{plan['replicas']} 个副本，"
             "像 `kubectl rollout restart` 一样逐个替换 pod）",
@@ -51,7 +61,7 @@ def describe(plan: dict, language: str) -> str:
             "replaced pod by pod as `kubectl rollout restart` does)",
         )
     if kind == "k8s-scale":
-        return _k(
+        return t(
             language,
             f"把 **{where}** 的 `deployment/{plan['deployment']}` 从 {plan['from']} 个副本改为 **{plan['to']}** 个",
             f"scale `deployment/{plan['deployment']}` in **{where}** "
@@ -61,7 +71,7 @@ def describe(plan: dict, language: str) -> str:
         count = plan["instances"] if plan["instances"] is not None else "?"
         commands = "\n".join(f"    {md(c, 200)}" for c in plan["parameters"].get("commands", []))
         values = ", ".join(f"{k}={md(v, 60)}" for k, v in plan["values"].items())
-        head = _k(
+        head = t(
             language,
             f"在 VM 组 **{plan['group']}** 的 {count} 台实例上执行 runbook **{plan['runbook']}**"
             f"（{plan['document']}），每次 {plan['max_concurrency']} 台，错误超过 {plan['max_errors']} 个即停止",
@@ -75,8 +85,8 @@ def describe(plan: dict, language: str) -> str:
         )
     if kind == "dns-change":
         before, after = dns.values_of(plan["before"]), dns.values_of(plan["after"])
-        old = f"{', '.join(before)} (TTL {plan['before']['TTL']})" if plan["before"] else _k(language, "无", "none")
-        new = f"{', '.join(after)} (TTL {plan['after']['TTL']})" if plan["after"] else _k(language, "删除", "deleted")
+        old = f"{', '.join(before)} (TTL {plan['before']['TTL']})" if plan["before"] else t(language, "无", "none")
+        new = f"{', '.join(after)} (TTL {plan['after']['TTL']})" if plan["after"] else t(language, "删除", "deleted")
         return f"`{plan['name']}` {plan['type']}：{md(old, 300)} → **{md(new, 300)}**（zone {plan['zone']}）"
     return kind
 
@@ -84,11 +94,11 @@ def describe(plan: dict, language: str) -> str:
 def preview_reply(request: OpsRequest, needs_approval: int, confirm_minutes: int) -> Reply:
     language = request.language
     approval = (
-        _k(language, f"确认后还需 {needs_approval} 位其他同事批准。", f" Then it needs {needs_approval} approval(s).")
+        t(language, f"确认后还需 {needs_approval} 位其他同事批准。", f" Then it needs {needs_approval} approval(s).")
         if needs_approval
         else ""
     )
-    text = _k(
+    text = t(
         language,
         f"### 🔍 预览 `{request.id}`（{request.environment}）\n\n{describe(request.plan, language)}\n\n"
         f"确认执行：`@opsbot confirm {request.id}`（{confirm_minutes} 分钟内，仅限 {md(request.requester_name)}）。"
@@ -97,7 +107,11 @@ def preview_reply(request: OpsRequest, needs_approval: int, confirm_minutes: int
         f"To run it: `@opsbot confirm {request.id}` (within {confirm_minutes} min, by {md(request.requester_name)} "
         "only)." + approval,
     )
-    return Reply(title=f"preview {request.id}", text=text, detail=f"preview {request.id}: {request.summary}"[:200])
+    return Reply(
+        title=t(language, f"预览 {request.id}", f"preview {request.id}"),
+        text=text,
+        detail=f"preview {request.id}: {request.summary}"[:200],
+    )
 
 
 # --- running -------------------------------------------------------------------------------------------------------
@@ -114,12 +128,12 @@ def execute(config: Config, request: OpsRequest) -> tuple[Reply, dict, dict | No
             raise KubernetesRefused(404, f"cluster {plan['cluster']} is no longer configured")
         if kind == "k8s-restart":
             done = k8s.rollout_restart(cluster, plan["namespace"], plan["deployment"], by)
-            head = _k(language, "已开始滚动重启", "Rollout restart started:")
+            head = t(language, "已开始滚动重启", "Rollout restart started:")
         else:
             done = k8s.scale(cluster, plan["namespace"], plan["deployment"], plan["to"], by)
-            head = _k(language, "已调整副本数", "Scaled:")
+            head = t(language, "已调整副本数", "Scaled:")
         deadline = int(time.time()) + cluster.rollout_minutes * 60
-        text = _k(
+        text = t(
             language,
             f"### ♻️ {head} `deployment/{plan['deployment']}`（{plan['cluster']}/{plan['namespace']}，`{request.id}`）"
             "\n\n正在跟踪 rollout，完成、卡住或失败时会通知。",
@@ -127,13 +141,13 @@ def execute(config: Config, request: OpsRequest) -> tuple[Reply, dict, dict | No
             f"`{request.id}`)\n\nWatching the rollout: you hear when it is done, stuck or failed.",
         )
         return (
-            Reply(title=f"{kind} {request.id}", text=text, detail=f"{request.summary}: started"[:200]),
+            Reply(title=title(request), text=text, detail=f"{request.summary}: started"[:200]),
             done,
             {"deadline": deadline},
         )
     if kind == "vm-run":
         command_id = vm.send(plan, request.id, request.requester_name, request.created)
-        text = _k(
+        text = t(
             language,
             f"### 🖥 已发送 runbook **{plan['runbook']}** 到 **{plan['group']}**（`{request.id}`，SSM 命令 "
             f"`{command_id}`）\n\n实例完成时会陆续报告进度，最后给出汇总。",
@@ -141,7 +155,11 @@ def execute(config: Config, request: OpsRequest) -> tuple[Reply, dict, dict | No
             f"`{command_id}`)\n\nProgress is posted as instances finish, then a summary.",
         )
         return (
-            Reply(title=f"vm run {request.id}", text=text, detail=f"{request.summary}: command {command_id}"[:200]),
+            Reply(
+                title=title(request),
+                text=text,
+                detail=f"{request.summary}: command {command_id}"[:200],
+            ),
             {"command_id": command_id},
             {"last_post": int(time.time()), "seen": {}},
         )
@@ -150,7 +168,7 @@ def execute(config: Config, request: OpsRequest) -> tuple[Reply, dict, dict | No
         if zone is None:
             raise Route53Refused(404, f"zone {plan['zone']} is no longer configured")
         change_id = dns.change(zone, plan, f"opsbot {request.id} by {request.requester_name}: {request.summary}")
-        text = _k(
+        text = t(
             language,
             f"### 🌐 已提交 `{plan['name']}` {plan['type']} 的修改（`{request.id}`）\n\n等待 Route 53 同步"
             f"（INSYNC），然后直接向权威 DNS 验证。撤销：`@opsbot dns undo {request.id}`",
@@ -158,7 +176,11 @@ def execute(config: Config, request: OpsRequest) -> tuple[Reply, dict, dict | No
             f"Route 53 (INSYNC), then asking the zone's name servers. Undo: `@opsbot dns undo {request.id}`",
         )
         return (
-            Reply(title=f"dns {request.id}", text=text, detail=f"{request.summary}: change {change_id}"[:200]),
+            Reply(
+                title=title(request),
+                text=text,
+                detail=f"{request.summary}: change {change_id}"[:200],
+            ),
             {"change_id": change_id, "name": plan["name"], "type": plan["type"], "before": plan["before"]},
             {"deadline": int(time.time()) + DNS_SYNC_SECONDS},
         )
@@ -178,9 +200,9 @@ def follow(config: Config, request: OpsRequest, state: dict) -> Step:
 
 
 def _finished(request: OpsRequest, ok: bool, icon: str, zh: str, en: str) -> Step:
-    text = _k(request.language, zh, en)
+    text = t(request.language, zh, en)
     return Step(
-        Reply(title=f"{request.verb} {request.id}", text=f"### {icon} {text}", ok=ok, detail=text[:200]),
+        Reply(title=title(request), text=f"### {icon} {text}", ok=ok, detail=text[:200]),
         None,
         "succeeded" if ok else "failed",
     )
@@ -226,28 +248,28 @@ def _follow_vm(request: OpsRequest, state: dict) -> Step:
         changed = found["counts"] != state.get("seen")
         if changed and now - state.get("last_post", 0) >= settings().ops_progress_seconds:
             finished = sum(n for s, n in found["counts"].items() if s in vm.DONE or s in vm.FAILED)
-            text = _k(
+            text = t(
                 language,
                 f"⏳ {name}：{finished}/{found['targets']} 台完成 · {_counts(found['counts'])}",
                 f"⏳ {name}: {finished}/{found['targets']} done · {_counts(found['counts'])}",
             )
-            reply = Reply(title=f"vm run {request.id}", text=text, detail="progress")
+            reply = Reply(title=title(request), text=text, detail="progress")
             return Step(reply, {"last_post": now, "seen": found["counts"]})
         return Step(None, state)
     ran = sum(found["counts"].values())
     not_run = max(0, found["targets"] - ran)
     lines = [
-        _k(
+        t(
             language,
             f"### {'✅' if found['status'] == 'Success' else '❌'} {name} 结束：{found['status']}",
             f"### {'✅' if found['status'] == 'Success' else '❌'} {name} finished: {found['status']}",
         ),
         "",
-        f"- {_k(language, '按状态', 'by status')}: {_counts(found['counts'])}",
+        f"- {t(language, '按状态', 'by status')}: {_counts(found['counts'])}",
     ]
     if not_run:
         lines.append(
-            _k(
+            t(
                 language,
                 f"- 未执行：{not_run} 台（错误超过 {plan['max_errors']} 个后停止发送）",
                 f"- not run: {not_run} (stopped sending after more than {plan['max_errors']} error(s))",
@@ -257,11 +279,11 @@ def _follow_vm(request: OpsRequest, state: dict) -> Step:
         lines.append(f"- `{instance_id}`: " + " / ".join(first))
     link = output.store(f"ops/{request.id}/output.txt", vm.full_output(request.id, command_id, found["instances"]))
     if link:
-        lines.append(_k(language, f"\n[全部输出]({link})", f"\n[Full output]({link})"))
+        lines.append(t(language, f"\n[全部输出]({link})", f"\n[Full output]({link})"))
     ok = found["status"] == "Success"
     text = "\n".join(lines)
     return Step(
-        Reply(title=f"vm run {request.id}", text=text, ok=ok, detail=f"{found['status']}: {_counts(found['counts'])}"),
+        Reply(title=title(request), text=text, ok=ok, detail=f"{found['status']}: {_counts(found['counts'])}"),
         None,
         "succeeded" if ok else "failed",
     )

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from opsbot.authz import core as authz
 from opsbot.aws import client
 from opsbot.i18n import t
+from opsbot.markup import dingtalk as md
 from opsbot.ops.verbs import CHANGES
 from opsbot.settings import settings
 from opsbot.state import keys
@@ -154,7 +155,14 @@ def for_confirmation(request_id: str, actor_id: str, language: str, now: float |
     """The request `actor_id` may confirm now, or OpsRefused saying why not."""
     found = get(request_id)
     if found is None:
-        raise OpsRefused(t(language, f"没有请求 `{request_id[:40]}`。", f"There is no request `{request_id[:40]}`."))
+        shown = md(request_id, 40)  # the person's own words
+        raise OpsRefused(
+            t(
+                language,
+                f"没有请求 `{shown}`：请用你的预览消息里的 ID（比如 `restart service …` 的预览）。",
+                f"There is no request `{shown}`: confirm with the id in your preview (`restart service …` gives one).",
+            )
+        )
     if found.requester != actor_id:
         raise OpsRefused(
             t(

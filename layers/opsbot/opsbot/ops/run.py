@@ -113,7 +113,11 @@ def approval_opened(request: OpsRequest, approval: approvals.ApprovalRequest, la
         f"{changes.describe(request.plan, language)}\n\nNeeds {approval.needed} approval(s) from someone else: "
         f"`@opsbot approve {request.id}`, or `@opsbot reject {request.id}` (valid for {hours} h)",
     )
-    return Reply(title=f"approval {request.id}", text=text, detail=f"approval {request.id} opened: {request.summary}")
+    return Reply(
+        title=t(language, f"审批 {request.id}", f"approval {request.id}"),
+        text=text,
+        detail=f"approval {request.id} opened: {request.summary}",
+    )
 
 
 def execute_approved(

@@ -111,7 +111,12 @@ ALREADY_APPROVED = ("你已经批准过这个请求了。", "You have already ap
 
 def _refusal(request: ApprovalRequest | None, language: str) -> str | None:
     if request is None:
-        return t(language, "没有这个审批请求。", "There is no such approval request.")
+        return t(
+            language,
+            "没有这个审批请求：请用审批请求消息里的 ID（发布到需要审批的环境，比如 production，会发起一个）。",
+            "There is no such approval request: use the id in an approval request's message (a deploy to an "
+            "environment with approvals, such as production, opens one).",
+        )
     if request.status != "pending":
         return t(
             language,

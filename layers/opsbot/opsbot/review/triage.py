@@ -92,7 +92,7 @@ def tell_reviewers(session: Session, assigned: list[str]) -> None:
         f"### 👀 Review requested: {link}\n\n{session.project.name} · reviewers: {names}",
     )
     reply = Reply(
-        title=f"review !{session.iid}",
+        title=t(session.project.language, f"请评审 !{session.iid}", f"review !{session.iid}"),
         text=text,
         project=session.project.name,
         mentions=mentions,

@@ -40,6 +40,7 @@ def _target(pending: approvals.ApprovalRequest) -> authz.Target:
 
 @command(
     "approve",
+    area="review",
     aliases=("批准", "同意"),
     acts=True,
     verb=APPROVE,
@@ -59,7 +60,7 @@ def approve(request: ChatRequest) -> Reply:
     if not completed:
         left = pending.needed - len(pending.approvers)
         return Reply(
-            title=f"approval {pending.id}",
+            title=request.t(f"审批 {pending.id}", f"approval {pending.id}"),
             project=pending.project,
             detail=f"approved {pending.id}; {left} more needed",
             text=request.t(
@@ -83,6 +84,7 @@ def approve(request: ChatRequest) -> Reply:
 
 @command(
     "reject",
+    area="review",
     aliases=("拒绝", "驳回"),
     acts=True,
     verb=REJECT,
@@ -100,7 +102,7 @@ def reject(request: ChatRequest) -> Reply:
     decided = approvals.reject(request_id, request.sender_id, request.language)
     if _is_ops(decided):
         return Reply(
-            title=f"rejected {decided.id}",
+            title=request.t(f"已拒绝 {decided.id}", f"rejected {decided.id}"),
             detail=f"rejected {decided.id}",
             text=request.t(
                 f"✖ {request.sender} 拒绝了 `{decided.id}`（{decided.action}，{decided.target}），不会执行。",
@@ -108,7 +110,7 @@ def reject(request: ChatRequest) -> Reply:
             ),
         )
     return Reply(
-        title=f"rejected {decided.id}",
+        title=request.t(f"已拒绝 {decided.id}", f"rejected {decided.id}"),
         project=decided.project,
         detail=f"rejected {decided.id}",
         text=request.t(

@@ -7,7 +7,7 @@ import time
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.drone.api import DroneRefused
-from opsbot.drone.builds import build_branch, commit_title, is_deployment
+from opsbot.drone.builds import build_branch, commit_title, is_deployment, status_word
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
@@ -34,11 +34,12 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
     link = request.drone().ui_link(slug, build.get("number"))
     where = md(build_branch(build), 80)
     if is_deployment(build):
-        where = f"{build.get('event')} → {md(build.get('deploy_to'), 40)}"
+        event = t(request.language, "发布" if build.get("event") == "promote" else "回滚", str(build.get("event")))
+        where = f"{event} → {md(build.get('deploy_to'), 40)}"
     parts = [
         f"{icon} [#{build.get('number')}]({link})",
         where if with_branch else "",
-        md(status, 20),
+        md(status_word(status, request.language), 40),
         md(commit_title(build)),
         md(build.get("author_login") or "", 40),
         _ago(time.time() - float(when), request.language),
@@ -48,6 +49,7 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
 
 @command(
     "status",
+    area="release",
     aliases=("状态",),
     needs_drone=True,
     arguments=(Argument("project"), Argument("branch", required=False)),
@@ -78,7 +80,7 @@ def status(request: ChatRequest) -> Reply:
         builds = list(latest.values())[:MAX_BRANCHES]
     if not builds:
         return Reply(
-            title=f"status {project.name}",
+            title=request.t(f"{project.name} 状态", f"status {project.name}"),
             project=project.name,
             text=request.t(
                 f"{project.name} {md(branch, 80)} 还没有构建。".replace("  ", " "),
@@ -87,7 +89,11 @@ def status(request: ChatRequest) -> Reply:
         )
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
-    return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
+    return Reply(
+        title=request.t(f"{project.name} 状态", f"status {project.name}"),
+        project=project.name,
+        text="\n".join([head, ""] + lines),
+    )
 
 
 def _parse_builds(words: list[str]) -> dict:
@@ -108,6 +114,7 @@ def _parse_builds(words: list[str]) -> dict:
 
 @command(
     "builds",
+    area="release",
     aliases=("构建", "构建列表"),
     needs_drone=True,
     parse=_parse_builds,
@@ -121,7 +128,7 @@ def builds(request: ChatRequest) -> Reply:
     n = max(1, min(int(request.arguments.get("n") or 10), 30))
     branch = str(request.arguments.get("branch") or "")
     found = request.drone().builds(project.repo, branch=branch, per_page=n)[:n]
-    title = f"builds {project.name}" + (f" {branch}" if branch else "")
+    title = request.t(f"{project.name} 构建", f"builds {project.name}") + (f" {md(branch, 60)}" if branch else "")
     if not found:
         return Reply(title=title, project=project.name, text=request.t("没有找到构建。", "No builds found."))
     head = request.t(f"### {project.name} 最近 {len(found)} 个构建", f"### {project.name}: last {len(found)} builds")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from opsbot.chat.commands.history import TEAM_TIME
@@ -10,12 +11,31 @@ from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.config import store
 from opsbot.config.model import ConfigError
+from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
+
+# Who or what saved a version (store.Version.source, written as `push by …: …` by gitops/config_sync.py, `rollback
+# by …` below, `cli load` by the config CLI, `local stack` by the local stack), as a person reads it.
+SOURCES = (
+    (re.compile(r"^push by ([^:]*): ?(.*)$", re.S), ("{0} 推送：{1}", "push by {0}: {1}")),
+    (re.compile(r"^rollback by (.*)$", re.S), ("{0} 在群里回滚", "rollback by {0}")),
+    (re.compile(r"^cli load$"), ("命令行加载（make config）", "loaded by the config CLI")),
+    (re.compile(r"^local stack$"), ("本地栈启动时加载", "loaded when the local stack started")),
+)
+
+
+def describe_source(source: str, language: str) -> str:
+    for pattern, (zh, en) in SOURCES:
+        if found := pattern.match(source):
+            parts = [md(part, 120) for part in found.groups()]
+            return t(language, zh.format(*parts), en.format(*parts))
+    return md(source, 200)
 
 
 @command(
     "config",
+    area="config",
     aliases=("配置",),
     arguments=(Argument("project"),),
     zh="项目的生效配置（不含密钥）",
@@ -46,11 +66,14 @@ def show_config(request: ChatRequest) -> Reply:
         f"image=`{pipeline.image or project.repo.lower()}`, init_on_push={pipeline.init_on_push}"
         + (f", test_command=`{'; '.join(pipeline.test_command)}`" if pipeline.test_command else "")
     )
-    return Reply(title=f"config {project.name}", project=project.name, text="\n".join(lines))
+    return Reply(
+        title=request.t(f"{project.name} 配置", f"config {project.name}"), project=project.name, text="\n".join(lines)
+    )
 
 
 @command(
     "config history",
+    area="config",
     aliases=("配置 历史",),
     arguments=(Argument("n", required=False, number=True),),
     zh="配置的版本记录：谁在何时同步或回滚了哪个版本",
@@ -60,18 +83,22 @@ def show_config(request: ChatRequest) -> Reply:
 def config_history(request: ChatRequest) -> Reply:
     versions = store.history(max(1, min(int(request.arguments.get("n") or 10), 30)))
     if not versions:
-        return Reply(title="config history", text=request.t("还没有保存过配置。", "No config has been saved yet."))
+        return Reply(
+            title=request.t("配置历史", "config history"),
+            text=request.t("还没有保存过配置。", "No config has been saved yet."),
+        )
     lines = [request.t(f"### 最近 {len(versions)} 个配置版本", f"### Last {len(versions)} config versions")]
     for index, version in enumerate(versions):
         when = datetime.fromtimestamp(version.saved_at, TEAM_TIME).strftime("%m-%d %H:%M")
         now = request.t(" ← 当前", " ← current") if index == 0 else ""
-        lines.append(f"- {when} `{md(version.version[:8])}` {md(version.source, 200)}{now}")
+        lines.append(f"- {when} `{md(version.version[:8])}` {describe_source(version.source, request.language)}{now}")
     lines.append(request.t("回滚：`@opsbot config rollback <版本>`", "Roll back: `@opsbot config rollback <version>`"))
-    return Reply(title="config history", text="\n".join(lines))
+    return Reply(title=request.t("配置历史", "config history"), text="\n".join(lines))
 
 
 @command(
     "config rollback",
+    area="config",
     aliases=("配置 回滚",),
     acts=True,
     role="ops",
@@ -86,12 +113,20 @@ def config_rollback(request: ChatRequest) -> Reply:
         raise UsageError(request.t("版本至少写 4 位。", "give at least 4 characters of the version."))
     try:
         version, documents = store.find_version(wanted)
-    except LookupError as exc:
+    except store.VersionNotFound:
+        shown = md(wanted, 40)
+        raise UsageError(
+            request.t(
+                f"没有以 `{shown}` 开头的配置版本：`config history` 列出已保存的版本。",
+                f"no saved config version starts with `{shown}`: `config history` lists them.",
+            )
+        ) from None
+    except LookupError as exc:  # more than one version fits: the message lists them
         raise UsageError(str(exc)) from None
     current = store.load().version
     if version == current:
         return Reply(
-            title="config rollback",
+            title=request.t("配置回滚", "config rollback"),
             text=request.t(f"当前已经是版本 `{version[:8]}`。", f"Version `{version[:8]}` is already the current one."),
         )
     try:
@@ -99,7 +134,7 @@ def config_rollback(request: ChatRequest) -> Reply:
     except ConfigError as exc:  # valid then, but not under today's rules (say, literal secrets outside local)
         problems = "\n".join(f"- {line}" for line in exc.lines()[:10])
         return Reply(
-            title="config rollback failed",
+            title=request.t("配置回滚失败", "config rollback failed"),
             ok=False,
             detail=f"version {version[:8]} is invalid now",
             text=request.t(
@@ -108,7 +143,7 @@ def config_rollback(request: ChatRequest) -> Reply:
             ),
         )
     return Reply(
-        title="config rollback",
+        title=request.t("配置回滚", "config rollback"),
         detail=f"config rolled back from {current[:8]} to {version[:8]}",
         text=request.t(
             f"### ↩️ 配置已回滚到 `{version[:8]}`（{len(restored.projects)} 个项目），之前是 `{current[:8]}`。\n\n"

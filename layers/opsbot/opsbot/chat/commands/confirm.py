@@ -12,6 +12,7 @@ from opsbot.ops import verbs
 
 @command(
     "confirm",
+    area="ops",
     aliases=("确认",),
     acts=True,
     verb=verbs.CONFIRM,

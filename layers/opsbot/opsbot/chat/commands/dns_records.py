@@ -28,6 +28,7 @@ def _zone(request: ChatRequest, name: str) -> DnsZone:
 
 @command(
     "dns",
+    area="ops",
     aliases=("域名",),
     arguments=(Argument("subcommand", required=False),),
     usage="dns show|set|undo …",
@@ -47,11 +48,12 @@ def dns_help(request: ChatRequest) -> Reply:
     head = request.t(
         f"没有 `dns {md(word, 40)}`。" if word else "", f"There is no `dns {md(word, 40)}`. " if word else ""
     )
-    return Reply(title="dns", ok=not word, text=head + "\n".join(lines))
+    return Reply(title=request.t("域名", "dns"), ok=not word, text=head + "\n".join(lines))
 
 
 @command(
     "dns show",
+    area="ops",
     aliases=("域名 查看",),
     acts=True,
     verb=verbs.DNS_SHOW,
@@ -74,11 +76,16 @@ def dns_show(request: ChatRequest) -> Reply:
         lines.append(f"- {record['Type']} {md(values, 300)} (TTL {record['TTL']})")
     if not records:
         lines.append(request.t("没有记录。", "No records."))
-    return Reply(title=f"dns {name}", text="\n".join(lines), detail=f"{len(records)} record set(s) of {name}")
+    return Reply(
+        title=request.t(f"域名 {name}", f"dns {name}"),
+        text="\n".join(lines),
+        detail=f"{len(records)} record set(s) of {name}",
+    )
 
 
 @command(
     "dns set",
+    area="ops",
     aliases=("域名 修改",),
     acts=True,
     verb=verbs.DNS_SET,
@@ -118,6 +125,7 @@ def dns_set(request: ChatRequest) -> Reply:
 
 @command(
     "dns undo",
+    area="ops",
     aliases=("域名 撤销",),
     acts=True,
     verb=verbs.DNS_UNDO,
@@ -139,8 +147,8 @@ def dns_undo(request: ChatRequest) -> Reply:
     if done is None or done.plan.get("kind") != "dns-change" or "change_id" not in done.result:
         raise UsageError(
             request.t(
-                f"`{md(request_id, 40)}` 不是一次已执行的 DNS 修改。",
-                f"`{md(request_id, 40)}` is no DNS change that ran.",
+                f"`{md(request_id, 40)}` 不是一次已执行的 DNS 修改：撤销要用执行过的 `dns set` 的 ID。",
+                f"`{md(request_id, 40)}` is no DNS change that ran: undo takes the id of a `dns set` that ran.",
             )
         )
     zone = request.config.ops.dns_zones.get(done.plan["zone"])

@@ -19,6 +19,11 @@ from opsbot.message import Reply
 MATCH_THRESHOLD = 0.45
 KEYWORD_BONUS = 0.35
 _WORD = re.compile(r"[a-z0-9][a-z0-9._-]*|[\u4e00-\u9fff]+")
+# Words that every English question shares ("how do I …"): counted, they make any two questions look alike.
+STOP_WORDS = frozenset(
+    "a an the i me my we our you your it is are am be can could do does did how what when where who why which "
+    "to of in on at for with this that there get got should would will may".split()
+)
 
 
 def tokens(text: str) -> set[str]:
@@ -26,7 +31,7 @@ def tokens(text: str) -> set[str]:
     for part in _WORD.findall(text.lower()):
         if "\u4e00" <= part[0] <= "\u9fff":
             found.update(part[i : i + 2] for i in range(max(1, len(part) - 1)))  # Chinese has no spaces: use pairs
-        else:
+        elif part not in STOP_WORDS:
             found.add(part)
     return found
 
@@ -34,14 +39,19 @@ def tokens(text: str) -> set[str]:
 MAX_QUESTION_CHARS = 300  # a question is short; comparing a pasted essay character by character is not
 
 
+def content(text: str) -> str:
+    """The words that carry a question's meaning, lower-cased: its stop words left out."""
+    return " ".join(part for part in _WORD.findall(text.lower()) if part not in STOP_WORDS)
+
+
 def score(question: str, entry: FaqEntry) -> float:
     question = question[:MAX_QUESTION_CHARS]
-    asked, lowered = tokens(question), question.lower()
+    asked, lowered, meant = tokens(question), question.lower(), content(question)
     best = 0.0
     for candidate in (entry.question, *entry.examples):
         theirs = tokens(candidate)
         overlap = len(asked & theirs) / max(1, min(len(asked), len(theirs))) if asked and theirs else 0.0
-        best = max(best, overlap * 0.8, SequenceMatcher(None, lowered, candidate.lower()).ratio())
+        best = max(best, overlap * 0.8, SequenceMatcher(None, meant, content(candidate)).ratio())
     hits = sum(1 for k in entry.keywords if k.lower() in lowered)
     return best + KEYWORD_BONUS * hits
 
@@ -75,6 +85,7 @@ def not_found(request: ChatRequest) -> str:
 
 @command(
     "faq",
+    area="general",
     aliases=("常见问题", "问"),
     arguments=(Argument("question", required=False),),
     parse=lambda words: {"question": " ".join(words)} if words else {},
@@ -85,14 +96,17 @@ def not_found(request: ChatRequest) -> str:
 def faq(request: ChatRequest) -> Reply:
     question = str(request.arguments.get("question") or "")
     if question:
-        return answer(request, question) or Reply(title="faq", ok=False, text=not_found(request), detail="no match")
+        return answer(request, question) or Reply(
+            title=request.t("常见问题", "FAQ"), ok=False, text=not_found(request), detail="no match"
+        )
     if not request.config.faq:
         return Reply(
-            title="faq", text=request.t("还没有配置常见问题。", "No FAQ is configured yet.") + " " + not_found(request)
+            title=request.t("常见问题", "FAQ"),
+            text=request.t("还没有配置常见问题。", "No FAQ is configured yet.") + " " + not_found(request),
         )
     lines = [request.t("### 常见问题", "### FAQ")] + [f"- {e.question}" for e in request.config.faq]
     lines.append(
         request.t("直接 @opsbot 提问即可，比如：", "Just @opsbot your question, for example: ")
         + f"`{request.config.faq[0].examples[0] if request.config.faq[0].examples else request.config.faq[0].question}`"
     )
-    return Reply(title="FAQ", text="\n".join(lines))
+    return Reply(title=request.t("常见问题", "FAQ"), text="\n".join(lines))

@@ -12,6 +12,17 @@ from opsbot.message import Reply
 from opsbot.text import is_number
 
 TEAM_TIME = timezone(timedelta(hours=8), "UTC+8")  # the team's clock (China Standard Time)
+# How a command ended (audit.AuditRecord.result), as a person reads it.
+RESULT_WORDS = {
+    "answered": ("已回答", "answered"),
+    "queued": ("处理中", "queued"),
+    "succeeded": ("成功", "succeeded"),
+    "failed": ("失败", "failed"),
+    "denied": ("不允许", "denied"),
+    "refused": ("被拒绝", "refused"),
+    "usage": ("用法不对", "usage"),
+    "unknown": ("未知命令", "unknown"),
+}
 
 
 def _parse(words: list[str]) -> dict:
@@ -30,6 +41,7 @@ def _parse(words: list[str]) -> dict:
 
 @command(
     "history",
+    area="general",
     aliases=("历史", "审计"),
     parse=_parse,
     arguments=(Argument("project", required=False), Argument("n", required=False, number=True)),
@@ -43,7 +55,7 @@ def history(request: ChatRequest) -> Reply:
         name = request.project(request.arguments["project"]).name
     n = max(1, min(int(request.arguments.get("n") or 10), 30))
     records = audit.recent(name, n)
-    title = f"history {name}".strip()
+    title = request.t(f"{name} 历史", f"history {name}").strip()
     if not records:
         return Reply(title=title, project=name, text=request.t("还没有记录。", "Nothing recorded yet."))
     lines = [
@@ -54,5 +66,6 @@ def history(request: ChatRequest) -> Reply:
         when = datetime.fromtimestamp(record.at_ms / 1000, TEAM_TIME).strftime("%m-%d %H:%M")
         said = md(" ".join([record.command, *(str(v) for v in record.arguments.values())]), 120)
         detail = f" — {md(record.detail, 200)}" if record.detail else ""
-        lines.append(f"- {when} **{md(record.who_name, 60)}** `{said}` · {record.result}{detail}")
+        result = request.t(*RESULT_WORDS.get(record.result, (md(record.result, 40),) * 2))
+        lines.append(f"- {when} **{md(record.who_name, 60)}** `{said}` · {result}{detail}")
     return Reply(title=title, project=name, text="\n".join(lines))

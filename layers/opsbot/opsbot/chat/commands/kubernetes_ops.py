@@ -54,6 +54,7 @@ def k8s_name(request: ChatRequest, value, what: str) -> str:
 
 @command(
     "k8s",
+    area="ops",
     aliases=("kubernetes", "集群"),
     arguments=(Argument("subcommand", required=False),),
     usage="k8s pods|logs|restart|scale …",
@@ -76,11 +77,12 @@ def k8s_help(request: ChatRequest) -> Reply:
     )
     body = request.t("可用的：\n\n", "Use:\n\n") + "\n".join(lines)
     body += request.t("\n\n集群：\n\n", "\n\nClusters:\n\n") + ("\n".join(clusters) or "-")
-    return Reply(title="k8s", ok=not word, text=head + body)
+    return Reply(title=request.t("集群", "k8s"), ok=not word, text=head + body)
 
 
 @command(
     "k8s pods",
+    area="ops",
     aliases=("集群 状态",),
     acts=True,
     verb=verbs.K8S_PODS,
@@ -112,7 +114,11 @@ def k8s_pods(request: ChatRequest) -> Reply:
         lines.append(request.t(f"- ……还有 {len(pods) - len(shown)} 个 pod", f"- … {len(pods) - len(shown)} more pods"))
     if not found["deployments"] and not pods:
         lines.append(request.t("没有找到。", "Nothing found."))
-    return Reply(title=f"k8s pods {cluster.name}", text="\n".join(lines), detail=f"{len(pods)} pods in {where}")
+    return Reply(
+        title=request.t(f"集群状态 {cluster.name}", f"k8s pods {cluster.name}"),
+        text="\n".join(lines),
+        detail=f"{len(pods)} pods in {where}",
+    )
 
 
 def run_target(cluster: Cluster, namespace: str) -> Target:
@@ -121,6 +127,7 @@ def run_target(cluster: Cluster, namespace: str) -> Target:
 
 @command(
     "k8s logs",
+    area="ops",
     aliases=("集群 日志",),
     acts=True,
     verb=verbs.K8S_LOGS,
@@ -133,7 +140,7 @@ def run_target(cluster: Cluster, namespace: str) -> Target:
     zh="一个 pod（或 Deployment 最新的 pod）最后 N 行日志（默认 100）；摘要放在消息里，完整内容在链接后",
     en="The last N log lines (100 unless you say) of a pod, or of a Deployment's newest pod; the gist here, "
     "all of it behind a link",
-    examples=("k8s logs shop-eks shop deployment/shop-api", "集群 日志 shop-eks shop shop-api-7d4b9c-x2k8p 200"),
+    examples=("k8s logs shop-eks shop deployment/shop-api", "集群 日志 shop-eks shop shop-api-1x0 200"),
 )
 def k8s_logs(request: ChatRequest) -> Reply:
     from opsbot.ops import kubernetes as k8s  # late: the registry, loaded at every cold start, needs only the verbs
@@ -163,7 +170,11 @@ def k8s_logs(request: ChatRequest) -> Reply:
         parts.append(
             request.t(f"上面是最后 {len(kept)} 行；{more}", f"Above: the last {len(kept)} lines; {more}").rstrip("；; ")
         )
-    return Reply(title=f"logs {pod}", text="\n\n".join(parts), detail=f"logs of {pod}: {facts['lines']} lines")
+    return Reply(
+        title=request.t(f"日志 {pod}", f"logs {pod}"),
+        text="\n\n".join(parts),
+        detail=f"logs of {pod}: {facts['lines']} lines",
+    )
 
 
 def _deployment(request: ChatRequest, cluster: Cluster, namespace: str) -> dict:
@@ -207,6 +218,7 @@ def preview_restart(request: ChatRequest, verb, cluster: Cluster, namespace: str
 
 @command(
     "k8s restart",
+    area="ops",
     aliases=("集群 重启",),
     acts=True,
     verb=verbs.K8S_RESTART,
@@ -224,6 +236,7 @@ def k8s_restart(request: ChatRequest) -> Reply:
 
 @command(
     "k8s scale",
+    area="ops",
     aliases=("集群 扩缩容",),
     acts=True,
     verb=verbs.K8S_SCALE,

@@ -15,6 +15,7 @@ from opsbot.message import Reply
 
 @command(
     "drone",
+    area="config",
     aliases=("流水线",),
     arguments=(Argument("subcommand", required=False),),
     usage="drone init|sync <project>",
@@ -30,7 +31,11 @@ def drone(request: ChatRequest) -> Reply:
         if name.startswith("drone ")
     ]
     head = request.t(f"没有 `drone {word}`。" if word else "", f"There is no `drone {word}`. " if word else "")
-    return Reply(title="drone", ok=not word, text=head + request.t("可用的：\n\n", "Use:\n\n") + "\n".join(lines))
+    return Reply(
+        title=request.t("流水线", "drone"),
+        ok=not word,
+        text=head + request.t("可用的：\n\n", "Use:\n\n") + "\n".join(lines),
+    )
 
 
 def _language(request: ChatRequest) -> str:
@@ -109,6 +114,7 @@ def _run(request: ChatRequest, deliver) -> Reply:
 
 @command(
     "drone init",
+    area="config",
     aliases=("流水线 初始化",),
     acts=True,
     role="deployer",
@@ -130,6 +136,7 @@ def drone_init(request: ChatRequest) -> Reply:
 
 @command(
     "drone sync",
+    area="config",
     aliases=("流水线 同步",),
     acts=True,
     role="deployer",

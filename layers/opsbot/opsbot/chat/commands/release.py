@@ -22,6 +22,7 @@ def _ask(request: ChatRequest) -> release.Ask:
 
 @command(
     "deploy",
+    area="release",
     aliases=("部署", "发布"),
     acts=True,
     verb=release.DEPLOY,
@@ -45,6 +46,7 @@ def deploy(request: ChatRequest) -> Reply:
 
 @command(
     "rollback",
+    area="release",
     aliases=("回滚",),
     acts=True,
     verb=release.ROLLBACK,
@@ -75,6 +77,7 @@ def rollback(request: ChatRequest) -> Reply:
 
 @command(
     "restart",
+    area="release",
     aliases=("重试", "重新构建", "重启"),
     acts=True,
     verb=release.RESTART,
@@ -93,7 +96,7 @@ def restart(request: ChatRequest) -> Reply:
         started = release.restart(request.config, drone, _ask(request), project, build)
     except DroneRefused as exc:
         return Reply(
-            title="restart failed",
+            title=request.t("重试失败", "restart failed"),
             ok=False,
             project=project.name,
             detail=f"Drone refused: {exc.message}",
@@ -105,7 +108,7 @@ def restart(request: ChatRequest) -> Reply:
         )
     link = drone.ui_link(project.repo, started.get("number"))
     return Reply(
-        title=f"restart {project.name}",
+        title=request.t(f"重试 {project.name}", f"restart {project.name}"),
         project=project.name,
         detail=f"restarted #{number} as #{started.get('number')}",
         text=request.t(

@@ -14,6 +14,7 @@ from opsbot.ops import verbs
 
 @command(
     "restart service",
+    area="ops",
     aliases=("重启 服务",),
     acts=True,
     verb=verbs.SERVICE_RESTART,

@@ -28,6 +28,7 @@ def _parse(words: list[str]) -> dict:
 
 @command(
     "vm",
+    area="ops",
     aliases=("主机",),
     arguments=(Argument("subcommand", required=False),),
     usage="vm run <runbook> <group> [name=value …]",
@@ -53,11 +54,12 @@ def vm_help(request: ChatRequest) -> Reply:
     head = request.t(
         f"没有 `vm {md(word, 40)}`。" if word else "", f"There is no `vm {md(word, 40)}`. " if word else ""
     )
-    return Reply(title="vm", ok=not word, text=head + "\n".join(lines))
+    return Reply(title=request.t("主机", "vm"), ok=not word, text=head + "\n".join(lines))
 
 
 @command(
     "vm run",
+    area="ops",
     aliases=("主机 执行",),
     acts=True,
     verb=verbs.VM_RUN,

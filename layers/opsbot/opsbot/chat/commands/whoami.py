@@ -9,7 +9,14 @@ from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
 
 
-@command("whoami", aliases=("我是谁",), zh="你的身份和角色", en="Your identity and roles", examples=("whoami",))
+@command(
+    "whoami",
+    area="general",
+    aliases=("我是谁",),
+    zh="你的身份和角色",
+    en="Your identity and roles",
+    examples=("whoami",),
+)
 def whoami(request: ChatRequest) -> Reply:
     person, inbound = request.person, request.inbound
     if person is None:
@@ -18,7 +25,7 @@ def whoami(request: ChatRequest) -> Reply:
         nick = md(inbound.sender_nick or "?", 60)
         zh, en = CHANNEL_NAMES.get(inbound.channel, (inbound.channel, inbound.channel))
         return Reply(
-            title="whoami",
+            title=request.t("我是谁", "whoami"),
             text=request.t(
                 f"你是 {nick}（{zh} ID `{ids}`），不在 opsbot 的人员配置里，只能使用查询类命令。"
                 f"请管理员把这个 ID 加到 people 的 {field}。",
@@ -28,7 +35,7 @@ def whoami(request: ChatRequest) -> Reply:
         )
     roles = ", ".join(person.roles) or request.t("无", "none")
     return Reply(
-        title="whoami",
+        title=request.t("我是谁", "whoami"),
         text=request.t(
             f"你是 **{person.name}**（`{person.id}`），角色：{roles}。",
             f"You are **{person.name}** (`{person.id}`), roles: {roles}.",
