@@ -222,8 +222,9 @@ def default_seed(now: float | None = None) -> dict[str, list[dict]]:
         )
         for n, h, branch, status, who, message, before, after in api
     }
-    # Staging got feature/refund (#124) for QA, then main (#123) back: two successful promotes to staging.
-    for n, parent, h, who in ((125, 124, 19, "alice"), (126, 123, 6, "bob")):
+    # Staging ran main's #120, then main's #123: two successful promotes, so `rollback shop-api staging` has a
+    # build of main to go back to (#120).
+    for n, parent, h, who in ((125, 120, 19, "bob"), (126, 123, 6, "bob")):
         fields = {k: builds[parent][k] for k in COPIED}
         builds[n] = complete_build(
             "shop/shop-api",
@@ -344,6 +345,28 @@ class FakeDrone(loopback.FaultyFake):
             ],
         )[0]
 
+    def page(self, slug: str, number: str) -> tuple | None:
+        """A build as Drone's web UI shows it (the link in cards and replies), or None when there is no such build."""
+        with self.lock:
+            build = next((b for b in self.builds.get(slug, []) if str(b["number"]) == number), None)
+        if build is None:
+            return None
+        event = build["event"] + (f" → {build['deploy_to']}" if build.get("deploy_to") else "")
+        facts = [
+            ("仓库 Repo", slug),
+            ("状态 Status", build["status"]),
+            ("事件 Event", event + (f" (#{build['parent']})" if build.get("parent") else "")),
+            ("分支 Branch", build["target"]),
+            ("提交 Commit", f"{build['after'][:8]} {build['message'].splitlines()[0] if build['message'] else ''}"),
+            ("作者 Author", f"{build['author_name']} ({build['author_login']})"),
+        ]
+        steps = [
+            f"{stage['name']} › {step['name']}: {step['status']}"
+            for stage in build.get("stages") or []
+            for step in stage.get("steps") or []
+        ]
+        return loopback.html_page("Drone", f"{slug} #{number}", facts, "\n".join(steps))
+
     def api(self, method: str, path: str, query: dict, authorization: str) -> tuple[int, object]:
         with self.lock:
             authorized = hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())
@@ -448,10 +471,15 @@ class FakeDrone(loopback.FaultyFake):
         return 404, {"error": "unknown control path"}
 
 
+UI_BUILD = re.compile(r"^/(?P<slug>[^/]+/[^/]+)/(?P<number>[0-9]+)/?$")  # Drone's web UI: {server}/{slug}/{n}
+
+
 def make_server(fake: FakeDrone, host: str, port: int) -> ThreadingHTTPServer:
     def handle(method, url, headers, body):
         if url.path.startswith("/_control/"):
             return fake.control(method, url.path, body)
+        if method == "GET" and (ui := UI_BUILD.match(url.path)) and (page := fake.page(ui["slug"], ui["number"])):
+            return page
         return fake.api(
             method, url.path, parse_qs(url.query, keep_blank_values=True), headers.get("Authorization") or ""
         )

@@ -85,6 +85,8 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
     def __init__(self, token: str, echo: bool = True):
         self.token, self.echo = token, echo
         self.base_url = "http://127.0.0.1"  # make_server sets the real one
+        # Commits that builds of the fake Drone name (sha -> message, author): their links show a page too.
+        self.known_commits: dict[str, dict] = {}
         self.lock = threading.RLock()
         self.baseline: dict[str, Repo] = {}
         self._shas = itertools.count(1)
@@ -211,6 +213,81 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
 
     def _web(self, repo: Repo) -> str:
         return f"{self.base_url}/{repo.path}"
+
+    def page(self, path: str) -> tuple | None:
+        """What GitLab's web UI shows at a link the fake hands out (`web_url`s: a project, a commit, a compare, a
+        branch, a merge request), as a small page; a page saying why for a link it cannot show."""
+        with self.lock:
+            repo = next((r for r in self.repos.values() if path.rstrip("/") == f"/{r.path}"), None)
+            if repo is not None:
+                return self._project_page(repo)
+            repo = next((r for r in self.repos.values() if path.startswith(f"/{r.path}/-/")), None)
+            if repo is None:
+                known = ", ".join(sorted(self.repos))
+                return loopback.html_page(
+                    "GitLab", "404", [("没有这个页面 Not here", path), ("项目 Projects", known)], status=404
+                )
+            kind, _, rest = path[len(repo.path) + 4 :].partition("/")
+            if kind == "commit" and rest in repo.commits:
+                return self._commit_page(repo, repo.commits[rest])
+            if kind == "commit" and (known := self.known_commits.get(rest)):
+                return loopback.html_page(
+                    "GitLab",
+                    known["message"].splitlines()[0],
+                    [("项目 Project", repo.path), ("提交 Commit", rest), ("作者 Author", known["author"])],
+                    known["message"] + "\n\n(the fake Drone's build of this commit; the fake GitLab's history of "
+                    f"{repo.path} is its seed, local/gitlab_seed.py)",
+                )
+            if kind == "tree" and (commit := self._resolve(repo, rest)) is not None:
+                return self._commit_page(repo, commit, f"{repo.path} · {rest}")
+            if kind == "compare" and "..." in rest:
+                old, new = (self._resolve(repo, ref) for ref in rest.split("...", 1))
+                if new is not None:
+                    return self._commit_page(repo, new, f"{repo.path} · {rest}", old)
+            if kind == "merge_requests" and (
+                mr := next((m for m in repo.merge_requests if str(m["iid"]) == rest), None)
+            ):
+                facts = [
+                    ("项目 Project", repo.path),
+                    ("状态 State", mr["state"]),
+                    ("分支 Branches", f"{mr['source_branch']} → {mr['target_branch']}"),
+                    ("作者 Author", (mr.get("author") or {}).get("username", "")),
+                    ("标签 Labels", ", ".join(mr.get("labels") or []) or "-"),
+                ]
+                return loopback.html_page("GitLab", f"!{mr['iid']} {mr['title']}", facts, mr.get("description") or "")
+            return loopback.html_page(
+                "GitLab",
+                "404",
+                [
+                    ("没有这个页面 Not here", path),
+                    (
+                        "为什么 Why",
+                        f"the fake GitLab's {repo.path} holds the seed of local/gitlab_seed.py and what was "
+                        "pushed since, not the history of the Drone samples' commits",
+                    ),
+                ],
+                status=404,
+            )
+
+    def _project_page(self, repo: Repo) -> tuple:
+        facts = [("默认分支 Default branch", repo.default_branch)] + [
+            (f"分支 {name}", f"{sha[:8]} {repo.commits[sha].message.splitlines()[0]}")
+            for name, sha in repo.branches.items()
+        ]
+        return loopback.html_page("GitLab", repo.path, facts, "\n".join(sorted(self._resolve(repo, None).files)))
+
+    def _commit_page(self, repo: Repo, commit: Commit, title: str = "", before: Commit | None = None) -> tuple:
+        base = before or (repo.commits.get(commit.parent) if commit.parent else None)
+        old = base.files if base else {}
+        changed = sorted(p for p in set(old) | set(commit.files) if old.get(p) != commit.files.get(p))
+        facts = [
+            ("项目 Project", repo.path),
+            ("提交 Commit", commit.id),
+            ("作者 Author", f"{commit.author_name} <{commit.author_email}>"),
+            ("时间 Date", commit.created_at),
+            ("改动的文件 Changed files", ", ".join(changed) or "-"),
+        ]
+        return loopback.html_page("GitLab", title or commit.message.splitlines()[0], facts, commit.message)
 
     def _repo(self, ident: str) -> Repo:
         ident = unquote(ident)
@@ -646,6 +723,8 @@ def make_server(fake: FakeGitLab, host: str, port: int) -> ThreadingHTTPServer:
         query = parse_qs(url.query, keep_blank_values=True)
         if url.path.startswith("/_control/"):
             return fake.control(method, url.path, query, body)
+        if method == "GET" and not url.path.startswith("/api/") and (page := fake.page(unquote(url.path))):
+            return page
         return fake.api(
             method, url.path, query, body, headers.get("PRIVATE-TOKEN") or "", headers.get("Host") or f"{host}:{port}"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import ParseResult, urlparse
 
@@ -29,6 +30,33 @@ class LoopbackHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+HTML = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+_PAGE_STYLE = (
+    'body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;padding:24px 16px;'
+    "background:#f5f6f7;color:#1f2329;overflow-wrap:break-word}main{max-width:720px;margin:0 auto;background:#fff;"
+    "border-radius:12px;padding:20px}h1{font-size:20px}dt{color:#646a73;font-size:13px;margin-top:10px}"
+    "dd{margin:2px 0 0}pre{white-space:pre-wrap;background:#f5f6f7;padding:8px;border-radius:6px}"
+    ".note{color:#646a73;font-size:13px}"
+)
+
+
+def html_page(
+    peer: str, title: str, facts: list[tuple[str, str]], text: str = "", status: int = 200
+) -> tuple[int, str, dict]:
+    """A small page of one of the local stack's fakes: where a card's link to Drone's or GitLab's web UI leads
+    (`peer` says which fake), instead of the API's 401 JSON. Every value is escaped."""
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)
+    body = f"<pre>{escape(text)}</pre>" if text else ""
+    return (
+        status,
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width,initial-scale=1"><title>{escape(title)}</title><style>{_PAGE_STYLE}</style>'
+        f"</head><body><main><h1>{escape(title)}</h1><dl>{rows}</dl>{body}<p class=note>本地栈的模拟 {escape(peer)}"
+        f" · the local stack's fake {escape(peer)}</p></main></body></html>",
+        HTML,
+    )
 
 
 def serve(handler: type[LoopbackHandler], host: str, port: int) -> ThreadingHTTPServer:

@@ -61,7 +61,7 @@ def test_lists_newest_first_without_stages_and_filters_by_branch(drone):
     assert [b["number"] for b in listed] == list(range(129, 119, -1))
     assert all("stages" not in b for b in listed)
     main = drone("GET", "shop/shop-api/builds", params={"branch": "main"}).json()
-    assert [b["number"] for b in main] == [128, 127, 126, 123, 120]  # 126: a promote of main's #123
+    assert [b["number"] for b in main] == [128, 127, 126, 125, 123, 120]  # 125, 126: promotes of #120, #123
     page2 = drone("GET", "shop/shop-api/builds", params={"page": 2, "per_page": 3}).json()
     assert [b["number"] for b in page2] == [126, 125, 124]
     assert drone("GET", "shop/nope/builds").json() == {"message": "Not Found"}
@@ -70,9 +70,9 @@ def test_lists_newest_first_without_stages_and_filters_by_branch(drone):
 def test_latest_and_one_build_with_stages(drone):
     latest = drone("GET", "shop/shop-api/builds/latest", params={"branch": "main"}).json()
     assert (latest["number"], latest["after"]) == (128, "9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d")
-    # As in Drone, latest is by ref: #125 (promote of #124 to staging) shares feature/refund's ref.
+    # As in Drone, latest is by ref: #126 (promote of #123 to staging) shares main's ref, but main's newest is #128.
     refund = drone("GET", "shop/shop-api/builds/latest", params={"branch": "feature/refund"}).json()
-    assert (refund["number"], refund["event"], refund["parent"]) == (125, "promote", 124)
+    assert (refund["number"], refund["event"]) == (124, "push")
     assert drone("GET", "shop/shop-api/builds/latest", params={"ref": "refs/heads/develop"}).json()["number"] == 129
     assert drone("GET", "shop/shop-api/builds/latest", params={"branch": "gone"}).status_code == 404
     failed = drone("GET", "shop/shop-api/builds/127").json()
@@ -195,11 +195,12 @@ def test_reset_drops_calls_faults_and_new_builds_but_keeps_the_seed(drone):
     assert drone("GET", "shop/flaky-api/builds").status_code == 404
 
 
-def test_default_seed_has_two_staging_deploys_and_matches_the_fixture_build():
+def test_default_seed_has_two_staging_deploys_of_main_and_matches_the_fixture_build():
     api = {b["number"]: b for b in default_seed()["shop/shop-api"]}
     staging = [n for n, b in api.items() if b["deploy_to"] == "staging" and b["status"] == "success"]
-    assert staging == [125, 126] and (api[125]["parent"], api[126]["parent"]) == (124, 123)
-    assert api[125]["after"] == api[124]["after"] and api[126]["after"] == api[123]["after"]
+    # so `rollback shop-api staging`, help's own example, has a build of main to go back to
+    assert staging == [125, 126] and (api[125]["parent"], api[126]["parent"]) == (120, 123)
+    assert api[125]["after"] == api[120]["after"] and api[126]["after"] == api[123]["after"]
     fixture = json.loads((ROOT / "tests" / "fixtures" / "drone" / "build_success.json").read_text())["build"]
     assert (api[128]["id"], api[128]["author_login"], api[128]["after"]) == (1042, "alice", fixture["after"])
     times = ("timestamp", "created", "started", "finished", "updated")
@@ -216,7 +217,7 @@ SEEDED = {
         (122, "feature/refund", "push", "alice", "failure"),
         (123, "main", "push", "bob", "success"),
         (124, "feature/refund", "push", "alice", "success"),
-        (125, "feature/refund", "promote", "alice", "success"),
+        (125, "main", "promote", "bob", "success"),
         (126, "main", "promote", "bob", "success"),
         (127, "main", "push", "xiaoming", "failure"),
         (128, "main", "push", "alice", "success"),

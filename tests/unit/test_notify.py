@@ -360,3 +360,37 @@ def test_promote_and_rollback_cards_name_the_deployer():
     # An ordinary build card has no deployer line.
     failure = render_failure()
     assert "发布人" not in failure.message["markdown"]["text"]
+
+
+def test_the_deployer_is_named_by_name_not_by_login():
+    d = delivery("promote_success")
+    alice = EXAMPLE.person("alice")
+    by_person = render.deployer_name(d["build"], alice, "zh")
+    zh = card(SHOP_API, d["repo"], d["build"], d["system"], "promote", None, deployer=by_person)
+    assert "**发布人**: Alice Wang" in zh.message["markdown"]["text"]
+    # opsbot promoted it for its requester: the build's parameter names them, and the card says by whom
+    through_opsbot = dict(d["build"], sender="opsbot", params={"OPSBOT_REQUESTED_BY": "Carol Zhang"})
+    assert render.deployer_name(through_opsbot, None, "zh") == "Carol Zhang（经 opsbot）"
+    assert render.deployer_name(through_opsbot, None, "en") == "Carol Zhang (via opsbot)"
+    # the name is outsiders' text: a parameter anyone promoting in Drone may set is shown, never markup
+    forged = dict(d["build"], params={"OPSBOT_REQUESTED_BY": "[x](https://evil.example) @all"})
+    assert render.deployer_name(forged, None, "en") == "［x］(https：//evil.example) ＠all (via opsbot)"
+    assert render.deployer_name(dict(d["build"], sender="someone"), None, "en") == "someone"
+
+
+def test_a_card_with_release_buttons_still_at_mentions_the_author():
+    d = delivery("build_success")
+    author = EXAMPLE.person("alice")
+    built = card(SHOP_API, d["repo"], d["build"], d["system"], "success", author, [("staging", "https://x/a")])
+    assert built.message["msgtype"] == "actionCard" and "@alice.wang" in built.message["actionCard"]["text"]
+    assert built.message["at"] == {"atMobiles": [], "atUserIds": ["alice.wang"], "isAtAll": False}
+
+
+def test_a_digest_speaks_the_language_its_entries_share():
+    chinese = [{"id": "1", "line": "- a", "language": "zh"}, {"id": "2", "line": "- b", "language": "zh"}]
+    assert digest_message(chinese, "en").title == "opsbot：2 条构建通知"
+    english = [dict(e, language="en") for e in chinese]
+    assert digest_message(english, "zh").title == "opsbot: 2 build notifications"
+    mixed = [chinese[0], english[1]]
+    assert digest_message(mixed, "zh").title == "opsbot：2 条构建通知"  # the config's language, then
+    assert digest_message([{"id": "3", "line": "- c"}], "en").title == "opsbot: 1 build notifications"  # older entry

@@ -270,7 +270,10 @@ def test_assign_unassign_and_cc(review_config, fake_gitlab, sent):
 def test_retest_restarts_the_newest_build_of_the_source_branch_that_is_no_deployment(
     review_config, fake_gitlab, fake_drone, sent
 ):
-    # Drone lists #125, a promote of #124 to staging, first under feature/refund: it must never run again
+    # QA ran #124 on staging: Drone lists that promote first under feature/refund, and it must never run again
+    fake_drone.add_builds(
+        API, [{"target": "feature/refund", "event": "promote", "deploy_to": "staging", "parent": 124}]
+    )
     mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="feature/refund"))
     hook = write_note(fake_gitlab, "alice", "/retest")
     deliver(hook)

@@ -4,7 +4,8 @@ Signing: HMAC-SHA256 of `timestamp\\nsecret` with the secret as key, base64, URL
 (dingtalk/signature.py; the timestamp in ms, accepted within an hour). 20 messages a minute per robot; past that
 DingTalk answers 130101 (its docs say 410100) and mutes the robot for 10 minutes. A body holds at most 20,000
 bytes. Mentions: `@<user id>` (or `@<mobile>`) in the text and the same id in `at`: DingTalk highlights an @ only
-when both say it; an actionCard cannot @-mention, but its text still names the person.
+when both say it. DingTalk documents `at` for text and markdown only; an actionCard (a card with release buttons)
+carries the same `at` block beside its text, which names the person either way.
 
 A callback's reply goes to its sessionWebhook (`send_by_session`): unsigned, as DingTalk's own is, and only to a
 URL under DINGTALK_SESSION_WEBHOOK_PREFIX (chat/inbound/dingtalk.py checks it when it reads the callback).
@@ -57,6 +58,13 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
     marked = "\n".join(lines)
     text = markdown.dingtalk(marked, people, handle)
     title = message.title[:TITLE_CHARS]
+    user_ids = markdown.mentioned(marked, people, _user_id)
+    mobiles = markdown.mentioned(marked, people, _mobile)
+    at = {
+        "atMobiles": mobiles + [m for m in message.mentions.stored_mobiles if m not in mobiles],
+        "atUserIds": user_ids + [u for u in message.mentions.stored_user_ids if u not in user_ids],
+        "isAtAll": False,
+    }
     if message.buttons:
         return {
             "msgtype": "actionCard",
@@ -66,18 +74,9 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
                 "btnOrientation": "0",
                 "btns": [{"title": b.label, "actionURL": b.url} for b in message.buttons],
             },
+            "at": at,  # DingTalk documents `at` for text and markdown; a card that names someone carries it too
         }
-    user_ids = markdown.mentioned(marked, people, _user_id)
-    mobiles = markdown.mentioned(marked, people, _mobile)
-    return {
-        "msgtype": "markdown",
-        "markdown": {"title": title, "text": text},
-        "at": {
-            "atMobiles": mobiles + [m for m in message.mentions.stored_mobiles if m not in mobiles],
-            "atUserIds": user_ids + [u for u in message.mentions.stored_user_ids if u not in user_ids],
-            "isAtAll": False,
-        },
-    }
+    return {"msgtype": "markdown", "markdown": {"title": title, "text": text}, "at": at}
 
 
 def _size(body: dict) -> int:

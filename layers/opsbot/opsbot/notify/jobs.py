@@ -39,7 +39,8 @@ def notify_build_finished(job: Job) -> str:
         author = config.person_for_git(build.get("author_login", ""), build.get("author_email", ""))
         buttons = links.buttons(config, project, build) if reason in ("success", "fixed") else []
         image_scan = scan.scan_result(config, repo["slug"], build) if reason not in ("promote", "rollback") else None
-        return render.build_message(project, repo, build, system, reason, author, buttons, image_scan)
+        deployer = render.deployer_name(build, config.person_for_git(build.get("sender", "")), project.language)
+        return render.build_message(project, repo, build, system, reason, author, buttons, image_scan, deployer)
 
     # Once per delivery and robot, however often SQS hands the job over, and even when two copies run at the same
     # time; the card is built only while some robot still needs it.

@@ -130,6 +130,18 @@ def scan_text(scan, language: str) -> str:
     return " · ".join(filter(None, [verdict, scan.counts_text()]))
 
 
+REQUESTED_BY = "OPSBOT_REQUESTED_BY"  # the parameter opsbot's promotes and rollbacks carry (release/deploy.py)
+
+
+def deployer_name(build: dict, sender: Person | None, language: str) -> str:
+    """Who deployed, by name: the person opsbot deployed for (its requester, named in the build's parameters), else
+    the config's person for Drone's sender, else the sender's login. Escaped for the card."""
+    requested = (build.get("params") or {}).get(REQUESTED_BY)
+    if isinstance(requested, str) and requested.strip():
+        return t(language, f"{md(requested, 60)}（经 opsbot）", f"{md(requested, 60)} (via opsbot)")
+    return md(sender.name if sender else build.get("sender") or "", 60)
+
+
 def build_message(
     project: Project,
     repo: dict,
@@ -139,10 +151,11 @@ def build_message(
     author: Person | None,
     release_links: list[tuple[str, str]] | None = None,
     scan=None,
+    deployer: str = "",
 ) -> Message:
     """The card for one build. `release_links` are (environment, URL) pairs: a "发布到 <env>" button each (DingTalk
-    makes the card an actionCard, which cannot @-mention, but the text still names the author). `scan` (a
-    notify.scan.ScanResult) adds the image scan's verdict and counts."""
+    makes the card an actionCard). `scan` (a notify.scan.ScanResult) adds the image scan's verdict and counts;
+    `deployer` (deployer_name) who deployed a promote or rollback."""
     language = project.language
     labels = LABELS[language]
     mentions = Mentions.of(author)
@@ -155,8 +168,9 @@ def build_message(
         f"**{labels['author']}**: {author_name}{mentions.mark()}",
         f"**{labels['duration']}**: {_duration(build, language)}",
     ]
-    if reason in ("promote", "rollback") and build.get("sender"):
-        lines.insert(4, f"**{labels['deployer']}**: {md(build['sender'], 60)}")
+    deployer = deployer or md(build.get("sender") or "", 60)  # `deployer_name`'s, where the caller knows people
+    if reason in ("promote", "rollback") and deployer:
+        lines.insert(4, f"**{labels['deployer']}**: {deployer}")
     if step := failed_step(build):
         lines.append(f"**{labels['failed_step']}**: {step}")
     if scan is not None:

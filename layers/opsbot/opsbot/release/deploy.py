@@ -127,15 +127,26 @@ def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
 
 
 def execute(
-    drone: DroneClient, project: Project, target: str, number: int, action: str, by: str, language: str, request_id: str
+    drone: DroneClient,
+    project: Project,
+    target: str,
+    number: int,
+    action: str,
+    by: str,
+    language: str,
+    request_id: str,
+    approved_by: str = "",
 ) -> Reply:
-    """The Drone call itself, once per request id. Drone saying no becomes a failed Reply with Drone's reason."""
+    """The Drone call itself, once per request id. Drone saying no becomes a failed Reply with Drone's reason.
+    Drone's build records who asked and who approved (`approved_by`); the reply names who asked, as the approval's
+    own note already says who approved."""
     verb = t(language, "发布" if action == "deploy" else "回滚", "deploy" if action == "deploy" else "rollback")
+    requested_by = f"{by} ✔ {approved_by}" if approved_by else by
 
     def start(params: dict) -> dict:
         if action == "deploy":
-            return drone.promote(project.repo, number, target, {"OPSBOT_REQUESTED_BY": by, **params})
-        return drone.rollback(project.repo, number, target, {"OPSBOT_REQUESTED_BY": by, **params})
+            return drone.promote(project.repo, number, target, {"OPSBOT_REQUESTED_BY": requested_by, **params})
+        return drone.rollback(project.repo, number, target, {"OPSBOT_REQUESTED_BY": requested_by, **params})
 
     try:
         started = drone_requests.start_once(drone, project.repo, number, request_id, start)
@@ -201,9 +212,16 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
             )
         if denied := authz.deployable(project, env, authz.Build.of(build), language):
             raise authz.Denied(denied)
-        by = f"{request.requester_name} ✔ {', '.join(request.approvers)}"
         return execute(
-            drone, project, request.target, request.build, request.action, by, language, request.id
+            drone,
+            project,
+            request.target,
+            request.build,
+            request.action,
+            request.requester_name,
+            language,
+            request.id,
+            approved_by=", ".join(request.approvers),
         ).as_dict()
 
     return Reply.from_dict(effects.once(keys.APPROVED + request.id, run))
