@@ -99,8 +99,8 @@ class FakeDingTalkLogin:
             200,
             _html(
                 "钉钉登录 (local)",
-                "<h1>以谁的身份登录？ Sign in as</h1><p>This is the local stack's fake "
-                f"DingTalk login.</p><ul>{rows}</ul>",
+                "<h1>以谁的身份登录？ Sign in as</h1><p>这是本地栈的模拟钉钉登录。 This is the local stack's "
+                f"fake DingTalk login.</p><ul>{rows}</ul>",
             ),
             HTML,
         )
@@ -196,10 +196,20 @@ class FakeDingTalkLogin:
 HTML = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
 
 
+# Phone-sized like DingTalk's own login: a viewport, tap-sized rows, long names wrapped at word boundaries.
+_STYLE = (
+    'body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;padding:24px 16px;'
+    "overflow-wrap:break-word;color:#1f2329;background:#f5f6f7}main{max-width:480px;margin:0 auto;background:#fff;"
+    "border-radius:12px;padding:20px}h1{font-size:20px}ul{list-style:none;padding:0}li a{display:block;padding:14px;"
+    "margin:8px 0;border-radius:8px;background:#f0f4ff;color:#1f2329;text-decoration:none}small{color:#646a73}"
+)
+
+
 def _html(title: str, body: str) -> str:
     return (
-        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
-        f"<body>{body}</body></html>"
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width,initial-scale=1"><title>{escape(title)}</title><style>{_STYLE}</style></head>'
+        f"<body><main>{body}</main></body></html>"
     )
 
 

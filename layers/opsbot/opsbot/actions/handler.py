@@ -24,6 +24,7 @@ from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
 from opsbot.config import store
 from opsbot.config.model import Config, Environment
 from opsbot.dingtalk import login as dingtalk_login
+from opsbot.i18n import both
 from opsbot.ingress.accept import TAKEOVER_AFTER_SECONDS, accept
 from opsbot.ingress.errors import InProgress
 from opsbot.jobs import kinds
@@ -35,6 +36,9 @@ SOURCE = keys.LINK_USED.rstrip("#")  # the claim of a used link is `idem#action#
 USED_GRACE_SECONDS = 86400  # a used nonce is remembered a day past the link's expiry
 MAX_FORM_BYTES = 4096  # the form holds a ticket and three short fields
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+USED = both(
+    "这个发布链接已经用过了：每个链接只能用一次。", "This release link has already been used: each link works once."
+)
 
 Page = tuple[int, str]
 
@@ -53,7 +57,7 @@ class Visit:
         """This API's base URL as the browser reached it: DingTalk's login comes back to `<base>/actions/login`."""
         proto = (self.forwarded_proto or "").split(",")[0].strip().lower()
         if not _HOST.fullmatch(self.host or ""):
-            raise Refused(400, "this request names no usable host")
+            raise Refused(400, both("这个请求没有可用的主机名。", "This request names no usable host."))
         return f"{proto if proto in ('http', 'https') else 'http'}://{self.host}"
 
 
@@ -63,7 +67,7 @@ def _login_url(base: str, token: str) -> str | None:
 
 def _unused(grant: ReleaseGrant) -> ReleaseGrant:
     if idempotency.seen(f"{SOURCE}#{grant.nonce}", TAKEOVER_AFTER_SECONDS):  # a click stopped mid-way: not used
-        raise TokenRefused(410, "this release link has already been used")
+        raise TokenRefused(410, USED)
     return grant
 
 
@@ -71,13 +75,14 @@ def _environment(config: Config, grant: ReleaseGrant) -> Environment:
     project = config.projects.get(grant.project)
     env = project.environments.get(grant.target) if project else None
     if env is None:
-        raise TokenRefused(410, f"{grant.project} no longer has the environment {grant.target}")
+        raise TokenRefused(
+            410,
+            both(
+                f"{grant.project} 已经没有环境 {grant.target}。",
+                f"{grant.project} no longer has the environment {grant.target}.",
+            ),
+        )
     return env
-
-
-def _language(config: Config, grant: ReleaseGrant) -> str:
-    project = config.projects.get(grant.project)
-    return project.language if project else config.language
 
 
 def show(token: str, visit: Visit) -> Page:
@@ -109,8 +114,11 @@ def login(query: dict[str, str], visit: Visit) -> Page:
     if not code:
         return 400, pages.refused(
             400,
-            "DingTalk did not sign you in: open this link inside DingTalk (tap the "
-            "button in the group's message) and confirm the sign-in.",
+            both(
+                "钉钉没有完成登录：请在钉钉里打开这个链接（点群消息里的按钮），并确认登录。",
+                "DingTalk did not sign you in: open this link inside DingTalk (tap the button in the group's "
+                "message) and confirm the sign-in.",
+            ),
             login_url,
         )
     try:
@@ -123,16 +131,11 @@ def login(query: dict[str, str], visit: Visit) -> Page:
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     # A preview: the worker asks the core again when the release runs, against Drone's build.
     build = authz.Build(grant.build, grant.event, grant.branch, "success", grant.commit)
-    decision = authz.decide(
-        config,
-        actor,
-        DEPLOY,
-        authz.Target(grant.project, grant.target, build),
-        {"build": grant.build},
-        _language(config, grant),
-    )
-    if decision.denied:
-        return 403, pages.not_allowed(grant, actor.name, decision.reason)
+    target, arguments = authz.Target(grant.project, grant.target, build), {"build": grant.build}
+    decision = authz.decide(config, actor, DEPLOY, target, arguments)
+    if decision.denied:  # the page's reader may read either language: the core's reason in both
+        said = (authz.decide(config, actor, DEPLOY, target, arguments, language).reason for language in ("zh", "en"))
+        return 403, pages.not_allowed(grant, actor.name, both(*said))
     fields = signed.form(grant.nonce, links.signing_key())
     return 200, pages.confirm(grant, token, actor.name, fields, decision.outcome == authz.NEEDS_APPROVAL)
 
@@ -143,14 +146,24 @@ def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str,
     if not body:
         return {}
     if (content_type or "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
-        raise Refused(415, "this page takes a form (application/x-www-form-urlencoded) and nothing else")
+        raise Refused(
+            415,
+            both(
+                "这个页面只接受表单（application/x-www-form-urlencoded）。",
+                "This page takes a form (application/x-www-form-urlencoded) and nothing else.",
+            ),
+        )
     text = body or ""
     if len(text) > MAX_FORM_BYTES * 2:
-        raise Refused(413, "this form is far larger than the confirmation page sends")
+        raise Refused(
+            413, both("表单远大于确认页面发送的内容。", "This form is far larger than the confirmation page sends.")
+        )
     try:
         raw = base64.b64decode(text, validate=True) if is_base64 else text.encode("utf-8")
         if len(raw) > MAX_FORM_BYTES:
-            raise Refused(413, "this form is larger than the confirmation page sends")
+            raise Refused(
+                413, both("表单大于确认页面发送的内容。", "This form is larger than the confirmation page sends.")
+            )
         pairs = parse_qsl(
             raw.decode("ascii"),
             keep_blank_values=True,
@@ -160,13 +173,19 @@ def read_form(content_type: str, body: str | None, is_base64: bool) -> dict[str,
             errors="strict",
         )
     except (binascii.Error, UnicodeError, ValueError):
-        raise Refused(400, "this form is malformed") from None
+        raise Refused(400, both("表单格式不对。", "This form is malformed.")) from None
     form: dict[str, str] = {}
     for name, value in pairs:
         if name not in tickets.FORM_FIELDS:
-            raise Refused(400, f"this form has a field {name[:20]!r} that the confirmation page does not send")
+            raise Refused(
+                400,
+                both(
+                    f"表单里有确认页面不会发送的字段 {name[:20]!r}。",
+                    f"This form has a field {name[:20]!r} that the confirmation page does not send.",
+                ),
+            )
         if name in form:
-            raise Refused(400, f"this form gives {name[:20]!r} twice")
+            raise Refused(400, both(f"表单里的 {name[:20]!r} 出现了两次。", f"This form gives {name[:20]!r} twice."))
         form[name] = value
     return form
 
@@ -185,7 +204,7 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
     try:
         signed = tickets.check(grant.nonce, form, links.signing_key())
     except tickets.TicketRefused as exc:
-        return 401, pages.refused(401, f"{exc}. Nothing was queued.", login_url)
+        return 401, pages.refused(401, str(exc), login_url)
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     now = int(time.time())
     try:
@@ -203,7 +222,13 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
             ttl_seconds=max(60, grant.expires - now) + USED_GRACE_SECONDS,
         )
     except InProgress:  # an earlier click stopped before its release was queued, a moment ago
-        return 503, pages.refused(503, "this release is being queued by an earlier click; look again in a minute")
+        return 503, pages.refused(
+            503,
+            both(
+                "之前的一次点击正在提交这个发布，请一分钟后再看。",
+                "This release is being queued by an earlier click; look again in a minute.",
+            ),
+        )
     if outcome.status == "duplicate":
-        return 410, pages.refused(410, "this release link has already been used")
+        return 410, pages.refused(410, USED)
     return 202, pages.submitted(grant, actor.name, env.approvals > 0)

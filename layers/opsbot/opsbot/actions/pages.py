@@ -1,14 +1,17 @@
-"""The release link's pages: small, readable on a phone and inside DingTalk's browser, no script at all.
+"""The release link's pages: small, readable on a phone and inside DingTalk's browser, no script at all, in both
+languages (who opens a link is not known until DingTalk says).
 
 Everything shown is escaped: a commit title, a branch, a DingTalk nick and DingTalk's own error text are all
-someone else's words. The link to DingTalk's login is a plain `<a href>`.
+someone else's words. A reason (the authorization core's, a refusal's) is opsbot's own small markdown (`code`,
+**bold**), shown as HTML, never as raw marks. The link to DingTalk's login is a plain `<a href>`.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from opsbot.release.links import ReleaseGrant
+from opsbot.channels.markdown import html_body
+from opsbot.release.links import TITLE_CHARS, ReleaseGrant
 
 # The token is in the URL: no referrer may carry it elsewhere, and no cache may keep the page.
 HEADERS = {
@@ -21,15 +24,24 @@ HEADERS = {
     "base-uri 'none'; frame-ancestors 'none'",
 }
 
-_STYLE = """body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;padding:24px 16px;
-background:#f5f6f7;color:#1f2329}main{max-width:480px;margin:0 auto;background:#fff;border-radius:12px;padding:20px;
-box-shadow:0 1px 4px rgba(0,0,0,.08)}h1{font-size:20px;margin:0 0 16px}dl{margin:0 0 20px}dt{color:#646a73;
-font-size:13px;margin-top:10px}dd{margin:2px 0 0;font-size:16px;word-break:break-all}code{font-size:14px}
-button,a.button{display:block;box-sizing:border-box;width:100%;padding:14px;font-size:17px;border:0;border-radius:8px;
+# Compact enough that on a 375 px phone the button is on the first screen, even with an approval note and a
+# long commit title: the facts are a two-column grid, and an explanation of the sign-in sits below the button.
+_STYLE = """body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;padding:12px;
+background:#f5f6f7;color:#1f2329;overflow-wrap:break-word}main{max-width:480px;margin:0 auto;background:#fff;
+border-radius:12px;padding:16px;box-shadow:0 1px 4px rgba(0,0,0,.08)}h1{font-size:19px;margin:0 0 12px}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:6px 12px;margin:0 0 14px}
+dt{color:#646a73;font-size:13px;line-height:22px}dd{margin:0;font-size:15px;line-height:22px;min-width:0}
+code{font-size:14px}p{line-height:1.6;margin:10px 0}.note{color:#646a73;font-size:13px;line-height:1.5}
+button,a.button{display:block;box-sizing:border-box;width:100%;padding:13px;font-size:17px;border:0;border-radius:8px;
 background:#3370ff;color:#fff;text-align:center;text-decoration:none}
-.warn{background:#fff7e8;border-radius:8px;padding:10px 12px;margin-bottom:16px}p{line-height:1.6}"""
+.warn{background:#fff7e8;border-radius:8px;padding:8px 12px;font-size:14px;line-height:1.5}"""
 
 NOTHING_CHANGED = "<p>没有执行任何操作。 Nothing was changed.</p>"
+
+
+def _reason(reason: str) -> str:
+    """A reason in opsbot's markdown (i18n.both: Chinese, then English, a line each) as escaped HTML."""
+    return html_body(reason)
 
 
 def _page(title: str, body: str) -> str:
@@ -44,7 +56,7 @@ def _facts(grant: ReleaseGrant) -> str:
     rows = [
         ("项目 Project", grant.project),
         ("构建 Build", f"#{grant.build}"),
-        ("提交 Commit", f"{grant.commit[:8]} {grant.title}"),
+        ("提交 Commit", f"{grant.commit[:8]} {grant.title}{'…' if len(grant.title) >= TITLE_CHARS else ''}"),
         ("分支 Branch", grant.branch),
         ("目标环境 Target", grant.target),
     ]
@@ -69,9 +81,9 @@ def _login_button(login_url: str, again: bool = False) -> str:
 def show(grant: ReleaseGrant, login_url: str | None, needs_approval: bool) -> str:
     """What the link would do, and the one way on: DingTalk's login."""
     if login_url:
-        way_on = (
-            "<p>确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows who "
-            "asks.</p>" + _login_button(login_url)
+        way_on = _login_button(login_url) + (
+            '<p class="note">确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows '
+            "who asks.</p>"
         )
     else:
         way_on = (
@@ -123,7 +135,7 @@ def not_allowed(grant: ReleaseGrant, name: str, reason: str) -> str:
     return _page(
         "不能发布 Not allowed",
         f"<h1>⛔ 不能发布 Not allowed</h1>{_facts(grant)}<p>你是 <b>{escape(name)}</b>。 You are "
-        f"<b>{escape(name)}</b>.</p><p>{escape(reason)}</p>{NOTHING_CHANGED}",
+        f"<b>{escape(name)}</b>.</p>{_reason(reason)}{NOTHING_CHANGED}",
     )
 
 
@@ -138,4 +150,4 @@ def refused(status: int, reason: str, login_url: str | None = None) -> str:
         415: "请求无效 Invalid request",
     }.get(status, "暂时无法处理 Try again later")
     again = _login_button(login_url, again=True) if login_url else ""
-    return _page(heading, f"<h1>⛔ {escape(heading)}</h1><p>{escape(reason)}</p>{NOTHING_CHANGED}{again}")
+    return _page(heading, f"<h1>⛔ {escape(heading)}</h1>{_reason(reason)}{NOTHING_CHANGED}{again}")

@@ -13,6 +13,7 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from opsbot.i18n import both
 from opsbot.release.links import mac
 
 TICKET_SECONDS = 600
@@ -55,7 +56,7 @@ def signed_in(user_id: str, nick: str, now: float | None = None) -> SignedIn:
     """A fresh ticket's facts for someone DingTalk just vouched for."""
     nick = "".join(c for c in nick if c.isprintable())[:MAX_FIELD_CHARS]
     if not _usable(user_id, nick):
-        raise TicketRefused("DingTalk returned a user id opsbot cannot use")
+        raise TicketRefused(both("钉钉返回的用户 ID 无法使用。", "DingTalk returned a user id opsbot cannot use."))
     return SignedIn(user_id, nick, int((now or time.time()) + TICKET_SECONDS))
 
 
@@ -63,12 +64,32 @@ def check(nonce: str, form: dict[str, str], key: bytes, now: float | None = None
     """Who the form's ticket says signed in for this link, or TicketRefused."""
     user_id, nick, expires, ticket = (form.get(name, "") for name in FORM_FIELDS)
     if not ticket:
-        raise TicketRefused("confirming a release needs you to sign in with DingTalk first")
+        raise TicketRefused(
+            both(
+                "确认发布前需要先用钉钉登录。没有提交任何操作。",
+                "Confirming a release needs you to sign in with DingTalk first. Nothing was queued.",
+            )
+        )
     if not (expires.isascii() and expires.isdigit() and len(expires) <= 12) or not _usable(user_id, nick):
-        raise TicketRefused("the sign-in on this page is damaged; sign in with DingTalk again")
+        raise TicketRefused(
+            both(
+                "这个页面上的登录信息已损坏，请重新用钉钉登录。没有提交任何操作。",
+                "The sign-in on this page is damaged; sign in with DingTalk again. Nothing was queued.",
+            )
+        )
     expected = mac(_message(nonce, user_id, int(expires), nick), key)
     if not hmac.compare_digest(expected.encode(), ticket.encode("utf-8", "replace")):
-        raise TicketRefused("the sign-in on this page is not valid for this link; sign in with DingTalk again")
+        raise TicketRefused(
+            both(
+                "这个页面上的登录对这个链接无效，请重新用钉钉登录。没有提交任何操作。",
+                "The sign-in on this page is not valid for this link; sign in with DingTalk again. Nothing was queued.",
+            )
+        )
     if int(expires) < (now or time.time()):
-        raise TicketRefused("your sign-in has expired (it lasts 10 minutes); sign in with DingTalk again")
+        raise TicketRefused(
+            both(
+                "登录已过期（有效 10 分钟），请重新用钉钉登录。没有提交任何操作。",
+                "Your sign-in has expired (it lasts 10 minutes); sign in with DingTalk again. Nothing was queued.",
+            )
+        )
     return SignedIn(user_id, nick, int(expires))

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from opsbot.i18n import both
 from opsbot.log import logger
 from opsbot.secrets import SecretError, get_parameter
 from opsbot.settings import settings
@@ -72,9 +73,20 @@ def authorize_url(redirect_uri: str, state: str) -> str:
 def identify(auth_code: str) -> DingTalkUser:
     """The person DingTalk signed in with this code (used once, minutes old), or LoginFailed."""
     if not configured():
-        raise LoginFailed("DingTalk login is not set up: the stack's DingtalkAppKey parameter is empty", 503)
+        raise LoginFailed(
+            both(
+                "还没有设置钉钉登录：部署参数 DingtalkAppKey 是空的。",
+                "DingTalk login is not set up: the stack's DingtalkAppKey parameter is empty.",
+            ),
+            503,
+        )
     if not auth_code or len(auth_code) > 512 or not auth_code.isprintable():
-        raise LoginFailed("DingTalk's sign-in code is missing or damaged: open the release link again")
+        raise LoginFailed(
+            both(
+                "钉钉的登录码缺失或已损坏：请重新打开发布链接。",
+                "DingTalk's sign-in code is missing or damaged: open the release link again.",
+            )
+        )
     user_token = _user_access_token(auth_code)
     union_id, nick = _me(user_token)
     return DingTalkUser(_user_id(union_id), nick)
@@ -111,13 +123,20 @@ def _call(
     except requests.RequestException as exc:
         logger.warning("DingTalk login call failed", extra={"step": step, "error": type(exc).__name__})
         raise LoginFailed(
-            f"DingTalk did not answer ({step}). Nothing was released; try again in a minute.", 503
+            both(
+                f"钉钉没有响应（{step}）。没有发布任何东西，请一分钟后再试。",
+                f"DingTalk did not answer ({step}). Nothing was released; try again in a minute.",
+            ),
+            503,
         ) from None
     if response.status_code >= 500 or response.status_code == 429:
         logger.warning("DingTalk login call failed", extra={"step": step, "status": response.status_code})
         raise LoginFailed(
-            f"DingTalk is unavailable (HTTP {response.status_code} on {step}). Nothing was released; "
-            "try again in a minute.",
+            both(
+                f"钉钉暂时不可用（{step} 返回 HTTP {response.status_code}）。没有发布任何东西，请一分钟后再试。",
+                f"DingTalk is unavailable (HTTP {response.status_code} on {step}). Nothing was released; "
+                "try again in a minute.",
+            ),
             503,
         )
     try:
@@ -126,7 +145,13 @@ def _call(
         document = None
     if not isinstance(document, dict):
         logger.warning("DingTalk login answer is not JSON", extra={"step": step, "status": response.status_code})
-        raise LoginFailed(f"DingTalk gave an unreadable answer ({step}). Nothing was released; try again.", 503)
+        raise LoginFailed(
+            both(
+                f"钉钉的回答无法读取（{step}）。没有发布任何东西，请再试一次。",
+                f"DingTalk gave an unreadable answer ({step}). Nothing was released; try again.",
+            ),
+            503,
+        )
     return response.status_code, document
 
 
@@ -158,12 +183,19 @@ def _user_access_token(auth_code: str) -> str:
     )
     if "code" in str(document.get("code") or "").lower():  # invalidAuthCode, authCodeExpired, …
         raise LoginFailed(
-            f"DingTalk did not accept this sign-in ({_error(document)}). A sign-in works once and for "
-            "a few minutes: open the release link again from the group."
+            both(
+                f"钉钉没有接受这次登录（{_error(document)}）。一次登录只能用一次，几分钟内有效：请从群里重新打开发布链接。",
+                f"DingTalk did not accept this sign-in ({_error(document)}). A sign-in works once and for "
+                "a few minutes: open the release link again from the group.",
+            )
         )
     raise LoginFailed(
-        f"DingTalk refused opsbot's app when signing you in ({_error(document)}). Tell the platform "
-        "team: the app's AppKey (DingtalkAppKey) and AppSecret must be the same app's.",
+        both(
+            f"钉钉拒绝了 opsbot 的应用（{_error(document)}）。请告诉平台组：应用的 AppKey（DingtalkAppKey）和 "
+            "AppSecret 必须属于同一个应用。",
+            f"DingTalk refused opsbot's app when signing you in ({_error(document)}). Tell the platform "
+            "team: the app's AppKey (DingtalkAppKey) and AppSecret must be the same app's.",
+        ),
         503,
     )
 
@@ -179,10 +211,19 @@ def _me(user_token: str) -> tuple[str, str]:
     if status < 400 and isinstance(union_id, str) and union_id:
         return union_id, nick if isinstance(nick, str) else ""
     if status == 401:
-        raise LoginFailed(f"DingTalk did not say who you are ({_error(document)}). Open the release link again.")
+        raise LoginFailed(
+            both(
+                f"钉钉没有告诉我们你是谁（{_error(document)}）。请重新打开发布链接。",
+                f"DingTalk did not say who you are ({_error(document)}). Open the release link again.",
+            )
+        )
     raise LoginFailed(
-        f"DingTalk did not say who you are ({_error(document)}). Tell the platform team: the app "
-        "needs the permission to read personal info (Contact.User.Read).",
+        both(
+            f"钉钉没有告诉我们你是谁（{_error(document)}）。请告诉平台组：应用需要个人信息读权限"
+            "（Contact.User.Read）。",
+            f"DingTalk did not say who you are ({_error(document)}). Tell the platform team: the app "
+            "needs the permission to read personal info (Contact.User.Read).",
+        ),
         503,
     )
 
@@ -202,8 +243,11 @@ def _user_id(union_id: str, fresh_app_token: bool = False) -> str:
     if status < 400 and errcode == 0 and isinstance(user_id, str) and user_id:
         if result.get("contact_type", 0) != 0:
             raise LoginFailed(
-                "DingTalk says you are an external contact of this organisation, not its staff: "
-                "only staff may release.",
+                both(
+                    "钉钉显示你是这个组织的外部联系人，不是员工：只有员工可以发布。",
+                    "DingTalk says you are an external contact of this organisation, not its staff: "
+                    "only staff may release.",
+                ),
                 403,
             )
         return user_id
@@ -211,10 +255,19 @@ def _user_id(union_id: str, fresh_app_token: bool = False) -> str:
         forget_app_token()
         return _user_id(union_id, fresh_app_token=True)
     if errcode in NOT_IN_ORGANISATION:
-        raise LoginFailed(f"DingTalk says you are not a member of this organisation ({_error(document)}).", 403)
+        raise LoginFailed(
+            both(
+                f"钉钉显示你不是这个组织的成员（{_error(document)}）。",
+                f"DingTalk says you are not a member of this organisation ({_error(document)}).",
+            ),
+            403,
+        )
     raise LoginFailed(
-        f"DingTalk did not give your staff id ({_error(document)}). Tell the platform team: the app "
-        "needs the contacts read permission for members (通讯录只读 / 成员信息读权限).",
+        both(
+            f"钉钉没有给出你的员工 ID（{_error(document)}）。请告诉平台组：应用需要通讯录只读 / 成员信息读权限。",
+            f"DingTalk did not give your staff id ({_error(document)}). Tell the platform team: the app "
+            "needs the contacts read permission for members.",
+        ),
         503,
     )
 
@@ -223,7 +276,13 @@ def _app_secret() -> str:
     try:
         return get_parameter(settings().dingtalk_app_secret_param)
     except SecretError:
-        raise LoginFailed("opsbot cannot read its DingTalk app secret; tell the platform team.", 503) from None
+        raise LoginFailed(
+            both(
+                "opsbot 读不到自己的钉钉应用密钥，请告诉平台组。",
+                "opsbot cannot read its DingTalk app secret; tell the platform team.",
+            ),
+            503,
+        ) from None
 
 
 def _app_access_token(fresh: bool = False) -> str:
@@ -246,8 +305,12 @@ def _app_access_token(fresh: bool = False) -> str:
             extra={"status": status, "error_code": str(document.get("code"))[:100]},
         )
         raise LoginFailed(
-            f"DingTalk refused opsbot's app credentials ({_error(document)}). Tell the platform team: "
-            "check the DingtalkAppKey parameter and the app secret in SSM.",
+            both(
+                f"钉钉拒绝了 opsbot 的应用凭证（{_error(document)}）。请告诉平台组：检查 DingtalkAppKey 参数和 SSM 里的"
+                "应用密钥。",
+                f"DingTalk refused opsbot's app credentials ({_error(document)}). Tell the platform team: "
+                "check the DingtalkAppKey parameter and the app secret in SSM.",
+            ),
             503,
         )
     lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else 7200

@@ -26,6 +26,7 @@ from opsbot.authz import core as authz
 from opsbot.aws import client
 from opsbot.config.model import Config, Project
 from opsbot.drone.builds import commit_title
+from opsbot.i18n import both
 from opsbot.log import logger
 from opsbot.secrets import SecretError, get_parameter
 from opsbot.settings import settings
@@ -128,12 +129,18 @@ def token_for(nonce: str, key: bytes) -> str:
 def verify(token: str, key: bytes | None = None) -> str:
     """The nonce of a token we signed, or TokenRefused: 400 unreadable, 403 not signed with our key."""
     if not isinstance(token, str) or len(token) > 16 + 1 + MAC_CHARS + 8 or token.count(".") != 1:
-        raise TokenRefused(400, "this release link is incomplete or damaged")
+        raise TokenRefused(400, both("这个发布链接不完整或已损坏。", "This release link is incomplete or damaged."))
     nonce, signature = token.split(".")
     if not NONCE.fullmatch(nonce):
-        raise TokenRefused(400, "this release link is incomplete or damaged")
+        raise TokenRefused(400, both("这个发布链接不完整或已损坏。", "This release link is incomplete or damaged."))
     if not hmac.compare_digest(mac(nonce, key or signing_key()).encode(), signature.encode("utf-8", "replace")):
-        raise TokenRefused(403, "this release link is not valid: its signature does not match")
+        raise TokenRefused(
+            403,
+            both(
+                "这个发布链接无效：签名不符，可能被改动过。",
+                "This release link is not valid: its signature does not match.",
+            ),
+        )
     return nonce
 
 
@@ -149,13 +156,25 @@ def grant(nonce: str, now: float | None = None) -> ReleaseGrant:
         .get_item(TableName=settings().state_table, Key=_grant_key(nonce), ConsistentRead=True)
         .get("Item")
     )
-    gone = TokenRefused(410, "this release link has expired; ask in the group for a fresh build notification")
+    gone = TokenRefused(
+        410,
+        both(
+            "这个发布链接已过期，请在群里等新的构建通知。",
+            "This release link has expired; ask in the group for a fresh build notification.",
+        ),
+    )
     if not item:
         raise gone
     try:
         found = ReleaseGrant(**json.loads(item["grant"]["S"]))
     except (KeyError, ValueError, TypeError):
-        raise TokenRefused(410, "this release link's record is damaged; ask in the group for a fresh one") from None
+        raise TokenRefused(
+            410,
+            both(
+                "这个发布链接的记录已损坏，请在群里要一个新的。",
+                "This release link's record is damaged; ask in the group for a fresh one.",
+            ),
+        ) from None
     if found.nonce != nonce or found.expires < (now or time.time()):
         raise gone
     return found
