@@ -29,7 +29,7 @@ def test_the_stack_says_where_everything_is(stack):
 def test_chat_answers_a_read_and_returns(stack):
     done = run("local.chat", "status shop-api", "--as", "alice", stack=stack)
     assert done.returncode == 0, done.stderr
-    assert "### shop-api: latest builds" in done.stdout and f"{stack.drone}/shop/shop-api/128" in done.stdout
+    assert "### shop-api: latest builds" in done.stdout and f"]({stack.drone}/shop/shop-api/" in done.stdout
 
 
 def test_chat_waits_for_an_acts_result_and_returns_with_it(stack):
