@@ -87,6 +87,25 @@ def test_refusals_say_why_in_the_persons_language():
     )
 
 
+def test_a_refusal_names_drones_facts_as_plain_text():
+    """Attack: a branch (anyone may name one) made of markup. The reason is shown in chat and, as HTML, on the
+    release page: it must carry no link, no code span and no mention."""
+    from local.stack import SAMPLE_RELEASE_GRANT
+    from opsbot.actions import pages
+    from opsbot.release.links import ReleaseGrant
+
+    hostile = "[release here](https://evil.example) `x` **y** @all"
+    reason = authz.decide(EXAMPLE, ALICE, DEPLOY, target(branch=hostile)).reason
+    assert reason == (
+        "staging takes builds of main; #128 is from ［release here］(https：//evil.example) ˋxˋ ＊＊y＊＊ ＠all."
+    )
+    asked = authz.decide(EXAMPLE, ALICE, DEPLOY, target("`qa` [x](https://e.example)")).reason
+    assert "ˋqaˋ ［x］(https：//e.example)" in asked
+    page = pages.not_allowed(ReleaseGrant(**SAMPLE_RELEASE_GRANT), "Alice Wang", reason)
+    shown = page.split("</dl>", 1)[1]
+    assert "<a " not in shown and "<code>" not in shown and "<strong>" not in shown and "https://" not in shown
+
+
 # --- restart and /retest: never a deployment ----------------------------------------------------------------------
 
 

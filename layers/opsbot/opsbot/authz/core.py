@@ -179,24 +179,27 @@ def _who_may(config: Config, actor: Actor, verb: Verb, target: Target, language:
 def environment_of(config: Config, target: Target, language: str) -> tuple[Project, Environment] | Decision:
     project = config.projects.get(target.project)
     if project is None:
-        return _deny("project", t(language, f"没有项目 `{target.project}`。", f"no project `{target.project}`."))
+        name = md(target.project, 80)  # a chat argument: the person's own words
+        return _deny("project", t(language, f"没有项目 `{name}`。", f"no project `{name}`."))
     env = project.environments.get(target.environment)
     if env is None:
-        known = ", ".join(project.environments) or "-"
+        known, asked = ", ".join(project.environments) or "-", md(target.environment, 80)
         return _deny(
             "environment",
             t(
                 language,
-                f"项目 {project.name} 没有环境 `{target.environment}`。可用环境：{known}",
-                f"project {project.name} has no environment `{target.environment}`. Environments: {known}",
+                f"项目 {project.name} 没有环境 `{asked}`。可用环境：{known}",
+                f"project {project.name} has no environment `{asked}`. Environments: {known}",
             ),
         )
     return project, env
 
 
 def deployable(project: Project, env: Environment, build: Build, language: str) -> Decision | None:
-    """The environment's rules for a build; None when it may be deployed (or rolled back to) there."""
+    """The environment's rules for a build; None when it may be deployed (or rolled back to) there. Its reasons name
+    Drone's facts (a branch is anyone's words) as plain text: they are shown in chat and on the release page."""
     number = build.number
+    status, event, branch = md(build.status, 40), md(build.event or "?", 40), md(build.branch, 100)
     if build.event in DEPLOYMENT_EVENTS:
         return _deny(
             "deployment",
@@ -211,8 +214,8 @@ def deployable(project: Project, env: Environment, build: Build, language: str) 
             "status",
             t(
                 language,
-                f"{project.name} #{number} 的状态是 {build.status}，只能发布成功的构建。",
-                f"{project.name} #{number} is {build.status}; only successful builds can be deployed.",
+                f"{project.name} #{number} 的状态是 {status}，只能发布成功的构建。",
+                f"{project.name} #{number} is {status}; only successful builds can be deployed.",
             ),
         )
     if build.event not in env.events:
@@ -221,8 +224,8 @@ def deployable(project: Project, env: Environment, build: Build, language: str) 
             "event",
             t(
                 language,
-                f"{env.name} 只接受 {events} 构建，#{number} 是 {build.event or '?'} 构建。",
-                f"{env.name} takes {events} builds; #{number} is a {build.event or '?'} build.",
+                f"{env.name} 只接受 {events} 构建，#{number} 是 {event} 构建。",
+                f"{env.name} takes {events} builds; #{number} is a {event} build.",
             ),
         )
     if env.branch and not fnmatch.fnmatchcase(build.branch, env.branch):
@@ -230,8 +233,8 @@ def deployable(project: Project, env: Environment, build: Build, language: str) 
             "branch",
             t(
                 language,
-                f"{env.name} 只接受 {env.branch} 分支的构建，#{number} 来自 {build.branch}。",
-                f"{env.name} takes builds of {env.branch}; #{number} is from {build.branch}.",
+                f"{env.name} 只接受 {env.branch} 分支的构建，#{number} 来自 {branch}。",
+                f"{env.name} takes builds of {env.branch}; #{number} is from {branch}.",
             ),
         )
     return None
