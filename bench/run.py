@@ -298,8 +298,8 @@ def bench_cold_start(pairs: int) -> list[dict]:
 # (b) ingress latency
 # --------------------------------------------------------------------------------------------------------------
 class LocalStack:
-    """The local stack in a subprocess, on free ports, with the example config (whose `local://` peers it
-    resolves to its own fakes)."""
+    """The local stack in a subprocess, on free ports, with its own copy of the example config (the load run adds
+    robots and projects to it; its `local://` peers the stack resolves to its own fakes)."""
 
     def __init__(self, workdir: Path, worker: bool = False):
         self.worker = worker
@@ -308,7 +308,8 @@ class LocalStack:
             ports = [free_port() for _ in range(8)]
         self.port, self.moto_port, self.sink_port, self.drone_port, self.gitlab_port = ports[:5]
         self.kube_port, self.ssm_port, self.dns_port = ports[5:]
-        self.config = ROOT / "config" / "example"
+        self.config = workdir / "config"
+        shutil.copytree(ROOT / "config" / "example", self.config)
         self.workdir = workdir
         self.log_path = workdir / "stack.log"
         self.proc: subprocess.Popen | None = None
@@ -646,16 +647,17 @@ def load_robot(project: str) -> str:
     return LOAD_ROBOTS[LOAD_PROJECTS.index(project) // 2]
 
 
-def add_load_projects(config: Path, sink_port: int) -> None:
+def add_load_projects(config: Path) -> None:
     """The bench's copy of the config gets the load run's robots and projects, as the integration tests add theirs
-    (tests/integration/conftest.py): each robot its own group (access token) on the stack's fake DingTalk."""
+    (tests/integration/conftest.py): each robot its own group (access token) on the stack's fake DingTalk
+    (local://dingtalk)."""
     import yaml
 
     global_file = config / "opsbot.yaml"
     document = yaml.safe_load(global_file.read_text(encoding="utf-8"))
     for robot in LOAD_ROBOTS:
         document["robots"][robot] = {
-            "webhook": f"http://127.0.0.1:{sink_port}/robot/send?access_token=local-{robot}",
+            "webhook": f"local://dingtalk/robot/send?access_token=local-{robot}",
             "secret": f"SEC-local-{robot}-secret",
             "rate_limit_per_minute": 20,
         }
@@ -675,7 +677,7 @@ def bench_load() -> dict:
     path = "/webhooks/drone"
     with tempfile.TemporaryDirectory(prefix="opsbot-bench-") as workdir:
         stack = LocalStack(Path(workdir), worker=True)
-        add_load_projects(stack.config, stack.sink_port)
+        add_load_projects(stack.config)
         try:
             stack.start()
             sink = f"http://127.0.0.1:{stack.sink_port}"
