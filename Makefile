@@ -73,6 +73,7 @@ golden: $(VENV)/.installed
 	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/test_pipelines.py -k golden
 
 ## test: ruff (lint and format check), sam validate --lint, sam build, then unit and integration tests
+##   (about 25 minutes on 2 shared cores: see the README)
 test: lint validate build unit integration
 
 ## lint: ruff check and ruff format --check (settings in pyproject.toml); `ruff format .` fixes the format
@@ -107,12 +108,13 @@ lock: $(TOOLS)/.installed
 	cd layers/opsbot && ../../$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --upgrade --output-file requirements.txt requirements.in
 
-## bench: cold-start and ingress-latency ratios against floors measured in the same run
+## bench: cold-start and ingress-latency ratios against floors measured in the same run (about 6 minutes)
 bench: $(VENV)/.installed
 	$(PY) -m bench.run
 
 ## chaos: every flow crashed at each of its external calls (boto3, HTTP) in turn; nothing may be lost or doubled
-##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow)
+##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow;
+##   about 8 minutes for all of them)
 chaos: $(VENV)/.installed
 	$(PY) -m chaos.run $(if $(FLOW),--flow "$(FLOW)")
 
