@@ -40,6 +40,14 @@ STACK_OVERRIDES = {
     "RETRY_MAX_SECONDS": "900",
     "CONFIG_CACHE_SECONDS": "60",
     "SECRET_CACHE_SECONDS": "300",
+    # Pinned peers: the fakes run on loopback, on ports of their own (a host alone allows any port of it).
+    "GITLAB_HOSTS": "127.0.0.1",
+    "DRONE_HOSTS": "127.0.0.1",
+    "KUBERNETES_HOSTS": "127.0.0.1",
+    "DINGTALK_ROBOT_HOSTS": "oapi.dingtalk.com,127.0.0.1",
+    "FEISHU_ROBOT_HOSTS": "open.feishu.cn,open.larksuite.com,127.0.0.1",
+    "WECOM_ROBOT_HOSTS": "qyapi.weixin.qq.com,127.0.0.1",
+    "SLACK_ROBOT_HOSTS": "hooks.slack.com,127.0.0.1",
 }
 
 

@@ -16,6 +16,7 @@ from opsbot.config.names import KnownNames
 from opsbot.config.names import declared as declared_names
 from opsbot.config.ops import Ops
 from opsbot.config.review import Review
+from opsbot.peers import not_pinned
 from opsbot.secrets import SSM_PREFIX
 
 GLOBAL_FILE = "opsbot.yaml"
@@ -271,12 +272,18 @@ class _Checker:
     """Collects problems for one document so that a user sees all of them in one go."""
 
     def __init__(
-        self, document: Document, allow_literal_secrets: bool, stage: str = "", names: KnownNames | None = None
+        self,
+        document: Document,
+        allow_literal_secrets: bool,
+        stage: str = "",
+        names: KnownNames | None = None,
+        check_hosts: bool = False,
     ):
         self.doc = document
         self.names = names  # the command names that exist, when declared (config/names.py)
         self.allow_literal_secrets = allow_literal_secrets  # the local stack: literal secrets, http:// peers
         self.stage = stage
+        self.check_hosts = check_hosts  # whether peers' hosts are checked against the stack's lists (peers.py)
         self.problems: list[tuple[str, int, str]] = []
 
     def problem(self, container, key, message: str) -> None:
@@ -362,14 +369,21 @@ class _Checker:
             )
         return value
 
-    def https_url(self, container: dict, key: str, where: str, example: str) -> str:
-        """A peer's base URL. Tokens travel with every call, so only https:// outside the local stack."""
+    def https_url(self, container: dict, key: str, where: str, example: str, peer: str = "") -> str:
+        """A peer's base URL. Tokens travel with every call, so only https:// outside the local stack, and only to
+        a host the stack lists for `peer` (peers.py: the stack's parameters, not the config, say where tokens go)."""
         url = self.string(container, key, where, required=True)
         schemes = "https?" if self.allow_literal_secrets else "https"
         if url and not re.match(rf"^{schemes}://[^/\s]+", url):
             needs = "a URL" if self.allow_literal_secrets else "an https:// URL"
             self.problem(container, key, f"{where}.{key} must be {needs} like {example}")
+        elif url and peer:
+            self.pinned(container, key, where, url, peer)
         return url.rstrip("/")
+
+    def pinned(self, container: dict, key: str, where: str, url: str, peer: str) -> None:
+        if self.check_hosts and (reason := not_pinned(url, peer)):
+            self.problem(container, key, f"{where}.{key}: {reason}")
 
     def events(self, container: dict, key: str, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
         if container.get(key) is None:
@@ -489,9 +503,13 @@ def _robot(checker: _Checker, robot_map: dict, name: str, spec) -> Robot:
             region=region,
         )
     signed = kind in ("dingtalk", "feishu")
+    webhook = checker.secret(spec, "webhook", where, "robots")
+    if webhook and checker.allow_literal_secrets and not webhook.startswith(SSM_PREFIX):
+        # a literal (the local stack); a webhook in SSM is checked when it is sent (channels/base.pinned_webhook)
+        checker.pinned(spec, "webhook", where, webhook, kind)
     return Robot(
         **robot,
-        webhook=checker.secret(spec, "webhook", where, "robots"),
+        webhook=webhook,
         secret=checker.secret(spec, "secret", where, "robots") if signed else "",
     )
 
@@ -524,7 +542,7 @@ def _drone(checker: _Checker, root: dict) -> Drone | None:
     if root.get("drone") is None:
         return None  # commands that need Drone say it is not configured
     spec = checker.mapping(root.get("drone"), DRONE_KEYS, "drone", root, "drone")
-    server = checker.https_url(spec, "server", "drone", "https://drone.example.com")
+    server = checker.https_url(spec, "server", "drone", "https://drone.example.com", peer="drone")
     return Drone(server=server, token=checker.secret(spec, "token", "drone", "drone"))
 
 
@@ -532,7 +550,7 @@ def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
     if root.get("gitlab") is None:
         return None  # no config sync, and commands that need GitLab say it is not configured
     spec = checker.mapping(root.get("gitlab"), GITLAB_KEYS, "gitlab", root, "gitlab")
-    url = checker.https_url(spec, "url", "gitlab", "https://gitlab.example.com")
+    url = checker.https_url(spec, "url", "gitlab", "https://gitlab.example.com", peer="gitlab")
     config_repo = checker.string(spec, "config_repo", "gitlab")
     if config_repo and not _REPO.match(config_repo):
         checker.problem(spec, "config_repo", f"gitlab.config_repo '{config_repo}' must look like group/name")
@@ -670,12 +688,14 @@ def validate(
     version: str = "",
     stage: str = "",
     names: KnownNames | None = None,
+    check_hosts: bool = False,
 ) -> Config:
     """The whole config from its documents, or ConfigError naming every problem with file and line.
 
     `allow_literal_secrets` is the local stack's leniency (literal secrets, http:// peers); `stage`, when given,
     is the only stage whose `ssm:` parameters the config may name. `names` are the commands that exist (default:
-    what the entry point declared, config/names.py); without any, command names are not checked."""
+    what the entry point declared, config/names.py); without any, command names are not checked. `check_hosts`:
+    the peers' URLs must name hosts the stack lists for them (peers.not_pinned), as every save checks."""
     names = names or declared_names()
     problems: list[tuple[str, int, str]] = []
     global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
@@ -683,7 +703,7 @@ def validate(
     if global_doc is None:
         problems.append((GLOBAL_FILE, 0, "missing global config file"))
     else:
-        checker = _Checker(global_doc, allow_literal_secrets, stage, names)
+        checker = _Checker(global_doc, allow_literal_secrets, stage, names, check_hosts)
         parts = _global(checker)
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
             checker.problem(
@@ -705,7 +725,7 @@ def validate(
     for document in documents:
         if document is global_doc:
             continue
-        checker = _Checker(document, allow_literal_secrets, stage, names)
+        checker = _Checker(document, allow_literal_secrets, stage, names, check_hosts)
         project = _project(checker, language)
         if project:
             if project.pipeline.init_on_push and not parts.get("gitlab"):

@@ -53,7 +53,11 @@ def _key(sk: str) -> dict:
 
 def check(documents: list[Document], version: str) -> Config:
     """The config the documents make, if they are valid and fit in one item; ConfigError otherwise."""
-    config = validate(documents, settings().allows_literal_secrets, version, settings().stage)
+    # Every save checks the peers' hosts against the stack's lists (loading a stored config does not: the clients
+    # refuse an unlisted host when they would send, so a list narrowed later stops its tokens there).
+    config = validate(
+        documents, settings().allows_literal_secrets, version, settings().stage, check_hosts=settings().peer_hosts_given
+    )
     # The version item is the larger of the two: the same attributes under a longer key.
     _check_size(documents, {**_key(f"{VERSION_PREFIX}{0:012d}.000000#{version}"), **_item(documents, version, "", 0)})
     return config

@@ -16,7 +16,7 @@ from opsbot import secrets
 from opsbot.config.model import Config
 from opsbot.gitlab.merge_request_api import MergeRequestCalls
 from opsbot.jobs import deadline
-from opsbot.peers import answer_lost, errors
+from opsbot.peers import answer_lost, check_pinned, errors
 from opsbot.settings import settings
 from opsbot.state import reads
 
@@ -37,6 +37,7 @@ class GitLabClient(MergeRequestCalls):
     def __init__(self, url: str, token: str, timeout: float | None = None):
         import gitlab  # python-gitlab takes ~0.25 s to import: only jobs that talk to GitLab pay for it
 
+        check_pinned(url, "gitlab")  # the token goes only to a host the stack lists (GITLAB_HOSTS)
         self._gl = gitlab.Gitlab(
             url,
             private_token=token,
