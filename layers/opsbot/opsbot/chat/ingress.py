@@ -107,6 +107,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
         return counted(record, reply)
 
     audit.write_queued(record)
+    # The message's act marker is kept for good: the same message read again, days or months later, is a duplicate.
     outcome = accept(
         inbound.channel,
         inbound.msg_id,
@@ -119,6 +120,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
             "language": language,
             "audit": asdict(record),
         },
+        permanent=True,
     )
     if outcome.status == "duplicate" and not acknowledge_again:
         return None  # the first delivery was acknowledged; its result is on its way

@@ -146,7 +146,7 @@ def execute(config: Config, request: OpsRequest) -> Reply:
             schedule(request.id, 1, follow_state)
         return reply.as_dict()
 
-    return Reply.from_dict(effects.once(keys.OPS_RUN + request.id, run))
+    return Reply.from_dict(effects.once(keys.OPS_RUN + request.id, run, permanent=True))  # a request runs once, ever
 
 
 def schedule(request_id: str, step: int, state: dict) -> None:
