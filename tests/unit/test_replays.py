@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 from test_chat_worker import Worker, act, drone_changes, pending_approval, say
-from unit_support import ROOT, STACK_ENV, sweep_expired
+from unit_support import ROOT, STACK_ENV, sweep_expired, to_body
 
-from opsbot.jobs.model import Job
 from opsbot.state import effects, keys
 
 
@@ -123,5 +122,105 @@ def test_a_comments_marker_is_kept_for_good_so_an_old_lgtm_is_not_given_again(re
     assert "lgtm" not in mr(review)["labels"] and review_store.lgtm_sha("shop/shop-api", 1) is None
 
 
-def _unused(job: Job) -> None:  # keeps Job imported for the Feishu tests below
-    return None
+# --- Feishu: fresh by Feishu's own clock, and addressed to the bot by Feishu's own mentions ------------------------
+
+
+@pytest.fixture
+def feishu(chat_config, fake_dingtalk, env):
+    from unit_support import FEISHU_APP_ID
+
+    env("FEISHU_APP_ID", FEISHU_APP_ID)
+    env("FEISHU_API_URL", fake_dingtalk.url)
+    return fake_dingtalk.feishu
+
+
+def _feishu_job(feishu, handlers, lambda_context, event: dict) -> str:
+    """The callback through the Feishu function, then its job through the worker: the job's result line."""
+    from test_feishu_chat import post_event
+
+    status, body = post_event(handlers, lambda_context, event)
+    assert status == 200 and body["status"] == "queued", body
+    return body["job"]
+
+
+def _run(aws, handlers, lambda_context) -> None:
+    from test_feishu_chat import run_jobs
+
+    assert run_jobs(aws, handlers, lambda_context) == []
+
+
+def test_an_old_feishu_message_is_refused_audited_told_and_not_parked(
+    feishu, aws, handlers, lambda_context, fake_drone
+):
+    """alice's deploy, written 10 minutes before its callback came (a replay, or Feishu's retry hours late)."""
+    from chat_support import audit_log
+    from test_feishu_chat import ALICE, replies, say
+
+    said = say(feishu, "deploy shop-api 128 staging", ALICE)
+    feishu.control("POST", "/_control/feishu/backdate", to_body({"message_id": said["message_id"], "seconds": 600}))
+    _feishu_job(feishu, handlers, lambda_context, said["event"])
+    _run(aws, handlers, lambda_context)
+    assert [c for c in fake_drone.calls if c["method"] != "GET"] == []  # nothing deployed
+    [(to, title, text)] = replies(feishu)
+    assert to == said["message_id"] and title == "too old" and "too old for opsbot to act on" in text
+    [record] = [r for r in audit_log() if r.result == "stale"]
+    assert record.who == "alice" and record.via == "feishu" and "at most 300 s" in record.detail
+    assert aws.dead_letters() == []  # refused, not parked
+
+
+def test_a_message_older_than_its_thread_is_refused_without_a_word(feishu, aws, handlers, lambda_context, fake_drone):
+    """A genuine message from three days ago, its callback replayed: audited, and nothing said in the group."""
+    from chat_support import audit_log
+    from test_feishu_chat import BOB, say
+
+    said = say(feishu, "restart shop-api 127", BOB)
+    feishu.control(
+        "POST", "/_control/feishu/backdate", to_body({"message_id": said["message_id"], "seconds": 3 * 86400})
+    )
+    _feishu_job(feishu, handlers, lambda_context, said["event"])
+    _run(aws, handlers, lambda_context)
+    assert feishu.replies == [] and [c for c in fake_drone.calls if c["method"] != "GET"] == []
+    assert [r.who for r in audit_log() if r.result == "stale"] == ["bob"]
+
+
+def test_a_fresh_message_is_still_acted_on_and_its_age_counts_to_its_callback_not_to_its_retries(
+    feishu, aws, handlers, lambda_context, fake_drone, env
+):
+    """The age is the callback's arrival minus Feishu's create_time: a job retried for long still counts from then."""
+    from test_feishu_chat import ALICE, say
+
+    from opsbot.ingress import freshness
+
+    said = say(feishu, "deploy shop-api 128 staging", ALICE)
+    feishu.control("POST", "/_control/feishu/backdate", to_body({"message_id": said["message_id"], "seconds": 240}))
+    _feishu_job(feishu, handlers, lambda_context, said["event"])
+    _run(aws, handlers, lambda_context)
+    assert [c["path"] for c in fake_drone.calls if c["method"] == "POST"] == [
+        "/api/repos/shop/shop-api/builds/128/promote"
+    ]
+    created = int(feishu.user_messages[said["message_id"]]["create_time"])
+    assert freshness.too_old(created, created + 299_000) == ""
+    assert "at most 300 s" in freshness.too_old(created, created + 301_000)
+    assert freshness.too_old(None, created) == "the message carries no time of its own"
+    env("MESSAGE_MAX_AGE_SECONDS", "600")
+    assert freshness.too_old(created, created + 301_000) == ""
+
+
+def test_a_group_message_that_does_not_mention_the_bot_is_not_run_whatever_the_callback_says(
+    feishu, aws, handlers, lambda_context, fake_drone
+):
+    """xiaoming says `deploy shop-api 128 production` to his colleagues, not to the bot; someone with the
+    verification token forges its callback as a one-to-one chat (so that ingress takes it)."""
+    from test_feishu_chat import XIAOMING, say
+
+    said = say(feishu, "deploy shop-api 128 staging", XIAOMING, mention=False)
+    event = said["event"]
+    event["event"]["message"]["chat_type"] = "p2p"
+    _feishu_job(feishu, handlers, lambda_context, event)
+    _run(aws, handlers, lambda_context)
+    assert feishu.replies == [] and [c for c in fake_drone.calls if c["method"] != "GET"] == []
+    # the same words in his own one-to-one chat with the bot are for it: answered
+    direct = say(feishu, "whoami", XIAOMING, chat_type="p2p")
+    _feishu_job(feishu, handlers, lambda_context, direct["event"])
+    _run(aws, handlers, lambda_context)
+    assert [r["to"] for r in feishu.replies] == [direct["message_id"]]
