@@ -11,7 +11,7 @@
   `POST …/repository/commits` with `actions[]` (create/update/delete/move; 400 when a file is there or
   missing; `start_branch` opens a new branch), `POST …/merge_requests` (409 while one is open for the
   source branch).
-- Merge requests (get, update, notes, diffs, merge) and users: local/fake_gitlab_mr.py.
+- Merge requests (get, update, notes, diffs, versions, merge) and users: local/fake_gitlab_mr.py.
 - `/_control/…` (no auth) lets tests and the local stack push commits (answering with the Push Hook body
   GitLab would send), read files, branches and merge requests, list the calls, reset to the seed, and inject
   faults.
@@ -114,6 +114,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         commit = Commit(digest.hexdigest(), parent, files, message, name, email, _now())
         repo.commits[commit.id] = commit
         repo.branches[branch] = commit.id
+        self.branch_moved(repo, branch)  # open merge requests from it get a new version, as GitLab's refresh does
         return commit.id
 
     def push(self, path: str, branch: str, commits: list[dict], user: dict | None = None) -> dict:
@@ -586,6 +587,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             "web_url": f"{self._web(repo)}/-/merge_requests/{iid}",
         }
         repo.merge_requests.append(mr)
+        self.add_version(repo, mr)
         self._say(f"merge request {repo.path}!{iid} {source} -> {target}: {title}")
         return copy.deepcopy(mr)
 

@@ -224,3 +224,72 @@ def test_a_group_message_that_does_not_mention_the_bot_is_not_run_whatever_the_c
     _feishu_job(feishu, handlers, lambda_context, direct["event"])
     _run(aws, handlers, lambda_context)
     assert [r["to"] for r in feishu.replies] == [direct["message_id"]]
+
+
+# --- GitLab: a comment vouches only for heads pushed before it was written -----------------------------------------
+
+
+def _push(review, files: dict) -> None:
+    """alice pushes to !1's branch, and the worker runs the Merge Request Hook it brings (triage drops lgtm)."""
+    from test_review_jobs import push_to_mr
+
+    push_to_mr(review, files)
+
+
+def test_an_lgtm_written_before_the_head_was_pushed_does_not_count_for_it(review, aws):
+    """bob's /lgtm is written at the first head; alice pushes; the note's job runs only now (GitLab's hook was
+    late, or someone sent it again with the shared webhook token): it gives no lgtm to commits bob never saw, and
+    Tide merges nothing."""
+    from test_review_jobs import deliver, mr, write_note
+
+    from opsbot.review import store as review_store
+
+    hook = write_note(review, "bob", "/lgtm")
+    _push(review, {"src/main/java/B.java": "class B {}\n"})
+    head = mr(review)["sha"]
+    assert review_store.lgtm_sha("shop/shop-api", 1) is None
+    deliver(hook)
+    found = mr(review)
+    assert "lgtm" not in found["labels"] and review_store.lgtm_sha("shop/shop-api", 1) is None
+    [refusal] = [n["body"] for n in found["notes"] if "was not done" in n["body"]]
+    assert f"written before the head {head[:8]} was pushed" in refusal and refusal.startswith("@bob `/lgtm`")
+    # written after the push, the same words count
+    deliver(write_note(review, "bob", "/lgtm"))
+    assert review_store.lgtm_sha("shop/shop-api", 1) == head and "lgtm" in mr(review)["labels"]
+
+
+def test_an_approval_written_before_the_head_was_pushed_does_not_count_for_it(review, aws):
+    from test_review_jobs import deliver, mr, write_note
+
+    from opsbot.review import store as review_store
+
+    hook = write_note(review, "carol", "/approve")  # carol approves the root OWNERS' files
+    _push(review, {"src/main/java/C.java": "class C {}\n"})
+    head = mr(review)["sha"]
+    deliver(hook)
+    assert review_store.approvers("shop/shop-api", 1, head) == set()
+    assert any("written before the head" in n["body"] for n in mr(review)["notes"])
+    # a cancel still cancels: it vouches for nothing
+    deliver(write_note(review, "carol", "/approve"))
+    assert review_store.approvers("shop/shop-api", 1, head) == {"carol"}
+    deliver(write_note(review, "carol", "/approve cancel"))
+    assert review_store.approvers("shop/shop-api", 1, head) == set()
+
+
+def test_the_fake_gitlab_keeps_a_version_per_head_as_gitlab_does(review):
+    """GET …/merge_requests/:iid/versions, newest first: each head and when GitLab took it."""
+    from test_review_jobs import mr
+
+    from opsbot.gitlab.api import GitLabClient
+    from opsbot.review.comments import pushed_at_ms
+
+    client = GitLabClient(review.url, "local-gitlab-token")
+    [first] = client.merge_request_versions("shop/shop-api", 1)
+    _push(review, {"src/main/java/D.java": "class D {}\n"})
+    second, again = client.merge_request_versions("shop/shop-api", 1)
+    assert again == first and second["head_commit_sha"] == mr(review)["sha"] != first["head_commit_sha"]
+    assert set(second) >= {"id", "head_commit_sha", "base_commit_sha", "start_commit_sha", "created_at", "state"}
+    assert pushed_at_ms([second, first], first["head_commit_sha"]) <= pushed_at_ms(
+        [second, first], second["head_commit_sha"]
+    )
+    assert pushed_at_ms([second, first], "0" * 40) is None
