@@ -519,8 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if problems:
             raise ConfigError(problems)
+        # the config repo's webhook is this stack's GitLab route: a commit made through the API comes back as a push
+        hook = (f"http://{args.host}:{args.port}/webhooks/gitlab", LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"])
         gitlab, version = fake_gitlab.for_config(
-            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet
+            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet, hook=hook
         )
         config = store.save(documents, version, source="local stack")  # the config repo's first commit
     except ConfigError as exc:

@@ -11,6 +11,7 @@ from difflib import get_close_matches
 from opsbot.authz.core import Denied
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Registry, UsageError
+from opsbot.gitops.verbs import RollbackRefused
 from opsbot.i18n import t
 from opsbot.log import logger
 from opsbot.markup import dingtalk as md
@@ -44,7 +45,7 @@ def run(request: ChatRequest) -> Reply:
             ),
             detail=f"usage: {exc}",
         )
-    except (ReleaseRefused, ApprovalRefused, OpsRefused, Denied) as exc:
+    except (ReleaseRefused, ApprovalRefused, OpsRefused, RollbackRefused, Denied) as exc:
         return failed(request, f"⛔ {exc}")
     except PeerNotPinned as exc:  # the config names a host the stack does not list: nothing was sent there
         logger.error("a peer's host is not pinned", extra={"command": command.name, "reason": exc.reason})

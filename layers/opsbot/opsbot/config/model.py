@@ -51,7 +51,7 @@ PERSON_KEYS = {
 }
 DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
-PERMISSION_KEYS = {"roles", "environments", "events"}
+PERMISSION_KEYS = {"roles", "environments", "events", "approvals"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
 PROJECT_KEYS = {
     "project",
@@ -191,6 +191,7 @@ class Permission:
     roles: tuple[str, ...]
     environments: dict[str, tuple[str, ...]] = field(default_factory=dict)
     events: tuple[str, ...] = ()  # () means every event it may touch by its nature
+    approvals: int = 0  # for a change to the config itself (config rollback): approvals from others it needs
 
 
 @dataclass(frozen=True)
@@ -576,10 +577,19 @@ def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
             checker.problem(section, name, f"{where}: no such command (commands: {', '.join(sorted(known))})")
         spec = checker.mapping(spec, PERMISSION_KEYS, where, section, name)
         by_env = checker.named_sections(spec, "environments", "environment") if spec else {}
+        approvable = checker.names.approvable if checker.names else None
+        if spec and spec.get("approvals") is not None and approvable is not None and str(name) not in approvable:
+            checker.problem(
+                spec,
+                "approvals",
+                f"{where}.approvals: only {', '.join(sorted(approvable)) or 'no command'} takes approvals here "
+                "(a deploy's are environments.<env>.approvals, an ops change's ops.environments.<env>.approvals)",
+            )
         permissions[str(name)] = Permission(
             roles=checker.strings(spec, "roles", where),
             environments={str(env): checker.strings(by_env, env, f"{where}.environments") for env in by_env},
             events=checker.events(spec, "events", where, ()),
+            approvals=checker.integer(spec, "approvals", where, 0, 0, 5) if spec else 0,
         )
     return permissions
 
