@@ -248,8 +248,8 @@ def deployable(project: Project, env: Environment, build: Build, language: str) 
 
 
 def rerunnable(config: Config, verb: Verb, build: Build, language: str) -> Decision | None:
-    """Whether a build may be run again: never a deployment (that would deploy again), and only the events
-    `permissions.<verb>.events` lists, when it lists any."""
+    """Whether a build may be run again: never a deployment (that would deploy again), a `custom` build only when
+    `permissions.<verb>.events` names it, and only the events it lists, when it lists any."""
     if build.event in DEPLOYMENT_EVENTS:
         return _deny(
             "deployment",
@@ -260,6 +260,19 @@ def rerunnable(config: Config, verb: Verb, build: Build, language: str) -> Decis
             ),
         )
     override = config.permissions.get(verb.name)
+    # A custom build was started by hand with parameters of its own (a deploy-like job, a data fix): a re-run
+    # repeats them, so only where the config says so.
+    if build.event == "custom" and not (override is not None and "custom" in override.events):
+        return _deny(
+            "event",
+            t(
+                language,
+                f"#{build.number} 是手动触发的 custom 构建，带有它自己的参数，重新运行会再执行一次；"
+                f"需要时请在 permissions.{verb.name}.events 中列出 custom。",
+                f"#{build.number} is a custom build (started by hand, with parameters of its own): running it again "
+                f"would repeat them; `permissions.{verb.name}.events` may list custom to allow it.",
+            ),
+        )
     if override is not None and override.events and build.event not in override.events:
         return _deny(
             "event",

@@ -263,30 +263,45 @@ command("label", "/label <label>", "adds a label that `review.labels` allows")(_
 command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")(_labeller(adds=False))
 
 
+def _from_fork(mr: dict) -> bool:
+    source, target = mr.get("source_project_id"), mr.get("target_project_id")
+    return source is not None and target is not None and source != target
+
+
 @command(
     "retest",
     "/retest",
-    "restarts the newest Drone build of the source branch that is not a deployment "
-    "(promotes and rollbacks are never run again)",
+    "restarts the newest Drone build of the source branch that is not a deployment (from a fork: of the head commit; "
+    "promotes, rollbacks and custom builds are never run again)",
     kind=authz.RERUN,
 )
 def retest(session: Session, call: Call) -> str | None:
     branch, repo = str(session.mr.get("source_branch") or ""), session.project.repo
     if not branch:
         return "GitLab names no source branch for this merge request"
+    # A fork's branch names are the fork's: `main` there is not this repo's main. Its builds here are its merge
+    # request's, found by the head commit, never by the branch's name.
+    fork, head = _from_fork(session.mr), session.head
     try:
         drone = client_for(session.config)
 
         def newest_build() -> dict:
             # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
+            listed = (
+                drone.builds(repo, per_page=RETEST_LOOKBACK)
+                if fork
+                else drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK)
+            )
             found = next(
-                (b for b in drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK) if not is_deployment(b)), None
+                (b for b in listed if not is_deployment(b) and (not fork or (head and b.get("after") == head))), None
             )
             return {"number": int(found["number"]) if found else 0}
 
         # Chosen once per comment: a retry after a lost answer would otherwise see the restart itself as the
         # newest build, and restart that
         chosen = effects.once(f"{keys.RETEST_BUILD}{repo.lower()}#{call.request_id}", newest_build)
+        if not chosen["number"] and fork:
+            return f"Drone has no build of this merge request's head commit {head[:8]} (from a fork) to restart"
         if not chosen["number"]:
             return f"Drone has no build of the branch {md(branch, 100)} to restart that is not a deployment"
         build = drone.build(repo, chosen["number"])
