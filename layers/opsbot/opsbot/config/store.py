@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from opsbot.aws import client
 from opsbot.config.model import Config, ConfigError, Document, validate
+from opsbot.markup import plain
 from opsbot.settings import settings
 
 _cached: tuple[float, Config] | None = None
@@ -231,9 +232,11 @@ def find_version(prefix: str) -> tuple[str, list[Document]]:
             break
         query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     if not matches:
-        raise LookupError(f"no saved config version starts with {prefix}")
+        raise LookupError(f"no saved config version starts with {plain(prefix, 40)}")  # shown in chat: plain text
     if len(matches) > 1:
-        raise LookupError(f"{prefix} fits {len(matches)} versions: {', '.join(sorted(v[:12] for v in matches))}")
+        raise LookupError(
+            f"{plain(prefix, 40)} fits {len(matches)} versions: {', '.join(sorted(v[:12] for v in matches))}"
+        )
     version, sk = next(iter(matches.items()))
     item = ddb.get_item(TableName=table, Key=_key(sk), ConsistentRead=True)["Item"]
     return version, _documents(item)
