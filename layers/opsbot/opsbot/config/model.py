@@ -47,8 +47,13 @@ PERSON_KEYS = {
     "slack_user_id",
     "email",
     "git",
+    "gitlab_username",
     "roles",
 }
+# The keys that identify a person to opsbot (who sent a message, who wrote a comment, who committed): no two people
+# may share a value of one, or one human split in two entries could approve their own request.
+IDENTITY_KEYS = ("dingtalk_user_id", "dingtalk_sender_id", "feishu_open_id", "wecom_user_id", "slack_user_id")
+_GITLAB_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
 PERMISSION_KEYS = {"roles", "environments", "events", "approvals"}
@@ -115,8 +120,17 @@ class Person:
     wecom_user_id: str = ""  # WeCom's userid: @-mentions in WeCom markdown
     slack_user_id: str = ""  # Slack's member id (U…): @-mentions in Slack
     email: str = ""  # copied on e-mail a message @-mentions them in
-    git: tuple[str, ...] = ()
+    git: tuple[str, ...] = ()  # commit identities (Drone's author login and e-mail); see gitlab_names
     roles: tuple[str, ...] = ()
+    gitlab_username: str = ""  # the person's GitLab username; when set, `git` no longer counts on GitLab
+
+    @property
+    def gitlab_names(self) -> tuple[str, ...]:
+        """Who this person is on GitLab (a comment's author, a pusher, a reviewer): `gitlab_username`, or, for an
+        older config without it, the `git` values that can be usernames (an e-mail never is)."""
+        if self.gitlab_username:
+            return (self.gitlab_username.lower(),)
+        return tuple(g.lower() for g in self.git if "@" not in g)
 
 
 @dataclass(frozen=True)
@@ -245,11 +259,18 @@ class Config:
         return next((p for p in self.people if p.feishu_open_id == open_id), None) if open_id else None
 
     def person_for_git(self, *identities: str) -> Person | None:
+        """The person a commit names (Drone's author login and e-mail): `people[].git`."""
         wanted = {i.lower() for i in identities if i}
         for person in self.people:
             if wanted & {g.lower() for g in person.git}:
                 return person
         return None
+
+    def person_for_gitlab(self, username: str) -> Person | None:
+        """The person a GitLab username is (who wrote a comment, who pushed, a reviewer): `people[].gitlab_username`,
+        else (older configs) a username among `people[].git` of someone without one."""
+        wanted = username.lower()
+        return next((p for p in self.people if wanted and wanted in p.gitlab_names), None)
 
 
 class ConfigError(Exception):
@@ -430,6 +451,7 @@ def _global(checker: _Checker) -> dict:
         checker.problem(root, "people", "people must be a list")
         people_list = []
     seen: set[str] = set()
+    claimed: dict[tuple[str, str], str] = {}  # (identity key, value) -> the person id that has it
     for index, spec in enumerate(people_list):
         where = f"people[{index}]"
         spec = checker.mapping(spec, PERSON_KEYS, where, people_list, index)
@@ -437,6 +459,28 @@ def _global(checker: _Checker) -> dict:
         if person_id in seen:
             checker.problem(spec, "id", f"{where}: duplicate person id '{person_id}'")
         seen.add(person_id)
+        gitlab_username = checker.string(spec, "gitlab_username", where)
+        if gitlab_username and not _GITLAB_USERNAME.match(gitlab_username):
+            checker.problem(
+                spec, "gitlab_username", f"{where}.gitlab_username '{gitlab_username}' is no GitLab username"
+            )
+        git = checker.strings(spec, "git", where)
+        identities = [(key, checker.string(spec, key, where)) for key in IDENTITY_KEYS]
+        identities += [("git", value.lower()) for value in git]
+        gitlab_names = [gitlab_username.lower()] if gitlab_username else [g.lower() for g in git if "@" not in g]
+        identities += [("GitLab username", name) for name in gitlab_names]
+        for key, value in identities:
+            if not value:
+                continue
+            owner = claimed.setdefault((key, value), person_id)
+            if owner != person_id:
+                line_key = {"GitLab username": "gitlab_username" if gitlab_username else "git"}.get(key, key)
+                checker.problem(
+                    spec,
+                    line_key,
+                    f"{where}: {key} '{value}' is also {owner}'s: one human, one entry (two entries of one person "
+                    "could approve their own request)",
+                )
         people.append(
             Person(
                 id=person_id,
@@ -448,8 +492,9 @@ def _global(checker: _Checker) -> dict:
                 wecom_user_id=checker.string(spec, "wecom_user_id", where),
                 slack_user_id=checker.string(spec, "slack_user_id", where),
                 email=_email(checker, spec, "email", where),
-                git=checker.strings(spec, "git", where),
+                git=git,
                 roles=checker.strings(spec, "roles", where),
+                gitlab_username=gitlab_username,
             )
         )
     known_people = {p.id for p in people}
