@@ -4,7 +4,9 @@ naming the robot, and the shape every adapter module has.
 An adapter module (dingtalk, feishu, wecom, slack, email) provides:
 
 - `KIND`, its `robots.<name>.kind`;
-- `windows(robot)`: its rate limits as budget windows (delivery/budget.py);
+- `windows(robot)`: its rate limits as budget windows (delivery/budget.py); and, for a limit that is not the
+  robot's own but shared with the channel's other robots (SES's per account and region), `shared_budget(robot)`:
+  its name and windows;
 - `credentials(robot)`: reads the robot's secrets, before a send slot is taken, so a slow SSM call cannot push the
   send past the time the budget recorded (send reads them again, from the cache);
 - `render(message, people)`: the message in its dialect, within its size limit (summarised or cut, never refused);
