@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -40,9 +41,17 @@ USERS = [
 NOTES_PER_MINUTE = 60
 
 
+_clock = {"last": 0}
+_clock_lock = threading.Lock()
+
+
 def _now_ms() -> str:
-    """GitLab's timestamps: UTC, to the millisecond."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """GitLab's timestamps: UTC, to the millisecond, and in the order things happened (one GitLab orders its
+    events; two in the same millisecond would leave a note and a push with no order)."""
+    with _clock_lock:
+        now = max(int(time.time() * 1000), _clock["last"] + 1)
+        _clock["last"] = now
+    return datetime.fromtimestamp(now / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _user(u: dict) -> dict:

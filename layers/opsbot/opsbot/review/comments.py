@@ -56,7 +56,7 @@ def written_before_head(comment_ms: int, head: str, versions: list) -> str:
     pushed = pushed_at_ms(versions, head)
     if pushed is None:
         return f"GitLab shows no version of this merge request with the head {head[:8]} yet; comment again shortly"
-    if comment_ms < pushed:
+    if comment_ms <= pushed:  # the same millisecond tells no order: not shown to have come after
         return f"it was written before the head {head[:8]} was pushed; review the new commits and comment again"
     return ""
 
