@@ -145,7 +145,8 @@ config: $(VENV)/.installed
 ##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
 event: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)
-	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT)
+	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT) \
+		--drone-port $(DRONE_PORT) --gitlab-port $(GITLAB_PORT) --kube-port $(KUBE_PORT)
 
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed
