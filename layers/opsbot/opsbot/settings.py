@@ -123,7 +123,11 @@ ENVIRONMENT = {
     ),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
-    "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
+    "IDEMPOTENCY_TTL_SECONDS": (
+        "How long a webhook delivery is remembered for de-duplication (acts' markers are kept for good: "
+        "state/idempotency.py, state/effects.py).",
+        "172800",
+    ),
     "HTTP_TIMEOUT_SECONDS": ("Timeout of every outbound HTTP call (DingTalk, Drone, GitLab).", "5"),
     "RETRY_BASE_SECONDS": ("First retry delay of a failed job; doubles each attempt.", "30"),
     "RETRY_MAX_SECONDS": ("Largest retry delay.", "900"),
