@@ -25,17 +25,20 @@ help:
 		printf "  %-16s %s\n", name, $$0; next } \
 		/^##   / { sub(/^## +/, ""); printf "  %-16s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
+# The locks are installed with --require-hashes (each on its own: pip checks hashes per invocation); the test
+# packages (requirements-dev.txt) are not locked.
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt functions/worker/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r layers/opsbot/requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r functions/worker/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.txt
 	touch $@
 
 ## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone, GitLab,
@@ -103,10 +106,16 @@ validate: $(TOOLS)/.installed
 build: $(TOOLS)/.installed
 	$(SAM) build --build-dir .aws-sam/build
 
-## lock: re-resolve the layer's requirements.in into its hashed lock, requirements.txt (then review the diff)
+# pip-compile as `make lock` runs it: hashes for every file, no index URL or machine-local --find-links written
+LOCK := $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --upgrade
+
+## lock: re-resolve each requirements.in into its hashed lock (the layer's, the worker's, the tools'), then
+##   review the diff; the worker's is constrained to the layer's, so it is resolved second
 lock: $(TOOLS)/.installed
-	cd layers/opsbot && ../../$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --upgrade --output-file requirements.txt requirements.in
+	cd layers/opsbot && ../../$(LOCK) --output-file requirements.txt requirements.in
+	cd functions/worker && ../../$(LOCK) --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements-tools.txt requirements-tools.in
 
 ## bench: cold-start and ingress-latency ratios against floors measured in the same run
 bench: $(VENV)/.installed
@@ -136,7 +145,8 @@ config: $(VENV)/.installed
 ##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
 event: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)
-	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT)
+	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT) \
+		--drone-port $(DRONE_PORT) --gitlab-port $(GITLAB_PORT) --kube-port $(KUBE_PORT)
 
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed
