@@ -21,17 +21,20 @@ help:
 		printf "  %-16s %s\n", name, $$0; next } \
 		/^##   / { sub(/^## +/, ""); printf "  %-16s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
+# The locks are installed with --require-hashes (each on its own: pip checks hashes per invocation); the test
+# packages (requirements-dev.txt) are not locked.
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt functions/worker/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r layers/opsbot/requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r functions/worker/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.txt
 	touch $@
 
 ## run: the local stack on 127.0.0.1:3000 (PORT=…; CONFIG=dir for another config; VERBOSE=1 prints JSON logs):
@@ -103,10 +106,16 @@ validate: $(TOOLS)/.installed
 build: $(TOOLS)/.installed
 	$(SAM) build --build-dir .aws-sam/build
 
-## lock: re-resolve the layer's requirements.in into its hashed lock, requirements.txt (then review the diff)
+# pip-compile as `make lock` runs it: hashes for every file, no index URL or machine-local --find-links written
+LOCK := $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --upgrade
+
+## lock: re-resolve each requirements.in into its hashed lock (the layer's, the worker's, the tools'), then
+##   review the diff; the worker's is constrained to the layer's, so it is resolved second
 lock: $(TOOLS)/.installed
-	cd layers/opsbot && ../../$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --upgrade --output-file requirements.txt requirements.in
+	cd layers/opsbot && ../../$(LOCK) --output-file requirements.txt requirements.in
+	cd functions/worker && ../../$(LOCK) --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements-tools.txt requirements-tools.in
 
 ## bench: cold-start and ingress-latency ratios against floors measured in the same run (about 6 minutes)
 bench: $(VENV)/.installed
@@ -131,7 +140,8 @@ config: $(VENV)/.installed
 	@test -n "$(ARGS)" || (echo "usage: make config ARGS='validate|load|export|diff DIR [--stack NAME] [--version V]'" && exit 2)
 	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config_cli $(ARGS)
 
-## event: a copy of a sample signed now, and .aws-sam/env.json, for sam local invoke (needs Docker), e.g.
+## event: a copy of a sample signed now, and .aws-sam/env.json (the running stack's ports, its fakes pinned as the
+##   only peers), for sam local invoke (needs Docker), e.g.
 ##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
 event: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)

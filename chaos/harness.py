@@ -46,6 +46,8 @@ for _path in (str(LAYER), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from opsbot.settings import PEER_HOSTS  # noqa: E402
+
 REGION = "us-east-1"
 PHASES = ("before", "after")
 MODES = ("exception", "kill")
@@ -80,6 +82,8 @@ STACK = {
     "AWS_REGION": REGION,
     "POWERTOOLS_SERVICE_NAME": "opsbot",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # Pinned peers: the fakes run on loopback, each on a port of its own.
+    **{variable: "127.0.0.1" for variable in PEER_HOSTS.values()},
 }
 
 

@@ -7,9 +7,10 @@ long stale and every signed route would answer 401. This writes a copy signed no
 Signature; DingTalk: timestamp and sign; GitLab: the token) under .aws-sam/events/, exactly as `make send` would
 send it; bad_* and stale_* samples and the release-link samples are copied as they are. It also writes
 .aws-sam/env.json, each function's variables as the local stack sets them (its tables, queues and
-/opsbot/local/... parameters on moto, AWS_ENDPOINT_URL, LOCAL_PEERS), for `sam local invoke --env-vars`, with the
-ports of the stack running on --port (PORT), else the ports that PORT gives (local/ports.py). With `make run` going
-(it provides moto, the tables, the secrets and the config), invoke with the command it prints; that needs Docker.
+/opsbot/local/... parameters on moto, AWS_ENDPOINT_URL, LOCAL_PEERS, and the *_HOSTS that pin its fakes as the only
+peers its tokens may go to), for `sam local invoke --env-vars`, with the ports of the stack running on --port (PORT),
+else the ports that PORT gives (local/ports.py). With `make run` going (it provides moto, the tables, the secrets
+and the config), invoke with the command it prints; that needs Docker.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ OUT = ROOT / ".aws-sam"
 
 def env_vars(template, ports: Ports, host: str = "127.0.0.1") -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars`' file: for every function of the template, each variable it declares with the
-    value the local stack gives it. Only those: SAM ignores a variable the template does not declare for the
-    function (so under SAM, DingTalk's login and API URLs stay DingTalk's own)."""
+    value the local stack on `ports` gives it, its `local://` peers and the hosts pinned for each token (its fake
+    Drone's, GitLab's, Kubernetes' and chats') included. Only those: SAM ignores a variable the template does not
+    declare for the function (so under SAM, DingTalk's login and API URLs stay DingTalk's own)."""
     environments = {}
-    endpoint = ports.url("moto", host)
     for fid in template.functions:
-        local = local_environment(template, endpoint, host, ports.api, ports.sink, fid, peers=ports.peers(host))
+        local = local_environment(template, ports, host, fid)
         environments[fid] = {name: local[name] for name in template.function_environment(fid)}
     return environments
 

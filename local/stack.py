@@ -281,28 +281,23 @@ def local_names(template, endpoint: str) -> dict[str, str]:
     return names
 
 
-def local_environment(
-    template,
-    endpoint: str,
-    host: str,
-    port: int,
-    sink_port: int,
-    function_id: str | None = None,
-    peers: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """The variables the template gives every function (and `function_id`'s own), as the local stack sets them:
-    the stage `local`, its tables, queues and /opsbot/local/... parameter names on moto at `endpoint`, the local
-    stack's own API, DingTalk (the sink and its web login) and app key instead of the real ones, and where the
-    config's `local://<role>` peers run (`peers`: local.ports.Ports.peers)."""
+def local_environment(template, ports: Ports, host: str, function_id: str | None = None) -> dict[str, str]:
+    """The variables the template gives every function (and `function_id`'s own), as the local stack on `ports`
+    sets them: the stage `local`, its tables, queues and /opsbot/local/... parameter names on its moto, the local
+    stack's own API, DingTalk (the sink and its web login) and app key instead of the real ones, where the config's
+    `local://<role>` peers run, and the hosts pinned for each token: the same fakes (local/ports.py)."""
+    from opsbot.settings import PEER_HOSTS
+
+    endpoint = ports.url("moto", host)
     declared = template.function_environment(function_id) if function_id else template.global_environment()
     names = local_names(template, endpoint)
     environment = {name: _resolve(value, names, template, {"Stage": "local"}) for name, value in declared.items()}
-    sink = f"http://{host}:{sink_port}"
+    sink = ports.url("sink", host)
     environment.update(
         {
             "OPSBOT_STAGE": "local",
             "AWS_ENDPOINT_URL": endpoint,  # every AWS call goes to moto
-            "PUBLIC_BASE_URL": f"http://{host}:{port}",  # release links point at this stack's API
+            "PUBLIC_BASE_URL": ports.url("api", host),  # release links point at this stack's API
             "DINGTALK_SESSION_WEBHOOK_PREFIX": f"{sink}/robot/sendBySession?",  # replies go to the sink
             # E-mail robots' SES goes through the sink's front (throttling, faults) to moto (local/fake_ses.py).
             "AWS_ENDPOINT_URL_SES": f"{sink}/ses",
@@ -316,9 +311,12 @@ def local_environment(
             "FEISHU_APP_ID": LOCAL_FEISHU_APP_ID,
             "FEISHU_API_URL": sink,
             # The config names its peers by role (local://drone); these are the fakes of this stack (local/ports.py).
-            "LOCAL_PEERS": peers_variable(peers or Ports.derive(port, sink=sink_port).peers(host)),
+            "LOCAL_PEERS": peers_variable(ports.peers(host)),
         }
     )
+    # Pinned peers: each token goes only to this stack's own fake, on the port it runs it on. A config naming another
+    # host (or port) is refused, as the template's lists refuse it on AWS.
+    environment.update({PEER_HOSTS[peer]: pinned for peer, pinned in ports.pinned_hosts(host).items()})
     return environment
 
 
@@ -441,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     from local import template as template_module
 
     template = template_module.load(args.template)
-    endpoint = f"http://{args.host}:{ports.moto}"
+    endpoint = ports.url("moto", args.host)
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "local",
@@ -515,13 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         s3.create_bucket(Bucket=names[logical_id])
     # The functions' environment: what the template's Globals declare, as the local stack sets it. They share this
     # process, so each also sees what the template gives only another (PUBLIC_BASE_URL, DINGTALK_APP_KEY).
-    os.environ.update(
-        local_environment(template, endpoint, args.host, ports.api, ports.sink, peers=ports.peers(args.host))
-    )
+    os.environ.update(local_environment(template, ports, args.host))
     # Ops: the worker's output bucket, quick follow-ups, and SSM's Run Command calls through the fake in front of moto.
-    worker_environment = local_environment(
-        template, endpoint, args.host, ports.api, ports.sink, "WorkerFunction", peers=ports.peers(args.host)
-    )
+    worker_environment = local_environment(template, ports, args.host, "WorkerFunction")
     os.environ.update(
         {
             "OPS_OUTPUT_BUCKET": worker_environment.get("OPS_OUTPUT_BUCKET", ""),
@@ -548,8 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if problems:
             raise ConfigError(problems)
+        # the config repo's webhook is this stack's GitLab route: a commit made through the API comes back as a push
+        hook = (f"{ports.url('api', args.host)}/webhooks/gitlab", LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"])
         gitlab, version = fake_gitlab.for_config(
-            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet
+            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet, hook=hook
         )
         config = store.save(documents, version, source="local stack")  # the config repo's first commit
     except ConfigError as exc:

@@ -377,6 +377,35 @@ class Stack:
         current = [i["version"]["S"] for i in items if i["sk"]["S"] == "current"]
         return current + [i["version"]["S"] for i in items if i["sk"]["S"].startswith("version#")]
 
+    def expire(self, *needles: str) -> list[str]:
+        """DynamoDB's TTL, brought forward: every state-table item whose key holds one of `needles` gets its
+        `expires_at` put in the past (its time has come), then every item whose `expires_at` is past is deleted, as
+        the TTL sweep deletes it. An item without `expires_at` (a permanent marker) stays. The keys that went."""
+        now = int(time.time())
+        gone, start = [], None
+        while True:
+            page = self.ddb.scan(TableName="opsbot-local-StateTable", **({"ExclusiveStartKey": start} if start else {}))
+            for item in page.get("Items", []):
+                key = item["pk"]["S"]
+                if "expires_at" not in item or not any(needle in key for needle in needles):
+                    continue
+                self.ddb.update_item(
+                    TableName="opsbot-local-StateTable",
+                    Key={"pk": item["pk"]},
+                    UpdateExpression="SET expires_at = :past",
+                    ExpressionAttributeValues={":past": {"N": str(now - 1)}},
+                )
+                self.ddb.delete_item(
+                    TableName="opsbot-local-StateTable",
+                    Key={"pk": item["pk"]},
+                    ConditionExpression="expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                )
+                gone.append(key)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return gone
+
     # --- the audit log and the queues ----------------------------------------------------------------
     def audit_records(self, project: str | None = None) -> list[dict]:
         """Audit records, newest first, from `all` or from one project's partition."""

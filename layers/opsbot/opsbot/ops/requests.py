@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from opsbot.authz import core as authz
 from opsbot.aws import client
 from opsbot.i18n import t
-from opsbot.markup import dingtalk as md
+from opsbot.markup import plain as md
 from opsbot.ops.verbs import CHANGES
 from opsbot.settings import settings
 from opsbot.state import keys
@@ -155,7 +155,7 @@ def for_confirmation(request_id: str, actor_id: str, language: str, now: float |
     """The request `actor_id` may confirm now, or OpsRefused saying why not."""
     found = get(request_id)
     if found is None:
-        shown = md(request_id, 40)  # the person's own words
+        shown = md(request_id, 40)  # what the person typed: plain text, never markup of ours
         raise OpsRefused(
             t(
                 language,

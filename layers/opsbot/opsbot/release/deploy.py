@@ -224,7 +224,7 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
             approved_by=", ".join(request.approvers),
         ).as_dict()
 
-    return Reply.from_dict(effects.once(keys.APPROVED + request.id, run))
+    return Reply.from_dict(effects.once(keys.APPROVED + request.id, run, permanent=True))  # an approval acts once, ever
 
 
 def previous_deploy(drone: DroneClient, project: Project, target: str, language: str) -> int:
