@@ -207,7 +207,7 @@ def _moto():
 @pytest.fixture(scope="session")
 def _shared_stack(_moto):
     """The stack made once for this process (each xdist worker has its own), then emptied in place per test:
-    "aws", the Aws made, and "models", its SharedStack (shared_stack.py). Made again when a test changed more than
+    "aws", the Aws made, and "models", its MadeStack (local/moto_stack.py). Made again when a test changed more than
     the stack's content."""
     return {}
 
@@ -215,13 +215,14 @@ def _shared_stack(_moto):
 def _empty_stack(shared: dict) -> Aws:
     """An empty stack for the next test: the shared one emptied in place, or, when it cannot be, a new one."""
     from moto.core.base_backend import BackendDict
-    from shared_stack import SharedStack
+
+    from local.moto_stack import MadeStack
 
     if shared and not shared["models"].empty():
         return Aws(shared["aws"].work_queue_url, shared["aws"].dead_letter_queue_url)
     BackendDict.reset()  # no table, queue or parameter survives from another test
     _reset_process_caches()
-    shared.update(aws=_create_stack(), models=SharedStack())
+    shared.update(aws=_create_stack(), models=MadeStack())
     return shared["aws"]
 
 

@@ -1,4 +1,4 @@
-"""The unit tests' stack is made once per process and emptied between tests (shared_stack.py): what a test leaves
+"""The unit tests' stack is made once per process and emptied between tests (local/moto_stack.py): what a test leaves
 behind is gone for the next one, and what cannot be emptied in place makes the next test get a new stack."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ STATE, CONFIG, AUDIT = STACK_ENV["STATE_TABLE"], STACK_ENV["CONFIG_TABLE"], STAC
 
 @pytest.fixture
 def shared(aws, _shared_stack):
-    """The SharedStack this test's `aws` was emptied from."""
+    """The MadeStack this test's `aws` was emptied from."""
     return _shared_stack["models"]
 
 

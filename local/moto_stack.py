@@ -1,14 +1,17 @@
-"""The unit tests' moto stack, made once per process and emptied in place between tests (see conftest's `aws`).
+"""A stack of moto's in-process AWS (tables, queues, SSM parameters) emptied in place instead of made again.
 
-Making the stack through boto3 (three tables, a TTL, two queues, six SSM parameters) took most of a test's set-up.
-Emptying it in moto's own models (the tables' items, the queues' messages) costs well under a millisecond, and
-every other service is reset as `BackendDict.reset()` would. What a test may change besides content is checked
-first: the stack's tables and queues must have the settings they were made with (a table may be a copy: moto rolls
-a failed transaction back by copying the tables), its SSM parameters must be the very versions written, and no
-other account or region may have been used; otherwise `empty()` says why and the stack is made afresh.
+The unit tests (tests/unit/conftest.py's `aws`) and the crash harness (chaos/, before each run) start every test or
+run from an empty stack. Making it through boto3 (three tables, a TTL, two queues, six SSM parameters) took most of
+a unit test's set-up and a third of a crash run. Emptying it in moto's own models (the tables' items, the queues'
+messages) costs well under a millisecond, and every other service is reset as `BackendDict.reset()` would.
 
-This module knows moto's models (moto 5, as requirements-dev.txt pins it); test_shared_stack.py checks that it
-empties what a test leaves behind and notices what it cannot empty.
+What a test may change besides content is checked first: the stack's tables and queues must have the settings they
+were made with (a table may be a copy: moto rolls a failed transaction back by copying the tables), its SSM
+parameters must be the very versions written, and no other account or region may have been used; otherwise
+`empty()` says why, and the caller makes the stack afresh.
+
+This module knows moto's models (moto 5, as requirements-dev.txt pins it); tests/unit/test_moto_stack.py checks
+that it empties what a test leaves behind and notices what it cannot empty.
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ def _parameters(ssm) -> dict[str, list]:
     return {name: list(ssm._parameters[name]) for name in list(ssm._parameters.keys())}
 
 
-class SharedStack:
-    """The stack's moto models as made, and what they were made with."""
+class MadeStack:
+    """The stack's moto models as made, and what they were made with: make the stack, then this."""
 
     def __init__(self):
         ddb, sqs, ssm = (_backend(service) for service in SERVICES)
