@@ -14,8 +14,11 @@ SSM_PORT ?= 3005
 DNS_PORT ?= 3053
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
+# The tests run in parallel, one pytest-xdist worker per core (JOBS=1: one worker); each run lists its 15 slowest.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST := $(PY) -m pytest -q -n $(JOBS) --durations=15
 
-.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -87,13 +90,19 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## unit: the unit tests (moto in-process, the fakes on loopback)
+## unit: the unit tests (moto in-process, the fakes on loopback; 1,000 fuzzed bodies per route), in parallel
 unit: $(VENV)/.installed
-	$(PY) -m pytest -q tests/unit
+	$(PYTEST) tests/unit
 
-## integration: the integration tests (each file starts the local stack on free ports)
+## integration: the integration tests, in parallel (each worker starts the local stack on free ports)
 integration: $(VENV)/.installed
-	$(PY) -m pytest -q tests/integration
+	$(PYTEST) tests/integration
+
+## fuzz: the fuzz at full size, which CI runs after make test: 10,000 bodies per route in-process and 2,000
+##   DingTalk callbacks over HTTP (FUZZ_SEED=<seed> replays a run)
+fuzz: $(VENV)/.installed
+	FUZZ=full $(PYTEST) tests/unit/test_fuzz_ingress.py
+	FUZZ=full $(PYTEST) tests/integration/test_chat_fuzz.py -k mutated_callbacks
 
 ## validate: sam validate --lint on template.yaml
 validate: $(TOOLS)/.installed
