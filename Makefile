@@ -108,9 +108,9 @@ fuzz: $(VENV)/.installed
 validate: $(TOOLS)/.installed
 	$(SAM) validate --lint
 
-## build: sam build into .aws-sam/build (the layer for arm64, no container)
+## build: sam build into .aws-sam/build (the layer for arm64, no container; functions and layer side by side)
 build: $(TOOLS)/.installed
-	$(SAM) build --build-dir .aws-sam/build
+	$(SAM) build --build-dir .aws-sam/build --parallel
 
 ## lock: re-resolve the layer's requirements.in into its hashed lock, requirements.txt (then review the diff)
 lock: $(TOOLS)/.installed
