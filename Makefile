@@ -83,6 +83,7 @@ golden: $(VENV)/.installed
 	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/test_pipelines.py -k golden
 
 ## test: ruff (lint and format check), sam validate --lint, sam build, then unit and integration tests
+##   (about 7 minutes on 2 cores once the virtualenvs are installed; each test run lists its 15 slowest)
 test: lint validate build unit integration
 
 ## lint: ruff check and ruff format --check (settings in pyproject.toml); `ruff format .` fixes the format
@@ -99,7 +100,7 @@ integration: $(VENV)/.installed
 	$(PYTEST) tests/integration
 
 ## fuzz: the fuzz at full size, which CI runs after make test: 10,000 bodies per route in-process and 2,000
-##   DingTalk callbacks over HTTP (FUZZ_SEED=<seed> replays a run)
+##   DingTalk callbacks over HTTP (about 7 minutes on 2 cores; FUZZ_SEED=<seed> replays a run)
 fuzz: $(VENV)/.installed
 	FUZZ=full $(PYTEST) tests/unit/test_fuzz_ingress.py
 	FUZZ=full $(PYTEST) tests/integration/test_chat_fuzz.py -k mutated_callbacks
@@ -117,12 +118,13 @@ lock: $(TOOLS)/.installed
 	cd layers/opsbot && ../../$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --upgrade --output-file requirements.txt requirements.in
 
-## bench: cold-start and ingress-latency ratios against floors measured in the same run
+## bench: cold-start and ingress-latency ratios against floors measured in the same run (about 7 minutes)
 bench: $(VENV)/.installed
 	$(PY) -m bench.run
 
 ## chaos: every flow crashed at each of its external calls (boto3, HTTP) in turn; nothing may be lost or doubled
-##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow)
+##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow;
+##   about 5 minutes on 2 cores)
 chaos: $(VENV)/.installed
 	$(PY) -m chaos.run $(if $(FLOW),--flow "$(FLOW)")
 
