@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 DEFAULT_PORT = 3000
 HOST = "127.0.0.1"
@@ -72,6 +73,13 @@ class Ports:
             "gitlab": self.url("gitlab", host),
             "dns": f"{host}:{self.dns}",
         }
+
+    def pinned_hosts(self, host: str = HOST) -> dict[str, str]:
+        """The one host:port each peer's token may go to (pinned peers: settings.PEER_HOSTS' keys): where its
+        `local://<role>` resolves (peers, so the config's peers and the pins cannot disagree), and the fake
+        Kubernetes API, which moto's EKS cluster names as its endpoint (no config names it)."""
+        pinned = {role: urlsplit(url).netloc for role, url in self.peers(host).items() if role != "dns"}
+        return {**pinned, "kubernetes": f"{host}:{self.kube}"}
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -665,13 +665,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
-    api.shutdown()
-    sink.shutdown()
-    drone_server.shutdown()
-    gitlab_server.shutdown()
-    kube_server.shutdown()
-    ssm_server.shutdown()
-    dns_server.shutdown()
+    # All at once: each server takes up to its poll interval (half a second) to notice.
+    servers = (api, sink, drone_server, gitlab_server, kube_server, ssm_server, dns_server)
+    stopping = [threading.Thread(target=server.shutdown) for server in servers]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
     moto.stop()
     return 0
 

@@ -35,8 +35,22 @@ sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # fuzz_support.py, shared with the unit tests
 
+import fuzz_support  # noqa: E402
+
 from local.chat import callback  # noqa: E402
 from local.signing import sign_for  # noqa: E402
+
+_FUZZ_HEADER: list[str] = []
+
+
+def pytest_configure(config):
+    """One fuzz seed for the run, set before pytest-xdist starts its workers (see fuzz_support.share_seed)."""
+    _FUZZ_HEADER[:] = [fuzz_support.share_seed()]
+
+
+def pytest_report_header(config):
+    return _FUZZ_HEADER
+
 
 # Robots the tests add to the example config, each with its own group (access token) and project. The fuzz
 # tests send their few well-formed builds and releases to fuzz-api, and the real build after them to canary-api.
@@ -500,63 +514,86 @@ class Stack:
         return [m["Body"] for m in received.get("Messages", [])]
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port = (
-        free_port() for _ in range(8)
-    )
-    config_dir = tmp_path_factory.mktemp("config") / "config"
-    _write_config(config_dir)
-    log_path = tmp_path_factory.mktemp("logs") / "stack.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.stack",
-            "--port",
-            str(api_port),
-            "--sink-port",
-            str(sink_port),
-            "--moto-port",
-            str(moto_port),
-            "--drone-port",
-            str(drone_port),
-            "--gitlab-port",
-            str(gitlab_port),
-            "--kube-port",
-            str(kube_port),
-            "--ssm-port",
-            str(ssm_port),
-            "--dns-port",
-            str(dns_port),
-            "--config",
-            str(config_dir),
-            "--retry-base-seconds",
-            "1",
-            "--max-receive-count",
-            "3",
-            "--quiet",
-            "--verbose",  # the JSON log lines (warnings and worse, with --quiet) in the output the tests read
-            "--workdir",
-            str(log_path.parent / "workdir"),
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{api_port}"
-    try:
+def _start_stack(tmp_path_factory) -> tuple[subprocess.Popen, list[int], Path, Path]:
+    """The local stack on free ports, up and healthy: its process, ports, config directory and log. Ports are
+    chosen free but bound only by the stack, so another process (another xdist worker's stack) may take one in
+    between: a stack that exits at start is started again on other ports, twice at most."""
+    for attempt in range(3):
+        ports = [free_port() for _ in range(8)]
+        api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port = ports
+        config_dir = tmp_path_factory.mktemp("config") / "config"
+        _write_config(config_dir)
+        log_path = tmp_path_factory.mktemp("logs") / "stack.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "local.stack",
+                    "--port",
+                    str(api_port),
+                    "--sink-port",
+                    str(sink_port),
+                    "--moto-port",
+                    str(moto_port),
+                    "--drone-port",
+                    str(drone_port),
+                    "--gitlab-port",
+                    str(gitlab_port),
+                    "--kube-port",
+                    str(kube_port),
+                    "--ssm-port",
+                    str(ssm_port),
+                    "--dns-port",
+                    str(dns_port),
+                    "--config",
+                    str(config_dir),
+                    "--retry-base-seconds",
+                    "1",
+                    "--max-receive-count",
+                    "3",
+                    "--quiet",
+                    "--verbose",  # the JSON log lines (warnings and worse, with --quiet) in the output the tests read
+                    "--workdir",
+                    str(log_path.parent / "workdir"),
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 90
         while True:
             try:
-                if requests.get(api + "/_local/health", timeout=1).ok:
-                    break
+                if requests.get(f"http://127.0.0.1:{api_port}/_local/health", timeout=1).ok:
+                    return process, ports, config_dir, log_path
             except requests.ConnectionError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("local stack did not start:\n" + log_path.read_text())
+                break
             time.sleep(0.3)
+        exited = process.poll() is not None  # as when a port was taken: not when it hangs
+        _stop(process)
+        if attempt == 2 or not exited:
+            raise RuntimeError("local stack did not start:\n" + log_path.read_text())
+    raise AssertionError("unreachable")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The local stack, started once per test process (each pytest-xdist worker starts its own)."""
+    process, ports, config_dir, log_path = _start_stack(tmp_path_factory)
+    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, _dns_port = ports
+    api = f"http://127.0.0.1:{api_port}"
+    try:
         yield Stack(
             api,
             f"http://127.0.0.1:{sink_port}",
@@ -569,9 +606,4 @@ def stack(tmp_path_factory):
             f"http://127.0.0.1:{ssm_port}",
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        _stop(process)

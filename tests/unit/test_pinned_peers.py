@@ -12,7 +12,11 @@ import yaml
 from chat_support import ask, text_of
 from unit_support import EXAMPLE_CONFIG, ROOT, example_documents
 
+from local.ports import Ports, peers_variable
 from opsbot.config.model import ConfigError, Document, validate
+
+# The local stack on its default ports: where the example's `local://` peers resolve, and the hosts it pins.
+STACK = Ports.derive(3000)
 
 
 def _documents(edit) -> list[Document]:
@@ -29,9 +33,9 @@ def _documents(edit) -> list[Document]:
     return documents
 
 
-def _problems(documents) -> list[str]:
+def _problems(documents, ports: Ports = STACK) -> list[str]:
     try:
-        validate(documents, allow_literal_secrets=True, stage="local", check_hosts=True)
+        validate(documents, allow_literal_secrets=True, stage="local", local_peers=ports.peers(), check_hosts=True)
     except ConfigError as exc:
         return exc.lines()
     return []
@@ -102,16 +106,21 @@ def test_a_config_naming_an_unpinned_host_is_refused_with_file_and_line(env):
     assert any("ops.clusters.onprem.api_server: k8s.evil.example:6443 is not a Kubernetes" in p for p in problems)
     # each problem names its line, not just the file
     assert all(p.split(":")[1].isdigit() and int(p.split(":")[1]) > 1 for p in problems), problems
-    # the example itself, on the hosts the stack pins, is valid
-    env("FEISHU_ROBOT_HOSTS", "127.0.0.1:3001")
-    env("KUBERNETES_HOSTS", "127.0.0.1:3004")
-    assert _problems(_documents(lambda config: None)) == []
+    # the example itself, its local:// peers resolved to the stack's fakes, is valid on the hosts the stack pins,
+    # wherever PORT alone puts the stack
+    from opsbot.settings import PEER_HOSTS
+
+    for ports in (STACK, Ports.derive(3100)):
+        for peer, pinned in ports.pinned_hosts().items():
+            env(PEER_HOSTS[peer], pinned)
+        assert _problems(_documents(lambda config: None), ports) == [], ports
 
 
 def test_every_save_checks_the_hosts_and_a_push_naming_another_host_changes_nothing(aws, env):
     from opsbot.config import store
 
     env("GITLAB_HOSTS", "gitlab.example.com")
+    env("LOCAL_PEERS", peers_variable(STACK.peers()))  # the example's local://gitlab is the stack's 127.0.0.1:3003
     documents = example_documents()
     with pytest.raises(ConfigError) as refused:
         store.save(documents, "evil")
@@ -207,7 +216,7 @@ def test_a_robot_webhook_in_ssm_pointing_elsewhere_parks_the_job_naming_the_robo
 
 def test_the_stack_pins_each_peer_from_a_template_parameter_and_the_local_stack_from_its_ports():
     from local import template as template_module
-    from local.stack import local_peer_hosts
+    from local.stack import local_environment
     from opsbot.settings import PEER_HOSTS
 
     template = template_module.load(str(ROOT / "template.yaml"))
@@ -215,7 +224,12 @@ def test_the_stack_pins_each_peer_from_a_template_parameter_and_the_local_stack_
     for variable in PEER_HOSTS.values():
         assert isinstance(environment[variable], dict) and "Ref" in environment[variable], variable
         assert template.parameter_default(environment[variable]["Ref"]) is not None
-    local = local_peer_hosts("127.0.0.1", 4001, 4002, 4003, 4004)
-    assert set(local) == set(PEER_HOSTS.values())
+    ports = Ports.derive(4000, sink=4001, drone=4002, gitlab=4003, kube=4004)
+    local = local_environment(template, ports, "127.0.0.1")
+    assert set(local) >= set(PEER_HOSTS.values())
     assert local["GITLAB_HOSTS"] == "127.0.0.1:4003" and local["DRONE_HOSTS"] == "127.0.0.1:4002"
     assert local["KUBERNETES_HOSTS"] == "127.0.0.1:4004" and local["SLACK_ROBOT_HOSTS"] == "127.0.0.1:4001"
+    # what the config's local:// peers resolve to (LOCAL_PEERS) is exactly what is pinned: one source, local/ports.py
+    peers = dict(pair.split("=", 1) for pair in local["LOCAL_PEERS"].split())
+    for role in ("gitlab", "drone", "dingtalk", "feishu", "wecom", "slack"):
+        assert peers[role] == f"http://{local[PEER_HOSTS[role]]}", role

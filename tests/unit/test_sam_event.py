@@ -139,6 +139,14 @@ def test_make_event_writes_both_files_and_prints_the_invoke_command(tmp_path, ca
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3100"
     peers = dict(pair.split("=", 1) for pair in env_json["WorkerFunction"]["LOCAL_PEERS"].split())
     assert peers["drone"] == "http://127.0.0.1:3102" and peers["dingtalk"] == "http://127.0.0.1:3101"
+    # the same fakes are the only hosts its tokens may go to (pinned peers), on the ports PORT gives
+    worker = env_json["WorkerFunction"]
+    assert (worker["DRONE_HOSTS"], worker["GITLAB_HOSTS"], worker["KUBERNETES_HOSTS"]) == (
+        "127.0.0.1:3102",
+        "127.0.0.1:3103",
+        "127.0.0.1:3104",
+    )
+    assert worker["DINGTALK_ROBOT_HOSTS"] == worker["FEISHU_ROBOT_HOSTS"] == "127.0.0.1:3101"
     printed = capsys.readouterr().out
     assert "SAM_CLI_TELEMETRY=0 " in printed  # the command as printed sends nothing home
     assert f"local invoke DingtalkBotFunction -e {tmp_path}/events/dingtalk/status.json" in printed

@@ -8,14 +8,14 @@ import threading
 from dataclasses import replace
 
 import pytest
-from unit_support import EXAMPLE_CONFIG, DingTalkCard, fixture_json
+from unit_support import EXAMPLE_CONFIG, DingTalkCard, closed_peers, fixture_json
 
 from local.fake_drone import FakeDrone, make_server
 from opsbot.config.model import Drone, validate
 from opsbot.config.yaml_source import read_directory
 from opsbot.notify import render, scan
 
-EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
+EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True, local_peers=closed_peers())
 SLUG = "shop/shop-api"
 TRIVY_LOG = [
     "2024-11-25T08:07:12Z\tINFO\t[vuln] Vulnerability scanning is enabled\n",

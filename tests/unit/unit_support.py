@@ -51,10 +51,23 @@ STACK_OVERRIDES = {
 }
 
 
+def closed_peers() -> dict[str, str]:
+    """Where the tests' `local://` roles resolve (LOCAL_PEERS). The example names its peers by role (local://drone),
+    as the local stack resolves them; here each role is a closed loopback port (9, discard), pinned like the fakes:
+    a test that talks to a peer points the config at its fake (example_documents, GitLabFake.point_at_me) or
+    watches the send, and one that forgets gets a refused connection, never another process's stack on the
+    default ports."""
+    from opsbot.config.model import LOCAL_PEER_ROLES
+
+    return {role: "127.0.0.1:9" if role == "dns" else "http://127.0.0.1:9" for role in LOCAL_PEER_ROLES}
+
+
 def _stack_env() -> dict[str, str]:
+    from local.ports import peers_variable
     from opsbot.settings import ENVIRONMENT
 
-    return {name: STACK_OVERRIDES.get(name, default) for name, (_description, default) in ENVIRONMENT.items()}
+    overrides = {**STACK_OVERRIDES, "LOCAL_PEERS": peers_variable(closed_peers())}
+    return {name: overrides.get(name, default) for name, (_description, default) in ENVIRONMENT.items()}
 
 
 STACK_ENV = _stack_env()

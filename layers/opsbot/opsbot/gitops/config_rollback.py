@@ -87,7 +87,14 @@ def plan(config: Config, wanted: str, language: str) -> Plan:
         )
     try:
         version, _documents = store.find_version(wanted)
-    except LookupError as exc:
+    except store.VersionNotFound:
+        shown = md(wanted, 40)
+        raise _refused(
+            language,
+            f"没有以 `{shown}` 开头的配置版本：`config history` 列出已保存的版本。",
+            f"no saved config version starts with `{shown}`: `config history` lists them.",
+        ) from None
+    except LookupError as exc:  # more than one version fits: the message lists them
         raise RollbackRefused(str(exc)) from None
     client = client_for(config)
     repo, branch = gitlab.config_repo, gitlab.config_branch
@@ -125,7 +132,7 @@ def plan(config: Config, wanted: str, language: str) -> Plan:
 def already(planned: Plan, config: Config, language: str) -> Reply:
     branch = config.gitlab.config_branch
     return Reply(
-        title="config rollback",
+        title=t(language, "配置回滚", "config rollback"),
         detail=f"{branch} already holds the config of {planned.version[:8]}",
         text=t(
             language,
@@ -169,7 +176,7 @@ def _done(planned: Plan, commit: str, branch: str, language: str, approved_by: t
     changes = ", ".join(f"`{md(c, 80)}`" for c in planned.changes)
     approved = t(language, f"（{md(', '.join(approved_by))} 批准）", f" (approved by {md(', '.join(approved_by))})")
     return Reply(
-        title="config rollback",
+        title=t(language, "配置回滚", "config rollback"),
         detail=f"committed {commit[:8]} on {branch}: config of {planned.version[:8]}",
         text=t(
             language,
@@ -214,7 +221,7 @@ def approval_opened(planned: Plan, request: approvals.ApprovalRequest, language:
     )
     changes = ", ".join(f"`{md(c, 80)}`" for c in planned.changes)
     return Reply(
-        title=f"approval {request.id}",
+        title=t(language, f"审批 {request.id}", f"approval {request.id}"),
         detail=f"approval {request.id} opened: config rollback to {planned.version[:8]}",
         text=t(
             language,
