@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST := $(PY) -m pytest -q -n $(JOBS) --durations=15
 
-.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -66,13 +66,24 @@ config-push: $(VENV)/.installed
 	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=the stack's config] [WHO=alice]" && exit 2)
 	$(PY) -m local.config_push $(FILE) $(if $(DIR),--config "$(DIR)") --as "$(or $(WHO),alice)" --port $(PORT)
 
-## chat-reference: regenerate the README's chat command reference from the command registry
+## chat-reference: regenerate both READMEs' chat command reference from the command registry
 chat-reference: $(VENV)/.installed
-	PYTHONPATH=layers/opsbot $(PY) -m opsbot.chat.reference --write README.md
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.chat.reference --write README.md --write README.zh-CN.md
 
-## mr-reference: regenerate the README's merge-request command reference from the slash-command registry
+## mr-reference: regenerate both READMEs' merge-request command reference from the slash-command registry
 mr-reference: $(VENV)/.installed
-	PYTHONPATH=layers/opsbot $(PY) -m opsbot.review.reference --write README.md
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.review.reference --write README.md --write README.zh-CN.md
+
+## config-reference: regenerate both READMEs' config-keys reference from the config model
+config-reference: $(VENV)/.installed
+	PYTHONPATH=layers/opsbot $(PY) -m opsbot.config.reference --write README.md --write README.zh-CN.md
+
+## references: all three generated references, in README.md (English) and README.zh-CN.md (Chinese)
+references: chat-reference mr-reference config-reference
+
+## docs-images: retake docs/card.png and docs/release-page.png from a local stack of their own (needs chromium)
+docs-images: $(VENV)/.installed
+	$(PY) -m local.docs_images --port $(or $(DOCS_PORT),3700)
 
 ## golden: regenerate the .drone.yml golden files (tests/golden/drone) after an intended template change
 golden: $(VENV)/.installed

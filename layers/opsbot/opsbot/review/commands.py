@@ -64,17 +64,29 @@ class SlashCommand:
     who: str  # who may use it, in words for the reference
     verb: authz.Verb  # what the authorization core decides on
     run: Callable[[Session, Call], str | None]
+    does_zh: str = ""  # the same two, in Chinese, for README.zh-CN.md's reference
+    who_zh: str = ""
 
 
 COMMANDS: dict[str, SlashCommand] = {}
+ANYONE = ("anyone who can comment", "能评论的任何人")
 
 
-def command(name: str, usage: str, does: str, who: str = "anyone who can comment", kind: str = authz.ACT):
+def command(
+    name: str,
+    usage: str,
+    does: str,
+    who: str = ANYONE[0],
+    kind: str = authz.ACT,
+    *,
+    does_zh: str,
+    who_zh: str = ANYONE[1],
+):
     # Open to strangers: GitLab decides who may comment. `review.roles.<name>` may still ask for a role.
     verb = authz.Verb(f"/{name}", (), kind, open_to_strangers=True, project_roles=name)
 
     def register(run):
-        COMMANDS[name] = SlashCommand(name, usage, does, who, verb, run)
+        COMMANDS[name] = SlashCommand(name, usage, does, who, verb, run, does_zh, who_zh)
         return run
 
     return register
@@ -147,6 +159,8 @@ def _cancel(argument: str) -> bool:
     "adds (or with cancel removes) the `lgtm` label; it holds for the head commit it was given on, and only one "
     "pushed before the comment was written",
     "anyone but the author; the author may cancel",
+    does_zh="加上（带 cancel 则去掉）`lgtm` 标签；它只对给出时的 head 提交有效，且该提交须在评论写下之前推送",
+    who_zh="作者以外的任何人；作者可以 cancel",
 )
 def lgtm(session: Session, call: Call) -> str | None:
     if _cancel(call.argument):
@@ -182,6 +196,8 @@ def approval_labels(session: Session, approving: set[str]) -> None:
     "records an approval of the head commit (one pushed before the comment was written); `approved` is set once "
     "approvers of every changed file have approved it",
     "OWNERS approvers of the changed files (else `review.approvers`)",
+    does_zh="记录对 head 提交（评论之前推送的）的批准；每个改动文件的 approver 都批准后加上 `approved`",
+    who_zh="改动文件的 OWNERS approver（没有时为 `review.approvers`）",
 )
 def approve(session: Session, call: Call) -> str | None:
     if not session.owners.may_approve(call.user, session.review.approvers):
@@ -197,7 +213,12 @@ def approve(session: Session, call: Call) -> str | None:
     return None
 
 
-@command("hold", "/hold [cancel]", "adds (or with cancel removes) `do-not-merge/hold`, which stops the merge")
+@command(
+    "hold",
+    "/hold [cancel]",
+    "adds (or with cancel removes) `do-not-merge/hold`, which stops the merge",
+    does_zh="加上（带 cancel 则去掉）`do-not-merge/hold`，阻止合并",
+)
 def hold(session: Session, call: Call) -> str | None:
     if _cancel(call.argument):
         session.change_labels(remove=[HOLD])
@@ -234,15 +255,24 @@ def _people_changer(field: str, adds: bool, needs_names: bool = False):
     return run
 
 
-command("assign", "/assign [@user …]", "adds assignees (yourself when no one is named)")(
-    _people_changer("assignees", adds=True)
-)
-command("unassign", "/unassign [@user …]", "removes assignees (yourself when no one is named)")(
-    _people_changer("assignees", adds=False)
-)
-command("cc", "/cc @user …", "requests a review: adds reviewers")(
-    _people_changer("reviewers", adds=True, needs_names=True)
-)
+command(
+    "assign",
+    "/assign [@user …]",
+    "adds assignees (yourself when no one is named)",
+    does_zh="添加指派人（不写名字时指派自己）",
+)(_people_changer("assignees", adds=True))
+command(
+    "unassign",
+    "/unassign [@user …]",
+    "removes assignees (yourself when no one is named)",
+    does_zh="移除指派人（不写名字时移除自己）",
+)(_people_changer("assignees", adds=False))
+command(
+    "cc",
+    "/cc @user …",
+    "requests a review: adds reviewers",
+    does_zh="请人评审：添加评审人",
+)(_people_changer("reviewers", adds=True, needs_names=True))
 
 
 def _labeller(adds: bool):
@@ -259,8 +289,18 @@ def _labeller(adds: bool):
     return run
 
 
-command("label", "/label <label>", "adds a label that `review.labels` allows")(_labeller(adds=True))
-command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")(_labeller(adds=False))
+command(
+    "label",
+    "/label <label>",
+    "adds a label that `review.labels` allows",
+    does_zh="添加 `review.labels` 允许的标签",
+)(_labeller(adds=True))
+command(
+    "remove-label",
+    "/remove-label <label>",
+    "removes a label that `review.labels` allows",
+    does_zh="移除 `review.labels` 允许的标签",
+)(_labeller(adds=False))
 
 
 def _from_fork(mr: dict) -> bool:
@@ -274,6 +314,8 @@ def _from_fork(mr: dict) -> bool:
     "restarts the newest Drone build of the source branch that is not a deployment (from a fork: of the head commit; "
     "promotes, rollbacks and custom builds are never run again)",
     kind=authz.RERUN,
+    does_zh="重新运行源分支上最新的、不是发布的 Drone 构建（来自 fork 时为 head 提交的构建；promote、rollback 和 "
+    "custom 构建不会被重新运行）",
 )
 def retest(session: Session, call: Call) -> str | None:
     branch, repo = str(session.mr.get("source_branch") or ""), session.project.repo
