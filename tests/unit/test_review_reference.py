@@ -25,3 +25,11 @@ def test_the_readme_merge_request_command_reference_is_up_to_date():
 def test_every_command_has_a_row():
     generated = reference.markdown()
     assert all(f"| `{c.usage}` |" in generated for c in COMMANDS.values())
+
+
+def test_every_command_says_what_it_does_in_chinese_too():
+    """README.zh-CN.md's table is made from `does_zh` and `who_zh`: a command registered without them would show an
+    empty cell there."""
+    missing = [f"/{c.name}" for c in COMMANDS.values() if not c.does_zh.strip() or not c.who_zh.strip()]
+    assert missing == [], f"give these a does_zh (and who_zh when who= is given) in review/commands.py: {missing}"
+    assert all(f"| `{c.usage}` | {c.does_zh} |" in reference.markdown("zh") for c in COMMANDS.values())
