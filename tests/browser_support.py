@@ -145,6 +145,18 @@ class PageView:
         found = self.metrics()
         return max(0, round(found["cssContentSize"]["width"] - found["cssLayoutViewport"]["clientWidth"]))
 
+    def follow(self, element) -> PageView:
+        """Click a link or a submit button and wait until the next page has replaced this one: a click returns
+        before the navigation ends, and a screenshot taken in between is aborted by it."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        return PageView(self.browser)
+
     def element(self, selector: str):
         from selenium.webdriver.common.by import By
 

@@ -86,21 +86,18 @@ def test_a_release_link_signs_in_and_confirms_with_no_script(stack, browser):
     )
     assert "发布" in page.title and "staging" in page.title
 
-    page.element("a.button").click()  # the fake DingTalk's "sign in as" page
-    login = browser.current()
+    login = page.follow(page.element("a.button"))  # the fake DingTalk's "sign in as" page
     check(login, "2-dingtalk-login", button="li a", says=("以谁的身份登录？ Sign in as", "Alice Wang", "路人甲"))
     assert page.browser.screen is DESKTOP or login.element("li a").rect["width"] <= PHONE.width  # it scales
 
-    next(a for a in login.elements("li a") if "Alice Wang" in a.text).click()
-    confirm = browser.current()
+    confirm = login.follow(next(a for a in login.elements("li a") if "Alice Wang" in a.text))
     check(
         confirm,
         "3-confirm",
         button="button[type=submit]",
         says=("你是 Alice Wang", "You are Alice Wang", "确认发布 Confirm"),
     )
-    confirm.element("button[type=submit]").click()
-    done = browser.current()
+    done = confirm.follow(confirm.element("button[type=submit]"))
     check(done, "4-submitted", says=("已提交 Submitted", "结果会发到群里", "the group hears the result"))
 
     used = browser.open(links["staging"])  # the link is used up
@@ -124,9 +121,9 @@ def test_a_release_link_signs_in_and_confirms_with_no_script(stack, browser):
 )
 def test_a_refusal_at_sign_in_says_why_in_both_languages(stack, browser, who, says):
     links = release_links(stack)
-    browser.open(links["staging"]).element("a.button").click()
-    next(a for a in browser.current().elements("li a") if who in a.text).click()
-    refused = browser.current()
+    page = browser.open(links["staging"])
+    login = page.follow(page.element("a.button"))
+    refused = login.follow(next(a for a in login.elements("li a") if who in a.text))
     check(refused, f"refused-{'stranger' if who == '路人甲' else 'developer'}", says=says)
     assert refused.elements("button[type=submit]") == []  # nothing to confirm
     assert refused.elements("code"), "the id or the command is shown as code, not between backticks"
@@ -146,6 +143,6 @@ def test_a_long_commit_title_wraps_at_word_boundaries_on_a_phone(stack, browser)
     assert "partial and repeated refunds" in text.replace("\n", " ")
     # a word breaks only when it is longer than the line (the service name), never an ordinary one
     assert page.style("dd", "word-break") != "break-all" and page.style("dd", "overflow-wrap") == "break-word"
-    page.element("a.button").click()
-    next(a for a in browser.current().elements("li a") if "Alice Wang" in a.text).click()
-    check(browser.current(), "long-title-confirm", button="button[type=submit]", says=("你是 Alice Wang", "approval"))
+    login = page.follow(page.element("a.button"))
+    confirm = login.follow(next(a for a in login.elements("li a") if "Alice Wang" in a.text))
+    check(confirm, "long-title-confirm", button="button[type=submit]", says=("你是 Alice Wang", "approval"))
