@@ -66,6 +66,7 @@ STACK = {
     "CONFIG_TABLE": "chaos-config",
     "STATE_TABLE": "chaos-state",
     "AUDIT_TABLE": "chaos-audit",
+    "RELEASES_TABLE": "chaos-releases",
     "HTTP_TIMEOUT_SECONDS": "2",
     "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/chaos/webhooks/drone",
     "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/chaos/webhooks/gitlab",
@@ -376,7 +377,7 @@ class World:
         return f"http://{host}"
 
     def _start_fakes(self) -> None:
-        from local import fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
+        from local import deploy_seed, fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
         from local.fake_feishu import FakeFeishu
         from local.gitlab_seed import PROJECTS, config_repo_files
         from opsbot.config.yaml_source import parse_files
@@ -401,10 +402,12 @@ class World:
         self.gitlab.base_url = self.gitlab_url
         for path, files in PROJECTS.items():
             self.gitlab.seed(path, files)
-        # The config repo's files point at these fakes, so a synced config still does.
-        self.config_files = {
+        # The config repo's files point at these fakes, so a synced config still does. The flows from before GitOps
+        # releases deploy through Drone (deploy_seed.drone_way); the release flows save the example as it is.
+        self.gitops_files = {
             name: self.point_at_fakes(text) for name, text in config_repo_files(ROOT / "config" / "example").items()
         }
+        self.config_files = deploy_seed.drone_way(self.gitops_files)
         self.config_sha = self.gitlab.seed("platform/opsbot-config", self.config_files)
         self.documents, problems = parse_files(self.config_files)
         assert problems == [], problems
@@ -457,7 +460,12 @@ class World:
         ddb, sqs, ssm = (boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "ssm"))
         for logical_id, resource in self.template.resources_of("AWS::DynamoDB::Table").items():
             props = resource["Properties"]
-            name = {"ConfigTable": "CONFIG_TABLE", "StateTable": "STATE_TABLE", "AuditTable": "AUDIT_TABLE"}[logical_id]
+            name = {
+                "ConfigTable": "CONFIG_TABLE",
+                "StateTable": "STATE_TABLE",
+                "AuditTable": "AUDIT_TABLE",
+                "ReleasesTable": "RELEASES_TABLE",
+            }[logical_id]
             ddb.create_table(
                 TableName=STACK[name],
                 BillingMode="PAY_PER_REQUEST",

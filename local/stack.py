@@ -41,6 +41,7 @@ LOCAL_SECRETS = {
     "ACTION_SIGNING_KEY_PARAM": "local-release-link-signing-key-0123456789abcdef",
     "FEISHU_APP_SECRET_PARAM": "local-feishu-app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "local-feishu-verification-token",
+    "ARGOCD_TOKEN_PARAM": "local-argocd-token",
 }
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
 LOCAL_FEISHU_APP_ID = "cli_local0psb0t"  # the Feishu app whose bot takes chat, which the fake Feishu knows
@@ -347,6 +348,78 @@ def verify_email_senders(config, moto_endpoint: str) -> None:
             ses.verify_email_identity(EmailAddress=robot.sender)
 
 
+def gitops_targets(config, kube, apply: str) -> dict:
+    """What the local stack's stand-in controllers reconcile, from the config's GitOps environments of one `apply`:
+    Flux objects (created in the fake cluster, keyed by kind, namespace and name), or watched Deployments."""
+    from local.fake_reconciler import Target
+
+    found = {}
+    for project in config.projects.values():
+        for env in project.environments.values():
+            target = env.deploy
+            if target is None or target.apply != apply or target.workload is None:
+                continue
+            workload = target.workload
+            watched = Target(
+                repo=target.repo,
+                branch=target.branch,
+                path=target.file,
+                format=target.format,
+                image=target.image,
+                namespace=workload.namespace,
+                deployment=workload.deployment,
+                key=target.key,
+                container=workload.container or target.container,
+            )
+            if apply == "flux":
+                flux = target.flux
+                source = f"{project.name}-{env.name}"
+                kube.add_flux(
+                    "GitRepository", flux.namespace, source, {"url": target.repo, "ref": {"branch": target.branch}}
+                )
+                kube.add_flux(
+                    flux.kind,
+                    flux.namespace,
+                    flux.name,
+                    {"sourceRef": {"kind": "GitRepository", "name": source}, "path": target.file.rsplit("/", 1)[0]},
+                )
+                found[(flux.kind, flux.namespace, flux.name)] = watched
+            else:
+                found[(workload.namespace, workload.deployment)] = watched
+    return found
+
+
+def send_drone_webhook(api: str, delivery: dict) -> None:
+    """What Drone does when a build finishes: its webhook, signed (HTTP Signature), to opsbot's /webhooks/drone."""
+    import requests
+
+    from local.signing import sign_for
+
+    body = json.dumps(delivery, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "X-Drone-Event": "build", **sign_for("/webhooks/drone", body)}
+    try:
+        requests.post(f"{api}/webhooks/drone", data=body, headers=headers, timeout=10)
+    except requests.RequestException as exc:  # Drone logs it and never retries
+        print(f"[drone] webhook failed: {exc!r}", file=sys.stderr, flush=True)
+
+
+def schedule_drift_checks(template, names: dict, every: float, stop: threading.Event) -> None:
+    """EventBridge's schedule (template.yaml's DriftCheckSchedule), locally: the same job on the work queue."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    while not stop.wait(every):
+        sqs.send_message(QueueUrl=names["WorkQueue"], MessageBody=drift_check_job(template))
+
+
+def drift_check_job(template, now: float | None = None) -> str:
+    """The message the template's schedule puts on the work queue: its InputTemplate with the event's time."""
+    rule = next(iter(template.resources_of("AWS::Events::Rule").values()))
+    transformer = rule["Properties"]["Targets"][0]["InputTransformer"]
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now or time.time()))
+    return transformer["InputTemplate"].replace("<time>", at)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -384,6 +457,24 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=int(os.environ.get("DNS_PORT", 3053)),
         help="UDP port of the authoritative DNS server that serves moto's Route 53 zones",
+    )
+    parser.add_argument(
+        "--argocd-port",
+        type=int,
+        default=int(os.environ.get("ARGOCD_PORT", 3006)),
+        help="port of the fake Argo CD API (ARGOCD_URL), whose Application syncs staging's shop-recommend",
+    )
+    parser.add_argument(
+        "--deploy-seconds",
+        type=float,
+        default=3.0,
+        help="how long the fake Drone's promote and rollback builds run before they finish and send their webhook",
+    )
+    parser.add_argument(
+        "--drift-seconds",
+        type=float,
+        default=0,
+        help="queue the drift check this often, as the template's schedule does on AWS (0: never; tests queue it)",
     )
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
@@ -479,9 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     worker_environment = local_environment(template, endpoint, args.host, args.port, args.sink_port, "WorkerFunction")
     os.environ.update(
         {
-            "OPS_OUTPUT_BUCKET": worker_environment.get("OPS_OUTPUT_BUCKET", ""),
+            **{name: worker_environment.get(name, "") for name in ("OPS_OUTPUT_BUCKET", "RELEASES_TABLE")},
+            "ARGOCD_TOKEN_PARAM": worker_environment["ARGOCD_TOKEN_PARAM"],
             "OPS_POLL_SECONDS": "1",
             "OPS_PROGRESS_SECONDS": "2",
+            "RELEASE_POLL_SECONDS": "1",  # a release's rollout and verification are looked at every second
+            "ARGOCD_URL": f"http://{args.host}:{args.argocd_port}",  # the fake Argo CD, started below
         }
     )
     for variable, secret in LOCAL_SECRETS.items():
@@ -512,12 +606,23 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
         return 1
 
-    from local import fake_dns, fake_kubernetes, fake_ssm, ops_seed
+    from local import deploy_seed, fake_argocd, fake_dns, fake_kubernetes, fake_reconciler, fake_ssm, ops_seed
 
-    kube = fake_kubernetes.FakeKubernetes(eks_cluster=ops_seed.EKS_CLUSTER, echo=not args.quiet)
+    kube = fake_kubernetes.FakeKubernetes(
+        eks_cluster=ops_seed.EKS_CLUSTER, echo=not args.quiet, seed=deploy_seed.cluster_seed()
+    )
     kube_server = fake_kubernetes.make_server(kube, args.host, args.kube_port)
     threading.Thread(target=kube_server.serve_forever, daemon=True, name="fake-kubernetes").start()
     ops_seed.seed(boto3.client, kube.url)
+    # GitOps: what reconciles the clusters from the deploy repo besides opsbot (Argo CD, Flux, a team's watcher).
+    reconciler = fake_reconciler.Reconciler(gitlab, kube, gitops_targets(config, kube, "flux"))
+    kube.on_reconcile = reconciler.flux
+    reconciler.watch(list(gitops_targets(config, kube, "watch").values()))
+    argocd = fake_argocd.FakeArgoCd(
+        LOCAL_SECRETS["ARGOCD_TOKEN_PARAM"], deploy_seed.ARGOCD_APPLICATIONS, reconciler, echo=not args.quiet
+    )
+    argocd_server = fake_argocd.make_server(argocd, args.host, args.argocd_port)
+    threading.Thread(target=argocd_server.serve_forever, daemon=True, name="fake-argocd").start()
     ssm_fake = fake_ssm.FakeSsm(endpoint, echo=not args.quiet)
     ssm_server = fake_ssm.make_server(ssm_fake, args.host, args.ssm_port)
     threading.Thread(target=ssm_server.serve_forever, daemon=True, name="fake-ssm").start()
@@ -531,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.fake_dingtalk import FakeDingTalk, make_server
     from local.fake_dingtalk_login import staff_from_config
+    from local.fake_health import FakeHealth
 
     verify_email_senders(config, endpoint)
     sink = make_server(
@@ -543,13 +649,20 @@ def main(argv: list[str] | None = None) -> int:
         ),
         args.host,
         args.sink_port,
-        channels=channel_fakes(config, endpoint, echo=not args.quiet),
+        channels=(*channel_fakes(config, endpoint, echo=not args.quiet), FakeHealth()),
     )
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
 
     from local import fake_drone
 
-    drone = fake_drone.FakeDrone(config.drone.token if config.drone else "local-drone-token", echo=not args.quiet)
+    drone_server_url = f"http://{args.host}:{args.drone_port}"
+    drone = fake_drone.FakeDrone(
+        config.drone.token if config.drone else "local-drone-token",
+        echo=not args.quiet,
+        deploy_seconds=args.deploy_seconds,
+        webhook=lambda delivery: send_drone_webhook(f"http://{args.host}:{args.port}", delivery),
+        server=drone_server_url,
+    )
     for slug, builds in fake_drone.default_seed().items():
         drone.seed(slug, builds)
     drone_server = fake_drone.make_server(drone, args.host, args.drone_port)
@@ -574,12 +687,17 @@ def main(argv: list[str] | None = None) -> int:
                     name=f"sqs-{fid}",
                     args=(functions[fid], names[function.sqs_queue], arns[function.sqs_queue], stop),
                 ).start()
+    if args.drift_seconds:
+        threading.Thread(
+            target=schedule_drift_checks, args=(template, names, args.drift_seconds, stop), daemon=True, name="drift"
+        ).start()
 
     print(
         f"opsbot local stack ready: API http://{args.host}:{args.port}  "
         f"chat sink (DingTalk, Feishu, WeCom, Slack, SES) http://{args.host}:{args.sink_port}  "
         f"Drone http://{args.host}:{args.drone_port}  GitLab http://{args.host}:{args.gitlab_port}  moto {endpoint}  "
-        f"Kubernetes {kube.url}  SSM Run Command {ssm_fake.url}  DNS udp://{args.host}:{args.dns_port}",
+        f"Kubernetes {kube.url}  SSM Run Command {ssm_fake.url}  DNS udp://{args.host}:{args.dns_port}  "
+        f"Argo CD {argocd.url}",
         flush=True,
     )
     for route in template.routes:
@@ -589,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  follow a release link from a card: make click LINK=<the button's URL> WHO=alice", flush=True)
     print("  push to the config repo: make config-push FILE=projects/shop-web.yaml", flush=True)
     print("  ops: make chat MSG='k8s pods shop-eks shop', MSG='restart service shop-api production'", flush=True)
+    print("  GitOps: make chat MSG='deploy shop-api 128 staging', MSG='status shop-api'", flush=True)
 
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())
@@ -604,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
     kube_server.shutdown()
     ssm_server.shutdown()
     dns_server.shutdown()
+    argocd_server.shutdown()
+    reconciler.stop.set()
     moto.stop()
     return 0
 

@@ -17,6 +17,7 @@ class Settings:
     config_table: str
     state_table: str
     audit_table: str
+    releases_table: str
     work_queue_url: str
     dead_letter_queue_url: str
     drone_webhook_secret_param: str
@@ -44,6 +45,9 @@ class Settings:
     ops_output_link_seconds: int
     ops_poll_seconds: int
     ops_progress_seconds: int
+    release_poll_seconds: int
+    argocd_url: str
+    argocd_token_param: str
 
     @property
     def allows_literal_secrets(self) -> bool:
@@ -63,6 +67,10 @@ ENVIRONMENT = {
         "opsbot-state",
     ),
     "AUDIT_TABLE": ("DynamoDB table for the audit log.", "opsbot-audit"),
+    "RELEASES_TABLE": (
+        "DynamoDB table with a record per GitOps release (who, what, when, how its rollout and verification ended).",
+        "opsbot-releases",
+    ),
     "WORK_QUEUE_URL": ("SQS queue that ingress fills and the worker drains.", ""),
     "DEAD_LETTER_QUEUE_URL": ("SQS dead-letter queue; jobs that failed for good end here.", ""),
     "DRONE_WEBHOOK_SECRET_PARAM": (
@@ -134,6 +142,16 @@ ENVIRONMENT = {
     "OPS_OUTPUT_LINK_SECONDS": ("How long a presigned link to ops output stays valid.", "3600"),
     "OPS_POLL_SECONDS": ("Delay between follow-up checks of an ops change (rollout, VM batch, DNS change).", "15"),
     "OPS_PROGRESS_SECONDS": ("Least time between two progress posts about one VM batch.", "60"),
+    # GitOps releases (opsbot.promotion): how often a rollout, sync or verification is looked at, and Argo CD.
+    "RELEASE_POLL_SECONDS": ("Delay between follow-up checks of a GitOps release (rollout, sync, verification).", "15"),
+    "ARGOCD_URL": (
+        "Argo CD's API server (`apply: argocd`), the only host its token is sent to; empty means no Argo CD.",
+        "",
+    ),
+    "ARGOCD_TOKEN_PARAM": (
+        "SSM parameter name holding Argo CD's API token (an account allowed to get and sync the Applications).",
+        "/opsbot/dev/argocd/token",
+    ),
 }
 
 
@@ -148,6 +166,7 @@ def settings() -> Settings:
         config_table=_env("CONFIG_TABLE"),
         state_table=_env("STATE_TABLE"),
         audit_table=_env("AUDIT_TABLE"),
+        releases_table=_env("RELEASES_TABLE"),
         work_queue_url=_env("WORK_QUEUE_URL"),
         dead_letter_queue_url=_env("DEAD_LETTER_QUEUE_URL"),
         drone_webhook_secret_param=_env("DRONE_WEBHOOK_SECRET_PARAM"),
@@ -175,4 +194,7 @@ def settings() -> Settings:
         ops_output_link_seconds=int(_env("OPS_OUTPUT_LINK_SECONDS")),
         ops_poll_seconds=int(_env("OPS_POLL_SECONDS")),
         ops_progress_seconds=int(_env("OPS_PROGRESS_SECONDS")),
+        release_poll_seconds=int(_env("RELEASE_POLL_SECONDS")),
+        argocd_url=_env("ARGOCD_URL").rstrip("/"),
+        argocd_token_param=_env("ARGOCD_TOKEN_PARAM"),
     )
