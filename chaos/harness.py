@@ -379,11 +379,16 @@ class World:
     def _start_fakes(self) -> None:
         from local import deploy_seed, fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
         from local.fake_feishu import FakeFeishu
+        from local.fake_health import FakeHealth
         from local.gitlab_seed import PROJECTS, config_repo_files
         from opsbot.config.yaml_source import parse_files
 
         self.dingtalk = fake_dingtalk.FakeDingTalk({}, echo=False)
-        self.dingtalk_url = self._serve(self.dingtalk, fake_dingtalk.make_server)
+        # The sink also serves the GitOps environments' health URLs (local/fake_health.py), as the local stack's does.
+        self.dingtalk_url = self._serve(
+            self.dingtalk,
+            lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(FakeHealth(),)),
+        )
         # Feishu on a port of its own, so that its calls are named as Feishu's at the crash points.
         self.feishu = FakeFeishu({}, echo=False, app=(FEISHU_APP_ID, SECRETS["FEISHU_APP_SECRET_PARAM"]))
         self.feishu_url = self._serve(
@@ -391,17 +396,24 @@ class World:
             lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(self.feishu,)),
             peer="feishu",
         )
-        self.kubernetes = fake_kubernetes.FakeKubernetes(eks_cluster="shop", echo=False)
+        self.kubernetes = fake_kubernetes.FakeKubernetes(
+            eks_cluster="shop", echo=False, seed=deploy_seed.cluster_seed()
+        )
         self.kubernetes_url = self._serve(self.kubernetes, fake_kubernetes.make_server)
         self.drone = fake_drone.FakeDrone("local-drone-token", echo=False, login="opsbot")
         for slug, builds in fake_drone.default_seed().items():
             self.drone.seed(slug, builds)
         self.drone_url = self._serve(self.drone, fake_drone.make_server)
-        self.gitlab = fake_gitlab.FakeGitLab("local-gitlab-token", echo=False)
+        self.gitlab = fake_gitlab.FakeGitLab(
+            "local-gitlab-token", echo=False, project_tokens={deploy_seed.DEPLOY_TOKEN: (deploy_seed.DEPLOY_REPO,)}
+        )
         self.gitlab_url = self._serve(self.gitlab, fake_gitlab.make_server)
         self.gitlab.base_url = self.gitlab_url
         for path, files in PROJECTS.items():
             self.gitlab.seed(path, files)
+        for path, commits in deploy_seed.app_histories().items():
+            self.gitlab.seed_commits(path, commits)
+        self.gitlab.seed(deploy_seed.DEPLOY_REPO, deploy_seed.deploy_repo_files())
         # The config repo's files point at these fakes, so a synced config still does. The flows from before GitOps
         # releases deploy through Drone (deploy_seed.drone_way); the release flows save the example as it is.
         self.gitops_files = {

@@ -10,9 +10,9 @@
   repo's next number, `parent: n` and `trigger` = the token's user; params are merged the way Drone merges them.
   `DELETE …/builds/{n}` kills a pending/running build (its unfinished stages and steps too) and returns it.
 - A promote or rollback build runs and finishes after `deploy_seconds` when the fake is given them (the local stack:
-  a few seconds), `success` unless `/_control/deploy_outcome` scripted another status for the next ones, and then
-  Drone's webhook is delivered (`webhook`: the local stack signs it and posts it to /webhooks/drone), so the group
-  hears how a `deploy: drone` release ended.
+  a few seconds), or when `/_control/finish` says so, `success` unless `/_control/deploy_outcome` (or the finish's
+  `status`) scripted another, and then Drone's webhook is delivered (`webhook`: the local stack signs it and posts
+  it to /webhooks/drone), so the group hears how a `deploy: drone` release ended.
 - `/_control/…` (no auth) lets tests read the calls, seed builds and logs, reset, and inject faults.
 """
 
@@ -389,7 +389,7 @@ class FakeDrone(loopback.FaultyFake):
                 }
             ],
         )[0]
-        if event in ("promote", "rollback") and self.deploy_seconds is not None:
+        if event in ("promote", "rollback") and self.deploy_seconds:
             timer = threading.Timer(self.deploy_seconds, self._finish, (slug, started["number"]))
             timer.daemon = True
             timer.start()
@@ -507,6 +507,11 @@ class FakeDrone(loopback.FaultyFake):
             return 400, {"error": f"bad control request: {exc!r}"}
 
     def _control(self, method: str, path: str, spec: dict) -> tuple[int, dict]:
+        if method == "POST" and path == "/_control/finish":  # a deployment's pipeline ends now (its webhook is sent)
+            if spec.get("status"):
+                self.deploy_outcomes.insert(0, str(spec["status"]))
+            self._finish(spec["slug"], int(spec["number"]))
+            return 200, {"ok": True}
         with self.lock:
             if common := self.common_control(method, path, spec):
                 return common

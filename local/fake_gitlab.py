@@ -106,6 +106,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             self.calls: list[dict] = []
             self.clear_faults()
             self.reset_merge_requests()
+            self.races: list[dict] = []  # commits another writer lands just before the next commit to their file
 
     # --- repositories ---------------------------------------------------------------------------------
     def seed(self, path: str, files: dict[str, str], branch: str = "main", message: str = "Initial commit") -> str:
@@ -550,6 +551,8 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         )
         if parent is None:
             raise ApiError(400, "You can only create or edit files when you are on a branch")
+        self._race(repo, branch, actions)
+        parent = self._resolve(repo, branch) if branch in repo.branches else parent
         files = dict(parent.files)
         for action in actions:
             kind, name = action.get("action"), action.get("file_path") or ""
@@ -590,6 +593,16 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             "project_id": repo.id,
             "last_pipeline": None,
         }
+
+    def _race(self, repo: Repo, branch: str, actions: list) -> None:
+        """Another writer's commit that lands first (a scripted race): the caller's precondition is then stale."""
+        paths = {a.get("file_path") for a in actions if isinstance(a, dict)}
+        for race in list(self.races):
+            if race["project"] == repo.path and race["path"] in paths and branch in repo.branches:
+                self.races.remove(race)
+                head = repo.commits[repo.branches[branch]]
+                files = {**head.files, race["path"]: race["content"]}
+                self._commit(repo, branch, head.id, files, race["message"], race["author_name"], race["author_email"])
 
     # --- history ------------------------------------------------------------------------------------------------
     def _ancestors(self, repo: Repo, start: Commit | None) -> list[Commit]:
@@ -749,6 +762,18 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 return found
             if method == "GET" and path == "/_control/branches":
                 return 200, {"branches": dict(self._repo(args["project"]).branches)}
+            if method == "POST" and path == "/_control/race":
+                self.races.append(
+                    {
+                        "project": spec["project"],
+                        "path": spec["path"],
+                        "content": spec["content"],
+                        "message": spec.get("message", "another change"),
+                        "author_name": spec.get("author_name", "Carol Zhang"),
+                        "author_email": spec.get("author_email", "carol@example.com"),
+                    }
+                )
+                return 200, {"ok": True}
             if method == "GET" and path == "/_control/commits":
                 repo = self._repo(args["project"])
                 return 200, {"commits": self._history(repo, {"ref_name": args.get("ref"), "path": args.get("path")})}

@@ -3,7 +3,7 @@
 - `GET /users?username=` (an empty list for no one), `GET …/merge_requests/:iid` with `sha` (the source
   branch's head), `labels` (names), `author`, `reviewers`, `assignees`, `draft` and `head_pipeline`;
 - `PUT …/merge_requests/:iid` taking `add_labels`, `remove_labels`, `labels` (comma-separated),
-  `reviewer_ids` and `assignee_ids`;
+  `reviewer_ids`, `assignee_ids`, `title` and `description`;
 - `POST …/merge_requests/:iid/notes`, at most 60 a minute (then 429 with Retry-After, as GitLab), written by the
   token's user (opsbot); `GET …/merge_requests/:iid/notes` and `GET …/merge_requests/:iid/notes/:note_id`, which
   finds only that merge request's notes and answers 404 `{"message": "404 Not found"}` for any other id;
@@ -110,6 +110,9 @@ class MergeRequestFake:
         for key, field in (("reviewer_ids", "reviewers"), ("assignee_ids", "assignees")):
             if key in args:
                 mr[field] = [self._user_by_id(i) for i in dict.fromkeys(args[key] or [])]
+        for field in ("title", "description"):
+            if isinstance(args.get(field), str):
+                mr[field] = args[field]
         mr["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._say(
             f"merge request {repo.path}!{mr['iid']}: labels {mr['labels']}, reviewers "

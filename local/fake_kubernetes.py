@@ -397,8 +397,13 @@ class FakeKubernetes(loopback.FaultyFake):
                 if "image" in spec:
                     self.set_image(key[0], key[1], spec["image"], by="control")
                 return 200, self.deployment_json(d)
-            if method == "GET" and path == "/_control/deployment":
-                return 404, {"error": "POST to change one"}
+            if method == "GET" and path == "/_control/deployments":
+                return 200, {
+                    "deployments": {
+                        f"{ns}/{name}": {"image": d["containers"][0]["image"], "revision": d["revision"]}
+                        for (ns, name), d in sorted(self.deployments.items())
+                    }
+                }
         return 404, {"error": f"no control {path}"}
 
 

@@ -468,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         "--deploy-seconds",
         type=float,
         default=3.0,
-        help="how long the fake Drone's promote and rollback builds run before they finish and send their webhook",
+        help="how long the fake Drone's promote and rollback builds run before they finish and send their webhook "
+        "(0: only when /_control/finish says so)",
     )
     parser.add_argument(
         "--drift-seconds",

@@ -99,7 +99,15 @@ def free_port() -> int:
 
 
 def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port: int, dns_port: int = 3053) -> None:
+    """The example with this stack's ports, the tests' robots and projects, and every environment deploying through
+    Drone's promote (deploy_seed.drone_way): the tests of the Drone way run on shop-api's seeded builds as before
+    GitOps releases; those run on their own stack (`gitops_stack`, test_releases.py)."""
+    from local.deploy_seed import drone_way
+
     shutil.copytree(ROOT / "config" / "example", directory)
+    projects = {f"projects/{p.name}": p.read_text(encoding="utf-8") for p in (directory / "projects").glob("*.yaml")}
+    for name, text in drone_way(projects).items():
+        (directory / name).write_text(text, encoding="utf-8")
     global_file = directory / "opsbot.yaml"
     config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
     for robot in config["robots"].values():
@@ -474,14 +482,16 @@ class Stack:
         return [m["Body"] for m in received.get("Messages", [])]
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port = (
-        free_port() for _ in range(8)
-    )
-    config_dir = tmp_path_factory.mktemp("config") / "config"
-    _write_config(config_dir, sink_port, drone_port, gitlab_port, dns_port)
-    log_path = tmp_path_factory.mktemp("logs") / "stack.log"
+def _ports(count: int = 9) -> list[int]:
+    return [free_port() for _ in range(count)]
+
+
+def _started(tmp_path_factory, write_config, name: str):
+    """Start a local stack on free ports with the config `write_config(directory, ports)` writes; yield its Stack."""
+    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port, argocd_port = _ports()
+    config_dir = tmp_path_factory.mktemp(f"{name}-config") / "config"
+    write_config(config_dir, sink_port, drone_port, gitlab_port, dns_port)
+    log_path = tmp_path_factory.mktemp(f"{name}-logs") / "stack.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
         [
@@ -504,12 +514,16 @@ def stack(tmp_path_factory):
             str(ssm_port),
             "--dns-port",
             str(dns_port),
+            "--argocd-port",
+            str(argocd_port),
             "--config",
             str(config_dir),
             "--retry-base-seconds",
             "1",
             "--max-receive-count",
             "3",
+            "--deploy-seconds",
+            "0",  # a test finishes a Drone deployment itself (/_control/finish), so none adds news of its own
             "--quiet",
         ],
         cwd=ROOT,
@@ -528,7 +542,7 @@ def stack(tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("local stack did not start:\n" + log_path.read_text())
             time.sleep(0.3)
-        yield Stack(
+        found = Stack(
             api,
             f"http://127.0.0.1:{sink_port}",
             f"http://127.0.0.1:{moto_port}",
@@ -539,6 +553,8 @@ def stack(tmp_path_factory):
             f"http://127.0.0.1:{kube_port}",
             f"http://127.0.0.1:{ssm_port}",
         )
+        found.argocd = f"http://127.0.0.1:{argocd_port}"
+        yield found
     finally:
         process.terminate()
         try:
@@ -546,3 +562,90 @@ def stack(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    yield from _started(tmp_path_factory, _write_config, "stack")
+
+
+# The GitOps stack's robots: one group per example project, so each release's card is told apart and no test's
+# burst reaches another's budget.
+GITOPS_ROBOTS = {"shop-api": "g-api", "shop-recommend": "g-recommend", "shop-web": "g-web", "shop-search": "g-search"}
+# A project the tests add, released through Flux (the example has none): its file, its cluster objects, its builds.
+FLUX_PROJECT = "shop-cart"
+
+
+def _write_gitops_config(directory: Path, sink_port: int, drone_port: int, gitlab_port: int, dns_port: int) -> None:
+    """The example as it is (its GitOps environments), on this stack's ports, each project telling its own robot,
+    and a Flux-released project beside them."""
+    shutil.copytree(ROOT / "config" / "example", directory)
+    for path in [directory / "opsbot.yaml", *(directory / "projects").glob("*.yaml")]:
+        text = path.read_text(encoding="utf-8")
+        for old, new in (("3001", sink_port), ("3002", drone_port), ("3003", gitlab_port), ("3053", dns_port)):
+            text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+        path.write_text(text, encoding="utf-8")
+    global_file = directory / "opsbot.yaml"
+    config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
+    template = config["robots"]["shop-backend"]
+    for project, robot in GITOPS_ROBOTS.items():
+        config["robots"][robot] = {
+            **template,
+            "webhook": template["webhook"].split("access_token=")[0] + f"access_token=local-{robot}",
+            "secret": f"SEC-local-{robot}-secret",
+        }
+        path = directory / "projects" / f"{project}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data.pop("robots", None)
+        data["robot"] = robot
+        for env in (data.get("environments") or {}).values():
+            if (env.get("deploy") or {}).get("verify"):  # a verification of seconds, not minutes, in tests
+                env["deploy"]["verify"].update(minutes=0.1, interval_seconds=2)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config["ops"]["clusters"]["shop-eks-staging"]["namespaces"].append("flux-system")
+    config["robots"]["g-cart"] = {
+        **template,
+        "webhook": template["webhook"].split("access_token=")[0] + "access_token=local-g-cart",
+        "secret": "SEC-local-g-cart-secret",
+    }
+    global_file.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (directory / "projects" / f"{FLUX_PROJECT}.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "repo": f"shop/{FLUX_PROJECT}",
+                "robot": "g-cart",
+                "language": "en",
+                "environments": {
+                    "staging": {
+                        "branch": "main",
+                        "deploy": {
+                            "file": f"{FLUX_PROJECT}/staging/kustomization.yaml",
+                            "image": f"registry.example.com/shop/{FLUX_PROJECT}",
+                            "apply": "flux",
+                            "flux": {
+                                "cluster": "shop-eks-staging",
+                                "kind": "Kustomization",
+                                "namespace": "flux-system",
+                                "name": FLUX_PROJECT,
+                            },
+                            "workload": {
+                                "cluster": "shop-eks-staging",
+                                "namespace": "shop-staging",
+                                "deployment": FLUX_PROJECT,
+                            },
+                            "deadline_minutes": 2,
+                        },
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture(scope="session")
+def gitops_stack(tmp_path_factory):
+    """A stack of its own with the example's GitOps environments (shop-api: kustomize + opsbot, production by merge
+    request; shop-recommend: Helm values + Argo CD; shop-web: a versions file + a runbook on VMs; shop-search: a
+    manifest, watched) and a Flux-released project (shop-cart)."""
+    yield from _started(tmp_path_factory, _write_gitops_config, "gitops")

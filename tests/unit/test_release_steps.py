@@ -491,6 +491,7 @@ def test_a_file_the_format_cannot_change_fails_the_release_before_any_commit(wor
     from opsbot.promotion import records
 
     repo = world.gitlab.repos["platform/deploy"]
+    head = repo.branches["main"]
     world.gitlab.push(
         "platform/deploy",
         "main",
@@ -499,5 +500,62 @@ def test_a_file_the_format_cannot_change_fails_the_release_before_any_commit(wor
     begin(world, "shop-api", "staging", 128, "a5000001")
     failed = records.get("a5000001")
     assert "cannot be changed as kustomize" in failed.failed and "images: is not a list" in failed.failed
-    assert len(repo.commits) == len({c for c in repo.commits})  # nothing more than the push
+    assert repo.commits[repo.branches["main"]].parent == head  # the push, and nothing after it
     assert not kube_patches(world)
+
+
+# --- what runs where: status, history, drift -----------------------------------------------------------------
+
+
+def test_status_shows_desired_and_live_and_a_hand_change_is_drift_told_once(world, fake_dingtalk):
+    from opsbot.promotion import drift, status
+
+    begin(world, "shop-api", "staging", 128, "a6000001")
+    follow(world)
+    project = world.config.projects["shop-api"]
+    state = status.environment(world.config, project, "staging")
+    assert state.drift == [] and state.desired.endswith(":9c8d7e6f") and state.live.images == [state.desired]
+    assert state.newest.release == "a6000001" and state.newest.requester == "Alice Wang"
+    assert "0 drift(s) told" in drift.check(world.config)
+
+    text = (
+        world.gitlab.repos["platform/deploy"]
+        .commits[world.gitlab.repos["platform/deploy"].branches["main"]]
+        .files["shop-api/overlays/staging/kustomization.yaml"]
+    )
+    world.gitlab.push(
+        "platform/deploy",
+        "main",
+        [
+            {
+                "message": "hotfix",
+                "files": {"shop-api/overlays/staging/kustomization.yaml": text.replace("9c8d7e6f", "0badc0de")},
+            }
+        ],
+    )
+    state = status.environment(world.config, project, "staging")
+    assert any("changed outside opsbot" in d for d in state.drift) and any("live" in d for d in state.drift)
+    before = len(fake_dingtalk.accepted)
+    told = drift.check(world.config)
+    notices = [m for m in fake_dingtalk.accepted[before:] if "0badc0de" in json.dumps(m, ensure_ascii=False)]
+    assert notices and "drift(s) told" in told
+    again = len(fake_dingtalk.accepted)
+    assert "0 drift(s) told" in drift.check(world.config) and len(fake_dingtalk.accepted) == again
+
+
+def test_a_rollback_reverts_the_newest_release_not_yet_reverted(world):
+    from opsbot.promotion import history
+    from opsbot.promotion.status import deploy_repo
+
+    begin(world, "shop-api", "staging", 120, "a7000001")  # the seed pins #123's image: #120 is a change
+    follow(world)
+    begin(world, "shop-api", "staging", 128, "a7000002")
+    follow(world)
+    project = world.config.projects["shop-api"]
+    target = project.environments["staging"].deploy
+    undo = history.rollback_target(deploy_repo(world.config), target, "en")
+    assert undo.release == "a7000002" and undo.back_to.release == "a7000001" and undo.back_to.build == 120
+    begin(world, "shop-api", "staging", 120, "a7000003", action="revert", reverts=undo.commit)
+    follow(world)
+    undo = history.rollback_target(deploy_repo(world.config), target, "en")
+    assert undo.release == "a7000001" and undo.back_to is None  # the seed's state is no release

@@ -22,6 +22,8 @@ def markdown() -> str:
         kind = "acts (queued; result posted)" if cmd.acts else "reads (answered at once)"
         if cmd.acts and cmd.verb.kind == "read":
             kind = "reads, queued as acts are (result posted)"
+        if cmd.in_worker is not None:
+            kind = "reads (answered at once; for a GitOps project queued, result posted)"
         if cmd.needs_drone:
             kind += ", needs Drone"
         if cmd.needs_gitlab:

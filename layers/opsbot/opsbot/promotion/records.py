@@ -182,6 +182,12 @@ def _from_item(item: dict) -> dict:
     return {k: int(v["N"]) if "N" in v else v["S"] for k, v in item.items() if k not in ("pk", "sk")}
 
 
+def find(project: str, environment: str, release_id: str) -> dict | None:
+    """A recent release's record by its id (among the environment's last 100)."""
+    found, _ = history(project, environment, limit=100)
+    return next((r for r in found if r.get("id") == release_id), None)
+
+
 def history(
     project: str, environment: str, since_ms: int = 0, until_ms: int = 0, limit: int = 20, page: str = ""
 ) -> tuple[list[dict], str]:

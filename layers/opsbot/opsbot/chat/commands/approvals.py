@@ -72,6 +72,9 @@ def approve(request: ChatRequest) -> Reply:
 
         result = ops_run.execute_approved(request.config, pending, request.inbound.conversation, request.language)
     else:
+        from opsbot.chat.commands.release import gitops
+
+        gitops()  # a GitOps environment's release goes through its way
         result = release.execute_approved(request.config, request.drone(), pending, request.language)
     note = request.t(
         f"✔ {request.sender} 批准了 `{pending.id}`（{pending.requester_name} 发起）。",

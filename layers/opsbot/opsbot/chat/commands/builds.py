@@ -46,13 +46,21 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
     return "- " + " · ".join(p for p in parts if p)
 
 
+def _has_gitops(config, arguments: dict) -> bool:
+    from opsbot.chat.commands.releases import has_gitops
+
+    return has_gitops(config, arguments)
+
+
 @command(
     "status",
     aliases=("状态",),
     needs_drone=True,
+    in_worker=_has_gitops,
     arguments=(Argument("project"), Argument("branch", required=False)),
-    zh="每个分支最新的构建，以及各环境最近的发布",
-    en="The latest build of each branch, and the latest deployments",
+    zh="每个分支最新的构建、各环境最近的发布；GitOps 环境：部署仓库里的期望状态与实际运行，漂移会标出",
+    en="The latest build of each branch and the latest deployments; for GitOps environments, the desired state "
+    "(the deploy repo: image, build, commit, who, when, approvers) and what runs, with drift marked",
     examples=("status shop-api", "状态 shop-api main"),
 )
 def status(request: ChatRequest) -> Reply:
@@ -76,7 +84,8 @@ def status(request: ChatRequest) -> Reply:
             )
             latest.setdefault(key, build)
         builds = list(latest.values())[:MAX_BRANCHES]
-    if not builds:
+    gitops = request.in_worker and any(env.deploy for env in project.environments.values())
+    if not builds and not gitops:
         return Reply(
             title=f"status {project.name}",
             project=project.name,
@@ -87,6 +96,10 @@ def status(request: ChatRequest) -> Reply:
         )
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
+    if gitops:
+        from opsbot.chat.commands.releases import gitops_status
+
+        lines += [""] + gitops_status(request, project)
     return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
 
 

@@ -1,10 +1,12 @@
 """merge-merge-request: once the approvals the authorization core asked for are given, merge the release's merge
 request at its commit (GitLab answers 409 when the branch moved past it: someone pushed to it, so it is not merged).
-A retry finds it merged and takes its merge commit."""
+The merge request is the record: its description gets who approved in opsbot (an idempotent PUT) before it is
+merged. A retry finds it merged and takes its merge commit."""
 
 from __future__ import annotations
 
 from opsbot.markup import dingtalk as md
+from opsbot.markup import gitlab as gitlab_text
 from opsbot.peers import PeerRefused
 from opsbot.promotion.files import DeployFile
 from opsbot.promotion.registry import SUCCEEDED, StepFailed, StepResult, step
@@ -13,7 +15,10 @@ from opsbot.promotion.runner import StepRun
 
 def _merged(found: dict) -> StepResult:
     commit = found.get("merge_commit_sha") or found.get("squash_commit_sha") or found.get("sha") or ""
-    return StepResult(SUCCEEDED, {"commit": commit, "short": commit[:8], "web_url": found.get("web_url") or ""})
+    # The merge request's page is …/-/merge_requests/<iid>; its commit's is …/-/commit/<sha> beside it.
+    page = str(found.get("web_url") or "")
+    link = page.split("/-/merge_requests/")[0] + f"/-/commit/{commit}" if "/-/merge_requests/" in page else ""
+    return StepResult(SUCCEEDED, {"commit": commit, "short": commit[:8], "web_url": link})
 
 
 @step("merge-merge-request", DeployFile, "merge the release's merge request once its approvals are given")
@@ -37,6 +42,11 @@ def merge_merge_request(run: StepRun, where: DeployFile) -> StepResult:
                 f"merge request !{iid} got other commits after the approval; it is not merged",
             )
         )
+    approved = ", ".join(run.release.approvers) or "-"
+    marker = "\n\nApproved in opsbot by: "
+    description = str(found.get("description") or "").split(marker)[0] + marker + gitlab_text(approved, 300)
+    if found.get("description") != description:
+        repo.update_merge_request(where.repo, iid, description=description)
     try:
         merged = repo.merge(where.repo, iid, opened["commit"], squash=False)
     except PeerRefused as exc:

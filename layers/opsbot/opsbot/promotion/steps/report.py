@@ -9,7 +9,6 @@ import time
 from opsbot import audit, metrics
 from opsbot.authz.core import ALLOW
 from opsbot.delivery.post import post_once
-from opsbot.message import Conversation
 from opsbot.promotion import card, records
 from opsbot.promotion.registry import SUCCEEDED, NoConfig, StepResult, step
 from opsbot.promotion.runner import StepRun
@@ -27,8 +26,7 @@ def _outcome(release, prefix: str) -> str:
 def report(run: StepRun, _config: NoConfig) -> StepResult:
     release = run.release
     reply = card.result(run.config, release)
-    conversation = Conversation.from_fields(release.conversation) if release.asked_via != "auto" else None
-    where = post_once(run.config, reply, f"release#{release.id}", conversation)
+    where = post_once(run.config, reply, f"release#{release.id}")  # the project's group, wherever it was asked
     outcome = "failed" if release.failed else "succeeded"
     opened = release.output("open-merge-request")
     records.write_record(
