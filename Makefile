@@ -12,10 +12,11 @@ GITLAB_PORT ?= 3003
 KUBE_PORT ?= 3004
 SSM_PORT ?= 3005
 DNS_PORT ?= 3053
+ARGOCD_PORT ?= 3006
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference golden test unit integration validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push hand-edit drift-check event chat-reference mr-reference golden test unit integration validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -38,12 +39,12 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
-## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone, GitLab,
-##   Kubernetes, SSM Run Command and DNS
+## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone, GitLab (with
+##   the deploy repo), Kubernetes, Argo CD, SSM Run Command and DNS
 run: $(VENV)/.installed
 	$(PY) -m local.stack --port $(PORT) --sink-port $(SINK_PORT) --drone-port $(DRONE_PORT) \
 		--gitlab-port $(GITLAB_PORT) --moto-port $(MOTO_PORT) --kube-port $(KUBE_PORT) --ssm-port $(SSM_PORT) \
-		--dns-port $(DNS_PORT)
+		--dns-port $(DNS_PORT) --argocd-port $(ARGOCD_PORT)
 
 ## send: sign and send a sample event to the running stack, e.g. make send EVENT=events/drone/build_failure.json
 send: $(VENV)/.installed
@@ -66,6 +67,14 @@ config-push: $(VENV)/.installed
 	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=config/example] [WHO=alice]" && exit 2)
 	$(PY) -m local.config_push $(FILE) --config $(or $(DIR),config/example) --as "$(or $(WHO),alice)" --port $(PORT) \
 		--sink-port $(SINK_PORT) --gitlab-port $(GITLAB_PORT)
+
+## hand-edit: change the running stack's deploy repo by hand (no opsbot), e.g. make hand-edit [FILE=shop-api/…] [WHO=bob]
+hand-edit: $(VENV)/.installed
+	$(PY) -m local.deploy_edit $(FILE) --as "$(or $(WHO),bob)" --gitlab-port $(GITLAB_PORT)
+
+## drift-check: queue the drift check on the running stack now, as the template's schedule does on AWS
+drift-check: $(VENV)/.installed
+	$(PY) -m local.deploy_edit --check --moto-port $(MOTO_PORT)
 
 ## chat-reference: regenerate the README's chat command reference from the command registry
 chat-reference: $(VENV)/.installed

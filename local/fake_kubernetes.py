@@ -400,7 +400,11 @@ class FakeKubernetes(loopback.FaultyFake):
             if method == "GET" and path == "/_control/deployments":
                 return 200, {
                     "deployments": {
-                        f"{ns}/{name}": {"image": d["containers"][0]["image"], "revision": d["revision"]}
+                        f"{ns}/{name}": {
+                            "image": d["containers"][0]["image"],
+                            "revision": d["revision"],
+                            "changed_at": d["changed_at"],  # when its latest rollout started
+                        }
                         for (ns, name), d in sorted(self.deployments.items())
                     }
                 }

@@ -534,7 +534,9 @@ def test_status_shows_desired_and_live_and_a_hand_change_is_drift_told_once(worl
         ],
     )
     state = status.environment(world.config, project, "staging")
-    assert any("changed outside opsbot" in d for d in state.drift) and any("live" in d for d in state.drift)
+    assert any("changed outside opsbot" in en for _zh, en in state.drift) and any(
+        "live" in en for _zh, en in state.drift
+    )
     before = len(fake_dingtalk.accepted)
     told = drift.check(world.config)
     notices = [m for m in fake_dingtalk.accepted[before:] if "0badc0de" in json.dumps(m, ensure_ascii=False)]

@@ -66,7 +66,7 @@ def notice(state: status.EnvironmentState, language: str) -> Reply:
         f"- {t(language, '期望', 'Desired')}: `{md(state.desired or '-', 200)}` ({md(state.target.file, 120)})",
         f"- {t(language, '实际', 'Live')}: `{md(live, 300)}` ({md(state.live.source if state.live else '-', 100)})",
     ]
-    lines += [f"- {md(reason, 300)}" for reason in state.drift]
+    lines += [f"- {md(t(language, *reason), 300)}" for reason in state.drift]
     lines.append(
         t(
             language,
@@ -80,7 +80,7 @@ def notice(state: status.EnvironmentState, language: str) -> Reply:
         text="\n".join(lines),
         ok=False,
         project=state.project,
-        detail=f"drift {state.project}/{state.environment}: " + "; ".join(state.drift)[:150],
+        detail=f"drift {state.project}/{state.environment}: " + "; ".join(en for _zh, en in state.drift)[:150],
     )
 
 

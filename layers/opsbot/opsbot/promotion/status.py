@@ -33,7 +33,7 @@ class EnvironmentState:
     desired: str = ""  # the image the file pins at the branch's head
     newest: Entry | None = None  # the file's newest commit
     live: Live | None = None
-    drift: list[str] = field(default_factory=list)  # what differs, in words (English; shown as data)
+    drift: list[tuple[str, str]] = field(default_factory=list)  # what differs, in words: (Chinese, English)
     releasing: bool = False  # a release of it is still going (its record says running)
 
     def fingerprint(self) -> str:
@@ -123,13 +123,17 @@ def environment(config: Config, project: Project, env_name: str, repo=None) -> E
     recent, _ = records.history(project.name, env_name, limit=1)
     state.releasing = bool(recent) and recent[0].get("outcome") == "running"
     if by_hand:
-        state.drift.append(f"the deploy file was changed outside opsbot: {state.newest.short} by {state.newest.author}")
+        by = f"{state.newest.short} ({state.newest.author})"
+        state.drift.append(
+            (f"部署文件被绕过 opsbot 手工修改：{by}", f"the deploy file was changed outside opsbot: {by}")
+        )
     if state.live.error or state.releasing:  # a release on its way: the cluster catches up with Git
         return state
     if state.desired and state.live.images and not any(_same(state.desired, i) for i in state.live.images):
-        state.drift.append(f"desired {state.desired}, live {', '.join(state.live.images)}")
+        running = ", ".join(state.live.images)
+        state.drift.append((f"期望 {state.desired}，实际 {running}", f"desired {state.desired}, live {running}"))
     elif state.desired and not state.live.images and target.apply != "runbook":
-        state.drift.append(f"desired {state.desired}, nothing live")
+        state.drift.append((f"期望 {state.desired}，实际没有在运行", f"desired {state.desired}, nothing live"))
     return state
 
 

@@ -8,7 +8,7 @@ from opsbot.config.model import Config, Project
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
-from opsbot.promotion import card, history, start
+from opsbot.promotion import card, history, records, start
 from opsbot.promotion import steps as _steps  # noqa: F401  (registers every step)
 from opsbot.promotion.records import REVERT
 from opsbot.release import deploy
@@ -81,8 +81,14 @@ class GitOpsWay:
         return f"\n\n{link}"
 
 
-def rollback_target(config: Config, project: Project, env: str, language: str) -> history.Undo:
-    """What `rollback <project> <env>` reverts in a GitOps environment: the newest release commit not yet reverted."""
+def rollback_target(config: Config, project: Project, env: str, language: str, request_id: str = "") -> history.Undo:
+    """What `rollback <project> <env>` reverts in a GitOps environment: the newest release commit not yet reverted.
+    Asked again for the same request (its job retried after the revert was made), the answer is the one it got
+    then, not the release before it."""
+    made = records.get(request_id) if request_id else None
+    if made is not None and made.action == REVERT and made.environment == env:
+        back_to = history.Entry("", "", "", "", "", history.RELEASE, build=made.build) if made.build else None
+        return history.Undo(made.reverts, made.reverts_release, back_to)
     target = project.environments[env].deploy
     try:
         return history.rollback_target(deploy_repo(config), target, language)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from opsbot.chat.commands.releases import ago_seconds, gitops_status, has_gitops
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.drone.api import DroneRefused
 from opsbot.drone.builds import build_branch, commit_title, is_deployment
-from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
 from opsbot.notify.render import ICON
@@ -17,14 +17,7 @@ from opsbot.text import is_number
 MAX_BRANCHES = 8
 
 
-def _ago(seconds: float, language: str) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return t(language, f"{minutes}分钟前", f"{minutes} min ago")
-    hours = minutes // 60
-    if hours < 48:
-        return t(language, f"{hours}小时前", f"{hours} h ago")
-    return t(language, f"{hours // 24}天前", f"{hours // 24} d ago")
+_ago = ago_seconds  # how long ago, in the reader's language (chat/commands/releases.py)
 
 
 def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool = True) -> str:
@@ -46,17 +39,11 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
     return "- " + " · ".join(p for p in parts if p)
 
 
-def _has_gitops(config, arguments: dict) -> bool:
-    from opsbot.chat.commands.releases import has_gitops
-
-    return has_gitops(config, arguments)
-
-
 @command(
     "status",
     aliases=("状态",),
     needs_drone=True,
-    in_worker=_has_gitops,
+    in_worker=has_gitops,
     arguments=(Argument("project"), Argument("branch", required=False)),
     zh="每个分支最新的构建、各环境最近的发布；GitOps 环境：部署仓库里的期望状态与实际运行，漂移会标出",
     en="The latest build of each branch and the latest deployments; for GitOps environments, the desired state "
@@ -97,8 +84,6 @@ def status(request: ChatRequest) -> Reply:
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
     if gitops:
-        from opsbot.chat.commands.releases import gitops_status
-
         lines += [""] + gitops_status(request, project)
     return Reply(title=f"status {project.name}", project=project.name, text="\n".join([head, ""] + lines))
 

@@ -99,7 +99,7 @@ def rollback(request: ChatRequest) -> Reply:
     if is_gitops and not word:  # a revert of the newest release commit, back to the release before it
         from opsbot.promotion import way
 
-        undo = way.rollback_target(request.config, project, env, request.language)
+        undo = way.rollback_target(request.config, project, env, request.language, _ask(request).request_id)
         back_to = None
         if undo.back_to is not None and undo.back_to.build:
             back_to = release.rollback_origin(drone, project, undo.back_to.build, request.language)

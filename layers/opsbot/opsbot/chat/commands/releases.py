@@ -12,6 +12,7 @@ from opsbot.authz import core as authz
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.config.model import Config, Project
+from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
 from opsbot.markup import link_target
 from opsbot.message import Reply
@@ -32,14 +33,22 @@ def _link(text: str, url: str) -> str:
     return f"[{text}]({target})" if target else text
 
 
-def ago(iso: str, language: str) -> str:
-    from opsbot.chat.commands.builds import _ago
+def ago_seconds(seconds: float, language: str) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return t(language, f"{minutes}分钟前", f"{minutes} min ago")
+    hours = minutes // 60
+    if hours < 48:
+        return t(language, f"{hours}小时前", f"{hours} h ago")
+    return t(language, f"{hours // 24}天前", f"{hours // 24} d ago")
 
+
+def ago(iso: str, language: str) -> str:
     try:
         when = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return ""
-    return _ago(max(0.0, time.time() - when), language)
+    return ago_seconds(max(0.0, time.time() - when), language)
 
 
 def _who(entry, request: ChatRequest) -> str:
@@ -93,7 +102,7 @@ def gitops_status(request: ChatRequest, project: Project) -> list[str]:
         elif live:
             images = ", ".join(f"`{md(i, 200)}`" for i in live.images) or "-"
             lines.append(f"- {request.t('实际', 'live')}: {images} ({md(live.source, 80)}; {md(live.detail, 120)})")
-        lines += [f"- ⚠️ {md(reason, 300)}" for reason in state.drift]
+        lines += [f"- ⚠️ {md(request.t(*reason), 300)}" for reason in state.drift]
     return lines
 
 
