@@ -52,9 +52,11 @@ send: $(VENV)/.installed
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
 ## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
+##   [WAIT=75: watch what the bot posts for that many seconds, e.g. a release's card after its verification]
 chat: $(VENV)/.installed
 	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu]" && exit 2)
-	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) --sink-port $(SINK_PORT)
+	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) \
+		--sink-port $(SINK_PORT) --wait $(or $(WAIT),6)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
 ##   make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)

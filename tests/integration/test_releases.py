@@ -411,3 +411,40 @@ def test_a_drone_promote_finishes_and_the_group_hears_its_result(stack):
         timeout=30,
     )
     assert found, [m["message"] for m in stack.messages("local-shop-backend")][-3:]
+
+
+# --- a release link for a GitOps environment ------------------------------------------------------------------------
+
+
+def test_a_release_link_releases_through_git_in_the_clickers_name_and_a_stranger_releases_nothing(gitops):
+    from test_release_links import _form, _link, _page, _sign_in
+
+    stack = gitops
+    number, commit = stack.next_number(), f"ab12cd{stack.next_number() % 100:02d}" + "0" * 32
+    stack.drone_add_builds(
+        "shop/shop-api",
+        [{"number": number, "after": commit, "status": "success", "target": "main", "message": "feat: by link"}],
+    )
+    response = stack.post_drone(stack.drone_body("build_success", number, after=commit))
+    assert response.status_code == 202, response.text
+    card = stack.wait_for(
+        lambda: [
+            m["message"]["actionCard"]
+            for m in stack.messages("local-g-api")
+            if m["message"]["msgtype"] == "actionCard" and f"#{number}" in json.dumps(m["message"], ensure_ascii=False)
+        ]
+    )
+    assert card, stack.messages("local-g-api")[-2:]
+    staging = _link(card[0], "staging")
+    before = len(commits(stack, API_STAGING))
+
+    stranger = _sign_in(stack, staging, "lurenjia")  # someone DingTalk knows and opsbot's config does not
+    assert stranger.status_code == 403 and len(commits(stack, API_STAGING)) == before
+
+    signed_in = _sign_in(stack, staging, "alice.wang")
+    action, fields = _form(_page(signed_in, 200), signed_in.url)
+    assert "Alice Wang" in _page(stack.http.post(action, data=fields, timeout=10), 202)
+    released = wait_card(stack, "g-api", rf"shop-api → staging #{number}")
+    assert "发起人 Alice Wang" in released and commit[:8] in released  # shop-api speaks Chinese
+    mine = commits(stack, API_STAGING)[0]
+    assert "Opsbot-Asked-Via: link" in mine["message"] and mine["author_name"] == "Alice Wang"

@@ -225,3 +225,27 @@ def test_a_release_commit_names_everything_in_trailers_and_outsiders_text_is_mad
         trailers.reverted({"message": 'Revert "x"\n\nThis reverts commit 0123456789abcdef0123.'})
         == "0123456789abcdef0123"
     )
+
+
+def test_ruamel_python_gitlab_and_kubernetes_stay_off_every_cold_start():
+    """A release's libraries load only in the worker's release and status jobs: never at a function's cold start, nor
+    when the chat registry (which names `releases` and `status`) or the release job's module loads."""
+    import os
+    import subprocess
+    import sys
+
+    from unit_support import FUNCTIONS, LAYER_PATH, ROOT
+
+    code = (
+        "import importlib.util, sys\n"
+        "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'feishu_bot', 'actions', 'worker'):\n"
+        f"    spec = importlib.util.spec_from_file_location('fn_' + name, r'{FUNCTIONS}/' + name + '/app.py')\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "import opsbot.promotion.jobs, opsbot.chat.commands, opsbot.actions.jobs\n"
+        "opsbot.chat.commands.all_commands()\n"
+        "print(sorted(m for m in ('ruamel', 'ruamel.yaml', 'gitlab', 'kubernetes') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{LAYER_PATH}{os.pathsep}{ROOT}", "POWERTOOLS_SERVICE_NAME": "opsbot"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
