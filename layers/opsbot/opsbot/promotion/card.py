@@ -18,7 +18,7 @@ from opsbot.promotion.registry import FAILED, SUCCEEDED
 MAX_COMMITS = 10
 
 
-def _link(text: str, url: str) -> str:
+def linked(text: str, url: str) -> str:
     target = link_target(url)
     return f"[{text}]({target})" if target else text
 
@@ -40,7 +40,7 @@ def changes(config: Config, release: Release, old_image: str) -> list[str]:
     lines = []
     for commit in list(reversed(found))[:MAX_COMMITS]:
         short = str(commit.get("id", ""))[:8]
-        link = _link(short, commit.get("web_url") or "")
+        link = linked(short, commit.get("web_url") or "")
         lines.append(f"  - {link} {md(commit.get('title'), 80)} · {md(commit.get('author_name'), 40)}")
     if len(found) > MAX_COMMITS:
         lines.append(
@@ -77,7 +77,7 @@ def result(config: Config, release: Release) -> Reply:
     lines = [f"### {title}", ""]
     lines.append(f"- {t(language, '镜像', 'Image')}: `{md(old, 200)}` → `{md(new, 200)}`")
     if release.title:
-        build = _link(f"#{release.build}", release.build_link)
+        build = linked(f"#{release.build}", release.build_link)
         lines.append(f"- {t(language, '构建', 'Build')}: {build} {md(release.title, 100)}")
     commits = changes(config, release, old) if ok or deploy else []
     if commits:
@@ -85,11 +85,11 @@ def result(config: Config, release: Release) -> Reply:
         lines += commits
     opened = release.output("open-merge-request")
     if opened.get("merge_request"):
-        link = _link(f"!{opened['merge_request']}", opened.get("merge_request_url", ""))
+        link = linked(f"!{opened['merge_request']}", opened.get("merge_request_url", ""))
         lines.append(f"- {t(language, '合并请求', 'Merge request')}: {link}")
     if deploy.get("commit"):
         lines.append(
-            f"- {t(language, '部署提交', 'Deploy commit')}: {_link(deploy['commit'][:8], deploy.get('web_url', ''))}"
+            f"- {t(language, '部署提交', 'Deploy commit')}: {linked(deploy['commit'][:8], deploy.get('web_url', ''))}"
         )
     for spec in release.plan:
         if spec["kind"].startswith(("apply-", "verify-")):
@@ -166,12 +166,12 @@ def started(release: Release) -> Reply:
         f"`{md(change.get('old') or '-', 200)}` → `{md(change.get('new') or release.image + ':' + release.tag, 200)}`"
     )
     if commit:
-        link = _link(commit["commit"][:8], commit.get("web_url", ""))
+        link = linked(commit["commit"][:8], commit.get("web_url", ""))
         lines.append(
             t(language, f"### 📝 已提交 {link} 到 {md(repo, 100)}", f"### 📝 Committed {link} to {md(repo, 100)}")
         )
     elif opened.get("merge_request"):
-        link = _link("!" + str(opened["merge_request"]), opened.get("merge_request_url", ""))
+        link = linked("!" + str(opened["merge_request"]), opened.get("merge_request_url", ""))
         lines.append(
             t(
                 language,

@@ -77,8 +77,13 @@ class GitOpsWay:
         opened = release.output("open-merge-request")
         if release.failed or not opened.get("merge_request"):
             return "\n\n" + md(release.failed, 300)
-        link = card.started(release).text.split("\n")[0].lstrip("# 📝")
-        return f"\n\n{link}"
+        link = card.linked(f"!{opened['merge_request']}", opened.get("merge_request_url", ""))
+        repo = md(target.repo, 100)
+        return "\n\n" + t(
+            who.language,
+            f"已在 {repo} 开启合并请求 {link}：批准后由 opsbot 合并并上线。",
+            f"Opened merge request {link} in {repo}: opsbot merges it and rolls it out once approved.",
+        )
 
 
 def rollback_target(config: Config, project: Project, env: str, language: str, request_id: str = "") -> history.Undo:
