@@ -561,3 +561,29 @@ def test_a_rollback_reverts_the_newest_release_not_yet_reverted(world):
     follow(world)
     undo = history.rollback_target(deploy_repo(world.config), target, "en")
     assert undo.release == "a7000001" and undo.back_to is None  # the seed's state is no release
+
+
+def test_release_records_are_queried_per_project_and_environment_by_time_paged(aws):
+    from opsbot.promotion import records
+
+    for n, started in enumerate((1_000, 2_000, 3_000, 4_000)):
+        release = records.Release(
+            id=f"r000000{n}",
+            project="shop-api",
+            environment="production" if n == 3 else "staging",
+            action="deploy",
+            requester={"id": "alice", "name": "Alice Wang"},
+            asked_via="chat",
+            language="en",
+            plan=[],
+            build=120 + n,
+            created=started,
+        )
+        records.write_record(release, "succeeded" if n else "failed", rollout="succeeded", finished_ms=str(started + 5))
+    first, token = records.history("shop-api", "staging", limit=2)
+    assert [r["id"] for r in first] == ["r0000002", "r0000001"] and token  # newest first, a page of two
+    rest, token = records.history("shop-api", "staging", limit=2, page=token)
+    assert [r["id"] for r in rest] == ["r0000000"] and rest[0]["outcome"] == "failed" and not token
+    between, _ = records.history("shop-api", "staging", since_ms=1_500, until_ms=2_500)
+    assert [r["id"] for r in between] == ["r0000001"] and between[0]["finished_ms"] == 2_005
+    assert [r["build"] for r in records.history("shop-api", "production")[0]] == ["123"]

@@ -19,7 +19,8 @@ from opsbot.message import Reply
 from opsbot.text import is_number
 
 PER_PAGE = 10
-RELEASES = authz.Verb("releases", (), authz.READ)
+# A read, run in the worker (the deploy repo's token is the worker's alone), for people in the config, as `k8s pods`.
+RELEASES = authz.Verb("releases", ("developer",), authz.READ)
 
 
 def has_gitops(config: Config, arguments: dict) -> bool:
