@@ -269,7 +269,7 @@ def test_a_hand_change_is_drift_told_once(gitops):
     )
     drift_check(stack)
     notice = wait_card(stack, "g-api", "与部署仓库不一致")  # shop-api speaks Chinese
-    assert "changed outside opsbot" in notice and "0badc0de" in notice and released in notice
+    assert "绕过 opsbot 手工修改" in notice and "0badc0de" in notice and released in notice  # in Chinese
     drift_check(stack)
     time.sleep(4)
     assert len(cards(stack, "g-api", "与部署仓库不一致.*0badc0de")) == 1
