@@ -15,8 +15,11 @@ DNS_PORT ?= 3053
 ARGOCD_PORT ?= 3006
 MOTO_PORT ?= 5005
 export PYTHONDONTWRITEBYTECODE := 1
+# The tests run in parallel, one pytest-xdist worker per core (JOBS=1: one worker); each run lists its 15 slowest.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST := $(PY) -m pytest -q -n $(JOBS) --durations=15
 
-.PHONY: help lint lock run send chat click config config-push hand-edit drift-check event chat-reference mr-reference golden test unit integration validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push hand-edit drift-check event chat-reference mr-reference golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -26,17 +29,20 @@ help:
 		printf "  %-16s %s\n", name, $$0; next } \
 		/^##   / { sub(/^## +/, ""); printf "  %-16s   %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
+# The locks are installed with --require-hashes (each on its own: pip checks hashes per invocation); the test
+# packages (requirements-dev.txt) are not locked.
 $(VENV)/.installed: requirements-dev.txt layers/opsbot/requirements.txt functions/worker/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r layers/opsbot/requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r functions/worker/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.txt
 	touch $@
 
 ## run: the local stack on 127.0.0.1:3000 (PORT=…): moto, the example config, fake DingTalk, Drone, GitLab (with
@@ -91,6 +97,7 @@ golden: $(VENV)/.installed
 	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/test_pipelines.py -k golden
 
 ## test: ruff (lint and format check), sam validate --lint, sam build, then unit and integration tests
+##   (about 7 minutes on 2 cores once the virtualenvs are installed; each test run lists its 15 slowest)
 test: lint validate build unit integration
 
 ## lint: ruff check and ruff format --check (settings in pyproject.toml); `ruff format .` fixes the format
@@ -98,33 +105,46 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## unit: the unit tests (moto in-process, the fakes on loopback)
+## unit: the unit tests (moto in-process, the fakes on loopback; 1,000 fuzzed bodies per route), in parallel
 unit: $(VENV)/.installed
-	$(PY) -m pytest -q tests/unit
+	$(PYTEST) tests/unit
 
-## integration: the integration tests (each file starts the local stack on free ports)
+## integration: the integration tests, in parallel (each worker starts the local stack on free ports)
 integration: $(VENV)/.installed
-	$(PY) -m pytest -q tests/integration
+	$(PYTEST) tests/integration
+
+## fuzz: the fuzz at full size, which CI runs after make test: 10,000 bodies per route in-process and 2,000
+##   DingTalk callbacks over HTTP (about 7 minutes on 2 cores; FUZZ_SEED=<seed> replays a run)
+fuzz: $(VENV)/.installed
+	FUZZ=full $(PYTEST) tests/unit/test_fuzz_ingress.py
+	FUZZ=full $(PYTEST) tests/integration/test_chat_fuzz.py -k mutated_callbacks
 
 ## validate: sam validate --lint on template.yaml
 validate: $(TOOLS)/.installed
 	$(SAM) validate --lint
 
-## build: sam build into .aws-sam/build (the layer for arm64, no container)
+## build: sam build into .aws-sam/build (the layer for arm64, no container; functions and layer side by side)
 build: $(TOOLS)/.installed
-	$(SAM) build --build-dir .aws-sam/build
+	$(SAM) build --build-dir .aws-sam/build --parallel
 
-## lock: re-resolve the layer's requirements.in into its hashed lock, requirements.txt (then review the diff)
+# pip-compile as `make lock` runs it: hashes for every file, no index URL or machine-local --find-links written
+LOCK := $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --upgrade
+
+## lock: re-resolve each requirements.in into its hashed lock (the layer's, the worker's, the tools'), then
+##   review the diff; the worker's is constrained to the layer's, so it is resolved second
 lock: $(TOOLS)/.installed
-	cd layers/opsbot && ../../$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --upgrade --output-file requirements.txt requirements.in
+	cd layers/opsbot && ../../$(LOCK) --output-file requirements.txt requirements.in
+	cd functions/worker && ../../$(LOCK) --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements-tools.txt requirements-tools.in
 
-## bench: cold-start and ingress-latency ratios against floors measured in the same run
+## bench: cold-start and ingress-latency ratios against floors measured in the same run (about 7 minutes)
 bench: $(VENV)/.installed
 	$(PY) -m bench.run
 
 ## chaos: every flow crashed at each of its external calls (boto3, HTTP) in turn; nothing may be lost or doubled
-##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow)
+##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow;
+##   about 5 minutes on 2 cores)
 chaos: $(VENV)/.installed
 	$(PY) -m chaos.run $(if $(FLOW),--flow "$(FLOW)")
 
@@ -147,7 +167,8 @@ config: $(VENV)/.installed
 ##   make event EVENT=events/drone/build_failure.json   (then the sam local invoke command it prints)
 event: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make event EVENT=events/drone/build_failure.json" && exit 2)
-	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT)
+	$(PY) -m local.sam_event $(EVENT) --port $(PORT) --sink-port $(SINK_PORT) --moto-port $(MOTO_PORT) \
+		--drone-port $(DRONE_PORT) --gitlab-port $(GITLAB_PORT) --kube-port $(KUBE_PORT)
 
 ## events: regenerate events/ from tests/fixtures
 events: $(VENV)/.installed

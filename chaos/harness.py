@@ -46,6 +46,8 @@ for _path in (str(LAYER), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from opsbot.settings import PEER_HOSTS  # noqa: E402
+
 REGION = "us-east-1"
 PHASES = ("before", "after")
 MODES = ("exception", "kill")
@@ -81,6 +83,8 @@ STACK = {
     "AWS_REGION": REGION,
     "POWERTOOLS_SERVICE_NAME": "opsbot",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # Pinned peers: the fakes run on loopback, each on a port of its own.
+    **{variable: "127.0.0.1" for variable in PEER_HOSTS.values()},
 }
 
 
@@ -316,6 +320,8 @@ class World:
         self._servers: list = []
         self._handlers: dict = {}
         self._uninstall: Callable[[], None] = lambda: None
+        self._made = None  # the stack as made (local/moto_stack.MadeStack), emptied before each run
+        self._clients: tuple | None = None
         self._log_level = "INFO"
 
     # --- once ---
@@ -461,15 +467,39 @@ class World:
 
     # --- before each run ---
     def reset(self, plan: Point | None) -> None:
-        from moto.core.base_backend import BackendDict
-
         FAULTS.reset(None)
         self.clock.offset = 0.0
+        # The last run's stack emptied in place (local/moto_stack.py), or made afresh when the run changed more
+        # than its content
+        if self._made is None or self._made.empty():
+            self._make_stack()
+        for fake in (self.drone, self.gitlab):
+            fake.reset()
+        for fake in (self.dingtalk, self.feishu, self.kubernetes):
+            with fake.lock:
+                fake.reset()
+        self.restart_process()
+        from opsbot.config import store
+
+        store.save(self.documents, self.config_sha, source="chaos")
+        self._due: list[_Due] = []
+        self._seq = itertools.count()
+        self._messages: dict[str, _Message] = {}
+        self.unfinished = ""
+        FAULTS.reset(plan)
+
+    def _make_stack(self) -> None:
+        from moto.core.base_backend import BackendDict
+
+        from local.moto_stack import MadeStack
+
         BackendDict.reset()
         self.restart_process()
-        import boto3
+        if self._clients is None:  # the harness's own, made once: moto answers them whatever it was reset to
+            import boto3
 
-        ddb, sqs, ssm = (boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "ssm"))
+            self._clients = tuple(boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "ssm"))
+        ddb, sqs, ssm = self._clients
         for logical_id, resource in self.template.resources_of("AWS::DynamoDB::Table").items():
             props = resource["Properties"]
             name = {
@@ -493,20 +523,7 @@ class World:
         for variable, value in SECRETS.items():
             ssm.put_parameter(Name=STACK[variable], Value=value, Type="SecureString")
         self._sqs = sqs
-        for fake in (self.drone, self.gitlab):
-            fake.reset()
-        for fake in (self.dingtalk, self.feishu, self.kubernetes):
-            with fake.lock:
-                fake.reset()
-        self.restart_process()
-        from opsbot.config import store
-
-        store.save(self.documents, self.config_sha, source="chaos")
-        self._due: list[_Due] = []
-        self._seq = itertools.count()
-        self._messages: dict[str, _Message] = {}
-        self.unfinished = ""
-        FAULTS.reset(plan)
+        self._made = MadeStack()
 
     def restart_process(self) -> None:
         """A new Lambda container: nothing kept in memory from the one before (a killed one, say)."""

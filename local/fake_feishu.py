@@ -14,13 +14,22 @@ The app bot that takes chat (opsbot's chat/inbound/feishu.py), as Feishu's open 
   230001 for an id it does not have, 99991663 for a token it did not issue;
 - `POST /open-apis/im/v1/messages/<id>/reply` `{msg_type, content (a JSON string), uuid}`: one message per uuid
   (the same uuid again answers the first reply and sends nothing), 230025 over 30 KB, 230011 for a recalled
-  message; past 50 calls a second, HTTP 429 code 99991400 with `x-ogw-ratelimit-reset`.
+  message; past 50 calls a second, HTTP 429 code 99991400 with `x-ogw-ratelimit-reset`;
+- `GET /open-apis/bot/v3/info`: `{code: 0, bot: {open_id, app_name, activate_status}}`, the bot's own open_id
+  (BOT_OPEN_ID), which a message's `mentions[].id` names when someone @-mentions it;
+- `GET /open-apis/im/v1/chats/<chat_id>`: `data.chat_mode`, `group` for a group and `p2p` for a person's one-to-one
+  chat with the bot; 400 code 232011 for a chat the bot is not in.
 
-`POST /_control/feishu/say` `{"open_id", "text", "chat_type": "group"}` is a person writing to the bot: the fake
-keeps the message and answers `{"message_id", "event"}`, the `im.message.receive_v1` callback Feishu would post
-(signed with nothing: the caller adds the verification token). `GET /_control/feishu/replies` lists the bot's
-replies; `POST /_control/feishu/recall` `{"message_id"}` recalls a message. Faults for `"robot": "app"` apply to
-the app's API.
+A message as the API gives it has `mentions: [{key, id, id_type, name, tenant_key}]`, `id` the open_id as a string
+(the event's own `mentions[].id` is an object of ids), and `create_time` in ms as a string.
+
+`POST /_control/feishu/say` `{"open_id", "text", "chat_type": "group"}` is a person writing to the bot (in a group
+with an @-mention of it, unless `"mention": false`; a p2p message goes to that person's own chat with the bot): the
+fake keeps the message and answers `{"message_id", "event"}`, the `im.message.receive_v1` callback Feishu would
+post (signed with nothing: the caller adds the verification token). `GET /_control/feishu/replies` lists the bot's
+replies; `POST /_control/feishu/recall` `{"message_id"}` recalls a message; `POST /_control/feishu/backdate`
+`{"message_id", "seconds"}` makes a message that much older (time passing, for replays). Faults for
+`"robot": "app"` apply to the app's API.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ APP = "app"  # the key the app's API is known by in faults and the rate log
 APP_LIMITS = ((50, 1.0), (1000, 60.0))
 MAX_CARD_BYTES = 30_000
 LOCAL_CHAT = "oc_localshopbackend"
+BOT_OPEN_ID = "ou_opsbotlocal"  # the app bot's own open_id
 
 
 def expected_sign(timestamp: str, secret: str) -> str:
@@ -72,6 +82,7 @@ class FakeFeishu(FakeChannel):
         self.user_messages: dict[str, dict] = {}
         self.replies: list[dict] = []
         self.recalled: set[str] = set()
+        self.chats: dict[str, str] = {LOCAL_CHAT: "group"}  # chat_id -> chat_mode, the chats the bot is in
 
     # --- the app bot's API -------------------------------------------------------------------------------------
     def _app(self, method: str, path: str, headers, body: bytes) -> tuple | None:
@@ -94,6 +105,11 @@ class FakeFeishu(FakeChannel):
                     "msg": "Invalid access token for authorization.",
                 }
             parts = route.split("/")
+            if method == "GET" and parts == ["bot", "v3", "info"]:
+                bot = {"activate_status": 2, "app_name": "opsbot", "avatar_url": "", "ip_white_list": []}
+                return 200, {"code": 0, "msg": "ok", "bot": {**bot, "open_id": BOT_OPEN_ID}}
+            if method == "GET" and len(parts) == 4 and parts[:3] == ["im", "v1", "chats"]:
+                return self._chat(parts[3])
             if len(parts) < 4 or parts[:3] != ["im", "v1", "messages"]:
                 return 404, {"code": 404, "msg": "404 page not found"}
             found = self.user_messages.get(parts[3])
@@ -107,6 +123,13 @@ class FakeFeishu(FakeChannel):
             if method == "POST" and len(parts) == 5 and parts[4] == "reply":
                 return self._reply(found, body)
         return 404, {"code": 404, "msg": "404 page not found"}
+
+    def _chat(self, chat_id: str) -> tuple:
+        mode = self.chats.get(chat_id)
+        if mode is None:
+            return 400, {"code": 232011, "msg": "Operator can NOT be out of the chat."}
+        data = {"chat_id": chat_id, "chat_mode": mode, "chat_type": "private", "name": "" if mode == "p2p" else chat_id}
+        return 200, {"code": 0, "msg": "success", "data": data}
 
     def _token(self, body: bytes) -> tuple:
         try:
@@ -149,12 +172,14 @@ class FakeFeishu(FakeChannel):
         now_ms = str(int(time.time() * 1000))
         message_id = f"om_{secrets.token_hex(12)}"
         chat_type = spec.get("chat_type", "group")
+        mention = chat_type == "group" and spec.get("mention", True)
         said = spec["text"].encode("utf-8", "replace").decode("utf-8")  # Feishu keeps text, never a lone surrogate
-        text = f"@_user_1 {said}" if chat_type == "group" else said
+        text = f"@_user_1 {said}" if mention else said
         content = json.dumps({"text": text}, ensure_ascii=False)
-        mentions = [{"key": "@_user_1", "id": "ou_opsbotlocal", "id_type": "open_id", "name": "opsbot"}]
-        mentions = mentions if chat_type == "group" else []
-        chat_id = spec.get("chat_id", LOCAL_CHAT)
+        mentions = [{"key": "@_user_1", "id": BOT_OPEN_ID, "id_type": "open_id", "name": "opsbot"}]
+        mentions = [{**m, "tenant_key": "local"} for m in mentions] if mention else []
+        chat_id = spec.get("chat_id") or (LOCAL_CHAT if chat_type == "group" else f"oc_p2p_{spec['open_id']}")
+        self.chats.setdefault(chat_id, "p2p" if chat_type == "p2p" else "group")
         self.user_messages[message_id] = {
             "message_id": message_id,
             "msg_type": spec.get("msg_type", "text"),
@@ -184,7 +209,7 @@ class FakeFeishu(FakeChannel):
                     "message_type": spec.get("msg_type", "text"),
                     "content": content,
                     "mentions": [
-                        {"key": m["key"], "id": {"open_id": m["id"]}, "name": m["name"], "tenant_key": "local"}
+                        {"key": m["key"], "id": {"open_id": m["id"]}, "name": m["name"], "tenant_key": m["tenant_key"]}
                         for m in mentions
                     ],
                 },
@@ -206,6 +231,11 @@ class FakeFeishu(FakeChannel):
             if method == "POST" and action == "recall":
                 self.recalled.add(json.loads(body or b"{}").get("message_id", ""))
                 return 200, {"ok": True}
+            if method == "POST" and action == "backdate":
+                spec = json.loads(body or b"{}")
+                found = self.user_messages[spec["message_id"]]
+                found["create_time"] = str(int(found["create_time"]) - int(spec["seconds"] * 1000))
+                return 200, {"ok": True, "create_time": found["create_time"]}
         return super().control(method, path, body)
 
     def handle(self, method: str, url, headers, body: bytes) -> tuple[int, dict] | None:

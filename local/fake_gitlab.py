@@ -16,9 +16,13 @@
 - History: `GET …/repository/commits` (`ref_name`, `path`: the commits that changed it, newest first, paginated)
   and `GET …/repository/commits/:sha`; `files/:path` gives the file's `last_commit_id`. A merge of a merge request
   fast-forwards, or makes a merge commit (a second parent), or answers 406 when both sides changed a file.
+- `GET …/repository/commits/:sha/refs?type=branch`: the branches a commit is on (reachable from their heads).
 - Tokens: the API token sees every project; a project access token (`project_tokens`: token -> its projects, the
   deploy repo's) sees only its own, and any other project is a 404, as GitLab hides it.
-- Merge requests (get, update, notes, diffs, merge) and users: local/fake_gitlab_mr.py.
+- Webhooks: a project with a hook (`add_hook`, as in its Settings → Webhooks) gets the Push Hook of every commit
+  made through the API on it, POSTed to the hook's URL with its secret token a moment later, as GitLab sends it;
+  `api_pushes` keeps those bodies whether or not a hook is set.
+- Merge requests (get, update, notes, diffs, versions, merge) and users: local/fake_gitlab_mr.py.
 - `/_control/…` (no auth) lets tests and the local stack push commits (answering with the Push Hook body
   GitLab would send), read files, branches and merge requests, list the calls, reset to the seed, and inject
   faults.
@@ -35,6 +39,8 @@ import itertools
 import json
 import threading
 import time
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.client import responses
@@ -98,12 +104,42 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         self.lock = threading.RLock()
         self.baseline: dict[str, Repo] = {}
         self._shas = itertools.count(1)
+        self.hooks: dict[str, tuple[str, str]] = {}  # project path -> (URL, secret token): its webhook
         self.reset()
+
+    def add_hook(self, path: str, url: str, token: str) -> None:
+        """A project webhook for push events, as set in GitLab's Settings → Webhooks."""
+        self.hooks[path] = (url, token)
+
+    def _send_hook(self, repo: Repo, body: dict) -> None:
+        """GitLab's webhook delivery of a push made through the API: a moment later, from its own worker."""
+        self.api_pushes.append(body)
+        if repo.path not in self.hooks:
+            return
+        url, token = self.hooks[repo.path]
+        data = json.dumps(body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Gitlab-Event": "Push Hook",
+            "X-Gitlab-Token": token,
+            "Idempotency-Key": str(uuid.uuid4()),
+            "User-Agent": "GitLab/17.0.0",
+        }
+
+        def deliver() -> None:
+            time.sleep(0.2)
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, data, headers, method="POST"), timeout=10).read()
+            except OSError as exc:  # GitLab logs a failed delivery in the hook's Recent events
+                self._say(f"push hook to {url} failed: {exc!r}")
+
+        threading.Thread(target=deliver, daemon=True, name="fake-gitlab-hook").start()
 
     def reset(self) -> None:
         with self.lock:
             self.repos = copy.deepcopy(self.baseline)
             self.calls: list[dict] = []
+            self.api_pushes: list[dict] = []  # the Push Hook body of each commit made through the API
             self.clear_faults()
             self.reset_merge_requests()
             self.races: list[dict] = []  # commits another writer lands just before the next commit to their file
@@ -135,6 +171,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         commit = Commit(digest, parent, files, message, name, email, _now(), merged, order)
         repo.commits[commit.id] = commit
         repo.branches[branch] = commit.id
+        self.branch_moved(repo, branch)  # open merge requests from it get a new version, as GitLab's refresh does
         return commit.id
 
     def seed_commits(self, path: str, commits: list[dict]) -> None:
@@ -182,39 +219,43 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 pushed.append(self._hook_commit(repo, sha))
             after = repo.branches[branch]
             self._say(f"push {path} {branch}: {len(pushed)} commit(s), now {after[:8]}")
-            project = self._hook_project(repo)
-            return {
-                "object_kind": "push",
-                "event_name": "push",
-                "before": before,
-                "after": after,
-                "ref": f"refs/heads/{branch}",
-                "ref_protected": branch == repo.default_branch,
-                "checkout_sha": after,
-                "message": None,
-                "user_id": user["id"],
-                "user_name": user["name"],
-                "user_username": user["username"],
-                "user_email": user["email"],
-                "user_avatar": None,
-                "project_id": repo.id,
-                "project": project,
-                "commits": pushed[-HOOK_COMMITS:],
-                "total_commits_count": len(pushed),
-                "push_options": {},
-                "repository": {
-                    k: project[k]
-                    for k in (
-                        "name",
-                        "url",
-                        "description",
-                        "homepage",
-                        "git_http_url",
-                        "git_ssh_url",
-                        "visibility_level",
-                    )
-                },
-            }
+            return self._push_hook(repo, branch, before, pushed, user)
+
+    def _push_hook(self, repo: Repo, branch: str, before: str, pushed: list[dict], user: dict) -> dict:
+        after = repo.branches[branch]
+        project = self._hook_project(repo)
+        return {
+            "object_kind": "push",
+            "event_name": "push",
+            "before": before,
+            "after": after,
+            "ref": f"refs/heads/{branch}",
+            "ref_protected": branch == repo.default_branch,
+            "checkout_sha": after,
+            "message": None,
+            "user_id": user["id"],
+            "user_name": user["name"],
+            "user_username": user["username"],
+            "user_email": user["email"],
+            "user_avatar": None,
+            "project_id": repo.id,
+            "project": project,
+            "commits": pushed[-HOOK_COMMITS:],
+            "total_commits_count": len(pushed),
+            "push_options": {},
+            "repository": {
+                k: project[k]
+                for k in (
+                    "name",
+                    "url",
+                    "description",
+                    "homepage",
+                    "git_http_url",
+                    "git_ssh_url",
+                    "visibility_level",
+                )
+            },
+        }
 
     def _hook_commit(self, repo: Repo, sha: str) -> dict:
         commit = repo.commits[sha]
@@ -389,6 +430,8 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 return 201, self._create_branch(repo, args), {}
         if rest == ["repository", "commits"] and method == "POST":
             return 201, self._create_commit(repo, args), {}
+        if rest[:2] == ["repository", "commits"] and rest[3:] == ["refs"] and len(rest) == 4 and method == "GET":
+            return self._paged(self._refs(repo, rest[2], args), args, host, path)
         if rest == ["repository", "commits"] and method == "GET":
             return self._paged(self._history(repo, args), args, host, path)
         if rest[:2] == ["repository", "commits"] and len(rest) == 3 and method == "GET":
@@ -522,6 +565,20 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             "web_url": f"{self._web(repo)}/-/compare/{old.id}...{new.id}",
         }
 
+    def _refs(self, repo: Repo, sha: str, args: dict) -> list[dict]:
+        """The branches (type=branch; tags are none here) whose history holds the commit `sha`."""
+        commit = self._resolve(repo, sha) if len(sha) >= 7 and sha not in repo.branches else None
+        if commit is None:
+            raise ApiError(404, "404 Commit Not Found")
+        found = []
+        for name, head in sorted(repo.branches.items()):
+            cursor: str | None = head
+            while cursor is not None and cursor != commit.id:
+                cursor = repo.commits[cursor].parent
+            if cursor == commit.id and args.get("type", "all") in ("branch", "all"):
+                found.append({"type": "branch", "name": name})
+        return found
+
     def _create_branch(self, repo: Repo, args: dict) -> dict:
         name, ref = str(args.get("branch") or ""), str(args.get("ref") or "")
         if not name or not ref:
@@ -539,6 +596,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         branch, actions = str(args.get("branch") or ""), args.get("actions")
         if not branch or not args.get("commit_message") or not isinstance(actions, list) or not actions:
             raise ApiError(400, "branch, commit_message, actions are missing")
+        existed = branch in repo.branches  # a new branch's Push Hook has no `before`
         start = args.get("start_branch") or args.get("start_sha")
         if branch in repo.branches and start and start != branch:
             raise ApiError(
@@ -586,6 +644,9 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             str(args.get("author_email") or "opsbot@example.com"),
         )
         self._say(f"commit {repo.path} {branch} {sha[:8]}: {str(args['commit_message']).splitlines()[0]}")
+        before = parent.id if existed else "0" * 40
+        author = {**BOT, "email": str(args.get("author_email") or "opsbot@example.com")}
+        self._send_hook(repo, self._push_hook(repo, branch, before, [self._hook_commit(repo, sha)], author))
         return {
             **self._commit_json(repo, repo.commits[sha]),
             "stats": {"additions": 0, "deletions": 0, "total": 0},
@@ -730,6 +791,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             "web_url": f"{self._web(repo)}/-/merge_requests/{iid}",
         }
         repo.merge_requests.append(mr)
+        self.add_version(repo, mr)
         self._say(f"merge request {repo.path}!{iid} {source} -> {target}: {title}")
         return copy.deepcopy(mr)
 
@@ -780,10 +842,11 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         return 404, {"error": "unknown control path"}
 
 
-def for_config(config, config_dir, echo: bool = True) -> tuple[FakeGitLab, str]:
+def for_config(config, config_dir, echo: bool = True, hook: tuple[str, str] | None = None) -> tuple[FakeGitLab, str]:
     """The local stack's fake: the token of `config.gitlab`, the example projects' repositories (with the commits
     the fake Drone built), the deploy repo with its own token (local/deploy_seed.py), and the config repo holding
-    `config_dir`; returns it and the config repo's commit."""
+    `config_dir`, whose webhook (`hook`: URL and secret token) gets the pushes made through the API (a `config
+    rollback`'s commit); returns it and the config repo's commit."""
     from local import deploy_seed
     from local.gitlab_seed import PROJECTS, config_repo_files
 
@@ -799,12 +862,10 @@ def for_config(config, config_dir, echo: bool = True) -> tuple[FakeGitLab, str]:
     fake.seed(deploy_repo, deploy_seed.deploy_repo_files(), message="deploy: what runs where")
     prefix = f"{gitlab.config_path}/" if gitlab and gitlab.config_path else ""
     files = {f"{prefix}{name}": text for name, text in config_repo_files(config_dir).items()}
-    sha = fake.seed(
-        gitlab.config_repo if gitlab and gitlab.config_repo else "platform/opsbot-config",
-        files,
-        branch=gitlab.config_branch if gitlab else "main",
-        message="opsbot config",
-    )
+    repo = gitlab.config_repo if gitlab and gitlab.config_repo else "platform/opsbot-config"
+    sha = fake.seed(repo, files, branch=gitlab.config_branch if gitlab else "main", message="opsbot config")
+    if hook:
+        fake.add_hook(repo, *hook)
     return fake, sha
 
 

@@ -8,6 +8,9 @@
   token's user (opsbot); `GET …/merge_requests/:iid/notes` and `GET …/merge_requests/:iid/notes/:note_id`, which
   finds only that merge request's notes and answers 404 `{"message": "404 Not found"}` for any other id;
 - `GET …/merge_requests/:iid/diffs`, paginated with X-Next-Page/X-Total-Pages and Link;
+- `GET …/merge_requests/:iid/versions`: the merge request's diff versions, newest first, each with its
+  `head_commit_sha`, `base_commit_sha`, `start_commit_sha` and `created_at` (ms); a version is added when the merge
+  request opens and whenever its source branch gets new commits, as GitLab's refresh of a merge request does;
 - `PUT …/merge_requests/:iid/merge` with `sha`: 409 when the sha is not the head, 405 when the merge request
   is not open or is a draft, 406 on conflicts;
 - `GET …/merge_requests?reviewer_username=` for review load.
@@ -20,8 +23,11 @@ writes a note as a user (as that user would in GitLab's UI) and answers with the
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+import threading
 import time
+from datetime import UTC, datetime
 
 USERS = [
     {"id": 2, "username": "opsbot", "name": "opsbot"},
@@ -33,6 +39,19 @@ USERS = [
     {"id": 15, "username": "frank", "name": "Frank Sun"},
 ]
 NOTES_PER_MINUTE = 60
+
+
+_clock = {"last": 0}
+_clock_lock = threading.Lock()
+
+
+def _now_ms() -> str:
+    """GitLab's timestamps: UTC, to the millisecond, and in the order things happened (one GitLab orders its
+    events; two in the same millisecond would leave a note and a push with no order)."""
+    with _clock_lock:
+        now = max(int(time.time() * 1000), _clock["last"] + 1)
+        _clock["last"] = now
+    return datetime.fromtimestamp(now / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _user(u: dict) -> dict:
@@ -51,6 +70,35 @@ class MergeRequestFake:
         self.notes: dict[tuple[str, int], list[dict]] = {}  # (project path, iid) -> its notes, oldest first
         self._note_ids = itertools.count(5001)  # note ids are unique across GitLab, as real ones are
         self.pipelines: dict[str, dict] = {}  # sha -> head_pipeline
+        self.versions: dict[tuple[str, int], list[dict]] = {}  # (project path, iid) -> its versions, newest first
+        self._version_ids = itertools.count(700)
+
+    def add_version(self, repo, mr: dict) -> None:
+        """A new diff version of an open merge request: its source branch's head now, pushed now."""
+        head = repo.branches.get(mr["source_branch"])
+        versions = self.versions.setdefault((repo.path, mr["iid"]), [])
+        if mr["state"] != "opened" or head is None or (versions and versions[0]["head_commit_sha"] == head):
+            return
+        base = repo.branches.get(mr["target_branch"], head)
+        versions.insert(
+            0,
+            {
+                "id": next(self._version_ids),
+                "head_commit_sha": head,
+                "base_commit_sha": base,
+                "start_commit_sha": base,
+                "created_at": _now_ms(),
+                "merge_request_id": mr["id"],
+                "state": "collected",
+                "real_size": str(len(repo.commits[head].files)),
+                "patch_id_sha": hashlib.sha1(f"{base}..{head}".encode()).hexdigest(),
+            },
+        )
+
+    def branch_moved(self, repo, branch: str) -> None:
+        for mr in repo.merge_requests:
+            if mr["source_branch"] == branch:
+                self.add_version(repo, mr)
 
     def _user_by_id(self, user_id) -> dict:
         found = next((u for u in self.users.values() if u["id"] == int(user_id)), None)
@@ -94,6 +142,8 @@ class MergeRequestFake:
             head = self.mr_json(repo, mr)["sha"]
             diffs = self._compare(repo, {"from": repo.branches[mr["target_branch"]], "to": head})
             return self._paged(diffs["diffs"], args, host, path)
+        if rest[1:] == ["versions"] and method == "GET":
+            return self._paged(copy.deepcopy(self.versions.get((repo.path, mr["iid"]), [])), args, host, path)
         if rest[1:] == ["merge"] and method == "PUT":
             return 200, self._merge(repo, mr, args), {}
         raise self.ApiError(404, "404 Not Found")
@@ -136,7 +186,7 @@ class MergeRequestFake:
 
     def add_note(self, repo, mr: dict, username: str, body: str, system: bool = False) -> dict:
         """A note as GitLab's notes API shows it, written by `username`."""
-        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        now = _now_ms()
         note = {
             "id": next(self._note_ids),
             "type": None,

@@ -3,8 +3,9 @@
 The stack points the worker's SES client here (`AWS_ENDPOINT_URL_SES`, `<sink>/ses`). Each SendEmail is handed to
 moto's server as it came (moto refuses a sender whose identity is not verified, 400 `MessageRejected`, as SES
 does; the stack verifies the configured senders first), and what moto keeps is read back through its API
-(`/moto-api/data.json`, `ses` → `Message`). In front, as SES would answer: more than one message a second from one
-sender is 400 `Throttling` ("Maximum sending rate exceeded."), and tests may inject faults (the next sends answer
+(`/moto-api/data.json`, `ses` → `Message`). In front, as SES would answer: more than one message a second from the
+account in one region (the region of the request's SigV4 credential scope), whichever sender, is 400 `Throttling`
+("Maximum sending rate exceeded."), and tests may inject faults (the next sends answer
 503 `ServiceUnavailable` or 400 `Throttling`) through `/_control/email/faults` `{"robot": <sender>, …}`.
 `/_control/email/messages` and `/_control/email/rejections` list what went through and what did not.
 """
@@ -22,6 +23,13 @@ from local.fake_channel import FakeChannel
 PATHS = ("/ses", "/ses/")
 LIMITS = ((1, 1.0),)
 FORWARDED = ("content-type", "authorization", "x-amz-date", "x-amz-security-token", "user-agent")
+
+
+def _region(headers) -> str:
+    """The region a SigV4 request is signed for: `Credential=<key>/<date>/<region>/ses/aws4_request`."""
+    credential = (headers.get("Authorization") or "").partition("Credential=")[2].split(",")[0]
+    parts = credential.split("/")
+    return parts[2] if len(parts) > 2 else ""
 
 
 def error_xml(code: str, message: str, sender_fault: bool = True) -> str:
@@ -57,7 +65,7 @@ class FakeSes(FakeChannel):
                 )
                 self.rejected.append({"at": time.time(), "robot": sender, "status": status, "reason": code})
                 return status, error_xml(code, text, status == 400), xml
-            if self.over_limit(sender, LIMITS, time.time()):
+            if self.over_limit(f"account#{_region(headers)}", LIMITS, time.time()):
                 self.rejected.append({"at": time.time(), "robot": sender, "status": 400, "reason": "Throttling"})
                 return 400, error_xml("Throttling", "Maximum sending rate exceeded."), xml
         status, answer, extra = self._forward(headers, body)

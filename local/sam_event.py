@@ -26,20 +26,27 @@ sys.path.insert(0, str(ROOT))
 
 from local import template as template_module  # noqa: E402
 from local.signing import kept_as_stored, signed_afresh, signs  # noqa: E402
-from local.stack import REGION, local_environment  # noqa: E402
+from local.stack import REGION, local_environment, local_peer_hosts  # noqa: E402
 
 OUT = ROOT / ".aws-sam"
 
 
 def env_vars(
-    template, endpoint: str, host: str = "127.0.0.1", port: int = 3000, sink_port: int = 3001
+    template,
+    endpoint: str,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    sink_port: int = 3001,
+    peer_ports: tuple[int, int, int] = (3002, 3003, 3004),
 ) -> dict[str, dict[str, str]]:
     """`sam local invoke --env-vars`' file: for every function of the template, each variable it declares with the
-    value the local stack gives it. Only those: SAM ignores a variable the template does not declare for the
-    function (so under SAM, DingTalk's login and API URLs stay DingTalk's own)."""
+    value the local stack gives it, its pinned peers (`peer_ports`: the fake Drone's, GitLab's and Kubernetes')
+    included. Only those: SAM ignores a variable the template does not declare for the function (so under SAM,
+    DingTalk's login and API URLs stay DingTalk's own)."""
     environments = {}
     for fid in template.functions:
         local = local_environment(template, endpoint, host, port, sink_port, function_id=fid)
+        local.update(local_peer_hosts(host, sink_port, *peer_ports))
         environments[fid] = {name: local[name] for name in template.function_environment(fid)}
     return environments
 
@@ -87,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     parser.add_argument("--sink-port", type=int, default=int(os.environ.get("SINK_PORT", 3001)))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
+    # the local stack's fake peers, which its functions may send tokens to (pinned peers: README, Security model)
+    parser.add_argument("--drone-port", type=int, default=int(os.environ.get("DRONE_PORT", 3002)))
+    parser.add_argument("--gitlab-port", type=int, default=int(os.environ.get("GITLAB_PORT", 3003)))
+    parser.add_argument("--kube-port", type=int, default=int(os.environ.get("KUBE_PORT", 3004)))
     parser.add_argument("--out", default=str(OUT), help="where events/ and env.json go (default: .aws-sam)")
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     args = parser.parse_args(argv)
@@ -107,7 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     env_file = out / "env.json"
     endpoint = f"http://{args.host}:{args.moto_port}"
     env_file.write_text(
-        json.dumps(env_vars(template, endpoint, args.host, args.port, args.sink_port), indent=2) + "\n",
+        json.dumps(
+            env_vars(
+                template,
+                endpoint,
+                args.host,
+                args.port,
+                args.sink_port,
+                (args.drone_port, args.gitlab_port, args.kube_port),
+            ),
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     print(f"wrote {shown(path)} ({how})")

@@ -299,6 +299,21 @@ def local_environment(
     return environment
 
 
+def local_peer_hosts(host: str, sink_port: int, drone_port: int, gitlab_port: int, kube_port: int) -> dict[str, str]:
+    """The pinned peers (settings.PEER_HOSTS) as the local stack runs them: its own fakes, on the ports it runs them
+    on. A config naming another host (or port) is refused, as the template's lists refuse it on AWS."""
+    sink = f"{host}:{sink_port}"
+    return {
+        "GITLAB_HOSTS": f"{host}:{gitlab_port}",
+        "DRONE_HOSTS": f"{host}:{drone_port}",
+        "KUBERNETES_HOSTS": f"{host}:{kube_port}",  # the fake Kubernetes API, moto's EKS cluster's endpoint
+        "DINGTALK_ROBOT_HOSTS": sink,
+        "FEISHU_ROBOT_HOSTS": sink,
+        "WECOM_ROBOT_HOSTS": sink,
+        "SLACK_ROBOT_HOSTS": sink,
+    }
+
+
 def robot_keys(config, kind: str) -> dict[str, tuple[str, str]]:
     """The config's robots of one kind, by the key their fake knows them by (in the webhook URL): DingTalk's
     access_token, Feishu's hook token, WeCom's key, Slack's path after /services/."""
@@ -567,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     # The functions' environment: what the template's Globals declare, as the local stack sets it. They share this
     # process, so each also sees what the template gives only another (PUBLIC_BASE_URL, DINGTALK_APP_KEY).
     os.environ.update(local_environment(template, endpoint, args.host, args.port, args.sink_port))
+    os.environ.update(local_peer_hosts(args.host, args.sink_port, args.drone_port, args.gitlab_port, args.kube_port))
     # Ops: the worker's output bucket, quick follow-ups, and SSM's Run Command calls through the fake in front of moto.
     worker_environment = local_environment(template, endpoint, args.host, args.port, args.sink_port, "WorkerFunction")
     os.environ.update(
@@ -598,8 +614,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if problems:
             raise ConfigError(problems)
+        # the config repo's webhook is this stack's GitLab route: a commit made through the API comes back as a push
+        hook = (f"http://{args.host}:{args.port}/webhooks/gitlab", LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"])
         gitlab, version = fake_gitlab.for_config(
-            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet
+            validate(documents, allow_literal_secrets=True), args.config, echo=not args.quiet, hook=hook
         )
         config = store.save(documents, version, source="local stack")  # the config repo's first commit
     except ConfigError as exc:
@@ -717,15 +735,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
-    api.shutdown()
-    sink.shutdown()
-    drone_server.shutdown()
-    gitlab_server.shutdown()
-    kube_server.shutdown()
-    ssm_server.shutdown()
-    dns_server.shutdown()
-    argocd_server.shutdown()
+    # All at once: each server takes up to its poll interval (half a second) to notice.
     reconciler.stop.set()
+    servers = (api, sink, drone_server, gitlab_server, kube_server, ssm_server, dns_server, argocd_server)
+    stopping = [threading.Thread(target=server.shutdown) for server in servers]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
     moto.stop()
     return 0
 

@@ -4,6 +4,8 @@ The unit tests (tests/unit/test_fuzz_ingress.py) send most of the volume to the 
 integration tests (tests/integration/test_webhook_fuzz.py, test_chat_fuzz.py) send a smaller share over HTTP to
 the local stack. Both draw their cases here, from a random.Random seeded with the run's seed and the test's name.
 Each run takes a fresh seed, and every report and failure prints it: `FUZZ_SEED=<seed>` replays that run's cases.
+Each loop has two sizes (`cases`): the everyday one that `make test` runs, and the full one that `make fuzz` runs
+(FUZZ=full; CI runs it after `make test`).
 
 Mutations: a field dropped, duplicated (a second key of the same name in the raw JSON), retyped, nested thousands
 of levels deep, made a huge string or a huge list, given unicode oddities (lone surrogates, right-to-left and
@@ -60,6 +62,23 @@ def run_seed() -> int:
         given = os.environ.get("FUZZ_SEED", "").strip()
         _seed = int(given) if given else secrets.randbelow(10**9)
     return _seed
+
+
+def share_seed() -> str:
+    """One seed for the whole run, pytest-xdist's workers included: the conftests call this in the main process
+    before the workers start (they inherit FUZZ_SEED); the line for pytest's header."""
+    os.environ["FUZZ_SEED"] = str(run_seed())
+    size = "full (make fuzz)" if full_size() else "everyday (make test; make fuzz runs the full size)"
+    return f"fuzz: seed {run_seed()} (FUZZ_SEED={run_seed()} replays it), {size}"
+
+
+def full_size() -> bool:
+    return os.environ.get("FUZZ", "") == "full"
+
+
+def cases(everyday: int, full: int) -> int:
+    """How many cases a fuzz loop sends: `everyday` in `make test`, `full` in `make fuzz` (FUZZ=full)."""
+    return full if full_size() else everyday
 
 
 def rng_for(test: str) -> random.Random:

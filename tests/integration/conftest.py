@@ -35,8 +35,22 @@ sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # fuzz_support.py, shared with the unit tests
 
+import fuzz_support  # noqa: E402
+
 from local.chat import callback  # noqa: E402
 from local.signing import sign_for  # noqa: E402
+
+_FUZZ_HEADER: list[str] = []
+
+
+def pytest_configure(config):
+    """One fuzz seed for the run, set before pytest-xdist starts its workers (see fuzz_support.share_seed)."""
+    _FUZZ_HEADER[:] = [fuzz_support.share_seed()]
+
+
+def pytest_report_header(config):
+    return _FUZZ_HEADER
+
 
 # Robots the tests add to the example config, each with its own group (access token) and project. The fuzz
 # tests send their few well-formed builds and releases to fuzz-api, and the real build after them to canary-api.
@@ -388,6 +402,35 @@ class Stack:
         current = [i["version"]["S"] for i in items if i["sk"]["S"] == "current"]
         return current + [i["version"]["S"] for i in items if i["sk"]["S"].startswith("version#")]
 
+    def expire(self, *needles: str) -> list[str]:
+        """DynamoDB's TTL, brought forward: every state-table item whose key holds one of `needles` gets its
+        `expires_at` put in the past (its time has come), then every item whose `expires_at` is past is deleted, as
+        the TTL sweep deletes it. An item without `expires_at` (a permanent marker) stays. The keys that went."""
+        now = int(time.time())
+        gone, start = [], None
+        while True:
+            page = self.ddb.scan(TableName="opsbot-local-StateTable", **({"ExclusiveStartKey": start} if start else {}))
+            for item in page.get("Items", []):
+                key = item["pk"]["S"]
+                if "expires_at" not in item or not any(needle in key for needle in needles):
+                    continue
+                self.ddb.update_item(
+                    TableName="opsbot-local-StateTable",
+                    Key={"pk": item["pk"]},
+                    UpdateExpression="SET expires_at = :past",
+                    ExpressionAttributeValues={":past": {"N": str(now - 1)}},
+                )
+                self.ddb.delete_item(
+                    TableName="opsbot-local-StateTable",
+                    Key={"pk": item["pk"]},
+                    ConditionExpression="expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                )
+                gone.append(key)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return gone
+
     # --- the audit log and the queues ----------------------------------------------------------------
     def audit_records(self, project: str | None = None) -> list[dict]:
         """Audit records, newest first, from `all` or from one project's partition."""
@@ -482,66 +525,89 @@ class Stack:
         return [m["Body"] for m in received.get("Messages", [])]
 
 
-def _ports(count: int = 9) -> list[int]:
-    return [free_port() for _ in range(count)]
-
-
-def _started(tmp_path_factory, write_config, name: str):
-    """Start a local stack on free ports with the config `write_config(directory, ports)` writes; yield its Stack."""
-    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port, argocd_port = _ports()
-    config_dir = tmp_path_factory.mktemp(f"{name}-config") / "config"
-    write_config(config_dir, sink_port, drone_port, gitlab_port, dns_port)
-    log_path = tmp_path_factory.mktemp(f"{name}-logs") / "stack.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.stack",
-            "--port",
-            str(api_port),
-            "--sink-port",
-            str(sink_port),
-            "--moto-port",
-            str(moto_port),
-            "--drone-port",
-            str(drone_port),
-            "--gitlab-port",
-            str(gitlab_port),
-            "--kube-port",
-            str(kube_port),
-            "--ssm-port",
-            str(ssm_port),
-            "--dns-port",
-            str(dns_port),
-            "--argocd-port",
-            str(argocd_port),
-            "--config",
-            str(config_dir),
-            "--retry-base-seconds",
-            "1",
-            "--max-receive-count",
-            "3",
-            "--deploy-seconds",
-            "0",  # a test finishes a Drone deployment itself (/_control/finish), so none adds news of its own
-            "--quiet",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{api_port}"
-    try:
+def _start_stack(
+    tmp_path_factory, write_config=None, name: str = "stack"
+) -> tuple[subprocess.Popen, list[int], Path, Path]:
+    """The local stack on free ports, up and healthy, with the config `write_config` writes (default: the Drone
+    stack's): its process, ports, config directory and log. Ports are chosen free but bound only by the stack, so
+    another process (another xdist worker's stack) may take one in between: a stack that exits at start is started
+    again on other ports, twice at most."""
+    write_config = write_config or _write_config
+    for attempt in range(3):
+        ports = [free_port() for _ in range(9)]
+        api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port, argocd_port = ports
+        config_dir = tmp_path_factory.mktemp(f"{name}-config") / "config"
+        write_config(config_dir, sink_port, drone_port, gitlab_port, dns_port)
+        log_path = tmp_path_factory.mktemp(f"{name}-logs") / "stack.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "local.stack",
+                    "--port",
+                    str(api_port),
+                    "--sink-port",
+                    str(sink_port),
+                    "--moto-port",
+                    str(moto_port),
+                    "--drone-port",
+                    str(drone_port),
+                    "--gitlab-port",
+                    str(gitlab_port),
+                    "--kube-port",
+                    str(kube_port),
+                    "--ssm-port",
+                    str(ssm_port),
+                    "--dns-port",
+                    str(dns_port),
+                    "--argocd-port",
+                    str(argocd_port),
+                    "--config",
+                    str(config_dir),
+                    "--retry-base-seconds",
+                    "1",
+                    "--max-receive-count",
+                    "3",
+                    "--deploy-seconds",
+                    "0",  # a test finishes a Drone deployment itself (/_control/finish): none adds news of its own
+                    "--quiet",
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 90
         while True:
             try:
-                if requests.get(api + "/_local/health", timeout=1).ok:
-                    break
+                if requests.get(f"http://127.0.0.1:{api_port}/_local/health", timeout=1).ok:
+                    return process, ports, config_dir, log_path
             except requests.ConnectionError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("local stack did not start:\n" + log_path.read_text())
+                break
             time.sleep(0.3)
+        exited = process.poll() is not None  # as when a port was taken: not when it hangs
+        _stop(process)
+        if attempt == 2 or not exited:
+            raise RuntimeError("local stack did not start:\n" + log_path.read_text())
+    raise AssertionError("unreachable")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _running(tmp_path_factory, write_config=None, name: str = "stack"):
+    process, ports, config_dir, log_path = _start_stack(tmp_path_factory, write_config, name)
+    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, _dns_port, argocd_port = ports
+    api = f"http://127.0.0.1:{api_port}"
+    try:
         found = Stack(
             api,
             f"http://127.0.0.1:{sink_port}",
@@ -556,17 +622,13 @@ def _started(tmp_path_factory, write_config, name: str):
         found.argocd = f"http://127.0.0.1:{argocd_port}"
         yield found
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        _stop(process)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    yield from _started(tmp_path_factory, _write_config, "stack")
+    """The local stack, started once per test process (each pytest-xdist worker starts its own)."""
+    yield from _running(tmp_path_factory)
 
 
 # The GitOps stack's robots: one group per example project, so each release's card is told apart and no test's
@@ -648,4 +710,4 @@ def gitops_stack(tmp_path_factory):
     """A stack of its own with the example's GitOps environments (shop-api: kustomize + opsbot, production by merge
     request; shop-recommend: Helm values + Argo CD; shop-web: a versions file + a runbook on VMs; shop-search: a
     manifest, watched) and a Flux-released project (shop-cart)."""
-    yield from _started(tmp_path_factory, _write_gitops_config, "gitops")
+    yield from _running(tmp_path_factory, _write_gitops_config, "gitops")

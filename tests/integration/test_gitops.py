@@ -53,6 +53,31 @@ def test_an_invalid_push_changes_nothing_and_names_file_and_line(stack):
     assert stack.wait_for(lambda: stack.config_versions()[0] == fix["after"])
 
 
+def test_config_rollback_commits_the_version_in_the_config_repo_and_its_push_is_synced(stack):
+    """xiaoming (admin) rolls a project change back: opsbot commits the earlier files on the branch, GitLab's
+    webhook sends that push, and it is synced like any other: Git stays the truth."""
+    added = stack.push({"projects/rollback-api.yaml": _project("rollback-api")}, message="config: add rollback-api")
+    assert stack.post_gitlab(added).status_code == 202
+    assert stack.wait_for(lambda: stack.config_versions()[0] == added["after"])
+    changed = stack.push({"projects/rollback-api.yaml": _project("rollback-api", "zh")}, message="rollback-api: zh")
+    assert stack.post_gitlab(changed).status_code == 202
+    assert stack.wait_for(lambda: stack.config_versions()[0] == changed["after"])
+    response, body = stack.chat(f"config rollback {added['after'][:8]}", "xiaoming")
+    assert response.status_code == 200
+    committed = stack.wait_for(
+        lambda: [m for m in stack.session_messages(body["sessionWebhook"]) if "Committed" in str(m)]
+    )
+    assert committed, "no rollback commit was reported"
+    head = stack.http.get(f"{stack.gitlab}/_control/branches", params={"project": stack.config_repo}, timeout=5).json()[
+        "branches"
+    ]["main"]
+    assert stack.gitlab_file(stack.config_repo, "projects/rollback-api.yaml", head) == _project("rollback-api")
+    # the fake GitLab's webhook delivers the push of opsbot's own commit: synced, told to the ops group
+    assert stack.wait_for(lambda: stack.config_versions()[0] == head), "the rollback's push was not synced"
+    [told] = stack.wait_for(lambda: _texts(stack, f"配置已同步 · {head[:8]}"))
+    assert "opsbot" in told and "Roll back opsbot config to" in told
+
+
 def test_the_same_push_delivered_twice_syncs_once(stack):
     hook = stack.push({"projects/twice-api.yaml": _project("twice-api")})
     key = f"push-{stack.next_number()}"

@@ -114,7 +114,12 @@ def test_restart_service_previews_needs_the_requester_then_an_approval_and_repor
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", annotations["kubectl.kubernetes.io/restartedAt"])
     assert annotations["opsbot.io/restarted-by"] == f"Alice Wang ({request})"
     assert "annotations" not in patch["body"].get("metadata", {})  # the template's, never the Deployment's own
-    records = [r for r in stack.audit_records()[:30] if request in json.dumps(r)]
+    # the outcome is audited right after the rollout's end is posted: wait for it
+    records = stack.wait_for(
+        lambda: (found := [r for r in stack.audit_records()[:30] if request in json.dumps(r)])
+        and any(r["id"] == f"{request}-result" for r in found)
+        and found
+    )
     assert {r["command"] for r in records} >= {"confirm", "approve", "restart service"}
     assert any(r["id"] == f"{request}-result" and r["result"] == "succeeded" for r in records)
 

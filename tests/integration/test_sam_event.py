@@ -84,7 +84,10 @@ def invoke_as_sam_would(function: str, event_file: Path, env_file: Path) -> dict
 @pytest.fixture
 def make_event(stack, tmp_path):
     def run(sample: str) -> tuple[str, Path, Path]:
-        ports = [str(urlsplit(url).port) for url in (stack.api, stack.sink, stack.moto)]
+        ports = [
+            str(urlsplit(url).port)
+            for url in (stack.api, stack.sink, stack.moto, stack.drone, stack.gitlab, stack.kube)
+        ]
         done = subprocess.run(
             [
                 sys.executable,
@@ -97,6 +100,12 @@ def make_event(stack, tmp_path):
                 ports[1],
                 "--moto-port",
                 ports[2],
+                "--drone-port",
+                ports[3],
+                "--gitlab-port",
+                ports[4],
+                "--kube-port",
+                ports[5],
                 "--out",
                 str(tmp_path),
             ],

@@ -2,9 +2,10 @@
 Gateway's events (a body that is not UTF-8 arrives base64-encoded), the worker fed like Lambda's SQS event source,
 and the DLQ behind it (3 receives here).
 
-This is the smaller share: tests/unit/test_fuzz_ingress.py sends 10,000 bodies per route in-process, with the same
-generators (tests/fuzz_support.py); here Drone gets 1,000, GitLab 1,000 and the release link's form 500, and
-test_chat_fuzz.py sends 2,000 DingTalk callbacks. Each run prints its seed; FUZZ_SEED=<seed> replays it.
+This is the share over HTTP: tests/unit/test_fuzz_ingress.py sends 1,000 bodies per route in-process (10,000 in
+`make fuzz`), with the same generators (tests/fuzz_support.py); here Drone gets 1,000, GitLab 1,000 and the release
+link's form 500, and test_chat_fuzz.py sends 1,000 DingTalk callbacks (2,000 in `make fuzz`). Each run prints its
+seed; FUZZ_SEED=<seed> replays it.
 
 What must hold: no 5xx and no handler crash; every job a fuzzed body became is one the worker runs, so none is
 retried or parked in the DLQ; and afterwards a real Drone failure still reaches its group (canary-api's robot,

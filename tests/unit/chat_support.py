@@ -14,6 +14,7 @@ PEOPLE = {
     "bob": ("bob.li", "Bob Li"),
     "carol": ("carol.zhang", "Carol Zhang"),
     "xiaoming": ("manager4321", "王小明"),
+    "dave": ("dave.chen", "Dave Chen"),
     "stranger": ("", "路人甲"),
 }
 _created = itertools.count(1)

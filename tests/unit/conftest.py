@@ -1,7 +1,11 @@
 """Unit tests: the real handlers and layer code against moto's in-process AWS (no network, no server).
 
-Every test gets fresh tables, queues and SSM parameters (moto's `mock_aws`), dummy AWS credentials and no
+Every test starts from an empty stack: its tables without items, its queues without messages, its SSM parameters
+as first written and no resource of any other AWS service (moto's `mock_aws`); dummy AWS credentials and no
 endpoint override, the stack's environment variables, and no process-level cache left over from another test.
+The stack is made once per process (each pytest-xdist worker has its own) and emptied in place between tests,
+which costs a fraction of making it again; a test that changed the stack itself (a table's or queue's settings,
+an SSM parameter, another region) gets it made afresh for the next test.
 """
 
 from __future__ import annotations
@@ -26,7 +30,22 @@ import unit_support  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from unit_support import SECRETS, STACK_ENV  # noqa: E402
 
+_FUZZ_HEADER: list[str] = []
+
+
+def pytest_configure(config):
+    """One fuzz seed for the run, set before pytest-xdist starts its workers (see fuzz_support.share_seed)."""
+    import fuzz_support
+
+    _FUZZ_HEADER[:] = [fuzz_support.share_seed()]
+
+
+def pytest_report_header(config):
+    return _FUZZ_HEADER
+
+
 _CLIENTS: dict = {}
+_SSM_PROVIDER: list = []  # Powertools' SSM provider on our client, made once (see _reset_process_caches)
 
 
 def _client(service: str):
@@ -52,9 +71,14 @@ def _reset_process_caches() -> None:
     opsbot.aws.client.cache_clear()
     opsbot.config.store.invalidate()
     DEFAULT_PROVIDERS.clear()
-    # A fresh provider (so an empty parameter cache) on a client made once: Powertools would otherwise build a
-    # new boto3 session per test, which re-reads botocore's service models and costs ~0.1 s each time.
-    DEFAULT_PROVIDERS["ssm"] = SSMProvider(boto3_client=_client("ssm"))
+    # One provider on a client made once, its parameter cache emptied: Powertools would otherwise build a new
+    # boto3 session per test, which re-reads botocore's service models (~0.1 s each time), and each provider
+    # made on the one client adds an event handler to it that every later SSM call runs (so the suite slowed
+    # down as it went).
+    if not _SSM_PROVIDER:
+        _SSM_PROVIDER.append(SSMProvider(boto3_client=_client("ssm")))
+    _SSM_PROVIDER[0].clear_cache()
+    DEFAULT_PROVIDERS["ssm"] = _SSM_PROVIDER[0]
     if hasattr(opsbot.secrets, "clear_cache"):  # a provider of opsbot's own, when secrets.py keeps one
         opsbot.secrets.clear_cache()
     opsbot.dingtalk.login.forget_app_token()  # the fake DingTalk forgets its app tokens between tests too
@@ -181,19 +205,38 @@ def _moto():
         yield
 
 
-@pytest.fixture(autouse=True)
-def aws(_moto, monkeypatch):
-    """moto's AWS with the stack's tables, queues and secrets, and the stack's environment pointing at them."""
+@pytest.fixture(scope="session")
+def _shared_stack(_moto):
+    """The stack made once for this process (each xdist worker has its own), then emptied in place per test:
+    "aws", the Aws made, and "models", its MadeStack (local/moto_stack.py). Made again when a test changed more than
+    the stack's content."""
+    return {}
+
+
+def _empty_stack(shared: dict) -> Aws:
+    """An empty stack for the next test: the shared one emptied in place, or, when it cannot be, a new one."""
     from moto.core.base_backend import BackendDict
 
+    from local.moto_stack import MadeStack
+
+    if shared and not shared["models"].empty():
+        return Aws(shared["aws"].work_queue_url, shared["aws"].dead_letter_queue_url)
+    BackendDict.reset()  # no table, queue or parameter survives from another test
+    _reset_process_caches()
+    shared.update(aws=_create_stack(), models=MadeStack())
+    return shared["aws"]
+
+
+@pytest.fixture(autouse=True)
+def aws(_shared_stack, monkeypatch):
+    """moto's AWS with the stack's tables, queues and secrets, and the stack's environment pointing at them; every
+    test starts with empty tables and queues and the secrets as first written."""
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL") or name in AWS_UNSET_ENV:
             monkeypatch.delenv(name)
     for name, value in {**AWS_TEST_ENV, **STACK_ENV}.items():
         monkeypatch.setenv(name, value)
-    BackendDict.reset()  # no table, queue or parameter survives from another test
-    _reset_process_caches()
-    stack = _create_stack()
+    stack = _empty_stack(_shared_stack)
     monkeypatch.setenv("WORK_QUEUE_URL", stack.work_queue_url)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", stack.dead_letter_queue_url)
     _reset_process_caches()

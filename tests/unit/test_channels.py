@@ -432,9 +432,32 @@ def test_feishu_takes_five_a_second_and_a_hundred_a_minute(robots, aws):
     assert taken == 95  # 100 in the minute, the first 5 included
 
 
-def test_slack_and_email_take_one_a_second(robots, aws):
+def test_slack_takes_one_a_second(robots, aws):
     now = 1_732_521_600_000
-    for kind in ("slack", "email"):
-        windows = adapters.ADAPTERS[kind].windows(robots[kind])
-        assert budget.try_take_slot(kind, windows, now) and not budget.try_take_slot(kind, windows, now + 1_000)
-        assert budget.try_take_slot(kind, windows, now + base.Window(1, slack.SECOND_MS).ms + 1)
+    windows = slack.windows(robots["slack"])
+    assert budget.try_take_slot("slack", windows, now) and not budget.try_take_slot("slack", windows, now + 1_000)
+    assert budget.try_take_slot("slack", windows, now + base.Window(1, slack.SECOND_MS).ms + 1)
+
+
+def test_ses_takes_one_a_second_per_account_and_region_whichever_email_robot_sends(robots, aws):
+    """SES limits the account's sending rate in a region: two e-mail robots sending 2 a second against a 1 a
+    second account got `Throttling`. The second is one budget for every e-mail robot of the region."""
+    from dataclasses import replace
+
+    from opsbot.delivery.robot import _shared
+
+    now = 1_732_521_600_000
+    first, second = robots["email"], replace(robots["email"], name="other-mail", sender="other@example.com")
+    elsewhere = replace(robots["email"], name="eu-mail", region="eu-west-1")
+    email = adapters.ADAPTERS["email"]
+    windows = email.windows(first)
+
+    def take(robot, at):
+        return budget.try_take_slot(robot.name, windows, at, shared=_shared(email, robot))
+
+    assert take(first, now) and not take(second, now + 500)  # the account's second is taken
+    assert take(elsewhere, now + 500)  # another region is another quota
+    assert take(second, now + email.SECOND_MS + 1)
+    # the robot whose send did not go out kept its own budget: only the shared second was short
+    assert budget.read("other-mail").sends == [now + email.SECOND_MS + 1]
+    assert budget.seconds_until_slot("team-mail", windows, now + email.SECOND_MS + 2, _shared(email, first)) == 2

@@ -74,7 +74,7 @@ def test_default_roles_come_from_the_registry():
         "restart": ("developer",),
         "config history": (),
         "drone": (),
-        "config rollback": ("ops",),
+        "config rollback": ("admin",),
         "drone init": ("deployer",),
         "drone sync": ("deployer",),
         "restart service": ("developer", "ops"),

@@ -606,6 +606,24 @@ def test_restart_never_reruns_a_deployment(worker, fake_drone, fake_dingtalk, se
     assert (record.result, record.decision, record.via) == ("denied", "deny", "dingtalk")
 
 
+def test_restart_never_reruns_a_custom_build_unless_the_config_allows_it(worker, fake_drone, fake_dingtalk, session):
+    """A `custom` build was started by hand with its own parameters (a data fix, a deploy-like job): a restart would
+    run them again. Refused, unless `permissions.restart.events` names custom."""
+    from opsbot.config import store
+
+    [number] = fake_drone.add_builds(
+        "shop/shop-api", [{"event": "custom", "target": "main", "status": "success", "params": {"MIGRATE": "drop"}}]
+    )
+    act(worker, f"restart shop-api {number}", who="bob", session_webhook=session)
+    assert drone_changes(fake_drone) == []
+    assert f"#{number} is a custom build (started by hand, with parameters of its own)" in posted(fake_dingtalk)[-1][1]
+    documents = store.current_documents()[1]
+    next(d for d in documents if d.name == "opsbot.yaml").data["permissions"]["restart"]["events"] = ["push", "custom"]
+    store.save(documents, "custom-allowed")
+    act(worker, f"restart shop-api {number}", who="bob", session_webhook=session, msg_id=f"custom-{number}")
+    assert [path for _, path, _ in drone_changes(fake_drone)] == [f"/api/repos/shop/shop-api/builds/{number}"]
+
+
 def test_deploy_refuses_a_pull_request_build_of_the_environments_branch(worker, fake_drone, fake_dingtalk, session):
     [number] = fake_drone.add_builds(
         "shop/shop-api",

@@ -499,3 +499,60 @@ def test_cli_prints_aws_errors_as_one_line_with_the_remedy(aws, capsys, monkeypa
     assert main(["load", str(EXAMPLE_CONFIG), "--stack", "no-such-stack"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: AWS said ValidationError") and "check --stack" in line
+
+
+# --- one human, one entry: identities are unique across people -----------------------------------------------------
+
+TWO_PEOPLE = """\
+settings:
+  language: zh
+  ops_robot: team
+robots:
+  team:
+    webhook: http://127.0.0.1:9/robot/send?access_token=t
+    secret: SECliteral
+people:
+  - id: xiaoming
+    dingtalk_user_id: manager4321
+    feishu_open_id: ou_xiaoming
+    git: [xiaoming, xiaoming@example.com]
+    roles: [ops, admin]
+  - id: xiaoming-deployer
+    dingtalk_user_id: manager4321
+    feishu_open_id: ou_xiaoming
+    git: [XiaoMing@example.com]
+    roles: [deployer]
+"""
+
+
+def test_two_people_with_one_identity_are_refused_naming_each_line(tmp_path):
+    """One human split in two entries (an admin and a deployer) could approve their own deploy."""
+    directory = write_config(tmp_path, TWO_PEOPLE)
+    path = directory / "opsbot.yaml"
+    lines = problems_of(directory)
+    second = [n for n, text in enumerate(path.read_text().splitlines(), 1) if "manager4321" in text][1]
+    assert f"opsbot.yaml:{second}: people[1]: dingtalk_user_id 'manager4321' is also xiaoming's" in lines[0]
+    assert any("feishu_open_id 'ou_xiaoming' is also xiaoming's" in line for line in lines)
+    assert any("git 'xiaoming@example.com' is also xiaoming's" in line for line in lines)  # whatever its case
+    assert len(lines) == 3
+
+
+def test_gitlab_usernames_apart_from_commit_identities(tmp_path):
+    """`git` names commit identities (a commit's author, which anyone can write); `gitlab_username` says who a
+    person is on GitLab. An older config without it keeps counting `git`'s usernames (never its e-mails)."""
+    text = GLOBAL_OK.replace(
+        "    git: [alice]\n", "    git: [alice, alice@example.com]\n    gitlab_username: alice.w\n"
+    )
+    text += "  - id: bob\n    git: [bob, bob@example.com]\n"
+    directory = write_config(tmp_path, text)
+    config = validate(read_directory(directory)[0], allow_literal_secrets=True)
+    assert config.person_for_gitlab("alice.w").id == "alice"
+    assert config.person_for_gitlab("alice") is None  # a GitLab user named alice is someone else
+    assert config.person_for_git("alice", "").id == "alice"  # Drone's author_login is a commit identity
+    assert config.person_for_gitlab("bob").id == "bob" and config.person_for_gitlab("bob@example.com") is None
+    clash = text.replace("gitlab_username: alice.w", "gitlab_username: bob")
+    assert any("GitLab username 'bob' is also alice's" in line for line in problems_of(write_config(tmp_path, clash)))
+    bad = text.replace("gitlab_username: alice.w", "gitlab_username: 'a b'")
+    assert any(
+        "gitlab_username 'a b' is no GitLab username" in line for line in problems_of(write_config(tmp_path, bad))
+    )

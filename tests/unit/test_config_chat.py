@@ -113,7 +113,7 @@ def test_an_unknown_key_in_a_permission(tmp_path):
     directory = chat_config(tmp_path, **{"      production: [ops]": "      production: [ops]\n    role: [x]"})
     assert problems_of(directory) == [
         f"opsbot.yaml:{line_of(directory / 'opsbot.yaml', 'role: [x]')}: "
-        "permissions.deploy: unknown key 'role' (allowed: environments, events, roles)"
+        "permissions.deploy: unknown key 'role' (allowed: approvals, environments, events, roles)"
     ]
 
 

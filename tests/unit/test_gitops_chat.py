@@ -1,19 +1,29 @@
 """The GitOps chat commands end to end through the DingTalk function and the worker (moto, the fake GitLab):
-`drone init`/`drone sync`, `config history`, `config rollback`, and how subcommands are found and permitted."""
+`drone init`/`drone sync`, `config history`, `config rollback`, and how subcommands are found and permitted.
+
+`config rollback` (issue 17, finding 3): config cannot raise its own editor. A rollback is a commit of an earlier
+version's files on the config repo's branch, through GitLab's API, synced like any push (Git stays the truth); only
+a version the branch holds; for admins; with `permissions."config rollback".approvals` where the config asks, and
+always another admin's approval when it changes `people` or `permissions`."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import replace
 
 import pytest
+import yaml
+from test_config_sync import push, run
 from unit_support import ROOT, dingtalk_event, fixture_json, json_body, sqs_event, to_body
 
 from opsbot.chat.commands import all_commands
 from opsbot.config import store
 
 ALICE, BOB, XIAOMING = "alice.wang", "bob.li", "manager4321"  # deployer, developer, ops + admin
+CAROL, DAVE = "carol.zhang", "dave.chen"  # deployer, ops
+CONFIG_REPO = "platform/opsbot-config"
 
 
 @pytest.fixture
@@ -163,26 +173,161 @@ def test_config_history_lists_versions_newest_first(gitops_config, chat):
     )
 
 
-def test_config_rollback_restores_a_version_and_is_for_ops(gitops_config, chat):
-    documents = store.current_documents()[1]
-    web = next(d for d in documents if d.name == "projects/shop-web.yaml")
-    web.data["language"] = "zh"
-    store.save(documents, "c" * 40, source="push by alice")
-    answer, posted = chat(f"config rollback {gitops_config.version[:8]}", staff_id=ALICE)
-    assert "needs the role ops" in answer["markdown"]["text"] and store.load().version == "c" * 40
-    _, posted = chat(f"配置 回滚 {gitops_config.version[:8]}", staff_id=XIAOMING)
-    assert f"配置已回滚到 `{gitops_config.version[:8]}`" in posted[0] and "请同时在仓库里 revert" in posted[0]
-    assert store.load().version == gitops_config.version and store.load().projects["shop-web"].language == "en"
-    assert store.history()[0].source == "rollback by 王小明"
+@pytest.fixture
+def sent(monkeypatch) -> list:
+    found: list = []
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: found.append((robot.name, message)))
+    return found
 
 
-def test_config_rollback_to_an_unknown_or_ambiguous_version_says_so(gitops_config, chat):
-    store.save(store.current_documents()[1], "abcd1" + "0" * 35)
-    store.save(store.current_documents()[1], "abcd2" + "0" * 35)
+def _people_edit(fake_gitlab, change) -> dict:
+    text = fake_gitlab.file(CONFIG_REPO, "opsbot.yaml")
+    config = yaml.safe_load(text)
+    change({p["id"]: p for p in config["people"]})
+    return {"opsbot.yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False)}
+
+
+@pytest.fixture
+def revoked(gitops_config, fake_gitlab, sent) -> tuple[str, str]:
+    """The config repo's history: dave was made admin (and carol too), then dave's admin was revoked in a reviewed
+    push. Returns the shas (granted, revoked); both were synced."""
+
+    def grant(people):
+        people["dave"]["roles"] = ["ops", "admin"]
+        people["carol"]["roles"] = ["developer", "deployer", "admin"]
+
+    granted = push(fake_gitlab, _people_edit(fake_gitlab, grant), message="people: dave and carol are admins")
+    assert run(granted, "sync-grant").startswith("synced")
+    revoke = push(
+        fake_gitlab,
+        _people_edit(fake_gitlab, lambda people: people["dave"].update(roles=["ops"])),
+        message="people: dave is ops only (reviewed)",
+    )
+    assert run(revoke, "sync-revoke").startswith("synced")
+    assert store.load().person("dave").roles == ("ops",)
+    return granted["after"], revoke["after"]
+
+
+def _commits(fake_gitlab) -> list[dict]:
+    return [c for c in fake_gitlab.calls("POST", "/repository/commits") if CONFIG_REPO.replace("/", "%2F") in c["path"]]
+
+
+def _sync_the_rollback(fake_gitlab) -> str:
+    """GitLab's Push Hook for the rollback commit, run as the config repo's webhook delivers it."""
+    hook = {**fixture_json("gitlab/push.json"), **fake_gitlab.fake.api_pushes[-1]}
+    return run(hook, f"sync-{hook['after'][:8]}")
+
+
+def test_an_ops_person_cannot_roll_back_to_make_themselves_admin(revoked, fake_gitlab, chat):
+    granted, current = revoked
+    answer, posted = chat(f"config rollback {granted[:8]}", staff_id=DAVE)
+    assert "needs the role admin" in answer["markdown"]["text"] and posted == []
+    assert _commits(fake_gitlab) == [] and store.load().version == current
+    assert store.load().person("dave").roles == ("ops",)
+
+
+def test_an_admins_rollback_that_changes_people_needs_another_admins_approval(revoked, fake_gitlab, chat, sent):
+    granted, current = revoked
+    _, posted = chat(f"config rollback {granted[:8]}", staff_id=XIAOMING)
+    [opened] = posted
+    request_id = re.search(r"Approval request `(\w+)`", opened).group(1)
+    assert "another admin" in opened and "`people`" in opened and _commits(fake_gitlab) == []
+    # dave (ops, not admin) may not approve it; nor may xiaoming his own request
+    _, posted = chat(f"approve {request_id}", staff_id=DAVE)
+    assert "only an admin may approve it" in posted[0] and _commits(fake_gitlab) == []
+    _, posted = chat(f"approve {request_id}", staff_id=XIAOMING)
+    assert "cannot approve your own request" in posted[0] and _commits(fake_gitlab) == []
+    # carol (admin) approves: one commit on the branch, whose files are the granted version's, synced as a push
+    _, posted = chat(f"approve {request_id}", staff_id=CAROL)
+    [commit] = _commits(fake_gitlab)
+    assert commit["body"]["branch"] == "main" and "Approved by carol" in commit["body"]["commit_message"]
+    assert "Roll back opsbot config to " + granted[:12] in commit["body"]["commit_message"]
+    head = fake_gitlab.fake.repos[CONFIG_REPO].branches["main"]
+    assert fake_gitlab.file(CONFIG_REPO, "opsbot.yaml", head) == fake_gitlab.file(CONFIG_REPO, "opsbot.yaml", granted)
+    assert "Committed" in posted[0] and "approved by carol" in posted[0]
+    assert store.load().version == current  # not stored by the command: the push is what syncs
+    assert _sync_the_rollback(fake_gitlab) == f"synced version {head[:8]}"
+    assert store.load().version == head and store.load().person("dave").roles == ("ops", "admin")
+    assert store.history()[0].source.startswith("push by opsbot: Roll back opsbot config to")
+    # approving again (a new message, later) commits nothing more
+    chat(f"approve {request_id}", staff_id=CAROL)
+    assert len(_commits(fake_gitlab)) == 1
+
+
+def test_only_a_version_the_config_branch_holds_can_come_back(revoked, fake_gitlab, chat):
+    store.save(store.current_documents()[1], "deadbeef" * 5, source="cli load")  # loaded by hand, not in Git
+    _, posted = chat("config rollback deadbeef", staff_id=XIAOMING)
+    assert "is not on the branch main of the config repo" in posted[0] and _commits(fake_gitlab) == []
+    fake_gitlab.fake.push(CONFIG_REPO, "experiment", [{"message": "try", "files": {"projects/x.yaml": "repo: a/x\n"}}])
     _, posted = chat("config rollback ffff", staff_id=XIAOMING)
     assert "no saved config version starts with ffff" in posted[0]
-    _, posted = chat("config rollback abcd", staff_id=XIAOMING)
-    assert "abcd fits 2 versions" in posted[0]
+
+
+def test_a_rollback_of_settings_alone_commits_at_once_unless_the_config_asks_for_approvals(
+    gitops_config, fake_gitlab, chat, sent
+):
+    before = gitops_config.version
+    web = "repo: shop/shop-web\nrobot: shop-backend\nlanguage: {}\n"
+    run(push(fake_gitlab, {"projects/shop-web.yaml": web.format("zh")}), "sync-web")
+    _, posted = chat(f"config rollback {before[:8]}", staff_id=XIAOMING)
+    assert "Committed" in posted[0] and "`projects/shop-web.yaml`" in posted[0] and len(_commits(fake_gitlab)) == 1
+    _sync_the_rollback(fake_gitlab)
+    assert store.load().projects["shop-web"].language == "en"
+    # the config asks one approval for every rollback: then even a settings-only one waits for it
+    config = yaml.safe_load(fake_gitlab.file(CONFIG_REPO, "opsbot.yaml"))
+    config["permissions"]["config rollback"] = {"approvals": 1}
+    asks = push(fake_gitlab, {"opsbot.yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False)})
+    run(asks, "sync-asks")
+    run(push(fake_gitlab, {"projects/shop-web.yaml": web.format("zh")}), "sync-web-again")
+    _, posted = chat(f"config rollback {asks['after'][:8]}", staff_id=XIAOMING)
+    assert "Approval request" in posted[0] and "1 approval(s) from someone else" in posted[0]
+    assert len(_commits(fake_gitlab)) == 1
+
+
+def test_an_approved_rollback_commits_nothing_when_the_branch_moved_since(revoked, fake_gitlab, chat, sent):
+    granted, _current = revoked
+    _, posted = chat(f"config rollback {granted[:8]}", staff_id=XIAOMING)
+    request_id = re.search(r"Approval request `(\w+)`", posted[0]).group(1)
+    run(push(fake_gitlab, {"projects/new-api.yaml": "repo: shop/new-api\nrobot: shop-backend\n"}), "sync-new")
+    _, posted = chat(f"approve {request_id}", staff_id=CAROL)
+    assert "moved since the request" in posted[0] and _commits(fake_gitlab) == []
+
+
+def test_a_rollback_whose_answer_was_lost_is_found_not_made_twice(revoked, fake_gitlab):
+    from opsbot.gitops import config_rollback
+
+    granted, _current = revoked
+    config = store.load()
+    planned = config_rollback.plan(config, granted, "en")
+    assert planned.changes_rights and planned.changes == ("people",)
+    config_rollback.execute(config, planned, "王小明", ("carol",), "en")
+    again = config_rollback.execute(config, planned, "王小明", ("carol",), "en")  # the retry after a lost answer
+    assert len(_commits(fake_gitlab)) == 1 and "Committed" in again.text
+
+
+def test_a_version_that_does_not_validate_now_is_not_committed(revoked, fake_gitlab, chat, env):
+    """The stack no longer lets its Drone token go where that version sent it: today's rules refuse the version."""
+    granted, _current = revoked
+    env("DRONE_HOSTS", "drone.example.com")
+    _, posted = chat(f"config rollback {granted[:8]}", staff_id=XIAOMING)
+    assert f"version `{granted[:8]}` does not validate now" in posted[0] and "is not a Drone host" in posted[0]
+    assert _commits(fake_gitlab) == []
+
+
+def test_only_config_rollback_takes_approvals_in_permissions(aws):
+    from unit_support import example_documents
+
+    from opsbot.config.model import ConfigError
+
+    documents = example_documents()
+    root = next(d for d in documents if d.name == "opsbot.yaml").data
+    root["permissions"]["deploy"]["approvals"] = 1
+    root["permissions"]["config rollback"] = {"approvals": 9}
+    with pytest.raises(ConfigError) as refused:
+        store.check(documents, "v")
+    lines = "\n".join(refused.value.lines())
+    assert "permissions.deploy.approvals: only config rollback takes approvals here" in lines
+    assert "permissions.config rollback.approvals must be a whole number from 0 to 5" in lines
 
 
 def test_config_of_a_project_shows_its_pipeline(gitops_config, chat):
@@ -204,7 +349,7 @@ def test_subcommands_are_found_by_parent_and_word_in_either_language():
 def test_help_explains_a_subcommand(gitops_config, chat):
     answer, _ = chat("help config rollback")
     text = answer["markdown"]["text"]
-    assert "`config rollback <version>`" in text and "Role: ops" in text
+    assert "`config rollback <version>`" in text and "Role: admin" in text
 
 
 def test_permissions_can_name_a_subcommand(gitops_config):

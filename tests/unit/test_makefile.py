@@ -76,3 +76,14 @@ def test_every_make_command_in_the_readme_names_a_target_and_options_the_makefil
         assert target in targets, f"the README shows `make {target}`, which the Makefile does not have"
         for name in re.findall(r"([A-Z][A-Z_]*)=", options):
             assert name in read, f"the README passes {name}= to make {target}, which the Makefile never reads"
+
+
+def test_make_help_and_the_readme_say_the_same_durations():
+    """How long the long targets take is measured and said twice, in `make help` and in the README's table under
+    "The two commands": the two agree, so that a new measurement is written into both."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in ("test", "fuzz", "bench", "chaos"):
+        comment = re.search(rf"^## {target}: (.*\n(?:##   .*\n)*)", MAKEFILE, flags=re.M).group(1)
+        said = re.search(r"about (\d+(?:\.\d+)?) minutes", comment)
+        assert said, f"make help does not say how long make {target} takes"
+        assert f"| `make {target}` | about {said.group(1)} minutes |" in readme, f"the README says otherwise: {target}"

@@ -311,3 +311,124 @@ def test_a_retried_restart_or_scale_finds_its_own_change_instead_of_making_a_sec
     assert k8s.scale(cluster, "shop", "shop-api", 5, by)["from"] == 3
     assert k8s.scale(cluster, "shop", "shop-api", 5, by) == {"from": 3, "to": 5, "generation": 4}
     assert kube.deployments[("shop", "shop-api")]["replicas"] == 5
+
+
+def test_a_cname_cannot_point_at_its_own_name(zone):
+    from opsbot.ops import dns
+
+    with pytest.raises(dns.RecordError, match="cannot point at its own name"):
+        dns.plan_set(zone, "loop.shop.example", "CNAME", "loop.shop.example.", None)
+    assert dns.plan_set(zone, "loop.shop.example", "CNAME", "lb.shop.example", None)["after"]["Type"] == "CNAME"
+
+
+def test_a_plan_is_checked_again_against_todays_config_before_it_runs(zone):
+    """An approval may come a day after the preview: a name protected since, a zone moved to another environment,
+    a cluster's limits narrowed or a runbook changed are refused then, not run as previewed."""
+    from dataclasses import replace
+
+    from opsbot.authz.actors import Actor
+    from opsbot.ops import changes, dns
+    from opsbot.ops import requests as ops_requests
+    from opsbot.ops.verbs import DNS_SET, K8S_SCALE
+
+    config = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
+    alice = Actor("dingtalk", "alice.wang", "Alice Wang")
+    plan = {"kind": "dns-change", **dns.plan_set(zone, "api.shop.example", "A", "192.0.2.77", 120)}
+    request = ops_requests.new("dn5set01", DNS_SET, alice, "production", "zone shop", "dns set", plan, "en", 10)
+    assert changes.no_longer_allowed(config, request) == ""
+    protected = replace(zone, protected=(*zone.protected, "api.shop.example"))
+    later = replace(config, ops=replace(config.ops, dns_zones={"shop": protected}))
+    assert "api.shop.example is protected" in changes.no_longer_allowed(later, request)
+    moved = replace(config, ops=replace(config.ops, dns_zones={"shop": replace(zone, environment="staging")}))
+    assert "now in staging" in changes.no_longer_allowed(moved, request)
+    narrower = replace(zone, ttl_max=100)
+    assert "TTL must be from 60 to 100" in changes.no_longer_allowed(
+        replace(config, ops=replace(config.ops, dns_zones={"shop": narrower})), request
+    )
+
+    scale = {
+        "kind": "k8s-scale",
+        "cluster": "shop-eks",
+        "namespace": "shop",
+        "deployment": "shop-api",
+        "from": 3,
+        "to": 6,
+    }
+    scaling = ops_requests.new("sc4le001", K8S_SCALE, alice, "production", "cluster", "scale", scale, "en", 10)
+    assert changes.no_longer_allowed(config, scaling) == ""
+    cluster = replace(config.ops.clusters["shop-eks"], max_replicas=4)
+    smaller = replace(config, ops=replace(config.ops, clusters={"shop-eks": cluster}))
+    assert "outside shop-eks's limits now (1–4)" in changes.no_longer_allowed(smaller, scaling)
+    gone = replace(config, ops=replace(config.ops, clusters={}))
+    assert "no longer one opsbot may touch" in changes.no_longer_allowed(gone, scaling)
+
+
+@pytest.fixture
+def act(aws, handlers, lambda_context, monkeypatch):
+    """Say an acting command to the bot as a person and run its job: what the bot posted."""
+    from chat_support import ask
+    from unit_support import sqs_event
+
+    posted: list[str] = []
+    monkeypatch.setattr(
+        "opsbot.channels.dingtalk.send", lambda robot, message: posted.append(json.dumps(message, ensure_ascii=False))
+    )
+
+    def say(text: str, who: str) -> list[str]:
+        before = len(posted)
+        assert ask(text, who)["markdown"]["title"] == "ok"
+        handlers.worker.lambda_handler(sqs_event(aws.receive()), lambda_context)
+        return posted[before:]
+
+    return say
+
+
+def test_a_dns_undo_is_held_to_the_zones_rules_as_they_are_now(zone, act):
+    """`dns undo` used to put the old record back with no check: a name protected since could still be restored."""
+    from opsbot.authz.actors import Actor
+    from opsbot.config import store
+    from opsbot.ops import dns
+    from opsbot.ops import requests as ops_requests
+    from opsbot.ops.verbs import DNS_SET
+
+    plan = {"kind": "dns-change", **dns.plan_set(zone, "api.shop.example", "A", "192.0.2.77", 120)}
+    xiaoming = Actor("dingtalk", "manager4321", "王小明")
+    done = ops_requests.new("d0ne0001", DNS_SET, xiaoming, "production", "zone shop", "dns set", plan, "en", 10)
+    ops_requests.record_result(done, {"change_id": dns.change(zone, plan, "set"), "plan": plan})
+    documents = read_directory(EXAMPLE_CONFIG)[0]
+    root = next(d for d in documents if d.name == "opsbot.yaml").data
+    root["ops"]["dns_zones"]["shop"]["protected"].append("api.shop.example")
+    store.save(documents, "api-protected")
+    [reply] = act("dns undo d0ne0001", "xiaoming")
+    assert "api.shop.example is protected in the zone shop" in reply
+    assert dns.values_of(dns.current(zone, "api.shop.example", "A")) == ["192.0.2.77"]  # not put back
+
+
+def test_a_huge_ttl_is_refused_with_the_zones_range_not_as_not_a_number(zone, act):
+    from opsbot.config import store
+
+    store.save(read_directory(EXAMPLE_CONFIG)[0], "ttl-test")
+    [reply] = act("dns set api.shop.example A 192.0.2.77 1000000000", "xiaoming")
+    assert "the TTL must be from 60 to 3600 in the zone shop" in reply and "number" not in reply
+    [reply] = act("dns set api.shop.example A 192.0.2.77 1e9", "xiaoming")
+    assert "the TTL is a whole number of seconds" in reply
+
+
+def test_an_approval_that_comes_after_the_config_protected_the_name_runs_nothing(zone, act):
+    import re
+
+    from opsbot.config import store
+    from opsbot.ops import dns
+
+    store.save(read_directory(EXAMPLE_CONFIG)[0], "before")
+    [preview] = act("dns set api.shop.example A 192.0.2.77", "xiaoming")
+    request_id = re.search(r"Preview `(\w+)`", preview).group(1)
+    [opened] = act(f"confirm {request_id}", "xiaoming")
+    assert "Approval request" in opened
+    documents = read_directory(EXAMPLE_CONFIG)[0]
+    root = next(d for d in documents if d.name == "opsbot.yaml").data
+    root["ops"]["dns_zones"]["shop"]["protected"].append("api.shop.example")
+    store.save(documents, "api-protected")
+    [refused] = act(f"approve {request_id}", "dave")
+    assert "The config changed since" in refused and "api.shop.example is protected" in refused
+    assert dns.values_of(dns.current(zone, "api.shop.example", "A")) == ["192.0.2.10"]  # unchanged

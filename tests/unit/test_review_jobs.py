@@ -312,6 +312,30 @@ def test_retest_when_the_branch_has_only_deployments_is_refused(review_config, f
     )
 
 
+def test_retest_of_a_merge_request_from_a_fork_restarts_only_a_build_of_its_head(
+    review_config, fake_gitlab, fake_drone, sent
+):
+    """A fork's branch named `main` is not this repo's main: /retest there must not restart upstream main's newest
+    build. Its builds here (Drone's pull_request builds) are found by the merge request's head commit."""
+    mr_job(open_mr(fake_gitlab, {"src/a.java": code(3)}, source="main-from-fork"))
+    found = fake_gitlab.fake.repos[API].merge_requests[0]
+    found.update(source_branch="main", source_project_id=4242)  # the fork's own main
+    note(fake_gitlab, "bob", "/retest")
+    assert [c["method"] for c in fake_drone.calls] == ["GET"]  # upstream main's #123 is not restarted
+    head = mr(fake_gitlab)["sha"]
+    assert (
+        f"@bob `/retest` was not done: Drone has no build of this merge request's head commit {head[:8]} (from a "
+        "fork) to restart." == mr(fake_gitlab)["notes"][-1]["body"]
+    )
+    [number] = fake_drone.add_builds(
+        API, [{"event": "pull_request", "source": "main", "target": "main", "after": head, "status": "failure"}]
+    )
+    note(fake_gitlab, "bob", "/retest")
+    assert [c["path"] for c in fake_drone.calls if c["method"] == "POST"] == [
+        f"/api/repos/shop/shop-api/builds/{number}"
+    ]
+
+
 def test_projects_without_review_are_left_alone(review_config, fake_gitlab, sent):
     hook = open_mr(fake_gitlab, {"src/x.js": "x\n"}, project="shop/shop-web")
     assert mr_job(hook) == "ignored: review automation is off for shop/shop-web"

@@ -89,6 +89,65 @@ def test_a_hostile_commit_message_stays_text_in_the_bots_own_card(example_config
     assert "](http://evil" not in rendered.digest_line and "<font" not in rendered.digest_line
 
 
+BIDI_AND_INVISIBLE = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u200e\u200f\u061c\ufeff\u2060"
+)
+
+
+@pytest.mark.parametrize("escape", [markup.plain, markup.gitlab])
+def test_bidi_overrides_and_invisible_characters_are_stripped(escape):
+    """`fix/\u202egnp.exe` would show as `fix/exe.png`; a zero-width space hides inside `@all` or a name."""
+    shown = escape(f"fix/\u202egnp.exe @a\u200bll release\u2066now\u2069 {BIDI_AND_INVISIBLE}end")
+    assert not any(c in shown for c in BIDI_AND_INVISIBLE)
+    assert "gnp.exe" in shown and "releasenow" in shown and "＠all" in shown  # read as the words they are
+
+
+def test_a_branch_with_a_right_to_left_override_reaches_no_channel_with_it(example_config):
+    from unit_support import fixture_json
+
+    from opsbot.channels import adapters
+    from opsbot.notify import render
+
+    delivery = fixture_json("drone/build_failure.json")
+    build = {**delivery["build"], "target": "feature/\u202egnp.exe", "message": "fix\u200b: \u2067title\u2069"}
+    message = render.build_message(
+        example_config.projects["shop-api"], delivery["repo"], build, delivery["system"], "failure", None
+    )
+    for kind, adapter in adapters.ADAPTERS.items():
+        rendered = json.dumps(adapter.render(message, example_config.person), ensure_ascii=False)
+        assert not any(c in rendered for c in BIDI_AND_INVISIBLE), kind
+        assert "gnp.exe" in rendered, kind
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "confirm x[release-now](https://evil.example/a)",
+        "help x[release-now](https://evil.example/a)",
+        "config rollback x[release-now](https://evil.example/a)",
+    ],
+)
+def test_what_a_person_typed_is_never_echoed_as_live_markdown(
+    said, chat_config, aws, handlers, lambda_context, monkeypatch
+):
+    """The bot's own reply to `confirm x[release-now](https://evil.example/a)` carried a working link."""
+    from chat_support import ask
+    from unit_support import sqs_event
+
+    replies: list[dict] = []
+    monkeypatch.setattr("opsbot.channels.dingtalk.send_by_session", lambda url, message: replies.append(message))
+    monkeypatch.setattr("opsbot.channels.dingtalk.send", lambda robot, message: replies.append(message))
+    first = ask(said, "xiaoming")
+    jobs = aws.receive()
+    if jobs:
+        handlers.worker.lambda_handler(sqs_event(jobs), lambda_context)
+    texts = [json.dumps(r, ensure_ascii=False) for r in (first, *replies)]
+    shown = [t for t in texts if "release-now" in t]
+    assert shown, texts
+    for text in shown:
+        assert "](https" not in text and "://evil" not in text and "[release-now]" not in text
+
+
 # --- DingTalk callbacks: a (timestamp, sign) pair is used once -------------------------------------------------------
 
 

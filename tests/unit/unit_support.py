@@ -41,6 +41,14 @@ STACK_OVERRIDES = {
     "RETRY_MAX_SECONDS": "900",
     "CONFIG_CACHE_SECONDS": "60",
     "SECRET_CACHE_SECONDS": "300",
+    # Pinned peers: the fakes run on loopback, on ports of their own (a host alone allows any port of it).
+    "GITLAB_HOSTS": "127.0.0.1",
+    "DRONE_HOSTS": "127.0.0.1",
+    "KUBERNETES_HOSTS": "127.0.0.1",
+    "DINGTALK_ROBOT_HOSTS": "oapi.dingtalk.com,127.0.0.1",
+    "FEISHU_ROBOT_HOSTS": "open.feishu.cn,open.larksuite.com,127.0.0.1",
+    "WECOM_ROBOT_HOSTS": "qyapi.weixin.qq.com,127.0.0.1",
+    "SLACK_ROBOT_HOSTS": "hooks.slack.com,127.0.0.1",
 }
 
 
@@ -325,3 +333,19 @@ class DingTalkCard:
         self.digest_line = markdown.dingtalk(message.one_line(), config.person, dingtalk.handle)
         at = self.message.get("at") or {}
         self.mentions = SimpleNamespace(user_ids=at.get("atUserIds", []), people=message.mentions.people)
+
+
+def sweep_expired(aws, *needles: str) -> list[str]:
+    """DynamoDB's TTL, brought forward: the state table's items whose key holds one of `needles` (every item, with
+    none) get their `expires_at` put in the past, then every item whose `expires_at` is past is deleted, as the
+    TTL sweep deletes it; an item without `expires_at` (a permanent marker) stays. The keys that went."""
+    now = int(time.time())
+    gone = []
+    for item in aws.ddb.scan(TableName=STACK_ENV["STATE_TABLE"])["Items"]:
+        if "expires_at" not in item:
+            continue
+        key = item["pk"]["S"]
+        if int(item["expires_at"]["N"]) < now or not needles or any(n in key for n in needles):
+            aws.ddb.delete_item(TableName=STACK_ENV["STATE_TABLE"], Key={"pk": item["pk"]})
+            gone.append(key)
+    return gone

@@ -39,6 +39,18 @@ REMEDIES = {
 }
 
 
+# The stack parameters that pin peers' hosts (template.yaml), and the variables they set on the functions.
+STACK_HOST_PARAMETERS = {
+    "GitlabHosts": "GITLAB_HOSTS",
+    "DroneHosts": "DRONE_HOSTS",
+    "KubernetesHosts": "KUBERNETES_HOSTS",
+    "DingtalkRobotHosts": "DINGTALK_ROBOT_HOSTS",
+    "FeishuRobotHosts": "FEISHU_ROBOT_HOSTS",
+    "WecomRobotHosts": "WECOM_ROBOT_HOSTS",
+    "SlackRobotHosts": "SLACK_ROBOT_HOSTS",
+}
+
+
 class CliError(Exception):
     """Something the person can fix; printed as one line."""
 
@@ -64,6 +76,10 @@ def use_stack(stack: str) -> None:
         raise CliError(f"stack {stack} has no ConfigTableName output: is it an opsbot stack?")
     os.environ["CONFIG_TABLE"] = outputs["ConfigTableName"]
     os.environ["OPSBOT_STAGE"] = parameters.get("Stage") or os.environ.get("OPSBOT_STAGE", "dev")
+    # The peers' hosts the stack pins (its parameters), which validate and load check the config against.
+    for parameter, variable in STACK_HOST_PARAMETERS.items():
+        if parameter in parameters:
+            os.environ[variable] = parameters[parameter]
     settings.cache_clear()
 
 
@@ -149,7 +165,10 @@ def _run(args) -> int:
         if args.command == "diff":
             return _diff(documents)
         if args.command == "validate":
-            config = validate(documents, settings().allows_literal_secrets, stage=settings().stage)
+            given = settings().peer_hosts_given
+            config = validate(documents, settings().allows_literal_secrets, stage=settings().stage, check_hosts=given)
+            if not given:
+                print("note: peers' hosts not checked (no --stack, and no *_HOSTS variable set)", file=sys.stderr)
         else:
             from opsbot.config import store
 

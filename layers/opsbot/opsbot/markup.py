@@ -18,7 +18,10 @@ dialect), escaping what its dialect still treats as markup (Slack's `&`, HTML's 
 - no mention: `@` becomes `＠`, so `@all`, `@所有人` and `@someone` stay words;
 - one line: newlines and tabs become spaces, so nothing starts a line of its own (a heading, a list, a quick action);
 - no control or private-use character: opsbot marks where a person is @-mentioned with private-use characters
-  (opsbot.message.mention), so text from outsiders can never name someone to mention.
+  (opsbot.message.mention), so text from outsiders can never name someone to mention;
+- no bidi control and no invisible character (U+202A–U+202E, U+2066–U+2069, U+200B–U+200F, U+061C, U+FEFF, …): a
+  branch name or commit title cannot show itself as something else (a right-to-left override that reverses
+  `main.txt` into another name, a zero-width space that splits `@all` from the eye but not from a parser).
 
 The full-width forms read the same to a person and mean nothing to a renderer.
 """
@@ -28,8 +31,12 @@ from __future__ import annotations
 import re
 
 _WHITESPACE = re.compile(r"\s+")
-# C0 and C1 controls, and the private-use area where opsbot.message keeps its mention marks.
-_UNSEEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]")
+# C0 and C1 controls, bidi controls and invisible formatting characters (zero-width spaces and joiners, marks, the
+# word joiner and invisible operators, the BOM, the Mongolian vowel separator), and the private-use area where
+# opsbot.message keeps its mention marks.
+_UNSEEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ue000-\uf8ff]"
+)
 _COMMON = {"[": "［", "]": "］", "<": "＜", ">": "＞", "#": "＃", "@": "＠", "`": "ˋ", "|": "｜"}
 # Chat markdowns also take * for emphasis and lists (and Slack's ~ for strike-through, _ for italics: harmless
 # words); GitLab's is CommonMark, where a backslash escapes.

@@ -48,6 +48,9 @@ class Settings:
     release_poll_seconds: int
     argocd_url: str
     argocd_token_param: str
+    message_max_age_seconds: int
+    peer_hosts: dict[str, tuple[str, ...]]  # peer (PEER_HOSTS' keys) -> the hosts that may receive its token
+    peer_hosts_given: bool  # whether any *_HOSTS variable is set (always on AWS and in the local stack)
 
     @property
     def allows_literal_secrets(self) -> bool:
@@ -128,7 +131,11 @@ ENVIRONMENT = {
     ),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
-    "IDEMPOTENCY_TTL_SECONDS": ("How long a delivery is remembered for de-duplication.", "172800"),
+    "IDEMPOTENCY_TTL_SECONDS": (
+        "How long a webhook delivery is remembered for de-duplication (acts' markers are kept for good: "
+        "state/idempotency.py, state/effects.py).",
+        "172800",
+    ),
     "HTTP_TIMEOUT_SECONDS": ("Timeout of every outbound HTTP call (DingTalk, Drone, GitLab).", "5"),
     "RETRY_BASE_SECONDS": ("First retry delay of a failed job; doubles each attempt.", "30"),
     "RETRY_MAX_SECONDS": ("Largest retry delay.", "900"),
@@ -152,11 +159,51 @@ ENVIRONMENT = {
         "SSM parameter name holding Argo CD's API token (an account allowed to get and sync the Applications).",
         "/opsbot/dev/argocd/token",
     ),
+    # Freshness: a chat message is acted on only while it is young by its platform's own clock (chat/inbound/).
+    "MESSAGE_MAX_AGE_SECONDS": (
+        "How old a chat message read from its platform's API may be (Feishu's `create_time`, to when opsbot's "
+        "callback took it); older is refused, audited and not acted on.",
+        "300",
+    ),
+    # Pinned peers: the hosts that may receive each token, from the stack (template.yaml), never from the config.
+    # Comma-separated `host` (any port) or `host:port`; peers.check_pinned refuses any other host at send time.
+    "GITLAB_HOSTS": (
+        "Hosts that may receive the GitLab token (`gitlab.url`); needed when the config has `gitlab:`.",
+        "",
+    ),
+    "DRONE_HOSTS": (
+        "Hosts that may receive the Drone token (`drone.server`); needed when the config has `drone:`.",
+        "",
+    ),
+    "KUBERNETES_HOSTS": (
+        "API servers that may receive a cluster's token (`ops.clusters.*.api_server`); an EKS cluster's endpoint, "
+        "which eks:DescribeCluster gives, is taken under `.eks.amazonaws.com` without being listed.",
+        "",
+    ),
+    "DINGTALK_ROBOT_HOSTS": ("Hosts DingTalk robots' webhooks may point at.", "oapi.dingtalk.com"),
+    "FEISHU_ROBOT_HOSTS": ("Hosts Feishu/Lark robots' webhooks may point at.", "open.feishu.cn,open.larksuite.com"),
+    "WECOM_ROBOT_HOSTS": ("Hosts WeCom robots' webhooks may point at.", "qyapi.weixin.qq.com"),
+    "SLACK_ROBOT_HOSTS": ("Hosts Slack robots' webhooks may point at.", "hooks.slack.com"),
+}
+
+# Each peer whose token opsbot sends, and the variable that pins its hosts (peers.check_pinned).
+PEER_HOSTS = {
+    "gitlab": "GITLAB_HOSTS",
+    "drone": "DRONE_HOSTS",
+    "kubernetes": "KUBERNETES_HOSTS",
+    "dingtalk": "DINGTALK_ROBOT_HOSTS",
+    "feishu": "FEISHU_ROBOT_HOSTS",
+    "wecom": "WECOM_ROBOT_HOSTS",
+    "slack": "SLACK_ROBOT_HOSTS",
 }
 
 
 def _env(name: str) -> str:
     return os.environ.get(name, ENVIRONMENT[name][1])
+
+
+def _hosts(name: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in _env(name).replace(" ", ",").split(",") if h.strip())
 
 
 @cache
@@ -197,4 +244,7 @@ def settings() -> Settings:
         release_poll_seconds=int(_env("RELEASE_POLL_SECONDS")),
         argocd_url=_env("ARGOCD_URL").rstrip("/"),
         argocd_token_param=_env("ARGOCD_TOKEN_PARAM"),
+        message_max_age_seconds=int(_env("MESSAGE_MAX_AGE_SECONDS")),
+        peer_hosts={peer: _hosts(variable) for peer, variable in PEER_HOSTS.items()},
+        peer_hosts_given=any(variable in os.environ for variable in PEER_HOSTS.values()),
     )

@@ -75,6 +75,7 @@ def feishu_user(config: Config, open_id: str) -> Actor:
 
 
 def gitlab_user(config: Config, username: str, name: str = "") -> Actor:
-    """The author of a GitLab note, as GitLab's API names them (people are matched by `people[].git`)."""
-    person = config.person_for_git(username)
+    """The author of a GitLab note, as GitLab's API names them (people are matched by `people[].gitlab_username`,
+    else by the usernames among `people[].git`)."""
+    person = config.person_for_gitlab(username)
     return Actor(GITLAB, username, person.name if person else (name or username), person)

@@ -11,7 +11,10 @@ The rules are data in the config:
 - which builds: an environment takes only successful builds of its branch whose event it lists
   (`environments.<env>.events`, default push), never a deployment itself; re-running (`restart`, `/retest`)
   never touches a promote or rollback build, and `permissions.<verb>.events` can narrow it further;
-- approvals: `environments.<env>.approvals` people other than the requester, each allowed the act themselves.
+- approvals: `environments.<env>.approvals` people other than the requester, each allowed the act themselves;
+- the config itself (`config rollback`): `permissions.<verb>.approvals` from others, and a change to `people` or
+  `permissions` (who may do what) always needs at least one other person's, who must be an admin: no one raises
+  their own rights, nor anyone else's, alone.
 
 `decide` is pure (the decision table is unit tested); `authorize` is decide plus the audit record.
 """
@@ -37,6 +40,7 @@ DEPLOY = "deploy"  # deploy or roll back a build to an environment: the environm
 RERUN = "rerun"  # run a build again: never a deployment
 APPROVE = "approve"  # approve or reject a request: never the requester; the approver must be allowed the act
 OPS = "ops"  # change a cluster, VM group or DNS zone: roles per environment, `ops.environments.<env>.approvals`
+CONFIG = "config"  # change the stored config (config rollback): `permissions.<verb>.approvals`; rights need an admin
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class Target:
     requester: str = ""  # for APPROVE: the actor id of who asked
     request_verb: Verb | None = None  # for APPROVE: the verb of the request being approved
     scope: str = ""  # for ops: what is touched, e.g. `cluster shop-eks/shop deployment/shop-api`, `zone shop`
+    changes_rights: bool = False  # for CONFIG (and approving it): the change touches `people` or `permissions`
 
     def describe(self) -> str:
         parts = [self.project, self.scope]
@@ -128,6 +133,14 @@ def required_roles(config: Config, verb: Verb, environment: str = "", project: P
     if verb.project_roles and project is not None and project.review.roles.get(verb.project_roles):
         return project.review.roles[verb.project_roles]
     return verb.default_roles
+
+
+def config_approvals(config: Config, verb: Verb, target: Target) -> int:
+    """Approvals a change to the config needs: `permissions.<verb>.approvals`, and at least one when it changes
+    who may do what (`people`, `permissions`)."""
+    override = config.permissions.get(verb.name)
+    needed = override.approvals if override is not None else 0
+    return max(needed, 1) if target.changes_rights else needed
 
 
 def _deny(rule: str, reason: str) -> Decision:
@@ -235,8 +248,8 @@ def deployable(project: Project, env: Environment, build: Build, language: str) 
 
 
 def rerunnable(config: Config, verb: Verb, build: Build, language: str) -> Decision | None:
-    """Whether a build may be run again: never a deployment (that would deploy again), and only the events
-    `permissions.<verb>.events` lists, when it lists any."""
+    """Whether a build may be run again: never a deployment (that would deploy again), a `custom` build only when
+    `permissions.<verb>.events` names it, and only the events it lists, when it lists any."""
     if build.event in DEPLOYMENT_EVENTS:
         return _deny(
             "deployment",
@@ -247,6 +260,19 @@ def rerunnable(config: Config, verb: Verb, build: Build, language: str) -> Decis
             ),
         )
     override = config.permissions.get(verb.name)
+    # A custom build was started by hand with parameters of its own (a deploy-like job, a data fix): a re-run
+    # repeats them, so only where the config says so.
+    if build.event == "custom" and not (override is not None and "custom" in override.events):
+        return _deny(
+            "event",
+            t(
+                language,
+                f"#{build.number} 是手动触发的 custom 构建，带有它自己的参数，重新运行会再执行一次；"
+                f"需要时请在 permissions.{verb.name}.events 中列出 custom。",
+                f"#{build.number} is a custom build (started by hand, with parameters of its own): running it again "
+                f"would repeat them; `permissions.{verb.name}.events` may list custom to allow it.",
+            ),
+        )
     if override is not None and override.events and build.event not in override.events:
         return _deny(
             "event",
@@ -299,6 +325,21 @@ def decide(
             "approvals",
             needed,
         )
+    if verb.kind == CONFIG and (needed := config_approvals(config, verb, target)):
+        return Decision(
+            NEEDS_APPROVAL,
+            t(
+                language,
+                f"这次配置变更需要 {needed} 位其他同事批准"
+                + ("（它改动了 people 或 permissions，须由另一位 admin 批准）。" if target.changes_rights else "。"),
+                f"this config change needs {needed} approval(s) from someone else"
+                + (
+                    " (it changes people or permissions: another admin must approve)." if target.changes_rights else "."
+                ),
+            ),
+            "approvals",
+            needed,
+        )
     if verb.kind == RERUN and target.build is not None and (denied := rerunnable(config, verb, target.build, language)):
         return denied
     if verb.kind == APPROVE:
@@ -309,6 +350,15 @@ def decide(
                     language,
                     "不能批准自己发起的请求，需要另一位同事批准。",
                     "You cannot approve your own request: it needs someone else.",
+                ),
+            )
+        if target.changes_rights and ADMIN not in actor.roles:
+            return _deny(
+                "admin",
+                t(
+                    language,
+                    "这次配置变更改动了 people 或 permissions，只有 admin 能批准。",
+                    "This config change touches people or permissions: only an admin may approve it.",
                 ),
             )
         if target.request_verb is not None:

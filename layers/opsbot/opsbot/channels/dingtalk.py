@@ -34,7 +34,7 @@ def windows(robot: Robot) -> tuple[base.Window, ...]:
 
 def credentials(robot: Robot) -> tuple[str, str]:
     """The robot's webhook and secret."""
-    return secrets.resolve(robot.webhook), secrets.resolve(robot.secret)
+    return base.pinned_webhook(KIND, robot.name, secrets.resolve(robot.webhook)), secrets.resolve(robot.secret)
 
 
 def handle(person: Person) -> str:

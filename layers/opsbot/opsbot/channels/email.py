@@ -1,8 +1,9 @@
 """E-mail through Amazon SES (`SendEmail`): an HTML part and a text part, from one verified identity.
 
 No secret: the worker's IAM role may send only as the configured identity (template.yaml). SES throttles past
-the account's sending rate (one a second in the sandbox; 200 a day there too): `Throttling` is retried, after an
-hour when the day's quota is spent. `MessageRejected` (an identity that is not verified, or in the sandbox a
+the account's sending rate in a region (one a second in the sandbox; 200 a day there too), however many robots
+send, so that second is a budget all e-mail robots of a region share (`shared_budget`): `Throttling` is retried,
+after an hour when the day's quota is spent. `MessageRejected` (an identity that is not verified, or in the sandbox a
 recipient that is not), a MAIL FROM domain not verified or sending paused are the robot's or the account's to
 fix. Mentions: the people a message @-mentions are copied (Cc) when they have an `email`.
 """
@@ -29,7 +30,12 @@ COLOURS = {"info": "#1f6feb", "success": "#1a7f37", "warning": "#bf8700", "failu
 
 
 def windows(robot: Robot) -> tuple[base.Window, ...]:
-    return (*base.per_minute(robot.rate_limit_per_minute), base.Window(1, SECOND_MS))
+    return base.per_minute(robot.rate_limit_per_minute)
+
+
+def shared_budget(robot: Robot) -> tuple[str, tuple[base.Window, ...]]:
+    """SES's sending rate is the account's in a region, not a robot's: every e-mail robot of a region shares it."""
+    return f"ses#{robot.region}", (base.Window(1, SECOND_MS),)
 
 
 def credentials(robot: Robot) -> tuple:

@@ -42,7 +42,7 @@ def windows(robot: Robot) -> tuple[base.Window, ...]:
 
 
 def credentials(robot: Robot) -> tuple[str, str]:
-    return secrets.resolve(robot.webhook), secrets.resolve(robot.secret)
+    return base.pinned_webhook(KIND, robot.name, secrets.resolve(robot.webhook)), secrets.resolve(robot.secret)
 
 
 def handle(person: Person) -> str:

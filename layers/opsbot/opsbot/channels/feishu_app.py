@@ -11,6 +11,10 @@ token, a message read by its id, and a reply to it. The custom bot that only pos
 - `POST <api>/open-apis/im/v1/messages/<id>/reply` `{msg_type, content (a JSON string), uuid}`: Feishu sends at most
   one message per uuid within an hour. 230011 (the message was recalled), 230002, 230025 (too long), …: refused;
   230020, 99991400 or HTTP 429 are "too frequent" (`x-ogw-ratelimit-reset` says for how long).
+- `GET <api>/open-apis/bot/v3/info`: `bot.open_id`, the bot's own open_id, which a message's `mentions[].id` names
+  when someone @-mentions it (kept per container: it never changes for an app).
+- `GET <api>/open-apis/im/v1/chats/<chat_id>`: `data.chat_mode`, `p2p` for a one-to-one chat with the bot (`group`
+  and `topic` otherwise; needs the `im:chat:readonly` scope); kept per container, as a chat never changes mode.
 
 A token Feishu no longer takes (99991661, 99991663, 99991677) is dropped and the call retried with a new one. The
 app secret and tokens are bearer secrets: never logged, nor put in a reason.
@@ -38,6 +42,7 @@ NOT_READABLE = {230001, 230002, 230006, 230013, 230027, 230050, 230110}  # no me
 
 _token: dict = {}  # app id -> (token, refresh after), per container
 _lock = threading.Lock()
+_known: dict = {}  # (app id, what) -> what Feishu said of it that never changes: the bot's open_id, chats' modes
 
 
 def configured() -> bool:
@@ -45,8 +50,10 @@ def configured() -> bool:
 
 
 def forget_token() -> None:
-    """Drop the container's token (tests; a token Feishu refuses is dropped by the call that saw it)."""
+    """Drop the container's token and what it knows of the app (tests; a token Feishu refuses is dropped by the
+    call that saw it)."""
     _token.clear()
+    _known.clear()
 
 
 def _url(path: str) -> str:
@@ -122,6 +129,42 @@ def message(message_id: str) -> dict | None:
     if code != 0 or not isinstance(items, list) or not items or not isinstance(items[0], dict):
         raise RetryLater(f"{LABEL} message: {_reason(answer)}")
     return items[0]
+
+
+def _data(answer: Answer, what: str) -> dict:
+    if (limited := _too_frequent(answer, what)) is not None:
+        raise limited
+    if _code(answer) != 0 or not isinstance(answer.body, dict):
+        raise RetryLater(f"{LABEL} {what}: {_reason(answer)}")
+    return answer.body
+
+
+def bot_open_id() -> str:
+    """The app bot's own open_id, as a message's `mentions[].id` names it."""
+    key = (settings().feishu_app_id, "bot")
+    if key not in _known:
+        url = _url("bot/v3/info")
+        body = _data(_authorized(lambda headers: get_json(url, f"{LABEL} bot info", headers)), "bot info")
+        bot = body.get("bot") if isinstance(body.get("bot"), dict) else {}
+        open_id = bot.get("open_id")
+        if not isinstance(open_id, str) or not open_id:
+            raise RetryLater(f"{LABEL} bot info: no open_id")
+        _known[key] = open_id
+    return _known[key]
+
+
+def chat_mode(chat_id: str) -> str:
+    """`p2p`, `group` or `topic`: the chat's mode as Feishu's API has it; "" when the app may not read the chat."""
+    key = (settings().feishu_app_id, f"chat#{chat_id}")
+    if key not in _known:
+        url = _url(f"im/v1/chats/{quote(chat_id, safe='')}")
+        answer = _authorized(lambda headers: get_json(url, f"{LABEL} chat", headers))
+        if answer.status == 400 or answer.status == 404 or _code(answer) in NOT_READABLE:
+            return ""  # not a chat this app is in (or no such chat): not one the bot may take unaddressed messages in
+        data = _data(answer, "chat").get("data")
+        mode = data.get("chat_mode") if isinstance(data, dict) else None
+        _known[key] = mode if isinstance(mode, str) else ""
+    return _known[key]
 
 
 def reply_url(message_id: str) -> str:

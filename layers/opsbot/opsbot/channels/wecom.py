@@ -30,7 +30,7 @@ def windows(robot: Robot) -> tuple[base.Window, ...]:
 
 
 def credentials(robot: Robot) -> tuple[str]:
-    return (secrets.resolve(robot.webhook),)
+    return (base.pinned_webhook(KIND, robot.name, secrets.resolve(robot.webhook)),)
 
 
 def handle(person: Person) -> str:

@@ -11,12 +11,13 @@ from difflib import get_close_matches
 from opsbot.authz.core import Denied
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Registry, UsageError
+from opsbot.gitops.verbs import RollbackRefused
 from opsbot.i18n import t
 from opsbot.log import logger
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
 from opsbot.ops.requests import OpsRefused
-from opsbot.peers import PeerNotConfigured, PeerRefused, PeerUnavailable
+from opsbot.peers import PeerNotConfigured, PeerNotPinned, PeerRefused, PeerUnavailable
 from opsbot.release.approvals import ApprovalRefused
 from opsbot.release.deploy import ReleaseRefused
 
@@ -44,8 +45,19 @@ def run(request: ChatRequest) -> Reply:
             ),
             detail=f"usage: {exc}",
         )
-    except (ReleaseRefused, ApprovalRefused, OpsRefused, Denied) as exc:
+    except (ReleaseRefused, ApprovalRefused, OpsRefused, RollbackRefused, Denied) as exc:
         return failed(request, f"⛔ {exc}")
+    except PeerNotPinned as exc:  # the config names a host the stack does not list: nothing was sent there
+        logger.error("a peer's host is not pinned", extra={"command": command.name, "reason": exc.reason})
+        return failed(
+            request,
+            request.t(
+                f"⛔ opsbot 不会把 {exc.peer} 的令牌发往配置里的地址：{md(exc.reason)}。请联系平台组。",
+                f"⛔ opsbot will not send its {exc.peer} token where the config points: {md(exc.reason)}. "
+                "Ask the platform team.",
+            ),
+            detail=f"{exc.peer} host not pinned",
+        )
     except PeerNotConfigured as exc:
         return failed(
             request,

@@ -16,9 +16,11 @@ from opsbot.chat.inbound.message import InboundMessage
 from opsbot.chat.parser import has_chinese, parse
 from opsbot.chat.registry import UsageError
 from opsbot.config.model import Config
+from opsbot.i18n import t
 from opsbot.ingress.accept import accept, job_id_for
 from opsbot.jobs import kinds
 from opsbot.message import Reply
+from opsbot.settings import settings
 
 CLOCK_SLACK_MS = 86_400_000
 
@@ -49,6 +51,39 @@ def counted(record: audit.AuditRecord, reply: Reply) -> Reply:
     """The reply, once the command's outcome is counted (ChatCommands: how commands end, by command)."""
     metrics.count(metrics.CHAT_COMMANDS, Command=record.command, Outcome=record.result or "queued")
     return reply
+
+
+def refuse_stale(config: Config, inbound: InboundMessage, why: str, job_id: str) -> Reply | None:
+    """A message too old to act on (ingress/freshness.py): audited as `stale`, never run, and answered only while
+    its conversation still takes replies (an older one is not worth a word in the group: only a replay makes it)."""
+    language = "zh" if has_chinese(inbound.text) else ("en" if inbound.text else config.language)  # as `answer`
+    actor = inbound.actor
+    record = audit.AuditRecord(
+        id=job_id,
+        at_ms=inbound.created_ms or _now_ms(),
+        who=actor.id[:128],
+        who_name=actor.name[:64],
+        where=inbound.conversation.id[:128],
+        where_title=inbound.conversation.title[:128],
+        command="message",
+        arguments={"text": inbound.text[:100]},
+        via=actor.via,
+    )
+    audit.finish(record, "stale", why)
+    metrics.count(metrics.CHAT_COMMANDS, Command="message", Outcome="stale")
+    if not inbound.conversation.open_reply_url():
+        return None
+    return Reply(
+        title="too old",
+        ok=False,
+        detail=why,
+        text=t(
+            language,
+            f"⏱ 这条消息太旧了（超过 {settings().message_max_age_seconds} 秒），opsbot 不会执行它。"
+            "如果还需要，请重新发送。",
+            f"⏱ This message is too old for opsbot to act on ({why}). Send it again if you still need it.",
+        ),
+    )
 
 
 def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = False) -> Reply | None:
@@ -107,6 +142,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
         return counted(record, reply)
 
     audit.write_queued(record)
+    # The message's act marker is kept for good: the same message read again, days or months later, is a duplicate.
     outcome = accept(
         inbound.channel,
         inbound.msg_id,
@@ -119,6 +155,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
             "language": language,
             "audit": asdict(record),
         },
+        permanent=True,
     )
     if outcome.status == "duplicate" and not acknowledge_again:
         return None  # the first delivery was acknowledged; its result is on its way

@@ -11,13 +11,15 @@ from opsbot.chat import dispatch, inbound
 from opsbot.chat.commands import all_commands
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.inbound import feishu
-from opsbot.chat.ingress import answer
+from opsbot.chat.ingress import answer, refuse_stale
 from opsbot.config import store
 from opsbot.delivery.post import post
 from opsbot.ingress import shape
+from opsbot.ingress.freshness import too_old
 from opsbot.jobs import kinds
 from opsbot.jobs.model import Job, PermanentFailure, read_payload
 from opsbot.jobs.registry import handles
+from opsbot.log import logger
 from opsbot.message import Reply
 
 
@@ -73,8 +75,17 @@ def answer_feishu_message(job: Job) -> str:
     fields, why_not = feishu.fields_from_api(message_id, found)
     if fields is None:
         return f"ignored: {why_not}"
+    if not feishu.addressed(found):
+        # Feishu's API says nobody asked the bot: a callback that claims otherwise was forged with the token.
+        logger.warning("Feishu message not addressed to the bot; nothing done", extra={"message_id": message_id[:60]})
+        return "ignored: a group message that does not @-mention the bot (as Feishu's API reports it)"
     config = store.load()
     said = feishu.inbound_message(config, fields)
+    if why := too_old(fields["create_time"], int(job.created_at * 1000)):
+        # A genuine old message read again (its callback replayed): never run, audited, and not parked.
+        logger.warning("Feishu message too old; not acted on", extra={"message_id": message_id[:60], "why": why})
+        stale = refuse_stale(config, said, why, job.id)
+        return f"refused, stale: {post(config, stale, said.conversation, job.id) if stale else 'not told'}"
     # Posted once per job (post's run-once effect): a retry after the act was queued still acknowledges it, once.
     reply = answer(config, said, acknowledge_again=True)
     return f"answered: {post(config, reply, said.conversation, job.id)}"

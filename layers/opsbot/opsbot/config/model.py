@@ -18,6 +18,7 @@ from opsbot.config.names import KnownNames
 from opsbot.config.names import declared as declared_names
 from opsbot.config.ops import Ops
 from opsbot.config.review import Review
+from opsbot.peers import not_pinned
 from opsbot.secrets import SSM_PREFIX
 
 GLOBAL_FILE = "opsbot.yaml"
@@ -48,11 +49,16 @@ PERSON_KEYS = {
     "slack_user_id",
     "email",
     "git",
+    "gitlab_username",
     "roles",
 }
+# The keys that identify a person to opsbot (who sent a message, who wrote a comment, who committed): no two people
+# may share a value of one, or one human split in two entries could approve their own request.
+IDENTITY_KEYS = ("dingtalk_user_id", "dingtalk_sender_id", "feishu_open_id", "wecom_user_id", "slack_user_id")
+_GITLAB_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 DRONE_KEYS = {"server", "token"}
 GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path", "deploy_repo", "deploy_token"}
-PERMISSION_KEYS = {"roles", "environments", "events"}
+PERMISSION_KEYS = {"roles", "environments", "events", "approvals"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
 PROJECT_KEYS = {
     "project",
@@ -116,8 +122,17 @@ class Person:
     wecom_user_id: str = ""  # WeCom's userid: @-mentions in WeCom markdown
     slack_user_id: str = ""  # Slack's member id (U…): @-mentions in Slack
     email: str = ""  # copied on e-mail a message @-mentions them in
-    git: tuple[str, ...] = ()
+    git: tuple[str, ...] = ()  # commit identities (Drone's author login and e-mail); see gitlab_names
     roles: tuple[str, ...] = ()
+    gitlab_username: str = ""  # the person's GitLab username; when set, `git` no longer counts on GitLab
+
+    @property
+    def gitlab_names(self) -> tuple[str, ...]:
+        """Who this person is on GitLab (a comment's author, a pusher, a reviewer): `gitlab_username`, or, for an
+        older config without it, the `git` values that can be usernames (an e-mail never is)."""
+        if self.gitlab_username:
+            return (self.gitlab_username.lower(),)
+        return tuple(g.lower() for g in self.git if "@" not in g)
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,7 @@ class Permission:
     roles: tuple[str, ...]
     environments: dict[str, tuple[str, ...]] = field(default_factory=dict)
     events: tuple[str, ...] = ()  # () means every event it may touch by its nature
+    approvals: int = 0  # for a change to the config itself (config rollback): approvals from others it needs
 
 
 @dataclass(frozen=True)
@@ -248,11 +264,18 @@ class Config:
         return next((p for p in self.people if p.feishu_open_id == open_id), None) if open_id else None
 
     def person_for_git(self, *identities: str) -> Person | None:
+        """The person a commit names (Drone's author login and e-mail): `people[].git`."""
         wanted = {i.lower() for i in identities if i}
         for person in self.people:
             if wanted & {g.lower() for g in person.git}:
                 return person
         return None
+
+    def person_for_gitlab(self, username: str) -> Person | None:
+        """The person a GitLab username is (who wrote a comment, who pushed, a reviewer): `people[].gitlab_username`,
+        else (older configs) a username among `people[].git` of someone without one."""
+        wanted = username.lower()
+        return next((p for p in self.people if wanted and wanted in p.gitlab_names), None)
 
 
 class ConfigError(Exception):
@@ -276,12 +299,18 @@ class _Checker:
     """Collects problems for one document so that a user sees all of them in one go."""
 
     def __init__(
-        self, document: Document, allow_literal_secrets: bool, stage: str = "", names: KnownNames | None = None
+        self,
+        document: Document,
+        allow_literal_secrets: bool,
+        stage: str = "",
+        names: KnownNames | None = None,
+        check_hosts: bool = False,
     ):
         self.doc = document
         self.names = names  # the command names that exist, when declared (config/names.py)
         self.allow_literal_secrets = allow_literal_secrets  # the local stack: literal secrets, http:// peers
         self.stage = stage
+        self.check_hosts = check_hosts  # whether peers' hosts are checked against the stack's lists (peers.py)
         self.problems: list[tuple[str, int, str]] = []
 
     def problem(self, container, key, message: str) -> None:
@@ -367,14 +396,21 @@ class _Checker:
             )
         return value
 
-    def https_url(self, container: dict, key: str, where: str, example: str) -> str:
-        """A peer's base URL. Tokens travel with every call, so only https:// outside the local stack."""
+    def https_url(self, container: dict, key: str, where: str, example: str, peer: str = "") -> str:
+        """A peer's base URL. Tokens travel with every call, so only https:// outside the local stack, and only to
+        a host the stack lists for `peer` (peers.py: the stack's parameters, not the config, say where tokens go)."""
         url = self.string(container, key, where, required=True)
         schemes = "https?" if self.allow_literal_secrets else "https"
         if url and not re.match(rf"^{schemes}://[^/\s]+", url):
             needs = "a URL" if self.allow_literal_secrets else "an https:// URL"
             self.problem(container, key, f"{where}.{key} must be {needs} like {example}")
+        elif url and peer:
+            self.pinned(container, key, where, url, peer)
         return url.rstrip("/")
+
+    def pinned(self, container: dict, key: str, where: str, url: str, peer: str) -> None:
+        if self.check_hosts and (reason := not_pinned(url, peer)):
+            self.problem(container, key, f"{where}.{key}: {reason}")
 
     def events(self, container: dict, key: str, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
         if container.get(key) is None:
@@ -420,6 +456,7 @@ def _global(checker: _Checker) -> dict:
         checker.problem(root, "people", "people must be a list")
         people_list = []
     seen: set[str] = set()
+    claimed: dict[tuple[str, str], str] = {}  # (identity key, value) -> the person id that has it
     for index, spec in enumerate(people_list):
         where = f"people[{index}]"
         spec = checker.mapping(spec, PERSON_KEYS, where, people_list, index)
@@ -427,6 +464,28 @@ def _global(checker: _Checker) -> dict:
         if person_id in seen:
             checker.problem(spec, "id", f"{where}: duplicate person id '{person_id}'")
         seen.add(person_id)
+        gitlab_username = checker.string(spec, "gitlab_username", where)
+        if gitlab_username and not _GITLAB_USERNAME.match(gitlab_username):
+            checker.problem(
+                spec, "gitlab_username", f"{where}.gitlab_username '{gitlab_username}' is no GitLab username"
+            )
+        git = checker.strings(spec, "git", where)
+        identities = [(key, checker.string(spec, key, where)) for key in IDENTITY_KEYS]
+        identities += [("git", value.lower()) for value in git]
+        gitlab_names = [gitlab_username.lower()] if gitlab_username else [g.lower() for g in git if "@" not in g]
+        identities += [("GitLab username", name) for name in gitlab_names]
+        for key, value in identities:
+            if not value:
+                continue
+            owner = claimed.setdefault((key, value), person_id)
+            if owner != person_id:
+                line_key = {"GitLab username": "gitlab_username" if gitlab_username else "git"}.get(key, key)
+                checker.problem(
+                    spec,
+                    line_key,
+                    f"{where}: {key} '{value}' is also {owner}'s: one human, one entry (two entries of one person "
+                    "could approve their own request)",
+                )
         people.append(
             Person(
                 id=person_id,
@@ -438,8 +497,9 @@ def _global(checker: _Checker) -> dict:
                 wecom_user_id=checker.string(spec, "wecom_user_id", where),
                 slack_user_id=checker.string(spec, "slack_user_id", where),
                 email=_email(checker, spec, "email", where),
-                git=checker.strings(spec, "git", where),
+                git=git,
                 roles=checker.strings(spec, "roles", where),
+                gitlab_username=gitlab_username,
             )
         )
     known_people = {p.id for p in people}
@@ -494,9 +554,13 @@ def _robot(checker: _Checker, robot_map: dict, name: str, spec) -> Robot:
             region=region,
         )
     signed = kind in ("dingtalk", "feishu")
+    webhook = checker.secret(spec, "webhook", where, "robots")
+    if webhook and checker.allow_literal_secrets and not webhook.startswith(SSM_PREFIX):
+        # a literal (the local stack); a webhook in SSM is checked when it is sent (channels/base.pinned_webhook)
+        checker.pinned(spec, "webhook", where, webhook, kind)
     return Robot(
         **robot,
-        webhook=checker.secret(spec, "webhook", where, "robots"),
+        webhook=webhook,
         secret=checker.secret(spec, "secret", where, "robots") if signed else "",
     )
 
@@ -529,7 +593,7 @@ def _drone(checker: _Checker, root: dict) -> Drone | None:
     if root.get("drone") is None:
         return None  # commands that need Drone say it is not configured
     spec = checker.mapping(root.get("drone"), DRONE_KEYS, "drone", root, "drone")
-    server = checker.https_url(spec, "server", "drone", "https://drone.example.com")
+    server = checker.https_url(spec, "server", "drone", "https://drone.example.com", peer="drone")
     return Drone(server=server, token=checker.secret(spec, "token", "drone", "drone"))
 
 
@@ -537,7 +601,7 @@ def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
     if root.get("gitlab") is None:
         return None  # no config sync, and commands that need GitLab say it is not configured
     spec = checker.mapping(root.get("gitlab"), GITLAB_KEYS, "gitlab", root, "gitlab")
-    url = checker.https_url(spec, "url", "gitlab", "https://gitlab.example.com")
+    url = checker.https_url(spec, "url", "gitlab", "https://gitlab.example.com", peer="gitlab")
     config_repo = checker.string(spec, "config_repo", "gitlab")
     if config_repo and not _REPO.match(config_repo):
         checker.problem(spec, "config_repo", f"gitlab.config_repo '{config_repo}' must look like group/name")
@@ -572,10 +636,19 @@ def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
             checker.problem(section, name, f"{where}: no such command (commands: {', '.join(sorted(known))})")
         spec = checker.mapping(spec, PERMISSION_KEYS, where, section, name)
         by_env = checker.named_sections(spec, "environments", "environment") if spec else {}
+        approvable = checker.names.approvable if checker.names else None
+        if spec and spec.get("approvals") is not None and approvable is not None and str(name) not in approvable:
+            checker.problem(
+                spec,
+                "approvals",
+                f"{where}.approvals: only {', '.join(sorted(approvable)) or 'no command'} takes approvals here "
+                "(a deploy's are environments.<env>.approvals, an ops change's ops.environments.<env>.approvals)",
+            )
         permissions[str(name)] = Permission(
             roles=checker.strings(spec, "roles", where),
             environments={str(env): checker.strings(by_env, env, f"{where}.environments") for env in by_env},
             events=checker.events(spec, "events", where, ()),
+            approvals=checker.integer(spec, "approvals", where, 0, 0, 5) if spec else 0,
         )
     return permissions
 
@@ -686,12 +759,14 @@ def validate(
     version: str = "",
     stage: str = "",
     names: KnownNames | None = None,
+    check_hosts: bool = False,
 ) -> Config:
     """The whole config from its documents, or ConfigError naming every problem with file and line.
 
     `allow_literal_secrets` is the local stack's leniency (literal secrets, http:// peers); `stage`, when given,
     is the only stage whose `ssm:` parameters the config may name. `names` are the commands that exist (default:
-    what the entry point declared, config/names.py); without any, command names are not checked."""
+    what the entry point declared, config/names.py); without any, command names are not checked. `check_hosts`:
+    the peers' URLs must name hosts the stack lists for them (peers.not_pinned), as every save checks."""
     names = names or declared_names()
     problems: list[tuple[str, int, str]] = []
     global_doc = next((d for d in documents if d.name == GLOBAL_FILE), None)
@@ -699,7 +774,7 @@ def validate(
     if global_doc is None:
         problems.append((GLOBAL_FILE, 0, "missing global config file"))
     else:
-        checker = _Checker(global_doc, allow_literal_secrets, stage, names)
+        checker = _Checker(global_doc, allow_literal_secrets, stage, names, check_hosts)
         parts = _global(checker)
         if parts["ops_robot"] and parts["ops_robot"] not in parts["robots"]:
             checker.problem(
@@ -721,7 +796,7 @@ def validate(
     for document in documents:
         if document is global_doc:
             continue
-        checker = _Checker(document, allow_literal_secrets, stage, names)
+        checker = _Checker(document, allow_literal_secrets, stage, names, check_hosts)
         project = _project(checker, language)
         if project:
             if project.pipeline.init_on_push and not parts.get("gitlab"):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 class KnownNames:
     commands: frozenset[str] = field(default_factory=frozenset)  # chat commands, `config rollback` included
     slash_commands: frozenset[str] = field(default_factory=frozenset)  # `lgtm`, `approve`, … (without the slash)
+    approvable: frozenset[str] = field(default_factory=frozenset)  # commands `permissions.<name>.approvals` applies to
 
 
 _source: Callable[[], KnownNames] | None = None

@@ -201,7 +201,7 @@ def _cluster(checker, name: str, item: dict, where: str) -> Cluster:
         checker.problem(item, None, f"{where}: give either eks (name, region) or api_server (with ca and token)")
     api_server = ca = token = ""
     if has_server:
-        api_server = checker.https_url(item, "api_server", where, "https://k8s.example.com:6443")
+        api_server = checker.https_url(item, "api_server", where, "https://k8s.example.com:6443", peer="kubernetes")
         token = checker.secret(item, "token", where, CLUSTERS_AREA)
         ca = checker.string(item, "ca", where, required=not checker.allow_literal_secrets)
         if ca and "-----BEGIN CERTIFICATE-----" not in ca:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from opsbot.aws import client
 from opsbot.config.model import Config, ConfigError, Document, validate
+from opsbot.markup import plain
 from opsbot.settings import settings
 
 _cached: tuple[float, Config] | None = None
@@ -53,7 +54,11 @@ def _key(sk: str) -> dict:
 
 def check(documents: list[Document], version: str) -> Config:
     """The config the documents make, if they are valid and fit in one item; ConfigError otherwise."""
-    config = validate(documents, settings().allows_literal_secrets, version, settings().stage)
+    # Every save checks the peers' hosts against the stack's lists (loading a stored config does not: the clients
+    # refuse an unlisted host when they would send, so a list narrowed later stops its tokens there).
+    config = validate(
+        documents, settings().allows_literal_secrets, version, settings().stage, check_hosts=settings().peer_hosts_given
+    )
     # The version item is the larger of the two: the same attributes under a longer key.
     _check_size(documents, {**_key(f"{VERSION_PREFIX}{0:012d}.000000#{version}"), **_item(documents, version, "", 0)})
     return config
@@ -227,9 +232,11 @@ def find_version(prefix: str) -> tuple[str, list[Document]]:
             break
         query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     if not matches:
-        raise LookupError(f"no saved config version starts with {prefix}")
+        raise LookupError(f"no saved config version starts with {plain(prefix, 40)}")  # shown in chat: plain text
     if len(matches) > 1:
-        raise LookupError(f"{prefix} fits {len(matches)} versions: {', '.join(sorted(v[:12] for v in matches))}")
+        raise LookupError(
+            f"{plain(prefix, 40)} fits {len(matches)} versions: {', '.join(sorted(v[:12] for v in matches))}"
+        )
     version, sk = next(iter(matches.items()))
     item = ddb.get_item(TableName=table, Key=_key(sk), ConsistentRead=True)["Item"]
     return version, _documents(item)

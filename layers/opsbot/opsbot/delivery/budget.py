@@ -12,6 +12,11 @@ digest needs, and that digest would wait a whole window more.
 Item `robot#<name>`: sends (list of epoch ms), version (optimistic lock for sends), digest_at (when the last
 digest took its slot), pending (list of digest entries), pending_ids (set, so a retried job folds once), flush_at
 (a flush job is scheduled).
+
+Some limits are not a robot's own: SES's sending rate (one a second in the sandbox) is the account's in a region,
+whichever e-mail robot sends. A channel names such a limit (`Shared`: its adapter's `shared_budget`), kept in an
+item of its own (`send-rate#<name>`: sends, version), and a send takes a slot in both, or in neither, in one
+transaction.
 """
 
 from __future__ import annotations
@@ -57,15 +62,38 @@ class RobotState:
         return all(len(self.recent_sends(now_ms, w.ms)) < w.count for w in windows)
 
 
+@dataclass(frozen=True)
+class Shared:
+    """A limit several robots share (SES's rate per account and region): its name and windows."""
+
+    name: str
+    windows: tuple[Window, ...]
+
+    @property
+    def key(self) -> dict:
+        return {"pk": {"S": keys.SEND_RATE + self.name}}
+
+
 def _key(robot: str) -> dict:
     return {"pk": {"S": keys.ROBOT + robot}}
 
 
 def read(robot: str) -> RobotState:
-    item = (
-        client("dynamodb").get_item(TableName=settings().state_table, Key=_key(robot), ConsistentRead=True).get("Item")
-        or {}
-    )
+    return _read(_key(robot))
+
+
+def read_shared(shared: Shared) -> RobotState:
+    return _read(shared.key)
+
+
+def seconds_until_slot(robot: str, windows: tuple[Window, ...], now_ms: int, shared: Shared | None = None) -> int:
+    """How long until the robot's windows, and the limit it shares, all have room for one more send."""
+    wait = read(robot).seconds_until_slot(windows, now_ms)
+    return max(wait, read_shared(shared).seconds_until_slot(shared.windows, now_ms)) if shared else wait
+
+
+def _read(key: dict) -> RobotState:
+    item = client("dynamodb").get_item(TableName=settings().state_table, Key=key, ConsistentRead=True).get("Item") or {}
     return RobotState(
         sends=[int(v["N"]) for v in item.get("sends", {}).get("L", [])],
         version=int(item.get("version", {}).get("N", 0)),
@@ -75,9 +103,31 @@ def read(robot: str) -> RobotState:
     )
 
 
-def try_take_slot(robot: str, windows: tuple[Window, ...], now_ms: int, for_digest: bool = False) -> bool:
-    """Record a send if every window has room. While a digest is pending, or within a window of the last digest,
-    only the flush may send, so that news keeps its order and a burst cannot starve the digest."""
+def _slot_update(key: dict, state: RobotState, windows: tuple[Window, ...], now_ms: int, for_digest: bool) -> dict:
+    """The write that records one more send in `state`'s item, on condition that no other send came in between."""
+    recent = state.recent_sends(now_ms, max(w.ms for w in windows))
+    values = {
+        ":sends": {"L": [{"N": str(s)} for s in recent + [now_ms]]},
+        ":next": {"N": str(state.version + 1)},
+        ":v": {"N": str(state.version)},
+    }
+    if for_digest:
+        values[":now"] = {"N": str(now_ms)}
+    return {
+        "TableName": settings().state_table,
+        "Key": key,
+        "UpdateExpression": "SET sends = :sends, version = :next" + (", digest_at = :now" if for_digest else ""),
+        "ConditionExpression": "attribute_not_exists(version) OR version = :v",
+        "ExpressionAttributeValues": values,
+    }
+
+
+def try_take_slot(
+    robot: str, windows: tuple[Window, ...], now_ms: int, for_digest: bool = False, shared: Shared | None = None
+) -> bool:
+    """Record a send if every window has room, the robot's own and those of the limit it shares. While a digest is
+    pending, or within a window of the last digest, only the flush may send, so that news keeps its order and a
+    burst cannot starve the digest."""
     ddb = client("dynamodb")
     for _ in range(8):
         state = read(robot)
@@ -87,24 +137,18 @@ def try_take_slot(robot: str, windows: tuple[Window, ...], now_ms: int, for_dige
             return False
         if not state.has_room(windows, now_ms):
             return False
-        recent = state.recent_sends(now_ms, longest)
-        values = {
-            ":sends": {"L": [{"N": str(s)} for s in recent + [now_ms]]},
-            ":next": {"N": str(state.version + 1)},
-            ":v": {"N": str(state.version)},
-        }
-        if for_digest:
-            values[":now"] = {"N": str(now_ms)}
+        update = _slot_update(_key(robot), state, windows, now_ms, for_digest)
         try:
-            ddb.update_item(
-                TableName=settings().state_table,
-                Key=_key(robot),
-                UpdateExpression="SET sends = :sends, version = :next" + (", digest_at = :now" if for_digest else ""),
-                ConditionExpression="attribute_not_exists(version) OR version = :v",
-                ExpressionAttributeValues=values,
-            )
+            if shared is None:
+                ddb.update_item(**update)
+                return True
+            common = read_shared(shared)
+            if not common.has_room(shared.windows, now_ms):
+                return False
+            also = _slot_update(shared.key, common, shared.windows, now_ms, for_digest=False)
+            ddb.transact_write_items(TransactItems=[{"Update": update}, {"Update": also}])
             return True
-        except ddb.exceptions.ConditionalCheckFailedException:
+        except (ddb.exceptions.ConditionalCheckFailedException, ddb.exceptions.TransactionCanceledException):
             continue  # another worker took a slot in between
     return False
 

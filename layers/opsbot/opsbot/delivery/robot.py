@@ -29,13 +29,19 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _shared(adapter: ModuleType, robot: Robot) -> budget.Shared | None:
+    """The limit this robot shares with its channel's others (SES's per account and region), if its channel has one."""
+    named = getattr(adapter, "shared_budget", None)
+    return budget.Shared(*named(robot)) if named else None
+
+
 def deliver(config: Config, robot: Robot, message: Message, key: str) -> str:
     """Send `message`, or fold its one-line form into the robot's digest (once per `key`). Returns what happened."""
     adapter = adapters.for_robot(robot)
     body = adapter.render(message, config.person)
     adapter.credentials(robot)  # a slow secret read must not push the send past the slot it takes
     now = _now_ms()
-    if budget.try_take_slot(robot.name, adapter.windows(robot), now):
+    if budget.try_take_slot(robot.name, adapter.windows(robot), now, shared=_shared(adapter, robot)):
         effects.commit()  # no channel can be asked afterwards whether the message arrived
         adapter.send(robot, body)
         return "sent"
@@ -52,7 +58,7 @@ def deliver(config: Config, robot: Robot, message: Message, key: str) -> str:
 def _ensure_flush(adapter: ModuleType, robot: Robot, now: int, by: str = "") -> None:
     if budget.claim_flush(robot.name, now, by):
         try:
-            _schedule_flush(adapter, robot, budget.read(robot.name), now)
+            _schedule_flush(adapter, robot, now)
         except Exception:
             # No flush job exists: give the lease back so this job's retry (or the next build) schedules one.
             budget.abandon_flush_claim(robot.name, now)
@@ -69,8 +75,8 @@ def deliver_once(config: Config, robot: Robot, build: Callable[[], Message], key
     return done.get("outcome") or str(done.get("where", "sent")).rsplit(": ", 1)[-1]
 
 
-def _schedule_flush(adapter: ModuleType, robot: Robot, state: budget.RobotState, now_ms: int) -> None:
-    delay = state.seconds_until_slot(adapter.windows(robot), now_ms)
+def _schedule_flush(adapter: ModuleType, robot: Robot, now_ms: int) -> None:
+    delay = budget.seconds_until_slot(robot.name, adapter.windows(robot), now_ms, _shared(adapter, robot))
     enqueue(Job(kind=kinds.DIGEST_FLUSH, payload={"robot": robot.name}), delay_seconds=delay)
 
 
@@ -132,10 +138,11 @@ def send_parked(config: Config, robot: Robot, entries: list[dict], job_id: str) 
     adapter = adapters.for_robot(robot)
     adapter.credentials(robot)
     now = _now_ms()
-    if not budget.try_take_slot(robot.name, adapter.windows(robot), now, for_digest=True):
+    shared = _shared(adapter, robot)
+    if not budget.try_take_slot(robot.name, adapter.windows(robot), now, for_digest=True, shared=shared):
         raise RetryLater(
             f"robot {robot.name}'s budget is spent",
-            delay=budget.read(robot.name).seconds_until_slot(adapter.windows(robot), now),
+            delay=budget.seconds_until_slot(robot.name, adapter.windows(robot), now, shared),
         )
     effects.once(f"{keys.DIGEST_SENT}{robot.name}#{job_id}", lambda: _send_digest(config, robot, entries))
     return f"parked digest of {len(entries)}"
@@ -148,12 +155,14 @@ def flush_digest(config: Config, robot: Robot) -> str:
     state = budget.read(robot.name)
     if not state.pending:
         if not budget.release_flush(robot.name):
-            _schedule_flush(adapter, robot, budget.read(robot.name), now)
+            _schedule_flush(adapter, robot, now)
         return "empty"
     adapter.credentials(robot)
-    if not budget.try_take_slot(robot.name, adapter.windows(robot), now, for_digest=True):
+    if not budget.try_take_slot(
+        robot.name, adapter.windows(robot), now, for_digest=True, shared=_shared(adapter, robot)
+    ):
         budget.renew_flush(robot.name, now)
-        _schedule_flush(adapter, robot, budget.read(robot.name), now)
+        _schedule_flush(adapter, robot, now)
         return "waiting"
     batch = _first_batch(adapter, state.pending, config.language, config)
     # Once per batch, named by its first entry (only the flush removes entries, from the front): a flush
@@ -167,5 +176,5 @@ def flush_digest(config: Config, robot: Robot) -> str:
     budget.drop_sent(robot.name, sent)
     if not budget.release_flush(robot.name):
         budget.renew_flush(robot.name, now)
-        _schedule_flush(adapter, robot, budget.read(robot.name), _now_ms())
+        _schedule_flush(adapter, robot, _now_ms())
     return f"digest of {len(sent)}"

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from opsbot import secrets
 from opsbot.config.model import Config
 from opsbot.jobs import deadline
-from opsbot.peers import answer_lost, errors
+from opsbot.peers import answer_lost, check_pinned, errors
 from opsbot.settings import settings
 
 # DroneNotConfigured: the config has no `drone:` section, so commands that need Drone cannot run.
@@ -23,6 +23,7 @@ class DroneClient:
     def __init__(self, server: str, token: str, timeout: float | None = None):
         import requests  # only commands that talk to Drone pay for it
 
+        check_pinned(server, "drone")  # the token goes only to a host the stack lists (DRONE_HOSTS)
         self.server = server.rstrip("/")
         self.timeout = timeout or settings().http_timeout_seconds
         self.session = requests.Session()

@@ -11,13 +11,14 @@ The token is a secret: never log it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from opsbot import secrets
 from opsbot.config.model import Config
 from opsbot.gitlab.deploy_api import DeployRepoCalls
 from opsbot.gitlab.merge_request_api import MergeRequestCalls
 from opsbot.jobs import deadline
-from opsbot.peers import answer_lost, errors
+from opsbot.peers import answer_lost, check_pinned, errors
 from opsbot.settings import settings
 from opsbot.state import reads
 
@@ -38,6 +39,7 @@ class GitLabClient(MergeRequestCalls, DeployRepoCalls):
     def __init__(self, url: str, token: str, timeout: float | None = None):
         import gitlab  # python-gitlab takes ~0.25 s to import: only jobs that talk to GitLab pay for it
 
+        check_pinned(url, "gitlab")  # the token goes only to a host the stack lists (GITLAB_HOSTS)
         self._gl = gitlab.Gitlab(
             url,
             private_token=token,
@@ -122,6 +124,26 @@ class GitLabClient(MergeRequestCalls, DeployRepoCalls):
         if result.get("compare_timeout"):
             return None
         return {p for diff in result.get("diffs") or [] for p in (diff.get("old_path"), diff.get("new_path")) if p}
+
+    def branches_containing(self, path: str, sha: str) -> list[str]:
+        """The branches whose history holds the commit `sha` (`GET …/repository/commits/:sha/refs?type=branch`);
+        [] for a commit GitLab does not have."""
+        try:
+            found = self._call(
+                f"branches of {sha[:8]}",
+                lambda: self._gl.http_list(
+                    f"/projects/{quote(path, safe='')}/repository/commits/{quote(sha, safe='')}/refs",
+                    query_data={"type": "branch"},
+                    get_all=True,
+                    per_page=100,
+                    **_NO_RETRIES,
+                ),
+            )
+        except GitLabRefused as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [str(r.get("name")) for r in found if isinstance(r, dict) and r.get("type") == "branch"]
 
     def create_branch(self, path: str, branch: str, ref: str) -> bool:
         """Create `branch` at `ref`; False when it exists already (a retried job made it)."""

@@ -30,6 +30,14 @@ class MergeRequestCalls:
             lambda: self._gl.http_list(_mr_path(path, iid) + "/diffs", get_all=True, per_page=100, **_NO_RETRIES),
         )
 
+    def merge_request_versions(self, path: str, iid: int) -> list[dict]:
+        """The merge request's diff versions, newest first: each head it has had (`head_commit_sha`) and when GitLab
+        took it (`created_at`), i.e. when it was pushed. The newest page is enough: the head is the newest."""
+        return self._call(
+            f"versions of !{iid}",
+            lambda: self._gl.http_list(_mr_path(path, iid) + "/versions", get_all=False, per_page=20, **_NO_RETRIES),
+        )
+
     def update_merge_request(self, path: str, iid: int, **fields) -> dict:
         """PUT the given fields: add_labels / remove_labels (lists), reviewer_ids, assignee_ids."""
         data = {k: ",".join(v) if k in ("add_labels", "remove_labels") else v for k, v in fields.items()}

@@ -103,7 +103,7 @@ def sync(config: Config, push: Push) -> SyncResult:
     if stored.version == push.after:
         return _counted("already stored", SyncResult("already the stored version"))
     documents, problems = parse_files(read_config(client, config, push.after))
-    pusher = config.person_for_git(push.user_username, push.user_email)
+    pusher = config.person_for_gitlab(push.user_username) or config.person_for_git(push.user_email)
     try:
         if problems:
             raise ConfigError(problems)

@@ -40,16 +40,21 @@ def claim_key_for(source: str, dedupe_key: str) -> str:
     return f"{source}#{dedupe_key}" if len(dedupe_key) <= 512 else f"{source}#sha256:{job_id_for(source, dedupe_key)}"
 
 
-def accept(source: str, dedupe_key: str, kind: str, payload: dict, ttl_seconds: int | None = None) -> Outcome:
+def accept(
+    source: str, dedupe_key: str, kind: str, payload: dict, ttl_seconds: int | None = None, permanent: bool = False
+) -> Outcome:
     """Claim the delivery's dedupe key, then enqueue exactly one job for it. The key is remembered for
-    `ttl_seconds` (default IDEMPOTENCY_TTL_SECONDS), e.g. as long as a release link could still be used.
+    `ttl_seconds` (default IDEMPOTENCY_TTL_SECONDS), e.g. as long as a release link could still be used, or for
+    good when `permanent`: the marker of an act (a chat message's), which no later expiry may re-open.
 
     The claim is pending until the job is queued (state.idempotency): a request stopped in between leaves it
     pending, and a retry takes it over once that request cannot be running any more. InProgress (503) until then.
     A job queued twice that way (the first request stopped after its send) has one id, and the worker's effects
     run once per job."""
     job_id = job_id_for(source, dedupe_key)
-    claim = idempotency.claim_delivery(claim_key_for(source, dedupe_key), ttl_seconds, TAKEOVER_AFTER_SECONDS)
+    claim = idempotency.claim_delivery(
+        claim_key_for(source, dedupe_key), ttl_seconds, TAKEOVER_AFTER_SECONDS, permanent=permanent
+    )
     if claim == idempotency.DUPLICATE:
         logger.info("duplicate delivery", extra={"source": source, "dedupe_key": dedupe_key[:200]})
         metrics.count(metrics.DUPLICATE_DELIVERIES, Source=source)

@@ -100,6 +100,49 @@ def preview_reply(request: OpsRequest, needs_approval: int, confirm_minutes: int
     return Reply(title=f"preview {request.id}", text=text, detail=f"preview {request.id}: {request.summary}"[:200])
 
 
+# --- checking again, with today's config ---------------------------------------------------------------------------
+
+
+def no_longer_allowed(config: Config, request: OpsRequest) -> str:
+    """Why the plan previewed at `request.created` no longer fits the config as it is now ("" when it still does):
+    a confirm or an approval may come up to a day after the preview, and the config may have protected a name,
+    narrowed a cluster's limits or dropped a runbook since. Checked right before a confirm or an approval acts."""
+    plan, kind = request.plan, request.plan["kind"]
+    ops = config.ops
+    if kind in ("k8s-restart", "k8s-scale"):
+        cluster = ops.clusters.get(plan["cluster"])
+        if cluster is None or plan["namespace"] not in cluster.namespaces:
+            return f"the cluster {plan['cluster']}/{plan['namespace']} is no longer one opsbot may touch"
+        if cluster.environment != request.environment:
+            return f"the cluster {cluster.name} is now in {cluster.environment}, not {request.environment}"
+        if kind == "k8s-scale" and not cluster.min_replicas <= plan["to"] <= cluster.max_replicas:
+            limits = f"{cluster.min_replicas}–{cluster.max_replicas}"
+            return f"{plan['to']} replicas is outside {cluster.name}'s limits now ({limits})"
+        return ""
+    if kind == "vm-run":
+        runbook, group = ops.runbooks.get(plan["runbook"]), ops.vm_groups.get(plan["group"])
+        if runbook is None or group is None or group.name not in runbook.groups:
+            return f"the runbook {plan['runbook']} may no longer run on {plan['group']}"
+        if group.environment != request.environment:
+            return f"the group {group.name} is now in {group.environment}, not {request.environment}"
+        if vm.document_parameters(runbook, plan["values"]) != plan["parameters"]:
+            return f"the runbook {runbook.name} changed since the preview"
+        return ""
+    if kind == "dns-change":
+        zone = ops.dns_zones.get(plan["zone"])
+        if zone is None or zone.zone_id != plan["zone_id"]:
+            return f"the zone {plan['zone']} is no longer one opsbot may change"
+        if zone.environment != request.environment:
+            return f"the zone {zone.name} is now in {zone.environment}, not {request.environment}"
+        ttl = plan["after"]["TTL"] if plan["after"] else None
+        try:
+            dns.check(zone, plan["name"], plan["type"], ttl)
+        except dns.RecordError as exc:
+            return str(exc)
+        return ""
+    return f"opsbot does not know the change {kind}"
+
+
 # --- running -------------------------------------------------------------------------------------------------------
 
 

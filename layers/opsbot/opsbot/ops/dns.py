@@ -112,6 +112,8 @@ def plan_set(zone: DnsZone, name: str, kind: str, value: str, ttl: int | None) -
     others = sorted({r["Type"] for r in existing} - {kind})
     if kind == "CNAME" and others:
         raise RecordError(f"{name} already has {', '.join(others)} records; a CNAME cannot stand beside them")
+    if kind == "CNAME" and wanted == name + ".":
+        raise RecordError(f"a CNAME cannot point at its own name ({name}): nothing would ever resolve")
     if kind != "CNAME" and "CNAME" in others:
         raise RecordError(f"{name} is a CNAME; no other record can stand beside it")
     before = next((r for r in existing if r["Type"] == kind), None)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from opsbot.aws import client
 from opsbot.config.ops import Cluster
 from opsbot.ops.peers import EKS, KubernetesRefused, KubernetesUnavailable, aws_call
+from opsbot.peers import check_pinned
 from opsbot.secrets import resolve
 from opsbot.settings import settings
 
@@ -84,7 +85,10 @@ def _connection(cluster: Cluster) -> tuple[str, str, str]:
             ca = base64.b64decode(ca_data).decode() if ca_data else ""
         except ValueError:
             ca = ""
+        # the endpoint is EKS's own answer for a cluster the stack names (IAM: OpsClusters); checked all the same
+        check_pinned(found["endpoint"], "kubernetes", eks_endpoint=True)
         return found["endpoint"], ca, eks_token(cluster.eks_name, cluster.eks_region)
+    check_pinned(cluster.api_server, "kubernetes")  # the token goes only to a host the stack lists
     return cluster.api_server, cluster.ca, resolve(cluster.token)
 
 

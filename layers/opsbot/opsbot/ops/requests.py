@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from opsbot.authz import core as authz
 from opsbot.aws import client
 from opsbot.i18n import t
+from opsbot.markup import plain as md
 from opsbot.ops.verbs import CHANGES
 from opsbot.settings import settings
 from opsbot.state import keys
@@ -154,7 +155,8 @@ def for_confirmation(request_id: str, actor_id: str, language: str, now: float |
     """The request `actor_id` may confirm now, or OpsRefused saying why not."""
     found = get(request_id)
     if found is None:
-        raise OpsRefused(t(language, f"没有请求 `{request_id[:40]}`。", f"There is no request `{request_id[:40]}`."))
+        shown = md(request_id, 40)  # what the person typed: plain text, never markup of ours
+        raise OpsRefused(t(language, f"没有请求 `{shown}`。", f"There is no request `{shown}`."))
     if found.requester != actor_id:
         raise OpsRefused(
             t(

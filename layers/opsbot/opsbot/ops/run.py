@@ -67,6 +67,8 @@ def confirm(
     )
     if decision.denied:
         raise authz.Denied(decision)
+    if request.status in (ops_requests.PREVIEWED, ops_requests.APPROVAL):
+        _still_allowed(config, request, language)
     if decision.outcome == authz.NEEDS_APPROVAL:
         if request.status not in (ops_requests.PREVIEWED, ops_requests.APPROVAL):
             raise _already(request, language)
@@ -94,6 +96,19 @@ def confirm(
         if request.status != ops_requests.CONFIRMED:  # a retry of this same confirm finds it confirmed
             raise _already(request, language)
     return execute(config, request)
+
+
+def _still_allowed(config: Config, request: OpsRequest, language: str) -> None:
+    """The plan, checked again against the config as it is now (a confirm or an approval may come a day later)."""
+    if why := changes.no_longer_allowed(config, request):
+        raise OpsRefused(
+            t(
+                language,
+                f"`{request.id}` 预览之后配置变了，不会执行：{md(why, 300)}。请重新发起。",
+                f"The config changed since `{request.id}` was previewed, so nothing was run: {md(why, 300)}. "
+                "Ask again.",
+            )
+        )
 
 
 def _already(request: OpsRequest, language: str) -> OpsRefused:
@@ -129,6 +144,8 @@ def execute_approved(
                 f"The plan of `{approval.id}` is not the one approved; nothing was run. Ask again.",
             )
         )
+    if request.status == ops_requests.APPROVAL:
+        _still_allowed(config, request, language)
     ops_requests.move(request, ops_requests.CONFIRMED, (ops_requests.APPROVAL,), conversation=conversation.fields())
     by = ", ".join(approval.approvers)
     reply = execute(config, request)
@@ -146,7 +163,7 @@ def execute(config: Config, request: OpsRequest) -> Reply:
             schedule(request.id, 1, follow_state)
         return reply.as_dict()
 
-    return Reply.from_dict(effects.once(keys.OPS_RUN + request.id, run))
+    return Reply.from_dict(effects.once(keys.OPS_RUN + request.id, run, permanent=True))  # a request runs once, ever
 
 
 def schedule(request_id: str, step: int, state: dict) -> None:

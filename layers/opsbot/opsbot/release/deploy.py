@@ -325,7 +325,7 @@ def execute_approved(
             drone, project, request.target, request.build, request.action, by, language, request.id
         ).as_dict()
 
-    return Reply.from_dict(effects.once(keys.APPROVED + request.id, run))
+    return Reply.from_dict(effects.once(keys.APPROVED + request.id, run, permanent=True))  # an approval acts once, ever
 
 
 def previous_deploy(drone: DroneClient, project: Project, target: str, language: str) -> int:

@@ -28,7 +28,7 @@ from opsbot.drone.builds import is_deployment
 from opsbot.markup import gitlab as md
 from opsbot.release import deploy
 from opsbot.review import store
-from opsbot.review.comments import Comment
+from opsbot.review.comments import Comment, written_before_head
 from opsbot.review.session import Session
 from opsbot.state import effects, keys
 
@@ -48,6 +48,7 @@ class Call:
     argument: str
     record: audit.AuditRecord
     request_id: str  # marks a Drone start as this comment's, so that a retried job finds it instead of starting again
+    written_ms: int = 0  # when GitLab says the comment was written: it vouches only for heads pushed before it
     done: str = ""  # what it did, for the audit record
 
     @property
@@ -115,7 +116,7 @@ def run(session: Session, comment: Comment, index: int, name: str, argument: str
     )
     if decision.denied:
         return decision.reason  # the record is finished as denied
-    call = Call(actor, argument, record, request_id=f"note{comment.id}")
+    call = Call(actor, argument, record, request_id=f"note{comment.id}", written_ms=comment.at_ms)
     try:
         refused = command.run(session, call)
     except authz.Denied as exc:  # a later decision of the core, on what the command found (/retest's build)
@@ -143,7 +144,8 @@ def _cancel(argument: str) -> bool:
 @command(
     "lgtm",
     "/lgtm [cancel]",
-    "adds (or with cancel removes) the `lgtm` label; it holds for the head commit it was given on",
+    "adds (or with cancel removes) the `lgtm` label; it holds for the head commit it was given on, and only one "
+    "pushed before the comment was written",
     "anyone but the author; the author may cancel",
 )
 def lgtm(session: Session, call: Call) -> str | None:
@@ -157,6 +159,8 @@ def lgtm(session: Session, call: Call) -> str | None:
     head = session.head
     if not head:
         return NO_HEAD
+    if too_early := written_before_head(call.written_ms, head, session.versions):
+        return too_early
     store.set_lgtm(session.repo, session.iid, head, call.user)  # first: Tide reads this, not the label
     session.change_labels(add=[LGTM])
     call.done = f"lgtm at {head[:12]}"
@@ -175,7 +179,8 @@ def approval_labels(session: Session, approving: set[str]) -> None:
 @command(
     "approve",
     "/approve [cancel]",
-    "records an approval of the head commit; `approved` is set once approvers of every changed file have approved it",
+    "records an approval of the head commit (one pushed before the comment was written); `approved` is set once "
+    "approvers of every changed file have approved it",
     "OWNERS approvers of the changed files (else `review.approvers`)",
 )
 def approve(session: Session, call: Call) -> str | None:
@@ -184,6 +189,8 @@ def approve(session: Session, call: Call) -> str | None:
     head, approved = session.head, not _cancel(call.argument)
     if not head:
         return NO_HEAD
+    if approved and (too_early := written_before_head(call.written_ms, head, session.versions)):
+        return too_early
     approving = store.set_approval(session.repo, session.iid, head, call.user, approved)
     approval_labels(session, approving)
     call.done = f"{'approved' if approved else 'approval cancelled'} at {head[:12]}"
@@ -256,30 +263,45 @@ command("label", "/label <label>", "adds a label that `review.labels` allows")(_
 command("remove-label", "/remove-label <label>", "removes a label that `review.labels` allows")(_labeller(adds=False))
 
 
+def _from_fork(mr: dict) -> bool:
+    source, target = mr.get("source_project_id"), mr.get("target_project_id")
+    return source is not None and target is not None and source != target
+
+
 @command(
     "retest",
     "/retest",
-    "restarts the newest Drone build of the source branch that is not a deployment "
-    "(promotes and rollbacks are never run again)",
+    "restarts the newest Drone build of the source branch that is not a deployment (from a fork: of the head commit; "
+    "promotes, rollbacks and custom builds are never run again)",
     kind=authz.RERUN,
 )
 def retest(session: Session, call: Call) -> str | None:
     branch, repo = str(session.mr.get("source_branch") or ""), session.project.repo
     if not branch:
         return "GitLab names no source branch for this merge request"
+    # A fork's branch names are the fork's: `main` there is not this repo's main. Its builds here are its merge
+    # request's, found by the head commit, never by the branch's name.
+    fork, head = _from_fork(session.mr), session.head
     try:
         drone = client_for(session.config)
 
         def newest_build() -> dict:
             # Drone lists the promotes and rollbacks of a branch's builds under the branch: skip them
+            listed = (
+                drone.builds(repo, per_page=RETEST_LOOKBACK)
+                if fork
+                else drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK)
+            )
             found = next(
-                (b for b in drone.builds(repo, branch=branch, per_page=RETEST_LOOKBACK) if not is_deployment(b)), None
+                (b for b in listed if not is_deployment(b) and (not fork or (head and b.get("after") == head))), None
             )
             return {"number": int(found["number"]) if found else 0}
 
         # Chosen once per comment: a retry after a lost answer would otherwise see the restart itself as the
         # newest build, and restart that
         chosen = effects.once(f"{keys.RETEST_BUILD}{repo.lower()}#{call.request_id}", newest_build)
+        if not chosen["number"] and fork:
+            return f"Drone has no build of this merge request's head commit {head[:8]} (from a fork) to restart"
         if not chosen["number"]:
             return f"Drone has no build of the branch {md(branch, 100)} to restart that is not a deployment"
         build = drone.build(repo, chosen["number"])

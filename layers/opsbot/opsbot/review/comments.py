@@ -4,6 +4,11 @@ A Note Hook carries only the webhook token, which every project sharing the hook
 nobody: it names the note to read (`NoteEvent`), and the author (the actor of its commands) and the text (what
 the commands are parsed from) are read from `GET …/merge_requests/:iid/notes/:note_id`. A note GitLab does not
 have there, a system note, or one on another merge request runs nothing.
+
+When it was written (`created_at`, GitLab's) also binds what it may vouch for: an `/lgtm` or `/approve` counts
+only for a head commit pushed before the comment was written (`written_before_head`), read from the merge request's
+versions (`GET …/merge_requests/:iid/versions`: each head and when GitLab took it). A comment is about the code its
+author saw; a push after it (seconds later, or a replay of the note's hook long after) is code they never saw.
 """
 
 from __future__ import annotations
@@ -31,6 +36,29 @@ def _at_ms(created_at: object) -> int:
         return int(datetime.fromisoformat(str(created_at).replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError:
         return int(time.time() * 1000)
+
+
+def pushed_at_ms(versions: list, head: str) -> int | None:
+    """When GitLab took `head` as the merge request's head: the newest version with it (versions are newest
+    first); None when no version has it (GitLab has not refreshed the merge request yet)."""
+    for version in versions if isinstance(versions, list) else []:
+        if isinstance(version, dict) and version.get("head_commit_sha") == head and version.get("created_at"):
+            try:
+                return int(datetime.fromisoformat(str(version["created_at"]).replace("Z", "+00:00")).timestamp() * 1000)
+            except ValueError:
+                return None
+    return None
+
+
+def written_before_head(comment_ms: int, head: str, versions: list) -> str:
+    """Why a comment written at `comment_ms` may not vouch for `head` ("" when it may): it was written before the
+    head was pushed, or GitLab shows no version with that head to tell when."""
+    pushed = pushed_at_ms(versions, head)
+    if pushed is None:
+        return f"GitLab shows no version of this merge request with the head {head[:8]} yet; comment again shortly"
+    if comment_ms <= pushed:  # the same millisecond tells no order: not shown to have come after
+        return f"it was written before the head {head[:8]} was pushed; review the new commits and comment again"
+    return ""
 
 
 def read(gitlab, repo: str, iid: int, note_id: int) -> Comment:

@@ -84,7 +84,8 @@ def on_note(job: Job) -> str:
                 session.note(key, commands.refusal_note(comment.author, name, outcome["refused"]))
         return {"ran": [n for n, _ in found], "refused": refused}
 
-    done = effects.once(f"{keys.REVIEW_COMMANDS}{note.repo.lower()}!{note.iid}#{comment.id}", run)
+    # The comment's marker is kept for good: a Note Hook naming this note again, however much later, runs nothing.
+    done = effects.once(f"{keys.REVIEW_COMMANDS}{note.repo.lower()}!{note.iid}#{comment.id}", run, permanent=True)
     ran = f"commands {', '.join(done['ran'])} (refused: {', '.join(done['refused']) or '-'})"
     return f"{ran}; {tide.merge_if_ready(session)}"
 

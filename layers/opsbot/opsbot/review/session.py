@@ -30,7 +30,7 @@ class Session:
         if not (isinstance(mr, dict) and "iid" in mr):
             mr = self.gitlab.merge_request(self.repo, self.iid)
         if "mr" in self.__dict__ and str(mr.get("sha") or "") != self.head:
-            for name in ("diffs", "paths", "owners"):
+            for name in ("diffs", "paths", "owners", "versions"):
                 self.__dict__.pop(name, None)
         self.__dict__["mr"] = mr  # replaces the cached_property's value
 
@@ -51,6 +51,11 @@ class Session:
 
     def usernames(self, key: str) -> list[str]:
         return [str(u.get("username") or "").lower() for u in self.mr.get(key) or [] if isinstance(u, dict)]
+
+    @cached_property
+    def versions(self) -> list[dict]:
+        """The merge request's heads over time, newest first (review/comments.written_before_head reads them)."""
+        return self.gitlab.merge_request_versions(self.repo, self.iid)
 
     @cached_property
     def diffs(self) -> list[dict]:

@@ -80,7 +80,7 @@ def assign_reviewers(session: Session, key: str) -> list[str]:
 def tell_reviewers(session: Session, assigned: list[str]) -> None:
     mentions = Mentions()
     for name in assigned:
-        mentions.add(Mentions.of(session.config.person_for_git(name)))
+        mentions.add(Mentions.of(session.config.person_for_gitlab(name)))
     mr = session.mr
     title = dingtalk_text(mr.get("title", ""), 120)
     url = link_target(mr.get("web_url"))

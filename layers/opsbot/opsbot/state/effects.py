@@ -19,6 +19,11 @@ The record `effect#<key>` is, in turn:
 An attempt that fails before its commit point (any exception, or a peer's definite answer after it) drops its
 claim, so the retry runs the effect again; an attempt killed before it leaves a lease that the job's redelivery
 waits out, then takes over.
+
+A record is kept for KEEP_SECONDS, longer than any copy of its job can live (the dead-letter queue keeps one for 14
+days from when it was first queued), so a job redriven late finds its effects done, not forgotten. The markers of
+acts that a new job could ask for again (a merge-request comment's commands by its note id, an approval's deploy,
+an ops request's change) are `permanent`: no `expires_at`, never swept; their results are small.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from opsbot.state import keys
 # a killed attempt's own message comes back before its lease ends, and no copy of the job takes over an effect
 # whose first attempt could still be running.
 LEASE_SECONDS = 420
+# Longer than the dead-letter queue's MessageRetentionPeriod (14 days, template.yaml: a unit test checks).
+KEEP_SECONDS = 15 * 86400
 
 
 class EffectBusy(RetryLater):
@@ -75,7 +82,8 @@ def _definitely_not_done(exc: BaseException) -> bool:
     return isinstance(exc, PermanentFailure | RetryLater | PeerRefused) and not getattr(exc, "in_doubt", False)
 
 
-def once(key: str, effect: Callable[[], dict]) -> dict:
+def once(key: str, effect: Callable[[], dict], permanent: bool = False) -> dict:
+    """`effect()`'s result, run at most once for `key` (see the module's doc); a `permanent` record is never swept."""
     ddb, table = client("dynamodb"), settings().state_table
     now = int(time.time())
     item = ddb.get_item(TableName=table, Key=_pk(key), ConsistentRead=True).get("Item")
@@ -98,7 +106,7 @@ def once(key: str, effect: Callable[[], dict]) -> dict:
                 **_pk(key),
                 "owner": {"S": claim.owner},
                 "lease_until": {"N": str(now + LEASE_SECONDS)},
-                "expires_at": {"N": str(now + settings().idempotency_ttl_seconds)},
+                **({} if permanent else {"expires_at": {"N": str(now + KEEP_SECONDS)}}),
             },
             ConditionExpression="attribute_not_exists(pk) OR (attribute_not_exists(#result) AND lease_until < :now)",
             ExpressionAttributeNames={"#result": "result"},

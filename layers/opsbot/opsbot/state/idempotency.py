@@ -1,6 +1,9 @@
 """Exactly-once effects: a delivery claims its dedupe key with a conditional put; a second claim fails.
 
-Records carry `expires_at`, the state table's TTL attribute, so they clean themselves up.
+Records carry `expires_at`, the state table's TTL attribute, so they clean themselves up: a delivery is remembered
+for IDEMPOTENCY_TTL_SECONDS, as long as its sender may send it again. An act's claim (the chat message an act came
+from: `permanent`) has no `expires_at` and is never swept: a genuine old message read again, however long after,
+is a duplicate, not an act to run again. It is a small item (its key, a state and a time).
 
 A delivery's claim has two phases (`claim_delivery`, `confirm`): `pending` while its job is being queued, `queued`
 once it is. A request that stops in between (its Lambda's timeout) leaves a pending claim and no job; a retry that
@@ -28,26 +31,36 @@ class Claim:
 
     key: str
     claimed_at: int  # epoch ms
-    expires_at: int
+    expires_at: int | None  # None: a permanent claim, never swept
 
 
-def claim_delivery(key: str, ttl_seconds: int | None, takeover_after_seconds: float) -> Claim | str:
+def _item(claim: Claim, state: str) -> dict:
+    item = {
+        "pk": {"S": keys.IDEMPOTENCY + claim.key},
+        "state": {"S": state},
+        "claimed_at": {"N": str(claim.claimed_at)},
+    }
+    if claim.expires_at is not None:
+        item["expires_at"] = {"N": str(claim.expires_at)}
+    return item
+
+
+def claim_delivery(
+    key: str, ttl_seconds: int | None, takeover_after_seconds: float, permanent: bool = False
+) -> Claim | str:
     """Our pending claim of `key`, or why not: DUPLICATE (its job is queued, or was), IN_PROGRESS (a request that
-    may still be running is queueing it). A pending claim older than `takeover_after_seconds` is taken over."""
+    may still be running is queueing it). A pending claim older than `takeover_after_seconds` is taken over. A
+    `permanent` claim is kept for good (an act's: see the module's doc)."""
     ddb = client("dynamodb")
     ttl = settings().idempotency_ttl_seconds if ttl_seconds is None else ttl_seconds
     now_ms = int(time.time() * 1000)
-    claim = Claim(key, now_ms, now_ms // 1000 + ttl)
+    claim = Claim(key, now_ms, None if permanent else now_ms // 1000 + ttl)
     try:
-        # TTL deletion is lazy (up to days late), so an expired record must not count as a claim.
+        # TTL deletion is lazy (up to days late), so an expired record must not count as a claim; a permanent one
+        # has no expires_at, which the comparison never finds past.
         ddb.put_item(
             TableName=settings().state_table,
-            Item={
-                "pk": {"S": keys.IDEMPOTENCY + key},
-                "expires_at": {"N": str(claim.expires_at)},
-                "state": {"S": PENDING},
-                "claimed_at": {"N": str(now_ms)},
-            },
+            Item=_item(claim, PENDING),
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now "
             "OR (#state = :pending AND claimed_at < :stale)",
             ExpressionAttributeNames={"#state": "state"},
@@ -71,12 +84,7 @@ def confirm(claim: Claim) -> None:
     try:
         ddb.put_item(
             TableName=settings().state_table,
-            Item={
-                "pk": {"S": keys.IDEMPOTENCY + claim.key},
-                "expires_at": {"N": str(claim.expires_at)},
-                "state": {"S": QUEUED},
-                "claimed_at": {"N": str(claim.claimed_at)},
-            },
+            Item=_item(claim, QUEUED),
             ConditionExpression="claimed_at = :mine",
             ExpressionAttributeValues={":mine": {"N": str(claim.claimed_at)}},
         )
@@ -140,7 +148,7 @@ def seen(key: str, takeover_after_seconds: float | None = None) -> bool:
         .get_item(TableName=settings().state_table, Key={"pk": {"S": keys.IDEMPOTENCY + key}}, ConsistentRead=True)
         .get("Item")
     )
-    if not item or int(item["expires_at"]["N"]) <= time.time():
+    if not item or ("expires_at" in item and int(item["expires_at"]["N"]) <= time.time()):
         return False
     if takeover_after_seconds is not None and item.get("state", {}).get("S") == PENDING:
         return int(item["claimed_at"]["N"]) >= (time.time() - takeover_after_seconds) * 1000

@@ -9,6 +9,7 @@ IDEMPOTENCY = "idem#"  # deliveries and claims already seen (state/idempotency.p
 EFFECT = "effect#"  # run-once effects and their results (state/effects.py), namespaced below
 SIGNATURE = "dingtalk-sign#"  # a DingTalk callback's (timestamp, sign) pair and the msgId it came with
 ROBOT = "robot#"  # a robot's send budget and digest (delivery/budget.py)
+SEND_RATE = "send-rate#"  # a send limit several robots share: SES's per account and region (delivery/budget.py)
 APPROVAL = "approval#"  # an approval request (release/approvals.py)
 LINK_GRANT = "action#"  # what a release link grants (release/links.py)
 BRANCH = "branch#"  # a branch's latest finished build (state/branch_status.py)
@@ -26,6 +27,7 @@ PARTITIONS = (
     EFFECT,
     SIGNATURE,
     ROBOT,
+    SEND_RATE,
     APPROVAL,
     LINK_GRANT,
     BRANCH,

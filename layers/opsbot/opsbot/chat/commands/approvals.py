@@ -1,8 +1,10 @@
-"""approve / 批准 and reject / 拒绝: the second person that production needs.
+"""approve / 批准 and reject / 拒绝: the second person that production (and a config rollback) needs.
 
 Whether this person may approve is the authorization core's to decide: never the requester, and only someone
-who may run the request's act in its environment themselves. The approval that completes a request starts the
-deploy, for exactly the build and commit that were asked for (release.deploy.execute_approved).
+who may run the request's act in its environment themselves (an admin, for a config rollback that changes people
+or permissions). The approval that completes a request starts the deploy, for exactly the build and commit that
+were asked for (release.deploy.execute_approved), the ops change's exact plan (ops.run.execute_approved), or the
+rollback commit of exactly the version and branch head asked for (gitops.config_rollback.execute_approved).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from opsbot.authz import core as authz
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, command
+from opsbot.gitops.verbs import CONFIG_EVENT, RIGHTS, ROLLBACK
 from opsbot.message import Reply
 from opsbot.ops.verbs import CHANGES as OPS_CHANGES
 from opsbot.ops.verbs import OPS_EVENT
@@ -26,7 +29,18 @@ def _is_ops(pending: approvals.ApprovalRequest) -> bool:
     return pending.event == OPS_EVENT and pending.action in OPS_CHANGES
 
 
+def _is_config(pending: approvals.ApprovalRequest) -> bool:
+    return pending.event == CONFIG_EVENT and pending.action == ROLLBACK.name
+
+
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
+    if _is_config(pending):
+        return authz.Target(
+            requester=pending.requester,
+            request_verb=ROLLBACK,
+            scope=f"config {pending.commit[:8]}",
+            changes_rights=pending.target == RIGHTS,
+        )
     return authz.Target(
         pending.project,
         pending.target,
@@ -71,6 +85,10 @@ def approve(request: ChatRequest) -> Reply:
         from opsbot.ops import run as ops_run  # late: the registry, loaded at every cold start, needs only the verbs
 
         result = ops_run.execute_approved(request.config, pending, request.inbound.conversation, request.language)
+    elif _is_config(pending):  # a config rollback: its commit, on the head it was asked on
+        from opsbot.gitops import config_rollback  # late, as ops' run
+
+        result = config_rollback.execute_approved(request.config, pending, request.language)
     else:
         from opsbot.chat.commands.release import gitops
 
@@ -101,6 +119,16 @@ def reject(request: ChatRequest) -> Reply:
     if pending is not None and pending.requester != request.sender_id:
         request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
+    if _is_config(decided):
+        return Reply(
+            title=f"rejected {decided.id}",
+            detail=f"rejected {decided.id}",
+            text=request.t(
+                f"✖ {request.sender} 拒绝了 `{decided.id}`（配置回滚到 {decided.commit[:8]}），不会执行。",
+                f"✖ {request.sender} rejected `{decided.id}` (config rollback to {decided.commit[:8]}): "
+                "it will not run.",
+            ),
+        )
     if _is_ops(decided):
         return Reply(
             title=f"rejected {decided.id}",

@@ -1,15 +1,17 @@
 """config / 配置: a project's effective config, as opsbot uses it (robots' webhooks and secrets never appear);
-`config history`, the saved versions; `config rollback <version>`, an earlier version made current again."""
+`config history`, the saved versions; `config rollback <version>`, an earlier version committed back on the config
+repo's branch (gitops/config_rollback.py: Git stays the truth, and the push is synced as any push)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from opsbot.authz import core as authz
 from opsbot.chat.commands.history import TEAM_TIME
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.config import store
-from opsbot.config.model import ConfigError
+from opsbot.gitops.verbs import ROLLBACK
 from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
 
@@ -74,47 +76,27 @@ def config_history(request: ChatRequest) -> Reply:
     "config rollback",
     aliases=("配置 回滚",),
     acts=True,
-    role="ops",
+    verb=ROLLBACK,
+    needs_gitlab=True,
     arguments=(Argument("version"),),
-    zh="把配置恢复到之前的一个版本（配置仓库不变）",
-    en="Restore an earlier config version (the config repo stays as it is)",
+    zh="在配置仓库里提交一个回到之前版本的提交（推送照常同步）；改动 people 或 permissions 需另一位 admin 批准",
+    en="Commit an earlier version's config on the config repo's branch (synced like any push); a change to people "
+    "or permissions needs another admin's approval",
     examples=("config rollback 3f9a2c1b", "配置 回滚 3f9a2c1b"),
 )
 def config_rollback(request: ChatRequest) -> Reply:
+    from opsbot.gitops import config_rollback as rollback  # late: GitLab's client only where a rollback runs
+
     wanted = str(request.arguments["version"]).strip()
     if len(wanted) < 4:
         raise UsageError(request.t("版本至少写 4 位。", "give at least 4 characters of the version."))
-    try:
-        version, documents = store.find_version(wanted)
-    except LookupError as exc:
-        raise UsageError(str(exc)) from None
-    current = store.load().version
-    if version == current:
-        return Reply(
-            title="config rollback",
-            text=request.t(f"当前已经是版本 `{version[:8]}`。", f"Version `{version[:8]}` is already the current one."),
+    planned = rollback.plan(request.config, wanted, request.language)
+    if not planned.actions:
+        return rollback.already(planned, request.config, request.language)
+    decision = request.authorize(ROLLBACK, planned.target())
+    if decision.outcome == authz.NEEDS_APPROVAL:
+        opened = rollback.request_approval(
+            request.config, planned, request.job_id[:8], request.actor, decision.approvals, request.language
         )
-    try:
-        restored = store.save(documents, version, source=f"rollback by {request.sender}")
-    except ConfigError as exc:  # valid then, but not under today's rules (say, literal secrets outside local)
-        problems = "\n".join(f"- {line}" for line in exc.lines()[:10])
-        return Reply(
-            title="config rollback failed",
-            ok=False,
-            detail=f"version {version[:8]} is invalid now",
-            text=request.t(
-                f"❌ 版本 `{version[:8]}` 现在不能通过校验：\n\n{problems}",
-                f"❌ Version `{version[:8]}` does not validate now:\n\n{problems}",
-            ),
-        )
-    return Reply(
-        title="config rollback",
-        detail=f"config rolled back from {current[:8]} to {version[:8]}",
-        text=request.t(
-            f"### ↩️ 配置已回滚到 `{version[:8]}`（{len(restored.projects)} 个项目），之前是 `{current[:8]}`。\n\n"
-            "配置仓库没有变：下一次推送会再次同步仓库的内容，请同时在仓库里 revert。",
-            f"### ↩️ Config rolled back to `{version[:8]}` ({len(restored.projects)} projects), "
-            f"from `{current[:8]}`.\n\n"
-            "The config repo is unchanged: its next push is synced as usual, so revert there too.",
-        ),
-    )
+        return rollback.approval_opened(planned, opened, request.language)
+    return rollback.execute(request.config, planned, request.sender, (), request.language)

@@ -82,7 +82,7 @@ def dns_show(request: ChatRequest) -> Reply:
     aliases=("域名 修改",),
     acts=True,
     verb=verbs.DNS_SET,
-    arguments=(Argument("name"), Argument("type"), Argument("value"), Argument("ttl", required=False, number=True)),
+    arguments=(Argument("name"), Argument("type"), Argument("value"), Argument("ttl", required=False)),
     zh="设置一条记录（UPSERT）：先预览旧值 → 新值，确认后修改，等 INSYNC 后用真实 DNS 验证",
     en="Set a record (UPSERT): a preview of old → new, your confirm, then INSYNC and a check by real DNS",
     examples=("dns set api.shop.example A 192.0.2.10", "域名 修改 www.shop.example CNAME shop-lb.example.net 300"),
@@ -96,9 +96,12 @@ def dns_set(request: ChatRequest) -> Reply:
     name = dns.normalise(str(request.arguments["name"]))
     zone = _zone(request, name)
     kind = str(request.arguments["type"]).upper()
-    ttl = request.arguments.get("ttl")
+    ttl = str(request.arguments.get("ttl") or "").strip()
+    if ttl and not (ttl.isascii() and ttl.isdigit()):
+        raise UsageError(request.t("TTL 是秒数，一个整数。", "the TTL is a whole number of seconds."))
     try:
-        plan = dns.plan_set(zone, name, kind, str(request.arguments["value"]), int(ttl) if ttl is not None else None)
+        # A huge TTL is a number all the same: the zone's range says what it may be.
+        plan = dns.plan_set(zone, name, kind, str(request.arguments["value"]), int(ttl) if ttl else None)
     except dns.RecordError as exc:
         raise UsageError(md(str(exc), 300)) from None
     shown = ", ".join(dns.values_of(plan["after"]))
@@ -147,6 +150,10 @@ def dns_undo(request: ChatRequest) -> Reply:
     if zone is None:
         raise UsageError(request.t("那个 zone 已不在配置中。", "that zone is no longer configured."))
     plan = {"kind": "dns-change", **dns.plan_undo(zone, {**done.plan, "request": done.id})}
+    try:  # the zone's rules as they are now: a name protected since the change is not put back either
+        dns.check(zone, plan["name"], plan["type"], plan["after"]["TTL"] if plan["after"] else None)
+    except dns.RecordError as exc:
+        raise UsageError(md(str(exc), 300)) from None
     return run.preview(
         request.config,
         request.actor,

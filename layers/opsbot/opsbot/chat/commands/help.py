@@ -5,6 +5,7 @@ from __future__ import annotations
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import REGISTRY, Argument, Command, UsageError, command
 from opsbot.i18n import t
+from opsbot.markup import dingtalk as md
 from opsbot.message import Reply
 
 
@@ -55,8 +56,8 @@ def show_help(request: ChatRequest) -> Reply:
         if cmd is None:
             raise UsageError(
                 request.t(
-                    f"没有命令 `{wanted}`。发送 `help` 查看全部命令。",
-                    f"no command `{wanted}`. Send `help` for the list.",
+                    f"没有命令 `{md(wanted, 40)}`。发送 `help` 查看全部命令。",
+                    f"no command `{md(wanted, 40)}`. Send `help` for the list.",
                 )
             )
         return Reply(title=f"help {cmd.name}", text=detail(cmd, request.language))

@@ -7,7 +7,10 @@ message again under a new event_id). The worker then reads the message from Feis
 own token (channels/feishu_app.py): who sent it, in which chat, and what it says are what Feishu's API reports,
 never what the callback says, and a message Feishu does not have for this app does nothing (DESIGN §7, as for
 GitLab's notes). A captured callback replayed, or one forged with the token, can at most make opsbot read a real
-message once more, which its message_id dedupes.
+message again, and that message is acted on only if Feishu's API says it was sent at most MESSAGE_MAX_AGE_SECONDS
+before the callback came (ingress/freshness.py), was addressed to the bot (its `mentions` name the bot's own
+open_id, or the chat is a one-to-one chat with it: never the callback's say-so), and its act was not claimed before:
+an act's marker, by message_id, is kept for good (state/idempotency.py).
 
 Feishu wants its answer within 3 s and retries otherwise (15 s, 5 min, 1 h, 6 h), so the callback only queues:
 reads and acts are both answered by the worker, as replies to the message (channels/feishu.py `send_by_session`).
@@ -155,6 +158,18 @@ def fields_from_api(message_id: str, found: dict) -> tuple[dict | None, str]:
         "text": _text(content, found.get("mentions")),
         "create_time": int(created) if created.isdigit() else None,
     }, ""
+
+
+def addressed(found: dict) -> bool:
+    """Whether a message read from Feishu's API was for the bot: its `mentions` (Feishu's, not the callback's) name
+    the bot's open_id, or its chat is a one-to-one chat with the bot. The callback's `chat_type` and content are a
+    forger's to write, so they decide nothing here."""
+    mentions = found.get("mentions") if isinstance(found.get("mentions"), list) else []
+    ids = {m.get("id") for m in mentions if isinstance(m, dict) and m.get("id_type", "open_id") == "open_id"}
+    if ids and feishu_app.bot_open_id() in ids:
+        return True
+    chat_id = found.get("chat_id")
+    return isinstance(chat_id, str) and bool(chat_id) and feishu_app.chat_mode(chat_id) == "p2p"
 
 
 def inbound_message(config: Config, fields: dict) -> InboundMessage:
