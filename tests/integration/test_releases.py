@@ -237,6 +237,29 @@ def test_a_rollback_reverts_the_newest_release_commit_and_applies_it(gitops):
     assert "needs the role deployer" in response.json()["markdown"]["text"]
 
 
+def test_a_rollback_to_a_release_writes_its_image_again_and_refuses_what_the_rules_refuse(gitops):
+    stack = gitops
+    first = another_build(stack)
+    _, card = release_and_wait(stack, f"deploy shop-api {first} staging", "g-api")
+    earlier = release_id(card)
+    release_and_wait(stack, f"deploy shop-api {another_build(stack)} staging", "g-api")
+    before = len(commits(stack, API_STAGING))
+    response, _ = stack.chat(f"rollback shop-api staging to {earlier}", as_person="bob")  # a developer may not
+    assert "needs the role deployer" in response.json()["markdown"]["text"]
+    session = say(stack, "rollback shop-api staging to 124")  # a feature/refund build: staging takes main's
+    assert "takes builds of main" in wait_text(stack, session, "⛔")
+    session = say(stack, "rollback shop-api staging to 0000beef")  # no such release in the deploy history
+    assert "no release `0000beef`" in wait_text(stack, session, "⛔")
+    assert len(commits(stack, API_STAGING)) == before  # nothing refused was written
+
+    session = say(stack, f"rollback shop-api staging to {earlier}")
+    wait_text(stack, session, "Committed")
+    newest = commits(stack, API_STAGING)[0]
+    assert len(commits(stack, API_STAGING)) == before + 1 and f"Opsbot-Build: {first}" in newest["message"]
+    assert current_tag(stack) == API_TAGS[first]
+    assert stack.wait_for(lambda: live(stack, "shop-api") == f"registry.example.com/shop/shop-api:{API_TAGS[first]}")
+
+
 def test_a_race_loses_no_update_and_the_loser_is_told(gitops):
     stack = gitops
     text = stack.gitlab_file(DEPLOY_REPO, API_STAGING)
