@@ -342,6 +342,8 @@ def test_a_watched_manifest_is_applied_by_someone_else_and_waited_for(gitops):
         if c["method"] == "PATCH" and "shop-search" in c["path"]
     ]
     assert patches == []  # opsbot only watched
+    session = say(stack, "status shop-search")
+    assert "desired = live" in wait_text(stack, session, r"Desired \(the deploy repo\)")
 
 
 def test_a_runbook_installs_the_version_on_the_vms(gitops):
@@ -354,6 +356,9 @@ def test_a_runbook_installs_the_version_on_the_vms(gitops):
     assert {"Key": "tag:app", "Values": ["shop-web-staging"]} in sent["Targets"]
     assert "✅" in card and "deploy-shop-web @ shop-web-staging-vms finished" in card
     assert f'version: "{tag}"' in stack.gitlab_file(DEPLOY_REPO, "shop-web/staging/versions.yaml")
+    session = say(stack, "status shop-web")  # live: the image of the runbook's last run
+    status = wait_text(stack, session, r"Desired \(the deploy repo\)")
+    assert "desired = live" in status and release_id(card) in status
 
 
 def test_flux_reconciles_the_commit_on_request(gitops):
