@@ -260,6 +260,22 @@ def test_a_rollback_to_a_release_writes_its_image_again_and_refuses_what_the_rul
     assert stack.wait_for(lambda: live(stack, "shop-api") == f"registry.example.com/shop/shop-api:{API_TAGS[first]}")
 
 
+def test_a_production_rollback_waits_for_a_second_persons_approval_and_writes_nothing_before(gitops):
+    stack = gitops
+    production = "shop-api/overlays/production/kustomization.yaml"
+    before, requests = len(commits(stack, production)), len(stack.gitlab_merge_requests(DEPLOY_REPO))
+    session = say(stack, "rollback shop-api production to 123")
+    asked = wait_text(stack, session, "Approval request")
+    request = re.search(r"approve ([0-9a-f]{8})", asked).group(1)
+    session = say(stack, f"approve {request}", "alice")  # the requester never approves their own request
+    assert "someone else" in wait_text(stack, session, "⛔")
+    time.sleep(2)
+    assert len(commits(stack, production)) == before
+    opened = stack.gitlab_merge_requests(DEPLOY_REPO)[requests:]
+    assert [m["source_branch"] for m in opened] == [f"opsbot/release-{request}"]  # its record, not merged
+    assert [m["state"] for m in opened] == ["opened"]
+
+
 def test_a_race_loses_no_update_and_the_loser_is_told(gitops):
     stack = gitops
     text = stack.gitlab_file(DEPLOY_REPO, API_STAGING)
