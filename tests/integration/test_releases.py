@@ -418,6 +418,31 @@ def test_a_rollback_of_each_other_format_reverts_its_file_and_applies_it(gitops,
     assert stack.gitlab_file(DEPLOY_REPO, file) == before  # byte for byte, comments and order kept
 
 
+@pytest.mark.parametrize(
+    ("project", "builds", "robot", "file"),
+    [
+        ("shop-recommend", (6, 7), "g-recommend", "shop-recommend/staging/values.yaml"),
+        ("shop-search", (3, 4), "g-search", "shop-search/staging/deployment.yaml"),
+        ("shop-web", (41, 43), "g-web", "shop-web/staging/versions.yaml"),
+    ],
+)
+def test_a_hand_change_to_each_other_format_is_drift_told(gitops, project, builds, robot, file):
+    from local.deploy_edit import MADE_UP
+
+    stack = gitops
+    text = stack.gitlab_file(DEPLOY_REPO, file)
+    changed = re.sub(r'(newTag: "?|tag: "?|version: "?|image: \S+:)[\w.+-]+', rf"\g<1>{MADE_UP}", text, count=1)
+    assert changed != text
+    stack.push({file: changed}, project=DEPLOY_REPO, message=f"hotfix {project} by hand")
+    drift_check(stack)
+    notice = wait_card(stack, robot, MADE_UP)
+    assert project in notice and "staging" in notice
+    session = say(stack, f"status {project}")
+    assert "⚠️ drift" in wait_text(stack, session, r"Desired \(the deploy repo\)")
+    number = next(n for n in builds if drone_tag(stack, f"shop/{project}", n) not in text)
+    release_and_wait(stack, f"deploy {project} {number} staging", robot)  # back in sync, for the tests after
+
+
 # --- failures -----------------------------------------------------------------------------------------------------
 
 
