@@ -5,8 +5,9 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 # The local stack's API port. The stack owns the others: each follows from PORT (local/ports.py: the chat sink PORT+1,
-# Drone +2, GitLab +3, Kubernetes +4, SSM +5, DNS +53, moto +2005) unless set alone in the environment (SINK_PORT,
-# DRONE_PORT, GITLAB_PORT, KUBE_PORT, SSM_PORT, DNS_PORT, MOTO_PORT), and the local commands ask the running stack.
+# Drone +2, GitLab +3, Kubernetes +4, SSM +5, Argo CD +6, DNS +53, moto +2005) unless set alone in the environment
+# (SINK_PORT, DRONE_PORT, GITLAB_PORT, KUBE_PORT, SSM_PORT, ARGOCD_PORT, DNS_PORT, MOTO_PORT), and the local commands
+# ask the running stack.
 PORT ?= 3000
 CHROMEDRIVER := /usr/bin/chromedriver
 export PYTHONDONTWRITEBYTECODE := 1
@@ -14,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST := $(PY) -m pytest -q -n $(JOBS) --durations=15
 
-.PHONY: help lint lock run send chat click config config-push event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click config config-push hand-edit drift-check event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -41,7 +42,8 @@ $(TOOLS)/.installed: requirements-tools.txt
 	touch $@
 
 ## run: the local stack on 127.0.0.1:3000 (PORT=…; CONFIG=dir for another config; VERBOSE=1 prints JSON logs):
-##   moto, the config, fake DingTalk, Feishu, Drone, GitLab, Kubernetes, SSM Run Command and DNS
+##   moto, the config, fake DingTalk, Feishu, Drone, GitLab
+##   (with the deploy repo), Kubernetes, Argo CD, SSM Run Command and DNS
 run: $(VENV)/.installed
 	$(PY) -m local.stack --port $(PORT) $(if $(CONFIG),--config "$(CONFIG)") $(if $(VERBOSE),--verbose)
 
@@ -51,9 +53,11 @@ send: $(VENV)/.installed
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
 ## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
+##   [WAIT=75: wait up to that many seconds for an act's result, e.g. a release's card after its verification]
 chat: $(VENV)/.installed
 	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu] [PORT=3000]" && exit 2)
-	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT)
+	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) \
+		$(if $(WAIT),--wait $(WAIT))
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.
 ##   make click LINK=http://127.0.0.1:3000/actions/<token> WHO=alice   (WHO=stranger: not in the config)
@@ -65,6 +69,14 @@ click: $(VENV)/.installed
 config-push: $(VENV)/.installed
 	@test -n "$(FILE)" || (echo "usage: make config-push FILE=projects/shop-web.yaml [DIR=the stack's config] [WHO=alice]" && exit 2)
 	$(PY) -m local.config_push $(FILE) $(if $(DIR),--config "$(DIR)") --as "$(or $(WHO),alice)" --port $(PORT)
+
+## hand-edit: change the running stack's deploy repo by hand (no opsbot), e.g. make hand-edit [FILE=shop-api/…] [WHO=bob]
+hand-edit: $(VENV)/.installed
+	$(PY) -m local.deploy_edit $(FILE) --as "$(or $(WHO),bob)" --port $(PORT)
+
+## drift-check: queue the drift check on the running stack now, as the template's schedule does on AWS
+drift-check: $(VENV)/.installed
+	$(PY) -m local.deploy_edit --check --port $(PORT)
 
 ## chat-reference: regenerate both READMEs' chat command reference from the command registry
 chat-reference: $(VENV)/.installed

@@ -26,6 +26,15 @@
     counted, not messages), and whether any robot was ever muted. Takes about 75 seconds (the minute of sending,
     then the last digests); --skip-load leaves it out.
 
+(e) GitOps releases. The local stack with its worker; shop-api's staging (kustomize, `apply: opsbot`) released from
+    chat again and again, alternating #128 and #123, each waited for to its card (its verification shortened to a
+    second in the bench's copy of the config). Per release: confirm → commit (from the chat message to the commit's
+    time in the fake GitLab) and commit → rollout started (to the fake Kubernetes API's start of the Deployment's
+    rollout), p50 and p95; beside them, floors measured in the same run: one commits-API call of the same file made
+    directly, and one strategic merge patch of the Deployment made directly. Reported, not judged: a release is
+    jobs on a queue that the local stack's worker polls once a second (Lambda's SQS source polls continuously).
+    --skip-release leaves it out.
+
 It is a measurement, not a test: it exits 0 when a target is missed, and non-zero only when something crashed.
 """
 
@@ -303,11 +312,11 @@ class LocalStack:
 
     def __init__(self, workdir: Path, worker: bool = False):
         self.worker = worker
-        ports = [free_port() for _ in range(8)]
-        while len(set(ports)) < 8:
-            ports = [free_port() for _ in range(8)]
+        ports = [free_port() for _ in range(9)]
+        while len(set(ports)) < 9:
+            ports = [free_port() for _ in range(9)]
         self.port, self.moto_port, self.sink_port, self.drone_port, self.gitlab_port = ports[:5]
-        self.kube_port, self.ssm_port, self.dns_port = ports[5:]
+        self.kube_port, self.ssm_port, self.dns_port, self.argocd_port = ports[5:]
         self.config = workdir / "config"
         shutil.copytree(ROOT / "config" / "example", self.config)
         self.workdir = workdir
@@ -340,6 +349,8 @@ class LocalStack:
             str(self.ssm_port),
             "--dns-port",
             str(self.dns_port),
+            "--argocd-port",
+            str(self.argocd_port),
             "--config",
             str(self.config),
             *([] if self.worker else ["--no-worker"]),
@@ -633,6 +644,129 @@ def bench_chat(requests_n: int, warmup: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# (e) GitOps releases: confirm → commit, commit → rollout started
+# --------------------------------------------------------------------------------------------------------------
+RELEASE_FILE = "shop-api/overlays/staging/kustomization.yaml"
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def bench_release(releases_n: int) -> dict:
+    import requests
+
+    from local.chat import callback
+    from local.signing import sign_for
+
+    path = "/webhooks/dingtalk"
+    person = {"id": "alice", "name": "Alice Wang", "dingtalk_user_id": "alice.wang"}
+    with tempfile.TemporaryDirectory(prefix="opsbot-bench-") as workdir:
+        stack = LocalStack(Path(workdir), worker=True)
+        api_file = stack.config / "projects" / "shop-api.yaml"
+        api_file.write_text(
+            api_file.read_text(encoding="utf-8").replace("minutes: 1\n", "minutes: 0.02\n"), encoding="utf-8"
+        )
+        gitlab, kube = f"http://127.0.0.1:{stack.gitlab_port}", f"http://127.0.0.1:{stack.kube_port}"
+        sink = f"http://127.0.0.1:{stack.sink_port}"
+        http = requests.Session()
+        to_commit, to_rollout, commit_floor, patch_floor, failures = [], [], [], [], []
+        try:
+            stack.start()
+            say(f"(e) GitOps releases: local stack with its worker; {releases_n} releases of shop-api to staging")
+
+            def commits() -> list[dict]:
+                query = {"project": "platform/deploy", "ref": "main", "path": RELEASE_FILE}
+                return http.get(gitlab + "/_control/commits", params=query, timeout=HTTP_TIMEOUT).json()["commits"]
+
+            def deployment() -> dict:
+                found = http.get(kube + "/_control/deployments", timeout=HTTP_TIMEOUT).json()["deployments"]
+                return found["shop-staging/shop-api"]
+
+            def cards() -> int:
+                messages = http.get(sink + "/_control/messages", timeout=HTTP_TIMEOUT).json()["messages"]
+                return sum(1 for m in messages if "Release shop-api" in json.dumps(m["message"], ensure_ascii=False))
+
+            for i in range(releases_n):
+                number = 128 if i % 2 == 0 else 123
+                told, before = cards(), len(commits())
+                body = json.dumps(callback(f"deploy shop-api {number} staging", person, sink), ensure_ascii=False)
+                body = body.encode()
+                asked = time.time()
+                http.post(
+                    stack.api + path,
+                    data=body,
+                    headers={"Content-Type": "application/json", **sign_for(path, body)},
+                    timeout=HTTP_TIMEOUT,
+                )
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and cards() <= told:
+                    time.sleep(0.1)
+                found = commits()
+                if len(found) != before + 1 or cards() <= told:
+                    failures.append(f"release of #{number}: {len(found) - before} commit(s), card {cards() > told}")
+                    continue
+                committed = _epoch(found[0]["created_at"])
+                to_commit.append(committed - asked)
+                to_rollout.append(deployment()["changed_at"] - committed)
+
+            # The floors: the same two calls, made directly against the same fakes.
+            from opsbot.gitlab.api import GitLabClient
+
+            client = GitLabClient(gitlab, "local-deploy-token", HTTP_TIMEOUT)
+            for i in range(releases_n):
+                text, last = client.file_at("platform/deploy", RELEASE_FILE, "main")
+                changed = re.sub(r'newTag: "[^"]*"', f'newTag: "floor{i:03d}"', text)
+                start = time.perf_counter()
+                client.update_file("platform/deploy", "main", RELEASE_FILE, changed, "bench floor", last)
+                commit_floor.append(time.perf_counter() - start)
+                patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"floor:{i}"}]}}}}
+                start = time.perf_counter()
+                http.patch(
+                    kube + "/apis/apps/v1/namespaces/shop-staging/deployments/shop-api",
+                    data=json.dumps(patch),
+                    headers={"Content-Type": "application/strategic-merge-patch+json", "Authorization": _eks_bearer()},
+                    timeout=HTTP_TIMEOUT,
+                )
+                patch_floor.append(time.perf_counter() - start)
+        finally:
+            http.close()
+            stack.stop()
+    result = {"failures": failures, "n": len(to_commit)}
+    for name, values in (
+        ("to_commit", to_commit),
+        ("to_rollout", to_rollout),
+        ("commit_floor", commit_floor),
+        ("patch_floor", patch_floor),
+    ):
+        result[name] = (statistics.median(values), percentile(values, 95)) if values else (math.nan, math.nan)
+    for label, key in (
+        ("confirm → commit", "to_commit"),
+        ("  floor: one commits-API call", "commit_floor"),
+        ("commit → rollout started", "to_rollout"),
+        ("  floor: one strategic patch", "patch_floor"),
+    ):
+        p50, p95 = result[key]
+        say(f"  {label:32} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms")
+    for failure in failures:
+        say(f"    failed: {failure}")
+    return result
+
+
+def _eks_bearer() -> str:
+    """A token of the shape the fake Kubernetes API takes for its EKS cluster (a presigned GetCallerIdentity)."""
+    import base64
+
+    url = (
+        "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60"
+        "&X-Amz-SignedHeaders=host%3Bx-k8s-aws-id&X-Amz-Signature=bench"
+    )
+    return "Bearer k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+# --------------------------------------------------------------------------------------------------------------
 # (d) load: 1,000 Drone webhooks in a minute, with the worker, into 5 rate-limited robots
 # --------------------------------------------------------------------------------------------------------------
 LOAD_BUILDS = 1_000
@@ -823,6 +957,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-ingress", action="store_true")
     parser.add_argument("--skip-load", action="store_true", help="leave out (d), the load run (about 75 s)")
+    parser.add_argument("--skip-release", action="store_true", help="leave out (e), the GitOps releases")
+    parser.add_argument("--releases", type=int, default=20, help="GitOps releases measured in (e) (default 20)")
     args = parser.parse_args(argv)
 
     # A SIGTERM to the bench must still stop the stack (the finally blocks run on SystemExit).
@@ -837,6 +973,7 @@ def main(argv: list[str] | None = None) -> int:
     ingress = None if args.skip_ingress else bench_ingress(args.requests, args.warmup)
     chat = None if args.skip_ingress else bench_chat(max(50, args.requests // 2), args.warmup)
     load = None if args.skip_load else bench_load()
+    release = None if args.skip_release else bench_release(args.releases)
     layer = bench_layer_size()
 
     say()
@@ -898,6 +1035,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{'load: robots muted (130101)':28} {load['muted']:9d}    "
             f"(most messages to one robot in a minute: {load['max_per_minute']})  {muted}"
         )
+    if release:
+        for label, key, floor in (
+            ("release: confirm → commit", "to_commit", "commit_floor"),
+            ("release: commit → rollout", "to_rollout", "patch_floor"),
+        ):
+            (p50, p95), (f50, _f95) = release[key], release[floor]
+            say(
+                f"{label:28} {p50 * 1000:9.0f} ms {f50 * 1000:9.1f} ms {p50 / f50:7.1f}x  "
+                f"(p95 {p95 * 1000:.0f} ms; {release['n']} releases; info: a queue the local worker polls each second)"
+            )
     say(
         f"{'layer size, unzipped':28} {layer['mb']:9.1f} MB {'':>12} {'':>8} {'':>11} "
         f"{'<=' + str(LAYER_TARGET_MB) + ' MB':>8}  {'ok' if layer['mb'] <= LAYER_TARGET_MB else 'MISS'}"

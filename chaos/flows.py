@@ -304,3 +304,103 @@ def feishu_chat(world: World):
         "acknowledged": world.feishu_replies("Got it: `deploy` is running"),
         "result": world.feishu_replies("→ staging"),
     }
+
+
+# --- GitOps releases: a commit in the deploy repo, applied, followed, verified and reported -------------------------
+
+DEPLOY_REPO = "platform/deploy"
+API_STAGING = "shop-api/overlays/staging/kustomization.yaml"
+API_PRODUCTION = "shop-api/overlays/production/kustomization.yaml"
+
+
+def gitops(world: World) -> None:
+    """The example's GitOps environments as the stored config (a verification of a second, not a minute), and the
+    clusters in moto's EKS pointing at the fake Kubernetes API."""
+    import boto3
+
+    from local import ops_seed
+    from opsbot.config import store
+    from opsbot.config.yaml_source import parse_files
+
+    files = dict(world.gitops_files)
+    files["projects/shop-api.yaml"] = (
+        files["projects/shop-api.yaml"]
+        .replace("minutes: 1\n", "minutes: 0.02\n")
+        .replace("interval_seconds: 5", "interval_seconds: 1")
+    )
+    documents, problems = parse_files(files)
+    assert problems == [], problems
+    store.save(documents, "chaos-gitops", source="chaos")
+    eks = boto3.client("eks", region_name="us-east-1")
+    for name in ops_seed.EKS_CLUSTERS:
+        eks.create_cluster(
+            name=name,
+            roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"], "securityGroupIds": []},
+        )
+    ops_seed.point_eks_cluster_at(world.kubernetes_url)
+
+
+def deploy_commits(world: World, path: str, marker: str) -> int:
+    repo = world.gitlab.repos[DEPLOY_REPO]
+    return sum(1 for c in world.gitlab._history(repo, {"ref_name": "main", "path": path}) if marker in c["message"])
+
+
+def rollouts(world: World, namespace: str) -> int:
+    """How many times the Deployment's pod template changed (each patch of its image rolls it out once)."""
+    return world.kubernetes.deployments[(namespace, "shop-api")]["revision"] - 1
+
+
+@flow("gitops release")
+def gitops_release(world: World):
+    """alice releases shop-api #128 to staging: one commit in the deploy repo, one patch of the Deployment, its
+    rollout followed and its health verified in delayed jobs, the acknowledgement and the card told once each."""
+    gitops(world)
+    chat(world, "deploy shop-api 128 to staging", "alice.wang", "Alice Wang")
+    return lambda: {
+        "commit": deploy_commits(world, API_STAGING, "Opsbot-Release:"),
+        "patch": rollouts(world, "shop-staging"),
+        "acknowledged": world.messages("📝 Committed"),
+        "card": world.messages("✅ Release shop-api → staging #128"),
+    }
+
+
+@flow("gitops rollback")
+def gitops_rollback(world: World):
+    """After a release (set up, not crashed), `rollback shop-api staging`: one revert commit through GitLab's revert
+    API, one more patch (the old image back), its card once."""
+    gitops(world)
+    chat(world, "deploy shop-api 128 to staging", "alice.wang", "Alice Wang")
+    world.run()
+    assert rollouts(world, "shop-staging") == 1 and deploy_commits(world, API_STAGING, "Opsbot-Release:") == 1, (
+        rollouts(world, "shop-staging"),
+        deploy_commits(world, API_STAGING, "Opsbot-Release:"),
+        world.messages(""),
+    )
+    chat(world, "rollback shop-api staging", "alice.wang", "Alice Wang")
+    return lambda: {
+        "revert": deploy_commits(world, API_STAGING, "This reverts commit"),
+        "patch": rollouts(world, "shop-staging") - 1,
+        "card": world.messages("Rollback (revert) shop-api → staging"),
+    }
+
+
+@flow("gitops merge request")
+def gitops_merge_request(world: World):
+    """Production: alice's release opened its merge request (set up); carol's approval (the trigger) merges it once,
+    patches the Deployment once and tells the card once; never a second merge request."""
+    from opsbot.state import keys
+
+    gitops(world)
+    chat(world, "deploy shop-api 128 to production", "alice.wang", "Alice Wang")
+    world.run()
+    [item] = world.state_items(keys.APPROVAL)
+    request_id = item["id"]["S"]
+    chat(world, f"approve {request_id}", "carol.zhang", "Carol Zhang")
+    repo = world.gitlab.repos[DEPLOY_REPO]
+    return lambda: {
+        "merge request": len(repo.merge_requests),
+        "merged": sum(1 for mr in repo.merge_requests if mr["state"] == "merged"),
+        "patch": rollouts(world, "shop"),
+        "card": world.messages("✅ Release shop-api → production #128"),
+    }

@@ -68,6 +68,7 @@ STACK = {
     "CONFIG_TABLE": "chaos-config",
     "STATE_TABLE": "chaos-state",
     "AUDIT_TABLE": "chaos-audit",
+    "RELEASES_TABLE": "chaos-releases",
     "HTTP_TIMEOUT_SECONDS": "2",
     "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/chaos/webhooks/drone",
     "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/chaos/webhooks/gitlab",
@@ -382,14 +383,19 @@ class World:
         return f"http://{host}"
 
     def _start_fakes(self) -> None:
-        from local import fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
+        from local import deploy_seed, fake_dingtalk, fake_drone, fake_gitlab, fake_kubernetes
         from local.fake_feishu import FakeFeishu
+        from local.fake_health import FakeHealth
         from local.gitlab_seed import PROJECTS, config_repo_files
         from local.ports import peers_variable
         from opsbot.config.yaml_source import parse_files
 
         self.dingtalk = fake_dingtalk.FakeDingTalk({}, echo=False)
-        self.dingtalk_url = self._serve(self.dingtalk, fake_dingtalk.make_server)
+        # The sink also serves the GitOps environments' health URLs (local/fake_health.py), as the local stack's does.
+        self.dingtalk_url = self._serve(
+            self.dingtalk,
+            lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(FakeHealth(),)),
+        )
         # Feishu on a port of its own, so that its calls are named as Feishu's at the crash points.
         self.feishu = FakeFeishu({}, echo=False, app=(FEISHU_APP_ID, SECRETS["FEISHU_APP_SECRET_PARAM"]))
         self.feishu_url = self._serve(
@@ -397,28 +403,38 @@ class World:
             lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(self.feishu,)),
             peer="feishu",
         )
-        self.kubernetes = fake_kubernetes.FakeKubernetes(eks_cluster="shop", echo=False)
+        self.kubernetes = fake_kubernetes.FakeKubernetes(
+            eks_cluster="shop", echo=False, seed=deploy_seed.cluster_seed()
+        )
         self.kubernetes_url = self._serve(self.kubernetes, fake_kubernetes.make_server)
         self.drone = fake_drone.FakeDrone("local-drone-token", echo=False, login="opsbot")
         for slug, builds in fake_drone.default_seed().items():
             self.drone.seed(slug, builds)
         self.drone_url = self._serve(self.drone, fake_drone.make_server)
-        self.gitlab = fake_gitlab.FakeGitLab("local-gitlab-token", echo=False)
+        self.gitlab = fake_gitlab.FakeGitLab(
+            "local-gitlab-token", echo=False, project_tokens={deploy_seed.DEPLOY_TOKEN: (deploy_seed.DEPLOY_REPO,)}
+        )
         self.gitlab_url = self._serve(self.gitlab, fake_gitlab.make_server)
         self.gitlab.base_url = self.gitlab_url
         for path, files in PROJECTS.items():
             self.gitlab.seed(path, files)
+        for path, commits in deploy_seed.app_histories().items():
+            self.gitlab.seed_commits(path, commits)
+        self.gitlab.seed(deploy_seed.DEPLOY_REPO, deploy_seed.deploy_repo_files())
         # The example config names its peers by role (local://drone): these fakes are where they run, so the
-        # config (and a synced one) points at them as it does at a local stack's.
+        # config (and a synced one) points at them as it does at a local stack's. The flows from before GitOps
+        # releases deploy through Drone (deploy_seed.drone_way); the release flows save the example as it is.
         os.environ["LOCAL_PEERS"] = peers_variable(
             {
                 "dingtalk": self.dingtalk_url,
                 "feishu": self.feishu_url,
                 "drone": self.drone_url,
                 "gitlab": self.gitlab_url,
+                "health": self.dingtalk_url,  # the sink's health pages (local/fake_health.py)
             }
         )
-        self.config_files = config_repo_files(ROOT / "config" / "example")
+        self.gitops_files = config_repo_files(ROOT / "config" / "example")
+        self.config_files = deploy_seed.drone_way(self.gitops_files)
         self.config_sha = self.gitlab.seed("platform/opsbot-config", self.config_files)
         self.documents, problems = parse_files(self.config_files)
         assert problems == [], problems
@@ -487,7 +503,12 @@ class World:
         ddb, sqs, ssm = self._clients
         for logical_id, resource in self.template.resources_of("AWS::DynamoDB::Table").items():
             props = resource["Properties"]
-            name = {"ConfigTable": "CONFIG_TABLE", "StateTable": "STATE_TABLE", "AuditTable": "AUDIT_TABLE"}[logical_id]
+            name = {
+                "ConfigTable": "CONFIG_TABLE",
+                "StateTable": "STATE_TABLE",
+                "AuditTable": "AUDIT_TABLE",
+                "ReleasesTable": "RELEASES_TABLE",
+            }[logical_id]
             ddb.create_table(
                 TableName=STACK[name],
                 BillingMode="PAY_PER_REQUEST",

@@ -9,6 +9,10 @@
 - `POST …/builds/{n}` (restart), `…/promote`, `…/rollback` trigger a new pending build on n's commit, with the
   repo's next number, `parent: n` and `trigger` = the token's user; params are merged the way Drone merges them.
   `DELETE …/builds/{n}` kills a pending/running build (its unfinished stages and steps too) and returns it.
+- A promote or rollback build runs and finishes after `deploy_seconds` when the fake is given them (the local stack:
+  a few seconds), or when `/_control/finish` says so, `success` unless `/_control/deploy_outcome` (or the finish's
+  `status`) scripted another, and then Drone's webhook is delivered (`webhook`: the local stack signs it and posts
+  it to /webhooks/drone), so the group hears how a `deploy: drone` release ended.
 - `/_control/…` (no auth) lets tests read the calls, seed builds and logs, reset, and inject faults.
 """
 
@@ -247,7 +251,34 @@ def default_seed(now: float | None = None) -> dict[str, list[dict]]:
         (42, "develop", "failure", "xiaoming", "feat(cart): free-shipping banner"),
         (43, "develop", "success", "alice", "fix(cart): banner copy and e2e selectors"),
     ]
+    services = {  # GitOps projects of the example: a few builds of main each
+        "shop/shop-recommend": [
+            (6, 30, "bob", "feat(model): warm up the embeddings"),
+            (7, 5, "alice", "fix(api): empty carts"),
+        ],
+        "shop/shop-search": [(3, 28, "carol", "feat(search): synonyms"), (4, 4, "bob", "perf(search): cache facets")],
+    }
+    more = {
+        slug: [
+            complete_build(
+                slug,
+                44 + index,
+                900 + index * 10 + n,
+                {
+                    "number": n,
+                    "created": int(base - h * hour),
+                    "target": "main",
+                    "author_login": who,
+                    "message": message,
+                    "after": hashlib.sha1(f"{slug}#{n}".encode()).hexdigest(),
+                },
+            )
+            for n, h, who, message in found
+        ]
+        for index, (slug, found) in enumerate(services.items())
+    }
     return {
+        **more,
         "shop/shop-api": [builds[n] for n in sorted(builds)],
         "shop/shop-web": [
             complete_build(
@@ -269,11 +300,26 @@ def default_seed(now: float | None = None) -> dict[str, list[dict]]:
 
 
 class FakeDrone(loopback.FaultyFake):
-    def __init__(self, token: str, echo: bool = True, login: str = "opsbot"):
+    def __init__(
+        self,
+        token: str,
+        echo: bool = True,
+        login: str = "opsbot",
+        deploy_seconds: float | None = None,
+        webhook=None,
+        server: str = "http://127.0.0.1",
+    ):
         self.token, self.echo, self.login = token, echo, login  # login: the user the token belongs to
+        self.deploy_seconds, self.webhook, self.server = deploy_seconds, webhook, server
+        self.deploy_outcomes: list[str] = []  # scripted: how the next deployments end (default success)
         self.lock = threading.RLock()
         self.baseline: dict[str, list[dict]] = {}  # what seed() added; reset() goes back to it
-        self.repo_ids: dict[str, int] = {"shop/shop-api": 42, "shop/shop-web": 43}
+        self.repo_ids: dict[str, int] = {
+            "shop/shop-api": 42,
+            "shop/shop-web": 43,
+            "shop/shop-recommend": 44,
+            "shop/shop-search": 45,
+        }
         self.reset()
 
     def reset(self) -> None:
@@ -328,7 +374,7 @@ class FakeDrone(loopback.FaultyFake):
 
     def _trigger(self, slug: str, prev: dict, event: str, deploy_to: str, params: dict) -> dict:
         now = int(time.time())
-        return self._add(
+        started = self._add(
             slug,
             [
                 {
@@ -344,6 +390,32 @@ class FakeDrone(loopback.FaultyFake):
                 }
             ],
         )[0]
+        if event in ("promote", "rollback") and self.deploy_seconds:
+            timer = threading.Timer(self.deploy_seconds, self._finish, (slug, started["number"]))
+            timer.daemon = True
+            timer.start()
+        return started
+
+    def _finish(self, slug: str, number: int) -> None:
+        """A deployment's pipeline ends (as scripted), and Drone sends its webhook."""
+        with self.lock:
+            build = self._find(slug, number)
+            if build is None or build["status"] != "pending":
+                return
+            status = self.deploy_outcomes.pop(0) if self.deploy_outcomes else "success"
+            now = int(time.time())
+            build.update(status=status, started=build["created"] + 1, finished=now, updated=now, version=9)
+            build["stages"] = _stages(build)
+            delivery = {
+                "event": "build",
+                "action": "updated",
+                "repo": {"id": build["repo_id"], "slug": slug, "name": slug.split("/")[-1], "link": ""},
+                "build": copy.deepcopy(build),
+                "system": {"proto": "http", "host": self.server.split("://")[-1], "link": self.server},
+            }
+            self._say(f"{build['event']} {slug} #{number} -> {build['deploy_to']}: {status}")
+        if self.webhook is not None:
+            self.webhook(delivery)
 
     def page(self, slug: str, number: str) -> tuple | None:
         """A build as Drone's web UI shows it (the link in cards and replies), or None when there is no such build."""
@@ -458,9 +530,17 @@ class FakeDrone(loopback.FaultyFake):
             return 400, {"error": f"bad control request: {exc!r}"}
 
     def _control(self, method: str, path: str, spec: dict) -> tuple[int, dict]:
+        if method == "POST" and path == "/_control/finish":  # a deployment's pipeline ends now (its webhook is sent)
+            if spec.get("status"):
+                self.deploy_outcomes.insert(0, str(spec["status"]))
+            self._finish(spec["slug"], int(spec["number"]))
+            return 200, {"ok": True}
         with self.lock:
             if common := self.common_control(method, path, spec):
                 return common
+            if method == "POST" and path == "/_control/deploy_outcome":
+                self.deploy_outcomes = [str(s) for s in spec.get("statuses", [])]
+                return 200, {"ok": True}
             if method == "POST" and path == "/_control/builds":
                 return 200, {"ok": True, "numbers": self.add_builds(spec["slug"], spec.get("builds", []))}
             if method == "POST" and path == "/_control/logs":

@@ -9,9 +9,16 @@
   `…/repository/branches/:branch`, `…/merge_requests` (state, source_branch, target_branch).
 - Writes, checked as GitLab checks them: `POST …/repository/branches` (400 "Branch already exists"),
   `POST …/repository/commits` with `actions[]` (create/update/delete/move; 400 when a file is there or
-  missing; `start_branch` opens a new branch), `POST …/merge_requests` (409 while one is open for the
-  source branch).
+  missing; `start_branch` opens a new branch; an action's `last_commit_id` older than the file's last commit is
+  refused with 400 "You are attempting to update a file that has changed since you started editing it."),
+  `POST …/repository/commits/:sha/revert` (`branch`; 400 when it cannot be reverted cleanly),
+  `POST …/merge_requests` (409 while one is open for the source branch).
+- History: `GET …/repository/commits` (`ref_name`, `path`: the commits that changed it, newest first, paginated)
+  and `GET …/repository/commits/:sha`; `files/:path` gives the file's `last_commit_id`. A merge of a merge request
+  fast-forwards, or makes a merge commit (a second parent), or answers 406 when both sides changed a file.
 - `GET …/repository/commits/:sha/refs?type=branch`: the branches a commit is on (reachable from their heads).
+- Tokens: the API token sees every project; a project access token (`project_tokens`: token -> its projects, the
+  deploy repo's) sees only its own, and any other project is a 404, as GitLab hides it.
 - Webhooks: a project with a hook (`add_hook`, as in its Settings → Webhooks) gets the Push Hook of every commit
   made through the API on it, POSTed to the hook's URL with its secret token a moment later, as GitLab sends it;
   `api_pushes` keeps those bodies whether or not a hook is set.
@@ -64,6 +71,8 @@ class Commit:
     author_name: str
     author_email: str
     created_at: str
+    merged: str | None = None  # a merge commit's second parent
+    order: int = 0  # when it was made, for newest-first listings within one second
 
 
 @dataclass
@@ -88,8 +97,9 @@ def _blob_id(text: str) -> str:
 class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
     ApiError = ApiError
 
-    def __init__(self, token: str, echo: bool = True):
+    def __init__(self, token: str, echo: bool = True, project_tokens: dict[str, tuple[str, ...]] | None = None):
         self.token, self.echo = token, echo
+        self.project_tokens = dict(project_tokens or {})  # a project access token -> the projects it may see
         self.base_url = "http://127.0.0.1"  # make_server sets the real one
         # Commits that builds of the fake Drone name (sha -> message, author): their links show a page too.
         self.known_commits: dict[str, dict] = {}
@@ -134,6 +144,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             self.api_pushes: list[dict] = []  # the Push Hook body of each commit made through the API
             self.clear_faults()
             self.reset_merge_requests()
+            self.races: list[dict] = []  # commits another writer lands just before the next commit to their file
 
     # --- repositories ---------------------------------------------------------------------------------
     def seed(self, path: str, files: dict[str, str], branch: str = "main", message: str = "Initial commit") -> str:
@@ -146,14 +157,47 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             return sha
 
     def _commit(
-        self, repo: Repo, branch: str, parent: str | None, files: dict[str, str], message: str, name: str, email: str
+        self,
+        repo: Repo,
+        branch: str,
+        parent: str | None,
+        files: dict[str, str],
+        message: str,
+        name: str,
+        email: str,
+        merged: str | None = None,
+        sha: str = "",
     ) -> str:
-        digest = hashlib.sha1(json.dumps([parent, message, files, next(self._shas)], sort_keys=True).encode())
-        commit = Commit(digest.hexdigest(), parent, files, message, name, email, _now())
+        order = next(self._shas)
+        digest = sha or hashlib.sha1(json.dumps([parent, message, files, order], sort_keys=True).encode()).hexdigest()
+        commit = Commit(digest, parent, files, message, name, email, _now(), merged, order)
         repo.commits[commit.id] = commit
         repo.branches[branch] = commit.id
         self.branch_moved(repo, branch)  # open merge requests from it get a new version, as GitLab's refresh does
         return commit.id
+
+    def seed_commits(self, path: str, commits: list[dict]) -> None:
+        """Commits with the ids given (the ones the fake Drone built), each on its `branch` (made from the default
+        branch when new), adding a line to CHANGELOG.md; kept by reset()."""
+        with self.lock:
+            repo = self.repos[path]
+            for spec in commits:
+                branch = spec.get("branch") or repo.default_branch
+                parent = repo.branches.get(branch) or repo.branches[repo.default_branch]
+                files = dict(repo.commits[parent].files)
+                title = spec["message"].splitlines()[0]
+                files["CHANGELOG.md"] = files.get("CHANGELOG.md", "# Changes\n") + f"- {title}\n"
+                self._commit(
+                    repo,
+                    branch,
+                    parent,
+                    files,
+                    spec["message"],
+                    spec["author_name"],
+                    spec["author_email"],
+                    sha=spec["id"],
+                )
+            self.baseline[path] = copy.deepcopy(repo)
 
     def push(self, path: str, branch: str, commits: list[dict], user: dict | None = None) -> dict:
         """Commit on `branch` as `git push` by `user` would, and answer with the body of the Push Hook GitLab
@@ -350,7 +394,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             "id": commit.id,
             "short_id": commit.id[:8],
             "created_at": commit.created_at,
-            "parent_ids": [commit.parent] if commit.parent else [],
+            "parent_ids": [p for p in (commit.parent, commit.merged) if p],
             "title": commit.message.splitlines()[0],
             "message": commit.message,
             "author_name": commit.author_name,
@@ -399,7 +443,10 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
     def api(self, method: str, path: str, query: dict, body: bytes, token: str, host: str) -> tuple[int, object, dict]:
         """(status, JSON or text body, extra headers) for one call."""
         with self.lock:
-            authorized = hmac.compare_digest(token.encode(), self.token.encode())
+            scope = next(
+                (p for t, p in self.project_tokens.items() if hmac.compare_digest(token.encode(), t.encode())), None
+            )
+            authorized = hmac.compare_digest(token.encode(), self.token.encode()) or scope is not None
             try:
                 payload = json.loads(body) if body else {}
             except ValueError:
@@ -427,6 +474,10 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             args = {k: v[0] for k, v in query.items()}
             args.update(payload)
             try:
+                if scope is not None:  # a project access token: its own projects only, the rest hidden
+                    parts = path.split("/")
+                    if len(parts) < 5 or parts[3] != "projects" or self._repo(parts[4]).path not in scope:
+                        raise ApiError(404, "404 Project Not Found")
                 return self._route(method, path, args, host)
             except ApiError as exc:
                 return exc.status, {"message": exc.message}, {}
@@ -458,6 +509,15 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             return 201, self._create_commit(repo, args), {}
         if rest[:2] == ["repository", "commits"] and rest[3:] == ["refs"] and len(rest) == 4 and method == "GET":
             return self._paged(self._refs(repo, rest[2], args), args, host, path)
+        if rest == ["repository", "commits"] and method == "GET":
+            return self._paged(self._history(repo, args), args, host, path)
+        if rest[:2] == ["repository", "commits"] and len(rest) == 3 and method == "GET":
+            found = self._resolve(repo, rest[2])
+            if found is None or rest[2] in repo.branches:
+                raise ApiError(404, "404 Commit Not Found")
+            return 200, self._commit_json(repo, found), {}
+        if rest[:2] == ["repository", "commits"] and rest[3:] == ["revert"] and method == "POST":
+            return 201, self._revert(repo, rest[2], args), {}
         if rest[:1] == ["merge_requests"] and len(rest) >= 2:
             return self._mr_route(repo, method, rest[1:], args, host, path)
         if rest == ["merge_requests"]:
@@ -539,7 +599,7 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 "ref": args["ref"],
                 "blob_id": _blob_id(text),
                 "commit_id": commit.id,
-                "last_commit_id": commit.id,
+                "last_commit_id": self._last_commit(repo, commit, file_path),
             },
             {},
         )
@@ -626,6 +686,8 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
         )
         if parent is None:
             raise ApiError(400, "You can only create or edit files when you are on a branch")
+        self._race(repo, branch, actions)
+        parent = self._resolve(repo, branch) if branch in repo.branches else parent
         files = dict(parent.files)
         for action in actions:
             kind, name = action.get("action"), action.get("file_path") or ""
@@ -636,6 +698,11 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 raise ApiError(400, "A file with this name already exists")
             if kind in ("update", "delete") and name not in files:
                 raise ApiError(400, "A file with this name doesn't exist")
+            if action.get("last_commit_id") and kind in ("update", "delete", "move"):
+                if self._last_commit(repo, parent, name) != action["last_commit_id"]:
+                    raise ApiError(
+                        400, "You are attempting to update a file that has changed since you started editing it."
+                    )
             if kind == "move":
                 files[name] = files.pop(action.get("previous_path") or "", content)
             elif kind == "delete":
@@ -664,6 +731,83 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
             "project_id": repo.id,
             "last_pipeline": None,
         }
+
+    def _race(self, repo: Repo, branch: str, actions: list) -> None:
+        """Another writer's commit that lands first (a scripted race): the caller's precondition is then stale."""
+        paths = {a.get("file_path") for a in actions if isinstance(a, dict)}
+        for race in list(self.races):
+            if race["project"] == repo.path and race["path"] in paths and branch in repo.branches:
+                self.races.remove(race)
+                head = repo.commits[repo.branches[branch]]
+                files = {**head.files, race["path"]: race["content"]}
+                self._commit(repo, branch, head.id, files, race["message"], race["author_name"], race["author_email"])
+
+    # --- history ------------------------------------------------------------------------------------------------
+    def _ancestors(self, repo: Repo, start: Commit | None) -> list[Commit]:
+        """Every commit reachable from `start` (both parents of a merge), newest first."""
+        seen, stack = {}, [start] if start else []
+        while stack:
+            commit = stack.pop()
+            if commit is None or commit.id in seen:
+                continue
+            seen[commit.id] = commit
+            stack += [repo.commits.get(p) for p in (commit.parent, commit.merged) if p]
+        return sorted(seen.values(), key=lambda c: c.order, reverse=True)
+
+    def _changed(self, repo: Repo, commit: Commit, path: str) -> bool:
+        """Whether `commit` changed `path`, as `git log -- <path>` shows it (a merge only when it differs from every
+        parent: the side's own commit is what changed it)."""
+        parents = [repo.commits[p] for p in (commit.parent, commit.merged) if p]
+        if not parents:
+            return path in commit.files
+        return all(p.files.get(path) != commit.files.get(path) for p in parents)
+
+    def _last_commit(self, repo: Repo, head: Commit, path: str) -> str:
+        return next((c.id for c in self._ancestors(repo, head) if self._changed(repo, c, path)), head.id)
+
+    def _history(self, repo: Repo, args: dict) -> list[dict]:
+        head = self._resolve(repo, args.get("ref_name"))
+        if head is None:
+            return []
+        path = args.get("path")
+        return [
+            self._commit_json(repo, c) for c in self._ancestors(repo, head) if not path or self._changed(repo, c, path)
+        ]
+
+    def _revert(self, repo: Repo, sha: str, args: dict) -> dict:
+        branch = str(args.get("branch") or "")
+        commit, head = self._resolve(repo, sha), self._resolve(repo, branch) if branch in repo.branches else None
+        if commit is None or sha in repo.branches:
+            raise ApiError(404, "404 Commit Not Found")
+        if head is None:
+            raise ApiError(404, "404 Branch Not Found")
+        before = repo.commits[commit.parent].files if commit.parent else {}
+        files = dict(head.files)
+        for name in set(before) | set(commit.files):
+            if before.get(name) == commit.files.get(name):
+                continue
+            if files.get(name) != commit.files.get(name):  # changed again since: no clean revert
+                raise ApiError(
+                    400,
+                    "Sorry, we cannot revert this commit automatically. This commit may already have been reverted, "
+                    "or a more recent commit may have updated some of its content.",
+                )
+            if name in before:
+                files[name] = before[name]
+            else:
+                files.pop(name, None)
+        title = commit.message.splitlines()[0]
+        made = self._commit(
+            repo,
+            branch,
+            head.id,
+            files,
+            f'Revert "{title}"\n\nThis reverts commit {commit.id}',
+            BOT["name"],
+            "opsbot@example.com",
+        )
+        self._say(f"revert {repo.path} {branch} {made[:8]}: reverts {commit.id[:8]}")
+        return self._commit_json(repo, repo.commits[made])
 
     def _merge_requests(self, repo: Repo, args: dict) -> list[dict]:
         state = args.get("state") or "all"
@@ -757,19 +901,42 @@ class FakeGitLab(loopback.FaultyFake, MergeRequestFake):
                 return found
             if method == "GET" and path == "/_control/branches":
                 return 200, {"branches": dict(self._repo(args["project"]).branches)}
+            if method == "POST" and path == "/_control/race":
+                self.races.append(
+                    {
+                        "project": spec["project"],
+                        "path": spec["path"],
+                        "content": spec["content"],
+                        "message": spec.get("message", "another change"),
+                        "author_name": spec.get("author_name", "Carol Zhang"),
+                        "author_email": spec.get("author_email", "carol@example.com"),
+                    }
+                )
+                return 200, {"ok": True}
+            if method == "GET" and path == "/_control/commits":
+                repo = self._repo(args["project"])
+                return 200, {"commits": self._history(repo, {"ref_name": args.get("ref"), "path": args.get("path")})}
         return 404, {"error": "unknown control path"}
 
 
 def for_config(config, config_dir, echo: bool = True, hook: tuple[str, str] | None = None) -> tuple[FakeGitLab, str]:
-    """The local stack's fake: the token of `config.gitlab`, the example projects' repositories, and the config
-    repo holding `config_dir`, whose webhook (`hook`: URL and secret token) gets the pushes made through the API
-    (a `config rollback`'s commit); returns it and the config repo's commit."""
+    """The local stack's fake: the token of `config.gitlab`, the example projects' repositories (with the commits
+    the fake Drone built), the deploy repo with its own token (local/deploy_seed.py), and the config repo holding
+    `config_dir`, whose webhook (`hook`: URL and secret token) gets the pushes made through the API (a `config
+    rollback`'s commit); returns it and the config repo's commit."""
+    from local import deploy_seed
     from local.gitlab_seed import PROJECTS, config_repo_files
 
     gitlab = config.gitlab
-    fake = FakeGitLab(gitlab.token if gitlab else "local-gitlab-token", echo=echo)
+    deploy_repo = (gitlab.deploy_repo if gitlab else "") or deploy_seed.DEPLOY_REPO
+    tokens = {gitlab.deploy_token: (deploy_repo,)} if gitlab and gitlab.deploy_token else {}
+    fake = FakeGitLab(gitlab.token if gitlab else "local-gitlab-token", echo=echo, project_tokens=tokens)
     for path, files in PROJECTS.items():
         fake.seed(path, files)
+    for path, commits in deploy_seed.app_histories().items():
+        if path in fake.repos:
+            fake.seed_commits(path, commits)
+    fake.seed(deploy_repo, deploy_seed.deploy_repo_files(), message="deploy: what runs where")
     prefix = f"{gitlab.config_path}/" if gitlab and gitlab.config_path else ""
     files = {f"{prefix}{name}": text for name, text in config_repo_files(config_dir).items()}
     repo = gitlab.config_repo if gitlab and gitlab.config_repo else "platform/opsbot-config"

@@ -3,7 +3,7 @@
 - `GET /users?username=` (an empty list for no one), `GET …/merge_requests/:iid` with `sha` (the source
   branch's head), `labels` (names), `author`, `reviewers`, `assignees`, `draft` and `head_pipeline`;
 - `PUT …/merge_requests/:iid` taking `add_labels`, `remove_labels`, `labels` (comma-separated),
-  `reviewer_ids` and `assignee_ids`;
+  `reviewer_ids`, `assignee_ids`, `title` and `description`;
 - `POST …/merge_requests/:iid/notes`, at most 60 a minute (then 429 with Retry-After, as GitLab), written by the
   token's user (opsbot); `GET …/merge_requests/:iid/notes` and `GET …/merge_requests/:iid/notes/:note_id`, which
   finds only that merge request's notes and answers 404 `{"message": "404 Not found"}` for any other id;
@@ -160,6 +160,9 @@ class MergeRequestFake:
         for key, field in (("reviewer_ids", "reviewers"), ("assignee_ids", "assignees")):
             if key in args:
                 mr[field] = [self._user_by_id(i) for i in dict.fromkeys(args[key] or [])]
+        for field in ("title", "description"):
+            if isinstance(args.get(field), str):
+                mr[field] = args[field]
         mr["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._say(
             f"merge request {repo.path}!{mr['iid']}: labels {mr['labels']}, reviewers "
@@ -220,12 +223,46 @@ class MergeRequestFake:
             raise self.ApiError(406, "Branch cannot be merged")
         if args.get("sha") and args["sha"] != shown["sha"]:
             raise self.ApiError(409, "SHA does not match HEAD of source branch: " + shown["sha"])
-        repo.branches[mr["target_branch"]] = shown["sha"]
-        mr.update(state="merged", sha=shown["sha"], merge_commit_sha=shown["sha"], squash=bool(args.get("squash")))
+        merged = self._merge_commit(repo, mr, shown["sha"])
+        mr.update(state="merged", sha=shown["sha"], merge_commit_sha=merged, squash=bool(args.get("squash")))
         self._say(f"merged {repo.path}!{mr['iid']} at {shown['sha'][:8]}")
         return self.mr_json(repo, mr)
 
     # --- control: open a merge request, and the hooks GitLab would send ----------------------------------
+    def _merge_commit(self, repo, mr: dict, source_sha: str) -> str | None:
+        """Fast-forward when the target did not move; otherwise a merge commit (406 when both sides changed a file)."""
+        target_sha = repo.branches[mr["target_branch"]]
+        source_line = {c.id for c in self._ancestors(repo, repo.commits[source_sha])}
+        if target_sha in source_line:
+            repo.branches[mr["target_branch"]] = source_sha
+            return None
+        target_line = self._ancestors(repo, repo.commits[target_sha])
+        base = next((c for c in target_line if c.id in source_line), None)
+        base_files = base.files if base else {}
+        source, target = repo.commits[source_sha].files, repo.commits[target_sha].files
+        files = dict(target)
+        for name in set(base_files) | set(source) | set(target):
+            ours, theirs, was = target.get(name), source.get(name), base_files.get(name)
+            if theirs == was or theirs == ours:
+                continue
+            if ours != was:
+                raise self.ApiError(406, "Branch cannot be merged")
+            if theirs is None:
+                files.pop(name, None)
+            else:
+                files[name] = theirs
+        title = f"Merge branch '{mr['source_branch']}' into '{mr['target_branch']}'"
+        return self._commit(
+            repo,
+            mr["target_branch"],
+            target_sha,
+            files,
+            f"{title}\n\n{mr['title']}",
+            "opsbot",
+            "opsbot@example.com",
+            source_sha,
+        )
+
     def open_merge_request(self, spec: dict) -> dict:
         repo = self._repo(spec["project"])
         author = self.users[spec.get("author", "alice")]

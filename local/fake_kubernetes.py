@@ -1,10 +1,14 @@
 """A fake Kubernetes API server for the local stack and the tests, which the official `kubernetes` client talks to
-over plain HTTP on loopback: Deployments (read, list, merge patch), the scale subresource, pods (list by label
-selector) and pod logs (`tailLines`, `limitBytes`), with API-server errors (`Status` bodies) and bearer tokens.
+over plain HTTP on loopback: Deployments (read, list, merge patch, and a strategic merge patch of their containers,
+merged by name as the API server merges them), the scale subresource, pods (list by label selector) and pod logs
+(`tailLines`, `limitBytes`), Flux's Kustomizations, HelmReleases and GitRepositories (read, merge patch), with
+API-server errors (`Status` bodies) and bearer tokens.
 
-Rollouts happen in time: a change of a Deployment's pod template (a `kubectl rollout restart`) or of its replicas
-bumps its generation, and its status then moves as `ROLLOUT` says: `complete` (done after `seconds`), `stuck`
+Rollouts happen in time: a change of a Deployment's pod template (a `kubectl rollout restart`, a new image) or of its
+replicas bumps its generation, and its status then moves as `ROLLOUT` says: `complete` (done after `seconds`), `stuck`
 (`Progressing` turns False with ProgressDeadlineExceeded after `seconds`) or `crash` (its new pods CrashLoopBackOff).
+A Flux object whose `reconcile.fluxcd.io/requestedAt` changes is handed to `on_reconcile` (the local stack's stand-in
+for Flux's controllers), which applies the deploy repo and writes its status.
 
 Tokens: a static token, or an EKS token (`k8s-aws-v1.` + base64url of a presigned STS GetCallerIdentity URL that
 signs the `x-k8s-aws-id` header with this cluster's name, valid 60 s), which is checked for that shape.
@@ -25,6 +29,9 @@ from urllib.parse import parse_qs, urlparse
 from local import loopback
 
 DEPLOYMENT_PATH = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments(?:/([^/]+))?(/scale)?$")
+CUSTOM_PATH = re.compile(r"^/apis/([a-z.]+)/(v[0-9a-z]+)/namespaces/([^/]+)/([a-z]+)/([^/]+)$")
+FLUX_PLURALS = {"kustomizations": "Kustomization", "helmreleases": "HelmRelease", "gitrepositories": "GitRepository"}
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 PODS_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+))?(/log)?$")
 
 
@@ -56,9 +63,11 @@ def _log_lines(name: str) -> list[str]:
 
 
 class FakeKubernetes(loopback.FaultyFake):
-    def __init__(self, token: str = "", eks_cluster: str = "", echo: bool = False):
+    def __init__(self, token: str = "", eks_cluster: str = "", echo: bool = False, seed: dict | None = None):
         self.token, self.eks_cluster, self.echo = token, eks_cluster, echo
-        self.lock = threading.Lock()
+        self.seed = seed or default_seed()  # namespace -> deployment -> its spec (replicas, rollout, seconds, image)
+        self.on_reconcile = None  # (kind, namespace, name, object) -> None: Flux's stand-in, set by the local stack
+        self.lock = threading.RLock()
         self.url = ""
         self.reset()
 
@@ -67,12 +76,22 @@ class FakeKubernetes(loopback.FaultyFake):
         self.clear_faults()
         self.deployments: dict[tuple[str, str], dict] = {}
         self.logs: dict[tuple[str, str], list[str]] = {}
-        for namespace, deployments in default_seed().items():
+        self.custom: dict[tuple[str, str, str], dict] = {}  # (plural, namespace, name) -> a Flux object
+        for namespace, deployments in self.seed.items():
             for name, spec in deployments.items():
                 self.add(namespace, name, **spec)
 
-    def add(self, namespace: str, name: str, replicas: int = 1, rollout: str = "complete", seconds: float = 3) -> None:
+    def add(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int = 1,
+        rollout: str = "complete",
+        seconds: float = 3,
+        image: str = "",
+    ) -> None:
         self.deployments[(namespace, name)] = {
+            "containers": [{"name": "app", "image": image or f"registry.example.com/shop/{name}:1"}],
             "name": name,
             "namespace": namespace,
             "replicas": replicas,
@@ -155,11 +174,32 @@ class FakeKubernetes(loopback.FaultyFake):
                 "replicas": d["replicas"],
                 "paused": d["paused"],
                 "selector": {"matchLabels": {"app": d["name"]}},
-                "template": copy.deepcopy(d["template"])
-                | {"spec": {"containers": [{"name": "app", "image": f"registry.example.com/shop/{d['name']}:1"}]}},
+                "template": copy.deepcopy(d["template"]) | {"spec": {"containers": copy.deepcopy(d["containers"])}},
             },
             "status": self._status(d),
         }
+
+    def image_of(self, namespace: str, name: str, container: str = "") -> str:
+        d = self.deployments[(namespace, name)]
+        return next((c["image"] for c in d["containers"] if not container or c["name"] == container), "")
+
+    def set_image(self, namespace: str, name: str, image: str, container: str = "", by: str = "") -> bool:
+        """What a controller applying the deploy repo does (Argo CD, Flux, someone else's): a new image rolls out."""
+        with self.lock:
+            d = self.deployments[(namespace, name)]
+            chosen = next((c for c in d["containers"] if not container or c["name"] == container), None)
+            if chosen is None or chosen["image"] == image:
+                return False
+            chosen["image"] = image
+            self._rolled(d)
+            if self.echo:
+                print(f"[kubernetes] {namespace}/{name} image -> {image}{f' ({by})' if by else ''}", flush=True)
+            return True
+
+    def _rolled(self, d: dict) -> None:
+        d["generation"] += 1
+        d["revision"] += 1
+        d["changed_at"] = _now()
 
     def pods(self, namespace: str, selector: dict) -> list[dict]:
         found = []
@@ -176,6 +216,7 @@ class FakeKubernetes(loopback.FaultyFake):
 
     @staticmethod
     def _pod(d: dict, name: str, started: float, ready: bool, restarts: int) -> dict:
+        image = d["containers"][0]["image"]
         state = (
             {"running": {"startedAt": _iso(started)}}
             if ready
@@ -185,7 +226,7 @@ class FakeKubernetes(loopback.FaultyFake):
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": name, "namespace": d["namespace"], "labels": {"app": d["name"]}},
-            "spec": {"containers": [{"name": "app", "image": f"registry.example.com/shop/{d['name']}:1"}]},
+            "spec": {"containers": [{"name": c["name"], "image": c["image"]} for c in d["containers"]]},
             "status": {
                 "phase": "Running",
                 "startTime": _iso(started),
@@ -194,7 +235,7 @@ class FakeKubernetes(loopback.FaultyFake):
                         "name": "app",
                         "ready": ready,
                         "restartCount": restarts,
-                        "image": f"registry.example.com/shop/{d['name']}:1",
+                        "image": image,
                         "imageID": "",
                         "state": state,
                     }
@@ -249,8 +290,9 @@ class FakeKubernetes(loopback.FaultyFake):
             if d is None:
                 return 404, status_body(404, f'deployments.apps "{name}" not found', "NotFound")
             if method == "PATCH":
-                if headers.get("Content-Type", "").split(";")[0] != "application/merge-patch+json":
-                    return 415, status_body(415, "this fake takes application/merge-patch+json")
+                kind = headers.get("Content-Type", "").split(";")[0]
+                if kind not in ("application/merge-patch+json", STRATEGIC_PATCH) or (scale and kind == STRATEGIC_PATCH):
+                    return 415, status_body(415, "this fake takes merge patches and strategic merge patches")
                 return self.patch(d, json.loads(body or b"{}"), bool(scale))
             if method == "GET":
                 return 200, self.scale_json(d) if scale else self.deployment_json(d)
@@ -271,7 +313,41 @@ class FakeKubernetes(loopback.FaultyFake):
                     text = text.encode()[: int(limit)].decode("utf-8", "ignore")
                 return 200, text
             return 200, next(p for p in pods if p["metadata"]["name"] == name)
+        if found := CUSTOM_PATH.match(path):
+            return self.custom_object(method, found.groups(), headers, body)
         return 404, status_body(404, "the server could not find the requested resource", "NotFound")
+
+    def custom_object(self, method: str, parts: tuple, headers, body: bytes) -> tuple:
+        """Flux's objects: read, and merge-patched annotations (a reconcile request goes to `on_reconcile`)."""
+        _group, _version, namespace, plural, name = parts
+        found = self.custom.get((plural, namespace, name))
+        if plural not in FLUX_PLURALS or found is None:
+            return 404, status_body(404, f'{plural} "{name}" not found', "NotFound")
+        if method == "GET":
+            return 200, copy.deepcopy(found)
+        if method != "PATCH":
+            return 405, status_body(405, "method not allowed")
+        if headers.get("Content-Type", "").split(";")[0] != "application/merge-patch+json":
+            return 415, status_body(415, "custom resources take merge patches")
+        annotations = ((json.loads(body or b"{}").get("metadata") or {}).get("annotations")) or {}
+        before = (found["metadata"].get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
+        found["metadata"].setdefault("annotations", {}).update(annotations)
+        requested = found["metadata"]["annotations"].get("reconcile.fluxcd.io/requestedAt")
+        if requested and requested != before and self.on_reconcile is not None:
+            self.on_reconcile(FLUX_PLURALS[plural], namespace, name, found)
+        return 200, copy.deepcopy(found)
+
+    def add_flux(self, kind: str, namespace: str, name: str, spec: dict) -> None:
+        """A Flux object, as `flux create` would make it: Ready, at the revision it last applied."""
+        plural = next(p for p, k in FLUX_PLURALS.items() if k == kind)
+        group = {"Kustomization": "kustomize", "HelmRelease": "helm", "GitRepository": "source"}[kind]
+        self.custom[(plural, namespace, name)] = {
+            "apiVersion": f"{group}.toolkit.fluxcd.io/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace, "annotations": {}, "generation": 1},
+            "spec": spec,
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded"}]},
+        }
 
     def scale_json(self, d: dict) -> dict:
         return {
@@ -292,13 +368,18 @@ class FakeKubernetes(loopback.FaultyFake):
             return 200, self.scale_json(d)
         annotations = (patch.get("metadata") or {}).get("annotations") or {}
         d["annotations"].update({k: v for k, v in annotations.items() if v is not None})
-        template = ((patch.get("spec") or {}).get("template") or {}).get("metadata") or {}
-        new = template.get("annotations") or {}
-        if new and any(d["template"]["metadata"]["annotations"].get(k) != v for k, v in new.items()):
-            d["template"]["metadata"]["annotations"].update(new)
-            d["generation"] += 1
-            d["revision"] += 1
-            d["changed_at"] = _now()
+        template = (patch.get("spec") or {}).get("template") or {}
+        new = (template.get("metadata") or {}).get("annotations") or {}
+        changed = bool(new) and any(d["template"]["metadata"]["annotations"].get(k) != v for k, v in new.items())
+        d["template"]["metadata"]["annotations"].update(new)
+        for container in (template.get("spec") or {}).get("containers") or []:  # merged by name (patchMergeKey)
+            found = next((c for c in d["containers"] if c["name"] == container.get("name")), None)
+            if found is None:
+                return 422, status_body(422, "spec.template.spec.containers: name must match a container", "Invalid")
+            if container.get("image") and container["image"] != found["image"]:
+                found["image"], changed = container["image"], True
+        if changed:
+            self._rolled(d)
         return 200, self.deployment_json(d)
 
     def control(self, method: str, path: str, spec: dict) -> tuple:
@@ -313,9 +394,20 @@ class FakeKubernetes(loopback.FaultyFake):
                 for field in ("rollout", "seconds", "replicas", "paused"):
                     if field in spec:
                         d[field] = spec[field]
+                if "image" in spec:
+                    self.set_image(key[0], key[1], spec["image"], by="control")
                 return 200, self.deployment_json(d)
-            if method == "GET" and path == "/_control/deployment":
-                return 404, {"error": "POST to change one"}
+            if method == "GET" and path == "/_control/deployments":
+                return 200, {
+                    "deployments": {
+                        f"{ns}/{name}": {
+                            "image": d["containers"][0]["image"],
+                            "revision": d["revision"],
+                            "changed_at": d["changed_at"],  # when its latest rollout started
+                        }
+                        for (ns, name), d in sorted(self.deployments.items())
+                    }
+                }
         return 404, {"error": f"no control {path}"}
 
 

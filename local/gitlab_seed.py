@@ -1,7 +1,8 @@
 """What the local stack's fake GitLab starts with: the config repo (the files of the config directory the
 stack loads) and the example projects' repositories, without a .drone.yml, so `drone init` has work to do:
 shop/shop-api (Maven; with OWNERS files for merge-request review), shop/shop-web (npm), shop/shop-recommend
-(pip + pytest). The fake's users are in local/fake_gitlab_mr.py."""
+(pip + pytest), shop/shop-search (Maven). The deploy repo is local/deploy_seed.py's. The fake's users are in
+local/fake_gitlab_mr.py."""
 
 from __future__ import annotations
 
@@ -104,7 +105,18 @@ dependencies = ["fastapi>=0.115", "uvicorn>=0.32"]
     "README.md": "# shop-recommend\n\nProduct recommendations.\n",
 }
 
-PROJECTS = {"shop/shop-api": SHOP_API, "shop/shop-web": SHOP_WEB, "shop/shop-recommend": SHOP_RECOMMEND}
+SHOP_SEARCH = {
+    "pom.xml": SHOP_API["pom.xml"].replace("shop-api", "shop-search"),
+    "Dockerfile": SHOP_API["Dockerfile"].replace("shop-api", "shop-search"),
+    "README.md": "# shop-search\n\nProduct search.\n",
+}
+
+PROJECTS = {
+    "shop/shop-api": SHOP_API,
+    "shop/shop-web": SHOP_WEB,
+    "shop/shop-recommend": SHOP_RECOMMEND,
+    "shop/shop-search": SHOP_SEARCH,
+}
 
 
 def config_repo_files(config_dir: str | Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ZONE = ("shop.example", "Z0SHOPEXAMPLE")
 EKS_CLUSTER = "shop"
+EKS_CLUSTERS = (EKS_CLUSTER, "shop-staging")  # production's and staging's, both served by the one fake API
 RECORDS = (
     ("api.shop.example.", "A", ["192.0.2.10"]),
     ("www.shop.example.", "CNAME", ["shop-lb.example.net."]),
@@ -24,6 +25,10 @@ WEB_VMS = (  # (Name, extra tags): the shop-web-vms group is tag app=shop-web, a
     ("shop-web-4", {"opsbot-ops": "enabled"}),
     ("shop-web-legacy", {}),  # not opted in: never targeted
 )
+STAGING_WEB_VMS = (  # the shop-web-staging-vms group (app=shop-web-staging): GitOps releases of shop-web run here
+    ("shop-web-staging-1", {"opsbot-ops": "enabled"}),
+    ("shop-web-staging-2", {"opsbot-ops": "enabled", "fake-ssm:seconds": "1"}),
+)
 BATCH_VMS = (  # the shop-batch-vms group (app=shop-batch): every one fails, so a strict batch stops after the first
     ("shop-batch-1", {"opsbot-ops": "enabled", "fake-ssm:outcome": "Failed", "fake-ssm:seconds": "1"}),
     ("shop-batch-2", {"opsbot-ops": "enabled", "fake-ssm:outcome": "Failed", "fake-ssm:seconds": "1"}),
@@ -36,8 +41,8 @@ def seed(session_clients, kubernetes_url: str) -> dict:
     ec2 = session_clients("ec2")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instances = []
-    for name, extra in (*WEB_VMS, *BATCH_VMS):
-        app = "shop-batch" if name.startswith("shop-batch") else "shop-web"
+    for name, extra in (*WEB_VMS, *STAGING_WEB_VMS, *BATCH_VMS):
+        app = "shop-web" if name == "shop-web-legacy" else name.rsplit("-", 1)[0]  # shop-web-2 is app shop-web
         tags = [{"Key": "Name", "Value": name}, {"Key": "app", "Value": app}]
         tags += [{"Key": k, "Value": v} for k, v in extra.items()]
         made = ec2.run_instances(
@@ -50,11 +55,12 @@ def seed(session_clients, kubernetes_url: str) -> dict:
         instances.append(made["Instances"][0]["InstanceId"])
 
     eks = session_clients("eks")
-    eks.create_cluster(
-        name=EKS_CLUSTER,
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-        resourcesVpcConfig={"subnetIds": ["subnet-1"], "securityGroupIds": []},
-    )
+    for cluster in EKS_CLUSTERS:
+        eks.create_cluster(
+            name=cluster,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"], "securityGroupIds": []},
+        )
     point_eks_cluster_at(kubernetes_url)
 
     route53 = session_clients("route53")
@@ -79,4 +85,6 @@ def point_eks_cluster_at(url: str) -> None:
     """moto gives an EKS cluster a made-up endpoint; the local one is the fake Kubernetes API."""
     from moto.eks.models import eks_backends
 
-    eks_backends[ACCOUNT][REGION].clusters[EKS_CLUSTER].endpoint = url
+    for cluster in EKS_CLUSTERS:
+        if cluster in eks_backends[ACCOUNT][REGION].clusters:
+            eks_backends[ACCOUNT][REGION].clusters[cluster].endpoint = url

@@ -2,8 +2,9 @@
 
 The stack owns its ports. `PORT` (3000) is the API's; every other port follows from it unless it is set on its own
 (`SINK_PORT=…`, `DRONE_PORT=…`, …): the sink is PORT+1, Drone +2, GitLab +3, Kubernetes +4, SSM Run Command +5,
-DNS +53 and moto +2005, so PORT=3000 gives the ports this project always had. The config never names a port: it
-names each fake by its role (`local://drone`), which the stack resolves through LOCAL_PEERS (opsbot.settings).
+Argo CD +6, DNS +53 and moto +2005, so PORT=3000 gives the ports this project always had. The config never names a
+port: it names each fake by its role (`local://drone`), which the stack resolves through LOCAL_PEERS
+(opsbot.settings).
 
 A running stack says where everything is at `GET /_local/stack`: the local commands (`make send`, `chat`, `click`,
 `config-push`, `config-load`, `event`) ask it there, so `PORT` is the only thing they need.
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 DEFAULT_PORT = 3000
 HOST = "127.0.0.1"
 # Each port's offset from PORT, and the variable (and `python -m local.stack` option) that sets it alone.
-OFFSETS = {"sink": 1, "drone": 2, "gitlab": 3, "kube": 4, "ssm": 5, "dns": 53, "moto": 2005}
+OFFSETS = {"sink": 1, "drone": 2, "gitlab": 3, "kube": 4, "ssm": 5, "argocd": 6, "dns": 53, "moto": 2005}
 VARIABLES = {
     "api": "PORT",
     "sink": "SINK_PORT",
@@ -26,6 +27,7 @@ VARIABLES = {
     "gitlab": "GITLAB_PORT",
     "kube": "KUBE_PORT",
     "ssm": "SSM_PORT",
+    "argocd": "ARGOCD_PORT",
     "dns": "DNS_PORT",
     "moto": "MOTO_PORT",
 }
@@ -42,6 +44,7 @@ class Ports:
     ssm: int
     dns: int
     moto: int
+    argocd: int
 
     @classmethod
     def derive(cls, api: int, **given: int | None) -> Ports:
@@ -72,13 +75,14 @@ class Ports:
             "drone": self.url("drone", host),
             "gitlab": self.url("gitlab", host),
             "dns": f"{host}:{self.dns}",
+            "health": sink,  # the services' health pages a GitOps release verifies (local/fake_health.py)
         }
 
     def pinned_hosts(self, host: str = HOST) -> dict[str, str]:
         """The one host:port each peer's token may go to (pinned peers: settings.PEER_HOSTS' keys): where its
         `local://<role>` resolves (peers, so the config's peers and the pins cannot disagree), and the fake
         Kubernetes API, which moto's EKS cluster names as its endpoint (no config names it)."""
-        pinned = {role: urlsplit(url).netloc for role, url in self.peers(host).items() if role != "dns"}
+        pinned = {role: urlsplit(url).netloc for role, url in self.peers(host).items() if role not in ("dns", "health")}
         return {**pinned, "kubernetes": f"{host}:{self.kube}"}
 
     def as_dict(self) -> dict[str, int]:

@@ -42,6 +42,7 @@ LOCAL_SECRETS = {
     "ACTION_SIGNING_KEY_PARAM": "local-release-link-signing-key-0123456789abcdef",
     "FEISHU_APP_SECRET_PARAM": "local-feishu-app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "local-feishu-verification-token",
+    "ARGOCD_TOKEN_PARAM": "local-argocd-token",
 }
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
 LOCAL_FEISHU_APP_ID = "cli_local0psb0t"  # the Feishu app whose bot takes chat, which the fake Feishu knows
@@ -369,6 +370,78 @@ def verify_email_senders(config, moto_endpoint: str) -> None:
             ses.verify_email_identity(EmailAddress=robot.sender)
 
 
+def gitops_targets(config, kube, apply: str) -> dict:
+    """What the local stack's stand-in controllers reconcile, from the config's GitOps environments of one `apply`:
+    Flux objects (created in the fake cluster, keyed by kind, namespace and name), or watched Deployments."""
+    from local.fake_reconciler import Target
+
+    found = {}
+    for project in config.projects.values():
+        for env in project.environments.values():
+            target = env.deploy
+            if target is None or target.apply != apply or target.workload is None:
+                continue
+            workload = target.workload
+            watched = Target(
+                repo=target.repo,
+                branch=target.branch,
+                path=target.file,
+                format=target.format,
+                image=target.image,
+                namespace=workload.namespace,
+                deployment=workload.deployment,
+                key=target.key,
+                container=workload.container or target.container,
+            )
+            if apply == "flux":
+                flux = target.flux
+                source = f"{project.name}-{env.name}"
+                kube.add_flux(
+                    "GitRepository", flux.namespace, source, {"url": target.repo, "ref": {"branch": target.branch}}
+                )
+                kube.add_flux(
+                    flux.kind,
+                    flux.namespace,
+                    flux.name,
+                    {"sourceRef": {"kind": "GitRepository", "name": source}, "path": target.file.rsplit("/", 1)[0]},
+                )
+                found[(flux.kind, flux.namespace, flux.name)] = watched
+            else:
+                found[(workload.namespace, workload.deployment)] = watched
+    return found
+
+
+def send_drone_webhook(api: str, delivery: dict) -> None:
+    """What Drone does when a build finishes: its webhook, signed (HTTP Signature), to opsbot's /webhooks/drone."""
+    import requests
+
+    from local.signing import sign_for
+
+    body = json.dumps(delivery, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "X-Drone-Event": "build", **sign_for("/webhooks/drone", body)}
+    try:
+        requests.post(f"{api}/webhooks/drone", data=body, headers=headers, timeout=10)
+    except requests.RequestException as exc:  # Drone logs it and never retries
+        print(f"[drone] webhook failed: {exc!r}", file=sys.stderr, flush=True)
+
+
+def schedule_drift_checks(template, names: dict, every: float, stop: threading.Event) -> None:
+    """EventBridge's schedule (template.yaml's DriftCheckSchedule), locally: the same job on the work queue."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    while not stop.wait(every):
+        sqs.send_message(QueueUrl=names["WorkQueue"], MessageBody=drift_check_job(template))
+
+
+def drift_check_job(template, now: float | None = None) -> str:
+    """The message the template's schedule puts on the work queue: its InputTemplate with the event's time."""
+    rule = next(iter(template.resources_of("AWS::Events::Rule").values()))
+    transformer = rule["Properties"]["Targets"][0]["InputTransformer"]
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now or time.time()))
+    return transformer["InputTemplate"].replace("<time>", at)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -386,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         ("gitlab", "the fake GitLab API, seeded with the config repo and the example projects"),
         ("kube", "the fake Kubernetes API server (the EKS cluster's endpoint)"),
         ("ssm", "the fake SSM Run Command in front of moto (AWS_ENDPOINT_URL_SSM)"),
+        ("argocd", "the fake Argo CD API (ARGOCD_URL), whose Application syncs staging's shop-recommend"),
         ("dns", "the UDP port of the authoritative DNS server that serves moto's Route 53 zones"),
         ("moto", "moto's server (DynamoDB, SQS, SSM, S3, SES, EC2, EKS, Route 53)"),
     ):
@@ -405,6 +479,19 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir",
         default="",
         help="where the stack keeps its files: the JSON log, stack.log (default: .local/stack-<port>)",
+    )
+    parser.add_argument(
+        "--deploy-seconds",
+        type=float,
+        default=3.0,
+        help="how long the fake Drone's promote and rollback builds run before they finish and send their webhook "
+        "(0: only when /_control/finish says so)",
+    )
+    parser.add_argument(
+        "--drift-seconds",
+        type=float,
+        default=0,
+        help="queue the drift check this often, as the template's schedule does on AWS (0: never; tests queue it)",
     )
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     parser.add_argument(
@@ -518,9 +605,12 @@ def main(argv: list[str] | None = None) -> int:
     worker_environment = local_environment(template, ports, args.host, "WorkerFunction")
     os.environ.update(
         {
-            "OPS_OUTPUT_BUCKET": worker_environment.get("OPS_OUTPUT_BUCKET", ""),
+            **{name: worker_environment.get(name, "") for name in ("OPS_OUTPUT_BUCKET", "RELEASES_TABLE")},
+            "ARGOCD_TOKEN_PARAM": worker_environment["ARGOCD_TOKEN_PARAM"],
             "OPS_POLL_SECONDS": "1",
             "OPS_PROGRESS_SECONDS": "2",
+            "RELEASE_POLL_SECONDS": "1",  # a release's rollout and verification are looked at every second
+            "ARGOCD_URL": ports.url("argocd", args.host),  # the fake Argo CD, started below
         }
     )
     for variable, secret in LOCAL_SECRETS.items():
@@ -553,12 +643,23 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
         return 1
 
-    from local import fake_dns, fake_kubernetes, fake_ssm, ops_seed
+    from local import deploy_seed, fake_argocd, fake_dns, fake_kubernetes, fake_reconciler, fake_ssm, ops_seed
 
-    kube = fake_kubernetes.FakeKubernetes(eks_cluster=ops_seed.EKS_CLUSTER, echo=not args.quiet)
+    kube = fake_kubernetes.FakeKubernetes(
+        eks_cluster=ops_seed.EKS_CLUSTER, echo=not args.quiet, seed=deploy_seed.cluster_seed()
+    )
     kube_server = fake_kubernetes.make_server(kube, args.host, ports.kube)
     threading.Thread(target=kube_server.serve_forever, daemon=True, name="fake-kubernetes").start()
     ops_seed.seed(boto3.client, kube.url)
+    # GitOps: what reconciles the clusters from the deploy repo besides opsbot (Argo CD, Flux, a team's watcher).
+    reconciler = fake_reconciler.Reconciler(gitlab, kube, gitops_targets(config, kube, "flux"))
+    kube.on_reconcile = reconciler.flux
+    reconciler.watch(list(gitops_targets(config, kube, "watch").values()))
+    argocd = fake_argocd.FakeArgoCd(
+        LOCAL_SECRETS["ARGOCD_TOKEN_PARAM"], deploy_seed.ARGOCD_APPLICATIONS, reconciler, echo=not args.quiet
+    )
+    argocd_server = fake_argocd.make_server(argocd, args.host, ports.argocd)
+    threading.Thread(target=argocd_server.serve_forever, daemon=True, name="fake-argocd").start()
     ssm_fake = fake_ssm.FakeSsm(endpoint, echo=not args.quiet)
     ssm_server = fake_ssm.make_server(ssm_fake, args.host, ports.ssm)
     threading.Thread(target=ssm_server.serve_forever, daemon=True, name="fake-ssm").start()
@@ -572,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.fake_dingtalk import FakeDingTalk, make_server
     from local.fake_dingtalk_login import staff_from_config
+    from local.fake_health import FakeHealth
 
     verify_email_senders(config, endpoint)
     sink = make_server(
@@ -584,13 +686,20 @@ def main(argv: list[str] | None = None) -> int:
         ),
         args.host,
         ports.sink,
-        channels=channel_fakes(config, endpoint, echo=not args.quiet),
+        channels=(*channel_fakes(config, endpoint, echo=not args.quiet), FakeHealth()),
     )
     threading.Thread(target=sink.serve_forever, daemon=True, name="dingtalk-sink").start()
 
     from local import fake_drone
 
-    drone = fake_drone.FakeDrone(config.drone.token if config.drone else "local-drone-token", echo=not args.quiet)
+    drone_server_url = ports.url("drone", args.host)
+    drone = fake_drone.FakeDrone(
+        config.drone.token if config.drone else "local-drone-token",
+        echo=not args.quiet,
+        deploy_seconds=args.deploy_seconds,
+        webhook=lambda delivery: send_drone_webhook(ports.url("api", args.host), delivery),
+        server=drone_server_url,
+    )
     for slug, builds in fake_drone.default_seed().items():
         drone.seed(slug, builds)
     drone_server = fake_drone.make_server(drone, args.host, ports.drone)
@@ -616,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
             "gitlab": ports.url("gitlab", args.host),
             "kube": kube.url,
             "ssm": ssm_fake.url,
+            "argocd": argocd.url,
             "dns": f"udp://{args.host}:{ports.dns}",
             "moto": endpoint,
         },
@@ -636,13 +746,17 @@ def main(argv: list[str] | None = None) -> int:
                     name=f"sqs-{fid}",
                     args=(functions[fid], names[function.sqs_queue], arns[function.sqs_queue], stop),
                 ).start()
+    if args.drift_seconds:
+        threading.Thread(
+            target=schedule_drift_checks, args=(template, names, args.drift_seconds, stop), daemon=True, name="drift"
+        ).start()
 
     urls = about["urls"]
     print(
         f"opsbot local stack ready on port {ports.api} (PORT; the other ports follow from it):\n"
         f"  API {urls['api']}   chat sink (DingTalk, Feishu, WeCom, Slack, SES) {urls['sink']}\n"
         f"  Drone {urls['drone']}   GitLab {urls['gitlab']}   Kubernetes {urls['kube']}   "
-        f"SSM Run Command {urls['ssm']}   DNS {urls['dns']}   moto {urls['moto']}\n"
+        f"SSM Run Command {urls['ssm']}   Argo CD {urls['argocd']}   DNS {urls['dns']}   moto {urls['moto']}\n"
         f"  config {args.config}   JSON log {log_path}",
         flush=True,
     )
@@ -655,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         ("follow a release link from a card", f"make click LINK=<the button's URL> WHO=alice{port}"),
         ("push to the config repo", f"make config-push FILE=projects/shop-web.yaml{port}"),
         ("ops", f"make chat MSG='k8s pods shop-eks shop'{port}"),
+        ("GitOps", f"make chat MSG='deploy shop-api 128 staging'{port}, then MSG='status shop-api'"),
     ):
         print(f"  {what}: {example}", flush=True)
 
@@ -666,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     stop.set()
     # All at once: each server takes up to its poll interval (half a second) to notice.
-    servers = (api, sink, drone_server, gitlab_server, kube_server, ssm_server, dns_server)
+    reconciler.stop.set()
+    servers = (api, sink, drone_server, gitlab_server, kube_server, ssm_server, dns_server, argocd_server)
     stopping = [threading.Thread(target=server.shutdown) for server in servers]
     for thread in stopping:
         thread.start()

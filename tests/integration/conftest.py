@@ -118,9 +118,16 @@ def free_port() -> int:
 
 
 def _write_config(directory: Path) -> None:
-    """The example config and the tests' robots and projects. It names no port of the example's: the stack resolves
-    its `local://` peers to its own fakes, on whatever ports it runs them."""
+    """The example config, the tests' robots and projects, and every environment deploying through Drone's promote
+    (deploy_seed.drone_way): the tests of the Drone way run on shop-api's seeded builds as before GitOps releases;
+    those run on their own stack (`gitops_stack`, test_releases.py). It names no port of the example's: the stack
+    resolves its `local://` peers to its own fakes, on whatever ports it runs them."""
+    from local.deploy_seed import drone_way
+
     shutil.copytree(ROOT / "config" / "example", directory)
+    projects = {f"projects/{p.name}": p.read_text(encoding="utf-8") for p in (directory / "projects").glob("*.yaml")}
+    for name, text in drone_way(projects).items():
+        (directory / name).write_text(text, encoding="utf-8")
     global_file = directory / "opsbot.yaml"
     config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
     # A zone Route 53 does not have shows Route 53 refusing.
@@ -514,16 +521,20 @@ class Stack:
         return [m["Body"] for m in received.get("Messages", [])]
 
 
-def _start_stack(tmp_path_factory) -> tuple[subprocess.Popen, list[int], Path, Path]:
-    """The local stack on free ports, up and healthy: its process, ports, config directory and log. Ports are
-    chosen free but bound only by the stack, so another process (another xdist worker's stack) may take one in
-    between: a stack that exits at start is started again on other ports, twice at most."""
+def _start_stack(
+    tmp_path_factory, write_config=None, name: str = "stack"
+) -> tuple[subprocess.Popen, list[int], Path, Path]:
+    """The local stack on free ports, up and healthy, with the config `write_config` writes (default: the Drone
+    stack's): its process, ports, config directory and log. Ports are chosen free but bound only by the stack, so
+    another process (another xdist worker's stack) may take one in between: a stack that exits at start is started
+    again on other ports, twice at most."""
+    write_config = write_config or _write_config
     for attempt in range(3):
-        ports = [free_port() for _ in range(8)]
-        api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port = ports
-        config_dir = tmp_path_factory.mktemp("config") / "config"
-        _write_config(config_dir)
-        log_path = tmp_path_factory.mktemp("logs") / "stack.log"
+        ports = [free_port() for _ in range(9)]
+        api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, dns_port, argocd_port = ports
+        config_dir = tmp_path_factory.mktemp(f"{name}-config") / "config"
+        write_config(config_dir)
+        log_path = tmp_path_factory.mktemp(f"{name}-logs") / "stack.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen(
                 [
@@ -546,12 +557,16 @@ def _start_stack(tmp_path_factory) -> tuple[subprocess.Popen, list[int], Path, P
                     str(ssm_port),
                     "--dns-port",
                     str(dns_port),
+                    "--argocd-port",
+                    str(argocd_port),
                     "--config",
                     str(config_dir),
                     "--retry-base-seconds",
                     "1",
                     "--max-receive-count",
                     "3",
+                    "--deploy-seconds",
+                    "0",  # a test finishes a Drone deployment itself (/_control/finish): none adds news of its own
                     "--quiet",
                     "--verbose",  # the JSON log lines (warnings and worse, with --quiet) in the output the tests read
                     "--workdir",
@@ -587,14 +602,12 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    """The local stack, started once per test process (each pytest-xdist worker starts its own)."""
-    process, ports, config_dir, log_path = _start_stack(tmp_path_factory)
-    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, _dns_port = ports
+def _running(tmp_path_factory, write_config=None, name: str = "stack"):
+    process, ports, config_dir, log_path = _start_stack(tmp_path_factory, write_config, name)
+    api_port, sink_port, moto_port, drone_port, gitlab_port, kube_port, ssm_port, _dns_port, argocd_port = ports
     api = f"http://127.0.0.1:{api_port}"
     try:
-        yield Stack(
+        found = Stack(
             api,
             f"http://127.0.0.1:{sink_port}",
             f"http://127.0.0.1:{moto_port}",
@@ -605,5 +618,90 @@ def stack(tmp_path_factory):
             f"http://127.0.0.1:{kube_port}",
             f"http://127.0.0.1:{ssm_port}",
         )
+        found.argocd = f"http://127.0.0.1:{argocd_port}"
+        yield found
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The local stack, started once per test process (each pytest-xdist worker starts its own)."""
+    yield from _running(tmp_path_factory)
+
+
+# The GitOps stack's robots: one group per example project, so each release's card is told apart and no test's
+# burst reaches another's budget.
+GITOPS_ROBOTS = {"shop-api": "g-api", "shop-recommend": "g-recommend", "shop-web": "g-web", "shop-search": "g-search"}
+# A project the tests add, released through Flux (the example has none): its file, its cluster objects, its builds.
+FLUX_PROJECT = "shop-cart"
+
+
+def _write_gitops_config(directory: Path) -> None:
+    """The example as it is (its GitOps environments; its `local://` peers are this stack's fakes), each project
+    telling its own robot, and a Flux-released project beside them."""
+    shutil.copytree(ROOT / "config" / "example", directory)
+    global_file = directory / "opsbot.yaml"
+    config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
+    template = config["robots"]["shop-backend"]
+    for project, robot in GITOPS_ROBOTS.items():
+        config["robots"][robot] = {
+            **template,
+            "webhook": template["webhook"].split("access_token=")[0] + f"access_token=local-{robot}",
+            "secret": f"SEC-local-{robot}-secret",
+        }
+        path = directory / "projects" / f"{project}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data.pop("robots", None)
+        data["robot"] = robot
+        for env in (data.get("environments") or {}).values():
+            if (env.get("deploy") or {}).get("verify"):  # a verification of seconds, not minutes, in tests
+                env["deploy"]["verify"].update(minutes=0.1, interval_seconds=2)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config["ops"]["clusters"]["shop-eks-staging"]["namespaces"].append("flux-system")
+    config["robots"]["g-cart"] = {
+        **template,
+        "webhook": template["webhook"].split("access_token=")[0] + "access_token=local-g-cart",
+        "secret": "SEC-local-g-cart-secret",
+    }
+    global_file.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (directory / "projects" / f"{FLUX_PROJECT}.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "repo": f"shop/{FLUX_PROJECT}",
+                "robot": "g-cart",
+                "language": "en",
+                "environments": {
+                    "staging": {
+                        "branch": "main",
+                        "deploy": {
+                            "file": f"{FLUX_PROJECT}/staging/kustomization.yaml",
+                            "image": f"registry.example.com/shop/{FLUX_PROJECT}",
+                            "apply": "flux",
+                            "flux": {
+                                "cluster": "shop-eks-staging",
+                                "kind": "Kustomization",
+                                "namespace": "flux-system",
+                                "name": FLUX_PROJECT,
+                            },
+                            "workload": {
+                                "cluster": "shop-eks-staging",
+                                "namespace": "shop-staging",
+                                "deployment": FLUX_PROJECT,
+                            },
+                            "deadline_minutes": 2,
+                        },
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture(scope="session")
+def gitops_stack(tmp_path_factory):
+    """A stack of its own with the example's GitOps environments (shop-api: kustomize + opsbot, production by merge
+    request; shop-recommend: Helm values + Argo CD; shop-web: a versions file + a runbook on VMs; shop-search: a
+    manifest, watched) and a Flux-released project (shop-cart)."""
+    yield from _running(tmp_path_factory, _write_gitops_config, "gitops")

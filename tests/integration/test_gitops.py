@@ -132,7 +132,9 @@ def test_generated_pipelines_for_the_three_languages_match_the_golden_files(stac
     for project, language in (("shop-api", "java"), ("shop-web", "node"), ("shop-recommend", "python")):
         request, _ = _init(stack, project)  # a second init of shop-api finds its merge request open
         content = stack.gitlab_file(f"shop/{project}", ".drone.yml", request["source_branch"])
-        assert content == (GOLDEN / f"{language}.drone.yml").read_text(encoding="utf-8"), project
+        # The golden files are the example's, whose environments are released through Git; this stack's deploy with
+        # Drone, so their promote pipelines follow the build pipeline.
+        assert content.startswith((GOLDEN / f"{language}.drone.yml").read_text(encoding="utf-8")), project
         docs = list(yaml.safe_load_all(content))
         assert [s["name"] for s in docs[0]["steps"]] == ["build", "test", "publish", "scan"]
         assert docs[1]["name"] == "promote-staging" and docs[1]["trigger"]["event"] == ["promote", "rollback"]

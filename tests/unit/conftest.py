@@ -139,6 +139,7 @@ def _create_stack() -> Aws:
         (STACK_ENV["CONFIG_TABLE"], True),
         (STACK_ENV["STATE_TABLE"], False),
         (STACK_ENV["AUDIT_TABLE"], True),
+        (STACK_ENV["RELEASES_TABLE"], True),
     ):
         keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
         attributes = [{"AttributeName": "pk", "AttributeType": "S"}]

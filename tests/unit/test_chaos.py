@@ -1,6 +1,7 @@
 """The crash harness (chaos/, `make chaos`), bounded for `make test`: every crash point of two flows (the Drone
 notification and the config sync, which goes through the GitLab webhook function as well as the worker) and
-every 10th point of each other flow; `make chaos` runs them all."""
+every 10th point of each other flow, the GitOps releases' three (release, rollback, merge request) among them:
+never two commits, merge requests or patches for one release; `make chaos` runs them all."""
 
 from __future__ import annotations
 

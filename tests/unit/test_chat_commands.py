@@ -96,7 +96,7 @@ def test_builds_of_one_branch_leave_the_branch_out_of_each_line():
 def test_an_unknown_project_lists_the_configured_ones(fake_drone):
     reply = ask("status nope")
     assert reply["markdown"]["title"] == "status failed"
-    assert "no project `nope`. Configured projects: shop-api, shop-recommend, shop-web" in text_of(reply)
+    assert "no project `nope`. Configured projects: shop-api, shop-recommend, shop-search, shop-web" in text_of(reply)
     assert fake_drone.calls == []
 
 

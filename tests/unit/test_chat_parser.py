@@ -22,6 +22,7 @@ EXPECTED_COMMANDS = {
     "builds",
     "deploy",
     "rollback",
+    "releases",
     "restart",
     "approve",
     "reject",
@@ -185,7 +186,7 @@ def test_numbers_are_bound_as_numbers_with_or_without_hash():
     assert bind("重试 shop-api #127") == ("restart", {"project": "shop-api", "build": 127})
     assert bind("回滚 shop-api production 120") == (
         "rollback",
-        {"project": "shop-api", "env": "production", "build": 120},
+        {"project": "shop-api", "env": "production", "build|release": "120"},  # a build, or a GitOps release id
     )
 
 
@@ -319,6 +320,7 @@ def test_acting_commands_need_a_role_and_say_where_the_environment_is():
         "restart",
         "approve",
         "reject",
+        "releases",  # reads the deploy repo, whose token only the worker has
         "config rollback",
         "drone init",
         "drone sync",
@@ -363,7 +365,7 @@ def test_help_lists_every_command_once_in_one_language_grouped_by_area(language)
     found = [row.strip("*") for row in text.splitlines() if row.startswith("**")]
     assert found == headings  # every area, in order: 常用 / 发布 / 评审 / 运维 / 配置
     by_area = REGISTRY.by_area()
-    assert [c.name for c in by_area["release"]] == ["status", "builds", "deploy", "rollback", "restart"]
+    assert [c.name for c in by_area["release"]] == ["status", "builds", "deploy", "rollback", "restart", "releases"]
     assert {c.name for c in by_area["review"]} == {"approve", "reject"}
     assert "restart service" in {c.name for c in by_area["ops"]} and "drone init" in {c.name for c in by_area["config"]}
 

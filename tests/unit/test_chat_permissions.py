@@ -80,6 +80,7 @@ def test_default_roles_come_from_the_registry():
         "restart service": ("developer", "ops"),
         "k8s": (),
         "k8s pods": ("developer",),
+        "releases": ("developer",),
         "k8s logs": ("developer",),
         "k8s restart": ("ops",),
         "k8s scale": ("ops",),

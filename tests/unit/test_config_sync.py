@@ -75,16 +75,16 @@ def test_the_whole_config_is_validated_not_only_the_changed_file(gitops_config, 
             )
         },
     )
-    assert run(hook).startswith("invalid: 3 problem(s)")
+    assert run(hook).startswith("invalid: 4 problem(s)")
     assert store.load().version == gitops_config.version
     text = texts(sent)[0]
-    for project in ("shop-api", "shop-recommend", "shop-web"):
+    for project in ("shop-api", "shop-recommend", "shop-search", "shop-web"):
         lines = fake_gitlab.file(CONFIG_REPO, f"projects/{project}.yaml").splitlines()
         line = next(
             i for i, text in enumerate(lines) if text.startswith(("robot: shop-backend", "robots: [shop-backend"))
         )
         assert f"[projects/{project}.yaml:{line + 1}](" in text
-    assert text.count("'shop-backend' is not defined under robots") == 3
+    assert text.count("'shop-backend' is not defined under robots") == 4
 
 
 def test_an_invalid_file_changes_nothing_and_the_pusher_hears_file_and_line(gitops_config, fake_gitlab, sent):
@@ -110,7 +110,7 @@ def test_a_yaml_syntax_error_is_reported_with_its_line(gitops_config, fake_gitla
 def test_a_deleted_project_file_removes_the_project(gitops_config, fake_gitlab, sent):
     hook = push(fake_gitlab, {"projects/shop-web.yaml": None})
     assert run(hook).startswith("synced")
-    assert set(store.load().projects) == {"shop-api", "shop-recommend"}
+    assert set(store.load().projects) == {"shop-api", "shop-recommend", "shop-search"}
     assert "移除项目：shop-web" in texts(sent)[0]
 
 

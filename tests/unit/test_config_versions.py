@@ -175,6 +175,7 @@ def test_export_writes_what_load_reads_back(aws, tmp_path, capsys):
         "opsbot.yaml",
         "projects/shop-api.yaml",
         "projects/shop-recommend.yaml",
+        "projects/shop-search.yaml",
         "projects/shop-web.yaml",
     ]
     assert (target / "opsbot.yaml").read_text(encoding="utf-8").startswith("# exported from opsbot's store, version v1")

@@ -229,11 +229,15 @@ SEEDED = {
         (42, "develop", "push", "xiaoming", "failure"),
         (43, "develop", "push", "alice", "success"),
     ],
+    "shop/shop-recommend": [(6, "main", "push", "bob", "success"), (7, "main", "push", "alice", "success")],
+    "shop/shop-search": [(3, "main", "push", "carol", "success"), (4, "main", "push", "bob", "success")],
 }
 # Hours before shop-api #128 was created; #129 started 12 minutes after it.
 HOURS_BEFORE_128 = {
     "shop/shop-api": {120: 30, 121: 26, 122: 24, 123: 22, 124: 20, 125: 19, 126: 6, 127: 2, 128: 0, 129: -0.2},
     "shop/shop-web": {40: 8, 41: 7, 42: 6, 43: 5},
+    "shop/shop-recommend": {6: 30, 7: 5},
+    "shop/shop-search": {3: 28, 4: 4},
 }
 
 

@@ -146,7 +146,9 @@ def test_no_gitlab_section_gets_a_plain_answer(gitops_config, chat):
             document.data.pop("gitlab")
         else:
             document.data.pop("pipeline", None)
-            document.data.pop("review", None)  # both need GitLab
+            document.data.pop("review", None)  # both need GitLab, and so do GitOps environments
+            for env in (document.data.get("environments") or {}).values():
+                env.pop("deploy", None)
     store.save(documents, "no-gitlab")
     _, posted = chat("drone init shop-api")
     assert "not connected to GitLab" in posted[0]

@@ -17,10 +17,10 @@ LAYERS = (
     ("state",),  # idempotency, run-once effects, branch status, the key prefixes
     ("config",),  # the config model, validation and store
     ("ingress", "message"),  # the shared request checks and accept; the message model
-    ("drone", "gitlab", "dingtalk", "channels"),  # the integrations; the chat channels' adapters
+    ("drone", "gitlab", "dingtalk", "channels", "argocd"),  # the integrations; the chat channels' adapters
     ("authz", "delivery"),  # the authorization core; posting messages
     ("release", "gitops"),  # capabilities
-    ("notify", "review", "acts", "ops"),  # capabilities that use release; ops from chat
+    ("notify", "review", "acts", "ops", "promotion"),  # capabilities that use release; ops; GitOps releases
     ("actions", "chat"),  # what people drive: release links and chat
     ("wiring", "config_cli"),  # what entry points hand down; the config CLI
 )

@@ -27,6 +27,7 @@ def test_port_3000_gives_the_ports_the_stack_always_had_and_another_port_moves_t
         "ssm": 3005,
         "dns": 3053,
         "moto": 5005,
+        "argocd": 3006,
     }
     moved = Ports.derive(3100)
     assert (moved.sink, moved.drone, moved.dns, moved.moto) == (3101, 3102, 3153, 5105)

@@ -141,7 +141,7 @@ def test_the_description_warns_when_there_is_no_dockerfile(gitops_config):
 def test_the_generated_file_parses_as_drone_yaml(gitops_config, fake_gitlab):
     merge_requests.init(gitops_config, gitops_config.projects["shop-recommend"])
     content = writes(fake_gitlab)["commits"][0]["body"]["actions"][0]["content"]
-    assert [d["name"] for d in yaml.safe_load_all(content)] == ["build", "promote-staging"]
+    assert [d["name"] for d in yaml.safe_load_all(content)] == ["build"]  # staging is released through Git
 
 
 # --- a push to a project without .drone.yml (pipeline.init_on_push) ---------------------------------------

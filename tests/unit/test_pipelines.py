@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from unit_support import EXAMPLE_CONFIG, ROOT
+from unit_support import EXAMPLE_CONFIG, ROOT, example_documents
 
 from local.gitlab_seed import PROJECTS
 from opsbot.config.model import PIPELINE_LANGUAGES, Pipeline, validate
@@ -22,7 +22,10 @@ from opsbot.gitops import pipelines
 from opsbot.gitops.templates import all_templates, detect
 
 GOLDEN = ROOT / "tests" / "golden" / "drone"
-EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
+# The example with its environments deployed by Drone (unit_support.example_documents): the promote pipelines;
+# GITOPS_EXAMPLE as it is, whose environments are released through the deploy repo and get none.
+EXAMPLE = validate(example_documents(), allow_literal_secrets=True)
+GITOPS_EXAMPLE = validate(read_directory(EXAMPLE_CONFIG)[0], allow_literal_secrets=True)
 # Each language's example project, with the top-level files of its repository in the fake GitLab.
 CASES = {
     "java": ("shop-api", "shop/shop-api"),
@@ -35,9 +38,10 @@ def top_level(repo: str) -> set[str]:
     return {path.split("/")[0] for path in PROJECTS[repo]}
 
 
-def generated(language: str):
+def generated(language: str, example=GITOPS_EXAMPLE):
+    """What `drone init` makes for the language's example project (the example as it is, unless told)."""
     project, repo = CASES[language]
-    return pipelines.generate(EXAMPLE.projects[project], top_level(repo))
+    return pipelines.generate(example.projects[project], top_level(repo))
 
 
 def documents(content: str) -> list[dict]:
@@ -96,7 +100,7 @@ def assert_drone_accepts(docs: list[dict]) -> None:
 
 @pytest.mark.parametrize("language", sorted(CASES))
 def test_pipelines_parse_and_have_build_test_publish_scan_and_promote(language):
-    result = generated(language)
+    result = generated(language, EXAMPLE)  # environments that Drone deploys: a promote pipeline each
     docs = documents(result.content)
     assert_drone_accepts(docs)
     build = docs[0]
@@ -137,7 +141,7 @@ def test_templates_build_and_test_each_language_its_way():
 
 
 def test_shell_variables_are_escaped_from_drones_substitution():
-    content = generated("java").content
+    content = generated("java", EXAMPLE).content  # with its promote pipelines, which use the registry secrets
     assert "$${REGISTRY_USERNAME}" in content
     assert re.findall(r"(?<!\$)\$\{(\w+)", content) == ["DRONE_COMMIT_SHA"] * content.count("${DRONE_COMMIT_SHA")
 
@@ -164,6 +168,13 @@ def test_build_image_and_test_command_overrides():
     steps = documents(pipelines.generate(project, {"pom.xml"}).content)[0]["steps"]
     assert steps[0]["image"] == steps[1]["image"] == "maven:3.9-eclipse-temurin-21"
     assert steps[1]["commands"] == ["mvn -B verify -Pci", "mvn -B site"]
+
+
+def test_gitops_environments_get_no_promote_pipeline():
+    project = GITOPS_EXAMPLE.projects["shop-api"]
+    assert all(env.deploy is not None for env in project.environments.values())
+    names = [d["name"] for d in documents(pipelines.generate(project, top_level("shop/shop-api")).content)]
+    assert not [n for n in names if n.startswith("promote-")]
 
 
 def test_a_project_without_environments_has_no_promote_pipelines():

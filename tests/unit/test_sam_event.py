@@ -107,7 +107,7 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
         )
         assert variables["WORK_QUEUE_URL"] == names["WorkQueue"] == f"{MOTO}/123456789012/opsbot-local-WorkQueue"
         assert variables["DEAD_LETTER_QUEUE_URL"] == names["DeadLetterQueue"]
-        assert {v: variables[v] for v in LOCAL_SECRETS} == {
+        assert {v: variables[v] for v in LOCAL_SECRETS if v != "ARGOCD_TOKEN_PARAM"} == {
             "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/local/webhooks/drone",
             "GITLAB_WEBHOOK_TOKEN_PARAM": "/opsbot/local/webhooks/gitlab",
             "DINGTALK_APP_SECRET_PARAM": "/opsbot/local/dingtalk/app-secret",
@@ -117,6 +117,10 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
         }
     assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"
+    # Argo CD's token is the worker's alone, like the releases table.
+    assert env_json["WorkerFunction"]["ARGOCD_TOKEN_PARAM"] == "/opsbot/local/argocd/token"
+    assert env_json["WorkerFunction"]["RELEASES_TABLE"] == "opsbot-local-ReleasesTable"
+    assert "ARGOCD_TOKEN_PARAM" not in env_json["DingtalkBotFunction"]
 
 
 def test_the_template_declares_an_empty_endpoint_so_sam_can_override_it():

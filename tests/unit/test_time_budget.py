@@ -108,7 +108,7 @@ def test_a_sync_slower_than_a_batch_goes_on_in_continuations_reading_each_file_o
     assert store.load().version == hook["after"] and "new-api" in store.load().projects
     assert runs > 1 and max(clock.per_run) <= 3
     reads = [c["path"] for c in fake_gitlab.calls("GET", "/raw")]
-    assert len(reads) == len(set(reads)) == 5  # opsbot.yaml and four project files, each read once in all
+    assert len(reads) == len(set(reads)) == 6  # opsbot.yaml and five project files, each read once in all
     assert len(sent) == 1 and aws.dead_letters() == []
 
 

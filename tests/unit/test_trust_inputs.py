@@ -205,6 +205,7 @@ def _prod_documents(**changes) -> list[Document]:
     base = {
         "drone.token": "ssm:/opsbot/prod/drone/api-token",
         "gitlab.token": "ssm:/opsbot/prod/gitlab/api-token",
+        "gitlab.deploy_token": "ssm:/opsbot/prod/gitlab/deploy-token",
         "drone.server": "https://drone.example.com",
         "gitlab.url": "https://gitlab.example.com",
     }
@@ -217,6 +218,9 @@ def _prod_documents(**changes) -> list[Document]:
                 )
             for zone in document.data["ops"]["dns_zones"].values():
                 zone.pop("nameservers", None)  # the zone's own name servers, as on AWS
+        for env in (document.data.get("environments") or {}).values():
+            if (env.get("deploy") or {}).get("verify", {}).get("url"):  # a service's health URL: https too
+                env["deploy"]["verify"]["url"] = "https://staging.shop.example/health"
     return documents
 
 
@@ -234,6 +238,10 @@ def test_a_prod_config_with_prod_secrets_in_their_areas_is_valid():
             "drone.token must be a parameter under /opsbot/prod/drone/",
         ),
         ({"gitlab.token": "ssm:/opsbot/prod/robots/x"}, "gitlab.token must be a parameter under /opsbot/prod/gitlab/"),
+        (
+            {"gitlab.deploy_token": "local-deploy-token"},
+            "gitlab.deploy_token is a secret: write it as ssm:/parameter/name",
+        ),
         ({"drone.server": "http://drone.example.com"}, "drone.server must be an https:// URL"),
         ({"gitlab.url": "http://gitlab.example.com"}, "gitlab.url must be an https:// URL"),
     ],
@@ -301,6 +309,7 @@ def test_each_function_may_read_only_the_secrets_it_uses():
         "ActionsFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/dingtalk/app-secret"],
         "WorkerFunction": [
             "/opsbot/${Stage}/actions/signing-key",
+            "/opsbot/${Stage}/argocd/token",
             "/opsbot/${Stage}/clusters/*",
             "/opsbot/${Stage}/drone/*",
             "/opsbot/${Stage}/feishu/app-secret",

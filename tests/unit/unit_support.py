@@ -26,6 +26,7 @@ STACK_OVERRIDES = {
     "CONFIG_TABLE": "opsbot-test-config",
     "STATE_TABLE": "opsbot-test-state",
     "AUDIT_TABLE": "opsbot-test-audit",
+    "RELEASES_TABLE": "opsbot-test-releases",
     "WORK_QUEUE_URL": "",
     "DEAD_LETTER_QUEUE_URL": "",
     "DRONE_WEBHOOK_SECRET_PARAM": "/opsbot/test/drone/webhook-secret",
@@ -281,13 +282,18 @@ def _example_documents() -> list:
     return documents
 
 
-def example_documents(drone: str | None = None, dingtalk: str | None = None) -> list:
+def example_documents(drone: str | None = None, dingtalk: str | None = None, gitops: bool = False) -> list:
     """config/example's documents; with `drone` / `dingtalk` base URLs, Drone's server and the robots' webhooks
-    point there instead of the local stack's ports."""
+    point there instead of the local stack's ports. Every environment deploys through Drone's promote (its `deploy:`
+    left out), as the example did before GitOps releases, unless `gitops`: the tests of the Drone way run on
+    shop-api's seeded builds; GitOps releases have their own tests (test_release_steps.py)."""
     import copy
     from urllib.parse import urlsplit
 
     documents = copy.deepcopy(_example_documents())  # each caller may change its copy (line numbers kept)
+    for document in documents if not gitops else ():
+        for env in ((document.data or {}).get("environments") or {}).values():
+            env.pop("deploy", None)
     root = next(d for d in documents if d.name == "opsbot.yaml").data
     assert root["drone"]["token"] == DRONE_API_TOKEN
     if drone:

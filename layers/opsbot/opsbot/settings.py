@@ -17,6 +17,7 @@ class Settings:
     config_table: str
     state_table: str
     audit_table: str
+    releases_table: str
     work_queue_url: str
     dead_letter_queue_url: str
     drone_webhook_secret_param: str
@@ -45,6 +46,9 @@ class Settings:
     ops_poll_seconds: int
     ops_progress_seconds: int
     local_peers: dict[str, str]
+    release_poll_seconds: int
+    argocd_url: str
+    argocd_token_param: str
     message_max_age_seconds: int
     peer_hosts: dict[str, tuple[str, ...]]  # peer (PEER_HOSTS' keys) -> the hosts that may receive its token
     peer_hosts_given: bool  # whether any *_HOSTS variable is set (always on AWS and in the local stack)
@@ -67,6 +71,10 @@ ENVIRONMENT = {
         "opsbot-state",
     ),
     "AUDIT_TABLE": ("DynamoDB table for the audit log.", "opsbot-audit"),
+    "RELEASES_TABLE": (
+        "DynamoDB table with a record per GitOps release (who, what, when, how its rollout and verification ended).",
+        "opsbot-releases",
+    ),
     "WORK_QUEUE_URL": ("SQS queue that ingress fills and the worker drains.", ""),
     "DEAD_LETTER_QUEUE_URL": ("SQS dead-letter queue; jobs that failed for good end here.", ""),
     "DRONE_WEBHOOK_SECRET_PARAM": (
@@ -148,6 +156,16 @@ ENVIRONMENT = {
         "(set by the local stack itself); empty elsewhere.",
         "",
     ),
+    # GitOps releases (opsbot.promotion): how often a rollout, sync or verification is looked at, and Argo CD.
+    "RELEASE_POLL_SECONDS": ("Delay between follow-up checks of a GitOps release (rollout, sync, verification).", "15"),
+    "ARGOCD_URL": (
+        "Argo CD's API server (`apply: argocd`), the only host its token is sent to; empty means no Argo CD.",
+        "",
+    ),
+    "ARGOCD_TOKEN_PARAM": (
+        "SSM parameter name holding Argo CD's API token (an account allowed to get and sync the Applications).",
+        "/opsbot/dev/argocd/token",
+    ),
     # Freshness: a chat message is acted on only while it is young by its platform's own clock (chat/inbound/).
     "MESSAGE_MAX_AGE_SECONDS": (
         "How old a chat message read from its platform's API may be (Feishu's `create_time`, to when opsbot's "
@@ -208,6 +226,7 @@ def settings() -> Settings:
         config_table=_env("CONFIG_TABLE"),
         state_table=_env("STATE_TABLE"),
         audit_table=_env("AUDIT_TABLE"),
+        releases_table=_env("RELEASES_TABLE"),
         work_queue_url=_env("WORK_QUEUE_URL"),
         dead_letter_queue_url=_env("DEAD_LETTER_QUEUE_URL"),
         drone_webhook_secret_param=_env("DRONE_WEBHOOK_SECRET_PARAM"),
@@ -236,6 +255,9 @@ def settings() -> Settings:
         ops_poll_seconds=int(_env("OPS_POLL_SECONDS")),
         ops_progress_seconds=int(_env("OPS_PROGRESS_SECONDS")),
         local_peers=_pairs(_env("LOCAL_PEERS")),
+        release_poll_seconds=int(_env("RELEASE_POLL_SECONDS")),
+        argocd_url=_env("ARGOCD_URL").rstrip("/"),
+        argocd_token_param=_env("ARGOCD_TOKEN_PARAM"),
         message_max_age_seconds=int(_env("MESSAGE_MAX_AGE_SECONDS")),
         peer_hosts={peer: _hosts(variable) for peer, variable in PEER_HOSTS.items()},
         peer_hosts_given=any(variable in os.environ for variable in PEER_HOSTS.values()),

@@ -21,6 +21,8 @@ from opsbot.release.links import ReleaseGrant
 
 
 def _release(grant: ReleaseGrant, ask: release.Ask) -> Reply:
+    from opsbot.promotion import way  # noqa: F401  (late: the GitOps way, for environments that release by Git)
+
     config = store.load()
     project = config.projects.get(grant.project)
     if project is None:
@@ -78,7 +80,7 @@ def run_release_link(job: Job) -> str:
 
     def attempt() -> Reply:
         try:
-            return _release(grant, release.Ask(actor, record, language, job.id[-8:]))
+            return _release(grant, release.Ask(actor, record, language, job.id[-8:], "link"))
         except DroneRefused as exc:
             return _refused(grant, actor, language, f"Drone: {md(exc.message)}")  # Drone's words are data
         except (release.ReleaseRefused, Denied, DroneNotConfigured) as exc:

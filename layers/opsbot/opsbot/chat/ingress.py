@@ -136,7 +136,7 @@ def answer(config: Config, inbound: InboundMessage, acknowledge_again: bool = Fa
     if decision.denied:
         return counted(record, Reply(title=t(language, "不允许", "denied"), ok=False, text=f"⛔ {decision.reason}"))
 
-    if not command.acts:
+    if not command.runs_in_worker(config, arguments):
         reply = dispatch.run(request)
         audit.finish(record, "answered" if reply.ok else "failed", reply.detail or reply.title)
         return counted(record, reply)

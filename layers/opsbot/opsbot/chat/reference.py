@@ -26,6 +26,7 @@ WORDS = {
         "acts": "acts (queued; result posted)",
         "reads": "reads (answered at once)",
         "queued read": "reads, queued as acts are (result posted)",
+        "gitops read": "reads (answered at once; for a GitOps project queued, result posted)",
         "drone": ", needs Drone",
         "gitlab": ", needs GitLab",
         "examples": "Examples: ",
@@ -36,6 +37,7 @@ WORDS = {
         "acts": "执行（排队；结果会发回来）",
         "reads": "只读（立即回答）",
         "queued read": "只读，像执行一样排队（结果会发回来）",
+        "gitops read": "只读（立即回答；GitOps 项目排队，结果会发回来）",
         "drone": "，需要 Drone",
         "gitlab": "，需要 GitLab",
         "examples": "示例：",
@@ -52,6 +54,8 @@ def markdown(language: str = "en") -> str:
         kind = words["acts"] if cmd.acts else words["reads"]
         if cmd.acts and cmd.verb.kind == "read":
             kind = words["queued read"]
+        if cmd.in_worker is not None:
+            kind = words["gitops read"]
         if cmd.needs_drone:
             kind += words["drone"]
         if cmd.needs_gitlab:

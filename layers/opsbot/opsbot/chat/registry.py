@@ -59,6 +59,17 @@ class Command:
     parse: Callable | None = None  # custom (words) -> arguments, when position alone cannot tell
     usage_text: str = ""  # when the arguments alone do not show how the command reads
     rules: authz.Verb | None = None  # the verb the authorization core holds it to, when not a plain read or act
+    # A read that goes to the worker for some arguments (what only the worker may read: a GitOps project's deploy
+    # repo and clusters): (config, arguments) -> True to queue it as acts are; None: answered at once.
+    in_worker: Callable | None = None
+
+    def runs_in_worker(self, config, arguments: dict) -> bool:
+        if self.acts:
+            return True
+        try:
+            return bool(self.in_worker and self.in_worker(config, arguments))
+        except Exception:  # noqa: BLE001 - a read that cannot tell is answered at once, as before
+            return False
 
     @property
     def verb(self) -> authz.Verb:
@@ -182,6 +193,7 @@ def command(
     parse: Callable | None = None,
     usage: str = "",
     verb: authz.Verb | None = None,
+    in_worker: Callable | None = None,
 ):
     """Register the decorated function as the chat command `name`. An act with rules of its own (deploy,
     restart, approve) names its `verb`, whose default role is the command's."""
@@ -209,6 +221,7 @@ def command(
                 parse=parse,
                 usage_text=usage,
                 rules=verb,
+                in_worker=in_worker,
             )
         )
         return run

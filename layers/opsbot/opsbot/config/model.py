@@ -10,8 +10,10 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
+from opsbot.config import deploy as deploy_section
 from opsbot.config import ops as ops_section
 from opsbot.config import review as review_section
+from opsbot.config.deploy import GitOpsTarget
 from opsbot.config.names import KnownNames
 from opsbot.config.names import declared as declared_names
 from opsbot.config.ops import Ops
@@ -55,7 +57,7 @@ PERSON_KEYS = {
 IDENTITY_KEYS = ("dingtalk_user_id", "dingtalk_sender_id", "feishu_open_id", "wecom_user_id", "slack_user_id")
 _GITLAB_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 DRONE_KEYS = {"server", "token"}
-GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path"}
+GITLAB_KEYS = {"url", "token", "config_repo", "config_branch", "config_path", "deploy_repo", "deploy_token"}
 PERMISSION_KEYS = {"roles", "environments", "events", "approvals"}
 FAQ_KEYS = {"id", "question", "answer", "keywords", "examples"}
 PROJECT_KEYS = {
@@ -71,7 +73,7 @@ PROJECT_KEYS = {
     "webhook_token",
 }
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
-ENVIRONMENT_KEYS = {"branch", "approvals", "events"}
+ENVIRONMENT_KEYS = {"branch", "approvals", "events", "deploy"}
 PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
 # The .drone.yml templates opsbot has (opsbot.gitops.templates); named here so that validating config needs no
 # template code.
@@ -85,7 +87,7 @@ DEFAULT_DEPLOY_EVENTS = ("push",)
 WEBHOOK_TOKENS_AREA = "webhooks/gitlab-projects"
 # The local stack's fakes, which its config names by role (`local://drone`, `local://dingtalk/robot/send?…`) so that
 # no config holds a port: the stack that loads it says where each runs (LOCAL_PEERS). No other stage accepts them.
-LOCAL_PEER_ROLES = ("dingtalk", "feishu", "wecom", "slack", "drone", "gitlab", "dns")
+LOCAL_PEER_ROLES = ("dingtalk", "feishu", "wecom", "slack", "drone", "gitlab", "dns", "health")
 _LOCAL_PEER = re.compile(r"^local://([a-z]*)(.*)$", re.S)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -155,6 +157,7 @@ class Environment:
     branch: str
     approvals: int = 0
     events: tuple[str, ...] = DEFAULT_DEPLOY_EVENTS  # the Drone build events that may be deployed here
+    deploy: GitOpsTarget | None = None  # how a release gets here: None = Drone's promote, else a GitOps target
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ class GitLab:
     config_repo: str = ""  # group/name of the config repo whose pushes are synced; "" means no sync
     config_branch: str = "main"
     config_path: str = ""  # the directory in the config repo that holds opsbot.yaml; "" is the top
+    deploy_repo: str = ""  # group/name of the deploy repo of GitOps environments, unless one names its own
+    deploy_token: str = ""  # secret: a token that may write the deploy repo only (GitOps releases)
 
 
 @dataclass(frozen=True)
@@ -642,7 +647,16 @@ def _gitlab(checker: _Checker, root: dict) -> GitLab | None:
         config_repo=config_repo,
         config_branch=checker.string(spec, "config_branch", "gitlab", default="main"),
         config_path=config_path,
+        deploy_repo=_deploy_repo(checker, spec),
+        deploy_token=checker.secret(spec, "deploy_token", "gitlab", "gitlab", required=False),
     )
+
+
+def _deploy_repo(checker: _Checker, spec: dict) -> str:
+    repo = checker.string(spec, "deploy_repo", "gitlab")
+    if repo and not _REPO.match(repo):
+        checker.problem(spec, "deploy_repo", f"gitlab.deploy_repo '{repo}' must look like group/name")
+    return repo
 
 
 def _permissions(checker: _Checker, root: dict) -> dict[str, Permission]:
@@ -725,6 +739,7 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
         on_rollback=checker.boolean(notify_map, "on_rollback", "notify", True),
     )
 
+    pipeline = _pipeline(checker, root)
     environments: dict[str, Environment] = {}
     env_map = checker.named_sections(root, "environments", "environment")
     for env_name, spec in env_map.items():
@@ -735,6 +750,7 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
             branch=checker.string(spec, "branch", where, required=True),
             approvals=checker.integer(spec, "approvals", where, 0, 0, 5),
             events=checker.events(spec, "events", where, DEFAULT_DEPLOY_EVENTS),
+            deploy=deploy_section.parse(checker, spec, where, pipeline.image or repo.lower()),
         )
     return Project(
         name=name,
@@ -743,7 +759,7 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
         language=language,
         notify=notify,
         environments=environments,
-        pipeline=_pipeline(checker, root),
+        pipeline=pipeline,
         review=review_section.parse(checker, root),
         webhook_token=checker.secret(root, "webhook_token", "project", WEBHOOK_TOKENS_AREA, required=False),
     )
@@ -829,6 +845,7 @@ def validate(
                 checker.problem(
                     document.data.get("review"), "enabled", "review.enabled needs a gitlab: section in opsbot.yaml"
                 )
+            project = deploy_section.check(checker, document.data, project, parts)
             key = "robots" if document.data.get("robots") is not None else "robot"
             for robot in project.robots:
                 if robot not in robots:

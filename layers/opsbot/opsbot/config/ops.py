@@ -28,7 +28,7 @@ VM_GROUP_KEYS = {"environment", "targets", "max_concurrency", "max_errors"}
 TARGET_KEYS = {"tag", "resource_group"}
 RUNBOOK_KEYS = {"document", "commands", "parameters", "groups", "timeout_seconds", "description"}
 PARAMETER_KEYS = {"type", "allowed", "min", "max", "default"}
-PARAMETER_TYPES = ("integer", "choice")
+PARAMETER_TYPES = ("integer", "choice", "version")  # version: a release's image tag (GitOps `apply: runbook`)
 ZONE_KEYS = {"zone_id", "name", "environment", "types", "ttl", "protected", "nameservers"}
 TTL_KEYS = {"min", "max"}
 SERVICE_TARGET_KEYS = {"kubernetes", "runbook", "group"}
@@ -45,6 +45,7 @@ _RATE = re.compile(r"^(0|[1-9][0-9]{0,4})(%?)$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NAMESERVER = re.compile(r"^[0-9.]+(:[0-9]{1,5})?$|^[0-9a-f:]+$|^[a-z0-9.-]+\.?$")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")  # an image tag, never text a shell would read
 _TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
 
 
@@ -298,6 +299,10 @@ def parameter_problem(parameter: Parameter, value: str) -> str:
             return f"{parameter.name} must be a whole number"
         if not parameter.minimum <= int(value) <= parameter.maximum:
             return f"{parameter.name} must be from {parameter.minimum} to {parameter.maximum}"
+        return ""
+    if parameter.type == "version":
+        if not _VERSION.fullmatch(value):
+            return f"{parameter.name} must be a version: letters, digits and . _ + - (at most 128)"
         return ""
     if value not in parameter.allowed:
         return f"{parameter.name} must be one of {', '.join(parameter.allowed)}"

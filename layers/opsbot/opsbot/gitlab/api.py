@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from opsbot import secrets
 from opsbot.config.model import Config
+from opsbot.gitlab.deploy_api import DeployRepoCalls
 from opsbot.gitlab.merge_request_api import MergeRequestCalls
 from opsbot.jobs import deadline
 from opsbot.peers import answer_lost, check_pinned, errors
@@ -34,7 +35,7 @@ class ProjectInfo:
     web_url: str
 
 
-class GitLabClient(MergeRequestCalls):
+class GitLabClient(MergeRequestCalls, DeployRepoCalls):
     def __init__(self, url: str, token: str, timeout: float | None = None):
         import gitlab  # python-gitlab takes ~0.25 s to import: only jobs that talk to GitLab pay for it
 
@@ -197,3 +198,11 @@ def client_for(config: Config, timeout: float | None = None) -> GitLabClient:
     if config.gitlab is None:
         raise GitLabNotConfigured("GitLab is not configured: add `gitlab: {url, token}` to opsbot.yaml")
     return GitLabClient(config.gitlab.url, secrets.resolve(config.gitlab.token), timeout)
+
+
+def deploy_client_for(config: Config, timeout: float | None = None) -> GitLabClient:
+    """A client with the deploy repo's own token (`gitlab.deploy_token`), which may write that repo and nothing else:
+    every read and write of a GitOps release goes through it."""
+    if config.gitlab is None or not config.gitlab.deploy_token:
+        raise GitLabNotConfigured("GitOps releases need `gitlab: {deploy_repo, deploy_token}` in opsbot.yaml")
+    return GitLabClient(config.gitlab.url, secrets.resolve(config.gitlab.deploy_token), timeout)

@@ -16,6 +16,8 @@ RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
 # a robot's folded news, sent when its budget has room (delivery/jobs.py); any channel's, though named for the first
 DIGEST_FLUSH = "dingtalk.digest_flush"
 OPS_FOLLOW_UP = "ops.follow_up"  # a delayed check of an ops change: rollout, VM batch, DNS change (ops/jobs.py)
+RELEASE_STEP = "release.step"  # a GitOps release's next look at a running step, or its next steps (promotion/jobs.py)
+RELEASE_DRIFT_CHECK = "release.drift_check"  # the scheduled drift check of GitOps environments (promotion/jobs.py)
 
 ALL = (
     DRONE_BUILD_FINISHED,
@@ -29,6 +31,8 @@ ALL = (
     RELEASE_LINK,
     DIGEST_FLUSH,
     OPS_FOLLOW_UP,
+    RELEASE_STEP,
+    RELEASE_DRIFT_CHECK,
 )
 
 HANDLED_IN = {
@@ -43,4 +47,6 @@ HANDLED_IN = {
     RELEASE_LINK: "opsbot.actions.jobs",
     DIGEST_FLUSH: "opsbot.delivery.jobs",
     OPS_FOLLOW_UP: "opsbot.ops.jobs",
+    RELEASE_STEP: "opsbot.promotion.jobs",
+    RELEASE_DRIFT_CHECK: "opsbot.promotion.jobs",
 }

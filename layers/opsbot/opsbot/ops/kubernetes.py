@@ -298,3 +298,86 @@ def rollout_state(cluster: Cluster, namespace: str, name: str) -> tuple[str, str
         if pod["reason"] in FAILING_REASONS:
             return "failed", f"pod {pod['name']}: {pod['reason']} {pod['message']}".strip()
     return "progressing", facts
+
+
+# --- GitOps releases (opsbot.promotion): a Deployment's image, and Flux's objects ----------------------------------
+
+RELEASED_BY = "opsbot.io/release"  # on the pod template: the release whose image this is (a retry finds its patch)
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+FLUX_APIS = {  # kind -> (group, version, plural)
+    "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
+    "HelmRelease": ("helm.toolkit.fluxcd.io", "v2", "helmreleases"),
+    "GitRepository": ("source.toolkit.fluxcd.io", "v1", "gitrepositories"),
+}
+FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+def live_image(cluster: Cluster, namespace: str, name: str, container: str = "") -> dict:
+    """The Deployment's container (by name, else its first) as it is: its name and image, the release that set it,
+    and the rollout's facts."""
+    _core, apps = _apis(cluster)
+    found = _call(apps.read_namespaced_deployment, name, namespace)
+    containers = found.spec.template.spec.containers or []
+    chosen = next((c for c in containers if not container or c.name == container), None)
+    if chosen is None:
+        raise KubernetesRefused(404, f"deployment {name} has no container {container or '(none)'}")
+    annotations = (found.spec.template.metadata.annotations if found.spec.template.metadata else None) or {}
+    return {
+        "container": chosen.name,
+        "image": chosen.image or "",
+        "release": annotations.get(RELEASED_BY, ""),
+        "generation": found.metadata.generation or 0,
+    }
+
+
+def set_image(cluster: Cluster, namespace: str, name: str, container: str, image: str, release: str) -> dict:
+    """A strategic merge patch of one container's image (merged into the containers list by name, as `kubectl set
+    image` does), with the release beside it on the pod template. Looked up first: a Deployment that already runs
+    this image for this release was patched by an earlier attempt, and is not patched again."""
+    now = live_image(cluster, namespace, name, container)
+    if now["image"] == image and now["release"] == release:
+        return {**now, "patched": False}
+    body = {
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {RELEASED_BY: release}},
+                "spec": {"containers": [{"name": now["container"], "image": image}]},
+            }
+        }
+    }
+    _core, apps = _apis(cluster)
+    patched = _call(apps.patch_namespaced_deployment, name, namespace, body, _content_type=STRATEGIC_PATCH)
+    return {**now, "image": image, "release": release, "generation": patched.metadata.generation or 0, "patched": True}
+
+
+def _custom(cluster: Cluster):
+    from kubernetes import client as k8s  # late, as _apis
+
+    _core, apps = _apis(cluster)
+    return k8s.CustomObjectsApi(apps.api_client)
+
+
+def flux_object(cluster: Cluster, kind: str, namespace: str, name: str) -> dict:
+    group, version, plural = FLUX_APIS[kind]
+    return _call(_custom(cluster).get_namespaced_custom_object, group, version, namespace, plural, name)
+
+
+def flux_reconcile(cluster: Cluster, kind: str, namespace: str, name: str, value: str) -> bool:
+    """Ask Flux to reconcile now (`flux reconcile`: the requestedAt annotation); False when this request (`value`)
+    was made already."""
+    found = flux_object(cluster, kind, namespace, name)
+    if ((found.get("metadata") or {}).get("annotations") or {}).get(FLUX_REQUESTED_AT) == value:
+        return False
+    group, version, plural = FLUX_APIS[kind]
+    body = {"metadata": {"annotations": {FLUX_REQUESTED_AT: value}}}
+    _call(
+        _custom(cluster).patch_namespaced_custom_object,
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+        body,
+        _content_type=MERGE_PATCH,
+    )
+    return True

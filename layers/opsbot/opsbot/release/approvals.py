@@ -19,7 +19,7 @@ KEEP_AFTER_DEADLINE_SECONDS = 7 * 86400  # decided or expired requests stay read
 @dataclass
 class ApprovalRequest:
     id: str
-    action: str  # "deploy" or "rollback"
+    action: str  # "deploy", "rollback" or "revert" (a GitOps rollback: `commit` is the deploy commit it undoes)
     project: str
     target: str
     build: int
@@ -33,6 +33,7 @@ class ApprovalRequest:
     status: str = "pending"  # pending, approved, rejected
     decided_by: str = ""
     event: str = ""  # the build's Drone event when it was asked for
+    via: str = ""  # where it was asked (chat, link): a GitOps release's commit names it
 
     def expired(self, now: float | None = None) -> bool:
         return self.status == "pending" and (now or time.time()) > self.deadline
@@ -67,6 +68,7 @@ def _from_item(item: dict) -> ApprovalRequest:
         status=item["status"]["S"],
         decided_by=item.get("decided_by", {}).get("S", ""),
         event=item.get("event", {}).get("S", ""),
+        via=item.get("via", {}).get("S", ""),
     )
 
 
@@ -88,6 +90,7 @@ def create(request: ApprovalRequest) -> ApprovalRequest:
         "deadline": {"N": str(request.deadline)},
         "status": {"S": "pending"},
         "event": {"S": request.event},
+        "via": {"S": request.via},
         "expires_at": {"N": str(request.deadline + KEEP_AFTER_DEADLINE_SECONDS)},
     }
     try:

@@ -1,21 +1,24 @@
-"""Deploying, rolling back and re-running builds through Drone, as the authorization core allows.
+"""Deploying, rolling back and re-running builds, as the authorization core allows.
 
 `release()` is the one entrance for chat commands, approvals and release links alike: it asks the core
 (authz.core) whether this actor may put this build in this environment (roles, the environment's branch and
-build events, approvals), then either starts the Drone promote/rollback or opens an approval request bound to
-the exact build, commit and target. Every Drone start carries a request id and is looked up before it is
-retried (drone/requests.py), so a timeout never deploys twice.
+build events, approvals), then either releases it or opens an approval request bound to the exact build, commit
+and target (or, for a revert, the exact deploy commit). How a release reaches an environment is the environment's
+`deploy:` way: Drone's promote/rollback (the default, here), or a GitOps release (a commit in the deploy repo,
+opsbot.promotion, which registers itself in WAYS). Every Drone start carries a request id and is looked up before it
+is retried (drone/requests.py), so a timeout never deploys twice.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from opsbot import audit, metrics
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
-from opsbot.config.model import Config, Project
+from opsbot.config.model import Config, Person, Project
 from opsbot.drone import requests as drone_requests
 from opsbot.drone.api import DroneClient, DroneRefused
 from opsbot.drone.builds import build_branch, is_deployment
@@ -29,7 +32,7 @@ from opsbot.text import is_number
 DEPLOY = authz.Verb("deploy", ("deployer",), authz.DEPLOY)
 ROLLBACK = authz.Verb("rollback", ("deployer",), authz.DEPLOY)
 RESTART = authz.Verb("restart", ("developer",), authz.RERUN)
-VERBS = {"deploy": DEPLOY, "rollback": ROLLBACK}
+VERBS = {"deploy": DEPLOY, "rollback": ROLLBACK, "revert": ROLLBACK}  # revert: a GitOps rollback, a revert commit
 
 
 class ReleaseRefused(Exception):
@@ -44,6 +47,60 @@ class Ask:
     record: audit.AuditRecord
     language: str
     request_id: str  # the approval id, and the Drone build parameter that marks the start as this request's
+    via: str = "chat"  # where it was asked: chat, link (a release link); a GitOps release's commit names it
+    conversation: dict = field(default_factory=dict)  # where to answer a GitOps release's follow-ups
+
+
+@dataclass(frozen=True)
+class Requested:
+    """Who asked for a release, and who approved it, as a deploy way needs them (a GitOps commit's author and
+    trailers): from the chat or link request, or from an approved approval request."""
+
+    id: str
+    name: str
+    person: Person | None
+    approvers: tuple[str, ...]  # names
+    via: str
+    language: str
+    request_id: str
+    conversation: dict = field(default_factory=dict)
+    revert: str = ""  # a revert: the deploy commit it undoes
+
+    @classmethod
+    def of(cls, ask: Ask, revert: str = "") -> Requested:
+        actor = ask.actor
+        return cls(
+            actor.id, actor.name, actor.person, (), ask.via, ask.language, ask.request_id, ask.conversation, revert
+        )
+
+
+class Way(Protocol):
+    """A way of deploying beside Drone's promote (opsbot.promotion's GitOps releases), registered in WAYS."""
+
+    def execute(
+        self, config: Config, project: Project, env: str, build: dict | None, action: str, who: Requested
+    ) -> Reply:
+        """Release now (deploy, rollback to `build`, or revert `who.revert`), once per `who.request_id`."""
+
+    def opened(self, config: Config, project: Project, env: str, build: dict | None, request, who: Requested) -> str:
+        """What to add to the approval request's message; a merge-request environment opens its merge request here."""
+
+
+WAYS: dict[str, Way] = {}
+
+
+def register_way(kind: str, way: Way) -> None:
+    WAYS[kind] = way
+
+
+def way_of(project: Project, env_name: str) -> Way | None:
+    """The environment's way, or None for Drone's promote."""
+    env = project.environments.get(env_name)
+    if env is None or env.deploy is None:
+        return None
+    if "gitops" not in WAYS:  # a bug: the entry point did not import opsbot.promotion.way
+        raise RuntimeError("GitOps environments need opsbot.promotion.way imported")
+    return WAYS["gitops"]
 
 
 def find_build(drone: DroneClient, project: Project, ref: str | int, language: str) -> dict:
@@ -66,16 +123,24 @@ def find_build(drone: DroneClient, project: Project, ref: str | int, language: s
 
 
 def release(
-    config: Config, drone: DroneClient, ask: Ask, project: Project, env_name: str, build: dict, action: str
+    config: Config,
+    drone: DroneClient | None,
+    ask: Ask,
+    project: Project,
+    env_name: str,
+    build: dict | None,
+    action: str,
+    revert: str = "",
 ) -> Reply:
-    """Deploy (or roll back to) `build` now, or open an approval request, as the core decides."""
+    """Deploy (or roll back to) `build` now, or open an approval request, as the core decides. A GitOps rollback
+    may be a `revert` of a deploy commit instead, with the build it goes back to when one is known."""
     decision = authz.authorize(
         config,
         ask.actor,
         VERBS[action],
-        authz.Target(project.name, env_name, authz.Build.of(build)),
+        authz.Target(project.name, env_name, authz.Build.of(build) if build else None),
         ask.record,
-        {"build": build.get("number")},
+        {"build": (build or {}).get("number"), **({"revert": revert[:12]} if revert else {})},
         ask.language,
     )
     if decision.denied:
@@ -83,23 +148,30 @@ def release(
         raise authz.Denied(decision)
     if decision.outcome == authz.NEEDS_APPROVAL:
         metrics.count(metrics.DEPLOYS, Environment=env_name, Outcome="approval requested")
+        build = build or {}
         opened = approvals.create(
             approvals.ApprovalRequest(
                 id=ask.request_id,
                 action=action,
                 project=project.name,
                 target=env_name,
-                build=int(build["number"]),
-                commit=str(build.get("after") or ""),
-                branch=build_branch(build),
+                build=int(build.get("number") or 0),
+                commit=revert or str(build.get("after") or ""),  # a revert is bound to the deploy commit it undoes
+                branch=build_branch(build) if build else "",
                 event=str(build.get("event") or ""),
                 requester=ask.actor.id,
                 requester_name=ask.actor.name,
                 needed=decision.approvals,
                 deadline=int(time.time()) + config.approval_hours * 3600,
+                via=ask.via,
             )
         )
-        return approval_opened(opened, ask.language)
+        reply = approval_opened(opened, ask.language)
+        if (way := way_of(project, env_name)) is not None:
+            reply.text += way.opened(config, project, env_name, build or None, opened, Requested.of(ask, revert))
+        return reply
+    if (way := way_of(project, env_name)) is not None:
+        return way.execute(config, project, env_name, build, action, Requested.of(ask, revert))
     return execute(drone, project, env_name, int(build["number"]), action, ask.actor.name, ask.language, ask.request_id)
 
 
@@ -107,14 +179,35 @@ def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
     verb = t(language, "发布" if request.action == "deploy" else "回滚到", request.action)
     hours = max(1, round((request.deadline - time.time()) / 3600))
     branch, who = md(request.branch), md(request.requester_name)
-    text = t(
+    if request.action == "revert":  # what a revert is bound to: the deploy commit it undoes
+        what = t(
+            language,
+            f"回滚（revert 部署提交 {request.commit[:8]}）",
+            f"roll back (revert deploy commit {request.commit[:8]})",
+        )
+        verb, facts = (
+            what,
+            t(language, f"，回到 #{request.build}", f", back to #{request.build}") if request.build else "",
+        )
+        text_head = t(
+            language,
+            f"### 🔐 审批请求 `{request.id}`\n\n{who} 请求{verb} **{request.project}** 的 "
+            f"**{request.target}**{facts}。\n\n",
+            f"### 🔐 Approval request `{request.id}`\n\n{who} asks to {verb} **{request.project}** in "
+            f"**{request.target}**{facts}.\n\n",
+        )
+    else:
+        text_head = t(
+            language,
+            f"### 🔐 审批请求 `{request.id}`\n\n{who} 请求{verb} **{request.project}** "
+            f"#{request.build}（{branch} · {request.commit[:8]}）到 **{request.target}**。\n\n",
+            f"### 🔐 Approval request `{request.id}`\n\n{who} asks to {verb} **{request.project}** "
+            f"#{request.build} ({branch} · {request.commit[:8]}) to **{request.target}**.\n\n",
+        )
+    text = text_head + t(
         language,
-        f"### 🔐 审批请求 `{request.id}`\n\n{who} 请求{verb} **{request.project}** "
-        f"#{request.build}（{branch} · {request.commit[:8]}）到 **{request.target}**。\n\n"
         f"需要 {request.needed} 位其他同事批准：`@opsbot approve {request.id}`，或拒绝：`@opsbot reject {request.id}`"
         f"（{hours} 小时内有效）",
-        f"### 🔐 Approval request `{request.id}`\n\n{who} asks to {verb} **{request.project}** "
-        f"#{request.build} ({branch} · {request.commit[:8]}) to **{request.target}**.\n\n"
         f"Needs {request.needed} approval(s) from someone else: `@opsbot approve {request.id}`, or "
         f"`@opsbot reject {request.id}` (valid for {hours} h)",
     )
@@ -180,10 +273,12 @@ def execute(
     )
 
 
-def execute_approved(config: Config, drone: DroneClient, request: approvals.ApprovalRequest, language: str) -> Reply:
-    """The Drone call of an approved request, once per request however many times it is asked for. The approval
-    is bound to the build and its commit: if Drone's build no longer is that commit, or the environment's rules
-    no longer take it, nothing is deployed."""
+def execute_approved(
+    config: Config, drone: DroneClient | None, request: approvals.ApprovalRequest, language: str
+) -> Reply:
+    """The release of an approved request, once per request however many times it is asked for. The approval is
+    bound to the build and its commit (a revert: to the deploy commit it undoes): if Drone's build no longer is
+    that commit, or the environment's rules no longer take it, nothing is deployed."""
     project = config.projects.get(request.project)
     if project is None:
         raise ReleaseRefused(
@@ -198,8 +293,30 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
                 f"project {project.name} no longer has the environment {request.target}.",
             )
         )
+    way = way_of(project, request.target)
+    approvers = tuple((config.person(a).name if config.person(a) else a) for a in request.approvers)
+    requester = config.person(request.requester)
+    who = Requested(
+        request.requester,
+        request.requester_name,
+        requester,
+        approvers,
+        request.via or "chat",
+        language,
+        request.id,
+        revert=request.commit if request.action == "revert" else "",
+    )
 
     def run() -> dict:
+        if request.action == "revert":
+            if way is None:
+                raise ReleaseRefused(
+                    t(language, f"{request.target} 不是 GitOps 环境。", f"{request.target} is no GitOps environment.")
+                )
+            build = find_build(drone, project, request.build, language) if request.build and drone else None
+            if build is not None and (denied := authz.deployable(project, env, authz.Build.of(build), language)):
+                raise authz.Denied(denied)
+            return way.execute(config, project, request.target, build, "revert", who).as_dict()
         build = find_build(drone, project, request.build, language)
         if str(build.get("after") or "") != request.commit:
             raise ReleaseRefused(
@@ -212,6 +329,8 @@ def execute_approved(config: Config, drone: DroneClient, request: approvals.Appr
             )
         if denied := authz.deployable(project, env, authz.Build.of(build), language):
             raise authz.Denied(denied)
+        if way is not None:
+            return way.execute(config, project, request.target, build, request.action, who).as_dict()
         return execute(
             drone,
             project,

@@ -19,6 +19,8 @@ REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one h
 GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
 OPS_REQUEST = "ops-request#"  # an ops command's preview, its plan and how it went (ops/requests.py)
 READS = "reads#"  # what a job that ran out of time had read, for its continuation (state/reads.py)
+RELEASE = "release#"  # a GitOps release's working state: what was asked, its plan, its steps' outputs (promotion/)
+DRIFT = "drift#"  # a drift already told for one environment, by its fingerprint (promotion/drift.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -35,6 +37,8 @@ PARTITIONS = (
     GITLAB_NOTES,
     OPS_REQUEST,
     READS,
+    RELEASE,
+    DRIFT,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
@@ -60,6 +64,8 @@ RETEST_BUILD = "retest-build#"  # the build one /retest chose (review/commands.p
 OPS_RUN = "ops-run#"  # an ops request's change, made once however it is confirmed or approved (ops/run.py)
 OPS_FOLLOW = "ops-follow#"  # one step of an ops request's follow-up: a check, a progress post (ops/jobs.py)
 DIGEST_SENT = "digest-sent#"  # one digest message of a robot, named by its first entry (delivery/robot.py)
+RELEASE_STEP = "release-step#"  # one run of one step of a GitOps release: <id>#<index>#<poll> (promotion/runner.py)
+RELEASE_START = "release-start#"  # a GitOps release created and started for one request (promotion/start.py)
 
 EFFECTS = (
     NOTIFIED,
@@ -77,4 +83,6 @@ EFFECTS = (
     OPS_RUN,
     OPS_FOLLOW,
     DIGEST_SENT,
+    RELEASE_STEP,
+    RELEASE_START,
 )

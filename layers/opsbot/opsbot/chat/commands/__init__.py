@@ -15,6 +15,7 @@ from opsbot.chat.commands import (  # noqa: F401
     kubernetes_ops,
     pipelines,
     release,
+    releases,
     services,  # after release: `restart service` is a subcommand of `restart`
     vm_batches,
     whoami,
@@ -31,6 +32,7 @@ HELP_ORDER = (
     "restart",
     "approve",
     "reject",  # what changes what runs
+    "releases",  # what runs where, from the deploy repo
     "config",
     "config history",
     "config rollback",  # opsbot's own config

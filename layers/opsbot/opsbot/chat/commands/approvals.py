@@ -91,6 +91,9 @@ def approve(request: ChatRequest) -> Reply:
 
         result = config_rollback.execute_approved(request.config, pending, request.language)
     else:
+        from opsbot.chat.commands.release import gitops
+
+        gitops()  # a GitOps environment's release goes through its way
         result = release.execute_approved(request.config, request.drone(), pending, request.language)
     note = request.t(
         f"✔ {request.sender} 批准了 `{pending.id}`（{pending.requester_name} 发起）。",

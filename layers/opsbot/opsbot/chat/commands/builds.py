@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from opsbot.chat.commands.releases import ago_seconds, gitops_status, has_gitops
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, UsageError, command
 from opsbot.drone.api import DroneRefused
@@ -17,14 +18,7 @@ from opsbot.text import is_number
 MAX_BRANCHES = 8
 
 
-def _ago(seconds: float, language: str) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return t(language, f"{minutes}分钟前", f"{minutes} min ago")
-    hours = minutes // 60
-    if hours < 48:
-        return t(language, f"{hours}小时前", f"{hours} h ago")
-    return t(language, f"{hours // 24}天前", f"{hours // 24} d ago")
+_ago = ago_seconds  # how long ago, in the reader's language (chat/commands/releases.py)
 
 
 def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool = True) -> str:
@@ -52,9 +46,11 @@ def build_line(request: ChatRequest, slug: str, build: dict, with_branch: bool =
     area="release",
     aliases=("状态",),
     needs_drone=True,
+    in_worker=has_gitops,
     arguments=(Argument("project"), Argument("branch", required=False)),
-    zh="每个分支最新的构建，以及各环境最近的发布",
-    en="The latest build of each branch, and the latest deployments",
+    zh="每个分支最新的构建、各环境最近的发布；GitOps 环境：部署仓库里的期望状态与实际运行，漂移会标出",
+    en="The latest build of each branch and the latest deployments; for GitOps environments, the desired state "
+    "(the deploy repo: image, build, commit, who, when, approvers) and what runs, with drift marked",
     examples=("status shop-api", "状态 shop-api main"),
 )
 def status(request: ChatRequest) -> Reply:
@@ -78,7 +74,8 @@ def status(request: ChatRequest) -> Reply:
             )
             latest.setdefault(key, build)
         builds = list(latest.values())[:MAX_BRANCHES]
-    if not builds:
+    gitops = request.in_worker and any(env.deploy for env in project.environments.values())
+    if not builds and not gitops:
         return Reply(
             title=request.t(f"{project.name} 状态", f"status {project.name}"),
             project=project.name,
@@ -89,6 +86,8 @@ def status(request: ChatRequest) -> Reply:
         )
     head = request.t(f"### {project.name} 的最新状态", f"### {project.name}: latest builds")
     lines = [build_line(request, project.repo, b) for b in builds]
+    if gitops:
+        lines += [""] + gitops_status(request, project)
     return Reply(
         title=request.t(f"{project.name} 状态", f"status {project.name}"),
         project=project.name,
