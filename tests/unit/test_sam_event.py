@@ -90,6 +90,7 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
             "GitlabWebhookFunction",
             "DingtalkBotFunction",
             "FeishuBotFunction",
+            "SlackBotFunction",
             "ActionsFunction",
             "WorkerFunction",
         }
@@ -114,6 +115,7 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
             "ACTION_SIGNING_KEY_PARAM": "/opsbot/local/actions/signing-key",
             "FEISHU_APP_SECRET_PARAM": "/opsbot/local/feishu/app-secret",
             "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/local/feishu/verification-token",
+            "SLACK_SIGNING_SECRET_PARAM": "/opsbot/local/slack/signing-secret",
         }
     assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from opsbot import audit, metrics
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
+from opsbot.channels import buttons
 from opsbot.config.model import Config, Project
 from opsbot.drone import requests as drone_requests
 from opsbot.drone.api import DroneClient, DroneRefused
@@ -123,6 +124,7 @@ def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
         text=text,
         project=request.project,
         detail=f"approval {request.id} opened for {request.target}",
+        buttons=buttons.approval_buttons(request.id, language),
     )
 
 
