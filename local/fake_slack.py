@@ -11,7 +11,8 @@ fresh `response_url` under `/actions/`, which takes at most 5 posts within 30 mi
 `expired_url`), as Slack's do; a post with `replace_original` replaces the message (`.replaced`), any other is
 shown to the presser alone (`.ephemeral`). `POST /_control/slack/press` `{"message", "button", "user", "app_id",
 "base_url"}` answers `{"body": …}`, the form such a press posts (for `make press` and the integration tests);
-`POST /_control/slack/responses` `{"url": path}` what was posted to one response_url, in order.
+`POST /_control/slack/responses` `{"url": path}` what was posted to one response_url, in order;
+`POST /_control/slack/response_url` a fresh one's path (`make send` gives a press sample one).
 """
 
 from __future__ import annotations
@@ -63,12 +64,17 @@ class FakeSlack(FakeChannel):
         self.ephemeral: list[dict] = []
         self.responses: list[dict] = []  # both, in the order they came
 
+    def issue_response_url(self) -> str:
+        """A fresh response_url's path, as Slack gives one with each interaction."""
+        path = f"{ACTIONS}T0LOCAL/{uuid.uuid4().int % 10**12}/{uuid.uuid4().hex[:24]}"
+        self.response_urls[path] = {"created": time.time(), "uses": 0}
+        return path
+
     def press(self, base_url: str, app_id: str, message: dict, button: int, user: tuple[str, str]) -> bytes:
         """The form body Slack posts when `user` (member id, name) presses `message`'s `button`-th button."""
         [actions] = [b for b in message["blocks"] if b["type"] == "actions"]
         element = actions["elements"][button]
-        path = f"{ACTIONS}T0LOCAL/{uuid.uuid4().int % 10**12}/{uuid.uuid4().hex[:24]}"
-        self.response_urls[path] = {"created": time.time(), "uses": 0}
+        path = self.issue_response_url()
         now = time.time()
         payload = {
             "type": "block_actions",
@@ -98,6 +104,9 @@ class FakeSlack(FakeChannel):
             with self.lock:
                 form = self.press(spec["base_url"], spec["app_id"], spec["message"], spec["button"], spec["user"])
             return 200, {"body": form.decode()}
+        if method == "POST" and path == f"/_control/{self.name}/response_url":
+            with self.lock:
+                return 200, {"path": self.issue_response_url()}
         if method == "POST" and path == f"/_control/{self.name}/responses":
             wanted = json.loads(body or b"{}")["url"]
             with self.lock:

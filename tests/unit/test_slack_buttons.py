@@ -353,3 +353,20 @@ def test_other_channels_keep_the_release_link(env):
     assert dingtalk.render(message, people)["actionCard"]["btns"][0]["actionURL"] == button.url
     assert feishu.render(message, people)["card"]["elements"][-1]["actions"][0]["url"] == button.url
     assert button.url in wecom.render(message, people)["markdown"]["content"]
+
+
+def test_a_response_url_slack_no_longer_takes_leaves_the_press_done_not_parked(stack, fake_dingtalk, aws):
+    """Slack takes a response_url 5 times within 30 minutes: past that (404 used_url / expired_url) nobody can be
+    told, so the press job ends; the act, queued on its own, still runs (its outcome then has nowhere to go)."""
+    _request, message = approval_card(stack, fake_dingtalk)
+    with stack.slack.lock:
+        body = stack.slack.press(stack.slack.base_url, SLACK_APP_ID, message, 0, STRANGER)
+        for issued in stack.slack.response_urls.values():
+            issued["uses"] = 5
+    stack.post(body)
+    stack.work()
+    # (the test's queue is never emptied, so SQS's own redrive may move old messages: only the worker's parking
+    # carries a reason)
+    parked = [m["MessageAttributes"]["reason"] for m in aws.dead_letters() if "reason" in m["MessageAttributes"]]
+    assert stack.slack.ephemeral == [] and parked == []
+    assert [r["reason"] for r in stack.slack.rejected] == ["404 used_url"]

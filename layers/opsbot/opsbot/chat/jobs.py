@@ -149,7 +149,13 @@ def answer_slack_press(job: Job) -> str:
         slack_channel.tell_presser(url, body)
         return {"where": "presser"}
 
-    effects.once(keys.TOLD + job.id, tell)
+    try:
+        effects.once(keys.TOLD + job.id, tell)
+    except PermanentFailure as exc:
+        # Slack refused the response_url (used 5 times, past 30 minutes, or never issued): no retry or redrive can
+        # tell the presser now, and the act (if any) is queued on its own; so the press is done, not parked.
+        logger.warning("the presser could not be told", extra={"reason": str(exc)[:200]})
+        return f"answered {command.split(' ', 1)[0]} for {actor.id}; not told: {str(exc)[:100]}"
     return f"answered {command.split(' ', 1)[0]} for {actor.id}"
 
 
