@@ -14,7 +14,7 @@ from opsbot.chat import dispatch, inbound
 from opsbot.chat.commands import all_commands
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.inbound import feishu, slack
-from opsbot.chat.ingress import answer, refuse_stale
+from opsbot.chat.ingress import acknowledgements, answer, refuse_stale
 from opsbot.config import store
 from opsbot.delivery.post import post
 from opsbot.ingress import shape
@@ -25,10 +25,13 @@ from opsbot.jobs.registry import handles
 from opsbot.log import logger
 from opsbot.markup import plain as md
 from opsbot.message import Reply
-from opsbot.state import effects, keys
+from opsbot.state import effects, idempotency, keys
 
 # Channels whose chat.command jobs come from a pressed button: the outcome replaces the message and names the presser.
 PRESSED_CHANNELS = (slack.CHANNEL,)
+# How long a button remembers which press took its act: far past any client that could still show it (Slack's
+# response_url, the message's update, lasts 30 minutes); the act's own marker is kept for good.
+PRESS_MEMORY_SECONDS = 365 * 86400
 
 
 @handles(kinds.CHAT_COMMAND)
@@ -139,7 +142,13 @@ def answer_slack_press(job: Job) -> str:
     if why := too_old(said.created_ms, int(job.created_at * 1000)):
         reply = refuse_stale(config, said, why, job.id)
     else:
-        reply = answer(config, said) or Reply(title="already pressed", text=_already_pressed(config, command))
+        # A retry of this press (stopped after its act was queued) acknowledges it again; another press of the
+        # same button (twice, or on two devices) finds the act taken by the press bound to it, and says so.
+        reply = answer(config, said, acknowledge_again=True)
+        taken_by = keys.BUTTON_PRESS + said.msg_id
+        if reply is not None and reply.text in acknowledgements(command):
+            if not idempotency.bind(taken_by, job.id, int(time.time()) + PRESS_MEMORY_SECONDS):
+                reply = Reply(title="already pressed", text=_already_pressed(config, command))
     if reply is None or not url:
         return "answered: nowhere to tell the presser (response_url expired)"
     body = slack_channel.render(reply.as_message(config.language), config.person)
@@ -151,6 +160,8 @@ def answer_slack_press(job: Job) -> str:
 
     try:
         effects.once(keys.TOLD + job.id, tell)
+    except effects.EffectInDoubt:
+        raise  # shown or not, nobody can tell: parked for a person, never sent again blindly
     except PermanentFailure as exc:
         # Slack refused the response_url (used 5 times, past 30 minutes, or never issued): no retry or redrive can
         # tell the presser now, and the act (if any) is queued on its own; so the press is done, not parked.

@@ -19,6 +19,7 @@ REVIEW_APPROVALS = "review-approvals#"  # a merge request's /approve'rs at one h
 GITLAB_NOTES = "gitlab-notes#"  # notes opsbot posted in one minute, against GitLab's limit (review/store.py)
 OPS_REQUEST = "ops-request#"  # an ops command's preview, its plan and how it went (ops/requests.py)
 READS = "reads#"  # what a job that ran out of time had read, for its continuation (state/reads.py)
+BUTTON_PRESS = "button-press#"  # which press of a button took its act (chat/jobs.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -35,6 +36,7 @@ PARTITIONS = (
     GITLAB_NOTES,
     OPS_REQUEST,
     READS,
+    BUTTON_PRESS,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
