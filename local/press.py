@@ -80,7 +80,11 @@ def slack_user(who: str, config: Path) -> tuple[str, str]:
 
 
 def shown(message: dict) -> str:
-    return "\n".join(b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section")
+    lines = [b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section"]
+    for block in message.get("blocks", []):
+        if block.get("type") == "actions":  # the buttons it carries: `make press CARD=last BUTTON=<n>` presses one
+            lines.append("  ".join(f"[{n}: {e['text']['text']}]" for n, e in enumerate(block.get("elements", []))))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

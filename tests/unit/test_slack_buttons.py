@@ -370,3 +370,34 @@ def test_a_response_url_slack_no_longer_takes_leaves_the_press_done_not_parked(s
     parked = [m["MessageAttributes"]["reason"] for m in aws.dead_letters() if "reason" in m["MessageAttributes"]]
     assert stack.slack.ephemeral == [] and parked == []
     assert [r["reason"] for r in stack.slack.rejected] == ["404 used_url"]
+
+
+def test_a_production_release_becomes_an_approval_in_place_and_a_second_press_deploys(stack, fake_drone):
+    """ "发布到 production" pressed by alice: the card becomes the approval request, with Approve and Reject, in place;
+    alice's own Approve is refused to her alone; carol's deploys once and the card shows it, naming carol."""
+    from opsbot.channels import slack as slack_channel
+    from opsbot.config import store
+    from opsbot.message import Button, Message
+
+    button = Button("发布到 production", "https://opsbot.example.com/actions/t0k", "deploy shop-api 128 to production")
+    card = slack_channel.render(
+        Message(title="✅ shop-api #128", lines=["main"], buttons=[button]), store.load().person
+    )
+    stack.press(card, 0, ALICE)
+    stack.work()
+    assert drone_changes(fake_drone) == []
+    [approval] = stack.slack.replaced
+    assert "Approval request" in texts([approval])[0] or "审批请求" in texts([approval])[0]
+    [actions] = [b for b in approval["blocks"] if b["type"] == "actions"]
+    assert [e["text"]["text"] for e in actions["elements"]] == ["✅ Approve", "❌ Reject"] or [
+        e["text"]["text"] for e in actions["elements"]
+    ] == ["✅ 批准", "❌ 拒绝"]
+
+    stack.press(approval, 0, ALICE)  # the requester, on the card that replaced hers
+    stack.work()
+    assert drone_changes(fake_drone) == [] and len(stack.slack.replaced) == 1
+    stack.press(approval, 0, CAROL)
+    stack.work()
+    assert drone_changes(fake_drone) == [("POST", "/api/repos/shop/shop-api/builds/128/promote")]
+    outcome = texts([stack.slack.replaced[-1]])[0]
+    assert "Carol Zhang" in outcome and ("pressed by Carol Zhang" in outcome or "Carol Zhang 按下" in outcome)
