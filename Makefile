@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST := $(PY) -m pytest -q -n $(JOBS) --durations=15
 
-.PHONY: help lint lock run send chat click config config-push hand-edit drift-check event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click press config config-push hand-edit drift-check event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -64,6 +64,12 @@ chat: $(VENV)/.installed
 click: $(VENV)/.installed
 	@test -n "$(LINK)" || (echo "usage: make click LINK=<a release link from a card> [WHO=alice] [PORT=3000]" && exit 2)
 	$(PY) -m local.click "$(LINK)" --as "$(or $(WHO),alice)" --port $(PORT)
+
+## press: press a button on opsbot's Slack message as a person (Slack's signed interactivity request), e.g.
+##   make press COMMAND='deploy shop-api 128 to staging' WHO=carol, or CARD=last [BUTTON=0]   (WHO=stranger)
+press: $(VENV)/.installed
+	@test -n "$(COMMAND)$(CARD)" || (echo "usage: make press COMMAND='approve <id>' | CARD=last [BUTTON=0] [WHO=carol] [PORT=3000]" && exit 2)
+	$(PY) -m local.press $(if $(COMMAND),--command "$(COMMAND)",--card "$(CARD)") --button $(or $(BUTTON),0) --as "$(or $(WHO),carol)" --port $(PORT)
 
 ## config-push: push a file of the config directory to the running stack's config repo and send the Push Hook
 config-push: $(VENV)/.installed

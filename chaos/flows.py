@@ -404,3 +404,35 @@ def gitops_merge_request(world: World):
         "patch": rollouts(world, "shop"),
         "card": world.messages("✅ Release shop-api → production #128"),
     }
+
+
+@flow("slack press")
+def slack_press(world: World):
+    """carol presses "发布到 staging" on a Slack card: the press is queued (as the Slack function does, once per
+    trigger_id); the worker checks the button, tells carol alone, queues the act, which promotes once and shows
+    the outcome in place of the card."""
+    from urllib.parse import parse_qs
+
+    from chaos.harness import SLACK_APP_ID
+    from opsbot.channels import buttons
+    from opsbot.channels.slack import ACTION_PREFIX
+    from opsbot.chat.inbound.slack import EVENT_SOURCE, press
+    from opsbot.ingress.accept import job_id_for
+    from opsbot.jobs import kinds
+
+    command = "deploy shop-api 128 to staging"
+    element = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "发布到 staging"},
+        "action_id": f"{ACTION_PREFIX}0",
+    }
+    card = {"blocks": [{"type": "actions", "elements": [{**element, "value": buttons.value(command)}]}]}
+    with world.slack.lock:
+        body = world.slack.press(world.slack_url, SLACK_APP_ID, card, 0, ("U0CAROL", "carol"))
+    fields = press(json.loads(parse_qs(body.decode())["payload"][0]))
+    world.enqueue(kinds.SLACK_PRESS, fields, job_id_for(EVENT_SOURCE, fields["trigger_id"]))
+    return lambda: {
+        "promote": promotes(world, 128, "staging"),
+        "told carol": world.slack_shown("Got it: `deploy` is running", in_place=False),
+        "outcome in place": world.slack_shown("pressed by Carol Zhang", in_place=True),
+    }

@@ -61,8 +61,10 @@ SECRETS = {
     "ACTION_SIGNING_KEY_PARAM": "chaos-action-signing-key",
     "FEISHU_APP_SECRET_PARAM": "chaos-feishu-app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "chaos-feishu-verification-token",
+    "SLACK_SIGNING_SECRET_PARAM": "chaos-slack-signing-secret",
 }
 FEISHU_APP_ID = "cli_chaos0psb0t"
+SLACK_APP_ID = "A0CHAOS"
 STACK = {
     "OPSBOT_STAGE": "local",  # the example config's literal secrets
     "CONFIG_TABLE": "chaos-config",
@@ -77,6 +79,8 @@ STACK = {
     "FEISHU_APP_ID": FEISHU_APP_ID,
     "FEISHU_APP_SECRET_PARAM": "/opsbot/chaos/feishu/app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/chaos/feishu/verification-token",
+    "SLACK_APP_ID": SLACK_APP_ID,
+    "SLACK_SIGNING_SECRET_PARAM": "/opsbot/chaos/slack/signing-secret",
     "AWS_ACCESS_KEY_ID": "chaos",
     "AWS_SECRET_ACCESS_KEY": "chaos",
     "AWS_DEFAULT_REGION": REGION,
@@ -403,6 +407,16 @@ class World:
             lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(self.feishu,)),
             peer="feishu",
         )
+        # Slack's response_urls on a port of their own too (a button press's answers are Slack's crash points).
+        from local.fake_slack import FakeSlack
+
+        self.slack = FakeSlack({}, echo=False)
+        self.slack_url = self._serve(
+            fake_dingtalk.FakeDingTalk({}, echo=False),
+            lambda fake, host, port: fake_dingtalk.make_server(fake, host, port, channels=(self.slack,)),
+            peer="slack",
+        )
+        os.environ["SLACK_RESPONSE_URL_PREFIX"] = f"{self.slack_url}/actions/"
         self.kubernetes = fake_kubernetes.FakeKubernetes(
             eks_cluster="shop", echo=False, seed=deploy_seed.cluster_seed()
         )
@@ -476,7 +490,7 @@ class World:
             self._make_stack()
         for fake in (self.drone, self.gitlab):
             fake.reset()
-        for fake in (self.dingtalk, self.feishu, self.kubernetes):
+        for fake in (self.dingtalk, self.feishu, self.slack, self.kubernetes):
             with fake.lock:
                 fake.reset()
         self.restart_process()
@@ -609,6 +623,11 @@ class World:
         return sum(
             1 for sent in list(self.feishu.replies) if containing in json.dumps(sent["content"], ensure_ascii=False)
         )
+
+    def slack_shown(self, containing: str, in_place: bool) -> int:
+        """What Slack showed through a press's response_url: in place of the message, or to the presser alone."""
+        shown = self.slack.replaced if in_place else self.slack.ephemeral
+        return sum(1 for message in list(shown) if containing in json.dumps(message, ensure_ascii=False))
 
     # --- running ---
     def run(self) -> None:

@@ -70,21 +70,6 @@ def find_person(config_dir: Path, person_id: str) -> dict | None:
     return next((p for p in people if p.get("id") == person_id), None)
 
 
-def acknowledgements(message: str) -> set[str]:
-    """The texts of the bot's at-once answer to an act (opsbot.chat.ingress.acknowledgement), in both languages, for
-    the command `message` names; empty when it names no act."""
-    from opsbot.chat.commands import all_commands
-    from opsbot.chat.ingress import acknowledgement
-    from opsbot.chat.parser import parse
-
-    registry = all_commands()
-    invocation = parse(message, registry.names())
-    command, _ = registry.resolve(invocation.word, invocation.arguments) if invocation.word else (None, [])
-    if command is None or not command.acts:
-        return set()
-    return {acknowledgement(command.name, language).text for language in ("zh", "en")}
-
-
 def text_of(message: dict) -> str:
     """The text of a DingTalk message body (markdown, text or actionCard)."""
     part = message.get(message.get("msgtype") or "") or {}
@@ -114,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no person '{args.person}' in {args.config}/opsbot.yaml (or use --as stranger)", file=sys.stderr)
         return 2
     sink, api = stack["urls"]["sink"], stack["urls"]["api"]
+    from opsbot.chat.ingress import acknowledgements
+
     acks = acknowledgements(args.message)
     if args.channel == "feishu":
         return feishu(args, person, sink, api, acks)

@@ -114,6 +114,28 @@ def main() -> None:
         body,
     )
 
+    # A press of the "发布到 staging" button on shop-api #128's Slack card by carol (tests/fixtures/slack), its value
+    # signed with the local stack's button key; form-encoded and signed (v0) as Slack posts it. Its response_url is
+    # the default stack's fake Slack (PORT=3000), so its answers go nowhere else.
+    from urllib.parse import urlencode
+
+    from local.stack import LOCAL_SECRETS as SECRETS
+    from opsbot.channels import buttons
+
+    press = json.loads((FIXTURES / "slack" / "block_actions.json").read_text(encoding="utf-8"))
+    key = SECRETS["ACTION_SIGNING_KEY_PARAM"].encode()
+    press["actions"][0]["value"] = buttons.value("deploy shop-api 128 to staging", key)
+    body = urlencode({"payload": json.dumps(press, ensure_ascii=False, separators=(",", ":"))}).encode()
+    slack_headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    path = "/webhooks/slack/interactivity"
+    samples["slack/press_release.json"] = _event(path, {**slack_headers, **sign_for(path, body, SIGNED_AT)}, body)
+    samples["slack/bad_signature.json"] = _event(
+        path, {**slack_headers, **sign_for(path, body, SIGNED_AT), "x-slack-signature": "v0=" + "0" * 64}, body
+    )
+
     # Release links for build 128 of shop-api, signed with the local key: the local stack holds their grant
     # (local/stack.py, SAMPLE_RELEASE_GRANT). The confirm sample has no login ticket, so it is refused (401).
     from local.stack import LOCAL_SECRETS, SAMPLE_RELEASE_GRANT

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,10 @@ from local.signing import event_body, kept_as_stored, signed_afresh  # noqa: E40
 
 def links_to_the_stack(event: dict, urls: dict) -> dict:
     """A Drone sample as the stack's own Drone would send it: its web links (the build's, the commit's, the
-    compare) on the stack's fake Drone and GitLab, which show them as pages, not on drone.example.com."""
+    compare) on the stack's fake Drone and GitLab, which show them as pages, not on drone.example.com. A Slack
+    press with a response_url the stack's fake Slack issued just now, as Slack gives one with each press."""
+    if event.get("rawPath") == "/webhooks/slack/interactivity" and not event.get("isBase64Encoded"):
+        return _fresh_response_url(event, urls["sink"])
     if event.get("rawPath") != "/webhooks/drone" or event.get("isBase64Encoded"):
         return event
     try:
@@ -39,6 +43,20 @@ def links_to_the_stack(event: dict, urls: dict) -> dict:
     if build.get("before") and build.get("after"):
         build["link"] = f"{web}/-/compare/{build['before']}...{build['after']}"
     return {**event, "body": json.dumps(delivery, ensure_ascii=False)}
+
+
+def _fresh_response_url(event: dict, sink: str) -> dict:
+    from urllib.parse import parse_qs, urlencode
+
+    try:
+        payload = json.loads(parse_qs(event.get("body") or "")["payload"][0])
+        path = requests.post(f"{sink}/_control/slack/response_url", timeout=5).json()["path"]
+    except (ValueError, KeyError, TypeError, requests.RequestException):
+        return event  # not a press the fake can answer: sent as it is
+    payload["response_url"] = sink + path
+    for action in payload.get("actions") or []:
+        action["action_ts"] = f"{time.time():.6f}"  # pressed now, by Slack's clock (an old press is not acted on)
+    return {**event, "body": urlencode({"payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))})}
 
 
 def main(argv: list[str] | None = None) -> int:

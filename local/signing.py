@@ -8,6 +8,7 @@ import copy
 import time
 from pathlib import Path
 
+from local.fake_slack import signed_headers as slack_headers
 from local.stack import LOCAL_SECRETS, request_time
 from opsbot.dingtalk.signature import callback_headers
 from opsbot.drone import signature as drone_signature
@@ -18,6 +19,13 @@ _SIGNERS = {  # route -> its sender's authentication headers for a body at a tim
     "/webhooks/dingtalk": lambda body, now: callback_headers(
         LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"], None if now is None else int(now * 1000)
     ),
+    "/webhooks/slack/interactivity": lambda body, now: {
+        k: v
+        for k, v in slack_headers(
+            LOCAL_SECRETS["SLACK_SIGNING_SECRET_PARAM"], body, None if now is None else int(now)
+        ).items()
+        if k != "Content-Type"
+    },
 }
 
 
@@ -31,7 +39,17 @@ def sign_for(path: str, body: bytes, now: float | None = None) -> dict[str, str]
     return _SIGNERS[path](body, now) if signs(path) else {}
 
 
-AUTH_HEADERS = {"date", "digest", "signature", "authorization", "x-gitlab-token", "timestamp", "sign"}
+AUTH_HEADERS = {
+    "date",
+    "digest",
+    "signature",
+    "authorization",
+    "x-gitlab-token",
+    "timestamp",
+    "sign",
+    "x-slack-signature",
+    "x-slack-request-timestamp",
+}
 
 
 def kept_as_stored(sample: str | Path) -> bool:

@@ -43,8 +43,10 @@ LOCAL_SECRETS = {
     "FEISHU_APP_SECRET_PARAM": "local-feishu-app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "local-feishu-verification-token",
     "ARGOCD_TOKEN_PARAM": "local-argocd-token",
+    "SLACK_SIGNING_SECRET_PARAM": "local-slack-signing-secret",
 }
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
+LOCAL_SLACK_APP_ID = "A0LOCALOPSBOT"  # the Slack app whose interactivity the fake Slack's presses name
 LOCAL_FEISHU_APP_ID = "cli_local0psb0t"  # the Feishu app whose bot takes chat, which the fake Feishu knows
 # The grant that the release-link samples in events/actions name (local/make_events.py): the stack holds it, so
 # `make send EVENT=events/actions/show.json` shows a page. Build 128 of shop-api, valid until 2034.
@@ -311,6 +313,10 @@ def local_environment(template, ports: Ports, host: str, function_id: str | None
             # Feishu chat: the app's events come from `make chat CHANNEL=feishu`; its API is the sink's fake Feishu.
             "FEISHU_APP_ID": LOCAL_FEISHU_APP_ID,
             "FEISHU_API_URL": sink,
+            # Slack's button presses (`make press`) come signed with the local signing secret; the message is updated
+            # through the sink's fake Slack response_urls.
+            "SLACK_APP_ID": LOCAL_SLACK_APP_ID,
+            "SLACK_RESPONSE_URL_PREFIX": f"{sink}/actions/",
             # The config names its peers by role (local://drone); these are the fakes of this stack (local/ports.py).
             "LOCAL_PEERS": peers_variable(ports.peers(host)),
         }

@@ -479,6 +479,54 @@ def feishu_case(rng: random.Random, mutator: Mutator, make_event, people: tuple[
     return ("act:" if act else "") + kinds, raw
 
 
+# --- Slack's button presses ---------------------------------------------------------------------------------------
+
+# The response_url is kept: one that is not the fake Slack's is refused at ingress (test_slack_buttons.py), and one
+# under its prefix that Slack never issued cannot take an answer, as with a sessionWebhook DingTalk did not issue.
+SLACK_KEPT = (("response_url",),)
+SLACK_HOT = (
+    ("type",),
+    ("api_app_id",),
+    ("trigger_id",),
+    ("user",),
+    ("user", "id"),
+    ("user", "username"),
+    ("channel",),
+    ("channel", "id"),
+    ("actions",),
+    ("actions", 0),
+    ("actions", 0, "action_id"),
+    ("actions", 0, "value"),
+    ("actions", 0, "action_ts"),
+)
+
+
+def slack_case(rng: random.Random, mutator: Mutator, make_press, people: tuple[str, ...]) -> tuple[str, bytes]:
+    """(category, form body) of one press of a button on opsbot's Slack message; `make_press(command, user)` has the
+    fake Slack make the press's payload (a dict, its button's value signed by opsbot). The payload is mutated and
+    then form-encoded, so the signature (made by the caller over these bytes) is always good: the shape is tried."""
+    from urllib.parse import urlencode
+
+    act = rng.random() < 0.05
+    command = rng.choice(CHAT_ACTS if act else CHAT_READS)
+    payload = make_press(command, rng.choice(people))
+    roll = rng.random()
+    if roll < 0.12:
+        category, raw = ("valid-act" if act else "valid"), encode(payload)
+    elif roll < 0.19 and not act:
+        category, raw = mutator.whole_body(encode(payload))
+    else:
+        kinds, raw = mutator.mutate(payload, SLACK_HOT, protect=SLACK_KEPT)
+        category = ("act:" if act else "") + kinds
+    if rng.random() < 0.05:  # the form around it, broken
+        return "form", rng.choice([b"", b"payload", b"payload=%ZZ", b"payload=1&payload=2", raw])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return category + ":bytes", b"payload=" + raw
+    return category, urlencode({"payload": text}).encode()
+
+
 # --- the release link's form -----------------------------------------------------------------------------------
 
 FORM_MUTATIONS = (

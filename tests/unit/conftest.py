@@ -336,6 +336,7 @@ def fake_drone(_drone_server):
 def _dingtalk_server():
     from local.fake_dingtalk import FakeDingTalk, make_server
     from local.fake_feishu import FakeFeishu
+    from local.fake_slack import FakeSlack
 
     fake = FakeDingTalk(
         unit_support.example_robots(),
@@ -350,7 +351,10 @@ def _dingtalk_server():
         echo=False,
         app=(unit_support.FEISHU_APP_ID, unit_support.FEISHU_APP_SECRET),
     )
-    yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=(fake.feishu,)))
+    # Slack's response_urls (button presses update the message through them), on the same sink.
+    fake.slack = FakeSlack({}, echo=False)
+    channels = (fake.feishu, fake.slack)
+    yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=channels))
 
 
 @pytest.fixture
@@ -362,6 +366,8 @@ def fake_dingtalk(_dingtalk_server, env):
         _dingtalk_server.reset()
     with _dingtalk_server.feishu.lock:
         _dingtalk_server.feishu.reset()
+    with _dingtalk_server.slack.lock:
+        _dingtalk_server.slack.reset()
     env("DINGTALK_SESSION_WEBHOOK_PREFIX", f"{_dingtalk_server.url}/robot/sendBySession?")
     env("DINGTALK_APP_KEY", unit_support.DINGTALK_APP_KEY)
     for variable in ("DINGTALK_LOGIN_URL", "DINGTALK_API_URL", "DINGTALK_OAPI_URL"):

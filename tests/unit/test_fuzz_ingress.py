@@ -32,11 +32,14 @@ from fuzz_support import (
     replay,
     rng_for,
     run_seed,
+    slack_case,
 )
 from unit_support import (
     ACTION_SIGNING_KEY,
     FEISHU_APP_ID,
     FEISHU_VERIFICATION_TOKEN,
+    SLACK_APP_ID,
+    SLACK_SIGNING_SECRET,
     FakeLambdaContext,
     dingtalk_event,
     drone_event,
@@ -267,6 +270,47 @@ def test_feishu_event_fuzz(aws, handlers, lambda_context, chat_config, fake_ding
     drain(tally)
     answered = [r for r in feishu.replies if r["to"] == asked["event"]["message"]["message_id"]]
     assert not tally.jobs_failed and "Alice Wang" in json.dumps(answered, ensure_ascii=False)
+
+
+def test_slack_press_fuzz(aws, handlers, lambda_context, chat_config, fake_dingtalk, drain, env):
+    from urllib.parse import parse_qs
+
+    from local.fake_slack import signed_headers
+    from opsbot.channels import buttons
+    from opsbot.channels.slack import ACTION_PREFIX
+
+    env("SLACK_APP_ID", SLACK_APP_ID)
+    env("SLACK_RESPONSE_URL_PREFIX", f"{fake_dingtalk.url}/actions/")
+    slack = fake_dingtalk.slack
+    rng = rng_for("unit-slack")
+    mutator, tally = Mutator(rng), Tally("POST /webhooks/slack/interactivity")
+    people = (("U0ALICE", "alice"), ("U0BOB", "bob"), ("U0CAROL", "carol"), ("U0STRANGER", "nobody"))
+
+    def make_press(command: str, user: tuple[str, str]) -> dict:
+        button = {"type": "button", "text": {"type": "plain_text", "text": command}, "action_id": f"{ACTION_PREFIX}0"}
+        card = {"blocks": [{"type": "actions", "elements": [{**button, "value": buttons.value(command)}]}]}
+        with slack.lock:
+            body = slack.press(fake_dingtalk.url, SLACK_APP_ID, card, 0, user)
+        return json.loads(parse_qs(body.decode())["payload"][0])
+
+    def send(index: int):
+        category, body = slack_case(rng, mutator, make_press, people)
+        headers = signed_headers(SLACK_SIGNING_SECRET, body)
+        event = http_event(
+            "/webhooks/slack/interactivity", body, headers, content_type=headers["Content-Type"], **api_body(body)
+        )
+        return category, body, handlers.slack_bot.lambda_handler(event, lambda_context)
+
+    fuzz_route(aws, tally, drain, send)
+
+    from urllib.parse import urlencode
+
+    real = urlencode({"payload": json.dumps(make_press("whoami", people[0]))}).encode()
+    headers = signed_headers(SLACK_SIGNING_SECRET, real)
+    event = http_event("/webhooks/slack/interactivity", real, headers, content_type=headers["Content-Type"])
+    assert checked(handlers.slack_bot.lambda_handler(event, lambda_context))["status"] == "queued"
+    drain(tally)
+    assert not tally.jobs_failed and "Alice Wang" in json.dumps(slack.ephemeral[-1], ensure_ascii=False)
 
 
 def test_release_link_form_fuzz(aws, handlers, lambda_context, chat_config, fake_dingtalk, drain):

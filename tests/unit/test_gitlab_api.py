@@ -159,7 +159,8 @@ def test_python_gitlab_stays_off_every_cold_start():
     """Importing python-gitlab costs ~0.25 s; no function imports it before a GitLab job needs it."""
     code = (
         "import importlib.util, sys\n"
-        "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'feishu_bot', 'actions', 'worker'):\n"
+        "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'feishu_bot', 'slack_bot', 'actions',\n"
+        "             'worker'):\n"
         f"    spec = importlib.util.spec_from_file_location('fn_' + name, r'{FUNCTIONS}/' + name + '/app.py')\n"
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "import opsbot.gitlab.api, opsbot.gitops.jobs, opsbot.chat.commands\n"

@@ -279,7 +279,8 @@ def test_kubernetes_and_dnspython_stay_off_every_cold_start():
     (nor when the chat registry, which names the ops commands, loads)."""
     code = (
         "import importlib.util, sys\n"
-        "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'feishu_bot', 'actions', 'worker'):\n"
+        "for name in ('drone_webhook', 'gitlab_webhook', 'dingtalk_bot', 'feishu_bot', 'slack_bot', 'actions',\n"
+        "             'worker'):\n"
         f"    spec = importlib.util.spec_from_file_location('fn_' + name, r'{FUNCTIONS}/' + name + '/app.py')\n"
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "import opsbot.ops.jobs, opsbot.chat.commands, opsbot.chat.jobs\n"

@@ -12,7 +12,7 @@ import pytest
 from local import sam_event
 from local import template as local_template
 from local.ports import NotRunning, Ports
-from local.signing import event_body, kept_as_stored
+from local.signing import AUTH_HEADERS, event_body, kept_as_stored
 from local.stack import LOCAL_SECRETS, local_names
 from opsbot.dingtalk.signature import verify_callback
 from opsbot.drone.signature import verify as verify_drone
@@ -22,7 +22,7 @@ from opsbot.ingress.errors import Unauthorized
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = local_template.load(ROOT / "template.yaml")
 SAMPLES = sorted((ROOT / "events").rglob("*.json"))
-SIGNED = [s for s in SAMPLES if not kept_as_stored(s) and s.parent.name in ("drone", "gitlab", "dingtalk")]
+SIGNED = [s for s in SAMPLES if not kept_as_stored(s) and s.parent.name in ("drone", "gitlab", "dingtalk", "slack")]
 MOTO = "http://127.0.0.1:5005"
 
 
@@ -40,7 +40,7 @@ def stored_gitlab_token(aws, env, env_json):
 
 
 def test_the_samples_are_all_there():
-    assert {s.parent.name for s in SIGNED} == {"drone", "gitlab", "dingtalk"} and len(SIGNED) >= 12
+    assert {s.parent.name for s in SIGNED} == {"drone", "gitlab", "dingtalk", "slack"} and len(SIGNED) >= 13
 
 
 @pytest.mark.parametrize("sample", SIGNED, ids=lambda s: f"{s.parent.name}/{s.stem}")
@@ -65,13 +65,16 @@ def test_a_signed_copy_passes_the_real_check_when_written_and_the_stored_sample_
         verify_callback(headers, secret, now_ms=int(written_at * 1000))
         with pytest.raises(Unauthorized, match="stale DingTalk timestamp"):
             verify_callback(stored["headers"], secret, now_ms=int(written_at * 1000))
+    elif sample.parent.name == "slack":
+        from opsbot.chat.inbound import slack
+
+        secret = LOCAL_SECRETS["SLACK_SIGNING_SECRET_PARAM"]
+        assert headers["x-slack-signature"] == slack.signature(secret, headers["x-slack-request-timestamp"], body)
+        assert abs(int(headers["x-slack-request-timestamp"]) - written_at) < 5
+        assert int(stored["headers"]["x-slack-request-timestamp"]) < written_at - slack.MAX_SKEW_SECONDS  # stale
     else:
         verify_token(headers, body)
-    untouched = {
-        k: v
-        for k, v in stored["headers"].items()
-        if k not in ("date", "digest", "signature", "authorization", "timestamp", "sign")
-    }
+    untouched = {k: v for k, v in stored["headers"].items() if k not in AUTH_HEADERS}
     assert {k: headers[k] for k in untouched} == untouched
 
 
@@ -90,6 +93,7 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
             "GitlabWebhookFunction",
             "DingtalkBotFunction",
             "FeishuBotFunction",
+            "SlackBotFunction",
             "ActionsFunction",
             "WorkerFunction",
         }
@@ -114,6 +118,7 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
             "ACTION_SIGNING_KEY_PARAM": "/opsbot/local/actions/signing-key",
             "FEISHU_APP_SECRET_PARAM": "/opsbot/local/feishu/app-secret",
             "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/local/feishu/verification-token",
+            "SLACK_SIGNING_SECRET_PARAM": "/opsbot/local/slack/signing-secret",
         }
     assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"

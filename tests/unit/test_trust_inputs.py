@@ -306,6 +306,8 @@ def test_each_function_may_read_only_the_secrets_it_uses():
         "DingtalkBotFunction": ["/opsbot/${Stage}/dingtalk/app-secret", "/opsbot/${Stage}/drone/*"],
         # Feishu's callback only queues: the token that checks it, not the app secret that reads and replies.
         "FeishuBotFunction": ["/opsbot/${Stage}/feishu/verification-token"],
+        # Slack's presses only queue: the signing secret; the buttons' MAC key is the worker's.
+        "SlackBotFunction": ["/opsbot/${Stage}/slack/signing-secret"],
         "ActionsFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/dingtalk/app-secret"],
         "WorkerFunction": [
             "/opsbot/${Stage}/actions/signing-key",

@@ -35,6 +35,7 @@ STACK_OVERRIDES = {
     "ACTION_SIGNING_KEY_PARAM": "/opsbot/test/actions/signing-key",
     "FEISHU_APP_SECRET_PARAM": "/opsbot/test/feishu/app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/test/feishu/verification-token",
+    "SLACK_SIGNING_SECRET_PARAM": "/opsbot/test/slack/signing-secret",
     "IDEMPOTENCY_TTL_SECONDS": "172800",
     "HTTP_TIMEOUT_SECONDS": "2",
     "RETRY_BASE_SECONDS": "30",
@@ -81,6 +82,7 @@ SECRETS = {
     "ACTION_SIGNING_KEY_PARAM": "release-link-signing-key-for-unit-tests",
     "FEISHU_APP_SECRET_PARAM": "feishu-app-secret-for-unit-tests",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "feishu-verification-token-for-unit-tests",
+    "SLACK_SIGNING_SECRET_PARAM": "slack-signing-secret-for-unit-tests",
 }
 DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
 GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
@@ -91,6 +93,8 @@ ACTION_SIGNING_KEY = SECRETS["ACTION_SIGNING_KEY_PARAM"]
 FEISHU_APP_ID = "cli_unittest0psb0t"  # the Feishu app whose bot takes chat; its secret and token are the above
 FEISHU_APP_SECRET = SECRETS["FEISHU_APP_SECRET_PARAM"]
 FEISHU_VERIFICATION_TOKEN = SECRETS["FEISHU_VERIFICATION_TOKEN_PARAM"]
+SLACK_APP_ID = "AUNITTEST01"  # the Slack app whose interactivity presses buttons; its signing secret is the above
+SLACK_SIGNING_SECRET = SECRETS["SLACK_SIGNING_SECRET_PARAM"]
 
 _request_ids = itertools.count(1)
 

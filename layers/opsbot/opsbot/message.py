@@ -33,7 +33,13 @@ def mention(person_ids: list[str]) -> str:
 @dataclass(frozen=True)
 class Button:
     label: str
-    url: str  # an http(s) URL through opsbot.markup.link_target
+    url: str  # an http(s) URL through opsbot.markup.link_target; "" for a command button
+    command: str = ""  # a chat command run as whoever presses it (chat/buttons.py), where the channel says who
+
+
+def link_buttons(buttons: list[Button]) -> list[Button]:
+    """The buttons a channel without interactivity shows: the links (a command button's command is in the text)."""
+    return [b for b in buttons if b.url]
 
 
 @dataclass
@@ -96,6 +102,7 @@ class Reply:
     project: str = ""  # the project the answer concerns: its robots post it when the session has expired
     mentions: Mentions = field(default_factory=Mentions)
     detail: str = ""  # one line for the audit log
+    buttons: list[Button] = field(default_factory=list)  # command buttons (chat/buttons.py): the next steps
 
     def as_dict(self) -> dict:
         """What state.effects keeps of a result, to post again on a retry."""
@@ -106,6 +113,7 @@ class Reply:
             "project": self.project,
             "detail": self.detail,
             **self.mentions.fields(),
+            **({"buttons": [[b.label, b.command] for b in self.buttons]} if self.buttons else {}),
         }
 
     @classmethod
@@ -117,6 +125,7 @@ class Reply:
             project=stored.get("project", ""),
             detail=stored.get("detail", ""),
             mentions=Mentions.from_fields(stored),
+            buttons=[Button(label, "", command) for label, command in stored.get("buttons", [])],
         )
 
     def as_message(self, language: str = "zh") -> Message:
@@ -126,6 +135,7 @@ class Reply:
             lines=self.text.split("\n"),
             severity="info" if self.ok else "failure",
             mentions=self.mentions,
+            buttons=list(self.buttons),
             language=language,
             digest_line=f"- {self.title}: {summary}{self.mentions.mark()}",
         )

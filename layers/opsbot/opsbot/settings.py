@@ -34,6 +34,9 @@ class Settings:
     feishu_app_secret_param: str
     feishu_verification_token_param: str
     feishu_api_url: str
+    slack_app_id: str
+    slack_signing_secret_param: str
+    slack_response_url_prefix: str
     max_body_bytes: int
     idempotency_ttl_seconds: int
     http_timeout_seconds: float
@@ -129,6 +132,20 @@ ENVIRONMENT = {
     "FEISHU_API_URL": (
         "Feishu's open API (`https://open.larksuite.com` for Lark).",
         "https://open.feishu.cn",
+    ),
+    # Slack's interactivity (POST /webhooks/slack/interactivity): buttons on opsbot's messages that act as the presser.
+    "SLACK_APP_ID": (
+        "App ID (A…) of the Slack app whose interactivity Request URL is `/webhooks/slack/interactivity`; empty means "
+        "that route takes nothing (401) and Slack messages keep link buttons only.",
+        "",
+    ),
+    "SLACK_SIGNING_SECRET_PARAM": (
+        "SSM parameter name holding the Slack app's Signing Secret (the v0 request signature).",
+        "/opsbot/dev/slack/signing-secret",
+    ),
+    "SLACK_RESPONSE_URL_PREFIX": (
+        "A button press's `response_url` (where the card is updated in place) is used only when it starts with this.",
+        "https://hooks.slack.com/actions/",
     ),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
@@ -243,6 +260,9 @@ def settings() -> Settings:
         feishu_app_secret_param=_env("FEISHU_APP_SECRET_PARAM"),
         feishu_verification_token_param=_env("FEISHU_VERIFICATION_TOKEN_PARAM"),
         feishu_api_url=_env("FEISHU_API_URL").rstrip("/"),
+        slack_app_id=_env("SLACK_APP_ID").strip(),
+        slack_signing_secret_param=_env("SLACK_SIGNING_SECRET_PARAM"),
+        slack_response_url_prefix=_env("SLACK_RESPONSE_URL_PREFIX"),
         max_body_bytes=int(_env("MAX_BODY_BYTES")),
         idempotency_ttl_seconds=int(_env("IDEMPOTENCY_TTL_SECONDS")),
         http_timeout_seconds=float(_env("HTTP_TIMEOUT_SECONDS")),

@@ -5,6 +5,8 @@
 - `dingtalk-login`: DingTalk's own web login (OAuth 2.0 authorization code), for release links (dingtalk/login.py);
 - `feishu`: the sender of a Feishu message as Feishu's API reports it, read by the message's id with the app's own
   token (chat/inbound/feishu.py), never as the event callback's body says (`feishu_user`);
+- `slack`: whoever pressed a button on opsbot's Slack message, as Slack's signed interactivity request names them
+  (`user.id`, chat/inbound/slack.py; v0 signature, timestamp within 5 minutes, trigger_id used once);
 - `gitlab`: the author of a merge-request note as GitLab's API reports it, never as a hook body says.
 
 A link or a hook body alone identifies nobody.
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from opsbot.config.model import Config, Person
 
-DINGTALK, DINGTALK_LOGIN, FEISHU, GITLAB = "dingtalk", "dingtalk-login", "feishu", "gitlab"
+DINGTALK, DINGTALK_LOGIN, FEISHU, GITLAB, SLACK = "dingtalk", "dingtalk-login", "feishu", "gitlab", "slack"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ def feishu_user(config: Config, open_id: str) -> Actor:
     """The sender of a Feishu message, by the open_id Feishu's API gives (people are matched by `feishu_open_id`)."""
     person = config.person_for_feishu(open_id)
     return Actor(FEISHU, open_id, person.name if person else (open_id or "?"), person)
+
+
+def slack_user(config: Config, user_id: str, name: str = "") -> Actor:
+    """Who pressed a button, by the member id Slack's signed request gives (people are matched by `slack_user_id`)."""
+    person = config.person_for_slack(user_id)
+    return Actor(SLACK, user_id, person.name if person else (name or user_id or "?"), person)
 
 
 def gitlab_user(config: Config, username: str, name: str = "") -> Actor:

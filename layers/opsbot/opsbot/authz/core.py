@@ -25,7 +25,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from opsbot import audit
-from opsbot.authz.actors import FEISHU, GITLAB, Actor
+from opsbot.authz.actors import FEISHU, GITLAB, SLACK, Actor
 from opsbot.config.model import DEPLOYMENT_EVENTS, Config, Environment, Project
 from opsbot.drone.builds import build_branch
 from opsbot.i18n import t
@@ -153,7 +153,9 @@ def _who_may(config: Config, actor: Actor, verb: Verb, target: Target, language:
     project = config.projects.get(target.project)
     needed = required_roles(config, verb, target.environment, project)
     if not actor.known and verb.kind != READ and not verb.open_to_strangers:
-        zh_id, en_id = ("飞书 open_id", "Feishu open_id") if actor.via == FEISHU else ("钉钉 ID", "DingTalk id")
+        zh_id, en_id = {FEISHU: ("飞书 open_id", "Feishu open_id"), SLACK: ("Slack 成员 ID", "Slack member id")}.get(
+            actor.via, ("钉钉 ID", "DingTalk id")
+        )
         handle = md(actor.handle or "?", 80)  # what to tell the admin: the id the channel vouched for
         return _deny(
             "stranger",

@@ -19,7 +19,7 @@ from opsbot.channels.http import encode, post_json
 from opsbot.config.model import Person, Robot
 from opsbot.dingtalk.signature import signed_robot_url
 from opsbot.jobs.model import RetryLater
-from opsbot.message import Message
+from opsbot.message import Message, link_buttons
 
 KIND = "dingtalk"
 MAX_BYTES = 20_000
@@ -65,14 +65,14 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
         "atUserIds": user_ids + [u for u in message.mentions.stored_user_ids if u not in user_ids],
         "isAtAll": False,
     }
-    if message.buttons:
+    if link_buttons(message.buttons):
         return {
             "msgtype": "actionCard",
             "actionCard": {
                 "title": title,
                 "text": text,
                 "btnOrientation": "0",
-                "btns": [{"title": b.label, "actionURL": b.url} for b in message.buttons],
+                "btns": [{"title": b.label, "actionURL": b.url} for b in link_buttons(message.buttons)],
             },
             "at": at,  # DingTalk documents `at` for text and markdown; a card that names someone carries it too
         }

@@ -17,7 +17,7 @@ from opsbot.channels import base, markdown
 from opsbot.config.model import Person, Robot
 from opsbot.jobs import deadline
 from opsbot.jobs.model import RetryLater
-from opsbot.message import Message
+from opsbot.message import Message, link_buttons
 
 KIND = "email"
 # Far below SES's 10 MB: Gmail clips a message past 102 KB, so a longer one is summarised like a chat message.
@@ -47,7 +47,7 @@ def handle(person: Person) -> str:
 
 
 def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
-    links = [*message.buttons, *message.links]
+    links = [*link_buttons(message.buttons), *message.links]
     marked = "\n".join(markdown.with_mention_line(lines, message.mentions.people))
     buttons = " ".join(
         f'<a href="{html.escape(link.url, quote=True)}" style="display:inline-block;padding:6px 12px;margin:4px;'

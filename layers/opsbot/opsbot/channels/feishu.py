@@ -24,7 +24,7 @@ from opsbot.channels import base, feishu_app, markdown
 from opsbot.channels.http import encode, post_json
 from opsbot.config.model import Person, Robot
 from opsbot.jobs.model import RetryLater
-from opsbot.message import Message
+from opsbot.message import Message, link_buttons
 
 KIND = "feishu"
 MAX_BYTES = 20_000  # "20 KB": measured on the body as sent, with the sign and timestamp it gains
@@ -63,7 +63,7 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
         lines = [*lines, "", " · ".join(f"[{link.label}]({link.url})" for link in message.links)]
     text = markdown.lark_md("\n".join(markdown.with_mention_line(lines, message.mentions.people)), people, handle)
     elements: list[dict] = [{"tag": "div", "text": {"tag": "lark_md", "content": text}}]
-    if message.buttons:
+    if link_buttons(message.buttons):
         elements.append(
             {
                 "tag": "action",
@@ -74,7 +74,7 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
                         "type": "primary" if index == 0 else "default",
                         "url": button.url,
                     }
-                    for index, button in enumerate(message.buttons[:MAX_BUTTONS])
+                    for index, button in enumerate(link_buttons(message.buttons)[:MAX_BUTTONS])
                 ],
             }
         )

@@ -13,10 +13,11 @@ so Slack links no URL and expands no `@channel` by itself: only `<…>` that ops
 from __future__ import annotations
 
 from opsbot import secrets
-from opsbot.channels import base, markdown
+from opsbot.channels import base, buttons, markdown
 from opsbot.channels.http import post_json
 from opsbot.config.model import Person, Robot
-from opsbot.message import Message
+from opsbot.message import Button, Message
+from opsbot.settings import settings
 
 KIND = "slack"
 SECTION_CHARS = 3_000
@@ -25,6 +26,7 @@ MAX_BUTTONS = 5
 BUTTON_LABEL_CHARS = 75
 SECOND_MS = 1_200  # about one message a second per webhook, with a margin
 DEFAULT_RETRY_AFTER = 30
+ACTION_PREFIX = "opsbot.press."  # a command button's action_id (Slack wants it unique within the message)
 
 
 def windows(robot: Robot) -> tuple[base.Window, ...]:
@@ -54,6 +56,17 @@ def _sections(text: str) -> list[str]:
     return sections or [" "]
 
 
+def _button(button: Button, index: int) -> dict:
+    """A link button, or (with the Slack app's interactivity set up) one that runs its command as the presser:
+    Slack posts the press to /webhooks/slack/interactivity with the button's `value` (channels/buttons.py)."""
+    element = {"type": "button", "text": {"type": "plain_text", "text": button.label[:BUTTON_LABEL_CHARS]}}
+    if button.command and settings().slack_app_id:  # a release button acts in place; its link is for the others
+        element.update(action_id=f"{ACTION_PREFIX}{index}", value=buttons.value(button.command))
+    else:
+        element["url"] = button.url
+    return {**element, **({"style": "primary"} if index == 0 else {})}
+
+
 def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
     if message.links:
         lines = [*lines, "", " · ".join(f"[{link.label}]({link.url})" for link in message.links)]
@@ -62,21 +75,9 @@ def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
         {"type": "section", "text": {"type": "mrkdwn", "text": section, "verbatim": True}}
         for section in _sections(text)
     ]
-    if message.buttons:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": button.label[:BUTTON_LABEL_CHARS]},
-                        "url": button.url,
-                        **({"style": "primary"} if index == 0 else {}),
-                    }
-                    for index, button in enumerate(message.buttons[:MAX_BUTTONS])
-                ],
-            }
-        )
+    shown = [b for b in message.buttons if b.url or (b.command and settings().slack_app_id)][:MAX_BUTTONS]
+    if shown:
+        blocks.append({"type": "actions", "elements": [_button(b, i) for i, b in enumerate(shown)]})
     # `text` is what the notification shows; plain text, as Slack takes it, escaped like mrkdwn.
     title = message.title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return {"text": title[:150], "blocks": blocks}
@@ -112,3 +113,30 @@ def send(robot: Robot, body: dict) -> None:
     # 400 invalid_payload, 403 invalid_token / action_prohibited, 404 no_service / channel_not_found,
     # 410 channel_is_archived: the webhook or the message needs fixing.
     raise base.refused(KIND, target, f"Slack HTTP {answer.status} {error[:80]}".strip())
+
+
+def _respond(response_url: str, body: dict) -> None:
+    """POST to a button press's `response_url` (checked against SLACK_RESPONSE_URL_PREFIX where it was read). Slack
+    takes a response_url for 30 minutes and 5 uses; past that it answers 404 `expired_url` / `used_url`."""
+    target = "Slack response_url"
+    answer = post_json(response_url, body, target)
+    if answer.status == 429:
+        raise base.rate_limited(KIND, target, "Slack HTTP 429", _retry_after(answer.headers))
+    if not 200 <= answer.status < 300:
+        error = answer.body if isinstance(answer.body, str) else str(answer.body)
+        raise base.refused(KIND, target, f"Slack HTTP {answer.status} {error[:80]}".strip())
+
+
+def send_by_session(response_url: str, body: dict) -> None:
+    """The outcome of a pressed button, in place of the message that had it (its buttons go with it: pressed is
+    done), for everyone in the channel."""
+    _respond(response_url, {**body, "replace_original": True})
+
+
+def tell_presser(response_url: str, body: dict) -> None:
+    """An answer only the presser sees (why not, or that it is on its way), leaving the message as it was."""
+    _respond(response_url, {**body, "response_type": "ephemeral", "replace_original": False})
+
+
+# A pressed button's refusal or failure (delivery/post.py): for the presser, the message left as it was.
+send_failure_by_session = tell_presser

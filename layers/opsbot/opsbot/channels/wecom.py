@@ -16,7 +16,7 @@ from opsbot.channels import base, markdown
 from opsbot.channels.http import post_json
 from opsbot.config.model import Person, Robot
 from opsbot.jobs.model import RetryLater
-from opsbot.message import Message
+from opsbot.message import Message, link_buttons
 
 KIND = "wecom"
 MAX_CONTENT_BYTES = 4_096
@@ -38,7 +38,7 @@ def handle(person: Person) -> str:
 
 
 def _body(message: Message, lines: list[str], people: markdown.People) -> dict:
-    links = [*message.buttons, *message.links]
+    links = [*link_buttons(message.buttons), *message.links]
     if links:
         lines = [*lines, "", " · ".join(f"[{link.label}]({link.url})" for link in links)]
     text = markdown.wecom("\n".join(markdown.with_mention_line(lines, message.mentions.people)), people, handle)

@@ -172,3 +172,14 @@ def acknowledgement(command: str, language: str) -> Reply:
             f"Got it: `{command}` is running; the result will be posted here.",
         ),
     )
+
+
+def acknowledgements(text: str) -> set[str]:
+    """The texts of the at-once answer to the act `text` names (`acknowledgement`), in both languages; empty when it
+    names no act. How a caller that posts the answer itself (a button press, `make chat`) tells it apart."""
+    registry = all_commands()
+    invocation = parse(text, registry.names())
+    command, _ = registry.resolve(invocation.word, invocation.arguments) if invocation.word else (None, [])
+    if command is None or not command.acts:
+        return set()
+    return {acknowledgement(command.name, language).text for language in ("zh", "en")}

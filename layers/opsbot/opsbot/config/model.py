@@ -267,6 +267,10 @@ class Config:
         """Feishu identifies a user by an open_id, which is per app: the one the chat app's API reports."""
         return next((p for p in self.people if p.feishu_open_id == open_id), None) if open_id else None
 
+    def person_for_slack(self, user_id: str) -> Person | None:
+        """Slack identifies a member by a workspace user id (U…): `people[].slack_user_id`."""
+        return next((p for p in self.people if p.slack_user_id == user_id), None) if user_id else None
+
     def person_for_git(self, *identities: str) -> Person | None:
         """The person a commit names (Drone's author login and e-mail): `people[].git`."""
         wanted = {i.lower() for i in identities if i}

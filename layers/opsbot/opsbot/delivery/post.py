@@ -84,8 +84,11 @@ def _language(config: Config, reply: Reply) -> str:
 def _into_conversation(config: Config, message: Message, conversation: Conversation, url: str) -> dict:
     adapter = adapters.ADAPTERS[conversation.channel]
     body = adapter.render(message, config.person)
+    # A channel whose answer replaces the message a button was pressed on (Slack's) tells a refusal or a failure
+    # to the presser alone: the message keeps its buttons for someone who may press them.
+    send = getattr(adapter, "send_failure_by_session", None) if message.severity == "failure" else None
     effects.commit()  # the conversation cannot be asked afterwards whether the reply arrived
-    adapter.send_by_session(url, body)
+    (send or adapter.send_by_session)(url, body)
     return {"where": "conversation"}
 
 

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from opsbot.authz import core as authz
+from opsbot.channels import buttons
 from opsbot.config import store
 from opsbot.config.model import GLOBAL_FILE, Config, ConfigError
 from opsbot.config.yaml_source import parse_files
@@ -223,6 +224,7 @@ def approval_opened(planned: Plan, request: approvals.ApprovalRequest, language:
     return Reply(
         title=t(language, f"审批 {request.id}", f"approval {request.id}"),
         detail=f"approval {request.id} opened: config rollback to {planned.version[:8]}",
+        buttons=buttons.approval_buttons(request.id, language),
         text=t(
             language,
             f"### 🔐 审批请求 `{request.id}`\n\n{md(request.requester_name)} 请求把配置回滚到 `{planned.version[:8]}`"

@@ -12,6 +12,7 @@ GITLAB_NOTE = "gitlab.note"  # slash commands (review/jobs.py)
 GITLAB_PIPELINE = "gitlab.pipeline"  # Tide, when a pipeline goes green (review/jobs.py)
 CHAT_COMMAND = "chat.command"  # an acting chat command (chat/jobs.py)
 FEISHU_MESSAGE = "chat.feishu_message"  # a Feishu message to read from Feishu's API and answer (chat/jobs.py)
+SLACK_PRESS = "chat.slack_press"  # a button pressed on opsbot's Slack message: run its command as the presser
 RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
 # a robot's folded news, sent when its budget has room (delivery/jobs.py); any channel's, though named for the first
 DIGEST_FLUSH = "dingtalk.digest_flush"
@@ -28,6 +29,7 @@ ALL = (
     GITLAB_PIPELINE,
     CHAT_COMMAND,
     FEISHU_MESSAGE,
+    SLACK_PRESS,
     RELEASE_LINK,
     DIGEST_FLUSH,
     OPS_FOLLOW_UP,
@@ -44,6 +46,7 @@ HANDLED_IN = {
     GITLAB_PIPELINE: "opsbot.review.jobs",
     CHAT_COMMAND: "opsbot.chat.jobs",
     FEISHU_MESSAGE: "opsbot.chat.jobs",
+    SLACK_PRESS: "opsbot.chat.jobs",
     RELEASE_LINK: "opsbot.actions.jobs",
     DIGEST_FLUSH: "opsbot.delivery.jobs",
     OPS_FOLLOW_UP: "opsbot.ops.jobs",

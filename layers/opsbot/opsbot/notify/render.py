@@ -154,8 +154,9 @@ def build_message(
     deployer: str = "",
 ) -> Message:
     """The card for one build. `release_links` are (environment, URL) pairs: a "发布到 <env>" button each (DingTalk
-    makes the card an actionCard). `scan` (a notify.scan.ScanResult) adds the image scan's verdict and counts;
-    `deployer` (deployer_name) who deployed a promote or rollback."""
+    makes the card an actionCard; Slack, with its app, a button that releases as the presser). `scan` (a
+    notify.scan.ScanResult) adds the image scan's verdict and counts; `deployer` (deployer_name) who deployed a
+    promote or rollback."""
     language = project.language
     labels = LABELS[language]
     mentions = Mentions.of(author)
@@ -188,7 +189,11 @@ def build_message(
         lines=[part for line in lines for part in ("", line)][1:],  # a paragraph each
         severity=severity(reason, build),
         links=[Button(labels["view"], build_url(repo, build, system))],
-        buttons=[Button(labels["release"].format(env=env), url) for env, url in release_links or []],
+        # The link for every channel; where the channel's app says who pressed (Slack), the press itself releases.
+        buttons=[
+            Button(labels["release"].format(env=env), url, f"deploy {project.name} {build['number']} to {env}")
+            for env, url in release_links or []
+        ],
         mentions=mentions,
         language=language,
         digest_line=digest_line,

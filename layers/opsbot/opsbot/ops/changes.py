@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from opsbot.channels import buttons
 from opsbot.config.model import Config
 from opsbot.i18n import t
 from opsbot.markup import dingtalk as md
@@ -111,6 +112,7 @@ def preview_reply(request: OpsRequest, needs_approval: int, confirm_minutes: int
         title=t(language, f"预览 {request.id}", f"preview {request.id}"),
         text=text,
         detail=f"preview {request.id}: {request.summary}"[:200],
+        buttons=buttons.confirm_button(request.id, language),
     )
 
 

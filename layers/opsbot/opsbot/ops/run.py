@@ -15,6 +15,7 @@ import time
 
 from opsbot import audit
 from opsbot.authz import core as authz
+from opsbot.channels import buttons
 from opsbot.config.model import Config
 from opsbot.delivery.post import post
 from opsbot.i18n import t
@@ -132,6 +133,7 @@ def approval_opened(request: OpsRequest, approval: approvals.ApprovalRequest, la
         title=t(language, f"审批 {request.id}", f"approval {request.id}"),
         text=text,
         detail=f"approval {request.id} opened: {request.summary}",
+        buttons=buttons.approval_buttons(request.id, language),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Protocol
 from opsbot import audit, metrics
 from opsbot.authz import core as authz
 from opsbot.authz.actors import Actor
+from opsbot.channels import buttons
 from opsbot.config.model import Config, Person, Project
 from opsbot.drone import requests as drone_requests
 from opsbot.drone.api import DroneClient, DroneRefused
@@ -216,6 +217,7 @@ def approval_opened(request: approvals.ApprovalRequest, language: str) -> Reply:
         text=text,
         project=request.project,
         detail=f"approval {request.id} opened for {request.target}",
+        buttons=buttons.approval_buttons(request.id, language),
     )
 
 

@@ -21,6 +21,7 @@ OPS_REQUEST = "ops-request#"  # an ops command's preview, its plan and how it we
 READS = "reads#"  # what a job that ran out of time had read, for its continuation (state/reads.py)
 RELEASE = "release#"  # a GitOps release's working state: what was asked, its plan, its steps' outputs (promotion/)
 DRIFT = "drift#"  # a drift already told for one environment, by its fingerprint (promotion/drift.py)
+BUTTON_PRESS = "button-press#"  # which press of a button took its act (chat/jobs.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -39,6 +40,7 @@ PARTITIONS = (
     READS,
     RELEASE,
     DRIFT,
+    BUTTON_PRESS,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.

@@ -13,7 +13,11 @@ if TYPE_CHECKING:  # types only: each chat function's cold start imports this pa
 
 # Each channel's adapter, whose `inbound_message(config, fields)` reads what it put in a chat job (`channel`,
 # `message`), for the worker; named, not imported, so that one channel's function never loads another's.
-ADAPTERS = {"dingtalk": "opsbot.chat.inbound.dingtalk", "feishu": "opsbot.chat.inbound.feishu"}
+ADAPTERS = {
+    "dingtalk": "opsbot.chat.inbound.dingtalk",
+    "feishu": "opsbot.chat.inbound.feishu",
+    "slack": "opsbot.chat.inbound.slack",
+}
 
 
 def from_job(config: Config, payload: dict) -> InboundMessage:

@@ -10,7 +10,7 @@ from opsbot.authz.actors import Actor
 from opsbot.message import Conversation
 
 # How the chat layer names each inbound channel to a person (whoami).
-CHANNEL_NAMES = {"dingtalk": ("钉钉", "DingTalk"), "feishu": ("飞书", "Feishu")}
+CHANNEL_NAMES = {"dingtalk": ("钉钉", "DingTalk"), "feishu": ("飞书", "Feishu"), "slack": ("Slack", "Slack")}
 
 
 @dataclass(frozen=True)
