@@ -15,6 +15,7 @@ import argparse
 import os
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +55,12 @@ def edit(gitlab: str, file: str, find: str, replace: str, who: str) -> str:
     return pushed.json()["after"]
 
 
-def check(moto_port: int) -> None:
+def check(moto_port: int, tick: str = "") -> None:
+    """Queue the drift check, or (`tick`: an ISO time or `now`) release governance's scheduled tick for that moment."""
     import boto3
 
     from local import template
-    from local.stack import drift_check_job
+    from local.stack import drift_check_job, governance_tick_job
 
     sqs = boto3.client(
         "sqs",
@@ -68,7 +70,12 @@ def check(moto_port: int) -> None:
         aws_secret_access_key="local",
     )
     queue = sqs.get_queue_url(QueueName="opsbot-local-WorkQueue")["QueueUrl"]
-    sqs.send_message(QueueUrl=queue, MessageBody=drift_check_job(template.load(ROOT / "template.yaml")))
+    loaded = template.load(ROOT / "template.yaml")
+    if tick:
+        at = None if tick == "now" else datetime.fromisoformat(tick.replace("Z", "+00:00")).timestamp()
+        sqs.send_message(QueueUrl=queue, MessageBody=governance_tick_job(loaded, at))
+        return
+    sqs.send_message(QueueUrl=queue, MessageBody=drift_check_job(loaded))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace", default="")
     parser.add_argument("--as", dest="who", default="bob")
     parser.add_argument("--check", action="store_true", help="queue the drift check instead of editing")
+    parser.add_argument("--tick", default="", help="queue release governance's tick for this moment (ISO, or now)")
     parser.add_argument("--gitlab-port", type=int, default=int(os.environ.get("GITLAB_PORT", 3003)))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5005)))
     args = parser.parse_args(argv)
     try:
+        if args.tick:
+            check(args.moto_port, args.tick)
+            print("governance tick queued: freezes opening within the hour are announced, due reports sent")
+            return 0
         if args.check:
             check(args.moto_port)
             print("drift check queued: the project's group hears of each drift once")

@@ -80,11 +80,25 @@ def _language(config: Config, grant: ReleaseGrant) -> str:
     return project.language if project else config.language
 
 
+def _holds(config: Config, grant: ReleaseGrant):
+    """The locks and freezes that hold the link's environment now (read only when a page is shown)."""
+    from opsbot.authz import core as authz  # late: only the pages that show holds load the rules
+    from opsbot.release.deploy import DEPLOY
+
+    return authz, authz.load_holds(config, DEPLOY, authz.Target(grant.project, grant.target))
+
+
 def show(token: str, visit: Visit) -> Page:
     try:
         grant = _unused(links.read(token))
-        env = _environment(store.load(), grant)
-        return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0)
+        config = store.load()
+        env = _environment(config, grant)
+        authz, holds = _holds(config, grant)
+        language = _language(config, grant)
+        texts = [authz.lock_text(lock, language) for lock in holds.locks]
+        texts += [authz.freeze_text(p, e, w, language) for p, e, w in holds.frozen()]
+        locked_only = bool(holds.locks) and not holds.frozen()
+        return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0, tuple(texts), locked_only)
     except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
 
@@ -123,16 +137,18 @@ def login(query: dict[str, str], visit: Visit) -> Page:
     actor = dingtalk_user(config, signed.user_id, signed.nick)
     # A preview: the worker asks the core again when the release runs, against Drone's build.
     build = authz.Build(grant.build, grant.event, grant.branch, "success", grant.commit)
+    target = authz.Target(grant.project, grant.target, build)
     decision = authz.decide(
         config,
         actor,
         DEPLOY,
-        authz.Target(grant.project, grant.target, build),
+        target,
         {"build": grant.build},
         _language(config, grant),
+        authz.load_holds(config, DEPLOY, target),
     )
     if decision.denied:
-        return 403, pages.not_allowed(grant, actor.name, decision.reason)
+        return 403, pages.not_allowed(grant, actor.name, decision.reason, decision.rule in ("lock", "freeze"))
     fields = signed.form(grant.nonce, links.signing_key())
     return 200, pages.confirm(grant, token, actor.name, fields, decision.outcome == authz.NEEDS_APPROVAL)
 

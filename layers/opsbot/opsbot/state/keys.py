@@ -21,6 +21,8 @@ OPS_REQUEST = "ops-request#"  # an ops command's preview, its plan and how it we
 READS = "reads#"  # what a job that ran out of time had read, for its continuation (state/reads.py)
 RELEASE = "release#"  # a GitOps release's working state: what was asked, its plan, its steps' outputs (promotion/)
 DRIFT = "drift#"  # a drift already told for one environment, by its fingerprint (promotion/drift.py)
+LOCK = "lock#"  # who holds a project's environment, why and until when (authz/locks.py)
+FREEZE_OVERRIDE = "freeze-override#"  # an approved override of a freeze window for one environment (authz/locks.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -39,6 +41,8 @@ PARTITIONS = (
     READS,
     RELEASE,
     DRIFT,
+    LOCK,
+    FREEZE_OVERRIDE,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.
