@@ -17,7 +17,7 @@ from opsbot.authz import freezes as fw
 from opsbot.authz import locks
 from opsbot.authz.actors import DINGTALK, Actor
 from opsbot.config.governance import Freeze
-from opsbot.config.model import ConfigError, Document, validate
+from opsbot.config.model import ConfigError, validate
 from opsbot.ops import verbs as ops_verbs
 from opsbot.release.deploy import DEPLOY, RESTART
 
@@ -159,7 +159,7 @@ def test_a_project_window_without_a_zone_takes_the_global_one():
     assert window.freeze.timezone == "UTC"
 
 
-# --- locks in DynamoDB -------------------------------------------------------------------------------------------------
+# --- locks in DynamoDB ---------------------------------------------------------------------------------------------
 
 
 def test_one_holder_at_a_time_the_holder_may_take_it_again_and_an_expired_lock_is_no_lock():
@@ -190,7 +190,7 @@ def test_an_unlock_removes_only_the_lock_it_read():
     assert locks.get("shop-api", "production") == again
 
 
-# --- the core's decisions under holds ------------------------------------------------------------------------------------
+# --- the core's decisions under holds ---------------------------------------------------------------------------------
 
 
 def test_a_lock_refuses_everyone_but_its_holder_even_an_admin():

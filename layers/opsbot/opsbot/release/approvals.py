@@ -218,8 +218,8 @@ def pending_for(project: str, limit: int = 200) -> list[ApprovalRequest]:
     found: list[ApprovalRequest] = []
     query = {
         "TableName": table,
-        "FilterExpression": "begins_with(pk, :prefix) AND project = :project AND #s = :pending",
-        "ExpressionAttributeNames": {"#s": "status"},
+        "FilterExpression": "begins_with(pk, :prefix) AND #p = :project AND #s = :pending",
+        "ExpressionAttributeNames": {"#s": "status", "#p": "project"},
         "ExpressionAttributeValues": {
             ":prefix": {"S": keys.APPROVAL},
             ":project": {"S": project},
