@@ -500,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         "--drift-seconds",
         type=float,
         default=0,
-        help="queue the drift check this often, as the template's schedule does on AWS (0: never; tests queue it)",
+        help="queue the drift check and release governance's tick this often, as the template's schedules do on AWS "
+        "(0: never; tests queue them, `make drift-check` and `make governance-tick` too)",
     )
     parser.add_argument("--config", default=str(ROOT / "config" / "example"))
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))

@@ -61,9 +61,45 @@ TEST_ROBOTS = {
     "ops": "ops-api",
     "fuzz": "fuzz-api",
     "canary": "canary-api",
+    "gov": "gov-api",
 }
-# Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py).
-TEST_ENVIRONMENTS = {"fuzz-api": {"staging": {"branch": "main"}}}
+# Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py); gov-api's
+# locks and freezes (tests/integration/test_governance.py).
+TEST_ENVIRONMENTS = {
+    "fuzz-api": {"staging": {"branch": "main"}},
+    "gov-api": {"staging": {"branch": "main"}, "production": {"branch": "main", "approvals": 1}},
+}
+
+
+def governance_windows(now: float) -> list[dict]:
+    """gov-api's freeze windows, written when its stack starts: production frozen from two hours ago for two days,
+    and a window on staging that opens in 30 minutes (announced within the hour), in Shanghai time."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+
+    def clock(delta_minutes: int) -> str:
+        return (local + timedelta(minutes=delta_minutes)).strftime("%Y-%m-%d %H:%M")
+
+    return [
+        {
+            "name": "gov-freeze",
+            "reason": "大促封网 big sale freeze",
+            "start": clock(-120),
+            "end": clock(2 * 24 * 60),
+            "environments": ["production"],
+        },  # fmt: skip
+        {
+            "name": "gov-soon",
+            "reason": "机房切换 data centre move",
+            "start": clock(31),
+            "end": clock(90),
+            "environments": ["staging"],
+        },  # fmt: skip
+    ]
+
+
 # The other channels' robots the tests add: `<kind>-<role>`, each but `ops` with its project `<kind>-<role>-api`.
 CHANNELS = ("feishu", "wecom", "slack", "email")
 CHANNEL_ROLES = ("burst", "flaky", "bad", "ops")
@@ -168,6 +204,7 @@ def _write_config(directory: Path, sink_port: int, drone_port: int, gitlab_port:
                     "robot": robot,
                     "notify": {"on_failure": True, "on_fixed": True, "on_success": ["main"]},
                     **({"environments": TEST_ENVIRONMENTS[project]} if project in TEST_ENVIRONMENTS else {}),
+                    **({"freezes": governance_windows(time.time())} if project == "gov-api" else {}),
                 }
             ),
             encoding="utf-8",

@@ -133,7 +133,7 @@ def test_a_lock_holds_an_approved_release_of_someone_else(plain, worker, fake_dr
     assert "locked by Carol Zhang" in last(fake_dingtalk)
 
 
-# --- freezes and overrides ----------------------------------------------------------------------------------------------
+# --- freezes and overrides ---------------------------------------------------------------------------------------
 
 
 def test_a_freeze_refuses_a_release_and_a_restart_of_a_deployment_even_for_an_admin(
