@@ -150,7 +150,10 @@ def test_the_api_server_down_is_retried_then_reported(stack):
         assert "API server answered 503" in text
     finally:
         stack.http.post(stack.kube + "/_control/faults", json={}, timeout=5)
-    assert stack.take_dead_letters(lambda job: job.get("payload", {}).get("command") == "k8s pods")
+    # the worker tells the group before it parks the job, so the dead letter may land a moment after the message
+    assert stack.wait_for(
+        lambda: stack.take_dead_letters(lambda job: job.get("payload", {}).get("command") == "k8s pods"), timeout=10
+    )
 
 
 # --- VM batches ---------------------------------------------------------------------------------------------------

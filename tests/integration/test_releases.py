@@ -237,6 +237,45 @@ def test_a_rollback_reverts_the_newest_release_commit_and_applies_it(gitops):
     assert "needs the role deployer" in response.json()["markdown"]["text"]
 
 
+def test_a_rollback_to_a_release_writes_its_image_again_and_refuses_what_the_rules_refuse(gitops):
+    stack = gitops
+    first = another_build(stack)
+    _, card = release_and_wait(stack, f"deploy shop-api {first} staging", "g-api")
+    earlier = release_id(card)
+    release_and_wait(stack, f"deploy shop-api {another_build(stack)} staging", "g-api")
+    before = len(commits(stack, API_STAGING))
+    response, _ = stack.chat(f"rollback shop-api staging to {earlier}", as_person="bob")  # a developer may not
+    assert "needs the role deployer" in response.json()["markdown"]["text"]
+    session = say(stack, "rollback shop-api staging to 124")  # a feature/refund build: staging takes main's
+    assert "takes builds of main" in wait_text(stack, session, "⛔")
+    session = say(stack, "rollback shop-api staging to 0000beef")  # no such release in the deploy history
+    assert "no release `0000beef`" in wait_text(stack, session, "⛔")
+    assert len(commits(stack, API_STAGING)) == before  # nothing refused was written
+
+    session = say(stack, f"rollback shop-api staging to {earlier}")
+    wait_text(stack, session, "Committed")
+    newest = commits(stack, API_STAGING)[0]
+    assert len(commits(stack, API_STAGING)) == before + 1 and f"Opsbot-Build: {first}" in newest["message"]
+    assert current_tag(stack) == API_TAGS[first]
+    assert stack.wait_for(lambda: live(stack, "shop-api") == f"registry.example.com/shop/shop-api:{API_TAGS[first]}")
+
+
+def test_a_production_rollback_waits_for_a_second_persons_approval_and_writes_nothing_before(gitops):
+    stack = gitops
+    production = "shop-api/overlays/production/kustomization.yaml"
+    before, requests = len(commits(stack, production)), len(stack.gitlab_merge_requests(DEPLOY_REPO))
+    session = say(stack, "rollback shop-api production to 123")
+    asked = wait_text(stack, session, "Approval request")
+    request = re.search(r"approve ([0-9a-f]{8})", asked).group(1)
+    session = say(stack, f"approve {request}", "alice")  # the requester never approves their own request
+    assert "someone else" in wait_text(stack, session, "⛔")
+    time.sleep(2)
+    assert len(commits(stack, production)) == before
+    opened = stack.gitlab_merge_requests(DEPLOY_REPO)[requests:]
+    assert [m["source_branch"] for m in opened] == [f"opsbot/release-{request}"]  # its record, not merged
+    assert [m["state"] for m in opened] == ["opened"]
+
+
 def test_a_race_loses_no_update_and_the_loser_is_told(gitops):
     stack = gitops
     text = stack.gitlab_file(DEPLOY_REPO, API_STAGING)
@@ -319,6 +358,8 @@ def test_a_watched_manifest_is_applied_by_someone_else_and_waited_for(gitops):
         if c["method"] == "PATCH" and "shop-search" in c["path"]
     ]
     assert patches == []  # opsbot only watched
+    session = say(stack, "status shop-search")
+    assert "desired = live" in wait_text(stack, session, r"Desired \(the deploy repo\)")
 
 
 def test_a_runbook_installs_the_version_on_the_vms(gitops):
@@ -331,6 +372,9 @@ def test_a_runbook_installs_the_version_on_the_vms(gitops):
     assert {"Key": "tag:app", "Values": ["shop-web-staging"]} in sent["Targets"]
     assert "✅" in card and "deploy-shop-web @ shop-web-staging-vms finished" in card
     assert f'version: "{tag}"' in stack.gitlab_file(DEPLOY_REPO, "shop-web/staging/versions.yaml")
+    session = say(stack, "status shop-web")  # live: the image of the runbook's last run
+    status = wait_text(stack, session, r"Desired \(the deploy repo\)")
+    assert "desired = live" in status and release_id(card) in status
 
 
 def test_flux_reconciles_the_commit_on_request(gitops):

@@ -429,6 +429,82 @@ def test_a_failed_rollout_without_auto_rollback_is_told_and_left_alone(world, fa
     assert "❌" in card and "CrashLoopBackOff" in card
 
 
+def _verified_by_alarm(world, fake_dingtalk, alarm: str, auto_rollback: bool = False):
+    """shop-api's staging, verified by a CloudWatch alarm (moto's) that must stay OK for a moment."""
+    from opsbot.config import store
+
+    verify = f"      verify: {{alarm: {alarm}, minutes: 0.001, interval_seconds: 1}}\n"
+    files = config_text(world.gitlab.base_url, world.kube.url, fake_dingtalk.url)
+    files["projects/shop-api.yaml"] = files["projects/shop-api.yaml"].replace(
+        "      deadline_minutes: 1\n",
+        "      deadline_minutes: 1\n" + verify + ("      auto_rollback: true\n" if auto_rollback else ""),
+        1,
+    )
+    documents, problems = parse_files(files)
+    assert problems == []
+    world.config = store.save(documents, "verified-by-alarm")
+
+
+def _alarm(name: str, state: str) -> None:
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="5XXError",
+        Namespace="AWS/ApiGateway",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"Threshold crossed: {state} <b>now</b>")
+
+
+def test_an_alarm_that_stays_ok_verifies_the_release(world, fake_dingtalk):
+    from opsbot.promotion import records
+
+    _verified_by_alarm(world, fake_dingtalk, "shop-api-5xx-ok")
+    _alarm("shop-api-5xx-ok", "OK")
+    begin(world, "shop-api", "staging", 128, "a8000001")
+    follow(world)
+    done = records.get("a8000001")
+    assert not done.failed, done.failed
+    assert done.output("verify-alarm")["verification"] == "passed" and done.output("verify-alarm")["last"] == "OK"
+    card = next(json.dumps(m, ensure_ascii=False) for m in fake_dingtalk.accepted if "a8000001" in json.dumps(m))
+    assert "✅" in card and "alarm shop-api-5xx-ok stayed OK" in card
+
+
+def test_an_alarm_firing_fails_the_release_and_without_auto_rollback_leaves_it(world, fake_dingtalk):
+    from opsbot.promotion import records
+
+    _verified_by_alarm(world, fake_dingtalk, "shop-api-5xx-firing")
+    _alarm("shop-api-5xx-firing", "ALARM")
+    begin(world, "shop-api", "staging", 128, "a8000002")
+    follow(world)
+    failed = records.get("a8000002")
+    assert "alarm shop-api-5xx-firing fired" in failed.failed and failed.output("auto-rollback").get("skipped")
+    assert "This reverts" not in deploy_commits(world)[0]["message"]  # told, and left as it is
+    assert world.kube.image_of("shop-staging", "shop-api") == "registry.example.com/shop/shop-api:9c8d7e6f"
+    card = next(json.dumps(m, ensure_ascii=False) for m in fake_dingtalk.accepted if "a8000002" in json.dumps(m))
+    assert "❌" in card and "<b>" not in card  # the alarm's reason is outsiders' text: made plain
+
+
+def test_an_alarm_firing_with_auto_rollback_reverts_the_release(world, fake_dingtalk):
+    from opsbot.promotion import records, start
+
+    _verified_by_alarm(world, fake_dingtalk, "shop-api-5xx-back", auto_rollback=True)
+    _alarm("shop-api-5xx-back", "ALARM")
+    begin(world, "shop-api", "staging", 128, "a8000003")
+    follow(world)
+    assert "fired" in records.get("a8000003").failed
+    rollback = records.get(start.auto_rollback_id("a8000003"))
+    assert rollback.action == "revert" and rollback.requester["id"] == "opsbot"
+    assert "This reverts commit" in deploy_commits(world)[0]["message"]
+    assert world.kube.image_of("shop-staging", "shop-api") == "registry.example.com/shop/shop-api:3c4d5e6f"
+
+
 def test_a_revert_undoes_the_release_commit_and_applies_the_old_image(world):
     from opsbot.promotion import records
 
