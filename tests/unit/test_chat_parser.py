@@ -326,6 +326,9 @@ def test_acting_commands_need_a_role_and_say_where_the_environment_is():
         "approve",
         "reject",
         "releases",  # reads the deploy repo, whose token only the worker has
+        "lock",
+        "unlock",
+        "override",  # release governance: a lock held, released; a freeze override asked for
         "config rollback",
         "drone init",
         "drone sync",

@@ -10,14 +10,13 @@ rollback commit of exactly the version and branch head asked for (gitops.config_
 from __future__ import annotations
 
 from opsbot.authz import core as authz
-from opsbot.chat.commands import governance
 from opsbot.chat.context import ChatRequest
 from opsbot.chat.registry import Argument, command
 from opsbot.gitops.verbs import CONFIG_EVENT, RIGHTS, ROLLBACK
 from opsbot.message import Reply
 from opsbot.ops.verbs import CHANGES as OPS_CHANGES
 from opsbot.ops.verbs import OPS_EVENT
-from opsbot.release import approvals
+from opsbot.release import approvals, overrides
 from opsbot.release import deploy as release
 
 # Deployers approve releases, ops people approve ops changes; either way the core also checks that the approver may
@@ -30,18 +29,16 @@ def _is_ops(pending: approvals.ApprovalRequest) -> bool:
     return pending.event == OPS_EVENT and pending.action in OPS_CHANGES
 
 
-def _is_override(pending: approvals.ApprovalRequest) -> bool:
-    return pending.event == governance.GOVERNANCE_EVENT and pending.action == governance.OVERRIDE.name
-
-
 def _is_config(pending: approvals.ApprovalRequest) -> bool:
     return pending.event == CONFIG_EVENT and pending.action == ROLLBACK.name
 
 
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
-    if _is_override(pending):  # a freeze override: the approver must be an admin too, and not the one who asked
+    if overrides.is_override(
+        pending
+    ):  # a freeze override: the approver must be an admin too, and not the one who asked
         return authz.Target(
-            pending.project, pending.target, requester=pending.requester, request_verb=governance.OVERRIDE
+            pending.project, pending.target, requester=pending.requester, request_verb=overrides.OVERRIDE
         )
     if _is_config(pending):
         return authz.Target(
@@ -90,8 +87,8 @@ def approve(request: ChatRequest) -> Reply:
                 f"✔ {request.sender} approved `{pending.id}`; {left} more approval(s) needed.",
             ),
         )
-    if _is_override(pending):  # a freeze override: for exactly the window it was asked in
-        result = governance.execute_approved(request.config, pending, request.sender, request.language)
+    if overrides.is_override(pending):  # a freeze override: for exactly the window it was asked in
+        result = overrides.execute_approved(request.config, pending, request.sender, request.language)
     elif _is_ops(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
         from opsbot.ops import run as ops_run  # late: the registry, loaded at every cold start, needs only the verbs
 
@@ -130,7 +127,7 @@ def reject(request: ChatRequest) -> Reply:
     if pending is not None and pending.requester != request.sender_id:
         request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
-    if _is_override(decided):
+    if overrides.is_override(decided):
         return Reply(
             title=f"rejected {decided.id}",
             project=decided.project,

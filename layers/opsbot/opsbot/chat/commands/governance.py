@@ -25,13 +25,12 @@ from opsbot.config.governance import DAYS
 from opsbot.markup import dingtalk as md
 from opsbot.message import Mentions, Reply
 from opsbot.release import approvals
+from opsbot.release.overrides import GOVERNANCE_EVENT, OVERRIDE
 
 LOCK = authz.Verb("lock", ("deployer", "ops"), authz.ACT)
 UNLOCK = authz.Verb("unlock", ("deployer", "ops"), authz.ACT)
 # Another person's lock: admins only. Not a command name, so `permissions:` cannot widen it.
 UNLOCK_ANOTHERS = authz.Verb("unlock another's lock", (authz.ADMIN,), authz.ACT)
-OVERRIDE = authz.Verb("override", (authz.ADMIN,), authz.ACT)
-GOVERNANCE_EVENT = "governance"  # an approval request's event that marks a freeze override (approvals.py)
 MAX_LOCK_HOURS = 7 * 24
 _DURATION = re.compile(r"^(\d{1,4})(m|min|h|d|分钟|小时|天)$")
 _FOR = ("for", "持续", "锁")
@@ -322,53 +321,10 @@ def override(request: ChatRequest) -> Reply:
     )
 
 
-def execute_approved(config, pending: approvals.ApprovalRequest, approver: str, language: str) -> Reply:
-    """The second admin approved: the override holds for its window, while that window is still open."""
-    from opsbot.i18n import t
-
-    freezes = freeze_windows.freezes_for(config, pending.project, pending.target)
-    window = next(
-        (w for w in freeze_windows.open_windows(freezes, freeze_windows.utc(time.time())) if w.key == pending.commit),
-        None,
-    )
-    if window is None:
-        return Reply(
-            title=t(language, "封网已结束", "freeze over"),
-            project=pending.project,
-            text=t(
-                language,
-                "这个封网窗口已经结束，不需要 override。",
-                "That freeze window has closed: nothing to override.",
-            ),
-            detail=f"override {pending.id}: window closed",
-        )
-    locks.grant_override(
-        locks.Override(
-            pending.project, pending.target, window.key, pending.branch, pending.requester_name, approver, pending.id,
-            int(window.end.timestamp()),
-        )
-    )  # fmt: skip
-    return Reply(
-        title=t(language, f"封网 override 已批准 {pending.id}", f"freeze override approved {pending.id}"),
-        project=pending.project,
-        text=t(
-            language,
-            f"🧊✅ {pending.project}/{pending.target} 在封网「{md(window.freeze.name, 64)}」期间可以发布，"
-            f"直到 {window.local(window.end)}（{md(pending.requester_name, 64)} 申请，{md(approver, 64)} 批准）："
-            f"{md(pending.branch, 200)}",
-            f"🧊✅ {pending.project}/{pending.target} may be released during the freeze '{md(window.freeze.name, 64)}' "
-            f"until {window.local(window.end)} (asked by {md(pending.requester_name, 64)}, approved by "
-            f"{md(approver, 64)}): {md(pending.branch, 200)}",
-        ),
-        detail=f"override {pending.id} approved for {pending.project}/{pending.target} until {window.describe()}",
-    )
-
-
 @command(
     "report",
     aliases=("报告", "周报"),
     in_worker=lambda _config, _arguments: True,  # the releases table is the worker's to read
-    role="developer",
     arguments=(Argument("project"),),
     zh="交付报告（DORA 四项指标，最近 7 天，与前 4 周对比）",
     en="The delivery report (DORA's four measures over the last 7 days, against the 4 weeks before)",
