@@ -4,6 +4,7 @@ announcements once per window and project."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -136,7 +137,7 @@ def test_the_weekly_report_goes_out_once_per_robot_at_its_hour(governed, fake_di
     assert len(sent) == 1 and sent[0]["robot"] == "shop-backend"
 
 
-def test_a_freeze_opening_within_the_hour_is_announced_once_per_project(governed, fake_dingtalk):
+def test_a_freeze_opening_within_the_hour_is_announced_once_per_group(governed, fake_dingtalk):
     documents = example_documents(dingtalk=fake_dingtalk.url)
     root = next(d for d in documents if d.name == "opsbot.yaml").data
     root["governance"] = {
@@ -154,7 +155,24 @@ def test_a_freeze_opening_within_the_hour_is_announced_once_per_project(governed
     before = datetime(2026, 12, 11, 15, 10, tzinfo=UTC).timestamp()  # 23:10 in Shanghai: 50 minutes ahead
     assert announce.announce_due(config, before - 3600) == []
     told = announce.announce_due(config, before)
-    assert told == ["shop-api:double-12"]  # the only project with a production environment
+    assert told == ["shop-backend:double-12"]  # one message per group: shop-api's (the only production)
     assert announce.announce_due(config, before + 900) == told  # told again by the next tick: sent once
     sent = [m for m in fake_dingtalk.accepted if "double-12" in str(m["message"])]
     assert len(sent) == 1
+
+
+def test_a_window_holding_several_projects_of_one_group_is_one_message_there(governed, fake_dingtalk):
+    documents = example_documents(dingtalk=fake_dingtalk.url)
+    root = next(d for d in documents if d.name == "opsbot.yaml").data
+    window = {"name": "dc-move", "reason": "机房切换", "start": "2026-12-12 00:00", "end": "2026-12-12 06:00"}
+    root["governance"] = {"freezes": [window]}  # every environment of every project
+    config = store.save(documents, "freeze-test")
+    told = announce.announce_due(config, datetime(2026, 12, 11, 15, 10, tzinfo=UTC).timestamp())
+    assert sorted(told) == ["shop-backend:dc-move", "shop-feishu:dc-move"]  # shop-recommend's Feishu group too
+    sent = [m for m in fake_dingtalk.accepted if "dc-move" in str(m["message"])]
+    assert len(sent) == 1 and sent[0]["robot"] == "shop-backend"
+    text = sent[0]["message"]["markdown"]["text"]
+    for project in ("shop-api: staging, production", "shop-web: staging", "shop-search: staging"):
+        assert project in text
+    feishu = [m for m in fake_dingtalk.feishu.accepted if "dc-move" in json.dumps(m, ensure_ascii=False)]
+    assert len(feishu) == 1
