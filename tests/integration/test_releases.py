@@ -396,6 +396,53 @@ def test_flux_reconciles_the_commit_on_request(gitops):
     assert len(requested) == 1
 
 
+@pytest.mark.parametrize(
+    ("project", "builds", "robot", "file"),
+    [
+        ("shop-recommend", (6, 7), "g-recommend", "shop-recommend/staging/values.yaml"),  # Helm values, Argo CD
+        ("shop-search", (3, 4), "g-search", "shop-search/staging/deployment.yaml"),  # a manifest, watched
+        ("shop-web", (41, 43), "g-web", "shop-web/staging/versions.yaml"),  # a versions file, a runbook on VMs
+    ],
+)
+def test_a_rollback_of_each_other_format_reverts_its_file_and_applies_it(gitops, project, builds, robot, file):
+    stack = gitops
+    before = stack.gitlab_file(DEPLOY_REPO, file)
+    number = next(n for n in builds if drone_tag(stack, f"shop/{project}", n) not in before)
+    _, card = release_and_wait(stack, f"deploy {project} {number} staging", robot)
+    assert "✅" in card and stack.gitlab_file(DEPLOY_REPO, file) != before
+    session = say(stack, f"rollback {project} staging")
+    wait_text(stack, session, "Committed")
+    back = wait_card(stack, robot, rf"Rollback \(revert\) {project}.*release `{release_id_of(stack, session)}`")
+    assert "✅" in back and drone_tag(stack, f"shop/{project}", number) in back
+    assert "This reverts commit" in commits(stack, file)[0]["message"]
+    assert stack.gitlab_file(DEPLOY_REPO, file) == before  # byte for byte, comments and order kept
+
+
+@pytest.mark.parametrize(
+    ("project", "builds", "robot", "file"),
+    [
+        ("shop-recommend", (6, 7), "g-recommend", "shop-recommend/staging/values.yaml"),
+        ("shop-search", (3, 4), "g-search", "shop-search/staging/deployment.yaml"),
+        ("shop-web", (41, 43), "g-web", "shop-web/staging/versions.yaml"),
+    ],
+)
+def test_a_hand_change_to_each_other_format_is_drift_told(gitops, project, builds, robot, file):
+    from local.deploy_edit import MADE_UP
+
+    stack = gitops
+    text = stack.gitlab_file(DEPLOY_REPO, file)
+    changed = re.sub(r'(newTag: "?|tag: "?|version: "?|image: \S+:)[\w.+-]+', rf"\g<1>{MADE_UP}", text, count=1)
+    assert changed != text
+    stack.push({file: changed}, project=DEPLOY_REPO, message=f"hotfix {project} by hand")
+    drift_check(stack)
+    notice = wait_card(stack, robot, MADE_UP)
+    assert project in notice and "staging" in notice
+    session = say(stack, f"status {project}")
+    assert "⚠️ drift" in wait_text(stack, session, r"Desired \(the deploy repo\)")
+    number = next(n for n in builds if drone_tag(stack, f"shop/{project}", n) not in text)
+    release_and_wait(stack, f"deploy {project} {number} staging", robot)  # back in sync, for the tests after
+
+
 # --- failures -----------------------------------------------------------------------------------------------------
 
 
