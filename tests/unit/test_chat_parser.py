@@ -329,6 +329,7 @@ def test_acting_commands_need_a_role_and_say_where_the_environment_is():
         "lock",
         "unlock",
         "override",  # release governance: a lock held, released; a freeze override asked for
+        "report",  # reads the releases table, which only the worker may
         "config rollback",
         "drone init",
         "drone sync",

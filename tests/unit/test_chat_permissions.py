@@ -95,7 +95,7 @@ def test_default_roles_come_from_the_registry():
         "unlock": ("deployer", "ops"),  # another's lock: admin (a verb permissions cannot name)
         "freeze": (),
         "override": ("admin",),
-        "report": (),
+        "report": ("developer",),
     }
 
 

@@ -31,6 +31,8 @@ LOCK = authz.Verb("lock", ("deployer", "ops"), authz.ACT)
 UNLOCK = authz.Verb("unlock", ("deployer", "ops"), authz.ACT)
 # Another person's lock: admins only. Not a command name, so `permissions:` cannot widen it.
 UNLOCK_ANOTHERS = authz.Verb("unlock another's lock", (authz.ADMIN,), authz.ACT)
+# A read that only the worker may make (the releases table), for people in the config, as `releases` is.
+REPORT = authz.Verb("report", ("developer",), authz.READ)
 MAX_LOCK_HOURS = 7 * 24
 _DURATION = re.compile(r"^(\d{1,4})(m|min|h|d|分钟|小时|天)$")
 _FOR = ("for", "持续", "锁")
@@ -324,7 +326,8 @@ def override(request: ChatRequest) -> Reply:
 @command(
     "report",
     aliases=("报告", "周报"),
-    in_worker=lambda _config, _arguments: True,  # the releases table is the worker's to read
+    acts=True,  # queued as `releases` is: the releases table is the worker's to read
+    verb=REPORT,
     arguments=(Argument("project"),),
     zh="交付报告（DORA 四项指标，最近 7 天，与前 4 周对比）",
     en="The delivery report (DORA's four measures over the last 7 days, against the 4 weeks before)",
