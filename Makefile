@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST := $(PY) -m pytest -q -n $(JOBS) --durations=15
 
-.PHONY: help lint lock run send chat click press config config-push hand-edit drift-check event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
+.PHONY: help lint lock run send chat click press config config-push freeze-try governance-tick hand-edit drift-check event chat-reference mr-reference config-reference references docs-images golden test unit integration fuzz validate build bench chaos config-validate config-load events clean
 .DEFAULT_GOAL := help
 
 ## help: this list, which `make` alone prints too
@@ -83,6 +83,17 @@ hand-edit: $(VENV)/.installed
 ## drift-check: queue the drift check on the running stack now, as the template's schedule does on AWS
 drift-check: $(VENV)/.installed
 	$(PY) -m local.deploy_edit --check --port $(PORT)
+
+## freeze-try: start a change freeze now on the running stack (a config push), to try one without waiting, e.g.
+##   make freeze-try [PROJECT=shop-api] [ENV=production] [MINUTES=30]   (OFF=1: push the project's file back)
+freeze-try: $(VENV)/.installed
+	$(PY) -m local.freeze_try --project $(or $(PROJECT),shop-api) --env $(or $(ENV),production) \
+		--minutes $(or $(MINUTES),30) $(if $(OFF),--off,) --port $(PORT)
+
+## governance-tick: queue release governance's scheduled tick on the running stack now (freeze announcements,
+##   weekly reports due), e.g. make governance-tick AT=2026-12-14T02:00:00Z for the report of Monday 10:00
+governance-tick: $(VENV)/.installed
+	$(PY) -m local.deploy_edit --tick $(or $(AT),now) --port $(PORT)
 
 ## chat-reference: regenerate both READMEs' chat command reference from the command registry
 chat-reference: $(VENV)/.installed

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +56,12 @@ def edit(gitlab: str, file: str, find: str, replace: str, who: str) -> str:
     return pushed.json()["after"]
 
 
-def check(moto: str) -> None:
+def check(moto: str, tick: str = "") -> None:
+    """Queue the drift check, or (`tick`: an ISO time or `now`) release governance's scheduled tick for that moment."""
     import boto3
 
     from local import template
-    from local.stack import drift_check_job
+    from local.stack import drift_check_job, governance_tick_job
 
     sqs = boto3.client(
         "sqs",
@@ -69,7 +71,12 @@ def check(moto: str) -> None:
         aws_secret_access_key="local",
     )
     queue = sqs.get_queue_url(QueueName="opsbot-local-WorkQueue")["QueueUrl"]
-    sqs.send_message(QueueUrl=queue, MessageBody=drift_check_job(template.load(ROOT / "template.yaml")))
+    loaded = template.load(ROOT / "template.yaml")
+    if tick:
+        at = None if tick == "now" else datetime.fromisoformat(tick.replace("Z", "+00:00")).timestamp()
+        sqs.send_message(QueueUrl=queue, MessageBody=governance_tick_job(loaded, at))
+        return
+    sqs.send_message(QueueUrl=queue, MessageBody=drift_check_job(loaded))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,10 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace", default="")
     parser.add_argument("--as", dest="who", default="bob")
     parser.add_argument("--check", action="store_true", help="queue the drift check instead of editing")
+    parser.add_argument("--tick", default="", help="queue release governance's tick for this moment (ISO, or now)")
     parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
     args = parser.parse_args(argv)
     try:
         urls = running(args.port)["urls"]  # the stack says where its fakes run (local/ports.py)
+        if args.tick:
+            check(urls["moto"], args.tick)
+            print("governance tick queued: freezes opening within the hour are announced, due reports sent")
+            return 0
         if args.check:
             check(urls["moto"])
             print("drift check queued: the project's group hears of each drift once")

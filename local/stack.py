@@ -432,20 +432,30 @@ def send_drone_webhook(api: str, delivery: dict) -> None:
 
 
 def schedule_drift_checks(template, names: dict, every: float, stop: threading.Event) -> None:
-    """EventBridge's schedule (template.yaml's DriftCheckSchedule), locally: the same job on the work queue."""
+    """EventBridge's schedules (template.yaml's DriftCheckSchedule and GovernanceSchedule), locally: the same jobs
+    on the work queue."""
     import boto3
 
     sqs = boto3.client("sqs")
     while not stop.wait(every):
         sqs.send_message(QueueUrl=names["WorkQueue"], MessageBody=drift_check_job(template))
+        sqs.send_message(QueueUrl=names["WorkQueue"], MessageBody=scheduled_job(template, "GovernanceSchedule"))
 
 
-def drift_check_job(template, now: float | None = None) -> str:
-    """The message the template's schedule puts on the work queue: its InputTemplate with the event's time."""
-    rule = next(iter(template.resources_of("AWS::Events::Rule").values()))
+def scheduled_job(template, rule_id: str, now: float | None = None) -> str:
+    """The message a schedule of the template puts on the work queue: its InputTemplate with the event's time."""
+    rule = template.resources_of("AWS::Events::Rule")[rule_id]
     transformer = rule["Properties"]["Targets"][0]["InputTransformer"]
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now or time.time()))
     return transformer["InputTemplate"].replace("<time>", at)
+
+
+def drift_check_job(template, now: float | None = None) -> str:
+    return scheduled_job(template, "DriftCheckSchedule", now)
+
+
+def governance_tick_job(template, now: float | None = None) -> str:
+    return scheduled_job(template, "GovernanceSchedule", now)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
         "--drift-seconds",
         type=float,
         default=0,
-        help="queue the drift check this often, as the template's schedule does on AWS (0: never; tests queue it)",
+        help="queue the drift check and release governance's tick this often, as the template's schedules do on AWS "
+        "(0: never; tests queue them, `make drift-check` and `make governance-tick` too)",
     )
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     parser.add_argument(

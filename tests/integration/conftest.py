@@ -62,13 +62,46 @@ TEST_ROBOTS = {
     "fuzz": "fuzz-api",
     "canary": "canary-api",
     "pages": "pages-api",
+    "gov": "gov-api",
 }
 # Environments of the test projects: fuzz-api's release links (tests/integration/test_webhook_fuzz.py), pages-api's
-# (tests/integration/test_pages_in_a_browser.py).
+# (tests/integration/test_pages_in_a_browser.py); gov-api's locks and freezes (tests/integration/test_governance.py).
 TEST_ENVIRONMENTS = {
     "fuzz-api": {"staging": {"branch": "main"}},
     "pages-api": {"staging": {"branch": "main"}, "production": {"branch": "main", "approvals": 1}},  # browser tests
+    "gov-api": {"staging": {"branch": "main"}, "production": {"branch": "main", "approvals": 1}},
 }
+
+
+def governance_windows(now: float) -> list[dict]:
+    """gov-api's freeze windows, written when its stack starts: production frozen from two hours ago for two days,
+    and a window on staging that opens in 30 minutes (announced within the hour), in Shanghai time."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+
+    def clock(delta_minutes: int) -> str:
+        return (local + timedelta(minutes=delta_minutes)).strftime("%Y-%m-%d %H:%M")
+
+    return [
+        {
+            "name": "gov-freeze",
+            "reason": "大促封网 big sale freeze",
+            "start": clock(-120),
+            "end": clock(2 * 24 * 60),
+            "environments": ["production"],
+        },  # fmt: skip
+        {
+            "name": "gov-soon",
+            "reason": "机房切换 data centre move",
+            "start": clock(31),
+            "end": clock(90),
+            "environments": ["staging"],
+        },  # fmt: skip
+    ]
+
+
 # The other channels' robots the tests add: `<kind>-<role>`, each but `ops` with its project `<kind>-<role>-api`.
 CHANNELS = ("feishu", "wecom", "slack", "email")
 CHANNEL_ROLES = ("burst", "flaky", "bad", "ops")
@@ -117,6 +150,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def without_example_freezes(directory: Path) -> None:
+    """The example's freeze windows taken out: a test must not fail because it runs on a Friday night or during the
+    Spring Festival. The governance tests add the windows they need (test_governance.py)."""
+    for path in [directory / "opsbot.yaml", *(directory / "projects").glob("*.yaml")]:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        found = [data.get("governance") or {}, data, *(data.get("environments") or {}).values()]
+        if any(isinstance(part, dict) and "freezes" in part for part in found):
+            for part in found:
+                if isinstance(part, dict):
+                    part.pop("freezes", None)
+            path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 def _write_config(directory: Path) -> None:
     """The example config, the tests' robots and projects, and every environment deploying through Drone's promote
     (deploy_seed.drone_way): the tests of the Drone way run on shop-api's seeded builds as before GitOps releases;
@@ -125,6 +171,7 @@ def _write_config(directory: Path) -> None:
     from local.deploy_seed import drone_way
 
     shutil.copytree(ROOT / "config" / "example", directory)
+    without_example_freezes(directory)
     projects = {f"projects/{p.name}": p.read_text(encoding="utf-8") for p in (directory / "projects").glob("*.yaml")}
     for name, text in drone_way(projects).items():
         (directory / name).write_text(text, encoding="utf-8")
@@ -151,6 +198,7 @@ def _write_config(directory: Path) -> None:
                     "robot": robot,
                     "notify": {"on_failure": True, "on_fixed": True, "on_success": ["main"]},
                     **({"environments": TEST_ENVIRONMENTS[project]} if project in TEST_ENVIRONMENTS else {}),
+                    **({"freezes": governance_windows(time.time())} if project == "gov-api" else {}),
                 }
             ),
             encoding="utf-8",
@@ -641,6 +689,7 @@ def _write_gitops_config(directory: Path) -> None:
     """The example as it is (its GitOps environments; its `local://` peers are this stack's fakes), each project
     telling its own robot, and a Flux-released project beside them."""
     shutil.copytree(ROOT / "config" / "example", directory)
+    without_example_freezes(directory)
     global_file = directory / "opsbot.yaml"
     config = yaml.safe_load(global_file.read_text(encoding="utf-8"))
     template = config["robots"]["shop-backend"]

@@ -540,3 +540,19 @@ def test_a_release_link_releases_through_git_in_the_clickers_name_and_a_stranger
     assert "发起人 Alice Wang" in released and commit[:8] in released  # shop-api speaks Chinese
     mine = commits(stack, API_STAGING)[0]
     assert "Opsbot-Asked-Via: link" in mine["message"] and mine["author_name"] == "Alice Wang"
+
+
+def test_a_lock_holds_a_gitops_release_and_nothing_is_committed(gitops):
+    """Release governance holds the GitOps way as the Drone way: the core's hold rule, no code of its own."""
+    stack = gitops
+    before = len(commits(stack, API_STAGING))
+    session = say(stack, "lock shop-api staging for 30m checking the rollout", who="carol")
+    wait_text(stack, session, "locked by Carol Zhang")
+    try:
+        response, _ = stack.chat("deploy shop-api 128 staging", as_person="alice")
+        text = response.json()["markdown"]["text"]
+        assert text.startswith("⛔ shop-api/staging is locked by Carol Zhang") and "checking the rollout" in text
+        time.sleep(1.0)
+        assert len(commits(stack, API_STAGING)) == before
+    finally:
+        wait_text(stack, say(stack, "unlock shop-api staging", who="carol"), "unlocked")

@@ -15,6 +15,7 @@ PEOPLE = {
     "carol": ("carol.zhang", "Carol Zhang"),
     "xiaoming": ("manager4321", "王小明"),
     "dave": ("dave.chen", "Dave Chen"),
+    "lei": ("lei.zhao", "Lei Zhao"),
     "stranger": ("", "路人甲"),
 }
 _created = itertools.count(1)

@@ -23,6 +23,11 @@ EXPECTED_COMMANDS = {
     "deploy",
     "rollback",
     "releases",
+    "lock",
+    "unlock",
+    "freeze",
+    "override",
+    "report",
     "restart",
     "approve",
     "reject",
@@ -321,6 +326,10 @@ def test_acting_commands_need_a_role_and_say_where_the_environment_is():
         "approve",
         "reject",
         "releases",  # reads the deploy repo, whose token only the worker has
+        "lock",
+        "unlock",
+        "override",  # release governance: a lock held, released; a freeze override asked for
+        "report",  # reads the releases table, which only the worker may
         "config rollback",
         "drone init",
         "drone sync",
@@ -365,7 +374,10 @@ def test_help_lists_every_command_once_in_one_language_grouped_by_area(language)
     found = [row.strip("*") for row in text.splitlines() if row.startswith("**")]
     assert found == headings  # every area, in order: 常用 / 发布 / 评审 / 运维 / 配置
     by_area = REGISTRY.by_area()
-    assert [c.name for c in by_area["release"]] == ["status", "builds", "deploy", "rollback", "restart", "releases"]
+    assert [c.name for c in by_area["release"]] == [
+        *("status", "builds", "deploy", "rollback", "restart", "releases"),
+        *("lock", "unlock", "freeze", "override", "report"),
+    ]
     assert {c.name for c in by_area["review"]} == {"approve", "reject"}
     assert "restart service" in {c.name for c in by_area["ops"]} and "drone init" in {c.name for c in by_area["config"]}
 

@@ -91,6 +91,11 @@ def test_default_roles_come_from_the_registry():
         "dns set": ("ops",),
         "dns undo": ("ops",),
         "confirm": ("developer", "deployer", "ops"),
+        "lock": ("deployer", "ops"),
+        "unlock": ("deployer", "ops"),  # another's lock: admin (a verb permissions cannot name)
+        "freeze": (),
+        "override": ("admin",),
+        "report": ("developer",),
     }
 
 

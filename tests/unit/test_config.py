@@ -81,7 +81,7 @@ def test_example_config_is_valid():
     assert config.robots["shop-backend"].rate_limit_per_minute == 20
     assert config.robots["shop-backend"].kind == "dingtalk" and config.robots["shop-feishu"].kind == "feishu"
     assert config.projects["shop-recommend"].robots == ("shop-backend", "shop-feishu")
-    assert [p.id for p in config.people] == ["alice", "bob", "carol", "xiaoming", "dave"]
+    assert [p.id for p in config.people] == ["alice", "bob", "carol", "xiaoming", "dave", "lei"]
     assert set(config.projects) == {"shop-api", "shop-recommend", "shop-search", "shop-web"}
 
     api = config.projects["shop-api"]
@@ -415,7 +415,7 @@ def run_cli(*args: str, stage: str = "local") -> subprocess.CompletedProcess:
 def test_cli_validates_the_example():
     result = run_cli("validate", "config/example")
     assert result.returncode == 0, result.stderr
-    assert "config valid: 4 projects, 2 robots, 5 people" in result.stdout
+    assert "config valid: 4 projects, 2 robots, 6 people" in result.stdout
 
 
 def test_cli_exits_1_on_a_broken_directory_naming_file_and_line(tmp_path):

@@ -104,8 +104,9 @@ def test_an_unknown_command_in_permissions(tmp_path):
     assert lines == [
         f"opsbot.yaml:{line_of(directory / 'opsbot.yaml', 'deplyo:')}: permissions.deplyo: no such "
         "command (commands: approve, builds, config, config history, config rollback, confirm, deploy, dns, "
-        "dns set, dns show, dns undo, drone, drone init, drone sync, faq, help, history, k8s, k8s logs, k8s pods, "
-        "k8s restart, k8s scale, reject, releases, restart, restart service, rollback, status, vm, vm run, whoami)"
+        "dns set, dns show, dns undo, drone, drone init, drone sync, faq, freeze, help, history, k8s, k8s logs, "
+        "k8s pods, k8s restart, k8s scale, lock, override, reject, releases, report, restart, restart service, "
+        "rollback, status, unlock, vm, vm run, whoami)"
     ]
 
 

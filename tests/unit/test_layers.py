@@ -20,7 +20,8 @@ LAYERS = (
     ("drone", "gitlab", "dingtalk", "channels", "argocd"),  # the integrations; the chat channels' adapters
     ("authz", "delivery"),  # the authorization core; posting messages
     ("release", "gitops"),  # capabilities
-    ("notify", "review", "acts", "ops", "promotion"),  # capabilities that use release; ops; GitOps releases
+    ("notify", "review", "acts", "ops", "promotion", "governance"),  # capabilities that use release; ops; GitOps
+    # releases; release governance's schedule (freeze announcements, the weekly report)
     ("actions", "chat"),  # what people drive: release links and chat
     ("wiring", "config_cli"),  # what entry points hand down; the config CLI
 )

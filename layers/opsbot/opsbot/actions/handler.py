@@ -85,11 +85,31 @@ def _environment(config: Config, grant: ReleaseGrant) -> Environment:
     return env
 
 
+def _language(config: Config, grant: ReleaseGrant) -> str:
+    project = config.projects.get(grant.project)
+    return project.language if project else config.language
+
+
+def _holds(config: Config, grant: ReleaseGrant):
+    """The locks and freezes that hold the link's environment now (read only when a page is shown)."""
+    from opsbot.authz import core as authz  # late: only the pages that show holds load the rules
+    from opsbot.release.deploy import DEPLOY
+
+    return authz, authz.load_holds(config, DEPLOY, authz.Target(grant.project, grant.target))
+
+
 def show(token: str, visit: Visit) -> Page:
     try:
         grant = _unused(links.read(token))
-        env = _environment(store.load(), grant)
-        return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0)
+        config = store.load()
+        env = _environment(config, grant)
+        authz, holds = _holds(config, grant)
+        texts = [both(authz.lock_text(lock, "zh"), authz.lock_text(lock, "en")) for lock in holds.locks]
+        texts += [
+            both(authz.freeze_text(p, e, w, "zh"), authz.freeze_text(p, e, w, "en")) for p, e, w in holds.frozen()
+        ]
+        locked_only = bool(holds.locks) and not holds.frozen()
+        return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0, tuple(texts), locked_only)
     except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
 
@@ -132,10 +152,13 @@ def login(query: dict[str, str], visit: Visit) -> Page:
     # A preview: the worker asks the core again when the release runs, against Drone's build.
     build = authz.Build(grant.build, grant.event, grant.branch, "success", grant.commit)
     target, arguments = authz.Target(grant.project, grant.target, build), {"build": grant.build}
-    decision = authz.decide(config, actor, DEPLOY, target, arguments)
+    holds = authz.load_holds(config, DEPLOY, target)
+    decision = authz.decide(config, actor, DEPLOY, target, arguments, holds=holds)
     if decision.denied:  # the page's reader may read either language: the core's reason in both
-        said = (authz.decide(config, actor, DEPLOY, target, arguments, language).reason for language in ("zh", "en"))
-        return 403, pages.not_allowed(grant, actor.name, both(*said))
+        said = (
+            authz.decide(config, actor, DEPLOY, target, arguments, language, holds).reason for language in ("zh", "en")
+        )
+        return 403, pages.not_allowed(grant, actor.name, both(*said), decision.rule in ("lock", "freeze"))
     fields = signed.form(grant.nonce, links.signing_key())
     return 200, pages.confirm(grant, token, actor.name, fields, decision.outcome == authz.NEEDS_APPROVAL)
 

@@ -34,7 +34,8 @@ dt{color:#646a73;font-size:13px;line-height:22px}dd{margin:0;font-size:15px;line
 code{font-size:14px}p{line-height:1.6;margin:10px 0}.note{color:#646a73;font-size:13px;line-height:1.5}
 button,a.button{display:block;box-sizing:border-box;width:100%;padding:13px;font-size:17px;border:0;border-radius:8px;
 background:#3370ff;color:#fff;text-align:center;text-decoration:none}
-.warn{background:#fff7e8;border-radius:8px;padding:8px 12px;font-size:14px;line-height:1.5}"""
+.warn{background:#fff7e8;border-radius:8px;padding:8px 12px;font-size:14px;line-height:1.5}
+button:disabled{background:#c9cdd4;color:#646a73}.hold{background:#f2f3f5;border-radius:8px;padding:10px 12px}"""
 
 NOTHING_CHANGED = "<p>没有执行任何操作。 Nothing was changed.</p>"
 
@@ -78,9 +79,21 @@ def _login_button(login_url: str, again: bool = False) -> str:
     return f'<p><a class="button" href="{escape(login_url, quote=True)}">{escape(label)}</a></p>'
 
 
-def show(grant: ReleaseGrant, login_url: str | None, needs_approval: bool) -> str:
-    """What the link would do, and the one way on: DingTalk's login."""
-    if login_url:
+def held_button(holds: list[str], holder_may: bool) -> str:
+    """The release button greyed out, with what holds the environment (a lock's holder and reason, a freeze)."""
+    notes = "".join(f'<p class="hold">🔒 {escape(text)}</p>' for text in holds)
+    who = "（锁的持有人仍可登录发布 The lock's holder may still sign in and release.）" if holder_may else ""
+    return f'{notes}<p><button type="button" disabled>暂不能发布 Release held{escape(who)}</button></p>'
+
+
+def show(
+    grant: ReleaseGrant, login_url: str | None, needs_approval: bool, holds: tuple = (), locked_only: bool = False
+) -> str:
+    """What the link would do, and the one way on: DingTalk's login; while the environment is held, the button
+    greyed out with who holds it and why (a lock's holder may still sign in: the lock does not hold them)."""
+    if holds:
+        way_on = held_button(list(holds), locked_only) + (_login_button(login_url) if login_url and locked_only else "")
+    elif login_url:
         way_on = _login_button(login_url) + (
             '<p class="note">确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows '
             "who asks.</p>"
@@ -130,12 +143,13 @@ def submitted(grant: ReleaseGrant, name: str, needs_approval: bool) -> str:
     )
 
 
-def not_allowed(grant: ReleaseGrant, name: str, reason: str) -> str:
-    """The core's answer for this person, before they confirm anything."""
+def not_allowed(grant: ReleaseGrant, name: str, reason: str, held: bool = False) -> str:
+    """The core's answer for this person, before they confirm anything; a lock or freeze greys the button out."""
+    body = held_button(reason.split("\n"), False) if held else _reason(reason)
     return _page(
         "不能发布 Not allowed",
         f"<h1>⛔ 不能发布 Not allowed</h1>{_facts(grant)}<p>你是 <b>{escape(name)}</b>。 You are "
-        f"<b>{escape(name)}</b>.</p>{_reason(reason)}{NOTHING_CHANGED}",
+        f"<b>{escape(name)}</b>.</p>{body}{NOTHING_CHANGED}",
     )
 
 

@@ -14,17 +14,27 @@ The rules are data in the config:
 - approvals: `environments.<env>.approvals` people other than the requester, each allowed the act themselves;
 - the config itself (`config rollback`): `permissions.<verb>.approvals` from others, and a change to `people` or
   `permissions` (who may do what) always needs at least one other person's, who must be an admin: no one raises
-  their own rights, nor anyone else's, alone.
+  their own rights, nor anyone else's, alone;
+- holds (release governance): every act that changes an environment (a release, a rollback, a re-run of a
+  deployment, an ops change of its workloads) is refused while someone else holds its lock (authz/locks.py), and
+  while a freeze window holds it (authz/freezes.py), unless an admin's override of that window was approved by a
+  second admin. Deny beats allow: no role, not even admin, and no approval lets an act through a hold.
 
-`decide` is pure (the decision table is unit tested); `authorize` is decide plus the audit record.
+`decide` is pure (the decision table is unit tested; the holds are given to it); `authorize` reads the holds
+(the locks and overrides are state, the windows come from the config and the clock), decides and writes the audit
+record.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
+import time
 from dataclasses import dataclass
 
 from opsbot import audit
+from opsbot.authz import freezes as freeze_windows
+from opsbot.authz import locks
 from opsbot.authz.actors import FEISHU, GITLAB, SLACK, Actor
 from opsbot.config.model import DEPLOYMENT_EVENTS, Config, Environment, Project
 from opsbot.drone.builds import build_branch
@@ -122,6 +132,39 @@ class Denied(Exception):
     def __init__(self, decision: Decision):
         super().__init__(decision.reason)
         self.decision = decision
+
+
+@dataclass(frozen=True)
+class Holds:
+    """What holds the environments an act changes, at the moment of the decision."""
+
+    locks: tuple[locks.Lock, ...] = ()  # the locks that hold now
+    # the freeze windows open now: (project, environment, window); project "" for an ops act of no project
+    windows: tuple[tuple[str, str, freeze_windows.Window], ...] = ()
+    overrides: tuple[locks.Override, ...] = ()  # approved overrides of some of those windows
+
+    def overridden(self, project: str, environment: str, window: freeze_windows.Window) -> locks.Override | None:
+        return next(
+            (o for o in self.overrides if (o.project, o.environment, o.window) == (project, environment, window.key)),
+            None,
+        )
+
+    def frozen(self) -> list[tuple[str, str, freeze_windows.Window]]:
+        """The open windows that no approved override lifts."""
+        return [(p, e, w) for p, e, w in self.windows if self.overridden(p, e, w) is None]
+
+    def override_note(self) -> str:
+        """For the audit record: the overrides this act went through."""
+        used = [o for o in self.overrides if any((p, e) == (o.project, o.environment) for p, e, _w in self.windows)]
+        return "; ".join(
+            f"freeze overridden ({o.project}/{o.environment}, request {o.request}, by {o.by}, approved by "
+            f"{o.approved_by}): {o.reason}"
+            for o in used
+        )
+
+
+NO_HOLDS = Holds()
+HELD_KINDS = (DEPLOY, OPS, RERUN)  # the kinds of act that change an environment
 
 
 def required_roles(config: Config, verb: Verb, environment: str = "", project: Project | None = None) -> tuple:
@@ -295,16 +338,134 @@ def rerunnable(config: Config, verb: Verb, build: Build, language: str) -> Decis
     return None
 
 
+def _clock(moment: int, language: str) -> str:
+    return time.strftime("%m-%d %H:%M", time.gmtime(moment + 8 * 3600)) + (" (UTC+8)" if language == "en" else "")
+
+
+def lock_text(lock: locks.Lock, language: str) -> str:
+    """`shop-api/production is locked by Bob since 12-08 10:00 (until 12:00): investigating`, in the language."""
+    until = (
+        t(language, f"，到 {_clock(lock.until, 'zh')} 为止", f", until {_clock(lock.until, 'en')}")
+        if lock.until
+        else ""
+    )
+    return t(
+        language,
+        f"{lock.project}/{lock.environment} 已被 {md(lock.holder_name, 64)} 锁定（自 {_clock(lock.since, 'zh')}"
+        f"{until}）：{md(lock.reason, 200)}",
+        f"{lock.project}/{lock.environment} is locked by {md(lock.holder_name, 64)} (since "
+        f"{_clock(lock.since, 'en')}{until}): {md(lock.reason, 200)}",
+    )
+
+
+def freeze_text(project: str, environment: str, window: freeze_windows.Window, language: str) -> str:
+    where = f"{project}/{environment}" if project else environment
+    return t(
+        language,
+        f"{where} 处于封网期「{md(window.freeze.name, 64)}」（{window.describe()}）：{md(window.freeze.reason, 200)}",
+        f"{where} is in the change freeze '{md(window.freeze.name, 64)}' ({window.describe()}): "
+        f"{md(window.freeze.reason, 200)}",
+    )
+
+
+def held(actor: Actor, holds: Holds, language: str) -> Decision | None:
+    """The hold rule: a lock held by someone else, or a freeze window no approved override lifts, refuses the act.
+    The lock's holder is exempt from their own lock, never from a freeze."""
+    for lock in holds.locks:
+        if lock.holder != actor.id:
+            return _deny(
+                "lock",
+                lock_text(lock, language)
+                + t(
+                    language,
+                    f"。请 {md(lock.holder_name, 64)} 解锁（`unlock {lock.project} {lock.environment}`），"
+                    "或由管理员解锁。",
+                    f". Ask {md(lock.holder_name, 64)} to `unlock {lock.project} {lock.environment}`, or an admin.",
+                ),
+            )
+    for project, environment, window in holds.frozen():
+        how = (
+            t(
+                language,
+                f"。如确需发布：管理员 `override {project} {environment} <原因>`，再由另一位管理员批准。",
+                f". To release anyway: an admin asks `override {project} {environment} <reason>` and a second "
+                "admin approves it.",
+            )
+            if project
+            else t(language, "。", ".")
+        )
+        return _deny("freeze", freeze_text(project, environment, window, language) + how)
+    return None
+
+
+def _touched_projects(config: Config, environment: str, scope: str) -> tuple[str, ...]:
+    """The projects whose workloads in `environment` an ops act's scope names: a Deployment, a GitOps target's
+    workload or VM group, or the project's own name."""
+    words = set(re.split(r"[\s/]+", scope.lower()))
+    found = []
+    for project in config.projects.values():
+        env = project.environments.get(environment)
+        if env is None:
+            continue
+        workloads = {project.name}
+        if env.deploy is not None:
+            if env.deploy.workload is not None:
+                workloads.add(env.deploy.workload.deployment)
+            if env.deploy.group:
+                workloads.add(env.deploy.group)
+        if workloads & words:
+            found.append(project.name)
+    return tuple(found)
+
+
+def held_environments(config: Config, verb: Verb, target: Target) -> tuple[tuple[str, str], ...]:
+    """The (project, environment) pairs an act changes, for the hold rule: () when it changes none."""
+    if verb.kind not in HELD_KINDS or not target.environment:
+        return ()
+    if verb.kind == OPS:
+        return tuple((p, target.environment) for p in _touched_projects(config, target.environment, target.scope)) or (
+            ("", target.environment),
+        )
+    return ((target.project, target.environment),) if target.project else ()
+
+
+def load_holds(config: Config, verb: Verb, target: Target, now: float | None = None) -> Holds:
+    """The locks, open freeze windows and approved overrides of the environments this act changes."""
+    pairs = held_environments(config, verb, target)
+    if not pairs:
+        return NO_HOLDS
+    moment = now if now is not None else time.time()
+    found_locks, windows, overrides = [], [], []
+    for project, environment in pairs:
+        if project and (lock := locks.get(project, environment, moment)) is not None:
+            found_locks.append(lock)
+        freezes = freeze_windows.freezes_for(config, project, environment)
+        for window in freeze_windows.open_windows(freezes, freeze_windows.utc(moment)):
+            windows.append((project, environment, window))
+            if project and (found := locks.override_for(project, environment, window.key, moment)) is not None:
+                overrides.append(found)
+    return Holds(tuple(found_locks), tuple(windows), tuple(overrides))
+
+
 def decide(
-    config: Config, actor: Actor, verb: Verb, target: Target, arguments: dict | None = None, language: str = "en"
+    config: Config,
+    actor: Actor,
+    verb: Verb,
+    target: Target,
+    arguments: dict | None = None,
+    language: str = "en",
+    holds: Holds = NO_HOLDS,
 ) -> Decision:
-    """Allow, deny (with the reason) or needs approval (with how many), for this actor, verb and target."""
+    """Allow, deny (with the reason) or needs approval (with how many), for this actor, verb and target, under
+    `holds` (what load_holds read)."""
     if verb.kind == DEPLOY and target.environment and target.project:
         found = environment_of(config, target, language)
         if isinstance(found, Decision):
             return found
         project, env = found
         if denied := _who_may(config, actor, verb, target, language):
+            return denied
+        if denied := held(actor, holds, language):
             return denied
         if target.build is not None and (denied := deployable(project, env, target.build, language)):
             return denied
@@ -321,6 +482,8 @@ def decide(
             )
         return Decision(ALLOW)
     if denied := _who_may(config, actor, verb, target, language):
+        return denied
+    if verb.kind in HELD_KINDS and (denied := held(actor, holds, language)):
         return denied
     if verb.kind == OPS and (needed := config.ops.approvals.get(target.environment, 0)):
         return Decision(
@@ -391,11 +554,15 @@ def authorize(
     record: audit.AuditRecord,
     arguments: dict | None = None,
     language: str = "en",
+    holds: Holds | None = None,
 ) -> Decision:
-    """`decide`, written into the act's audit record; a denial finishes the record there and then."""
-    decision = decide(config, actor, verb, target, arguments, language)
+    """`decide` under the holds read now (or given), written into the act's audit record; a denial finishes the
+    record there and then. An act let through a freeze by an override says so in its record."""
+    holds = holds if holds is not None else load_holds(config, verb, target)
+    decision = decide(config, actor, verb, target, arguments, language, holds)
     record.via, record.target = actor.via, target.describe()[:300]
-    record.decision, record.reason = decision.outcome, decision.reason[:500]
+    note = "" if decision.denied else holds.override_note()
+    record.decision, record.reason = decision.outcome, "; ".join(p for p in (decision.reason, note) if p)[:500]
     if decision.denied:
         audit.finish(record, "denied", decision.reason)
     return decision

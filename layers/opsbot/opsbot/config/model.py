@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from opsbot.config import deploy as deploy_section
+from opsbot.config import governance as governance_section
 from opsbot.config import ops as ops_section
 from opsbot.config import review as review_section
 from opsbot.config.deploy import GitOpsTarget
+from opsbot.config.governance import Governance, ProjectGovernance
 from opsbot.config.names import KnownNames
 from opsbot.config.names import declared as declared_names
 from opsbot.config.ops import Ops
@@ -24,7 +26,7 @@ from opsbot.secrets import SSM_PREFIX
 GLOBAL_FILE = "opsbot.yaml"
 PROJECTS_DIR = "projects"
 LANGUAGES = ("zh", "en")
-GLOBAL_KEYS = {"settings", "robots", "people", "drone", "gitlab", "permissions", "faq", "ops"}
+GLOBAL_KEYS = {"settings", "robots", "people", "drone", "gitlab", "permissions", "faq", "ops", "governance"}
 SETTINGS_KEYS = {"language", "ops_robot", "contacts", "action_link_hours", "approval_hours", "dingtalk_robot_code"}
 # A robot is one group on one chat channel (opsbot.channels has an adapter for each kind). Named here, with each
 # kind's keys and its channel's own rate limit (a minute's sends), so that validating config needs no channel code.
@@ -71,9 +73,11 @@ PROJECT_KEYS = {
     "pipeline",
     "review",
     "webhook_token",
+    "freezes",
+    "report",
 }
 NOTIFY_KEYS = {"on_failure", "on_fixed", "on_success", "on_promote", "on_rollback"}
-ENVIRONMENT_KEYS = {"branch", "approvals", "events", "deploy"}
+ENVIRONMENT_KEYS = {"branch", "approvals", "events", "deploy", "freezes"}
 PIPELINE_KEYS = {"language", "image", "build_image", "test_command", "init_on_push"}
 # The .drone.yml templates opsbot has (opsbot.gitops.templates); named here so that validating config needs no
 # template code.
@@ -182,6 +186,7 @@ class Project:
     pipeline: Pipeline = field(default_factory=Pipeline)
     review: Review = field(default_factory=Review)
     webhook_token: str = ""  # secret: this project's own GitLab webhook token; "" means the shared one
+    governance: ProjectGovernance = field(default_factory=ProjectGovernance)  # its freezes and report
 
     @property
     def robot(self) -> str:
@@ -243,6 +248,7 @@ class Config:
     approval_hours: int = 24
     dingtalk_robot_code: str = ""
     ops: Ops = field(default_factory=Ops)  # what ops commands may touch (config/ops.py)
+    governance: Governance = field(default_factory=Governance)  # freezes and the weekly report (config/governance.py)
 
     def project_for_repo(self, slug: str) -> Project | None:
         for project in self.projects.values():
@@ -553,6 +559,7 @@ def _global(checker: _Checker) -> dict:
         "permissions": _permissions(checker, root),
         "faq": _faq(checker, root),
         "ops": ops_section.parse(checker, root),
+        "governance": governance_section.parse(checker, root),
         **chat_settings,
     }
 
@@ -766,6 +773,7 @@ def _project(checker: _Checker, default_language: str) -> Project | None:
         pipeline=pipeline,
         review=review_section.parse(checker, root),
         webhook_token=checker.secret(root, "webhook_token", "project", WEBHOOK_TOKENS_AREA, required=False),
+        governance=governance_section.parse_project(checker, root, name, env_map),
     )
 
 
@@ -850,6 +858,11 @@ def validate(
                     document.data.get("review"), "enabled", "review.enabled needs a gitlab: section in opsbot.yaml"
                 )
             project = deploy_section.check(checker, document.data, project, parts)
+            if "governance" in parts:
+                zone = parts["governance"].timezone
+                project = replace(
+                    project, governance=governance_section.with_timezone(project.governance, document.data, zone)
+                )
             key = "robots" if document.data.get("robots") is not None else "robot"
             for robot in project.robots:
                 if robot not in robots:

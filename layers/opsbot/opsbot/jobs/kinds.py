@@ -19,6 +19,7 @@ DIGEST_FLUSH = "dingtalk.digest_flush"
 OPS_FOLLOW_UP = "ops.follow_up"  # a delayed check of an ops change: rollout, VM batch, DNS change (ops/jobs.py)
 RELEASE_STEP = "release.step"  # a GitOps release's next look at a running step, or its next steps (promotion/jobs.py)
 RELEASE_DRIFT_CHECK = "release.drift_check"  # the scheduled drift check of GitOps environments (promotion/jobs.py)
+GOVERNANCE_TICK = "governance.tick"  # freeze announcements and weekly reports, on a schedule (governance/jobs.py)
 
 ALL = (
     DRONE_BUILD_FINISHED,
@@ -35,6 +36,7 @@ ALL = (
     OPS_FOLLOW_UP,
     RELEASE_STEP,
     RELEASE_DRIFT_CHECK,
+    GOVERNANCE_TICK,
 )
 
 HANDLED_IN = {
@@ -52,4 +54,5 @@ HANDLED_IN = {
     OPS_FOLLOW_UP: "opsbot.ops.jobs",
     RELEASE_STEP: "opsbot.promotion.jobs",
     RELEASE_DRIFT_CHECK: "opsbot.promotion.jobs",
+    GOVERNANCE_TICK: "opsbot.governance.jobs",
 }

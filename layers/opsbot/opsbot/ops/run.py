@@ -15,6 +15,7 @@ import time
 
 from opsbot import audit
 from opsbot.authz import core as authz
+from opsbot.authz.actors import Actor
 from opsbot.channels import buttons
 from opsbot.config.model import Config
 from opsbot.delivery.post import post
@@ -152,6 +153,12 @@ def execute_approved(
         )
     if request.status == ops_requests.APPROVAL:
         _still_allowed(config, request, language)
+        # Locks and freezes as they are now, for the requester: the environment may be held since it was asked
+        requester = Actor(
+            approval.via or "chat", request.requester, request.requester_name, config.person(request.requester)
+        )
+        if denied := authz.held(requester, authz.load_holds(config, request.change, request.target()), language):
+            raise authz.Denied(denied)
     ops_requests.move(request, ops_requests.CONFIRMED, (ops_requests.APPROVAL,), conversation=conversation.fields())
     by = ", ".join(approval.approvers)
     reply = execute(config, request)

@@ -47,6 +47,7 @@ class Release:
     reverts_release: str = ""
     conversation: dict = field(default_factory=dict)  # where it was asked, for the acknowledgement's follow-ups
     created: int = 0  # epoch ms
+    committed: int = 0  # epoch seconds: when the source commit was made (Drone's `timestamp`), for the lead time
     # Written by the runner as the release goes:
     outputs: dict = field(default_factory=dict)  # step name -> its outputs
     failed: str = ""  # the failing step's message; "" while it goes well
@@ -160,6 +161,7 @@ def write_record(release: Release, outcome: str, **facts: str) -> None:
         + (f"@{release.digest}" if release.digest else ""),
         "asked_via": release.asked_via,
         "started_ms": str(release.created),
+        "committed_ms": str(release.committed * 1000),
         "outcome": outcome,
         "reverts_release": release.reverts_release,
         **facts,

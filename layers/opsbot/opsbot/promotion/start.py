@@ -72,6 +72,7 @@ def begin(
         build=int(build.get("number") or 0),
         build_link=build_link,
         source_commit=str(build.get("after") or ""),
+        committed=int(build.get("timestamp") or build.get("created") or 0) if build else 0,
         title=commit_title(build) if build else "",
         image=target.image,
         tag=tag or (tag_of(build) if build else ""),

@@ -214,3 +214,28 @@ def _decide(request: ApprovalRequest, status: str, who: str) -> bool:
         return False
     request.status, request.decided_by = status, who
     return True
+
+
+def pending_for(project: str, limit: int = 200) -> list[ApprovalRequest]:
+    """A project's approval requests still waiting, oldest deadline first: a Scan of the approval items, for the
+    weekly report (once a week, so no index is kept for it)."""
+    ddb, table = _table()
+    found: list[ApprovalRequest] = []
+    query = {
+        "TableName": table,
+        "FilterExpression": "begins_with(pk, :prefix) AND #p = :project AND #s = :pending",
+        "ExpressionAttributeNames": {"#s": "status", "#p": "project"},
+        "ExpressionAttributeValues": {
+            ":prefix": {"S": keys.APPROVAL},
+            ":project": {"S": project},
+            ":pending": {"S": "pending"},
+        },
+    }
+    while len(found) < limit:
+        page = ddb.scan(**query)
+        found += [_from_item(item) for item in page.get("Items", [])]
+        if not page.get("LastEvaluatedKey"):
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    now = time.time()
+    return sorted((r for r in found if not r.expired(now)), key=lambda r: r.deadline)[:limit]

@@ -310,6 +310,11 @@ def execute_approved(
     )
 
     def run() -> dict:
+        # Locks and freezes as they are now, for the requester: what was approved may be held since it was asked
+        requester_actor = Actor(request.via or "chat", request.requester, request.requester_name, requester)
+        holds = authz.load_holds(config, VERBS[request.action], authz.Target(project.name, request.target))
+        if denied := authz.held(requester_actor, holds, language):
+            raise authz.Denied(denied)
         if request.action == "revert":
             if way is None:
                 raise ReleaseRefused(
@@ -386,7 +391,10 @@ def restart(
         config,
         ask.actor,
         verb,
-        authz.Target(project.name, build=authz.Build.of(build)),
+        # a deployment's re-run would deploy again: the environment it went to is held by its locks and freezes
+        authz.Target(
+            project.name, str(build.get("deploy_to") or "") if is_deployment(build) else "", authz.Build.of(build)
+        ),
         ask.record,
         {"build": build.get("number")},
         ask.language,

@@ -22,6 +22,8 @@ READS = "reads#"  # what a job that ran out of time had read, for its continuati
 RELEASE = "release#"  # a GitOps release's working state: what was asked, its plan, its steps' outputs (promotion/)
 DRIFT = "drift#"  # a drift already told for one environment, by its fingerprint (promotion/drift.py)
 BUTTON_PRESS = "button-press#"  # which press of a button took its act (chat/jobs.py)
+LOCK = "lock#"  # who holds a project's environment, why and until when (authz/locks.py)
+FREEZE_OVERRIDE = "freeze-override#"  # an approved override of a freeze window for one environment (authz/locks.py)
 
 PARTITIONS = (
     IDEMPOTENCY,
@@ -41,6 +43,8 @@ PARTITIONS = (
     RELEASE,
     DRIFT,
     BUTTON_PRESS,
+    LOCK,
+    FREEZE_OVERRIDE,
 )
 
 # Namespaces of idempotency claims (after IDEMPOTENCY); a delivery's own claim is `<source>#<dedupe key>`.

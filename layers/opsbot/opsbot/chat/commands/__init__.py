@@ -10,6 +10,7 @@ from opsbot.chat.commands import (  # noqa: F401
     confirm,
     dns_records,
     faq,
+    governance,
     help,
     history,
     kubernetes_ops,
@@ -33,6 +34,11 @@ HELP_ORDER = (
     "approve",
     "reject",  # what changes what runs
     "releases",  # what runs where, from the deploy repo
+    "lock",
+    "unlock",
+    "freeze",
+    "override",
+    "report",  # release governance: locks, freezes, the delivery report
     "config",
     "config history",
     "config rollback",  # opsbot's own config

@@ -16,7 +16,7 @@ from opsbot.gitops.verbs import CONFIG_EVENT, RIGHTS, ROLLBACK
 from opsbot.message import Reply
 from opsbot.ops.verbs import CHANGES as OPS_CHANGES
 from opsbot.ops.verbs import OPS_EVENT
-from opsbot.release import approvals
+from opsbot.release import approvals, overrides
 from opsbot.release import deploy as release
 
 # Deployers approve releases, ops people approve ops changes; either way the core also checks that the approver may
@@ -34,6 +34,12 @@ def _is_config(pending: approvals.ApprovalRequest) -> bool:
 
 
 def _target(pending: approvals.ApprovalRequest) -> authz.Target:
+    if overrides.is_override(
+        pending
+    ):  # a freeze override: the approver must be an admin too, and not the one who asked
+        return authz.Target(
+            pending.project, pending.target, requester=pending.requester, request_verb=overrides.OVERRIDE
+        )
     if _is_config(pending):
         return authz.Target(
             requester=pending.requester,
@@ -82,7 +88,9 @@ def approve(request: ChatRequest) -> Reply:
                 f"✔ {request.sender} approved `{pending.id}`; {left} more approval(s) needed.",
             ),
         )
-    if _is_ops(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
+    if overrides.is_override(pending):  # a freeze override: for exactly the window it was asked in
+        result = overrides.execute_approved(request.config, pending, request.sender, request.language)
+    elif _is_ops(pending):  # an ops change (k8s, vm, dns): exactly the plan that was approved
         from opsbot.ops import run as ops_run  # late: the registry, loaded at every cold start, needs only the verbs
 
         result = ops_run.execute_approved(request.config, pending, request.inbound.conversation, request.language)
@@ -121,6 +129,16 @@ def reject(request: ChatRequest) -> Reply:
     if pending is not None and pending.requester != request.sender_id:
         request.authorize(REJECT, _target(pending))
     decided = approvals.reject(request_id, request.sender_id, request.language)
+    if overrides.is_override(decided):
+        return Reply(
+            title=f"rejected {decided.id}",
+            project=decided.project,
+            detail=f"rejected {decided.id}",
+            text=request.t(
+                f"✖ {request.sender} 拒绝了封网 override `{decided.id}`（{decided.project}/{decided.target}）。",
+                f"✖ {request.sender} rejected the freeze override `{decided.id}` ({decided.project}/{decided.target}).",
+            ),
+        )
     if _is_config(decided):
         return Reply(
             title=f"rejected {decided.id}",

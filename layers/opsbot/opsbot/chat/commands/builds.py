@@ -75,7 +75,10 @@ def status(request: ChatRequest) -> Reply:
             latest.setdefault(key, build)
         builds = list(latest.values())[:MAX_BRANCHES]
     gitops = request.in_worker and any(env.deploy for env in project.environments.values())
-    if not builds and not gitops:
+    from opsbot.chat.commands.governance import status_lines  # the locks and freezes that hold it now
+
+    held = status_lines(request, project)
+    if not builds and not gitops and not held:
         return Reply(
             title=request.t(f"{project.name} 状态", f"status {project.name}"),
             project=project.name,
@@ -88,6 +91,7 @@ def status(request: ChatRequest) -> Reply:
     lines = [build_line(request, project.repo, b) for b in builds]
     if gitops:
         lines += [""] + gitops_status(request, project)
+    lines += held
     return Reply(
         title=request.t(f"{project.name} 状态", f"status {project.name}"),
         project=project.name,
