@@ -50,9 +50,9 @@ send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json [PORT=3000]" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
-## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
+## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu|slack]
 chat: $(VENV)/.installed
-	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu] [PORT=3000]" && exit 2)
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu|slack] [PORT=3000]" && exit 2)
 	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT)
 
 ## click: follow a release link from a card as a person, through the fake DingTalk login, e.g.

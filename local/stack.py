@@ -43,6 +43,7 @@ LOCAL_SECRETS = {
     "FEISHU_APP_SECRET_PARAM": "local-feishu-app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "local-feishu-verification-token",
     "SLACK_SIGNING_SECRET_PARAM": "local-slack-signing-secret",
+    "SLACK_BOT_TOKEN_PARAM": "xoxb-local-opsbot-bot-token",
 }
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
 LOCAL_SLACK_APP_ID = "A0LOCALOPSBOT"  # the Slack app whose interactivity the fake Slack's presses name
@@ -316,6 +317,8 @@ def local_environment(template, ports: Ports, host: str, function_id: str | None
             # through the sink's fake Slack response_urls.
             "SLACK_APP_ID": LOCAL_SLACK_APP_ID,
             "SLACK_RESPONSE_URL_PREFIX": f"{sink}/actions/",
+            # Typed Slack messages (`make chat CHANNEL=slack`) are answered through the sink's fake Web API.
+            "SLACK_API_URL": f"{sink}/api",
             # The config names its peers by role (local://drone); these are the fakes of this stack (local/ports.py).
             "LOCAL_PEERS": peers_variable(ports.peers(host)),
         }
@@ -359,7 +362,12 @@ def channel_fakes(config, moto_endpoint: str, echo: bool) -> tuple:
             open_ids={p.feishu_open_id: p.name for p in config.people if p.feishu_open_id},
         ),
         FakeWeCom(robot_keys(config, "wecom"), echo),
-        FakeSlack(robot_keys(config, "slack"), echo),
+        FakeSlack(
+            robot_keys(config, "slack"),
+            echo,
+            bot_token=LOCAL_SECRETS["SLACK_BOT_TOKEN_PARAM"],
+            app_id=LOCAL_SLACK_APP_ID,
+        ),
         FakeSes(moto_endpoint, {r.sender: (r.name, "") for r in config.robots.values() if r.kind == "email"}, echo),
     )
 

@@ -351,7 +351,8 @@ def _dingtalk_server():
         app=(unit_support.FEISHU_APP_ID, unit_support.FEISHU_APP_SECRET),
     )
     # Slack's response_urls (button presses update the message through them), on the same sink.
-    fake.slack = FakeSlack({}, echo=False)
+    # And Slack's Web API, which answers typed messages (chat.postMessage) as the app's bot.
+    fake.slack = FakeSlack({}, echo=False, bot_token=unit_support.SLACK_BOT_TOKEN, app_id=unit_support.SLACK_APP_ID)
     channels = (fake.feishu, fake.slack)
     yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=channels))
 
