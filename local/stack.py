@@ -313,6 +313,7 @@ def local_environment(template, ports: Ports, host: str, function_id: str | None
             # Feishu chat: the app's events come from `make chat CHANNEL=feishu`; its API is the sink's fake Feishu.
             "FEISHU_APP_ID": LOCAL_FEISHU_APP_ID,
             "FEISHU_API_URL": sink,
+            "FEISHU_LOGIN_URL": sink,  # release links' Feishu sign-in: the sink's fake Feishu OAuth
             # Slack's button presses (`make press`) come signed with the local signing secret; the message is updated
             # through the sink's fake Slack response_urls.
             "SLACK_APP_ID": LOCAL_SLACK_APP_ID,

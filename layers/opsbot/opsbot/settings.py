@@ -33,6 +33,7 @@ class Settings:
     feishu_app_secret_param: str
     feishu_verification_token_param: str
     feishu_api_url: str
+    feishu_login_url: str
     slack_app_id: str
     slack_signing_secret_param: str
     slack_response_url_prefix: str
@@ -126,6 +127,10 @@ ENVIRONMENT = {
     "FEISHU_API_URL": (
         "Feishu's open API (`https://open.larksuite.com` for Lark).",
         "https://open.feishu.cn",
+    ),
+    "FEISHU_LOGIN_URL": (
+        "Feishu's web sign-in (the OAuth authorize page) that release links offer beside DingTalk's; empty: none.",
+        "https://accounts.feishu.cn",
     ),
     # Slack's interactivity (POST /webhooks/slack/interactivity): buttons on opsbot's messages that act as the presser.
     "SLACK_APP_ID": (
@@ -252,6 +257,7 @@ def settings() -> Settings:
         feishu_app_secret_param=_env("FEISHU_APP_SECRET_PARAM"),
         feishu_verification_token_param=_env("FEISHU_VERIFICATION_TOKEN_PARAM"),
         feishu_api_url=_env("FEISHU_API_URL").rstrip("/"),
+        feishu_login_url=_env("FEISHU_LOGIN_URL").rstrip("/"),
         slack_app_id=_env("SLACK_APP_ID").strip(),
         slack_signing_secret_param=_env("SLACK_SIGNING_SECRET_PARAM"),
         slack_response_url_prefix=_env("SLACK_RESPONSE_URL_PREFIX"),

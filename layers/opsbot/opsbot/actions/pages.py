@@ -78,9 +78,15 @@ def _login_button(login_url: str, again: bool = False) -> str:
     return f'<p><a class="button" href="{escape(login_url, quote=True)}">{escape(label)}</a></p>'
 
 
-def show(grant: ReleaseGrant, login_url: str | None, needs_approval: bool) -> str:
-    """What the link would do, and the one way on: DingTalk's login."""
-    if login_url:
+def show(grant: ReleaseGrant, login_url: str | None, needs_approval: bool, feishu_url: str | None = None) -> str:
+    """What the link would do, and the way on: DingTalk's login, or Feishu's for a link from a Feishu card."""
+    if feishu_url:  # a link from a Feishu card: Feishu's sign-in
+        way_on = (
+            f'<p><a class="button" href="{escape(feishu_url, quote=True)}">用飞书登录并确认 Sign in with Feishu</a></p>'
+            '<p class="note">确认前需要用飞书登录，以确认你的身份。 Feishu signs you in first, so opsbot knows who '
+            "asks.</p>"
+        )
+    elif login_url:
         way_on = _login_button(login_url) + (
             '<p class="note">确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows '
             "who asks.</p>"
