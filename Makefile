@@ -52,10 +52,10 @@ send: $(VENV)/.installed
 	@test -n "$(EVENT)" || (echo "usage: make send EVENT=events/drone/build_failure.json [PORT=3000]" && exit 2)
 	$(PY) -m local.send $(EVENT) --port $(PORT)
 
-## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu]
+## chat: talk to the bot on the running stack, e.g. make chat MSG='status shop-api' WHO=alice [CHANNEL=feishu|slack]
 ##   [WAIT=75: wait up to that many seconds for an act's result, e.g. a release's card after its verification]
 chat: $(VENV)/.installed
-	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu] [PORT=3000]" && exit 2)
+	@test -n "$(MSG)" || (echo "usage: make chat MSG='status shop-api' [WHO=alice] [CHANNEL=feishu|slack] [PORT=3000]" && exit 2)
 	$(PY) -m local.chat "$(MSG)" --as "$(or $(WHO),alice)" --channel "$(or $(CHANNEL),dingtalk)" --port $(PORT) \
 		$(if $(WAIT),--wait $(WAIT))
 

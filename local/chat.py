@@ -1,6 +1,6 @@
 """Talk to the bot on the local stack as a configured person, without DingTalk.
 
-    python -m local.chat "status shop-api" [--as alice] [--channel dingtalk|feishu] [--port 3000] [--wait 20]
+    python -m local.chat "status shop-api" [--as alice] [--channel dingtalk|feishu|slack] [--port 3000] [--wait 20]
 
 It asks the stack on --port (PORT) where its sink and config are (local/ports.py), then:
 
@@ -13,6 +13,10 @@ Feishu: the person (their `feishu_open_id`) writes to the bot in the fake Feishu
 hands back the im.message.receive_v1 callback; that is posted with the local verification token, and the bot's
 replies (read from Feishu's API by the worker, answered through it) are printed until one that is not an
 acknowledgement has arrived.
+Slack: the person (their `slack_user_id`) @-mentions the bot in the fake Slack's #shop-backend (C0SHOP), which hands
+back the `app_mention` event_callback; that is signed with the local signing secret (v0) and posted to
+/webhooks/slack/events, as Slack would, and what the bot posts into the message's thread (`chat.postMessage`, to
+the fake Web API) is printed until one that is not an acknowledgement has arrived.
 `--as stranger` sends as someone who is not in the config.
 """
 
@@ -82,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("message")
     parser.add_argument("--as", dest="person", default="alice", help="a person id from the config, or stranger")
-    parser.add_argument("--channel", default="dingtalk", choices=("dingtalk", "feishu"), help="where the person writes")
+    parser.add_argument(
+        "--channel", default="dingtalk", choices=("dingtalk", "feishu", "slack"), help="where the person writes"
+    )
     parser.add_argument("--config", default="", help="the config directory (default: the one the stack loaded)")
     parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
     parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for an act's result")
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     acks = acknowledgements(args.message)
     if args.channel == "feishu":
         return feishu(args, person, sink, api, acks)
+    if args.channel == "slack":
+        return slack(args, person, sink, api, acks)
     body = callback(args.message, person, sink)
     session = "session:" + body["sessionWebhook"].rsplit("session=", 1)[1]
     raw = json.dumps(body, ensure_ascii=False).encode()
@@ -143,17 +151,64 @@ def feishu(args, person: dict | None, sink: str, api: str, acks: set[str]) -> in
     if response.status_code != 200:
         print(f"HTTP {response.status_code}: {response.text}")
         return 1
-    deadline = time.monotonic() + args.wait
+    return print_replies(
+        lambda: requests.get(f"{sink}/_control/feishu/replies", timeout=5).json()["replies"],
+        seen,
+        render_feishu,
+        feishu_text,
+        acks,
+        args.wait,
+    )
+
+
+def slack(args, person: dict | None, sink: str, api: str, acks: set[str]) -> int:
+    """@-mention the Slack app's bot as `person` and print what it posts in the thread, until one that is not an
+    acknowledgement."""
+    user = (person or {}).get("slack_user_id") or "U0STRANGER"
+    if person is not None and not person.get("slack_user_id"):
+        print(f"{args.person} has no slack_user_id in {args.config}/opsbot.yaml; Slack will not know them")
+    seen = len(requests.get(f"{sink}/_control/slack/posted", timeout=5).json()["posted"])
+    said = requests.post(f"{sink}/_control/slack/say", json={"user": user, "text": args.message}, timeout=5)
+    body = said.json()["body"].encode()
+    headers = {"Content-Type": "application/json", **sign_for("/webhooks/slack/events", body)}
+    response = requests.post(f"{api}/webhooks/slack/events", data=body, headers=headers, timeout=15)
+    print(f"you ({args.person}, Slack): {args.message}")
+    if response.status_code != 200:
+        print(f"HTTP {response.status_code}: {response.text}")
+        return 1
+    return print_replies(
+        lambda: requests.get(f"{sink}/_control/slack/posted", timeout=5).json()["posted"],
+        seen,
+        render_slack,
+        slack_text,
+        acks,
+        args.wait,
+    )
+
+
+def print_replies(fetch, seen: int, render, text, acks: set[str], wait: float) -> int:
+    """Print the replies `fetch()` lists after the first `seen`, until one whose `text` is not an acknowledgement
+    (the answer itself), at most `wait` seconds."""
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        replies = requests.get(f"{sink}/_control/feishu/replies", timeout=5).json()["replies"]
+        replies = fetch()
         for reply in replies[seen:]:
-            print(render_feishu(reply))
-            if feishu_text(reply) not in acks:
+            print(render(reply))
+            if text(reply) not in acks:
                 return 0
         seen = max(seen, len(replies))
         time.sleep(POLL_SECONDS)
-    print(f"(no answer within {args.wait:g} s: it will show in the `make run` terminal)")
+    print(f"(no answer within {wait:g} s: it will show in the `make run` terminal)")
     return 0
+
+
+def render_slack(message: dict) -> str:
+    return f"── opsbot (Slack, in the thread): {message.get('text', '')}\n{slack_text(message)}"
+
+
+def slack_text(message: dict) -> str:
+    """The mrkdwn of a Slack message's sections."""
+    return "\n".join(b["text"]["text"] for b in message.get("blocks") or [] if b.get("type") == "section")
 
 
 def feishu_text(reply: dict) -> str:

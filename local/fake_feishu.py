@@ -40,6 +40,8 @@ import hmac
 import json
 import secrets
 import time
+from html import escape
+from urllib.parse import parse_qs, urlencode
 
 from local.fake_channel import FakeChannel
 
@@ -67,6 +69,78 @@ def _card_ok(message: dict) -> bool:
     return kind in ("text", "post") and isinstance(message.get("content"), dict)
 
 
+class FakeFeishuLogin:
+    """Feishu's web sign-in (OAuth 2.0 authorization code), as Feishu answers it:
+
+    - `GET /open-apis/authen/v1/authorize?client_id&redirect_uri&state` checks the app id and shows "sign in as" for
+      the config's people with a `feishu_open_id` (and one stranger); with `&as=<open_id>` it redirects at once to
+      `redirect_uri?code=<code>&state=<state>`, the code good once for 5 minutes;
+    - `POST /open-apis/authen/v2/oauth/token` `{grant_type: authorization_code, client_id, client_secret, code,
+      redirect_uri}`: `{code: 0, access_token, expires_in, token_type}`; a wrong app secret 20002, an unknown or
+      used code 20003, an expired one 20004, a redirect_uri other than the authorize request's 20071 (HTTP 400);
+    - `GET /open-apis/authen/v1/user_info` with the user token: `{code: 0, data: {open_id, name, …}}`.
+    """
+
+    STRANGER = ("ou_stranger0login", "路人乙")
+
+    def __init__(self, app_id: str, app_secret: str, people: dict[str, str]):
+        self.app_id, self.app_secret = app_id, app_secret
+        self.people = {**people, self.STRANGER[0]: self.STRANGER[1]}  # open_id -> name
+        self.codes: dict[str, tuple[str, str, float]] = {}  # code -> (open_id, redirect_uri, expires)
+        self.user_tokens: dict[str, str] = {}  # token -> open_id
+
+    def authorize(self, query: dict) -> tuple:
+        one = {k: v[0] for k, v in query.items()}
+        if one.get("client_id") != self.app_id or not one.get("redirect_uri", "").startswith(("http://", "https://")):
+            return 400, {"code": 20029, "msg": "client_id or redirect_uri is invalid"}
+        if "as" not in one:
+            rows = "".join(
+                f'<li><a href="/open-apis/authen/v1/authorize?{escape(urlencode({**one, "as": oid}), quote=True)}">'
+                f"{escape(name)} <small>({escape(oid)})</small></a></li>"
+                for oid, name in self.people.items()
+            )
+            page = (
+                f"<!doctype html><meta charset=utf-8><h1>以谁的身份登录飞书？ Sign in to Feishu as</h1><ul>{rows}</ul>"
+            )
+            return 200, page, {"Content-Type": "text/html; charset=utf-8"}
+        if one["as"] not in self.people:
+            return 400, {"code": 20008, "msg": "user not exist"}
+        code = secrets.token_hex(16)
+        self.codes[code] = (one["as"], one["redirect_uri"], time.time() + 300)
+        joiner = "&" if "?" in one["redirect_uri"] else "?"
+        location = f"{one['redirect_uri']}{joiner}{urlencode({'code': code, 'state': one.get('state', '')})}"
+        return 302, "", {"Location": location, "Cache-Control": "no-store"}
+
+    def token(self, body: bytes) -> tuple:
+        try:
+            asked = json.loads(body)
+            assert isinstance(asked, dict)
+        except (ValueError, AssertionError):
+            return 400, {"code": 20001, "error": "invalid_request", "error_description": "body is not JSON"}
+        if asked.get("grant_type") != "authorization_code":
+            return 400, {"code": 20001, "error": "invalid_request", "error_description": "grant_type"}
+        if asked.get("client_id") != self.app_id or asked.get("client_secret") != self.app_secret:
+            return 401, {"code": 20002, "error": "invalid_client", "error_description": "client secret is invalid"}
+        found = self.codes.pop(str(asked.get("code")), None)
+        if found is None:
+            return 400, {"code": 20003, "error": "invalid_grant", "error_description": "authorization code not found"}
+        open_id, redirect_uri, expires = found
+        if time.time() > expires:
+            return 400, {"code": 20004, "error": "invalid_grant", "error_description": "authorization code expired"}
+        if asked.get("redirect_uri") != redirect_uri:
+            return 400, {"code": 20071, "error": "invalid_grant", "error_description": "redirect_uri mismatch"}
+        token = "u-" + secrets.token_hex(16)
+        self.user_tokens[token] = open_id
+        return 200, {"code": 0, "access_token": token, "expires_in": 7200, "token_type": "Bearer", "scope": ""}
+
+    def user_info(self, headers) -> tuple:
+        token = (headers.get("Authorization") or "").removeprefix("Bearer ")
+        open_id = self.user_tokens.get(token)
+        if open_id is None:
+            return 401, {"code": 20005, "msg": "invalid access token"}
+        return 200, {"code": 0, "msg": "success", "data": {"open_id": open_id, "name": self.people[open_id]}}
+
+
 class FakeFeishu(FakeChannel):
     name, title = "feishu", "Feishu"
 
@@ -74,6 +148,7 @@ class FakeFeishu(FakeChannel):
         self.app_id, self.app_secret = app
         self.app_limits = APP_LIMITS  # the app API's (calls, seconds) windows
         self.open_ids = open_ids or {}  # open_id -> name, for the terminal
+        self.login = FakeFeishuLogin(self.app_id, self.app_secret, self.open_ids)
         super().__init__(robots, echo)
 
     def reset(self) -> None:
@@ -240,6 +315,13 @@ class FakeFeishu(FakeChannel):
 
     def handle(self, method: str, url, headers, body: bytes) -> tuple[int, dict] | None:
         path = url.path
+        with self.lock:  # the web sign-in (release links), which the app bot's token rules do not cover
+            if method == "GET" and path == "/open-apis/authen/v1/authorize":
+                return self.login.authorize(parse_qs(url.query))
+            if method == "POST" and path == "/open-apis/authen/v2/oauth/token":
+                return self.login.token(body)
+            if method == "GET" and path == "/open-apis/authen/v1/user_info":
+                return self.login.user_info(headers)
         if (answer := self._app(method, path, headers, body)) is not None:
             return answer
         if not (method == "POST" and path.startswith(PATH)):

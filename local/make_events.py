@@ -130,6 +130,24 @@ def main() -> None:
         "content-type": "application/x-www-form-urlencoded",
         "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
+    # A typed command (the Events API): carol @-mentions the bot in #shop-backend; and Slack's URL check.
+    events_path = "/webhooks/slack/events"
+    json_headers = {"content-type": "application/json", "user-agent": slack_headers["user-agent"]}
+    for name, document in (
+        ("app_mention", json.loads((FIXTURES / "slack" / "app_mention.json").read_text(encoding="utf-8"))),
+        (
+            "url_verification",
+            {
+                "token": "deprecated-verification-token",
+                "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                "type": "url_verification",
+            },
+        ),
+    ):
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        samples[f"slack/{name}.json"] = _event(
+            events_path, {**json_headers, **sign_for(events_path, body, SIGNED_AT)}, body
+        )
     path = "/webhooks/slack/interactivity"
     samples["slack/press_release.json"] = _event(path, {**slack_headers, **sign_for(path, body, SIGNED_AT)}, body)
     samples["slack/bad_signature.json"] = _event(

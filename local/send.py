@@ -26,10 +26,13 @@ from local.signing import event_body, kept_as_stored, signed_afresh  # noqa: E40
 
 def links_to_the_stack(event: dict, urls: dict) -> dict:
     """A Drone sample as the stack's own Drone would send it: its web links (the build's, the commit's, the
-    compare) on the stack's fake Drone and GitLab, which show them as pages, not on drone.example.com. A Slack
-    press with a response_url the stack's fake Slack issued just now, as Slack gives one with each press."""
+        compare) on the stack's fake Drone and GitLab, which show them as pages, not on drone.example.com. A Slack
+        press with a response_url the stack's fake Slack issued just now, as Slack gives one with each press; a Slack
+    message written just now, under a new event_id (an old one is refused as stale, a repeated id is a duplicate)."""
     if event.get("rawPath") == "/webhooks/slack/interactivity" and not event.get("isBase64Encoded"):
         return _fresh_response_url(event, urls["sink"])
+    if event.get("rawPath") == "/webhooks/slack/events" and not event.get("isBase64Encoded"):
+        return _written_now(event)
     if event.get("rawPath") != "/webhooks/drone" or event.get("isBase64Encoded"):
         return event
     try:
@@ -43,6 +46,20 @@ def links_to_the_stack(event: dict, urls: dict) -> dict:
     if build.get("before") and build.get("after"):
         build["link"] = f"{web}/-/compare/{build['before']}...{build['after']}"
     return {**event, "body": json.dumps(delivery, ensure_ascii=False)}
+
+
+def _written_now(event: dict) -> dict:
+    import uuid
+
+    try:
+        document = json.loads(event.get("body") or "")
+        message = document["event"]
+    except (ValueError, KeyError, TypeError):
+        return event  # not an event_callback: sent as it is
+    now = f"{time.time():.6f}"
+    message["ts"] = message["event_ts"] = now
+    document["event_time"], document["event_id"] = int(time.time()), f"Ev{uuid.uuid4().hex[:10].upper()}"
+    return {**event, "body": json.dumps(document, ensure_ascii=False, separators=(",", ":"))}
 
 
 def _fresh_response_url(event: dict, sink: str) -> dict:

@@ -13,19 +13,22 @@ from local.stack import LOCAL_SECRETS, request_time
 from opsbot.dingtalk.signature import callback_headers
 from opsbot.drone import signature as drone_signature
 
+
+def _slack(body: bytes, now: float | None) -> dict[str, str]:
+    """Slack's v0 headers; the Content-Type is the request's own (a form for presses, JSON for events)."""
+    secret = LOCAL_SECRETS["SLACK_SIGNING_SECRET_PARAM"]
+    signed = slack_headers(secret, body, None if now is None else int(now))
+    return {k: v for k, v in signed.items() if k != "Content-Type"}
+
+
 _SIGNERS = {  # route -> its sender's authentication headers for a body at a time (None: now)
     "/webhooks/drone": lambda body, now: drone_signature.sign(body, LOCAL_SECRETS["DRONE_WEBHOOK_SECRET_PARAM"], now),
     "/webhooks/gitlab": lambda body, now: {"X-Gitlab-Token": LOCAL_SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]},
     "/webhooks/dingtalk": lambda body, now: callback_headers(
         LOCAL_SECRETS["DINGTALK_APP_SECRET_PARAM"], None if now is None else int(now * 1000)
     ),
-    "/webhooks/slack/interactivity": lambda body, now: {
-        k: v
-        for k, v in slack_headers(
-            LOCAL_SECRETS["SLACK_SIGNING_SECRET_PARAM"], body, None if now is None else int(now)
-        ).items()
-        if k != "Content-Type"
-    },
+    "/webhooks/slack/interactivity": _slack,
+    "/webhooks/slack/events": _slack,
 }
 
 

@@ -44,6 +44,7 @@ LOCAL_SECRETS = {
     "FEISHU_VERIFICATION_TOKEN_PARAM": "local-feishu-verification-token",
     "ARGOCD_TOKEN_PARAM": "local-argocd-token",
     "SLACK_SIGNING_SECRET_PARAM": "local-slack-signing-secret",
+    "SLACK_BOT_TOKEN_PARAM": "xoxb-local-opsbot-bot-token",
 }
 LOCAL_APP_KEY = "dinglocalappkey"  # the DingTalk app's AppKey (Client ID), which the fake login knows
 LOCAL_SLACK_APP_ID = "A0LOCALOPSBOT"  # the Slack app whose interactivity the fake Slack's presses name
@@ -313,10 +314,13 @@ def local_environment(template, ports: Ports, host: str, function_id: str | None
             # Feishu chat: the app's events come from `make chat CHANNEL=feishu`; its API is the sink's fake Feishu.
             "FEISHU_APP_ID": LOCAL_FEISHU_APP_ID,
             "FEISHU_API_URL": sink,
+            "FEISHU_LOGIN_URL": sink,  # release links' Feishu sign-in: the sink's fake Feishu OAuth
             # Slack's button presses (`make press`) come signed with the local signing secret; the message is updated
             # through the sink's fake Slack response_urls.
             "SLACK_APP_ID": LOCAL_SLACK_APP_ID,
             "SLACK_RESPONSE_URL_PREFIX": f"{sink}/actions/",
+            # Typed Slack messages (`make chat CHANNEL=slack`) are answered through the sink's fake Web API.
+            "SLACK_API_URL": f"{sink}/api",
             # The config names its peers by role (local://drone); these are the fakes of this stack (local/ports.py).
             "LOCAL_PEERS": peers_variable(ports.peers(host)),
         }
@@ -360,7 +364,12 @@ def channel_fakes(config, moto_endpoint: str, echo: bool) -> tuple:
             open_ids={p.feishu_open_id: p.name for p in config.people if p.feishu_open_id},
         ),
         FakeWeCom(robot_keys(config, "wecom"), echo),
-        FakeSlack(robot_keys(config, "slack"), echo),
+        FakeSlack(
+            robot_keys(config, "slack"),
+            echo,
+            bot_token=LOCAL_SECRETS["SLACK_BOT_TOKEN_PARAM"],
+            app_id=LOCAL_SLACK_APP_ID,
+        ),
         FakeSes(moto_endpoint, {r.sender: (r.name, "") for r in config.robots.values() if r.kind == "email"}, echo),
     )
 

@@ -465,6 +465,12 @@ def feishu_case(rng: random.Random, mutator: Mutator, make_event, people: tuple[
     """(category, body) of one Feishu event callback; `make_event(text, open_id)` has the fake Feishu keep the
     message and returns the event it would post, with the verification token in. The token itself is kept, so that
     the body's shape is what is tried (a wrong token is test_feishu_chat.py's)."""
+    return chat_event_case(rng, mutator, make_event, people, FEISHU_HOT, FEISHU_TOKEN)
+
+
+def chat_event_case(rng, mutator: Mutator, make_event, people, hot, protect) -> tuple[str, bytes]:
+    """(category, body) of one JSON chat event: mostly reads, some acts, some odd texts; valid, broken whole, or
+    mutated at `hot` paths with `protect`'s kept."""
     act = rng.random() < 0.05
     text = rng.choice(CHAT_ACTS if act else CHAT_READS)
     if not act and rng.random() < 0.2:
@@ -475,7 +481,7 @@ def feishu_case(rng: random.Random, mutator: Mutator, make_event, people: tuple[
         return "valid-act" if act else "valid", encode(body)
     if roll < 0.19 and not act:
         return mutator.whole_body(encode(body))
-    kinds, raw = mutator.mutate(body, FEISHU_HOT, protect=FEISHU_TOKEN)
+    kinds, raw = mutator.mutate(body, hot, protect=protect)
     return ("act:" if act else "") + kinds, raw
 
 
@@ -525,6 +531,39 @@ def slack_case(rng: random.Random, mutator: Mutator, make_press, people: tuple[s
     except UnicodeDecodeError:
         return category + ":bytes", b"payload=" + raw
     return category, urlencode({"payload": text}).encode()
+
+
+# --- Slack's Events API ------------------------------------------------------------------------------------------
+
+SLACK_EVENT_HOT = (
+    ("type",),
+    ("api_app_id",),
+    ("event_id",),
+    ("authorizations",),
+    ("authorizations", 0),
+    ("authorizations", 0, "user_id"),
+    ("event",),
+    ("event", "type"),
+    ("event", "user"),
+    ("event", "channel"),
+    ("event", "channel_type"),
+    ("event", "text"),
+    ("event", "ts"),
+    ("event", "thread_ts"),
+    ("event", "subtype"),
+    ("event", "bot_id"),
+)
+
+
+# The channel is kept: a signed event names a channel Slack has, and one the bot is not in is refused by Slack's
+# Web API (channel_not_found, test_slack_events.py), which parks the reply naming it.
+SLACK_EVENT_KEPT = (("event", "channel"),)
+
+
+def slack_event_case(rng: random.Random, mutator: Mutator, make_event, people: tuple[str, ...]) -> tuple[str, bytes]:
+    """(category, JSON body) of one Events API request; `make_event(text, user)` has the fake Slack build the
+    event_callback for a person's @-mention (or direct message). The caller signs the bytes, so the shape is tried."""
+    return chat_event_case(rng, mutator, make_event, people, SLACK_EVENT_HOT, SLACK_EVENT_KEPT)
 
 
 # --- the release link's form -----------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ def signed_in():
 
 @app.get("/actions/<token>")
 def show_release(token: str):
-    return _page(*handler.show(token, _visit()))
+    via = (app.current_event.query_string_parameters or {}).get("via") or ""
+    return _page(*handler.show(token, _visit(), via))
 
 
 @app.post("/actions/<token>")

@@ -146,3 +146,32 @@ def test_a_long_commit_title_wraps_at_word_boundaries_on_a_phone(stack, browser)
     login = page.follow(page.element("a.button"))
     confirm = login.follow(next(a for a in login.elements("li a") if "Alice Wang" in a.text))
     check(confirm, "long-title-confirm", button="button[type=submit]", says=("你是 Alice Wang", "approval"))
+
+
+def test_a_link_from_a_feishu_card_signs_in_with_feishu_and_confirms_with_no_script(stack, browser):
+    """The same link as a Feishu card carries it (`?via=feishu`): Feishu's sign-in (the fake Feishu's OAuth), then
+    the same confirmation, bound to this link and this person."""
+    links = release_links(stack)
+
+    page = browser.open(links["staging"] + "?via=feishu")
+    check(
+        page,
+        "feishu-1-release-page",
+        button="a.button",
+        says=("发布到 staging", "用飞书登录并确认 Sign in with Feishu"),
+    )
+    assert "用钉钉登录" not in page.text()
+
+    login = page.follow(page.element("a.button"))  # the fake Feishu's "sign in as" page
+    assert "Sign in to Feishu as" in login.text() and "Alice Wang" in login.text()
+
+    confirm = login.follow(next(a for a in login.elements("li a") if "Alice Wang" in a.text))
+    check(
+        confirm,
+        "feishu-2-confirm",
+        button="button[type=submit]",
+        says=("你是 Alice Wang", "You are Alice Wang", "确认发布 Confirm"),
+    )
+    check(confirm.follow(confirm.element("button[type=submit]")), "feishu-3-submitted", says=("已提交 Submitted",))
+    used = browser.open(links["staging"] + "?via=feishu")
+    check(used, "feishu-4-used-link", says=("链接已失效 Link no longer valid", "has already been used"))

@@ -352,7 +352,8 @@ def _dingtalk_server():
         app=(unit_support.FEISHU_APP_ID, unit_support.FEISHU_APP_SECRET),
     )
     # Slack's response_urls (button presses update the message through them), on the same sink.
-    fake.slack = FakeSlack({}, echo=False)
+    # And Slack's Web API, which answers typed messages (chat.postMessage) as the app's bot.
+    fake.slack = FakeSlack({}, echo=False, bot_token=unit_support.SLACK_BOT_TOKEN, app_id=unit_support.SLACK_APP_ID)
     channels = (fake.feishu, fake.slack)
     yield from _running(fake, lambda fake, host, port: make_server(fake, host, port, channels=channels))
 
@@ -444,3 +445,46 @@ def gitops_config(aws, fake_gitlab):
     documents, problems = parse_files(files)
     assert problems == []
     return store.save(documents, fake_gitlab.config_sha, source="seed")
+
+
+@pytest.fixture
+def call(handlers, lambda_context, chat_config, fake_dingtalk):
+    """A request to the actions Lambda, as API Gateway would hand it over from DingTalk's in-app browser (the
+    release-link tests: test_release_links.py, test_feishu_login.py)."""
+
+    import base64
+    from urllib.parse import urlencode
+
+    from unit_support import http_event
+
+    def request(
+        method: str,
+        path: str,
+        query: dict | None = None,
+        form: dict | str | None = None,
+        content_type: str | None = None,
+        headers: dict | None = None,
+        base64_encoded: bool = False,
+        domain: str | None = None,
+    ) -> dict:
+        body = form if isinstance(form, str) or form is None else urlencode(form)
+        if base64_encoded and body is not None:
+            body = base64.b64encode(body.encode()).decode()
+        if method == "POST" and content_type is None:
+            content_type = "application/x-www-form-urlencoded"
+        event = http_event(
+            path,
+            body,
+            method=method,
+            content_type=content_type,
+            base64_encoded=base64_encoded,
+            headers={"user-agent": "DingTalk/7.6.0 (iPhone)", "x-forwarded-proto": "https", **(headers or {})},
+        )
+        if domain is not None:
+            event["requestContext"]["domainName"] = event["headers"]["host"] = domain
+        if query:
+            event["rawQueryString"] = urlencode(query)
+            event["queryStringParameters"] = dict(query)
+        return handlers.actions.lambda_handler(event, lambda_context)
+
+    return request

@@ -33,6 +33,7 @@ from fuzz_support import (
     rng_for,
     run_seed,
     slack_case,
+    slack_event_case,
 )
 from unit_support import (
     ACTION_SIGNING_KEY,
@@ -311,6 +312,37 @@ def test_slack_press_fuzz(aws, handlers, lambda_context, chat_config, fake_dingt
     assert checked(handlers.slack_bot.lambda_handler(event, lambda_context))["status"] == "queued"
     drain(tally)
     assert not tally.jobs_failed and "Alice Wang" in json.dumps(slack.ephemeral[-1], ensure_ascii=False)
+
+
+def test_slack_events_fuzz(aws, handlers, lambda_context, chat_config, fake_dingtalk, drain, env):
+    from local.fake_slack import signed_headers
+
+    env("SLACK_APP_ID", SLACK_APP_ID)
+    env("SLACK_API_URL", f"{fake_dingtalk.url}/api")
+    slack = fake_dingtalk.slack
+    rng = rng_for("unit-slack-events")
+    mutator, tally = Mutator(rng), Tally("POST /webhooks/slack/events")
+    people = ("U0ALICE", "U0BOB", "U0CAROL", "U0STRANGER")
+
+    def make_event(text: str, user: str) -> dict:
+        # A direct message each, so that Slack's one-message-a-second-per-channel (429) is not what is tried here.
+        with slack.lock:
+            return slack.say(user, text, f"D{rng.randrange(10**9):09d}")
+
+    def send(index: int):
+        category, body = slack_event_case(rng, mutator, make_event, people)
+        headers = {**signed_headers(SLACK_SIGNING_SECRET, body), "Content-Type": "application/json"}
+        event = http_event("/webhooks/slack/events", body, headers, **api_body(body))
+        return category, body, handlers.slack_bot.lambda_handler(event, lambda_context)
+
+    fuzz_route(aws, tally, drain, send)
+
+    asked = json.dumps(make_event("whoami", "U0ALICE")).encode()
+    headers = {**signed_headers(SLACK_SIGNING_SECRET, asked), "Content-Type": "application/json"}
+    event = http_event("/webhooks/slack/events", asked, headers)
+    assert checked(handlers.slack_bot.lambda_handler(event, lambda_context))["status"] == "queued"
+    drain(tally)
+    assert not tally.jobs_failed and "Alice Wang" in json.dumps(slack.posted[-1], ensure_ascii=False)
 
 
 def test_release_link_form_fuzz(aws, handlers, lambda_context, chat_config, fake_dingtalk, drain):

@@ -8,18 +8,17 @@ tampered ticket, a clicker not in `people`, a developer on staging, and a reques
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
 import time
 from html import unescape
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from chat_support import audit_log, callback
-from unit_support import ACTION_SIGNING_KEY, DINGTALK_APP_KEY, STACK_ENV, fixture_json, http_event, sqs_event
+from unit_support import ACTION_SIGNING_KEY, DINGTALK_APP_KEY, STACK_ENV, fixture_json, sqs_event
 
 from opsbot.actions import tickets
 from opsbot.release import links as tokens
@@ -202,43 +201,6 @@ def test_a_ticket_for_another_link_or_another_key_is_refused():
 
 
 # --- the actions Lambda: requests and pages ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def call(handlers, lambda_context, chat_config, fake_dingtalk):
-    """A request to the actions Lambda, as API Gateway would hand it over from DingTalk's in-app browser."""
-
-    def request(
-        method: str,
-        path: str,
-        query: dict | None = None,
-        form: dict | str | None = None,
-        content_type: str | None = None,
-        headers: dict | None = None,
-        base64_encoded: bool = False,
-        domain: str | None = None,
-    ) -> dict:
-        body = form if isinstance(form, str) or form is None else urlencode(form)
-        if base64_encoded and body is not None:
-            body = base64.b64encode(body.encode()).decode()
-        if method == "POST" and content_type is None:
-            content_type = "application/x-www-form-urlencoded"
-        event = http_event(
-            path,
-            body,
-            method=method,
-            content_type=content_type,
-            base64_encoded=base64_encoded,
-            headers={"user-agent": "DingTalk/7.6.0 (iPhone)", "x-forwarded-proto": "https", **(headers or {})},
-        )
-        if domain is not None:
-            event["requestContext"]["domainName"] = event["headers"]["host"] = domain
-        if query:
-            event["rawQueryString"] = urlencode(query)
-            event["queryStringParameters"] = dict(query)
-        return handlers.actions.lambda_handler(event, lambda_context)
-
-    return request
 
 
 def everything_stored(aws) -> dict:
@@ -911,7 +873,7 @@ def test_the_login_route_is_static_and_wins_over_the_token_route():
     assert template.route_for("POST", "/actions/login")[0].path == "/actions/{token}"  # refused there as garbage
 
 
-def test_the_actions_function_reads_the_signing_key_and_the_app_secret_only():
+def test_the_actions_function_reads_the_signing_key_and_the_app_secrets_only():
     from unit_support import ROOT
 
     from local import template as local_template
@@ -924,4 +886,4 @@ def test_the_actions_function_reads_the_signing_key_and_the_app_secret_only():
         if s["Action"] == "ssm:GetParameter"
         for r in s["Resource"]
     ]
-    assert readable == ["actions/signing-key", "dingtalk/app-secret"]
+    assert readable == ["actions/signing-key", "dingtalk/app-secret", "feishu/app-secret"]  # the two sign-ins

@@ -119,6 +119,7 @@ def test_env_json_names_every_function_with_the_variables_the_template_declares(
             "FEISHU_APP_SECRET_PARAM": "/opsbot/local/feishu/app-secret",
             "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/local/feishu/verification-token",
             "SLACK_SIGNING_SECRET_PARAM": "/opsbot/local/slack/signing-secret",
+            "SLACK_BOT_TOKEN_PARAM": "/opsbot/local/slack/bot-token",
         }
     assert env_json["ActionsFunction"]["DINGTALK_APP_KEY"] == "dinglocalappkey"
     assert env_json["WorkerFunction"]["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"

@@ -308,7 +308,11 @@ def test_each_function_may_read_only_the_secrets_it_uses():
         "FeishuBotFunction": ["/opsbot/${Stage}/feishu/verification-token"],
         # Slack's presses only queue: the signing secret; the buttons' MAC key is the worker's.
         "SlackBotFunction": ["/opsbot/${Stage}/slack/signing-secret"],
-        "ActionsFunction": ["/opsbot/${Stage}/actions/signing-key", "/opsbot/${Stage}/dingtalk/app-secret"],
+        "ActionsFunction": [
+            "/opsbot/${Stage}/actions/signing-key",
+            "/opsbot/${Stage}/dingtalk/app-secret",
+            "/opsbot/${Stage}/feishu/app-secret",  # Feishu's sign-in on a link from a Feishu card
+        ],
         "WorkerFunction": [
             "/opsbot/${Stage}/actions/signing-key",
             "/opsbot/${Stage}/argocd/token",
@@ -317,6 +321,7 @@ def test_each_function_may_read_only_the_secrets_it_uses():
             "/opsbot/${Stage}/feishu/app-secret",
             "/opsbot/${Stage}/gitlab/*",
             "/opsbot/${Stage}/robots/*",
+            "/opsbot/${Stage}/slack/bot-token",  # typed Slack commands are answered with chat.postMessage
         ],
     }
 

@@ -36,6 +36,7 @@ STACK_OVERRIDES = {
     "FEISHU_APP_SECRET_PARAM": "/opsbot/test/feishu/app-secret",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "/opsbot/test/feishu/verification-token",
     "SLACK_SIGNING_SECRET_PARAM": "/opsbot/test/slack/signing-secret",
+    "SLACK_BOT_TOKEN_PARAM": "/opsbot/test/slack/bot-token",
     "IDEMPOTENCY_TTL_SECONDS": "172800",
     "HTTP_TIMEOUT_SECONDS": "2",
     "RETRY_BASE_SECONDS": "30",
@@ -83,6 +84,7 @@ SECRETS = {
     "FEISHU_APP_SECRET_PARAM": "feishu-app-secret-for-unit-tests",
     "FEISHU_VERIFICATION_TOKEN_PARAM": "feishu-verification-token-for-unit-tests",
     "SLACK_SIGNING_SECRET_PARAM": "slack-signing-secret-for-unit-tests",
+    "SLACK_BOT_TOKEN_PARAM": "xoxb-unit-test-bot-token",
 }
 DRONE_SECRET = SECRETS["DRONE_WEBHOOK_SECRET_PARAM"]
 GITLAB_TOKEN = SECRETS["GITLAB_WEBHOOK_TOKEN_PARAM"]
@@ -95,6 +97,7 @@ FEISHU_APP_SECRET = SECRETS["FEISHU_APP_SECRET_PARAM"]
 FEISHU_VERIFICATION_TOKEN = SECRETS["FEISHU_VERIFICATION_TOKEN_PARAM"]
 SLACK_APP_ID = "AUNITTEST01"  # the Slack app whose interactivity presses buttons; its signing secret is the above
 SLACK_SIGNING_SECRET = SECRETS["SLACK_SIGNING_SECRET_PARAM"]
+SLACK_BOT_TOKEN = SECRETS["SLACK_BOT_TOKEN_PARAM"]
 
 _request_ids = itertools.count(1)
 

@@ -34,9 +34,12 @@ class Settings:
     feishu_app_secret_param: str
     feishu_verification_token_param: str
     feishu_api_url: str
+    feishu_login_url: str
     slack_app_id: str
     slack_signing_secret_param: str
     slack_response_url_prefix: str
+    slack_bot_token_param: str
+    slack_api_url: str
     max_body_bytes: int
     idempotency_ttl_seconds: int
     http_timeout_seconds: float
@@ -133,6 +136,10 @@ ENVIRONMENT = {
         "Feishu's open API (`https://open.larksuite.com` for Lark).",
         "https://open.feishu.cn",
     ),
+    "FEISHU_LOGIN_URL": (
+        "Feishu's web sign-in (the OAuth authorize page) that release links offer beside DingTalk's; empty: none.",
+        "https://accounts.feishu.cn",
+    ),
     # Slack's interactivity (POST /webhooks/slack/interactivity): buttons on opsbot's messages that act as the presser.
     "SLACK_APP_ID": (
         "App ID (A…) of the Slack app whose interactivity Request URL is `/webhooks/slack/interactivity`; empty means "
@@ -146,6 +153,15 @@ ENVIRONMENT = {
     "SLACK_RESPONSE_URL_PREFIX": (
         "A button press's `response_url` (where the card is updated in place) is used only when it starts with this.",
         "https://hooks.slack.com/actions/",
+    ),
+    # Slack's Events API (POST /webhooks/slack/events): typed commands, answered through the Web API as the app's bot.
+    "SLACK_BOT_TOKEN_PARAM": (
+        "SSM parameter name holding the Slack app's Bot User OAuth Token (`xoxb-…`), for `chat.postMessage` replies.",
+        "/opsbot/dev/slack/bot-token",
+    ),
+    "SLACK_API_URL": (
+        "Slack's Web API; the bot token is sent nowhere else (replies are posted only to URLs built from this).",
+        "https://slack.com/api",
     ),
     # SQS takes 256 KiB per message; the job envelope needs a little room beside the body.
     "MAX_BODY_BYTES": ("Largest webhook body accepted; larger gets 413.", "250000"),
@@ -260,9 +276,12 @@ def settings() -> Settings:
         feishu_app_secret_param=_env("FEISHU_APP_SECRET_PARAM"),
         feishu_verification_token_param=_env("FEISHU_VERIFICATION_TOKEN_PARAM"),
         feishu_api_url=_env("FEISHU_API_URL").rstrip("/"),
+        feishu_login_url=_env("FEISHU_LOGIN_URL").rstrip("/"),
         slack_app_id=_env("SLACK_APP_ID").strip(),
         slack_signing_secret_param=_env("SLACK_SIGNING_SECRET_PARAM"),
         slack_response_url_prefix=_env("SLACK_RESPONSE_URL_PREFIX"),
+        slack_bot_token_param=_env("SLACK_BOT_TOKEN_PARAM"),
+        slack_api_url=_env("SLACK_API_URL").rstrip("/"),
         max_body_bytes=int(_env("MAX_BODY_BYTES")),
         idempotency_ttl_seconds=int(_env("IDEMPOTENCY_TTL_SECONDS")),
         http_timeout_seconds=float(_env("HTTP_TIMEOUT_SECONDS")),

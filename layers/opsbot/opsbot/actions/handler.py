@@ -1,8 +1,11 @@
 """The release link's three requests. GETs only read; only a POST with a login ticket queues anything.
 
-- `GET /actions/{token}`: the facts, and a button to DingTalk's login with the token as OAuth `state`.
-- `GET /actions/login?authCode=…&state=<token>`: DingTalk says who this is; the page previews the core's
-  decision and, when it allows (or needs approval), asks "you are <name>; deploy?" in a form with a login ticket.
+- `GET /actions/{token}`: the facts, and a button to DingTalk's login with the token as OAuth `state`; for a link
+  from a Feishu card (`?via=feishu`, with a Feishu app set up), to Feishu's sign-in, which comes back to the same
+  login page.
+- `GET /actions/login?authCode=…&state=<token>` (DingTalk) or `?code=…&state=<token>` (Feishu): the platform says
+  who this is; the page previews the core's decision and, when it allows (or needs approval), asks "you are
+  <name>; deploy?" in a form with a login ticket, which names the platform with the person.
 - `POST /actions/{token}`: the ticket names the clicker; the link's nonce is claimed through ingress.accept (so
   the link is single use) and one `release.link` job carries the grant and the clicker to the worker, where the
   core decides for real.
@@ -20,7 +23,8 @@ from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl
 
 from opsbot.actions import pages, tickets
-from opsbot.authz.actors import DINGTALK_LOGIN, dingtalk_user
+from opsbot.authz.actors import DINGTALK_LOGIN, FEISHU_LOGIN, release_clicker
+from opsbot.channels import feishu_login
 from opsbot.config import store
 from opsbot.config.model import Config, Environment
 from opsbot.dingtalk import login as dingtalk_login
@@ -65,6 +69,17 @@ def _login_url(base: str, token: str) -> str | None:
     return dingtalk_login.authorize_url(f"{base}/actions/login", token) if dingtalk_login.configured() else None
 
 
+def _feishu_login_url(base: str, token: str) -> str | None:
+    return feishu_login.authorize_url(f"{base}/actions/login", token) if feishu_login.configured() else None
+
+
+def _clicker(signed: tickets.SignedIn) -> tuple[str, str]:
+    """(via, handle) of the person a login ticket names: Feishu's open_id behind its prefix, else DingTalk's id."""
+    if signed.user_id.startswith(feishu_login.USER_PREFIX):
+        return FEISHU_LOGIN, signed.user_id[len(feishu_login.USER_PREFIX) :]
+    return DINGTALK_LOGIN, signed.user_id
+
+
 def _unused(grant: ReleaseGrant) -> ReleaseGrant:
     if idempotency.seen(f"{SOURCE}#{grant.nonce}", TAKEOVER_AFTER_SECONDS):  # a click stopped mid-way: not used
         raise TokenRefused(410, USED)
@@ -98,7 +113,9 @@ def _holds(config: Config, grant: ReleaseGrant):
     return authz, authz.load_holds(config, DEPLOY, authz.Target(grant.project, grant.target))
 
 
-def show(token: str, visit: Visit) -> Page:
+def show(token: str, visit: Visit, via: str = "") -> Page:
+    """The facts and the sign-in of the chat the link came from (`via=feishu` from a Feishu card), else DingTalk's;
+    while the environment is held, who or what holds it."""
     try:
         grant = _unused(links.read(token))
         config = store.load()
@@ -109,25 +126,35 @@ def show(token: str, visit: Visit) -> Page:
             both(authz.freeze_text(p, e, w, "zh"), authz.freeze_text(p, e, w, "en")) for p, e, w in holds.frozen()
         ]
         locked_only = bool(holds.locks) and not holds.frozen()
-        return 200, pages.show(grant, _login_url(visit.base, token), env.approvals > 0, tuple(texts), locked_only)
+        feishu = _feishu_login_url(visit.base, token) if via == "feishu" else None
+        return 200, pages.show(
+            grant, _login_url(visit.base, token), env.approvals > 0, tuple(texts), locked_only, feishu
+        )
     except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
 
 
 def login(query: dict[str, str], visit: Visit) -> Page:
-    """DingTalk came back with a code for the token in `state`: who is it, and may they?"""
-    # Only this page previews a decision: the actions function's cold start does not load the release rules.
-    from opsbot.authz import core as authz
-    from opsbot.release.deploy import DEPLOY  # the chat `deploy` verb: one rule for chat and links
-
+    """DingTalk (`authCode`) or Feishu (`code`) came back with a code for the token in `state`: who is it, and may
+    they? The redirect is always this page of this API, never a URL from the request."""
     token = query.get("state", "")
     try:
         grant = _unused(links.read(token))
         config = store.load()
         env = _environment(config, grant)
         login_url = _login_url(visit.base, token)
+        feishu_url = _feishu_login_url(visit.base, token)
     except Refused as exc:
         return exc.status, pages.refused(exc.status, exc.reason)
+    if "code" in query and "authCode" not in query and feishu_url is not None:
+        try:
+            found = feishu_login.identify(query["code"], f"{visit.base}/actions/login")
+            signed = tickets.signed_in(feishu_login.USER_PREFIX + found.open_id, found.name)
+        except dingtalk_login.LoginFailed as exc:
+            return exc.status, pages.refused(exc.status, exc.reason, feishu_url if exc.status == 401 else None)
+        except tickets.TicketRefused as exc:
+            return 403, pages.refused(403, str(exc))
+        return _preview(config, grant, token, signed)
     if login_url is None:
         return 503, pages.show(grant, None, env.approvals > 0)
     code = query.get("authCode", "")
@@ -143,12 +170,25 @@ def login(query: dict[str, str], visit: Visit) -> Page:
         )
     try:
         user = dingtalk_login.identify(code)
+        if user.user_id.startswith(feishu_login.USER_PREFIX):  # a staff id an admin set to pass for a Feishu user
+            raise tickets.TicketRefused(
+                both("钉钉返回的用户 ID 无法使用。", "DingTalk returned a user id opsbot cannot use.")
+            )
         signed = tickets.signed_in(user.user_id, user.nick)
     except dingtalk_login.LoginFailed as exc:
         return exc.status, pages.refused(exc.status, exc.reason, login_url if exc.status == 401 else None)
     except tickets.TicketRefused as exc:
         return 403, pages.refused(403, str(exc))
-    actor = dingtalk_user(config, signed.user_id, signed.nick)
+    return _preview(config, grant, token, signed)
+
+
+def _preview(config: Config, grant: ReleaseGrant, token: str, signed: tickets.SignedIn) -> Page:
+    """The signed-in person's page: "you are <name>; deploy?" with the ticket, or why not."""
+    # Only this page previews a decision: the actions function's cold start does not load the release rules.
+    from opsbot.authz import core as authz
+    from opsbot.release.deploy import DEPLOY  # the chat `deploy` verb: one rule for chat and links
+
+    actor = release_clicker(config, *_clicker(signed), signed.nick)
     # A preview: the worker asks the core again when the release runs, against Drone's build.
     build = authz.Build(grant.build, grant.event, grant.branch, "success", grant.commit)
     target, arguments = authz.Target(grant.project, grant.target, build), {"build": grant.build}
@@ -228,7 +268,8 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
         signed = tickets.check(grant.nonce, form, links.signing_key())
     except tickets.TicketRefused as exc:
         return 401, pages.refused(401, str(exc), login_url)
-    actor = dingtalk_user(config, signed.user_id, signed.nick)
+    via, handle = _clicker(signed)
+    actor = release_clicker(config, via, handle, signed.nick)
     now = int(time.time())
     try:
         outcome = accept(
@@ -237,7 +278,7 @@ def confirm(token: str, content_type: str, body: str | None, is_base64: bool, vi
             kinds.RELEASE_LINK,
             {
                 "grant": asdict(grant),
-                "actor": {"via": DINGTALK_LOGIN, "handle": signed.user_id, "name": signed.nick},
+                "actor": {"via": via, "handle": handle, "name": signed.nick},
                 "clicked_at": now,
                 "source_ip": visit.source_ip,
                 "user_agent": visit.user_agent[:200],

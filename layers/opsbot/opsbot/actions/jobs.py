@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from opsbot import audit
 from opsbot.acts import run_and_report
-from opsbot.authz.actors import Actor, dingtalk_user
+from opsbot.authz.actors import Actor, release_clicker
 from opsbot.authz.core import Denied
 from opsbot.config import store
 from opsbot.drone.api import DroneNotConfigured, DroneRefused, client_for
@@ -63,7 +63,7 @@ def run_release_link(job: Job) -> str:
     config = store.load()
     grant = ReleaseGrant(**job.payload["grant"])
     clicker = job.payload["actor"]
-    actor = dingtalk_user(config, clicker["handle"], clicker.get("name") or "")
+    actor = release_clicker(config, clicker.get("via") or "", clicker["handle"], clicker.get("name") or "")
     project = config.projects.get(grant.project)
     language = project.language if project else config.language
     record = audit.AuditRecord(

@@ -86,13 +86,30 @@ def held_button(holds: list[str], holder_may: bool) -> str:
     return f'{notes}<p><button type="button" disabled>暂不能发布 Release held{escape(who)}</button></p>'
 
 
+def _feishu_button(feishu_url: str) -> str:
+    return (
+        f'<p><a class="button" href="{escape(feishu_url, quote=True)}">用飞书登录并确认 Sign in with Feishu</a></p>'
+        '<p class="note">确认前需要用飞书登录，以确认你的身份。 Feishu signs you in first, so opsbot knows who '
+        "asks.</p>"
+    )
+
+
 def show(
-    grant: ReleaseGrant, login_url: str | None, needs_approval: bool, holds: tuple = (), locked_only: bool = False
+    grant: ReleaseGrant,
+    login_url: str | None,
+    needs_approval: bool,
+    holds: tuple = (),
+    locked_only: bool = False,
+    feishu_url: str | None = None,
 ) -> str:
-    """What the link would do, and the one way on: DingTalk's login; while the environment is held, the button
-    greyed out with who holds it and why (a lock's holder may still sign in: the lock does not hold them)."""
+    """What the link would do, and the way on: DingTalk's login, or Feishu's for a link from a Feishu card; while
+    the environment is held, the button greyed out with who holds it and why (a lock's holder may still sign in:
+    the lock does not hold them)."""
     if holds:
-        way_on = held_button(list(holds), locked_only) + (_login_button(login_url) if login_url and locked_only else "")
+        sign_in = _feishu_button(feishu_url) if feishu_url else _login_button(login_url) if login_url else ""
+        way_on = held_button(list(holds), locked_only) + (sign_in if locked_only else "")
+    elif feishu_url:  # a link from a Feishu card: Feishu's sign-in
+        way_on = _feishu_button(feishu_url)
     elif login_url:
         way_on = _login_button(login_url) + (
             '<p class="note">确认前需要用钉钉登录，以确认你的身份。 DingTalk signs you in first, so opsbot knows '

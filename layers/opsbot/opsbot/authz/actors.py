@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from opsbot.config.model import Config, Person
 
 DINGTALK, DINGTALK_LOGIN, FEISHU, GITLAB, SLACK = "dingtalk", "dingtalk-login", "feishu", "gitlab", "slack"
+FEISHU_LOGIN = "feishu-login"  # Feishu's web sign-in on a release link (channels/feishu_login.py)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,18 @@ def dingtalk_user(config: Config, user_id: str, nick: str = "") -> Actor:
     return Actor(DINGTALK_LOGIN, user_id, person.name if person else (nick or user_id), person)
 
 
-def feishu_user(config: Config, open_id: str) -> Actor:
-    """The sender of a Feishu message, by the open_id Feishu's API gives (people are matched by `feishu_open_id`)."""
+def feishu_user(config: Config, open_id: str, name: str = "", via: str = FEISHU) -> Actor:
+    """The sender of a Feishu message, by the open_id Feishu's API gives (people are matched by `feishu_open_id`), or
+    who Feishu's web sign-in vouched for (`via` FEISHU_LOGIN)."""
     person = config.person_for_feishu(open_id)
-    return Actor(FEISHU, open_id, person.name if person else (open_id or "?"), person)
+    return Actor(via, open_id, person.name if person else (name or open_id or "?"), person)
+
+
+def release_clicker(config: Config, via: str, handle: str, name: str = "") -> Actor:
+    """Who a release link's login ticket names: a Feishu user (FEISHU_LOGIN) or a DingTalk one (DINGTALK_LOGIN)."""
+    if via == FEISHU_LOGIN:
+        return feishu_user(config, handle, name, FEISHU_LOGIN)
+    return dingtalk_user(config, handle, name)
 
 
 def slack_user(config: Config, user_id: str, name: str = "") -> Actor:

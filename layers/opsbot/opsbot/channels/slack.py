@@ -13,7 +13,7 @@ so Slack links no URL and expands no `@channel` by itself: only `<…>` that ops
 from __future__ import annotations
 
 from opsbot import secrets
-from opsbot.channels import base, buttons, markdown
+from opsbot.channels import base, buttons, markdown, slack_app
 from opsbot.channels.http import post_json
 from opsbot.config.model import Person, Robot
 from opsbot.message import Button, Message
@@ -127,10 +127,14 @@ def _respond(response_url: str, body: dict) -> None:
         raise base.refused(KIND, target, f"Slack HTTP {answer.status} {error[:80]}".strip())
 
 
-def send_by_session(response_url: str, body: dict) -> None:
-    """The outcome of a pressed button, in place of the message that had it (its buttons go with it: pressed is
-    done), for everyone in the channel."""
-    _respond(response_url, {**body, "replace_original": True})
+def send_by_session(reply_url: str, body: dict) -> None:
+    """Into the conversation: a typed message's answer, in its thread, through the Web API (channels/slack_app.py);
+    a pressed button's outcome, in place of the message that had it (its buttons go with it: pressed is done), for
+    everyone in the channel."""
+    if slack_app.is_reply_url(reply_url):
+        slack_app.post_message(reply_url, body)
+        return
+    _respond(reply_url, {**body, "replace_original": True})
 
 
 def tell_presser(response_url: str, body: dict) -> None:
@@ -138,5 +142,10 @@ def tell_presser(response_url: str, body: dict) -> None:
     _respond(response_url, {**body, "response_type": "ephemeral", "replace_original": False})
 
 
-# A pressed button's refusal or failure (delivery/post.py): for the presser, the message left as it was.
-send_failure_by_session = tell_presser
+def send_failure_by_session(reply_url: str, body: dict) -> None:
+    """A refusal or failure (delivery/post.py): in a typed message's thread; for a pressed button, to the presser
+    alone, the message left as it was."""
+    if slack_app.is_reply_url(reply_url):
+        slack_app.post_message(reply_url, body)
+        return
+    tell_presser(reply_url, body)

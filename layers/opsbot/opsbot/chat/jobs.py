@@ -1,7 +1,8 @@
 """The worker's side of chat: the `chat.command` job (an acting command, run once through acts.run_and_report, its
 result posted into the conversation it came from, or the project's group, and its audit record finished), and the
-`chat.feishu_message` job (a Feishu message, read from Feishu's API and answered as DingTalk's are at ingress), and
-the `chat.slack_press` job (a button pressed on opsbot's Slack message: its command, run as the presser)."""
+`chat.feishu_message` job (a Feishu message, read from Feishu's API and answered as DingTalk's are at ingress), the
+`chat.slack_message` job (a typed Slack message, answered in its thread) and the `chat.slack_press` job (a button
+pressed on opsbot's Slack message: its command, run as the presser)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def run_chat_command(job: Job) -> str:
 
     def run() -> Reply:
         reply = dispatch.run(request)
-        if said.channel in PRESSED_CHANNELS:  # the message it replaces shows who pressed, and when
+        if said.channel in PRESSED_CHANNELS and "press_id" in said.job_fields:  # it replaces the pressed message
             at = time.strftime("%H:%M UTC", time.gmtime())
             reply.text += "\n\n" + request.t(
                 f"— {md(said.actor.name)} 按下，{at}", f"— pressed by {md(said.actor.name)}, {at}"
@@ -104,6 +105,23 @@ def answer_feishu_message(job: Job) -> str:
     if why := too_old(fields["create_time"], int(job.created_at * 1000)):
         # A genuine old message read again (its callback replayed): never run, audited, and not parked.
         logger.warning("Feishu message too old; not acted on", extra={"message_id": message_id[:60], "why": why})
+        stale = refuse_stale(config, said, why, job.id)
+        return f"refused, stale: {post(config, stale, said.conversation, job.id) if stale else 'not told'}"
+    # Posted once per job (post's run-once effect): a retry after the act was queued still acknowledges it, once.
+    reply = answer(config, said, acknowledge_again=True)
+    return f"answered: {post(config, reply, said.conversation, job.id)}"
+
+
+@handles(kinds.SLACK_MESSAGE)
+def answer_slack_message(job: Job) -> str:
+    """A typed message to opsbot in Slack (signed by Slack, so its sender, place and time are Slack's word): refused
+    when too old, otherwise answered as chat does, in its thread; an act is queued as its own chat.command job."""
+    fields = read_payload(slack.message_fields, job.payload, "Slack message")
+    config = store.load()
+    said = slack.inbound_message(config, fields)
+    if why := too_old(said.created_ms, int(job.created_at * 1000)):
+        # A genuine old message delivered again (Slack's late retry, or a replay with a fresh signature): never run.
+        logger.warning("Slack message too old; not acted on", extra={"why": why})
         stale = refuse_stale(config, said, why, job.id)
         return f"refused, stale: {post(config, stale, said.conversation, job.id) if stale else 'not told'}"
     # Posted once per job (post's run-once effect): a retry after the act was queued still acknowledges it, once.

@@ -13,6 +13,7 @@ GITLAB_PIPELINE = "gitlab.pipeline"  # Tide, when a pipeline goes green (review/
 CHAT_COMMAND = "chat.command"  # an acting chat command (chat/jobs.py)
 FEISHU_MESSAGE = "chat.feishu_message"  # a Feishu message to read from Feishu's API and answer (chat/jobs.py)
 SLACK_PRESS = "chat.slack_press"  # a button pressed on opsbot's Slack message: run its command as the presser
+SLACK_MESSAGE = "chat.slack_message"  # a Slack message to opsbot (Events API): answer it in its thread
 RELEASE_LINK = "release.link"  # a confirmed release link (actions/jobs.py)
 # a robot's folded news, sent when its budget has room (delivery/jobs.py); any channel's, though named for the first
 DIGEST_FLUSH = "dingtalk.digest_flush"
@@ -31,6 +32,7 @@ ALL = (
     CHAT_COMMAND,
     FEISHU_MESSAGE,
     SLACK_PRESS,
+    SLACK_MESSAGE,
     RELEASE_LINK,
     DIGEST_FLUSH,
     OPS_FOLLOW_UP,
@@ -49,6 +51,7 @@ HANDLED_IN = {
     CHAT_COMMAND: "opsbot.chat.jobs",
     FEISHU_MESSAGE: "opsbot.chat.jobs",
     SLACK_PRESS: "opsbot.chat.jobs",
+    SLACK_MESSAGE: "opsbot.chat.jobs",
     RELEASE_LINK: "opsbot.actions.jobs",
     DIGEST_FLUSH: "opsbot.delivery.jobs",
     OPS_FOLLOW_UP: "opsbot.ops.jobs",

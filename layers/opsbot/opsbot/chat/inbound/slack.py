@@ -1,5 +1,9 @@
-"""POST /webhooks/slack/interactivity: a button pressed on one of opsbot's Slack messages (Block Kit
-`block_actions`), which runs the button's chat command as the person who pressed it (channels/buttons.py).
+"""Slack's two ways in, verified in one place (`verify`):
+
+- POST /webhooks/slack/events (the Events API): a typed command, `app_mention` in a channel or `message` in a
+  direct message (`channel_type` `im`), answered in the message's thread through the Web API (channels/slack_app.py).
+- POST /webhooks/slack/interactivity: a button pressed on one of opsbot's Slack messages (Block Kit
+  `block_actions`), which runs the button's chat command as the person who pressed it (channels/buttons.py).
 
 Slack signs each request: `X-Slack-Signature` is `v0=` and the hex HMAC-SHA256 of `v0:{X-Slack-Request-Timestamp}:
 {raw body}` under the app's Signing Secret; a timestamp more than 5 minutes from now is refused (Slack's own advice
@@ -11,6 +15,15 @@ Slack wants an answer within 3 s, so ingress only verifies and queues, once per 
 replayed request repeats); the worker checks the button's value is one opsbot made, runs its command through
 chat.ingress.answer (the authorization core decides; a stranger's press only tells them why, and only them), and
 the act's outcome replaces the message, naming who pressed. One act per button (channels/buttons.press_id).
+
+An event is signed the same way, and its body is JSON: `url_verification` is answered with its `challenge` (Slack
+signs that too); an `event_callback` is queued once per `event_id` (Slack's retries, `X-Slack-Retry-Num`, repeat
+it). Because the body is signed, what it says (who, where, what, when) is Slack's word. Ignored, with a 200: bot
+messages (`bot_id`, or the bot's own member id in `authorizations`), edits and other `subtype`s, channel messages
+that are not mentions (`message` outside `im`). The worker refuses a message older than MESSAGE_MAX_AGE_SECONDS by
+its own `ts` (ingress/freshness.py), maps `user` to a person by `slack_user_id`, and answers through
+chat.ingress.answer; its act is claimed for good by channel and `ts` (an @-mention in a direct message may come
+as both events).
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -25,7 +39,7 @@ from urllib.parse import parse_qs
 from opsbot.ingress import shape
 from opsbot.ingress.accept import Outcome, accept, ignored
 from opsbot.ingress.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from opsbot.ingress.request import checked_shape, parse_json_object, raw_body
+from opsbot.ingress.request import check_envelope, checked_shape, parse_json_object, raw_body
 from opsbot.jobs import kinds
 from opsbot.log import logger
 from opsbot.secrets import get_parameter
@@ -41,6 +55,14 @@ MAX_SKEW_SECONDS = 300
 RESPONSE_URL_MS = 30 * 60 * 1000  # Slack takes a response_url for 30 minutes (and 5 uses)
 # What the worker keeps of a press: all a chat.command job needs to build the message again.
 JOB_FIELDS = ("press_id", "user_id", "user_name", "channel_id", "value", "response_url", "pressed_ms", "text")
+MESSAGE_SOURCE = "slack-event"  # an event's claim, by event_id; the act it may become is claimed as CHANNEL
+MESSAGE_EVENTS = ("app_mention", "message")
+MAX_TEXT_CHARS = 2000  # as DingTalk's and Feishu's: longer than any command or question
+REPLY_OPEN_MS = 24 * 3600 * 1000  # follow-ups go into the message's thread for a day, then to the robots
+# What the worker keeps of a typed message: all a chat.command job needs to build it again.
+MESSAGE_FIELDS = ("event_id", "user_id", "channel_id", "ts", "thread_ts", "text")
+_LEADING_MENTIONS = re.compile(r"^(?:\s*<@[A-Z0-9]+(?:\|[^>]*)?>)+\s*")
+_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -112,6 +134,82 @@ def _number(text: str) -> bool:
     return True
 
 
+def handle_event(http_event) -> dict:
+    """The response body of a verified Events API request: the URL check's challenge, or what was done with the
+    event (queued once per event_id, a duplicate, or ignored and why)."""
+    body = check_envelope(http_event)  # JSON, within MAX_BODY_BYTES
+    verify(http_event.headers, body)
+    document = parse_json_object(body)
+    kind, found = checked_shape(event_callback, document, "Slack event")
+    if document.get("api_app_id") not in (None, settings().slack_app_id):
+        raise Unauthorized("the Slack event is for another app (api_app_id)")
+    if kind == "url_verification":
+        return {"challenge": found["challenge"]}
+    if kind != "event_callback":
+        return ignored(f"Slack {shape.shown(kind)} requests are not read, only event_callback").as_dict()
+    if why_not := _not_for_us(found):
+        return ignored(why_not).as_dict()
+    job = {k: found[k] for k in MESSAGE_FIELDS}
+    return accept(MESSAGE_SOURCE, found["event_id"], kinds.SLACK_MESSAGE, job).as_dict()
+
+
+def event_callback(document: dict) -> tuple[str, dict]:
+    """The request's type and what ingress reads of it: the URL check's `challenge`, or an event_callback's event;
+    shape.Malformed names a field it must have."""
+    kind = shape.text(document, "type", required=True, max_chars=40)
+    shape.text(document, "api_app_id", max_chars=40)
+    if kind == "url_verification":
+        return kind, {"challenge": shape.text(document, "challenge", required=True, max_chars=200)}
+    if kind != "event_callback":
+        return kind, {}
+    event = shape.obj(document, "event", required=True)
+    bots = [
+        shape.text(a, "user_id", "authorizations[]", max_chars=40)
+        for a in shape.objects(document, "authorizations", max_items=10)
+        if a.get("is_bot") is True
+    ]
+    found = {
+        "event_id": shape.text(document, "event_id", required=True, max_chars=100),
+        "type": shape.text(event, "type", "event", required=True, max_chars=60),
+        "subtype": shape.text(event, "subtype", "event", max_chars=60),
+        "bot_id": shape.text(event, "bot_id", "event", max_chars=40),
+        "user_id": shape.text(event, "user", "event", max_chars=40),
+        "channel_id": shape.text(event, "channel", "event", max_chars=40),
+        "channel_type": shape.text(event, "channel_type", "event", max_chars=20),
+        "ts": shape.text(event, "ts", "event", max_chars=40),
+        "thread_ts": shape.text(event, "thread_ts", "event", max_chars=40),
+        "text": _said(shape.text(event, "text", "event", max_chars=40_000)),
+        "own_bot": bool(bots) and shape.text(event, "user", "event", max_chars=40) in bots,
+    }
+    if found["type"] in MESSAGE_EVENTS and not found["subtype"] and not found["bot_id"]:
+        for key in ("user_id", "channel_id", "ts"):
+            if not found[key]:
+                raise shape.Malformed(f"event.{'user' if key == 'user_id' else key.removesuffix('_id')} is required")
+        for key in ("ts", "thread_ts"):
+            if found[key] and not _TS.match(found[key]):
+                raise shape.Malformed(f"event.{key} must be a Slack timestamp (seconds.micro)")
+    return kind, found
+
+
+def _said(text: str) -> str:
+    """What was said: the leading @-mentions (the bot) taken off, and Slack's three escapes undone."""
+    text = _LEADING_MENTIONS.sub("", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()[:MAX_TEXT_CHARS]
+
+
+def _not_for_us(found: dict) -> str:
+    """Why an event is not a person's message to opsbot; "" when it is."""
+    if found["type"] not in MESSAGE_EVENTS:
+        return f"Slack {shape.shown(found['type'])} events are not read, only app_mention and message.im"
+    if found["bot_id"] or found["own_bot"] or found["subtype"] == "bot_message":
+        return "a bot's message (opsbot's own among them)"
+    if found["subtype"]:
+        return f"a {shape.shown(found['subtype'])} message (edits, deletions and joins are not commands)"
+    if found["type"] == "message" and found["channel_type"] != "im":
+        return "a channel message that does not @-mention the bot (its app_mention event is the one read)"
+    return ""
+
+
 def handle_press(http_event) -> Outcome:
     """A verified press, queued once per trigger_id; Slack hears 200 at once (its message stays as it is)."""
     content_type = (http_event.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -141,10 +239,51 @@ def handle_press(http_event) -> Outcome:
 # --- the worker's side ------------------------------------------------------------------------------------------
 
 
-def inbound_message(config: Config, fields: dict) -> InboundMessage:
-    """A press (or a chat.command job's copy of it) as the chat layer's message: the button's command, said by the
-    presser, answered in place of the message through its response_url."""
+def message_fields(payload: dict) -> dict:
+    """A chat.slack_message job's fields, as ingress wrote them; shape.Malformed for one it could not have."""
+    for key in ("event_id", "user_id", "channel_id", "ts"):
+        shape.text(payload, key, required=True, max_chars=100)
+    shape.text(payload, "thread_ts", max_chars=40)
+    shape.text(payload, "text", max_chars=MAX_TEXT_CHARS)
+    if not _TS.match(payload["ts"]):
+        raise shape.Malformed("ts must be a Slack timestamp (seconds.micro)")
+    return {k: payload.get(k, "") for k in MESSAGE_FIELDS}
+
+
+def _typed_message(config: Config, fields: dict) -> InboundMessage:
+    """A typed message (or a chat.command job's copy of it): answered in its thread through the Web API."""
     from opsbot.authz.actors import slack_user
+    from opsbot.channels import slack_app
+    from opsbot.chat.inbound.message import InboundMessage
+    from opsbot.message import Conversation
+
+    channel, ts = str(fields.get("channel_id") or ""), str(fields.get("ts") or "")
+    created = int(float(ts) * 1000) if _TS.match(ts) else None
+    return InboundMessage(
+        channel=CHANNEL,
+        msg_id=f"{channel}:{ts}",  # both events of one message (app_mention and message.im) are one act
+        text=str(fields.get("text") or ""),
+        actor=slack_user(config, str(fields.get("user_id") or "")),
+        conversation=Conversation(
+            channel=CHANNEL,
+            id=channel,
+            # built here from Slack's ids, never a URL from a body; a reply in a thread stays in it
+            reply_url=slack_app.reply_url(channel, str(fields.get("thread_ts") or "") or ts),
+            reply_until_ms=(created or 0) + REPLY_OPEN_MS,
+        ),
+        created_ms=created,
+        people_key="slack_user_id",
+        job_fields={k: fields[k] for k in MESSAGE_FIELDS if k in fields},
+    )
+
+
+def inbound_message(config: Config, fields: dict) -> InboundMessage:
+    """A press or a typed message (or a chat.command job's copy of either) as the chat layer's message. A press:
+    the button's command, said by the presser, answered in place of the message through its response_url."""
+    from opsbot.authz.actors import slack_user
+
+    if "ts" in fields:
+        return _typed_message(config, fields)
     from opsbot.chat.inbound.message import InboundMessage
     from opsbot.message import Conversation
 
