@@ -119,7 +119,7 @@ golden: $(VENV)/.installed
 	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/unit/test_pipelines.py -k golden
 
 ## test: ruff (lint and format check), sam validate --lint, sam build, then unit and integration tests
-##   (about 7 minutes on 2 cores once the virtualenvs are installed; each test run lists its 15 slowest)
+##   (about 9 minutes on 2 cores once the virtualenvs are installed; each test run lists its 15 slowest)
 test: lint validate build unit integration
 
 ## lint: ruff check and ruff format --check (settings in pyproject.toml); `ruff format .` fixes the format
@@ -173,7 +173,7 @@ bench: $(VENV)/.installed
 
 ## chaos: every flow crashed at each of its external calls (boto3, HTTP) in turn; nothing may be lost or doubled
 ##   (a line per crash point, then "crash points: N, lost: L, doubled: D"; FLOW='chat deploy' for one flow;
-##   about 5 minutes on 2 cores)
+##   about 30 minutes on 2 cores)
 chaos: $(VENV)/.installed
 	$(PY) -m chaos.run $(if $(FLOW),--flow "$(FLOW)")
 
