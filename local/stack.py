@@ -430,10 +430,11 @@ def send_drone_webhook(api: str, delivery: dict) -> None:
     """What Drone does when a build finishes: its webhook, signed (HTTP Signature), to opsbot's /webhooks/drone."""
     import requests
 
-    from local.signing import sign_for
+    from opsbot.drone import signature  # signed as local/signing.py signs a sample (which imports this module)
 
     body = json.dumps(delivery, ensure_ascii=False).encode()
-    headers = {"Content-Type": "application/json", "X-Drone-Event": "build", **sign_for("/webhooks/drone", body)}
+    signed = signature.sign(body, LOCAL_SECRETS["DRONE_WEBHOOK_SECRET_PARAM"], None)
+    headers = {"Content-Type": "application/json", "X-Drone-Event": "build", **signed}
     try:
         requests.post(f"{api}/webhooks/drone", data=body, headers=headers, timeout=10)
     except requests.RequestException as exc:  # Drone logs it and never retries
