@@ -37,7 +37,7 @@ import requests  # noqa: E402
 import yaml  # noqa: E402
 
 from local.fake_dingtalk import SESSION_PREFIX, render_for_terminal  # noqa: E402
-from local.ports import NotRunning, running  # noqa: E402
+from local.ports import running_or_told  # noqa: E402
 from local.signing import sign_for  # noqa: E402
 from local.stack import LOCAL_SECRETS  # noqa: E402
 
@@ -94,10 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for an act's result")
     args = parser.parse_args(argv)
 
-    try:
-        stack = running(args.port)
-    except NotRunning as exc:
-        print(exc, file=sys.stderr)
+    stack = running_or_told(args.port)
+    if stack is None:
         return 2
     args.config = args.config or stack["config"]
     person = None if args.person == "stranger" else find_person(Path(args.config), args.person)

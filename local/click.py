@@ -31,7 +31,7 @@ import requests  # noqa: E402
 
 from local.chat import find_person, watch  # noqa: E402
 from local.fake_dingtalk_login import OUTSIDER  # noqa: E402
-from local.ports import NotRunning, running  # noqa: E402
+from local.ports import running_or_told  # noqa: E402
 
 
 class Page(HTMLParser):
@@ -108,10 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for what the group hears")
     args = parser.parse_args(argv)
 
-    try:
-        stack = running(args.port)
-    except NotRunning as exc:
-        print(exc, file=sys.stderr)
+    stack = running_or_told(args.port)
+    if stack is None:
         return 2
     sink = stack["urls"]["sink"]
     user_id = user_id_for(args.who, Path(args.config or stack["config"]))

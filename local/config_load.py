@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "layers" / "opsbot"))
 sys.path.insert(0, str(ROOT))
 
 from local import template as template_module  # noqa: E402
-from local.ports import NotRunning, running  # noqa: E402
+from local.ports import running_or_told  # noqa: E402
 from local.stack import REGION, local_names  # noqa: E402
 
 
@@ -30,10 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", nargs="?", default="", help="a config directory (default: the stack's own)")
     parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
     args = parser.parse_args(argv)
-    try:
-        stack = running(args.port)
-    except NotRunning as exc:
-        print(exc, file=sys.stderr)
+    stack = running_or_told(args.port)
+    if stack is None:
         return 2
     moto = stack["urls"]["moto"]
     os.environ.update(

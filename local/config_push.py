@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from local.chat import find_person, watch
-from local.ports import NotRunning, running
+from local.ports import running_or_told
 from local.signing import sign_for
 
 
@@ -34,10 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for what opsbot posts")
     args = parser.parse_args(argv)
 
-    try:
-        stack = running(args.port)
-    except NotRunning as exc:
-        print(exc, file=sys.stderr)
+    stack = running_or_told(args.port)
+    if stack is None:
         return 2
     args.config = args.config or stack["config"]
     config_dir = Path(args.config)

@@ -20,7 +20,7 @@ import yaml
 
 from local import config_push
 from local.chat import ROOT  # noqa: F401  (sys.path set up for the layer)
-from local.ports import NotRunning, running
+from local.ports import running_or_told
 
 
 def with_freeze(text: str, env: str, minutes: int, now: datetime) -> str:
@@ -51,11 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="the local stack's API port (PORT; default 3000)")
     args = parser.parse_args(argv)
     if not args.config:
-        try:
-            args.config = running(args.port)["config"]
-        except NotRunning as exc:
-            print(exc, file=sys.stderr)
+        stack = running_or_told(args.port)
+        if stack is None:
             return 2
+        args.config = stack["config"]
     name = f"projects/{args.project}.yaml"
     source = Path(args.config)
     if not (source / name).is_file():

@@ -143,3 +143,14 @@ def running(port: int | None = None, timeout: float = 3.0) -> dict:
             f"(GET {INFO_PATH}: HTTP {response.status_code}): give the PORT `make run` uses"
         )
     return response.json()
+
+
+def running_or_told(port: int | None = None) -> dict | None:
+    """running(port) for a local command, or None once stderr says why (the command then exits 2)."""
+    import sys
+
+    try:
+        return running(port)
+    except NotRunning as exc:
+        print(exc, file=sys.stderr)
+        return None

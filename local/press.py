@@ -28,7 +28,7 @@ import requests  # noqa: E402
 
 from local.chat import find_person  # noqa: E402
 from local.fake_slack import signed_headers  # noqa: E402
-from local.ports import NotRunning, running  # noqa: E402
+from local.ports import running_or_told  # noqa: E402
 from local.stack import LOCAL_SECRETS, LOCAL_SLACK_APP_ID  # noqa: E402
 
 STRANGER = ("U0STRANGER", "stranger")
@@ -101,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=20.0, help="at most this many seconds for what Slack shows")
     args = parser.parse_args(argv)
 
-    try:
-        stack = running(args.port)
-    except NotRunning as exc:
-        print(exc, file=sys.stderr)
+    stack = running_or_told(args.port)
+    if stack is None:
         return 2
     sink, api = stack["urls"]["sink"], stack["urls"]["api"]
     card = card_for(args.command) if args.command else last_card(sink)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from local.ports import NotRunning, running  # noqa: E402
+from local.ports import running_or_told  # noqa: E402
 from local.signing import event_body, kept_as_stored, signed_afresh  # noqa: E402
 
 
@@ -87,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     event = json.loads(Path(args.event).read_text(encoding="utf-8"))
     raw = args.raw or kept_as_stored(args.event)
-    try:
-        urls = running(args.port)["urls"]
-    except NotRunning as exc:
-        print(exc, file=sys.stderr)
+    stack = running_or_told(args.port)
+    if stack is None:
         return 2
+    urls = stack["urls"]
     if not raw:
         event = signed_afresh(links_to_the_stack(event, urls))
     body, path, headers = event_body(event), event["rawPath"], dict(event["headers"])
